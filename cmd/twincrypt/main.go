@@ -1,0 +1,112 @@
+// Command twincrypt is the encrypting storage gateway: it serves S3 and WebDAV
+// to local programs and stores every object, encrypted, on two providers.
+//
+// This package holds only the command line: subcommands, flags and wiring.
+// Everything else lives in the library packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// cli is what a subcommand may touch of the outside world, so that tests can
+// run subcommands in-process with their own streams and environment.
+type cli struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	// term reports whether stdin is an interactive terminal.
+	term bool
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, c *cli, args []string) error
+}
+
+// commands lists the subcommands in the order help shows them.
+func commands() []command {
+	return []command{
+		{"serve", "serve S3 and WebDAV until SIGINT/SIGTERM", runServe},
+		{"init", "create the keyring (and a default config file)", runInit},
+		{"keys", "manage keys: passwd, rotate, export-recovery, import-recovery", runKeys},
+	}
+}
+
+// errUsage marks an error caused by wrong command-line usage.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, term: isTerminal(os.Stdin)}
+	code := run(ctx, c, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, c *cli, args []string) int {
+	if len(args) == 0 {
+		// With no arguments at all, serve the embedded default.
+		args = []string{"serve"}
+	}
+	name := args[0]
+	if name == "-h" || name == "--help" || name == "help" {
+		usage(c.stdout)
+		return 0
+	}
+	for _, cmd := range commands() {
+		if cmd.name != name {
+			continue
+		}
+		err := cmd.run(ctx, c, args[1:])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			fmt.Fprintf(c.stderr, "twincrypt %s: %v\n", name, err)
+			return 2
+		default:
+			fmt.Fprintf(c.stderr, "twincrypt %s: %v\n", name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(c.stderr, "twincrypt: unknown command %q\n\n", name)
+	usage(c.stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: twincrypt <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	for _, cmd := range commands() {
+		fmt.Fprintf(w, "  %-16s %s\n", cmd.name, cmd.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'twincrypt <command> --help' for a command's flags.")
+}
+
+// newFlagSet returns a flag set for a subcommand that writes its help to
+// c.stderr and returns errors instead of exiting.
+func newFlagSet(c *cli, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("twincrypt "+name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(c.stderr, "usage: twincrypt %s %s\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}

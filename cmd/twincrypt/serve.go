@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twincrypt/twincrypt/config"
+	"github.com/twincrypt/twincrypt/gateway/dav"
+	"github.com/twincrypt/twincrypt/gateway/s3api"
+	"github.com/twincrypt/twincrypt/keyring"
+)
+
+// Timings of the background work serve does.
+const (
+	repairInterval   = 30 * time.Second
+	uploadSweepEvery = time.Hour
+	// staleUploadAge is how long a multipart upload may stay incomplete
+	// before it is aborted and its parts deleted.
+	staleUploadAge = 7 * 24 * time.Hour
+	// shutdownGrace is how long in-flight requests may run after
+	// SIGINT/SIGTERM before their connections are closed.
+	shutdownGrace = 2 * time.Minute
+)
+
+func runServe(ctx context.Context, c *cli, args []string) error {
+	fs := newFlagSet(c, "serve", "[-c FILE]")
+	cfgPath := fs.String("c", "", "config `file`; without it, serve the embedded default from $TWINCRYPT_HOME (default ~/.local/share/twincrypt)")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("%w: -log-level: %v", errUsage, err)
+	}
+	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+
+	embedded := *cfgPath == ""
+	if embedded {
+		p, err := prepareDefault(c)
+		if err != nil {
+			return err
+		}
+		*cfgPath = p
+	}
+	cfg, err := config.LoadWithEnv(*cfgPath, c.getenv)
+	if err != nil {
+		return err
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+	st, err := openStore(ctx, c, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	users := make(map[string]string, len(cfg.Users))
+	for _, u := range cfg.Users {
+		users[u.AccessKey] = u.SecretKey
+	}
+	s3ln, err := net.Listen("tcp", cfg.Listen.S3)
+	if err != nil {
+		return fmt.Errorf("listen s3: %w", err)
+	}
+	s3srv := &http.Server{
+		Handler:           s3api.New(st.ns, s3api.Options{Users: users, Logger: log}),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	davln, err := net.Listen("tcp", cfg.Listen.WebDAV)
+	if err != nil {
+		s3ln.Close()
+		return fmt.Errorf("listen webdav: %w", err)
+	}
+	davsrv := &http.Server{
+		Handler:           dav.New(st.ns, dav.Options{Users: users, Logger: log}),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	fmt.Fprintf(c.stdout, "twincrypt serving (config %s)\n", cfg.Path)
+	fmt.Fprintf(c.stdout, "  S3 endpoint:  http://%s\n", s3ln.Addr())
+	fmt.Fprintf(c.stdout, "  WebDAV endpoint: http://%s\n", davln.Addr())
+	if embedded {
+		for _, u := range cfg.Users {
+			fmt.Fprintf(c.stdout, "  access key:   %s\n  secret key:   %s\n", u.AccessKey, u.SecretKey)
+		}
+	}
+	for _, b := range cfg.Backends {
+		fmt.Fprintf(c.stdout, "  backend:      %s (%s, %s)\n", b.Name, b.Type, b.Jurisdiction)
+	}
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	go st.set.RunRepairer(bg, repairInterval)
+	go sweepUploads(bg, st, log)
+
+	errc := make(chan error, 2)
+	go func() {
+		if err := s3srv.Serve(s3ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve s3: %w", err)
+		}
+	}()
+	go func() {
+		if err := davsrv.Serve(davln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve webdav: %w", err)
+		}
+	}()
+	select {
+	case err := <-errc:
+		s3srv.Close()
+		davsrv.Close()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, srv := range []*http.Server{s3srv, davsrv} {
+		wg.Go(func() {
+			if err := srv.Shutdown(sctx); err != nil {
+				log.Warn("in-flight requests cut off", "err", err)
+				srv.Close()
+			}
+		})
+	}
+	wg.Wait()
+	stopBG()
+	log.Info("stopped")
+	return nil
+}
+
+// sweepUploads aborts abandoned multipart uploads periodically.
+func sweepUploads(ctx context.Context, st *store, log *slog.Logger) {
+	t := time.NewTicker(uploadSweepEvery)
+	defer t.Stop()
+	for {
+		n, err := st.ns.AbortStaleUploads(ctx, time.Now().Add(-staleUploadAge))
+		if err != nil && ctx.Err() == nil {
+			log.Warn("sweep abandoned uploads", "err", err)
+		}
+		if n > 0 {
+			log.Info("aborted abandoned uploads", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// prepareDefault makes sure the embedded default configuration and its
+// keyring exist in the default home and returns the config path.
+func prepareDefault(c *cli) (string, error) {
+	home, err := defaultHome(c)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return "", err
+	}
+	path := filepath.Join(home, "twincrypt.yaml")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := config.WriteDefault(path); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(c.stdout, "created the default configuration %s\n", path)
+	}
+	cfg, err := config.LoadWithEnv(path, c.getenv)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(cfg.Keyring); errors.Is(err, os.ErrNotExist) {
+		pass, err := readPassphrase(c, "TWINCRYPT_PASSPHRASE", "New passphrase for "+cfg.Keyring+": ", true)
+		if err != nil {
+			return "", err
+		}
+		if _, err := keyring.Create(cfg.Keyring, pass, keyring.DefaultParams()); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(c.stdout, "created the keyring %s\n  keep the passphrase safe; 'twincrypt keys export-recovery -c %s' prints a recovery key\n",
+			cfg.Keyring, strings.ReplaceAll(path, " ", `\ `))
+	}
+	return path, nil
+}

@@ -1,0 +1,301 @@
+// Package config reads, validates and writes twincrypt's configuration file.
+//
+// The file is YAML (see docs/CONFIG.md for every key). Unknown keys are an
+// error, so a misspelt key never silently falls back to a default. Relative
+// paths in the file (keyring, catalog.path and the path of local backends) are
+// relative to the directory that holds the config file and are absolute after
+// Load or Parse. A handful of TWINCRYPT_* environment variables override
+// individual keys; Load applies them, Parse does not.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Catalog types.
+const (
+	CatalogBolt  = "bolt"  // embedded bbolt file
+	CatalogRedis = "redis" // shared Redis server
+)
+
+// Backend types.
+const (
+	BackendLocal = "local" // a directory on a local file system
+	BackendS3    = "s3"    // an S3-compatible object store
+)
+
+// DefaultRegion is the region of an s3 backend whose config names none.
+const DefaultRegion = "us-east-1"
+
+// Environment variables that override keys of the config file.
+const (
+	EnvListenS3     = "TWINCRYPT_LISTEN_S3"     // listen.s3
+	EnvListenWebDAV = "TWINCRYPT_LISTEN_WEBDAV" // listen.webdav
+	EnvListenShare  = "TWINCRYPT_LISTEN_SHARE"  // listen.share
+	EnvCatalogURL   = "TWINCRYPT_CATALOG_URL"   // catalog.url, and catalog.type: redis
+	EnvMinWrites    = "TWINCRYPT_MIN_WRITES"    // replication.min_writes
+)
+
+// ErrInvalid is wrapped by every validation problem, so callers can tell a
+// bad config (errors.Is(err, ErrInvalid)) from a file that cannot be read.
+var ErrInvalid = errors.New("invalid config")
+
+// Config is the whole configuration file.
+type Config struct {
+	// Path is the absolute path the config was loaded from; empty when it
+	// was parsed from memory.
+	Path        string      `yaml:"-"`
+	Listen      Listen      `yaml:"listen"`
+	Keyring     string      `yaml:"keyring"`
+	Catalog     Catalog     `yaml:"catalog"`
+	Users       []User      `yaml:"users"`
+	Backends    []Backend   `yaml:"backends"`
+	Replication Replication `yaml:"replication"`
+}
+
+// Listen holds the host:port addresses the front ends listen on.
+type Listen struct {
+	S3     string `yaml:"s3"`
+	WebDAV string `yaml:"webdav"`
+	// Share is optional; empty disables the share-link pages.
+	Share string `yaml:"share,omitempty"`
+}
+
+// Catalog selects and locates the catalog.
+type Catalog struct {
+	// Type is CatalogBolt (the default when empty) or CatalogRedis.
+	Type string `yaml:"type"`
+	// Path is the bbolt file (type bolt).
+	Path string `yaml:"path,omitempty"`
+	// URL is the Redis URL, redis:// or rediss:// (type redis).
+	URL string `yaml:"url,omitempty"`
+}
+
+// User is one S3 credential pair; the same pair is the WebDAV basic-auth
+// login.
+type User struct {
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key"`
+}
+
+// Backend is one storage provider that receives a full copy of the
+// ciphertext.
+type Backend struct {
+	// Name identifies the backend in logs, errors and the repair queue;
+	// lower-case letters, digits and '-'.
+	Name string `yaml:"name"`
+	// Jurisdiction is a free-form label (for example a country code)
+	// naming the legal reach the provider is under. Labels are compared
+	// case-insensitively.
+	Jurisdiction string `yaml:"jurisdiction"`
+	// Type is BackendLocal or BackendS3.
+	Type string `yaml:"type"`
+
+	// Path is the directory of a local backend.
+	Path string `yaml:"path,omitempty"`
+
+	// Endpoint is the http:// or https:// base URL of an s3 backend.
+	Endpoint string `yaml:"endpoint,omitempty"`
+	// Region defaults to DefaultRegion.
+	Region string `yaml:"region,omitempty"`
+	// Bucket is the provider-side bucket that holds the ciphertext.
+	Bucket    string `yaml:"bucket,omitempty"`
+	AccessKey string `yaml:"access_key,omitempty"`
+	SecretKey string `yaml:"secret_key,omitempty"`
+	// Prefix is prepended to every object name inside Bucket.
+	Prefix string `yaml:"prefix,omitempty"`
+	// PathStyle forces path-style (true) or virtual-host-style (false)
+	// requests; nil lets the client decide from the endpoint.
+	PathStyle *bool `yaml:"path_style,omitempty"`
+}
+
+// Replication says how writes fan out over the backends.
+type Replication struct {
+	// MinWrites is how many backends must hold a write before the client
+	// hears success; 0 means all of them.
+	MinWrites int `yaml:"min_writes"`
+	// AllowSingleJurisdiction permits a config whose backends share one
+	// jurisdiction label (Warnings then reports it).
+	AllowSingleJurisdiction bool `yaml:"allow_single_jurisdiction"`
+}
+
+// Load reads the config file at path, parses it, applies the TWINCRYPT_*
+// environment overrides from the process environment, resolves relative
+// paths against the file's directory and validates the result.
+func Load(path string) (*Config, error) {
+	return LoadWithEnv(path, os.Getenv)
+}
+
+// LoadWithEnv is Load with the environment read through getenv instead of
+// os.Getenv; a nil getenv applies no overrides.
+func LoadWithEnv(path string, getenv func(string) string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := decode(data, filepath.Dir(abs))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", abs, err)
+	}
+	c.Path = abs
+	if err := c.ApplyEnv(getenv); err != nil {
+		return nil, fmt.Errorf("config %s: %w", abs, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", abs, err)
+	}
+	return c, nil
+}
+
+// Parse parses and validates a config held in memory. Relative paths are
+// resolved against dir (itself made absolute against the working
+// directory). Parse applies no environment overrides; call ApplyEnv and
+// Validate for that.
+func Parse(data []byte, dir string) (*Config, error) {
+	c, err := decode(data, dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decode parses data strictly, fills in defaults and resolves relative
+// paths against dir. It does not validate.
+func decode(data []byte, dir string) (*Config, error) {
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("config directory %q: %w", dir, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: the file is empty", ErrInvalid)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: more than one YAML document", ErrInvalid)
+	}
+	c.applyDefaults()
+	c.resolvePaths(absDir)
+	return &c, nil
+}
+
+// applyDefaults fills in the values an omitted key stands for.
+func (c *Config) applyDefaults() {
+	if c.Catalog.Type == "" {
+		c.Catalog.Type = CatalogBolt
+	}
+	for i := range c.Backends {
+		b := &c.Backends[i]
+		if b.Type == BackendS3 && b.Region == "" {
+			b.Region = DefaultRegion
+		}
+	}
+}
+
+// resolvePaths makes every relative path absolute against dir.
+func (c *Config) resolvePaths(dir string) {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	c.Keyring = abs(c.Keyring)
+	c.Catalog.Path = abs(c.Catalog.Path)
+	for i := range c.Backends {
+		c.Backends[i].Path = abs(c.Backends[i].Path)
+	}
+}
+
+// ApplyEnv overrides keys from the environment read through getenv (see
+// the Env* constants); an unset or empty variable changes nothing. Setting
+// TWINCRYPT_CATALOG_URL also switches the catalog to type redis. ApplyEnv
+// does not validate; call Validate afterwards.
+func (c *Config) ApplyEnv(getenv func(string) string) error {
+	if getenv == nil {
+		return nil
+	}
+	if v := getenv(EnvListenS3); v != "" {
+		c.Listen.S3 = v
+	}
+	if v := getenv(EnvListenWebDAV); v != "" {
+		c.Listen.WebDAV = v
+	}
+	if v := getenv(EnvListenShare); v != "" {
+		c.Listen.Share = v
+	}
+	if v := getenv(EnvCatalogURL); v != "" {
+		c.Catalog = Catalog{Type: CatalogRedis, URL: v}
+	}
+	if v := getenv(EnvMinWrites); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%s=%q: %w: not an integer", EnvMinWrites, v, ErrInvalid)
+		}
+		c.Replication.MinWrites = n
+	}
+	return nil
+}
+
+// WriteQuorum is the number of backends that must hold a write before it
+// succeeds: replication.min_writes, or every backend when that is 0.
+func (c *Config) WriteQuorum() int {
+	if c.Replication.MinWrites <= 0 {
+		return len(c.Backends)
+	}
+	return c.Replication.MinWrites
+}
+
+// Jurisdictions returns the distinct jurisdiction labels of the backends,
+// in lower case and in config order.
+func (c *Config) Jurisdictions() []string {
+	var out []string
+	seen := make(map[string]bool)
+	for _, b := range c.Backends {
+		j := normJurisdiction(b.Jurisdiction)
+		if j == "" || seen[j] {
+			continue
+		}
+		seen[j] = true
+		out = append(out, j)
+	}
+	return out
+}
+
+func normJurisdiction(j string) string { return strings.ToLower(strings.TrimSpace(j)) }
+
+// Warnings returns the problems in a valid config that do not stop the
+// gateway but weaken what it promises, one human-readable line each, for
+// the caller to print at startup.
+func (c *Config) Warnings() []string {
+	var w []string
+	js := c.Jurisdictions()
+	switch {
+	case len(c.Backends) == 1:
+		w = append(w, fmt.Sprintf("only one backend (%s): there is no second copy, and losing that provider loses the data", c.Backends[0].Name))
+	case len(js) == 1:
+		w = append(w, fmt.Sprintf("all backends are in one jurisdiction (%s): a single seizure, outage or legal order reaches every copy; use backends in two jurisdictions for real protection", js[0]))
+	}
+	return w
+}

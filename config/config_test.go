@@ -1,0 +1,453 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// testdataDir returns the absolute path of testdata.
+func testdataDir(t *testing.T) string {
+	t.Helper()
+	d, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// noEnv is an empty environment.
+func noEnv(string) string { return "" }
+
+// envMap returns a getenv over m.
+func envMap(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadTestdata(t *testing.T) {
+	tests := []struct {
+		file string
+		// want lists substrings that must all occur in the error; empty
+		// means the file is valid.
+		want []string
+		// parse marks errors from the YAML decoder rather than Validate.
+		parse bool
+	}{
+		{file: "valid-full.yaml"},
+		{file: "valid-minimal.yaml"},
+		{file: "valid-redis.yaml"},
+		{file: "unknown-key.yaml", parse: true, want: []string{"line 4: field ftp not found"}},
+		{file: "unknown-top-key.yaml", parse: true, want: []string{"field replicaton not found"}},
+		{file: "wrong-type.yaml", parse: true, want: []string{"cannot unmarshal !!str `two` into int"}},
+		{file: "empty.yaml", parse: true, want: []string{"the file is empty"}},
+		{file: "two-documents.yaml", parse: true, want: []string{"more than one YAML document"}},
+		{file: "bad-listen.yaml", want: []string{
+			`listen.s3: "localhost" is not host:port`,
+			`listen.webdav: "127.0.0.1:http" is not host:port: port "http" is not a number`,
+			`listen.share: "127.0.0.1:70000" is not host:port`,
+		}},
+		{file: "dup-listen.yaml", want: []string{`listen.webdav: "127.0.0.1:8420" is already used by listen.s3`}},
+		{file: "missing-required.yaml", want: []string{
+			"listen.s3: required",
+			"listen.webdav: required",
+			"keyring: required",
+			"catalog.path: required for type bolt",
+			"users: at least one user is required",
+			"backends: at least one backend is required",
+		}},
+		{file: "bad-users.yaml", want: []string{
+			"users[0].secret_key: must be at least 8 characters",
+			"users[1].access_key: duplicate of users[0].access_key",
+			"users[2].access_key: required",
+			"users[2].secret_key: required",
+			"users[3].access_key: must be printable and contain no whitespace, '/' or ':'",
+		}},
+		{file: "bad-catalog-type.yaml", want: []string{`catalog.type: "etcd" is not one of bolt, redis`}},
+		{file: "bad-redis.yaml", want: []string{
+			`catalog.url: "http://:xxxxx@127.0.0.1:6379" must start with redis:// or rediss://`,
+			"catalog.path: only used with type bolt",
+		}},
+		{file: "redis-no-url.yaml", want: []string{"catalog.url: required for type redis"}},
+		{file: "bad-backends.yaml", want: []string{
+			`backends[0].name: "Frankfurt" must be 1 to 63 of a-z, 0-9 and '-'`,
+			"backends[0].path: required for type local",
+			"backends[1].jurisdiction: required",
+			"backends[1].path: only used with type local",
+			`backends[1].endpoint: "ftp://x" must start with http:// or https://`,
+			"backends[1].bucket: required for type s3",
+			"backends[1].access_key: required for type s3",
+			"backends[1].secret_key: required for type s3",
+			`backends[2].name: "zurich" is already used by backends[1]`,
+			`backends[2].type: "ftp" is not one of local, s3`,
+			"backends[3].name: required",
+			"backends[3].type: required (local or s3)",
+			"backends[4].endpoint: only used with type s3",
+			"backends[4].bucket: only used with type s3",
+			`backends[5].endpoint: "https://e.example/some/path" must have no path, query or fragment`,
+			`backends[5].prefix: "/p" must not start with '/'`,
+		}},
+		{file: "no-backends.yaml", want: []string{"backends: at least one backend is required"}},
+		{file: "single-jurisdiction.yaml", want: []string{
+			`backends: all backends are in jurisdiction "de"; at least two distinct jurisdictions are required`,
+		}},
+		{file: "min-writes-high.yaml", want: []string{"replication.min_writes: 3 is more than the 2 configured backends"}},
+		{file: "min-writes-negative.yaml", want: []string{"replication.min_writes: -1 is negative"}},
+	}
+	dir := testdataDir(t)
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join(dir, tt.file)
+			c, err := LoadWithEnv(path, noEnv)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("LoadWithEnv: %v", err)
+				}
+				if c.Path != path {
+					t.Errorf("Path = %q, want %q", c.Path, path)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("LoadWithEnv succeeded, want errors %q", tt.want)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v does not match ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the file", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q; got:\n%v", w, err)
+				}
+			}
+			var fe *FieldError
+			if got := errors.As(err, &fe); got == tt.parse {
+				t.Errorf("errors.As(*FieldError) = %v, want %v", got, !tt.parse)
+			}
+			if !tt.parse {
+				// Every line is one field problem, and all are listed.
+				if n := len(strings.Split(err.Error(), "\n")); n != len(tt.want) {
+					t.Errorf("%d problems reported, want %d:\n%v", n, len(tt.want), err)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := LoadWithEnv(filepath.Join(t.TempDir(), "nope.yaml"), noEnv)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("err = %v, want fs.ErrNotExist", err)
+	}
+	if errors.Is(err, ErrInvalid) {
+		t.Errorf("a missing file must not be ErrInvalid")
+	}
+}
+
+func TestRedisPasswordNotInError(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testdataDir(t), "bad-redis.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse(data, t.TempDir())
+	if err == nil || strings.Contains(err.Error(), "secretpw") {
+		t.Fatalf("error must exist and hide the password: %v", err)
+	}
+}
+
+func TestRelativePaths(t *testing.T) {
+	dir := testdataDir(t)
+	c, err := LoadWithEnv(filepath.Join("testdata", "valid-full.yaml"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, got, want string }{
+		{"Path", c.Path, filepath.Join(dir, "valid-full.yaml")},
+		{"keyring (relative)", c.Keyring, filepath.Join(dir, "keys", "twincrypt.keyring")},
+		{"catalog.path (absolute)", c.Catalog.Path, "/var/lib/twincrypt/catalog.db"},
+		{"backends[0].path (relative)", c.Backends[0].Path, filepath.Join(dir, "data", "frankfurt")},
+		{"backends[1].path (s3, unset)", c.Backends[1].Path, ""},
+		{"backends[1].region (default)", c.Backends[1].Region, DefaultRegion},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s = %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+	if ps := c.Backends[1].PathStyle; ps == nil || !*ps {
+		t.Errorf("path_style = %v, want true", ps)
+	}
+	if c.Backends[0].PathStyle != nil {
+		t.Errorf("unset path_style must stay nil")
+	}
+}
+
+func TestParseDirIsMadeAbsolute(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testdataDir(t), "valid-minimal.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(data, "some/rel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(wd, "some", "rel", "k"); c.Keyring != want {
+		t.Errorf("Keyring = %q, want %q", c.Keyring, want)
+	}
+	if c.Catalog.Type != CatalogBolt {
+		t.Errorf("catalog.type default = %q, want bolt", c.Catalog.Type)
+	}
+	if c.Path != "" {
+		t.Errorf("Parse set Path = %q", c.Path)
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	path := filepath.Join(testdataDir(t), "valid-full.yaml")
+	tests := []struct {
+		name    string
+		env     map[string]string
+		check   func(t *testing.T, c *Config)
+		wantErr string
+	}{
+		{
+			name: "none",
+			env:  nil,
+			check: func(t *testing.T, c *Config) {
+				if c.Listen.S3 != "127.0.0.1:9000" || c.Catalog.Type != CatalogBolt || c.Replication.MinWrites != 1 {
+					t.Errorf("unexpected change: %+v", c)
+				}
+			},
+		},
+		{
+			name: "listen",
+			env:  map[string]string{EnvListenS3: "127.0.0.1:1", EnvListenWebDAV: "127.0.0.1:2", EnvListenShare: "127.0.0.1:3"},
+			check: func(t *testing.T, c *Config) {
+				if got := (Listen{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}); c.Listen != got {
+					t.Errorf("Listen = %+v, want %+v", c.Listen, got)
+				}
+			},
+		},
+		{
+			name: "catalog url switches to redis",
+			env:  map[string]string{EnvCatalogURL: "redis://127.0.0.1:6379/0"},
+			check: func(t *testing.T, c *Config) {
+				want := Catalog{Type: CatalogRedis, URL: "redis://127.0.0.1:6379/0"}
+				if c.Catalog != want {
+					t.Errorf("Catalog = %+v, want %+v", c.Catalog, want)
+				}
+			},
+		},
+		{
+			name: "min writes",
+			env:  map[string]string{EnvMinWrites: " 2 "},
+			check: func(t *testing.T, c *Config) {
+				if c.Replication.MinWrites != 2 || c.WriteQuorum() != 2 {
+					t.Errorf("MinWrites = %d", c.Replication.MinWrites)
+				}
+			},
+		},
+		{name: "min writes not a number", env: map[string]string{EnvMinWrites: "all"}, wantErr: `TWINCRYPT_MIN_WRITES="all": invalid config: not an integer`},
+		{name: "min writes too high", env: map[string]string{EnvMinWrites: "5"}, wantErr: "replication.min_writes: 5 is more than the 2 configured backends"},
+		{name: "bad listen", env: map[string]string{EnvListenS3: "nope"}, wantErr: `listen.s3: "nope" is not host:port`},
+		{name: "bad catalog url", env: map[string]string{EnvCatalogURL: "mysql://x"}, wantErr: "catalog.url: \"mysql://x\" must start with redis:// or rediss://"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := LoadWithEnv(path, envMap(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestWriteQuorumAndWarnings(t *testing.T) {
+	two := []Backend{{Name: "a", Jurisdiction: "DE"}, {Name: "b", Jurisdiction: "CH"}}
+	same := []Backend{{Name: "a", Jurisdiction: "DE"}, {Name: "b", Jurisdiction: "de"}}
+	tests := []struct {
+		name       string
+		c          Config
+		quorum     int
+		warning    string // substring; empty means no warnings
+		jurisdicts []string
+	}{
+		{"all by default", Config{Backends: two}, 2, "", []string{"de", "ch"}},
+		{"explicit", Config{Backends: two, Replication: Replication{MinWrites: 1}}, 1, "", []string{"de", "ch"}},
+		{"one jurisdiction", Config{Backends: same, Replication: Replication{AllowSingleJurisdiction: true}}, 2, "all backends are in one jurisdiction (de)", []string{"de"}},
+		{"one backend", Config{Backends: two[:1], Replication: Replication{AllowSingleJurisdiction: true}}, 1, "only one backend (a)", []string{"de"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.c.WriteQuorum(); got != tt.quorum {
+				t.Errorf("WriteQuorum = %d, want %d", got, tt.quorum)
+			}
+			if got := tt.c.Jurisdictions(); strings.Join(got, ",") != strings.Join(tt.jurisdicts, ",") {
+				t.Errorf("Jurisdictions = %q, want %q", got, tt.jurisdicts)
+			}
+			w := tt.c.Warnings()
+			if tt.warning == "" {
+				if len(w) != 0 {
+					t.Errorf("Warnings = %q, want none", w)
+				}
+				return
+			}
+			if len(w) != 1 || !strings.Contains(w[0], tt.warning) {
+				t.Errorf("Warnings = %q, want one containing %q", w, tt.warning)
+			}
+		})
+	}
+}
+
+var (
+	accessKeyRE = regexp.MustCompile(`^[A-Z0-9]{16}$`)
+	secretKeyRE = regexp.MustCompile(`^[A-Za-z0-9]{40}$`)
+)
+
+func TestDefault(t *testing.T) {
+	dir := t.TempDir()
+	c, text, err := Default(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The text round-trips through Parse to the same config.
+	c2, err := Parse(text, dir)
+	if err != nil {
+		t.Fatalf("Parse(default text): %v\n%s", err, text)
+	}
+	if c.Users[0] != c2.Users[0] || c.Keyring != c2.Keyring || len(c2.Backends) != 2 {
+		t.Errorf("round trip differs: %+v vs %+v", c, c2)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("default does not validate: %v", err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"listen.s3", c.Listen.S3, DefaultListenS3},
+		{"listen.webdav", c.Listen.WebDAV, DefaultListenWebDAV},
+		{"listen.share", c.Listen.Share, DefaultListenShare},
+		{"keyring", c.Keyring, filepath.Join(dir, DefaultKeyring)},
+		{"catalog.type", c.Catalog.Type, CatalogBolt},
+		{"catalog.path", c.Catalog.Path, filepath.Join(dir, DefaultCatalogPath)},
+		{"backends[0].path", c.Backends[0].Path, filepath.Join(dir, "data", "a")},
+		{"backends[1].path", c.Backends[1].Path, filepath.Join(dir, "data", "b")},
+		{"backends[0].jurisdiction", c.Backends[0].Jurisdiction, "local"},
+		{"backends[1].jurisdiction", c.Backends[1].Jurisdiction, "local"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %q, want %q", ch.name, ch.got, ch.want)
+		}
+	}
+	if !c.Replication.AllowSingleJurisdiction {
+		t.Error("default must allow a single jurisdiction")
+	}
+	if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], "all backends are in one jurisdiction (local)") {
+		t.Errorf("Warnings = %q", w)
+	}
+	if u := c.Users[0]; !accessKeyRE.MatchString(u.AccessKey) || !secretKeyRE.MatchString(u.SecretKey) {
+		t.Errorf("generated credentials %q / %q have the wrong shape", u.AccessKey, u.SecretKey)
+	}
+	if !strings.Contains(string(text), "# ") {
+		t.Error("default text carries no comments")
+	}
+	// Fresh credentials every time.
+	c3, _, err := Default(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c3.Users[0] == c.Users[0] {
+		t.Error("two defaults share credentials")
+	}
+}
+
+func TestWriteDefault(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "twincrypt.yaml")
+	if err := WriteDefault(path); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := st.Mode().Perm(); mode != 0o600 {
+		t.Errorf("mode = %o, want 600", mode)
+	}
+	c, err := LoadWithEnv(path, noEnv)
+	if err != nil {
+		t.Fatalf("load written default: %v", err)
+	}
+	if want := filepath.Join(dir, "sub", DefaultKeyring); c.Keyring != want {
+		t.Errorf("Keyring = %q, want %q", c.Keyring, want)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A second write refuses and leaves the file as it was.
+	err = WriteDefault(path)
+	if !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second WriteDefault: err = %v, want fs.ErrExist", err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(before) != string(after) {
+		t.Error("WriteDefault changed an existing file")
+	}
+	// No temporary files are left behind.
+	ents, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 {
+		t.Errorf("directory holds %d entries, want 1", len(ents))
+	}
+}
+
+func TestWriteNewRefusesExisting(t *testing.T) {
+	// writeNew itself must not clobber, even when the existence check in
+	// WriteDefault raced with another writer.
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeNew(path, []byte("theirs")); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("err = %v, want fs.ErrExist", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "mine" {
+		t.Errorf("file clobbered: %q", b)
+	}
+}
+
+func TestRandomString(t *testing.T) {
+	const alphabet = "ab"
+	s, err := randomString(alphabet, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s) != 1000 {
+		t.Fatalf("len = %d", len(s))
+	}
+	if n := strings.Count(s, "a"); n < 400 || n > 600 {
+		t.Errorf("%d a's in 1000 draws over {a,b}: not uniform", n)
+	}
+}

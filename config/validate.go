@@ -1,0 +1,305 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// FieldError is one validation problem: the config key it concerns, in
+// dotted form with list indexes (for example "backends[1].jurisdiction"),
+// and what is wrong with it. It wraps ErrInvalid.
+type FieldError struct {
+	Field   string
+	Problem string
+}
+
+// Error returns "field: problem".
+func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
+
+// Unwrap returns ErrInvalid.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// MinSecretLen is the shortest accepted user secret key.
+const MinSecretLen = 8
+
+// maxNameLen bounds backend names, which appear in file names and logs.
+const maxNameLen = 63
+
+var backendName = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+// Validate checks the whole config and returns every problem found, joined
+// with errors.Join; each is a *FieldError naming its key. It returns nil for
+// a valid config.
+func (c *Config) Validate() error {
+	var v validator
+	c.validateListen(&v)
+	if c.Keyring == "" {
+		v.add("keyring", "required")
+	}
+	c.validateCatalog(&v)
+	c.validateUsers(&v)
+	c.validateBackends(&v)
+	c.validateReplication(&v)
+	return errors.Join(v.errs...)
+}
+
+type validator struct{ errs []error }
+
+func (v *validator) add(field, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)})
+}
+
+func (c *Config) validateListen(v *validator) {
+	addrs := []struct {
+		field, addr string
+		required    bool
+	}{
+		{"listen.s3", c.Listen.S3, true},
+		{"listen.webdav", c.Listen.WebDAV, true},
+		{"listen.share", c.Listen.Share, false},
+	}
+	seen := make(map[string]string)
+	for _, a := range addrs {
+		if a.addr == "" {
+			if a.required {
+				v.add(a.field, "required")
+			}
+			continue
+		}
+		if err := checkHostPort(a.addr); err != nil {
+			v.add(a.field, "%q is not host:port: %v", a.addr, err)
+			continue
+		}
+		if _, port, _ := net.SplitHostPort(a.addr); port == "0" {
+			continue // any free port; never a clash
+		}
+		if other, ok := seen[a.addr]; ok {
+			v.add(a.field, "%q is already used by %s", a.addr, other)
+			continue
+		}
+		seen[a.addr] = a.field
+	}
+}
+
+// checkHostPort accepts "host:port", "[v6]:port" and ":port" with a numeric
+// port in 0..65535.
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number in 0..65535", port)
+	}
+	return nil
+}
+
+func (c *Config) validateCatalog(v *validator) {
+	switch c.Catalog.Type {
+	case CatalogBolt:
+		if c.Catalog.Path == "" {
+			v.add("catalog.path", "required for type bolt")
+		}
+		if c.Catalog.URL != "" {
+			v.add("catalog.url", "only used with type redis")
+		}
+	case CatalogRedis:
+		if c.Catalog.URL == "" {
+			v.add("catalog.url", "required for type redis")
+		} else if err := checkRedisURL(c.Catalog.URL); err != nil {
+			v.add("catalog.url", "%v", err)
+		}
+		if c.Catalog.Path != "" {
+			v.add("catalog.path", "only used with type bolt")
+		}
+	default:
+		v.add("catalog.type", "%q is not one of bolt, redis", c.Catalog.Type)
+	}
+}
+
+func checkRedisURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return fmt.Errorf("%q must start with redis:// or rediss://", redactURL(u))
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q has no host", redactURL(u))
+	}
+	return nil
+}
+
+// redactURL hides a password so that errors never print it.
+func redactURL(u *url.URL) string { return u.Redacted() }
+
+func (c *Config) validateUsers(v *validator) {
+	if len(c.Users) == 0 {
+		v.add("users", "at least one user is required")
+		return
+	}
+	seen := make(map[string]int)
+	for i, u := range c.Users {
+		f := fmt.Sprintf("users[%d]", i)
+		switch {
+		case u.AccessKey == "":
+			v.add(f+".access_key", "required")
+		case !validAccessKey(u.AccessKey):
+			v.add(f+".access_key", "must be printable and contain no whitespace, '/' or ':'")
+		default:
+			if j, ok := seen[u.AccessKey]; ok {
+				v.add(f+".access_key", "duplicate of users[%d].access_key", j)
+			} else {
+				seen[u.AccessKey] = i
+			}
+		}
+		switch {
+		case u.SecretKey == "":
+			v.add(f+".secret_key", "required")
+		case len(u.SecretKey) < MinSecretLen:
+			v.add(f+".secret_key", "must be at least %d characters", MinSecretLen)
+		}
+	}
+}
+
+// validAccessKey rejects characters that break the SigV4 credential scope
+// ("/"), the basic-auth login (":") or a header (whitespace, controls).
+func validAccessKey(k string) bool {
+	for _, r := range k {
+		if r == '/' || r == ':' || unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Config) validateBackends(v *validator) {
+	if len(c.Backends) == 0 {
+		v.add("backends", "at least one backend is required")
+		return
+	}
+	names := make(map[string]int)
+	for i := range c.Backends {
+		b := &c.Backends[i]
+		f := fmt.Sprintf("backends[%d]", i)
+		switch {
+		case b.Name == "":
+			v.add(f+".name", "required")
+		case len(b.Name) > maxNameLen || !backendName.MatchString(b.Name):
+			v.add(f+".name", "%q must be 1 to %d of a-z, 0-9 and '-'", b.Name, maxNameLen)
+		default:
+			if j, ok := names[b.Name]; ok {
+				v.add(f+".name", "%q is already used by backends[%d]", b.Name, j)
+			} else {
+				names[b.Name] = i
+			}
+		}
+		if normJurisdiction(b.Jurisdiction) == "" {
+			v.add(f+".jurisdiction", "required")
+		}
+		switch b.Type {
+		case BackendLocal:
+			if b.Path == "" {
+				v.add(f+".path", "required for type local")
+			}
+			for _, k := range b.s3Keys() {
+				v.add(f+"."+k, "only used with type s3")
+			}
+		case BackendS3:
+			validateS3(v, f, b)
+		case "":
+			v.add(f+".type", "required (local or s3)")
+		default:
+			v.add(f+".type", "%q is not one of local, s3", b.Type)
+		}
+	}
+	if js := c.Jurisdictions(); len(js) < 2 && !c.Replication.AllowSingleJurisdiction {
+		if len(js) == 1 {
+			v.add("backends", "all backends are in jurisdiction %q; at least two distinct jurisdictions are required (or set replication.allow_single_jurisdiction: true)", js[0])
+		}
+	}
+}
+
+// s3Keys names the s3-only keys set on b.
+func (b *Backend) s3Keys() []string {
+	var ks []string
+	for _, kv := range []struct {
+		key string
+		set bool
+	}{
+		{"endpoint", b.Endpoint != ""},
+		{"region", b.Region != ""},
+		{"bucket", b.Bucket != ""},
+		{"access_key", b.AccessKey != ""},
+		{"secret_key", b.SecretKey != ""},
+		{"prefix", b.Prefix != ""},
+		{"path_style", b.PathStyle != nil},
+	} {
+		if kv.set {
+			ks = append(ks, kv.key)
+		}
+	}
+	return ks
+}
+
+func validateS3(v *validator, f string, b *Backend) {
+	if b.Path != "" {
+		v.add(f+".path", "only used with type local")
+	}
+	if b.Endpoint == "" {
+		v.add(f+".endpoint", "required for type s3")
+	} else if err := checkEndpoint(b.Endpoint); err != nil {
+		v.add(f+".endpoint", "%v", err)
+	}
+	if b.Bucket == "" {
+		v.add(f+".bucket", "required for type s3")
+	}
+	if b.AccessKey == "" {
+		v.add(f+".access_key", "required for type s3")
+	}
+	if b.SecretKey == "" {
+		v.add(f+".secret_key", "required for type s3")
+	}
+	if strings.HasPrefix(b.Prefix, "/") {
+		v.add(f+".prefix", "%q must not start with '/'", b.Prefix)
+	}
+}
+
+// checkEndpoint accepts an http or https URL with a host and no path,
+// query or fragment (S3 clients address buckets themselves).
+func checkEndpoint(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q must start with http:// or https://", raw)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q has no host", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q must not carry credentials; use access_key and secret_key", u.Redacted())
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q must have no path, query or fragment", raw)
+	}
+	return nil
+}
+
+func (c *Config) validateReplication(v *validator) {
+	n := c.Replication.MinWrites
+	switch {
+	case n < 0:
+		v.add("replication.min_writes", "%d is negative (0 means all backends)", n)
+	case n > len(c.Backends) && len(c.Backends) > 0:
+		v.add("replication.min_writes", "%d is more than the %d configured backends", n, len(c.Backends))
+	}
+}

@@ -1,0 +1,256 @@
+// Package dav is twincrypt's WebDAV front end. It serves the namespace of
+// package gateway with golang.org/x/net/webdav: the root lists buckets,
+// /<bucket>/<key> names an object, and directories are the "/"-separated
+// prefixes of keys (docs/WEBDAV.md describes the mapping).
+//
+// New composes the handler from the inside out:
+//
+//   - webdav.Handler over a webdav.FileSystem that speaks only to
+//     *gateway.Namespace: Stat and OpenFile read the catalog alone, Read
+//     fetches only the chunks it needs, writes stream into
+//     Namespace.PutObject, MOVE is Namespace.Rename (meta records only),
+//     COPY is Namespace.CopyObject, and dead properties live encrypted in
+//     each object's meta record;
+//   - a protocol fixer for what x/net/webdav gets wrong or leaves out: a
+//     missing Overwrite header on MOVE means T, PROPFIND of infinite depth
+//     on a collection is refused with DAV:propfind-finite-depth, If-Match
+//     and If-None-Match on PUT are evaluated by the namespace under its
+//     per-key lock, and precise error statuses replace x/net's generic ones;
+//   - HTTP Basic authentication against the gateway's users (the S3 access
+//     key and secret key pairs), on every request.
+package dav
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"io"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+
+	"golang.org/x/net/webdav"
+
+	"github.com/twincrypt/twincrypt/gateway"
+)
+
+// Realm is the Basic authentication realm the front end announces.
+const Realm = "twincrypt"
+
+// maxRequestBody bounds the XML bodies of methods other than PUT (PROPFIND,
+// PROPPATCH, LOCK, ...), which are read into memory.
+const maxRequestBody = 1 << 20
+
+// Options configure the WebDAV front end.
+type Options struct {
+	// Users maps user names (S3 access keys) to passwords (secret keys).
+	// Every request must authenticate as one of them with HTTP Basic
+	// authentication. With no users, every request is refused.
+	Users map[string]string
+	// Logger receives request failures; nil discards them.
+	Logger *slog.Logger
+	// Locks holds WebDAV locks. nil means webdav.NewMemLS(): locks live in
+	// this process only and are lost on restart.
+	Locks webdav.LockSystem
+}
+
+// New returns the WebDAV front end for ns.
+func New(ns *gateway.Namespace, o Options) http.Handler {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	locks := o.Locks
+	if locks == nil {
+		locks = webdav.NewMemLS()
+	}
+	fs := &fileSystem{ns: ns, log: log}
+	wd := &webdav.Handler{
+		FileSystem: fs,
+		LockSystem: locks,
+		Logger: func(r *http.Request, err error) {
+			if err != nil {
+				log.Debug("webdav request", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+		},
+	}
+	return authenticate(o.Users, &fixer{fs: fs, next: wd, log: log})
+}
+
+// credential is the SHA-256 of a user name or password, so that comparisons
+// take the same time whatever the lengths.
+type credential [sha256.Size]byte
+
+// authenticate requires HTTP Basic authentication as one of users.
+func authenticate(users map[string]string, next http.Handler) http.Handler {
+	type pair struct{ user, pass credential }
+	pairs := make([]pair, 0, len(users))
+	for u, p := range users {
+		pairs = append(pairs, pair{sha256.Sum256([]byte(u)), sha256.Sum256([]byte(p))})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		if ok {
+			u, p := credential(sha256.Sum256([]byte(user))), credential(sha256.Sum256([]byte(pass)))
+			match := 0
+			// Compare against every user, so that the time taken does
+			// not tell which user names exist.
+			for _, c := range pairs {
+				match |= subtle.ConstantTimeCompare(u[:], c.user[:]) & subtle.ConstantTimeCompare(p[:], c.pass[:])
+			}
+			if match == 1 {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+Realm+`", charset="UTF-8"`)
+		http.Error(w, "authentication required", http.StatusUnauthorized)
+	})
+}
+
+// state carries per-request facts between the fixer and the file system.
+type state struct {
+	// body is the request body as handed to webdav.Handler, so that a
+	// File's ReadFrom knows it is receiving the PUT body.
+	body io.Reader
+	// size is the request's Content-Length, -1 if unknown.
+	size int64
+	// contentType is the PUT request's Content-Type, if any.
+	contentType string
+	// ifMatch and ifNoneMatch are the PUT request's conditions.
+	ifMatch, ifNoneMatch string
+	// status, when set, replaces the error status webdav.Handler answers
+	// with: the file system knows better (412, 409, 403, ...).
+	status int
+	// cache holds what read-only requests learnt about paths, so that
+	// PROPFIND Depth 1 looks each child up once, in its directory's
+	// listing. nil for requests that change anything.
+	cache map[string]*fileInfo
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *state {
+	st, _ := ctx.Value(stateKey{}).(*state)
+	return st
+}
+
+// fail records the status to answer with if the request fails. The first
+// recorded status wins.
+func fail(ctx context.Context, status int) {
+	if st := stateFrom(ctx); st != nil && st.status == 0 {
+		st.status = status
+	}
+}
+
+// fixer corrects x/net/webdav's protocol gaps (see the package comment).
+type fixer struct {
+	fs   *fileSystem
+	next http.Handler
+	log  *slog.Logger
+}
+
+func (f *fixer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := &state{size: r.ContentLength}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, "PROPFIND", http.MethodOptions:
+		st.cache = make(map[string]*fileInfo)
+	}
+	ctx := context.WithValue(r.Context(), stateKey{}, st)
+	r = r.WithContext(ctx)
+	if r.Method != http.MethodPut && r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+	}
+
+	switch ow := r.Header.Get("Overwrite"); {
+	case ow != "" && ow != "T" && ow != "F":
+		http.Error(w, "Overwrite must be T or F", http.StatusBadRequest)
+		return
+	case ow == "" && r.Method == "MOVE":
+		// RFC 4918, section 10.6: a missing Overwrite header means T.
+		// x/net/webdav treats it as F for MOVE.
+		r.Header.Set("Overwrite", "T")
+	}
+
+	switch r.Method {
+	case "PROPFIND":
+		depth := r.Header.Get("Depth")
+		if depth == "" || strings.EqualFold(depth, "infinity") {
+			// A missing Depth means infinity (RFC 4918, 9.1). A walk of a
+			// whole tree is refused on collections, as the RFC allows.
+			if fi, err := f.fs.Stat(ctx, r.URL.Path); err == nil && fi.IsDir() {
+				w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+				w.WriteHeader(http.StatusForbidden)
+				io.WriteString(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+
+					`<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>`)
+				return
+			}
+			// On a file, infinity is the same as 0.
+			r.Header.Set("Depth", "0")
+		}
+	case http.MethodPut:
+		st.body = r.Body
+		st.contentType = r.Header.Get("Content-Type")
+		st.ifMatch = r.Header.Get("If-Match")
+		st.ifNoneMatch = r.Header.Get("If-None-Match")
+	case http.MethodGet, http.MethodHead:
+		// Serve the stored Content-Type, so that http.ServeContent does
+		// not read the start of the object to sniff one.
+		if fi, err := f.fs.Stat(ctx, r.URL.Path); err == nil && !fi.IsDir() {
+			if ct, err := fi.(*fileInfo).ContentType(ctx); err == nil {
+				w.Header().Set("Content-Type", ct)
+			}
+		}
+	}
+	f.next.ServeHTTP(&statusWriter{ResponseWriter: w, st: st}, r)
+}
+
+// statusWriter replaces webdav.Handler's error status with the one the
+// file system recorded, if any.
+type statusWriter struct {
+	http.ResponseWriter
+	st      *state
+	wrote   bool
+	swallow bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.wrote {
+		return
+	}
+	s.wrote = true
+	if code >= 400 && s.st.status != 0 && s.st.status != code {
+		s.swallow = true
+		h := s.ResponseWriter.Header()
+		for k := range h {
+			if k != "Www-Authenticate" {
+				h.Del(k)
+			}
+		}
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		s.ResponseWriter.WriteHeader(s.st.status)
+		io.WriteString(s.ResponseWriter, webdav.StatusText(s.st.status))
+		return
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if !s.wrote {
+		s.WriteHeader(http.StatusOK)
+	}
+	if s.swallow {
+		return len(p), nil
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// cleanPath returns the canonical form of a WebDAV path: absolute, no
+// trailing slash, no dot segments.
+func cleanPath(name string) string {
+	return path.Clean("/" + name)
+}

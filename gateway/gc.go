@@ -1,0 +1,200 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twincrypt/twincrypt/backends"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+)
+
+// ErrUnsafeGC means garbage collection refused to run because it could not
+// establish which blobs are in use.
+var ErrUnsafeGC = errors.New("gc: cannot tell which blobs are in use")
+
+// GCOptions configure GC.
+type GCOptions struct {
+	// Members are the backends to collect; normally the members of the
+	// replicated set.
+	Members []backends.Backend
+	// Grace protects blobs younger than this (by backend modification
+	// time), so that writes in progress keep their blobs. Zero collects
+	// every unreferenced blob: use it only while no gateway writes.
+	Grace time.Duration
+	// DryRun counts what would be deleted and deletes nothing.
+	DryRun bool
+	// Now is the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// GCBackend counts what GC saw and did on one backend.
+type GCBackend struct {
+	Name         string
+	Blobs        int   // blobs listed
+	Unreferenced int   // blobs no meta record or upload references
+	Young        int   // unreferenced blobs kept for the grace period
+	Deleted      int   // unreferenced blobs deleted (or, with DryRun, to delete)
+	DeletedBytes int64 // their size
+	Foreign      int   // names under b/ that are not blob names; left alone
+	Failed       int   // deletions that failed; left for the next run
+}
+
+// GCReport is the result of GC.
+type GCReport struct {
+	// Referenced is the number of distinct blobs in use: by catalog
+	// entries, multipart uploads in progress, and meta records on the
+	// backends that the catalog does not list.
+	Referenced int
+	// Uncataloged counts meta records on the backends that the catalog
+	// does not list; their blobs are kept (see Repair).
+	Uncataloged int
+	Backends    []GCBackend
+}
+
+// GC deletes blobs that nothing references. The referenced set is built
+// first, from every catalog entry, every part of every multipart upload in
+// progress, and every meta record on any backend that the catalog does not
+// list (so that Repair can still adopt it); then each backend's blobs are
+// listed and those outside the set, older than the grace period, deleted.
+// A catalog record that does not authenticate stops GC with ErrUnsafeGC:
+// without it, GC cannot know which blobs the object uses.
+func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
+	if len(o.Members) == 0 {
+		return nil, errors.New("gc: no backends")
+	}
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	refs := make(map[string]bool)
+	known := make(map[[32]byte]bool)
+	rep := &GCReport{}
+
+	buckets, err := ns.cat.ListBuckets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
+	for _, b := range buckets {
+		name, _ := ns.names.meta(b.Name, "")
+		h, _ := metaHashOf(name)
+		known[h] = true
+	}
+	err = ns.cat.Walk(ctx, func(e catalog.Entry) error {
+		name, id := ns.names.meta(e.Bucket, e.Key)
+		h, _ := metaHashOf(name)
+		known[h] = true
+		r, err := ns.openRecord(e.Record, id)
+		if err != nil {
+			return fmt.Errorf("%w: catalog record of %s/%s: %w", ErrUnsafeGC, e.Bucket, e.Key, err)
+		}
+		for _, p := range r.Parts {
+			refs[p.Blob] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
+	if err := ns.uploadRefs(ctx, buckets, refs); err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
+	for _, m := range o.Members {
+		err := listAll(ctx, m, metaPrefix, func(it backends.Info) error {
+			h, ok := metaHashOf(it.Name)
+			if !ok || known[h] {
+				return nil
+			}
+			rep.Uncataloged++
+			sealed, err := readAll(ctx, m, it.Name)
+			if err != nil {
+				return fmt.Errorf("%w: read uncataloged meta record %s: %w", ErrUnsafeGC, it.Name, err)
+			}
+			if r, err := ns.openStoredRecord(it.Name, sealed); err == nil {
+				for _, p := range r.Parts {
+					refs[p.Blob] = true
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gc: list meta records on %s: %w", m.Name(), err)
+		}
+	}
+	rep.Referenced = len(refs)
+
+	cutoff := now().Add(-o.Grace)
+	var errs []error
+	for _, m := range o.Members {
+		gb := GCBackend{Name: m.Name()}
+		err := listAll(ctx, m, blobPrefix, func(it backends.Info) error {
+			gb.Blobs++
+			id := it.Name[len(blobPrefix):]
+			if _, err := parseBlobID(id); err != nil {
+				gb.Foreign++
+				return nil
+			}
+			if refs[id] {
+				return nil
+			}
+			gb.Unreferenced++
+			if o.Grace > 0 && !it.ModTime.Before(cutoff) {
+				gb.Young++
+				return nil
+			}
+			if !o.DryRun {
+				if err := m.Delete(ctx, it.Name); err != nil {
+					gb.Failed++
+					errs = append(errs, err)
+					return nil
+				}
+			}
+			gb.Deleted++
+			gb.DeletedBytes += it.Size
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("gc: list blobs on %s: %w", m.Name(), err))
+		}
+		rep.Backends = append(rep.Backends, gb)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// uploadRefs adds the blobs of every multipart upload in progress to refs.
+func (ns *Namespace) uploadRefs(ctx context.Context, buckets []catalog.Bucket, refs map[string]bool) error {
+	for _, b := range buckets {
+		keyMarker, idMarker := "", ""
+		for {
+			us, more, err := ns.cat.ListUploads(ctx, b.Name, "", keyMarker, idMarker, 1000)
+			if err != nil {
+				return err
+			}
+			for _, u := range us {
+				keyMarker, idMarker = u.Key, u.ID
+				parts, err := ns.allParts(ctx, u.ID)
+				if errors.Is(err, ErrNoSuchUpload) {
+					continue // completed or aborted meanwhile
+				}
+				if err != nil {
+					return err
+				}
+				for _, p := range parts {
+					var pr partRecord
+					if err := json.Unmarshal(p.Record, &pr); err != nil {
+						return fmt.Errorf("%w: part %d of upload %s: %w", ErrUnsafeGC, p.Number, u.ID, err)
+					}
+					if pr.Blob != "" {
+						refs[pr.Blob] = true
+					}
+				}
+			}
+			if !more || len(us) == 0 {
+				break
+			}
+		}
+	}
+	return nil
+}

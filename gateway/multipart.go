@@ -1,0 +1,315 @@
+package gateway
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/seal"
+)
+
+// kindUpload marks the sealed record of a multipart upload in progress.
+const kindUpload = "upload"
+
+// UploadInfo describes a multipart upload in progress.
+type UploadInfo struct {
+	ID        string
+	Bucket    string
+	Key       string
+	Initiated time.Time
+}
+
+// PartInfo describes one uploaded part.
+type PartInfo struct {
+	Number   int
+	Size     int64
+	ETag     string // without quotes
+	Uploaded time.Time
+}
+
+// CompletedPart names a part in a CompleteMultipartUpload request.
+type CompletedPart struct {
+	Number int
+	ETag   string
+}
+
+// uploadObjectID binds an upload's sealed record to its id.
+func uploadObjectID(uploadID string) (seal.ObjectID, error) {
+	var id seal.ObjectID
+	b, err := hex.DecodeString(uploadID)
+	if err != nil || len(b) != len(id) {
+		return id, fmt.Errorf("%w: %q", ErrNoSuchUpload, uploadID)
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// CreateUpload starts a multipart upload of bucket/key and returns its id.
+func (ns *Namespace) CreateUpload(ctx context.Context, bucket, key string, meta map[string]string) (string, error) {
+	if err := checkKey(key); err != nil {
+		return "", err
+	}
+	if _, err := ns.cat.GetBucket(ctx, bucket); err != nil {
+		return "", mapCatalogErr(err, bucket, key)
+	}
+	var id seal.ObjectID
+	if _, err := io.ReadFull(ns.rand, id[:]); err != nil {
+		return "", fmt.Errorf("upload id: %w", err)
+	}
+	uploadID := hex.EncodeToString(id[:])
+	sealed, err := ns.sealRecord(&record{Kind: kindUpload, Bucket: bucket, Key: key, Meta: StoredMeta(meta)}, id)
+	if err != nil {
+		return "", err
+	}
+	err = ns.cat.CreateUpload(ctx, catalog.Upload{ID: uploadID, Bucket: bucket, Key: key, Initiated: ns.now().UTC(), Record: sealed})
+	if err != nil {
+		return "", mapCatalogErr(err, bucket, key)
+	}
+	return uploadID, nil
+}
+
+// upload returns the upload and checks that it belongs to bucket/key.
+func (ns *Namespace) upload(ctx context.Context, bucket, key, uploadID string) (catalog.Upload, error) {
+	if _, err := uploadObjectID(uploadID); err != nil {
+		return catalog.Upload{}, err
+	}
+	u, err := ns.cat.GetUpload(ctx, uploadID)
+	if err != nil {
+		return u, mapCatalogErr(err, bucket, uploadID)
+	}
+	if u.Bucket != bucket || u.Key != key {
+		return u, fmt.Errorf("%w: %s is not an upload of %s/%s", ErrNoSuchUpload, uploadID, bucket, key)
+	}
+	return u, nil
+}
+
+// UploadPart stores part number n (1..10000) of an upload, streaming and
+// encrypting it as it arrives. It returns the part's ETag (hex MD5).
+// Uploading the same number again replaces the earlier part.
+func (ns *Namespace) UploadPart(ctx context.Context, bucket, key, uploadID string, n int, body io.Reader, size int64) (string, error) {
+	if n < 1 || n > 10000 {
+		return "", fmt.Errorf("%w: part number %d", ErrInvalidPart, n)
+	}
+	if _, err := ns.upload(ctx, bucket, key, uploadID); err != nil {
+		return "", err
+	}
+	part, sum, err := ns.writeBlob(ctx, body, size)
+	if err != nil {
+		return "", err
+	}
+	etag := hex.EncodeToString(sum)
+	pr := partRecord{ETag: etag}
+	if part != nil {
+		pr = *part
+		pr.ETag = etag
+	}
+	raw, err := json.Marshal(pr)
+	if err != nil {
+		return "", err
+	}
+	prev, err := ns.cat.PutPart(ctx, uploadID, catalog.Part{Number: n, Size: pr.Size, ETag: etag, Record: raw, Uploaded: ns.now().UTC()})
+	if err != nil {
+		ns.deleteBlobs(ctx, parts(pr))
+		return "", mapCatalogErr(err, bucket, uploadID)
+	}
+	if prev != nil {
+		ns.deleteBlobs(ctx, decodeParts(*prev))
+	}
+	return etag, nil
+}
+
+// parts returns p as a slice, or nothing for an empty part (no blob).
+func parts(p partRecord) []partRecord {
+	if p.Blob == "" {
+		return nil
+	}
+	return []partRecord{p}
+}
+
+// decodeParts decodes the part record kept in the catalog.
+func decodeParts(cp catalog.Part) []partRecord {
+	var pr partRecord
+	if err := json.Unmarshal(cp.Record, &pr); err != nil {
+		return nil
+	}
+	return parts(pr)
+}
+
+// CompleteUpload assembles the listed parts into the object bucket/key.
+// Parts must be in ascending order, exist with the given ETags, and all but
+// the last be at least MinPartSize bytes. The object's ETag is the MD5 of the
+// parts' binary MD5s, a dash and the part count, as on S3.
+func (ns *Namespace) CompleteUpload(ctx context.Context, bucket, key, uploadID string, want []CompletedPart) (ObjectInfo, error) {
+	u, err := ns.upload(ctx, bucket, key, uploadID)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	if len(want) == 0 {
+		return ObjectInfo{}, fmt.Errorf("%w: no parts", ErrInvalidPart)
+	}
+	stored, err := ns.allParts(ctx, uploadID)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	uid, _ := uploadObjectID(uploadID)
+	urec, err := ns.openRecord(u.Record, uid)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	rec := &record{Kind: kindObject, Bucket: bucket, Key: key, Meta: urec.Meta}
+	for i := 1; i < len(want); i++ {
+		if want[i].Number <= want[i-1].Number {
+			return ObjectInfo{}, ErrInvalidPartOrder
+		}
+	}
+	sums := md5.New()
+	for i, w := range want {
+		cp, ok := stored[w.Number]
+		if !ok || strings.Trim(w.ETag, `"`) != cp.ETag {
+			return ObjectInfo{}, fmt.Errorf("%w: part %d", ErrInvalidPart, w.Number)
+		}
+		if i < len(want)-1 && cp.Size < MinPartSize {
+			return ObjectInfo{}, fmt.Errorf("%w: part %d has %d bytes", ErrEntityTooSmall, w.Number, cp.Size)
+		}
+		var pr partRecord
+		if err := json.Unmarshal(cp.Record, &pr); err != nil {
+			return ObjectInfo{}, fmt.Errorf("%w: part %d: %v", ErrCorruptRecord, w.Number, err)
+		}
+		raw, _ := hex.DecodeString(cp.ETag)
+		sums.Write(raw)
+		rec.Size += pr.Size
+		if pr.Blob != "" {
+			rec.Parts = append(rec.Parts, pr)
+		}
+	}
+	rec.ETag = fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(want))
+	info, err := ns.commit(ctx, rec, PutOptions{})
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	removed, err := ns.cat.DeleteUpload(ctx, uploadID)
+	if err != nil {
+		ns.log.Warn("forget completed upload", "upload", uploadID, "err", err)
+		return info, nil
+	}
+	used := make(map[int]bool, len(want))
+	for _, w := range want {
+		used[w.Number] = true
+	}
+	for _, p := range removed {
+		if !used[p.Number] {
+			ns.deleteBlobs(ctx, decodeParts(p))
+		}
+	}
+	return info, nil
+}
+
+// allParts returns every stored part of an upload by number.
+func (ns *Namespace) allParts(ctx context.Context, uploadID string) (map[int]catalog.Part, error) {
+	out := make(map[int]catalog.Part)
+	marker := 0
+	for {
+		ps, more, err := ns.cat.ListParts(ctx, uploadID, marker, 1000)
+		if err != nil {
+			return nil, mapCatalogErr(err, "", uploadID)
+		}
+		for _, p := range ps {
+			out[p.Number] = p
+			marker = p.Number
+		}
+		if !more || len(ps) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// AbortUpload discards an upload and the blobs of its parts.
+func (ns *Namespace) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {
+	if _, err := ns.upload(ctx, bucket, key, uploadID); err != nil {
+		return err
+	}
+	return ns.abort(ctx, uploadID)
+}
+
+func (ns *Namespace) abort(ctx context.Context, uploadID string) error {
+	removed, err := ns.cat.DeleteUpload(ctx, uploadID)
+	if err != nil {
+		return mapCatalogErr(err, "", uploadID)
+	}
+	for _, p := range removed {
+		ns.deleteBlobs(ctx, decodeParts(p))
+	}
+	return nil
+}
+
+// Parts lists the parts of an upload after part number marker.
+func (ns *Namespace) Parts(ctx context.Context, bucket, key, uploadID string, marker, limit int) ([]PartInfo, bool, error) {
+	if _, err := ns.upload(ctx, bucket, key, uploadID); err != nil {
+		return nil, false, err
+	}
+	ps, more, err := ns.cat.ListParts(ctx, uploadID, marker, limit)
+	if err != nil {
+		return nil, false, mapCatalogErr(err, bucket, uploadID)
+	}
+	out := make([]PartInfo, len(ps))
+	for i, p := range ps {
+		out[i] = PartInfo{Number: p.Number, Size: p.Size, ETag: p.ETag, Uploaded: p.Uploaded}
+	}
+	return out, more, nil
+}
+
+// Uploads lists the uploads in progress in a bucket.
+func (ns *Namespace) Uploads(ctx context.Context, bucket, prefix, keyMarker, idMarker string, limit int) ([]UploadInfo, bool, error) {
+	us, more, err := ns.cat.ListUploads(ctx, bucket, prefix, keyMarker, idMarker, limit)
+	if err != nil {
+		return nil, false, mapCatalogErr(err, bucket, "")
+	}
+	out := make([]UploadInfo, len(us))
+	for i, u := range us {
+		out[i] = UploadInfo{ID: u.ID, Bucket: u.Bucket, Key: u.Key, Initiated: u.Initiated}
+	}
+	return out, more, nil
+}
+
+// AbortStaleUploads aborts every upload initiated before cutoff and returns
+// how many it aborted. serve runs it periodically so abandoned uploads do not
+// keep their blobs forever.
+func (ns *Namespace) AbortStaleUploads(ctx context.Context, cutoff time.Time) (int, error) {
+	buckets, err := ns.cat.ListBuckets(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, b := range buckets {
+		keyMarker, idMarker := "", ""
+		for {
+			us, more, err := ns.cat.ListUploads(ctx, b.Name, "", keyMarker, idMarker, 1000)
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			for _, u := range us {
+				if u.Initiated.Before(cutoff) {
+					if err := ns.abort(ctx, u.ID); err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					n++
+				}
+				keyMarker, idMarker = u.Key, u.ID
+			}
+			if !more || len(us) == 0 {
+				break
+			}
+		}
+	}
+	return n, errors.Join(errs...)
+}

@@ -1,0 +1,255 @@
+// Package gateway holds the encrypted namespace: buckets, keys and their
+// metadata, stored as sealed blobs and meta records on a backend (normally the
+// replicated set) and indexed by a catalog.
+//
+// The front ends (S3, WebDAV, share pages) speak only to *Namespace. It alone
+// knows about encryption (gateway/seal), the catalog (gateway/catalog) and the
+// backends; the front ends never touch keys or providers.
+//
+// A write streams the body through the sealer into a new blob with a random
+// id, then writes the object's meta record (under a keyed hash of its name),
+// then updates the catalog; superseded blobs are deleted last. A reader
+// therefore sees the old object or the new one, never a mix, and a crash at
+// any point leaves at worst an unreferenced blob for garbage collection.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twincrypt/twincrypt/backends"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/seal"
+)
+
+// Errors the front ends map to protocol errors. Test with errors.Is.
+var (
+	ErrNoSuchBucket      = errors.New("no such bucket")
+	ErrBucketExists      = errors.New("bucket already exists")
+	ErrBucketNotEmpty    = errors.New("bucket not empty")
+	ErrInvalidBucketName = errors.New("invalid bucket name")
+	ErrNoSuchKey         = errors.New("no such key")
+	ErrInvalidKey        = errors.New("invalid object key")
+	ErrKeyTooLong        = errors.New("object key longer than 1024 bytes")
+	ErrInvalidRange      = errors.New("invalid range")
+	ErrNoSuchUpload      = errors.New("no such upload")
+	ErrInvalidPart       = errors.New("invalid part")
+	ErrInvalidPartOrder  = errors.New("parts not in ascending order")
+	ErrEntityTooSmall    = errors.New("part smaller than the minimum allowed size")
+	ErrIncompleteBody    = errors.New("body shorter than its declared length")
+	ErrPrecondition      = errors.New("precondition failed")
+	// ErrCorruptRecord means a meta record authenticated but does not make
+	// sense (wrong name, unknown version): a bug or a replayed record.
+	ErrCorruptRecord = errors.New("corrupt meta record")
+	// ErrIntegrity is the object format's authentication failure.
+	ErrIntegrity = seal.ErrIntegrity
+)
+
+// MaxKeyLength is the longest object key accepted, in bytes, as on S3.
+const MaxKeyLength = 1024
+
+// MinPartSize is the smallest size of a multipart part other than the last.
+const MinPartSize = 5 << 20
+
+// Keys supplies the key-encryption keys and the name key. *keyring.Keyring
+// implements it.
+type Keys interface {
+	seal.KeySource
+	NameKey() *[32]byte
+}
+
+// Options configure a Namespace.
+type Options struct {
+	Keys    Keys
+	Store   backends.Backend // where blobs and meta records go; normally a *replica.Set
+	Catalog catalog.Catalog
+	Logger  *slog.Logger     // nil: discard
+	Rand    io.Reader        // nil: crypto/rand
+	Clock   func() time.Time // nil: time.Now
+}
+
+// Namespace is the encrypted namespace of buckets and objects.
+// It is safe for concurrent use.
+type Namespace struct {
+	keys  Keys
+	store backends.Backend
+	cat   catalog.Catalog
+	log   *slog.Logger
+	rand  io.Reader
+	now   func() time.Time
+	names names
+	locks [64]sync.Mutex
+}
+
+// New returns a namespace over the given store and catalog.
+func New(o Options) (*Namespace, error) {
+	if o.Keys == nil || o.Store == nil || o.Catalog == nil {
+		return nil, errors.New("gateway: Keys, Store and Catalog are required")
+	}
+	ns := &Namespace{keys: o.Keys, store: o.Store, cat: o.Catalog, log: o.Logger, rand: o.Rand, now: o.Clock}
+	if ns.log == nil {
+		ns.log = slog.New(slog.DiscardHandler)
+	}
+	if ns.rand == nil {
+		ns.rand = rand.Reader
+	}
+	if ns.now == nil {
+		ns.now = time.Now
+	}
+	ns.names = names{key: *o.Keys.NameKey()}
+	return ns, nil
+}
+
+// lock serialises writers of one name within this process, so that meta
+// record writes and catalog updates for a key happen in generation order.
+func (ns *Namespace) lock(bucket, key string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(bucket))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	m := &ns.locks[h.Sum32()%uint32(len(ns.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// nextGeneration returns a generation greater than prev and, normally, the
+// current time in nanoseconds, so that generations from several gateway
+// instances order writes by time.
+func (ns *Namespace) nextGeneration(prev uint64) uint64 {
+	g := uint64(ns.now().UnixNano())
+	if g <= prev {
+		g = prev + 1
+	}
+	return g
+}
+
+var bucketNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+var ipLikeRE = regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`)
+
+// ValidBucketName reports whether name follows the S3 bucket naming rules.
+func ValidBucketName(name string) bool {
+	return bucketNameRE.MatchString(name) && !strings.Contains(name, "..") &&
+		!strings.Contains(name, ".-") && !strings.Contains(name, "-.") && !ipLikeRE.MatchString(name)
+}
+
+// checkKey validates an object key: non-empty valid UTF-8 of at most
+// MaxKeyLength bytes, without NUL.
+func checkKey(key string) error {
+	switch {
+	case key == "":
+		return fmt.Errorf("%w: empty", ErrInvalidKey)
+	case len(key) > MaxKeyLength:
+		return ErrKeyTooLong
+	case !utf8.ValidString(key):
+		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidKey)
+	case strings.IndexByte(key, 0) >= 0:
+		return fmt.Errorf("%w: contains NUL", ErrInvalidKey)
+	}
+	return nil
+}
+
+// BucketInfo describes a bucket.
+type BucketInfo struct {
+	Name    string
+	Created time.Time
+}
+
+// CreateBucket creates a bucket. Its record is written to the backends first,
+// so that a rebuilt catalog knows empty buckets too.
+func (ns *Namespace) CreateBucket(ctx context.Context, name string) error {
+	if !ValidBucketName(name) {
+		return fmt.Errorf("%w: %q", ErrInvalidBucketName, name)
+	}
+	defer ns.lock(name, "")()
+	if _, err := ns.cat.GetBucket(ctx, name); err == nil {
+		return fmt.Errorf("%w: %s", ErrBucketExists, name)
+	} else if !errors.Is(err, catalog.ErrNoSuchBucket) {
+		return err
+	}
+	now := ns.now().UTC()
+	metaName, id := ns.names.meta(name, "")
+	sealed, err := ns.sealRecord(&record{Kind: kindBucket, Bucket: name, ModTime: now, Generation: ns.nextGeneration(0)}, id)
+	if err != nil {
+		return err
+	}
+	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
+		return err
+	}
+	if err := ns.cat.CreateBucket(ctx, catalog.Bucket{Name: name, Created: now}); err != nil {
+		if errors.Is(err, catalog.ErrBucketExists) {
+			return fmt.Errorf("%w: %s", ErrBucketExists, name)
+		}
+		return err
+	}
+	return nil
+}
+
+// DeleteBucket deletes an empty bucket.
+func (ns *Namespace) DeleteBucket(ctx context.Context, name string) error {
+	defer ns.lock(name, "")()
+	if err := ns.cat.DeleteBucket(ctx, name); err != nil {
+		return mapCatalogErr(err, name, "")
+	}
+	metaName, _ := ns.names.meta(name, "")
+	if err := ns.store.Delete(ctx, metaName); err != nil {
+		// The catalog no longer lists the bucket; a leftover record is
+		// harmless until a catalog rebuild resurrects the empty bucket.
+		ns.log.Warn("delete bucket record", "bucket", name, "err", err)
+	}
+	return nil
+}
+
+// Bucket returns a bucket's information.
+func (ns *Namespace) Bucket(ctx context.Context, name string) (BucketInfo, error) {
+	b, err := ns.cat.GetBucket(ctx, name)
+	if err != nil {
+		return BucketInfo{}, mapCatalogErr(err, name, "")
+	}
+	return BucketInfo{Name: b.Name, Created: b.Created}, nil
+}
+
+// Buckets lists all buckets, sorted by name.
+func (ns *Namespace) Buckets(ctx context.Context) ([]BucketInfo, error) {
+	bs, err := ns.cat.ListBuckets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BucketInfo, len(bs))
+	for i, b := range bs {
+		out[i] = BucketInfo{Name: b.Name, Created: b.Created}
+	}
+	return out, nil
+}
+
+// putBytes stores a small byte slice on the store.
+func (ns *Namespace) putBytes(ctx context.Context, name string, b []byte) error {
+	return ns.store.Put(ctx, name, bytes.NewReader(b), int64(len(b)))
+}
+
+// mapCatalogErr turns catalog errors into namespace errors.
+func mapCatalogErr(err error, bucket, key string) error {
+	switch {
+	case errors.Is(err, catalog.ErrNoSuchBucket):
+		return fmt.Errorf("%w: %s", ErrNoSuchBucket, bucket)
+	case errors.Is(err, catalog.ErrBucketExists):
+		return fmt.Errorf("%w: %s", ErrBucketExists, bucket)
+	case errors.Is(err, catalog.ErrBucketNotEmpty):
+		return fmt.Errorf("%w: %s", ErrBucketNotEmpty, bucket)
+	case errors.Is(err, catalog.ErrNotFound):
+		return fmt.Errorf("%w: %s/%s", ErrNoSuchKey, bucket, key)
+	case errors.Is(err, catalog.ErrNoSuchUpload):
+		return fmt.Errorf("%w: %s", ErrNoSuchUpload, key)
+	}
+	return err
+}

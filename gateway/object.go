@@ -1,0 +1,532 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"maps"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/seal"
+)
+
+// ObjectInfo describes an object. Meta and Props are nil in listings.
+type ObjectInfo struct {
+	Bucket     string
+	Key        string
+	Size       int64
+	ETag       string // without quotes
+	ModTime    time.Time
+	Generation uint64
+	Meta       map[string]string // stored headers: Content-Type, ..., X-Amz-Meta-*
+	Props      map[string]string // WebDAV dead properties
+	PartSizes  []int64           // plaintext size of each part; one entry for single-part objects
+}
+
+// storedHeaders are the request headers kept with an object besides
+// X-Amz-Meta-*. Nothing else from a request is stored.
+var storedHeaders = []string{"Content-Type", "Content-Disposition", "Content-Encoding", "Cache-Control"}
+
+// StoredMeta returns the subset of meta that is kept with an object, with
+// canonical header names.
+func StoredMeta(meta map[string]string) map[string]string {
+	out := make(map[string]string)
+	for k, v := range meta {
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		if strings.HasPrefix(ck, "X-Amz-Meta-") {
+			out[ck] = v
+			continue
+		}
+		for _, h := range storedHeaders {
+			if ck == h {
+				out[ck] = v
+			}
+		}
+	}
+	return out
+}
+
+// PutOptions are the optional parts of a write.
+type PutOptions struct {
+	Meta map[string]string // filtered with StoredMeta
+	// IfMatch, when set, requires the current object to exist with this
+	// ETag ("*": to exist at all). IfNoneMatch "*" requires that it does
+	// not exist; another value requires a different ETag.
+	IfMatch     string
+	IfNoneMatch string
+}
+
+// PutObject stores body, of exactly size bytes (-1 if unknown), as
+// bucket/key. The old object, if any, stays readable until the new one is
+// complete; if the body fails or is short, nothing changes.
+func (ns *Namespace) PutObject(ctx context.Context, bucket, key string, body io.Reader, size int64, o PutOptions) (ObjectInfo, error) {
+	if err := checkKey(key); err != nil {
+		return ObjectInfo{}, err
+	}
+	if _, err := ns.cat.GetBucket(ctx, bucket); err != nil {
+		return ObjectInfo{}, mapCatalogErr(err, bucket, key)
+	}
+	part, sum, err := ns.writeBlob(ctx, body, size)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	rec := &record{Kind: kindObject, Bucket: bucket, Key: key, ETag: hex.EncodeToString(sum), Meta: StoredMeta(o.Meta)}
+	if part != nil {
+		rec.Parts = []partRecord{*part}
+		rec.Size = part.Size
+	}
+	info, err := ns.commit(ctx, rec, o)
+	if err != nil {
+		ns.deleteBlobs(ctx, rec.Parts)
+		return ObjectInfo{}, err
+	}
+	return info, nil
+}
+
+// countingReader enforces an exact length and hashes what passes through.
+type countingReader struct {
+	r    io.Reader
+	want int64 // -1: unknown
+	n    int64
+	h    hash.Hash
+	err  error // the first error seen from r or from the length check
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.want >= 0 && int64(len(p)) > c.want-c.n+1 {
+		// Read one byte past the declared end to detect an overlong body.
+		p = p[:c.want-c.n+1]
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.h.Write(p[:n])
+	switch {
+	case c.want >= 0 && c.n > c.want:
+		c.err = fmt.Errorf("%w: body longer than its declared %d bytes", ErrPrecondition, c.want)
+		return 0, c.err
+	case err == io.EOF && c.want >= 0 && c.n < c.want:
+		c.err = fmt.Errorf("%w: got %d of %d bytes", ErrIncompleteBody, c.n, c.want)
+		return n, c.err
+	case err != nil && err != io.EOF:
+		c.err = err
+	}
+	return n, err
+}
+
+// writeBlob seals body into a new blob and returns its part record (nil for
+// an empty body) and the plaintext MD5.
+func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64) (*partRecord, []byte, error) {
+	cr := &countingReader{r: body, want: size, h: md5.New()}
+	if size <= 0 {
+		// Find out whether there is any content at all: empty objects
+		// get no blob.
+		var first [1]byte
+		n, err := io.ReadFull(cr, first[:])
+		if n == 0 {
+			if err == io.EOF {
+				return nil, cr.h.Sum(nil), nil
+			}
+			return nil, nil, err
+		}
+		// Content of unknown length (content where size is 0 fails the
+		// length check above).
+		cr = &countingReader{r: io.MultiReader(bytes.NewReader(first[:n]), body), want: -1, h: md5.New()}
+	}
+	var id seal.ObjectID
+	if _, err := io.ReadFull(ns.rand, id[:]); err != nil {
+		return nil, nil, fmt.Errorf("blob id: %w", err)
+	}
+	s, err := seal.NewSealer(ns.keys, id, ns.rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	blobSize := int64(-1)
+	if size > 0 {
+		blobSize = seal.CiphertextSize(size)
+	}
+	if err := ns.store.Put(ctx, blobName(id), s.Reader(cr), blobSize); err != nil {
+		if cr.err != nil && !errors.Is(err, cr.err) {
+			err = fmt.Errorf("%w (%v)", cr.err, err)
+		}
+		return nil, nil, err
+	}
+	if cr.err != nil {
+		// The store accepted a stream that failed: never happens with a
+		// correct store, but must not commit a short object.
+		_ = ns.store.Delete(ctx, blobName(id))
+		return nil, nil, cr.err
+	}
+	return &partRecord{Blob: hex.EncodeToString(id[:]), Size: cr.n, Header: s.Header().Marshal()}, cr.h.Sum(nil), nil
+}
+
+// commit writes rec as the new state of its object: meta record on the
+// store, then the catalog; then deletes blobs the old state used that the
+// new one does not.
+func (ns *Namespace) commit(ctx context.Context, rec *record, o PutOptions) (ObjectInfo, error) {
+	defer ns.lock(rec.Bucket, rec.Key)()
+	return ns.commitLocked(ctx, rec, o)
+}
+
+// commitLocked is commit for a caller that holds the lock of rec's name. A
+// zero rec.ModTime is set to the current time; a set one is kept (renames
+// and property changes do not change an object's modification time).
+func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions) (ObjectInfo, error) {
+	prev, err := ns.cat.Get(ctx, rec.Bucket, rec.Key)
+	var prevGen uint64
+	switch {
+	case err == nil:
+		prevGen = prev.Generation
+	case errors.Is(err, catalog.ErrNotFound):
+	default:
+		return ObjectInfo{}, err
+	}
+	if err := checkConditions(err == nil, prev.ETag, o); err != nil {
+		return ObjectInfo{}, err
+	}
+	rec.Generation = ns.nextGeneration(prevGen)
+	if rec.ModTime.IsZero() {
+		rec.ModTime = ns.now().UTC().Truncate(time.Millisecond)
+	}
+	metaName, id := ns.names.meta(rec.Bucket, rec.Key)
+	sealed, err := ns.sealRecord(rec, id)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
+		return ObjectInfo{}, fmt.Errorf("write meta record: %w", err)
+	}
+	replaced, err := ns.cat.Put(ctx, catalog.Entry{
+		Bucket: rec.Bucket, Key: rec.Key, Size: rec.Size, ETag: rec.ETag,
+		ModTime: rec.ModTime, Generation: rec.Generation, Record: sealed,
+	})
+	switch {
+	case errors.Is(err, catalog.ErrStale):
+		// Another gateway committed a newer generation meanwhile: it wins.
+		// Put its record back on the store, which ours just replaced.
+		cur, gerr := ns.cat.Get(ctx, rec.Bucket, rec.Key)
+		if gerr == nil {
+			if perr := ns.putBytes(ctx, metaName, cur.Record); perr != nil {
+				ns.log.Warn("restore newer meta record", "err", perr)
+			}
+		}
+		return ObjectInfo{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, rec.Bucket, rec.Key)
+	case err != nil:
+		_ = ns.store.Delete(ctx, metaName)
+		return ObjectInfo{}, mapCatalogErr(err, rec.Bucket, rec.Key)
+	}
+	if replaced != nil {
+		if old, err := ns.openRecord(replaced.Record, id); err == nil {
+			ns.deleteBlobs(ctx, supersededParts(old.Parts, rec.Parts))
+		} else {
+			ns.log.Warn("open replaced meta record; its blobs are left to gc", "err", err)
+		}
+	}
+	return rec.info(), nil
+}
+
+// checkConditions evaluates If-Match / If-None-Match against the current
+// object state.
+func checkConditions(exists bool, etag string, o PutOptions) error {
+	if o.IfMatch != "" {
+		if !exists || (o.IfMatch != "*" && strings.Trim(o.IfMatch, `"`) != etag) {
+			return fmt.Errorf("%w: If-Match", ErrPrecondition)
+		}
+	}
+	if o.IfNoneMatch != "" && exists {
+		if o.IfNoneMatch == "*" || strings.Trim(o.IfNoneMatch, `"`) == etag {
+			return fmt.Errorf("%w: If-None-Match", ErrPrecondition)
+		}
+	}
+	return nil
+}
+
+// supersededParts returns the parts of old that cur does not use.
+func supersededParts(old, cur []partRecord) []partRecord {
+	keep := make(map[string]bool, len(cur))
+	for _, p := range cur {
+		keep[p.Blob] = true
+	}
+	var out []partRecord
+	for _, p := range old {
+		if !keep[p.Blob] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// deleteBlobs deletes the blobs of parts, best effort: what fails is left
+// for garbage collection.
+func (ns *Namespace) deleteBlobs(ctx context.Context, parts []partRecord) {
+	for _, p := range parts {
+		id, err := parseBlobID(p.Blob)
+		if err != nil {
+			continue
+		}
+		if err := ns.store.Delete(context.WithoutCancel(ctx), blobName(id)); err != nil {
+			ns.log.Warn("delete blob; left for gc", "blob", p.Blob, "err", err)
+		}
+	}
+}
+
+func (r *record) info() ObjectInfo {
+	sizes := make([]int64, len(r.Parts))
+	for i, p := range r.Parts {
+		sizes[i] = p.Size
+	}
+	return ObjectInfo{
+		Bucket: r.Bucket, Key: r.Key, Size: r.Size, ETag: r.ETag, ModTime: r.ModTime,
+		Generation: r.Generation, Meta: maps.Clone(r.Meta), Props: maps.Clone(r.Props), PartSizes: sizes,
+	}
+}
+
+// Object is an open handle on one version of an object. Opening it reads
+// only the catalog; reading it fetches just the chunks a range needs.
+type Object struct {
+	ObjectInfo
+	ns  *Namespace
+	rec *record
+}
+
+// Object looks up bucket/key in the catalog and authenticates its meta
+// record. It does no backend I/O.
+func (ns *Namespace) Object(ctx context.Context, bucket, key string) (*Object, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	e, err := ns.cat.Get(ctx, bucket, key)
+	if err != nil {
+		if errors.Is(err, catalog.ErrNotFound) {
+			if _, berr := ns.cat.GetBucket(ctx, bucket); berr != nil {
+				return nil, mapCatalogErr(berr, bucket, key)
+			}
+		}
+		return nil, mapCatalogErr(err, bucket, key)
+	}
+	_, id := ns.names.meta(bucket, key)
+	rec, err := ns.openRecord(e.Record, id)
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", bucket, key, err)
+	}
+	if err := checkRecord(rec, kindObject, bucket, key); err != nil {
+		return nil, err
+	}
+	return &Object{ObjectInfo: rec.info(), ns: ns, rec: rec}, nil
+}
+
+// NewReader returns the plaintext bytes [off, off+length) of the object;
+// length -1 means to the end. The first part's ciphertext is requested
+// before NewReader returns, so an unreachable store fails here rather than in
+// the middle of a response.
+func (o *Object) NewReader(ctx context.Context, off, length int64) (io.ReadCloser, error) {
+	if length < 0 {
+		length = o.Size - off
+	}
+	if off < 0 || length < 0 || off+length > o.Size || (off > 0 && off >= o.Size) {
+		return nil, fmt.Errorf("%w: %d+%d of %d bytes", ErrInvalidRange, off, length, o.Size)
+	}
+	r := &objectReader{ctx: ctx, o: o, off: off, end: off + length}
+	if length > 0 {
+		if err := r.openPart(); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// objectReader reads a plaintext range that may span several parts.
+type objectReader struct {
+	ctx      context.Context
+	o        *Object
+	off, end int64 // absolute plaintext positions
+	cur      io.Reader
+	closer   io.Closer
+	curEnd   int64
+}
+
+// openPart opens the part that holds r.off.
+func (r *objectReader) openPart() error {
+	var start int64
+	for _, p := range r.o.rec.Parts {
+		if r.off < start+p.Size {
+			local := r.off - start
+			n := min(r.end, start+p.Size) - r.off
+			rd, c, err := r.o.ns.openBlobRange(r.ctx, p, local, n)
+			if err != nil {
+				return err
+			}
+			r.cur, r.closer, r.curEnd = rd, c, r.off+n
+			return nil
+		}
+		start += p.Size
+	}
+	return fmt.Errorf("%w: offset %d beyond parts", ErrCorruptRecord, r.off)
+}
+
+func (r *objectReader) Read(p []byte) (int, error) {
+	for {
+		if r.off >= r.end {
+			return 0, io.EOF
+		}
+		if r.cur == nil {
+			if err := r.openPart(); err != nil {
+				return 0, err
+			}
+		}
+		if max := r.curEnd - r.off; int64(len(p)) > max {
+			p = p[:max]
+		}
+		n, err := r.cur.Read(p)
+		r.off += int64(n)
+		if err == io.EOF || r.off >= r.curEnd {
+			if r.off < r.curEnd {
+				return n, fmt.Errorf("%w: part ended early", ErrIntegrity)
+			}
+			r.closeCur()
+			err = nil
+		}
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
+}
+
+func (r *objectReader) closeCur() {
+	if r.closer != nil {
+		r.closer.Close()
+	}
+	r.cur, r.closer = nil, nil
+}
+
+// Close releases the backend stream.
+func (r *objectReader) Close() error {
+	r.closeCur()
+	r.off = r.end
+	return nil
+}
+
+// openBlobRange returns a reader over plaintext [off, off+n) of one part.
+func (ns *Namespace) openBlobRange(ctx context.Context, p partRecord, off, n int64) (io.Reader, io.Closer, error) {
+	id, err := parseBlobID(p.Blob)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := seal.ParseHeader(p.Header)
+	if err != nil {
+		return nil, nil, err
+	}
+	if h.ObjectID != id {
+		return nil, nil, fmt.Errorf("%w: header names another blob", ErrIntegrity)
+	}
+	op, err := h.Open(ns.keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	boff, blen := op.Window(p.Size, off, n)
+	rc, err := ns.store.Get(ctx, blobName(id), boff, blen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read blob %s: %w", p.Blob, err)
+	}
+	return op.NewReader(rc, p.Size, off, n), rc, nil
+}
+
+// DeleteObject deletes bucket/key. A missing key is ErrNoSuchKey.
+func (ns *Namespace) DeleteObject(ctx context.Context, bucket, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	defer ns.lock(bucket, key)()
+	e, err := ns.cat.Get(ctx, bucket, key)
+	if err != nil {
+		if errors.Is(err, catalog.ErrNotFound) {
+			if _, berr := ns.cat.GetBucket(ctx, bucket); berr != nil {
+				return mapCatalogErr(berr, bucket, key)
+			}
+		}
+		return mapCatalogErr(err, bucket, key)
+	}
+	metaName, id := ns.names.meta(bucket, key)
+	if err := ns.store.Delete(ctx, metaName); err != nil {
+		return fmt.Errorf("delete meta record: %w", err)
+	}
+	removed, err := ns.cat.Delete(ctx, bucket, key, e.Generation)
+	if err != nil {
+		return mapCatalogErr(err, bucket, key)
+	}
+	if rec, err := ns.openRecord(removed.Record, id); err == nil {
+		ns.deleteBlobs(ctx, rec.Parts)
+	}
+	return nil
+}
+
+// CopyObject copies src to dst inside the gateway: no data passes through
+// the client. meta nil keeps the source's metadata. Copying an object onto
+// itself writes a new meta record that reuses its blobs; any other copy
+// re-encrypts the plaintext into fresh blobs, as each blob is bound to the
+// one object whose key wraps it.
+func (ns *Namespace) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string, meta map[string]string) (ObjectInfo, error) {
+	src, err := ns.Object(ctx, srcBucket, srcKey)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	if err := checkKey(dstKey); err != nil {
+		return ObjectInfo{}, err
+	}
+	if meta == nil {
+		meta = src.Meta
+	}
+	if srcBucket == dstBucket && srcKey == dstKey {
+		rec := &record{Kind: kindObject, Bucket: dstBucket, Key: dstKey, Size: src.Size, ETag: src.ETag,
+			Meta: StoredMeta(meta), Props: src.rec.Props, Parts: src.rec.Parts}
+		return ns.commit(ctx, rec, PutOptions{})
+	}
+	body, err := src.NewReader(ctx, 0, -1)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	defer body.Close()
+	return ns.PutObject(ctx, dstBucket, dstKey, body, src.Size, PutOptions{Meta: meta})
+}
+
+// ListOptions select a page of a bucket listing.
+type ListOptions struct {
+	Prefix, Delimiter, StartAfter string
+	Limit                         int // <= 0: 1000
+}
+
+// ListResult is one page of a listing. Next is the StartAfter of the
+// following page when Truncated.
+type ListResult struct {
+	Objects        []ObjectInfo
+	CommonPrefixes []string
+	Truncated      bool
+	Next           string
+}
+
+// List lists a bucket from the catalog alone.
+func (ns *Namespace) List(ctx context.Context, bucket string, o ListOptions) (ListResult, error) {
+	if _, err := ns.cat.GetBucket(ctx, bucket); err != nil {
+		return ListResult{}, mapCatalogErr(err, bucket, "")
+	}
+	res, err := ns.cat.List(ctx, catalog.ListOptions{Bucket: bucket, Prefix: o.Prefix, Delimiter: o.Delimiter, StartAfter: o.StartAfter, Limit: o.Limit})
+	if err != nil {
+		return ListResult{}, mapCatalogErr(err, bucket, "")
+	}
+	out := ListResult{CommonPrefixes: res.CommonPrefixes, Truncated: res.Truncated, Next: res.Next}
+	out.Objects = make([]ObjectInfo, len(res.Entries))
+	for i, e := range res.Entries {
+		out.Objects[i] = ObjectInfo{Bucket: e.Bucket, Key: e.Key, Size: e.Size, ETag: e.ETag, ModTime: e.ModTime, Generation: e.Generation}
+	}
+	return out, nil
+}

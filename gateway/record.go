@@ -1,0 +1,155 @@
+package gateway
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/twincrypt/twincrypt/gateway/seal"
+)
+
+// recordVersion is the version of the meta record encoding inside the sealed
+// payload. Readers refuse versions they do not know.
+const recordVersion = 1
+
+// Record kinds.
+const (
+	kindObject = "object"
+	kindBucket = "bucket"
+)
+
+// Backend name prefixes (docs/FORMAT.md, "Backend layout").
+const (
+	blobPrefix = "b/"
+	metaPrefix = "m/"
+)
+
+// record is the plaintext of a meta record: everything the gateway knows
+// about one object or bucket. It is sealed with the object format (a fresh
+// data key, wrapped under the current key-encryption key) and stored under
+// an opaque name on every backend and, byte for byte, in the catalog.
+type record struct {
+	Version    int               `json:"v"`
+	Kind       string            `json:"kind"`
+	Bucket     string            `json:"bucket"`
+	Key        string            `json:"key,omitempty"`
+	Size       int64             `json:"size"`
+	ETag       string            `json:"etag,omitempty"`
+	ModTime    time.Time         `json:"mtime"`
+	Generation uint64            `json:"gen"`
+	Meta       map[string]string `json:"meta,omitempty"`
+	Props      map[string]string `json:"props,omitempty"`
+	Parts      []partRecord      `json:"parts,omitempty"`
+}
+
+// partRecord names one data blob of an object. Objects of zero bytes have no
+// parts; single-part uploads have one; multipart uploads one per part.
+type partRecord struct {
+	Blob   string `json:"blob"`           // blob id, hex
+	Size   int64  `json:"size"`           // plaintext bytes
+	ETag   string `json:"etag,omitempty"` // hex MD5 of the part's plaintext (multipart only)
+	Header []byte `json:"hdr"`            // the blob's seal header, so a read needs no extra round trip
+}
+
+// names derives the opaque backend names of meta records and the object ids
+// that bind sealed meta records to them.
+type names struct {
+	key [32]byte
+}
+
+// metaHash is HMAC-SHA-256 under the name key of a length-prefixed encoding
+// of bucket and key; the bucket record uses the empty key.
+func (n names) metaHash(bucket, key string) [32]byte {
+	m := hmac.New(sha256.New, n.key[:])
+	var l [2]byte
+	m.Write([]byte("twincrypt meta name v1\x00"))
+	binary.BigEndian.PutUint16(l[:], uint16(len(bucket)))
+	m.Write(l[:])
+	m.Write([]byte(bucket))
+	m.Write([]byte(key))
+	var out [32]byte
+	m.Sum(out[:0])
+	return out
+}
+
+// meta returns the backend name of the meta record for bucket/key and the
+// object id its sealed form is bound to.
+func (n names) meta(bucket, key string) (string, seal.ObjectID) {
+	h := n.metaHash(bucket, key)
+	var id seal.ObjectID
+	copy(id[:], h[:])
+	return metaPrefix + hex.EncodeToString(h[:]), id
+}
+
+// blobName returns the backend name of the blob with the given id.
+func blobName(id seal.ObjectID) string {
+	return blobPrefix + hex.EncodeToString(id[:])
+}
+
+// parseBlobID parses the hex id of a blob as stored in a part record.
+func parseBlobID(s string) (seal.ObjectID, error) {
+	var id seal.ObjectID
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(id) {
+		return id, fmt.Errorf("%w: bad blob id %q", ErrCorruptRecord, s)
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// sealRecord encodes and seals r for storage under the object id id.
+func (ns *Namespace) sealRecord(r *record, id seal.ObjectID) ([]byte, error) {
+	r.Version = recordVersion
+	plain, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode meta record: %w", err)
+	}
+	s, err := seal.NewSealer(ns.keys, id, ns.rand)
+	if err != nil {
+		return nil, fmt.Errorf("seal meta record: %w", err)
+	}
+	return s.Seal(nil, plain), nil
+}
+
+// openRecord authenticates and decodes a sealed meta record that must be
+// bound to the object id id.
+func (ns *Namespace) openRecord(sealed []byte, id seal.ObjectID) (*record, error) {
+	if len(sealed) < seal.HeaderSize {
+		return nil, fmt.Errorf("%w: meta record of %d bytes", seal.ErrIntegrity, len(sealed))
+	}
+	h, err := seal.ParseHeader(sealed[:seal.HeaderSize])
+	if err != nil {
+		return nil, err
+	}
+	if h.ObjectID != id {
+		return nil, fmt.Errorf("%w: meta record bound to another name", seal.ErrIntegrity)
+	}
+	o, err := h.Open(ns.keys)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := o.Open(nil, sealed)
+	if err != nil {
+		return nil, err
+	}
+	var r record
+	if err := json.Unmarshal(plain, &r); err != nil {
+		return nil, fmt.Errorf("%w: decode: %v", ErrCorruptRecord, err)
+	}
+	if r.Version != recordVersion {
+		return nil, fmt.Errorf("%w: unknown version %d", ErrCorruptRecord, r.Version)
+	}
+	return &r, nil
+}
+
+// checkRecord verifies that an authenticated record describes bucket/key.
+func checkRecord(r *record, kind, bucket, key string) error {
+	if r.Kind != kind || r.Bucket != bucket || r.Key != key {
+		return fmt.Errorf("%w: record names %s %q/%q, want %s %q/%q", ErrCorruptRecord, r.Kind, r.Bucket, r.Key, kind, bucket, key)
+	}
+	return nil
+}

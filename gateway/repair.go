@@ -1,0 +1,414 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/twincrypt/twincrypt/backends"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/seal"
+)
+
+// RepairOptions configure Repair.
+type RepairOptions struct {
+	// Members are the backends to bring into agreement; normally the
+	// members of the replicated set.
+	Members []backends.Backend
+	// Deep finds corrupt blobs by reading and authenticating every blob
+	// on every backend (see ScrubOptions.Deep). Without it only missing
+	// and wrongly sized blobs are found.
+	Deep bool
+	// Workers is passed to Scrub.
+	Workers int
+	// Progress is passed to Scrub.
+	Progress func(ScrubProgress)
+	// Deleting, when set, reports whether a delete of the backend object
+	// name is still queued for some backend; such meta records are not
+	// adopted into the catalog.
+	Deleting func(name string) bool
+}
+
+// RepairReport says what Repair found and did.
+type RepairReport struct {
+	// Found is the first scrub's report: the state before any repair.
+	Found *ScrubReport
+	// Rounds is the number of scrubs run: one when nothing needed
+	// repair, otherwise one more after the last round that changed
+	// something, to verify the result.
+	Rounds int
+	// MetaRewritten counts meta record copies written to backends.
+	MetaRewritten int
+	// BlobsCopied counts blob copies written to backends.
+	BlobsCopied int
+	// Adopted counts meta records the catalog lacked and now lists.
+	Adopted int
+	// Discarded counts meta records the catalog lacked whose blobs no
+	// backend holds any more; they were deleted.
+	Discarded int
+	// Unrepaired lists what the last round found and could not repair.
+	Unrepaired []Problem
+}
+
+// Actions returns the number of changes Repair made.
+func (r *RepairReport) Actions() int {
+	return r.MetaRewritten + r.BlobsCopied + r.Adopted + r.Discarded
+}
+
+// maxRepairRounds bounds how often Repair scrubs and fixes.
+const maxRepairRounds = 4
+
+// Repair scrubs the backends and repairs what it finds:
+//
+//   - a meta record that is missing, corrupt, stale (rolled back) or ahead
+//     of the catalog on a backend is rewritten with the catalog's bytes,
+//     which are authoritative; a bucket record is copied from a backend
+//     whose copy authenticates, or resealed from the catalog;
+//   - a blob that is missing, of the wrong size or (with Deep) fails to
+//     authenticate is copied, ciphertext as is, from another backend whose
+//     copy authenticates while it is copied; the new copy is then read
+//     back and authenticated;
+//   - a meta record the catalog lacks (a write that stopped after its meta
+//     record, or a catalog that lost entries) is adopted into the catalog
+//     when its blobs exist, and deleted when no backend holds them.
+//
+// Repair runs rounds of scrub and repair until a round changes nothing, so
+// running it again right away finds nothing to do. Writes of meta records
+// hold the namespace's lock of their name.
+func (ns *Namespace) Repair(ctx context.Context, o RepairOptions) (*RepairReport, error) {
+	rep := &RepairReport{}
+	for range maxRepairRounds {
+		sr, err := ns.Scrub(ctx, ScrubOptions{Members: o.Members, Deep: o.Deep, Workers: o.Workers, Progress: o.Progress})
+		rep.Rounds++
+		if rep.Found == nil {
+			rep.Found = sr
+		}
+		if err != nil {
+			return rep, err
+		}
+		before := rep.Actions()
+		rep.Unrepaired = ns.fix(ctx, o, sr, rep)
+		if rep.Actions() == before {
+			break
+		}
+	}
+	return rep, ctx.Err()
+}
+
+// fix repairs the problems of one scrub and returns those it could not.
+func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, rep *RepairReport) []Problem {
+	byName := make(map[string]backends.Backend, len(o.Members))
+	for _, m := range o.Members {
+		byName[m.Name()] = m
+	}
+	var left []Problem
+	uncataloged := make(map[string][]Problem)
+	var order []string
+	for _, p := range sr.Problems {
+		if ctx.Err() != nil {
+			left = append(left, p)
+			continue
+		}
+		var err error
+		switch {
+		case p.Kind == ProblemUncataloged:
+			if _, ok := uncataloged[p.Name]; !ok {
+				order = append(order, p.Name)
+			}
+			uncataloged[p.Name] = append(uncataloged[p.Name], p)
+			continue
+		case p.Backend == catalogSource:
+			err = ns.fixCatalogEntry(ctx, o.Members, p)
+		case p.part != nil:
+			err = ns.fixBlob(ctx, o.Members, byName[p.Backend], p)
+			if err == nil {
+				rep.BlobsCopied++
+			}
+		case strings.HasPrefix(p.Name, metaPrefix) && p.Key == "":
+			err = ns.fixBucketRecord(ctx, o.Members, byName[p.Backend], p)
+			if err == nil {
+				rep.MetaRewritten++
+			}
+		case strings.HasPrefix(p.Name, metaPrefix):
+			var wrote bool
+			wrote, err = ns.fixMeta(ctx, byName[p.Backend], p)
+			if wrote {
+				rep.MetaRewritten++
+			}
+		default:
+			err = errors.New("no repair for this problem")
+		}
+		if err != nil {
+			p.Err = fmt.Errorf("%v; repair failed: %w", p.Err, err)
+			left = append(left, p)
+		}
+	}
+	for _, name := range order {
+		ps := uncataloged[name]
+		if o.Deleting != nil && o.Deleting(name) {
+			continue
+		}
+		adopted, discarded, err := ns.adopt(ctx, o.Members, byName, name, ps)
+		if adopted {
+			rep.Adopted++
+		}
+		rep.Discarded += discarded
+		if err != nil {
+			p := ps[0]
+			p.Err = fmt.Errorf("cannot adopt: %w", err)
+			left = append(left, p)
+		}
+	}
+	return left
+}
+
+// fixMeta rewrites one backend's copy of an object's meta record with the
+// catalog's bytes. It reports whether it wrote.
+func (ns *Namespace) fixMeta(ctx context.Context, dst backends.Backend, p Problem) (bool, error) {
+	if dst == nil {
+		return false, fmt.Errorf("unknown backend %q", p.Backend)
+	}
+	defer ns.lock(p.Bucket, p.Key)()
+	e, err := ns.cat.Get(ctx, p.Bucket, p.Key)
+	if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
+		return false, nil // deleted meanwhile
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := dst.Put(ctx, p.Name, strings.NewReader(string(e.Record)), int64(len(e.Record))); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// fixBucketRecord gives dst a bucket record: another backend's copy that
+// authenticates, or a new one sealed from the catalog.
+func (ns *Namespace) fixBucketRecord(ctx context.Context, members []backends.Backend, dst backends.Backend, p Problem) error {
+	if dst == nil {
+		return fmt.Errorf("unknown backend %q", p.Backend)
+	}
+	defer ns.lock(p.Bucket, "")()
+	b, err := ns.cat.GetBucket(ctx, p.Bucket)
+	if errors.Is(err, catalog.ErrNoSuchBucket) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var good []byte
+	for _, m := range members {
+		if m == dst {
+			continue
+		}
+		sealed, err := readAll(ctx, m, p.Name)
+		if err != nil {
+			continue
+		}
+		if r, err := ns.openStoredRecord(p.Name, sealed); err == nil && checkRecord(r, kindBucket, p.Bucket, "") == nil {
+			good = sealed
+			break
+		}
+	}
+	if good == nil {
+		_, id := ns.names.meta(p.Bucket, "")
+		good, err = ns.sealRecord(&record{Kind: kindBucket, Bucket: p.Bucket, ModTime: b.Created, Generation: ns.nextGeneration(0)}, id)
+		if err != nil {
+			return err
+		}
+	}
+	return dst.Put(ctx, p.Name, strings.NewReader(string(good)), int64(len(good)))
+}
+
+// fixCatalogEntry replaces a catalog entry whose record does not open with
+// a backend's copy that does.
+func (ns *Namespace) fixCatalogEntry(ctx context.Context, members []backends.Backend, p Problem) error {
+	defer ns.lock(p.Bucket, p.Key)()
+	var best *record
+	var bestSealed []byte
+	for _, m := range members {
+		sealed, err := readAll(ctx, m, p.Name)
+		if err != nil {
+			continue
+		}
+		r, err := ns.openStoredRecord(p.Name, sealed)
+		if err != nil || checkRecord(r, kindObject, p.Bucket, p.Key) != nil {
+			continue
+		}
+		if best == nil || r.Generation > best.Generation {
+			best, bestSealed = r, sealed
+		}
+	}
+	if best == nil {
+		return errors.New("no backend holds a meta record that authenticates")
+	}
+	if _, err := ns.cat.Delete(ctx, p.Bucket, p.Key, 0); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+		return err
+	}
+	_, err := ns.cat.Put(ctx, entryOf(best, bestSealed))
+	return err
+}
+
+// entryOf returns the catalog entry of an object record.
+func entryOf(r *record, sealed []byte) catalog.Entry {
+	return catalog.Entry{Bucket: r.Bucket, Key: r.Key, Size: r.Size, ETag: r.ETag, ModTime: r.ModTime, Generation: r.Generation, Record: sealed}
+}
+
+// fixBlob copies a blob to dst from the first other backend whose copy
+// authenticates.
+func (ns *Namespace) fixBlob(ctx context.Context, members []backends.Backend, dst backends.Backend, p Problem) error {
+	if dst == nil {
+		return fmt.Errorf("unknown backend %q", p.Backend)
+	}
+	op, err := ns.partOpener(p.part)
+	if err != nil {
+		return fmt.Errorf("the meta record's part header: %w", err)
+	}
+	var errs []error
+	for _, src := range members {
+		if src == dst {
+			continue
+		}
+		if err := copyBlob(ctx, src, dst, p.part, op); err != nil {
+			errs = append(errs, fmt.Errorf("from %s: %w", src.Name(), err))
+			continue
+		}
+		if _, err := ns.checkBlob(ctx, dst, p.part, op, true); err != nil {
+			errs = append(errs, fmt.Errorf("copy from %s does not read back: %w", src.Name(), err))
+			continue
+		}
+		return nil
+	}
+	if len(errs) == 0 {
+		return errors.New("no other backend to copy from")
+	}
+	return errors.Join(errs...)
+}
+
+// copyBlob streams a blob from src to dst, authenticating it on the way: a
+// chunk that fails makes the stream fail, so dst keeps nothing of it.
+func copyBlob(ctx context.Context, src, dst backends.Backend, p *partRecord, op *seal.Opener) error {
+	name := blobPrefix + p.Blob
+	rc, err := src.Get(ctx, name, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	pr, pw := io.Pipe()
+	verified := make(chan error, 1)
+	go func() {
+		err := verifyBlob(io.TeeReader(rc, pw), p, op)
+		pw.CloseWithError(err)
+		verified <- err
+	}()
+	err = dst.Put(ctx, name, pr, seal.CiphertextSize(p.Size))
+	pr.CloseWithError(errors.New("copy ended"))
+	verr := <-verified
+	if verr != nil {
+		return verr
+	}
+	return err
+}
+
+// adopt brings a meta record the catalog lacks into the catalog, or deletes
+// it when the object's blobs are gone from every backend. ps are the
+// backends that hold it.
+func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byName map[string]backends.Backend, name string, ps []Problem) (adopted bool, discarded int, err error) {
+	var best *record
+	var bestSealed []byte
+	for _, p := range ps {
+		m := byName[p.Backend]
+		if m == nil {
+			continue
+		}
+		sealed, err := readAll(ctx, m, name)
+		if err != nil {
+			continue
+		}
+		r, err := ns.openStoredRecord(name, sealed)
+		if err != nil {
+			continue
+		}
+		if best == nil || r.Generation > best.Generation {
+			best, bestSealed = r, sealed
+		}
+	}
+	if best == nil {
+		return false, 0, errors.New("no copy authenticates")
+	}
+	switch best.Kind {
+	case kindBucket:
+		defer ns.lock(best.Bucket, "")()
+		if _, err := ns.cat.GetBucket(ctx, best.Bucket); err == nil {
+			return false, 0, nil
+		}
+		if err := ns.cat.CreateBucket(ctx, catalog.Bucket{Name: best.Bucket, Created: best.ModTime}); err != nil && !errors.Is(err, catalog.ErrBucketExists) {
+			return false, 0, err
+		}
+		return true, 0, nil
+	case kindObject:
+	default:
+		return false, 0, fmt.Errorf("%w: kind %q", ErrCorruptRecord, best.Kind)
+	}
+	// Every blob must still exist somewhere, else the record is debris.
+	for i := range best.Parts {
+		part := &best.Parts[i]
+		held := false
+		for _, m := range members {
+			if info, err := m.Stat(ctx, blobPrefix+part.Blob); err == nil && info.Size == seal.CiphertextSize(part.Size) {
+				held = true
+				break
+			} else if err != nil && !errors.Is(err, backends.ErrNotFound) {
+				return false, 0, fmt.Errorf("stat blob on %s: %w", m.Name(), err)
+			}
+		}
+		if !held {
+			for _, p := range ps {
+				if m := byName[p.Backend]; m != nil {
+					if err := m.Delete(ctx, name); err != nil {
+						return false, discarded, err
+					}
+					discarded++
+				}
+			}
+			return false, discarded, nil
+		}
+	}
+	if err := ns.ensureBucket(ctx, best.Bucket, best.ModTime); err != nil {
+		return false, 0, err
+	}
+	defer ns.lock(best.Bucket, best.Key)()
+	if _, err := ns.cat.Get(ctx, best.Bucket, best.Key); err == nil {
+		return false, 0, nil // written meanwhile
+	}
+	if _, err := ns.cat.Put(ctx, entryOf(best, bestSealed)); err != nil {
+		return false, 0, err
+	}
+	return true, 0, nil
+}
+
+// ensureBucket creates bucket in the catalog, with a record on the store,
+// unless it exists.
+func (ns *Namespace) ensureBucket(ctx context.Context, bucket string, created time.Time) error {
+	defer ns.lock(bucket, "")()
+	if _, err := ns.cat.GetBucket(ctx, bucket); err == nil {
+		return nil
+	} else if !errors.Is(err, catalog.ErrNoSuchBucket) {
+		return err
+	}
+	metaName, id := ns.names.meta(bucket, "")
+	sealed, err := ns.sealRecord(&record{Kind: kindBucket, Bucket: bucket, ModTime: created, Generation: ns.nextGeneration(0)}, id)
+	if err != nil {
+		return err
+	}
+	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
+		return err
+	}
+	if err := ns.cat.CreateBucket(ctx, catalog.Bucket{Name: bucket, Created: created}); err != nil && !errors.Is(err, catalog.ErrBucketExists) {
+		return err
+	}
+	return nil
+}

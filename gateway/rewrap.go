@@ -1,0 +1,186 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twincrypt/twincrypt/backends"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/seal"
+)
+
+// RewrapReport counts what Rewrap did.
+type RewrapReport struct {
+	KEK              uint32 // the key-encryption key everything is now under
+	Objects          int    // objects examined
+	ObjectsRewrapped int    // objects whose meta record was rewritten
+	Buckets          int    // bucket records examined
+	BucketsRewrapped int    // bucket records resealed
+	Failed           int    // objects or buckets that failed; run again
+}
+
+// Rewrap puts every object's data keys under the current key-encryption
+// key, after a key rotation, without re-uploading data: the part headers
+// kept in each meta record get their key slot rewrapped (the blobs keep
+// theirs, which the format does not authenticate), and the record itself is
+// resealed under the current key with a new generation, written to the
+// store and then to the catalog, under the object's lock. Bucket records
+// are resealed likewise. Records already entirely under the current key
+// are skipped, so an interrupted Rewrap continues where it stopped when run
+// again. Multipart uploads in progress keep their keys until they complete.
+func (ns *Namespace) Rewrap(ctx context.Context) (*RewrapReport, error) {
+	cur, _ := ns.keys.CurrentKEK()
+	rep := &RewrapReport{KEK: cur}
+	var errs []error
+	buckets, err := ns.cat.ListBuckets(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("rewrap: %w", err)
+	}
+	for _, b := range buckets {
+		rep.Buckets++
+		done, err := ns.rewrapBucket(ctx, b, cur)
+		if err != nil {
+			rep.Failed++
+			errs = append(errs, fmt.Errorf("bucket %s: %w", b.Name, err))
+		} else if done {
+			rep.BucketsRewrapped++
+		}
+	}
+	type name struct{ bucket, key string }
+	var todo []name
+	err = ns.cat.Walk(ctx, func(e catalog.Entry) error {
+		rep.Objects++
+		_, id := ns.names.meta(e.Bucket, e.Key)
+		r, err := ns.openRecord(e.Record, id)
+		if err != nil || !underKEK(e.Record, r, cur) {
+			todo = append(todo, name{e.Bucket, e.Key})
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, fmt.Errorf("rewrap: %w", errors.Join(append(errs, err)...))
+	}
+	for _, n := range todo {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		done, err := ns.rewrapObject(ctx, n.bucket, n.key, cur)
+		if err != nil {
+			rep.Failed++
+			errs = append(errs, fmt.Errorf("%s/%s: %w", n.bucket, n.key, err))
+		} else if done {
+			rep.ObjectsRewrapped++
+		}
+	}
+	if len(errs) > 0 {
+		return rep, fmt.Errorf("rewrap: %w", errors.Join(errs...))
+	}
+	return rep, nil
+}
+
+// underKEK reports whether a sealed record and every part header in it are
+// wrapped under the KEK cur.
+func underKEK(sealed []byte, r *record, cur uint32) bool {
+	if h, err := seal.ParseHeader(sealed); err != nil || h.KeyID != cur {
+		return false
+	}
+	for _, p := range r.Parts {
+		if h, err := seal.ParseHeader(p.Header); err != nil || h.KeyID != cur {
+			return false
+		}
+	}
+	return true
+}
+
+// rewrapObject rewraps one object; it reports whether it wrote.
+func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur uint32) (bool, error) {
+	defer ns.lock(bucket, key)()
+	e, err := ns.cat.Get(ctx, bucket, key)
+	if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
+		return false, nil // deleted meanwhile
+	}
+	if err != nil {
+		return false, err
+	}
+	metaName, id := ns.names.meta(bucket, key)
+	r, err := ns.openRecord(e.Record, id)
+	if err != nil {
+		return false, err
+	}
+	if err := checkRecord(r, kindObject, bucket, key); err != nil {
+		return false, err
+	}
+	if underKEK(e.Record, r, cur) {
+		return false, nil
+	}
+	for i := range r.Parts {
+		h, err := seal.ParseHeader(r.Parts[i].Header)
+		if err != nil {
+			return false, err
+		}
+		if h.KeyID == cur {
+			continue
+		}
+		nh, err := h.Rewrap(ns.keys, cur)
+		if err != nil {
+			return false, fmt.Errorf("part %s: %w", r.Parts[i].Blob, err)
+		}
+		r.Parts[i].Header = nh.Marshal()
+	}
+	r.Generation = ns.nextGeneration(e.Generation)
+	sealed, err := ns.sealRecord(r, id)
+	if err != nil {
+		return false, err
+	}
+	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
+		return false, fmt.Errorf("write meta record: %w", err)
+	}
+	if _, err := ns.cat.Put(ctx, entryOf(r, sealed)); err != nil {
+		if errors.Is(err, catalog.ErrStale) {
+			// Another gateway wrote a newer version meanwhile (under the
+			// current key); put its record back.
+			if now, gerr := ns.cat.Get(ctx, bucket, key); gerr == nil {
+				if perr := ns.putBytes(ctx, metaName, now.Record); perr != nil {
+					return false, perr
+				}
+			}
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// rewrapBucket reseals a bucket record that is not under the KEK cur.
+func (ns *Namespace) rewrapBucket(ctx context.Context, b catalog.Bucket, cur uint32) (bool, error) {
+	defer ns.lock(b.Name, "")()
+	metaName, id := ns.names.meta(b.Name, "")
+	sealed, err := readAll(ctx, ns.store, metaName)
+	var r *record
+	switch {
+	case errors.Is(err, backends.ErrNotFound):
+		r = &record{Kind: kindBucket, Bucket: b.Name, ModTime: b.Created}
+	case err != nil:
+		return false, err
+	default:
+		if h, herr := seal.ParseHeader(sealed); herr == nil && h.KeyID == cur {
+			return false, nil
+		}
+		if r, err = ns.openStoredRecord(metaName, sealed); err != nil {
+			return false, err
+		}
+		if err := checkRecord(r, kindBucket, b.Name, ""); err != nil {
+			return false, err
+		}
+	}
+	r.Generation = ns.nextGeneration(r.Generation)
+	out, err := ns.sealRecord(r, id)
+	if err != nil {
+		return false, err
+	}
+	if err := ns.putBytes(ctx, metaName, out); err != nil {
+		return false, err
+	}
+	return true, nil
+}

@@ -1,0 +1,101 @@
+package s3api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/rclone/gofakes3"
+
+	"github.com/twincrypt/twincrypt/backends"
+	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/s3api/sigv4"
+)
+
+// apiError is an S3 error response the front end writes itself, for codes
+// gofakes3 does not know the status of.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+// s3Error maps a namespace error to the S3 error gofakes3 should answer
+// with. Errors whose status gofakes3 cannot express are recorded in the
+// request state and written by the fixer instead.
+func s3Error(ctx context.Context, err error, bucket, key string) error {
+	if err == nil {
+		return nil
+	}
+	if e, ok := bodyError(err); ok {
+		if st := stateFrom(ctx); st != nil {
+			st.override = e
+		}
+		return gofakes3.ErrorMessage(gofakes3.ErrorCode(e.Code), e.Message)
+	}
+	switch {
+	case errors.Is(err, gateway.ErrNoSuchBucket):
+		return gofakes3.BucketNotFound(bucket)
+	case errors.Is(err, gateway.ErrNoSuchKey):
+		return gofakes3.KeyNotFound(key)
+	case errors.Is(err, gateway.ErrBucketExists):
+		return override(ctx, http.StatusConflict, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.")
+	case errors.Is(err, gateway.ErrBucketNotEmpty):
+		return gofakes3.ResourceError(gofakes3.ErrBucketNotEmpty, bucket)
+	case errors.Is(err, gateway.ErrInvalidBucketName):
+		return gofakes3.ResourceError(gofakes3.ErrInvalidBucketName, bucket)
+	case errors.Is(err, gateway.ErrKeyTooLong):
+		return gofakes3.ResourceError(gofakes3.ErrKeyTooLong, key)
+	case errors.Is(err, gateway.ErrInvalidKey):
+		return gofakes3.ErrorMessage(gofakes3.ErrInvalidArgument, err.Error())
+	case errors.Is(err, gateway.ErrInvalidRange):
+		return gofakes3.ErrInvalidRange
+	case errors.Is(err, gateway.ErrNoSuchUpload):
+		return gofakes3.ErrNoSuchUpload
+	case errors.Is(err, gateway.ErrInvalidPartOrder):
+		return gofakes3.ErrInvalidPartOrder
+	case errors.Is(err, gateway.ErrInvalidPart):
+		return gofakes3.ErrorMessage(gofakes3.ErrInvalidPart, err.Error())
+	case errors.Is(err, gateway.ErrEntityTooSmall):
+		return override(ctx, http.StatusBadRequest, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size.")
+	case errors.Is(err, gateway.ErrIncompleteBody):
+		return gofakes3.ErrIncompleteBody
+	case errors.Is(err, gateway.ErrPrecondition):
+		return gofakes3.ErrPreconditionFailed
+	case errors.Is(err, backends.ErrUnavailable):
+		logFrom(ctx).Error("storage unavailable", "bucket", bucket, "key", key, "err", err)
+		return override(ctx, http.StatusServiceUnavailable, "ServiceUnavailable", "The storage providers could not be reached; try again.")
+	case errors.Is(err, context.Canceled):
+		return override(ctx, 499, "RequestCanceled", "The request was canceled.")
+	}
+	logFrom(ctx).Error("request failed", "bucket", bucket, "key", key, "err", err)
+	return gofakes3.ErrInternal
+}
+
+// override records an error response for the fixer and returns a stand-in
+// for gofakes3.
+func override(ctx context.Context, status int, code, msg string) error {
+	if st := stateFrom(ctx); st != nil {
+		st.override = &apiError{Status: status, Code: code, Message: msg}
+	}
+	return gofakes3.ErrorMessage(gofakes3.ErrorCode(code), msg)
+}
+
+func logFrom(ctx context.Context) *slog.Logger {
+	if st := stateFrom(ctx); st != nil && st.log != nil {
+		return st.log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// bodyError reports whether err comes from verifying the request body
+// (payload hash, chunk signature, Content-MD5, checksum, truncation) and
+// returns the S3 error to answer with.
+func bodyError(err error) (*apiError, bool) {
+	var e *sigv4.Error
+	if !errors.As(err, &e) {
+		return nil, false
+	}
+	return &apiError{Status: e.Status, Code: e.Code, Message: e.Message}, true
+}

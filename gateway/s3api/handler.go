@@ -1,0 +1,188 @@
+// Package s3api is twincrypt's S3 front end. It composes three handlers:
+// request state and response fixing (outermost), AWS Signature V4
+// verification (gateway/s3api/sigv4), a filter that answers NotImplemented
+// for sub-resources the gateway does not support, and gofakes3's protocol
+// handler over an adapter to the namespace.
+//
+// gofakes3 parses requests and encodes responses; every object byte, name and
+// metadata value goes through *gateway.Namespace, which encrypts it. Two
+// things gofakes3 cannot express are patched in the response by the fixer:
+// the ETag of multipart objects (gofakes3 writes an MD5 from the object hash)
+// and errors whose HTTP status gofakes3 does not know (such as
+// XAmzContentSHA256Mismatch).
+package s3api
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/rclone/gofakes3"
+
+	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/s3api/sigv4"
+)
+
+// Options configure the S3 front end.
+type Options struct {
+	// Users maps access keys to secret keys. Every request must be signed
+	// by one of them.
+	Users map[string]string
+	// Logger receives request failures; nil discards them.
+	Logger *slog.Logger
+}
+
+// New returns the S3 front end for ns.
+func New(ns *gateway.Namespace, o Options) http.Handler {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	fake := gofakes3.New(&backend{ns: ns},
+		gofakes3.WithoutVersioning(),
+		gofakes3.WithIntegrityCheck(true),
+		gofakes3.WithLogger(gofakesLogger{log}),
+	)
+	var h http.Handler = fake.Server()
+	h = rejectUnsupported(h)
+	h = sigv4.New(sigv4.StaticCredentials(o.Users)).Middleware(h)
+	return withState(log, h)
+}
+
+// unsupported lists the sub-resources the gateway does not implement. They
+// are answered with NotImplemented for every method, so that no request
+// meant to change them can change object data instead.
+var unsupported = []string{
+	"accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering",
+	"inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
+	"object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
+	"replication", "requestPayment", "restore", "retention", "select", "tagging",
+	"torrent", "website",
+}
+
+// rejectUnsupported answers NotImplemented for unsupported sub-resources.
+func rejectUnsupported(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		for _, sub := range unsupported {
+			if _, ok := q[sub]; ok {
+				writeError(w, r, &apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
+					Message: fmt.Sprintf("The %s sub-resource is not supported by this gateway.", sub)})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// state carries per-request facts from the backend adapter to the fixer.
+type state struct {
+	log      *slog.Logger
+	etag     string    // quoted ETag to send instead of gofakes3's
+	override *apiError // error response to send instead of gofakes3's
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *state {
+	st, _ := ctx.Value(stateKey{}).(*state)
+	return st
+}
+
+// withState attaches request state and fixes the response.
+func withState(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &state{log: log}
+		fw := &fixer{ResponseWriter: w, r: r, st: st}
+		next.ServeHTTP(fw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		if !fw.wrote {
+			// A handler that wrote nothing (HEAD) still gets its
+			// headers fixed before net/http sends them.
+			fw.WriteHeader(http.StatusOK)
+		}
+	})
+}
+
+// fixer rewrites what gofakes3 cannot express: multipart ETags and error
+// statuses for codes it does not know.
+type fixer struct {
+	http.ResponseWriter
+	r       *http.Request
+	st      *state
+	wrote   bool
+	swallow bool
+}
+
+func (f *fixer) WriteHeader(code int) {
+	if f.wrote {
+		return
+	}
+	f.wrote = true
+	if e := f.st.override; e != nil && code >= 400 {
+		f.swallow = true
+		for k := range f.ResponseWriter.Header() {
+			if k != "X-Amz-Request-Id" {
+				f.ResponseWriter.Header().Del(k)
+			}
+		}
+		writeError(f.ResponseWriter, f.r, e)
+		return
+	}
+	if f.st.etag != "" && f.Header().Get("ETag") != "" {
+		f.Header().Set("ETag", f.st.etag)
+	}
+	f.ResponseWriter.WriteHeader(code)
+}
+
+func (f *fixer) Write(p []byte) (int, error) {
+	if !f.wrote {
+		f.WriteHeader(http.StatusOK)
+	}
+	if f.swallow {
+		return len(p), nil
+	}
+	return f.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (f *fixer) Unwrap() http.ResponseWriter { return f.ResponseWriter }
+
+// errorBody is the XML form of an S3 error.
+type errorBody struct {
+	XMLName   xml.Name `xml:"Error"`
+	Code      string   `xml:"Code"`
+	Message   string   `xml:"Message"`
+	Resource  string   `xml:"Resource,omitempty"`
+	RequestID string   `xml:"RequestId,omitempty"`
+}
+
+// writeError writes an S3 error response.
+func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(e.Status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	body, _ := xml.Marshal(errorBody{Code: e.Code, Message: e.Message, Resource: r.URL.Path, RequestID: w.Header().Get("X-Amz-Request-Id")})
+	w.Write([]byte(xml.Header))
+	w.Write(body)
+}
+
+// gofakesLogger sends gofakes3's log lines to slog: errors as errors, the
+// rest at debug level.
+type gofakesLogger struct{ log *slog.Logger }
+
+func (l gofakesLogger) Print(level gofakes3.LogLevel, v ...any) {
+	msg := strings.TrimSpace(fmt.Sprintln(v...))
+	switch level {
+	case gofakes3.LogErr:
+		l.log.Error("s3: " + msg)
+	case gofakes3.LogWarn:
+		l.log.Warn("s3: " + msg)
+	default:
+		l.log.Debug("s3: " + msg)
+	}
+}

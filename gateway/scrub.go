@@ -1,0 +1,539 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/twincrypt/twincrypt/backends"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/seal"
+)
+
+// ProblemKind classifies what a scrub found wrong with one stored object
+// (a blob or a meta record) on one backend.
+type ProblemKind string
+
+// Problem kinds reported by Scrub.
+const (
+	// ProblemMissing: the backend does not hold the object.
+	ProblemMissing ProblemKind = "missing"
+	// ProblemCorrupt: the backend's copy has the wrong size, does not
+	// authenticate, or is bound to another name.
+	ProblemCorrupt ProblemKind = "corrupt"
+	// ProblemStale: the backend serves a meta record of an older
+	// generation than the catalog's (a rollback), or different bytes of
+	// the same generation.
+	ProblemStale ProblemKind = "stale"
+	// ProblemAhead: the backend serves a meta record of a newer generation
+	// than the catalog's: a write that stopped between its meta record and
+	// its catalog update, never acknowledged to the client.
+	ProblemAhead ProblemKind = "ahead"
+	// ProblemUncataloged: the backend holds a meta record the catalog
+	// does not list.
+	ProblemUncataloged ProblemKind = "uncataloged"
+	// ProblemUnavailable: the backend could not be asked.
+	ProblemUnavailable ProblemKind = "unavailable"
+)
+
+// Problem is one finding of a scrub.
+type Problem struct {
+	Backend string      // backend name
+	Kind    ProblemKind //
+	Name    string      // backend object name: "b/<id>" or "m/<hash>"
+	Bucket  string      // the bucket concerned, when known
+	Key     string      // the object key concerned, when known (empty for bucket records)
+	Err     error       // details
+	part    *partRecord // for blob problems: the part the blob holds
+}
+
+func (p Problem) String() string {
+	what := p.Name
+	if p.Bucket != "" {
+		what = fmt.Sprintf("%s (%s/%s)", p.Name, p.Bucket, p.Key)
+	}
+	if p.Err != nil {
+		return fmt.Sprintf("%s: %s %s: %v", p.Backend, p.Kind, what, p.Err)
+	}
+	return fmt.Sprintf("%s: %s %s", p.Backend, p.Kind, what)
+}
+
+// BackendCounts counts the problems a scrub found on one backend.
+type BackendCounts struct {
+	Name                                                     string
+	Missing, Corrupt, Stale, Ahead, Uncataloged, Unavailable int
+}
+
+// Total returns the number of problems that need repair: every kind but
+// uncataloged records.
+func (c BackendCounts) Total() int {
+	return c.Missing + c.Corrupt + c.Stale + c.Ahead + c.Unavailable
+}
+
+// ScrubOptions configure Scrub.
+type ScrubOptions struct {
+	// Members are the backends to check, one by one; normally the
+	// members of the replicated set.
+	Members []backends.Backend
+	// Deep reads and authenticates every chunk of every blob on every
+	// backend; otherwise blobs are only checked for presence and size.
+	Deep bool
+	// Workers is how many objects are checked at once; <= 0 means 4.
+	Workers int
+	// Progress, when set, is called after every object (never
+	// concurrently).
+	Progress func(ScrubProgress)
+}
+
+// ScrubProgress reports how far a scrub has come.
+type ScrubProgress struct {
+	Objects, TotalObjects int   // objects checked so far, and in all
+	Bytes                 int64 // ciphertext bytes checked so far
+}
+
+// ScrubReport is the result of a scrub.
+type ScrubReport struct {
+	Buckets int   // buckets checked
+	Objects int   // objects checked
+	Blobs   int   // blob copies checked (one per part and backend)
+	Bytes   int64 // ciphertext bytes checked: sizes stat'ed, or bytes read when deep
+	// Catalog counts catalog entries whose own record does not open.
+	Catalog int
+	// Backends counts problems per backend, in member order.
+	Backends []BackendCounts
+	// Problems lists every finding, meta records first for each object.
+	Problems []Problem
+}
+
+// Clean reports whether the scrub found nothing to repair. Meta records the
+// catalog does not list are not counted (see ProblemUncataloged).
+func (r *ScrubReport) Clean() bool {
+	if r.Catalog > 0 {
+		return false
+	}
+	for _, c := range r.Backends {
+		if c.Total() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *ScrubReport) add(p Problem) {
+	r.Problems = append(r.Problems, p)
+	if p.Backend == catalogSource {
+		r.Catalog++
+	}
+	for i := range r.Backends {
+		if r.Backends[i].Name != p.Backend {
+			continue
+		}
+		c := &r.Backends[i]
+		switch p.Kind {
+		case ProblemMissing:
+			c.Missing++
+		case ProblemCorrupt:
+			c.Corrupt++
+		case ProblemStale:
+			c.Stale++
+		case ProblemAhead:
+			c.Ahead++
+		case ProblemUncataloged:
+			c.Uncataloged++
+		case ProblemUnavailable:
+			c.Unavailable++
+		}
+	}
+}
+
+// catalogSource is the Backend of problems found in the catalog itself.
+const catalogSource = "catalog"
+
+// maxRecordSize bounds how much of a meta record is read.
+const maxRecordSize = 64 << 20
+
+// readAll reads a whole small object from one backend.
+func readAll(ctx context.Context, b backends.Backend, name string) ([]byte, error) {
+	rc, err := b.Get(ctx, name, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, maxRecordSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxRecordSize {
+		return nil, fmt.Errorf("%w: meta record %s larger than %d bytes", ErrCorruptRecord, name, maxRecordSize)
+	}
+	return data, nil
+}
+
+// classify turns a backend error into a problem kind.
+func classify(err error) ProblemKind {
+	switch {
+	case errors.Is(err, backends.ErrNotFound):
+		return ProblemMissing
+	case errors.Is(err, seal.ErrIntegrity), errors.Is(err, ErrCorruptRecord), errors.Is(err, backends.ErrPrecondition):
+		return ProblemCorrupt
+	}
+	return ProblemUnavailable
+}
+
+// metaHashOf parses the hash of a meta record name "m/<hex>".
+func metaHashOf(name string) ([32]byte, bool) {
+	var h [32]byte
+	if len(name) != len(metaPrefix)+64 || name[:len(metaPrefix)] != metaPrefix {
+		return h, false
+	}
+	if _, err := hex.Decode(h[:], []byte(name[len(metaPrefix):])); err != nil {
+		return h, false
+	}
+	return h, true
+}
+
+// openStoredRecord authenticates a meta record read from backend name and
+// checks that it is bound to that name.
+func (ns *Namespace) openStoredRecord(name string, sealed []byte) (*record, error) {
+	h, ok := metaHashOf(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q is not a meta record name", ErrCorruptRecord, name)
+	}
+	var id seal.ObjectID
+	copy(id[:], h[:])
+	r, err := ns.openRecord(sealed, id)
+	if err != nil {
+		return nil, err
+	}
+	if want, _ := ns.names.meta(r.Bucket, r.Key); want != name || (r.Kind != kindBucket && r.Kind != kindObject) {
+		return nil, fmt.Errorf("%w: %s holds a %s record of %q/%q", ErrCorruptRecord, name, r.Kind, r.Bucket, r.Key)
+	}
+	return r, nil
+}
+
+// Scrub checks that every backend holds every bucket record, every object's
+// meta record (byte for byte the catalog's, else it reports the difference
+// in generation) and every blob (present with its expected size; with Deep,
+// every chunk authenticates against the object's header). It then lists
+// the meta records on each backend to find ones the catalog lacks.
+//
+// Scrub reads only; the error reports a failure to read the catalog or to
+// list a backend, never a problem with the data, which goes in the report.
+func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, error) {
+	s := &scrubber{ns: ns, o: o, rep: &ScrubReport{}, known: make(map[[32]byte]bool)}
+	for _, m := range o.Members {
+		s.rep.Backends = append(s.rep.Backends, BackendCounts{Name: m.Name()})
+	}
+	if len(o.Members) == 0 {
+		return nil, errors.New("scrub: no backends")
+	}
+	if err := s.buckets(ctx); err != nil {
+		return s.rep, err
+	}
+	if err := s.objects(ctx); err != nil {
+		return s.rep, err
+	}
+	if err := s.uncataloged(ctx); err != nil {
+		return s.rep, err
+	}
+	return s.rep, nil
+}
+
+type scrubber struct {
+	ns    *Namespace
+	o     ScrubOptions
+	mu    sync.Mutex // guards rep, known, done
+	rep   *ScrubReport
+	known map[[32]byte]bool // meta record names the catalog accounts for
+	done  ScrubProgress
+}
+
+func (s *scrubber) buckets(ctx context.Context) error {
+	bs, err := s.ns.cat.ListBuckets(ctx)
+	if err != nil {
+		return fmt.Errorf("scrub: list buckets: %w", err)
+	}
+	for _, b := range bs {
+		s.rep.Buckets++
+		name, _ := s.ns.names.meta(b.Name, "")
+		h, _ := metaHashOf(name)
+		s.known[h] = true
+		for _, m := range s.o.Members {
+			p := Problem{Backend: m.Name(), Name: name, Bucket: b.Name}
+			sealed, err := readAll(ctx, m, name)
+			if err == nil {
+				var r *record
+				if r, err = s.ns.openStoredRecord(name, sealed); err == nil {
+					err = checkRecord(r, kindBucket, b.Name, "")
+				}
+			}
+			if err != nil {
+				p.Kind, p.Err = classify(err), err
+				s.rep.add(p)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *scrubber) objects(ctx context.Context) error {
+	total := 0
+	if s.o.Progress != nil {
+		if err := s.ns.cat.Walk(ctx, func(catalog.Entry) error { total++; return nil }); err != nil {
+			return fmt.Errorf("scrub: walk catalog: %w", err)
+		}
+	}
+	s.done.TotalObjects = total
+	workers := s.o.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	entries := make(chan catalog.Entry)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for e := range entries {
+				s.object(ctx, e)
+			}
+		})
+	}
+	err := s.ns.cat.Walk(ctx, func(e catalog.Entry) error {
+		select {
+		case entries <- e:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(entries)
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("scrub: walk catalog: %w", err)
+	}
+	return nil
+}
+
+// object checks one catalog entry on every backend.
+func (s *scrubber) object(ctx context.Context, e catalog.Entry) {
+	name, id := s.ns.names.meta(e.Bucket, e.Key)
+	h, _ := metaHashOf(name)
+	var found []Problem
+	var blobs int
+	var nbytes int64
+	rec, err := s.ns.openRecord(e.Record, id)
+	if err == nil {
+		err = checkRecord(rec, kindObject, e.Bucket, e.Key)
+	}
+	if err != nil {
+		found = append(found, Problem{Backend: catalogSource, Kind: ProblemCorrupt, Name: name, Bucket: e.Bucket, Key: e.Key, Err: err})
+	}
+	for _, m := range s.o.Members {
+		if p, ok := s.ns.checkMeta(ctx, m, name, e); !ok {
+			found = append(found, p)
+		}
+	}
+	if rec != nil {
+		for i := range rec.Parts {
+			part := &rec.Parts[i]
+			op, err := s.ns.partOpener(part)
+			for _, m := range s.o.Members {
+				blobs++
+				p := Problem{Backend: m.Name(), Name: blobPrefix + part.Blob, Bucket: e.Bucket, Key: e.Key, part: part}
+				if err != nil {
+					p.Kind, p.Err = ProblemCorrupt, fmt.Errorf("part header in the meta record: %w", err)
+					found = append(found, p)
+					continue
+				}
+				n, cerr := s.ns.checkBlob(ctx, m, part, op, s.o.Deep)
+				nbytes += n
+				if cerr != nil {
+					p.Kind, p.Err = classify(cerr), cerr
+					found = append(found, p)
+				}
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.known[h] = true
+	s.rep.Objects++
+	s.rep.Blobs += blobs
+	s.rep.Bytes += nbytes
+	for _, p := range found {
+		s.rep.add(p)
+	}
+	s.done.Objects++
+	s.done.Bytes += nbytes
+	if s.o.Progress != nil {
+		s.o.Progress(s.done)
+	}
+}
+
+// checkMeta compares backend m's copy of the meta record name with the
+// catalog entry e.
+func (ns *Namespace) checkMeta(ctx context.Context, m backends.Backend, name string, e catalog.Entry) (Problem, bool) {
+	p := Problem{Backend: m.Name(), Name: name, Bucket: e.Bucket, Key: e.Key}
+	sealed, err := readAll(ctx, m, name)
+	if err != nil {
+		p.Kind, p.Err = classify(err), err
+		return p, false
+	}
+	if bytes.Equal(sealed, e.Record) {
+		return p, true
+	}
+	r, err := ns.openStoredRecord(name, sealed)
+	if err != nil {
+		p.Kind, p.Err = ProblemCorrupt, err
+		return p, false
+	}
+	switch {
+	case r.Generation < e.Generation:
+		p.Kind, p.Err = ProblemStale, fmt.Errorf("generation %d, catalog has %d", r.Generation, e.Generation)
+	case r.Generation > e.Generation:
+		p.Kind, p.Err = ProblemAhead, fmt.Errorf("generation %d, catalog has %d", r.Generation, e.Generation)
+	default:
+		p.Kind, p.Err = ProblemStale, fmt.Errorf("generation %d with bytes that differ from the catalog's", r.Generation)
+	}
+	return p, false
+}
+
+// partOpener authenticates a part's header as stored in its meta record.
+func (ns *Namespace) partOpener(p *partRecord) (*seal.Opener, error) {
+	id, err := parseBlobID(p.Blob)
+	if err != nil {
+		return nil, err
+	}
+	h, err := seal.ParseHeader(p.Header)
+	if err != nil {
+		return nil, err
+	}
+	if h.ObjectID != id {
+		return nil, fmt.Errorf("%w: header names another blob", ErrIntegrity)
+	}
+	return h.Open(ns.keys)
+}
+
+// checkBlob checks one blob on one backend and returns the number of
+// ciphertext bytes it covered. Without deep it compares the stored size
+// with the size the format gives for the part; with deep it reads the
+// whole blob and authenticates every chunk.
+func (ns *Namespace) checkBlob(ctx context.Context, m backends.Backend, p *partRecord, op *seal.Opener, deep bool) (int64, error) {
+	want := seal.CiphertextSize(p.Size)
+	if !deep {
+		info, err := m.Stat(ctx, blobPrefix+p.Blob)
+		if err != nil {
+			return 0, err
+		}
+		if info.Size != want {
+			return info.Size, fmt.Errorf("%w: blob is %d bytes, want %d", ErrIntegrity, info.Size, want)
+		}
+		return info.Size, nil
+	}
+	rc, err := m.Get(ctx, blobPrefix+p.Blob, 0, -1)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	cr := &byteCounter{r: rc}
+	err = verifyBlob(cr, p, op)
+	return cr.n, err
+}
+
+// verifyBlob reads a whole blob from r and authenticates it against the
+// part's header: the blob's own header must match it outside the key slot
+// (which a rewrap changes in the meta record only), every chunk must
+// authenticate, and nothing may follow the final chunk.
+func verifyBlob(r io.Reader, p *partRecord, op *seal.Opener) error {
+	var hb [seal.HeaderSize]byte
+	if _, err := io.ReadFull(r, hb[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: blob shorter than its header", ErrIntegrity)
+		}
+		return err
+	}
+	h, err := seal.ParseHeader(hb[:])
+	if err != nil {
+		return err
+	}
+	want := op.Header()
+	if h.Version != want.Version || h.Suite != want.Suite || h.ChunkSize != want.ChunkSize ||
+		h.ObjectID != want.ObjectID || h.Salt != want.Salt || h.MAC != want.MAC {
+		return fmt.Errorf("%w: blob header does not match its meta record", ErrIntegrity)
+	}
+	if _, err := io.Copy(io.Discard, op.NewReader(r, p.Size, 0, -1)); err != nil {
+		return err
+	}
+	var extra [1]byte
+	if n, err := io.ReadFull(r, extra[:]); n > 0 {
+		return fmt.Errorf("%w: data after the final chunk", ErrIntegrity)
+	} else if err != nil && err != io.EOF {
+		return err
+	}
+	return nil
+}
+
+// byteCounter counts the bytes read through it.
+type byteCounter struct {
+	r io.Reader
+	n int64
+}
+
+func (c *byteCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// uncataloged lists the meta records of every backend and reports those
+// the catalog does not account for.
+func (s *scrubber) uncataloged(ctx context.Context) error {
+	for _, m := range s.o.Members {
+		err := listAll(ctx, m, metaPrefix, func(it backends.Info) error {
+			h, ok := metaHashOf(it.Name)
+			if !ok || s.known[h] {
+				return nil
+			}
+			p := Problem{Backend: m.Name(), Kind: ProblemUncataloged, Name: it.Name}
+			if sealed, err := readAll(ctx, m, it.Name); err != nil {
+				p.Err = err
+			} else if r, err := s.ns.openStoredRecord(it.Name, sealed); err != nil {
+				p.Err = err
+			} else {
+				p.Bucket, p.Key = r.Bucket, r.Key
+				p.Err = fmt.Errorf("%s record of generation %d", r.Kind, r.Generation)
+			}
+			s.rep.add(p)
+			return nil
+		})
+		if err != nil {
+			s.rep.add(Problem{Backend: m.Name(), Kind: ProblemUnavailable, Name: metaPrefix, Err: err})
+		}
+	}
+	return nil
+}
+
+// listAll calls fn for every object under prefix on b.
+func listAll(ctx context.Context, b backends.Backend, prefix string, fn func(backends.Info) error) error {
+	after := ""
+	for {
+		page, err := b.List(ctx, prefix, after, 0)
+		if err != nil {
+			return err
+		}
+		for _, it := range page.Items {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		if page.Next == "" || len(page.Items) == 0 {
+			return nil
+		}
+		after = page.Next
+	}
+}

@@ -1,0 +1,264 @@
+// Package e2e holds twincrypt's end-to-end tests: the real binary, real
+// S3 and WebDAV clients, and real storage servers, started as processes on
+// loopback ports. test/setup installs every tool they use; under CI=true a
+// missing tool fails the test.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twincrypt/twincrypt/internal/testenv"
+)
+
+// passphrase unlocks every keyring the tests create.
+const passphrase = "correct horse battery staple"
+
+// build compiles the twincrypt binary once per test process.
+var build = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "twincrypt-e2e-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "twincrypt")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/twincrypt/twincrypt/cmd/twincrypt").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// binary returns the path of the freshly built twincrypt binary.
+func binary(t testing.TB) string {
+	t.Helper()
+	bin, err := build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// Setup describes the gateway a test wants.
+type Setup struct {
+	Local     int                 // local-directory backends
+	S3        []*testenv.S3Server // S3 backends (one bucket each)
+	MinWrites int                 // 0: all
+}
+
+// Gateway is a running twincrypt serve process.
+type Gateway struct {
+	t         testing.TB
+	Bin       string
+	Dir       string
+	Config    string
+	Addr      string // host:port of the S3 endpoint
+	DAVAddr   string // host:port of the WebDAV endpoint
+	AccessKey string
+	SecretKey string
+	LocalDirs []string
+	Buckets   []S3Bucket // S3 backends with their bucket
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	output *bytes.Buffer
+}
+
+// S3Bucket is one S3 backend of a gateway.
+type S3Bucket struct {
+	Server *testenv.S3Server
+	Bucket string
+}
+
+// Endpoint is the gateway's S3 URL.
+func (g *Gateway) Endpoint() string { return "http://" + g.Addr }
+
+// StartGateway writes a config for s, runs `twincrypt init` and starts
+// `twincrypt serve`, stopping it when the test ends.
+func StartGateway(t testing.TB, s Setup) *Gateway {
+	t.Helper()
+	g := &Gateway{t: t, Bin: binary(t), Dir: t.TempDir(), Addr: testenv.FreeAddr(t), DAVAddr: testenv.FreeAddr(t),
+		AccessKey: "e2e" + randHex(t, 6), SecretKey: randHex(t, 20)}
+	g.Config = filepath.Join(g.Dir, "twincrypt.yaml")
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "listen:\n  s3: %s\n  webdav: %s\nkeyring: twincrypt.keyring\ncatalog:\n  type: bolt\n  path: twincrypt.db\n", g.Addr, g.DAVAddr)
+	fmt.Fprintf(&cfg, "users:\n  - access_key: %s\n    secret_key: %s\nbackends:\n", g.AccessKey, g.SecretKey)
+	jurisdictions := []string{"DE", "CH", "IS", "NO"}
+	n := 0
+	for i := 0; i < s.Local; i++ {
+		dir := filepath.Join(g.Dir, fmt.Sprintf("local%d", i))
+		g.LocalDirs = append(g.LocalDirs, dir)
+		fmt.Fprintf(&cfg, "  - name: local%d\n    jurisdiction: %s\n    type: local\n    path: %s\n", i, jurisdictions[n%len(jurisdictions)], dir)
+		n++
+	}
+	for i, srv := range s.S3 {
+		bucket := fmt.Sprintf("tc-e2e-%d-%s", i, randHex(t, 4))
+		srv.Bucket(t, bucket)
+		g.Buckets = append(g.Buckets, S3Bucket{Server: srv, Bucket: bucket})
+		fmt.Fprintf(&cfg, "  - name: s3-%d\n    jurisdiction: %s\n    type: s3\n    endpoint: %s\n    region: us-east-1\n    bucket: %s\n    access_key: %s\n    secret_key: %s\n",
+			i, jurisdictions[n%len(jurisdictions)], srv.Endpoint, bucket, srv.AccessKey, srv.SecretKey)
+		n++
+	}
+	if s.MinWrites > 0 {
+		fmt.Fprintf(&cfg, "replication:\n  min_writes: %d\n", s.MinWrites)
+	}
+	if err := os.WriteFile(g.Config, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := g.Run("init", "-c", g.Config); err != nil {
+		t.Fatalf("twincrypt init: %v\n%s", err, out)
+	}
+	g.Start()
+	t.Cleanup(g.Stop)
+	return g
+}
+
+// Run runs a twincrypt subcommand with the test passphrase and returns its
+// combined output.
+func (g *Gateway) Run(args ...string) (string, error) {
+	cmd := exec.Command(g.Bin, args...)
+	cmd.Env = append(os.Environ(), "TWINCRYPT_PASSPHRASE="+passphrase)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Start starts serve and waits until the S3 port accepts connections.
+func (g *Gateway) Start() {
+	g.t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cmd := exec.Command(g.Bin, "serve", "-c", g.Config)
+	cmd.Env = append(os.Environ(), "TWINCRYPT_PASSPHRASE="+passphrase)
+	g.output = &bytes.Buffer{}
+	cmd.Stdout = &lockedWriter{w: g.output, mu: &g.mu}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		g.t.Fatalf("start serve: %v", err)
+	}
+	g.cmd = cmd
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", g.Addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-exited:
+			g.t.Fatalf("twincrypt serve exited before listening:\n%s", g.output)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if i > 1200 {
+			g.t.Fatalf("twincrypt serve did not listen on %s:\n%s", g.Addr, g.output)
+		}
+	}
+}
+
+// Stop sends SIGTERM and waits for a clean exit; a non-zero exit fails
+// the test.
+func (g *Gateway) Stop() {
+	g.mu.Lock()
+	cmd := g.cmd
+	g.cmd = nil
+	g.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	for cmd.ProcessState == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		g.t.Errorf("twincrypt serve exited with %d after SIGTERM:\n%s", code, g.Output())
+	}
+}
+
+// Kill kills serve with SIGKILL, as a crash would.
+func (g *Gateway) Kill() {
+	g.mu.Lock()
+	cmd := g.cmd
+	g.cmd = nil
+	g.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Kill()
+	for cmd.ProcessState == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// PID returns the serve process id.
+func (g *Gateway) PID() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cmd.Process.Pid
+}
+
+// Output returns what serve printed so far.
+func (g *Gateway) Output() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.output.String()
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func randHex(t testing.TB, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", b)
+}
+
+// Result is the outcome of one client command.
+type Result struct {
+	Stdout, Stderr string
+	Err            error
+}
+
+// run runs a client command with a bounded context so that a hung client
+// ends the test with its output instead of hanging CI.
+func run(t testing.TB, env []string, dir string, name string, args ...string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return Result{Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
+}
+
+// must fails the test if r failed.
+func (r Result) must(t testing.TB, what string) Result {
+	t.Helper()
+	if r.Err != nil {
+		t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", what, r.Err, r.Stdout, r.Stderr)
+	}
+	return r
+}
