@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/backends/local"
@@ -28,6 +29,7 @@ type env struct {
 	members []*local.Backend
 	cat     *catalog.Bolt
 	keys    *keyring.Keyring
+	set     *replica.Set
 }
 
 func newEnv(t *testing.T) *env {
@@ -52,11 +54,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.cat.Close() })
-	set, err := replica.New(members, replica.Options{Queue: e.cat})
+	e.set, err = replica.New(members, replica.Options{Queue: e.cat})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.ns, err = gateway.New(gateway.Options{Keys: keys, Store: set, Catalog: e.cat})
+	e.ns, err = gateway.New(gateway.Options{Keys: keys, Store: e.set, Catalog: e.cat})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,5 +510,34 @@ func TestCorruptReplicaFailsOver(t *testing.T) {
 	}
 	if !bytes.Equal(got, data[:len(got)]) || len(got) >= len(data)/2+1 {
 		t.Errorf("returned %d bytes before the error; they must be a correct prefix before the bad chunk", len(got))
+	}
+}
+
+func TestAbortStaleUploads(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ns, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: e.cat, Clock: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := ns.CreateUpload(ctx, "bucket", "old", nil)
+	if _, err := ns.UploadPart(ctx, "bucket", "old", old, 1, strings.NewReader("part"), 4); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(8 * 24 * time.Hour)
+	fresh, _ := ns.CreateUpload(ctx, "bucket", "fresh", nil)
+	n, err := ns.AbortStaleUploads(ctx, now.Add(-7*24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("aborted %d, %v; want 1", n, err)
+	}
+	if _, _, err := ns.Parts(ctx, "bucket", "old", old, 0, 10); !errors.Is(err, gateway.ErrNoSuchUpload) {
+		t.Errorf("stale upload still there: %v", err)
+	}
+	if _, _, err := ns.Parts(ctx, "bucket", "fresh", fresh, 0, 10); err != nil {
+		t.Errorf("fresh upload: %v", err)
+	}
+	if blobs := e.names(t, 0, "b/"); len(blobs) != 0 {
+		t.Errorf("blobs of the aborted upload remain: %v", blobs)
 	}
 }

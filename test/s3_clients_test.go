@@ -99,7 +99,7 @@ func TestRclone(t *testing.T) {
 	if !strings.Contains(r.Stderr, fmt.Sprintf("%d matching files", len(files))) {
 		t.Errorf("rclone check:\n%s", r.Stderr)
 	}
-	r = rc.Must("check", "--download", src, rc.Remote("rclone-bucket/tree/large"))
+	r = rc.Must("check", "--download", filepath.Join(src, "large"), rc.Remote("rclone-bucket/tree/large"))
 	if !strings.Contains(r.Stderr, "0 differences found") {
 		t.Errorf("rclone check --download:\n%s", r.Stderr)
 	}

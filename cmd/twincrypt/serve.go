@@ -147,12 +147,16 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	return nil
 }
 
-// sweepUploads aborts abandoned multipart uploads periodically.
+// sweepUploads aborts abandoned multipart uploads: at start, every upload
+// begun before this process (the S3 front end keeps the table of uploads it
+// can continue in memory, and the embedded catalog admits one process at a
+// time), then periodically those older than staleUploadAge.
 func sweepUploads(ctx context.Context, st *store, log *slog.Logger) {
 	t := time.NewTicker(uploadSweepEvery)
 	defer t.Stop()
+	cutoff := time.Now()
 	for {
-		n, err := st.ns.AbortStaleUploads(ctx, time.Now().Add(-staleUploadAge))
+		n, err := st.ns.AbortStaleUploads(ctx, cutoff)
 		if err != nil && ctx.Err() == nil {
 			log.Warn("sweep abandoned uploads", "err", err)
 		}
@@ -164,6 +168,7 @@ func sweepUploads(ctx context.Context, st *store, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
+		cutoff = time.Now().Add(-staleUploadAge)
 	}
 }
 
