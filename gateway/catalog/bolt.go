@@ -46,7 +46,8 @@ const walkBatch = 256
 // replica.Queue, so the repair queue is as durable as the catalog. Only one
 // process may hold the file open.
 type Bolt struct {
-	db *bbolt.DB
+	db     *bbolt.DB
+	noSync bool
 }
 
 var (
@@ -59,8 +60,13 @@ type BoltOption func(*boltOptions)
 
 type boltOptions struct {
 	lockTimeout time.Duration
-	noSync      bool // skip fsync on commit; for tests and benchmarks only
+	noSync      bool
 }
+
+// WithNoSync makes commits skip fsync, for bulk loads such as rebuilding the
+// catalog: a crash during the load loses it, and Close syncs the file so a
+// completed load is durable. Serving never uses it.
+func WithNoSync() BoltOption { return func(o *boltOptions) { o.noSync = true } }
 
 // WithLockTimeout sets how long OpenBolt waits for the file lock held by
 // another process before it fails with ErrInUse (default
@@ -110,11 +116,17 @@ func OpenBolt(path string, opts ...BoltOption) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
-	return &Bolt{db: db}, nil
+	return &Bolt{db: db, noSync: o.noSync}, nil
 }
 
-// Close closes the file.
+// Close closes the file, syncing it first if it was opened WithNoSync.
 func (c *Bolt) Close() error {
+	if c.noSync {
+		if err := c.db.Sync(); err != nil {
+			c.db.Close()
+			return fmt.Errorf("close catalog: sync: %w", err)
+		}
+	}
 	if err := c.db.Close(); err != nil {
 		return fmt.Errorf("close catalog: %w", err)
 	}
