@@ -586,15 +586,17 @@ func firstDiff(got, want []string) string {
 	return "none"
 }
 
-// InvalidNames are names every backend must refuse with ErrInvalidName.
-var InvalidNames = []string{
-	"", "/abs", "a/../b", "..", ".", "a/./b", "a//b", "a/", "a\\b", "a\x00b",
-	"a b", "ü", "a:b", "a/*", strings.Repeat("a", 513),
+// InvalidNames returns names every backend must refuse with ErrInvalidName.
+func InvalidNames() []string {
+	return []string{
+		"", "/abs", "a/../b", "..", ".", "a/./b", "a//b", "a/", "a\\b", "a\x00b",
+		"a b", "ü", "a:b", "a/*", strings.Repeat("a", 513),
+	}
 }
 
 func testInvalidNames(t *testing.T, b backends.Backend) {
 	ctx := context.Background()
-	for _, name := range InvalidNames {
+	for _, name := range InvalidNames() {
 		err := b.Put(ctx, name, bytes.NewReader([]byte("x")), 1)
 		checkErr(t, fmt.Sprintf("Put %q", name), err, backends.ErrInvalidName)
 		rc, err := b.Get(ctx, name, 0, -1)

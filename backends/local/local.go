@@ -149,7 +149,7 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 			b.root.Remove(tmp)
 		}
 	}()
-	body := &exactReader{ctx: ctx, r: r, remaining: size}
+	body := backends.ExactReader(ctx, r, size)
 	if _, err := io.Copy(f, body); err != nil {
 		return b.err("put", name, err)
 	}
@@ -425,64 +425,4 @@ func (w *walker) walk(dir string) error {
 		}
 	}
 	return nil
-}
-
-// exactReader passes r through, enforcing the declared size (remaining < 0
-// means unknown) and the context. It never returns data together with an
-// error, and it reports a body longer than declared before handing over the
-// last declared byte, so a consumer cannot mistake a bad body for a good one.
-type exactReader struct {
-	ctx       context.Context
-	r         io.Reader
-	remaining int64
-	err       error
-}
-
-func (e *exactReader) Read(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	if err := e.ctx.Err(); err != nil {
-		e.err = err
-		return 0, err
-	}
-	if e.remaining < 0 {
-		n, err := e.r.Read(p)
-		if err != nil && err != io.EOF {
-			e.err = err
-			return 0, err
-		}
-		return n, err
-	}
-	if e.remaining == 0 {
-		var probe [1]byte
-		for {
-			n, err := e.r.Read(probe[:])
-			if n > 0 {
-				e.err = fmt.Errorf("%w: body longer than its declared size", backends.ErrPrecondition)
-				return 0, e.err
-			}
-			if err == io.EOF {
-				return 0, io.EOF
-			}
-			if err != nil {
-				e.err = err
-				return 0, err
-			}
-		}
-	}
-	if int64(len(p)) > e.remaining {
-		p = p[:e.remaining]
-	}
-	n, err := e.r.Read(p)
-	e.remaining -= int64(n)
-	switch {
-	case err == io.EOF && e.remaining > 0:
-		e.err = fmt.Errorf("%w: body %d bytes shorter than its declared size", backends.ErrPrecondition, e.remaining)
-		return 0, e.err
-	case err != nil && err != io.EOF:
-		e.err = err
-		return 0, err
-	}
-	return n, nil
 }

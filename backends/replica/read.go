@@ -199,6 +199,10 @@ func (r *reader) open() error {
 		err = timeoutErr(r.ctx, err)
 		s.record(r.ctx, m, start, err)
 		if err == nil {
+			metricReads.Add(1)
+			if rem := r.remaining(); rem > 0 {
+				metricRequestedBytes.Add(rem)
+			}
 			r.cur, r.rc, r.cancel = m, rc, cancel
 			r.segments = append(r.segments, segment{m: m, from: pos})
 			s.queueRepairs(r.ctx, r.name, r.missing, "object missing on member")
@@ -275,6 +279,7 @@ func (r *reader) Read(p []byte) (int, error) {
 		n, err := r.rc.Read(p)
 		stalled := !stall.Stop()
 		r.delivered += int64(n)
+		metricReadBytes.Add(int64(n))
 		if err == nil {
 			return n, nil
 		}

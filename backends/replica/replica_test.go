@@ -239,6 +239,48 @@ func TestPutInputErrorLeavesNothing(t *testing.T) {
 	if _, err := s.Repair(context.Background()); err != nil || q.Len() != 0 {
 		t.Errorf("queue after failed put and repair: %d, %v", q.Len(), err)
 	}
+	for _, h := range s.Health() {
+		if h.Failures != 0 {
+			t.Errorf("input failure counted against member %s", h.Name)
+		}
+	}
+}
+
+func TestPutTooFewMembersUpWritesNothing(t *testing.T) {
+	clk := newTestClock()
+	a, b := newFake("a"), newFake("b")
+	s, q := newTestSet(t, Options{Clock: clk.Now, Breaker: BreakerOptions{Threshold: 1, Cooldown: time.Minute}}, a, b)
+	b.set(func(f *fake) { f.down = true })
+	// a answers "not found", b fails, which opens its breaker.
+	if _, err := s.Stat(context.Background(), "b/other"); err == nil {
+		t.Fatal("Stat of a missing object succeeded")
+	}
+	if s.Health()[1].State != StateDown {
+		t.Fatal("b not marked down")
+	}
+	read := 0
+	r := &countingReader{r: strings.NewReader("data"), n: &read}
+	err := s.Put(context.Background(), "b/none", r, 4)
+	if !errors.Is(err, ErrQuorum) || !errors.Is(err, ErrMemberDown) {
+		t.Fatalf("Put = %v, want quorum error with the member down", err)
+	}
+	if a.count("put") != 0 || read != 0 || q.Len() != 0 {
+		t.Errorf("Put with too few members up: a.Put calls %d, input bytes read %d, queue %d; want none", a.count("put"), read, q.Len())
+	}
+	if h := s.Health()[0]; h.Failures != 0 {
+		t.Errorf("healthy member penalised: %+v", h)
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n *int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += n
+	return n, err
 }
 
 func TestPutSizeMismatch(t *testing.T) {
@@ -275,7 +317,7 @@ func TestPutStalledMemberDropsOut(t *testing.T) {
 					close(b.putHangHard)
 				}
 			})
-			s, q := newTestSet(t, Options{MinWrites: 1, StallTimeout: 20 * time.Millisecond}, a, b)
+			s, q := newTestSet(t, Options{MinWrites: 1, StallTimeout: 200 * time.Millisecond}, a, b)
 			data := pattern(4, 5*testBuf)
 			if err := s.Put(context.Background(), "b/h", bytes.NewReader(data), int64(len(data))); err != nil {
 				t.Fatalf("Put: %v", err)
@@ -686,7 +728,7 @@ func TestHangingMemberDoesNotBlockReads(t *testing.T) {
 	clk := newTestClock()
 	s, _ := newTestSet(t, Options{
 		Clock:          clk.Now,
-		RequestTimeout: 10 * time.Millisecond,
+		RequestTimeout: 100 * time.Millisecond,
 		Breaker:        BreakerOptions{Threshold: 2, Cooldown: time.Hour},
 	}, a, b)
 	a.set(func(f *fake) { f.getHang = true })
@@ -711,7 +753,7 @@ func TestStalledStreamFailsOver(t *testing.T) {
 	data := pattern(8, 3000)
 	a.store("b/s", data)
 	b.store("b/s", data)
-	s, _ := newTestSet(t, Options{StallTimeout: 10 * time.Millisecond}, a, b)
+	s, _ := newTestSet(t, Options{StallTimeout: 100 * time.Millisecond}, a, b)
 	a.set(func(f *fake) { f.getHangAfter = 1000 }) // then blocks until cancelled
 	rc, err := s.Get(context.Background(), "b/s", 0, -1)
 	if err != nil {

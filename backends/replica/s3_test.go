@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -127,6 +128,9 @@ func newS3Env(t *testing.T, proxy bool) (*s3Env, *testenv.Proxy) {
 // TestS3KillMidWrite kills versitygw in the middle of a 200 MiB write
 // through a set of a local and an S3 member.
 func TestS3KillMidWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 200 MiB to two members")
+	}
 	const size = 200 << 20
 	tests := []struct {
 		name      string
@@ -227,9 +231,10 @@ func TestS3HangingMemberViaProxy(t *testing.T) {
 		MinWrites:      1,
 		Queue:          q,
 		Clock:          clock,
-		RequestTimeout: 300 * time.Millisecond,
-		StallTimeout:   300 * time.Millisecond,
+		RequestTimeout: time.Second,
+		StallTimeout:   time.Minute,
 		Breaker:        replica.BreakerOptions{Threshold: 2, Cooldown: time.Minute},
+		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +297,7 @@ func TestS3StalledWriteViaProxy(t *testing.T) {
 	set, err := replica.New([]replica.Member{
 		{Backend: env.local, Jurisdiction: "DE"},
 		{Backend: env.s3, Jurisdiction: "CH"},
-	}, replica.Options{MinWrites: 1, Queue: q, StallTimeout: 300 * time.Millisecond})
+	}, replica.Options{MinWrites: 1, Queue: q, StallTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,4 +322,13 @@ func TestS3StalledWriteViaProxy(t *testing.T) {
 	if d, n := digest(t, env.s3, "b/stalled"); n != int64(len(data)) || d != sha256.Sum256(data) {
 		t.Fatal("repaired S3 copy differs")
 	}
+}
+
+// testWriter sends log output to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

@@ -53,12 +53,26 @@ func (s *Set) Put(ctx context.Context, name string, r io.Reader, size int64) err
 	defer unlock()
 
 	results := make(map[*member]error, len(s.members))
-	var streams []*putStream
+	var up []*member
 	for _, m := range s.members {
-		if !s.available(ctx, m) {
+		if s.available(ctx, m) {
+			up = append(up, m)
+		} else {
 			results[m] = s.memberErr(m, "put", name, ErrMemberDown)
-			continue
 		}
+	}
+	if len(up) < s.minWrites {
+		// Too few members up to reach the quorum: write nothing.
+		var errs *multierror.Error
+		for _, m := range s.members {
+			if err := results[m]; err != nil {
+				errs = multierror.Append(errs, err)
+			}
+		}
+		return &QuorumError{Op: "put", Name: name, Needed: s.minWrites, Err: s.combine(errs)}
+	}
+	streams := make([]*putStream, 0, len(up))
+	for _, m := range up {
 		pr, pw := io.Pipe()
 		mctx, cancel := context.WithCancel(ctx)
 		st := &putStream{m: m, pw: pw, cancel: cancel, start: s.clock(), done: make(chan struct{})}
@@ -80,17 +94,6 @@ func (s *Set) Put(ctx context.Context, name string, r io.Reader, size int64) err
 		}
 	}()
 
-	if len(streams) < s.minWrites {
-		// Too few members up to reach the quorum: write nothing.
-		for _, st := range streams {
-			st.abort(fmt.Errorf("%w: write abandoned, too few members up", backends.ErrUnavailable))
-		}
-		for _, st := range streams {
-			results[st.m] = s.finish(ctx, name, st)
-		}
-		return s.putOutcome(ctx, name, results, nil)
-	}
-
 	readErr := s.tee(ctx, r, streams)
 	for _, st := range streams {
 		if readErr != nil {
@@ -100,7 +103,7 @@ func (s *Set) Put(ctx context.Context, name string, r io.Reader, size int64) err
 		}
 	}
 	for _, st := range streams {
-		results[st.m] = s.finish(ctx, name, st)
+		results[st.m] = s.finish(ctx, name, st, readErr == nil)
 	}
 	return s.putOutcome(ctx, name, results, readErr)
 }
@@ -119,7 +122,9 @@ func (s *Set) tee(ctx context.Context, r io.Reader, streams []*putStream) error 
 				st.writing.Store(true)
 				wg.Go(func() {
 					defer st.writing.Store(false)
-					if _, werr := st.pw.Write(chunk); werr != nil {
+					n, werr := st.pw.Write(chunk)
+					metricWrittenBytes.Add(int64(n))
+					if werr != nil {
 						st.writeErr = werr
 					}
 				})
@@ -157,8 +162,10 @@ func (s *Set) tee(ctx context.Context, r io.Reader, streams []*putStream) error 
 
 // finish waits for a stream's Put to return, aborting it when it takes
 // longer than the stall timeout after its input ended, and abandoning it
-// (as failed) when it ignores the abort for another stall timeout.
-func (s *Set) finish(ctx context.Context, name string, st *putStream) error {
+// (as failed) when it ignores the abort for another stall timeout. The
+// outcome counts towards the member's health only if blame is set (not
+// when the input itself failed).
+func (s *Set) finish(ctx context.Context, name string, st *putStream, blame bool) error {
 	err, ok := s.waitDone(st)
 	if !ok {
 		st.abort(fmt.Errorf("%w: put did not finish within %v", ErrStalled, s.stallTimeout))
@@ -173,7 +180,9 @@ func (s *Set) finish(ctx context.Context, name string, st *putStream) error {
 	if err != nil && st.aborted.Load() && ctx.Err() == nil && !errors.Is(err, ErrStalled) && !errors.Is(err, backends.ErrPrecondition) {
 		err = fmt.Errorf("%w: %w", ErrStalled, err)
 	}
-	s.record(ctx, st.m, st.start, err)
+	if blame {
+		s.record(ctx, st.m, st.start, err)
+	}
 	if err != nil {
 		return s.memberErr(st.m, "put", name, err)
 	}

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -390,5 +392,52 @@ func TestResponseTimeout(t *testing.T) {
 	})
 	if !errors.Is(err, backends.ErrUnavailable) {
 		t.Fatalf("New against a silent server: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestVirtualHost addresses the bucket in the host name, as AWS does. The
+// host names s3.test and <bucket>.s3.test are dialed at the test server.
+func TestVirtualHost(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.StartVersityGW(t, "--virtual-domain", "s3.test")
+	var dialed []string
+	var mu sync.Mutex
+	dialer := &net.Dialer{}
+	transport := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			mu.Lock()
+			dialed = append(dialed, addr)
+			mu.Unlock()
+			return dialer.DialContext(ctx, network, srv.Addr)
+		},
+	}
+	_, port, _ := net.SplitHostPort(srv.Addr)
+	cfg := config(srv, "vhost")
+	cfg.Endpoint = "http://s3.test:" + port
+	cfg.Lookup = s3.LookupVirtualHost
+	cfg.Transport = transport
+	cfg.CreateBucket = true
+	b := open(t, cfg)
+	data := backendtest.Pattern(8, 6<<20+1) // two parts
+	if err := b.Put(ctx, "b/v", bytes.NewReader(data), -1); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	rc, err := b.Get(ctx, "b/v", 1, -1)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, data[1:]) {
+		t.Fatalf("Get: %d bytes, %v", len(got), err)
+	}
+	page, err := b.List(ctx, "b/", "", 0)
+	if err != nil || len(page.Items) != 1 {
+		t.Fatalf("List: %+v, %v", page, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(dialed, "vhost.s3.test:"+port) {
+		t.Fatalf("never dialed the bucket's virtual host; dialed %v", dialed)
 	}
 }
