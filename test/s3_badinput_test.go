@@ -5,8 +5,9 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
+		"encoding/hex"
 	"errors"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"strings"
@@ -107,6 +108,8 @@ func TestS3BadInput(t *testing.T) {
 		{"invalid bucket name", request{method: "PUT", path: "/Bad_Bucket"}, 400, "InvalidBucketName"},
 		{"malformed delete XML", request{method: "POST", path: "/bad-input?delete", body: []byte("<Delete><Object><Key>obj"),
 			header: map[string]string{"Content-MD5": md5b64("<Delete><Object><Key>obj")}}, 400, "MalformedXML"},
+		{"crc32 checksum mismatch", request{method: "PUT", path: "/bad-input/obj", body: []byte("evil"),
+			header: map[string]string{"X-Amz-Checksum-Algorithm": "CRC32", "X-Amz-Checksum-Crc32": "AAAAAA=="}}, 400, "BadDigest"},
 		{"tagging is not implemented", request{method: "PUT", path: "/bad-input/obj?tagging",
 			body: []byte(`<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>`)}, 501, "NotImplemented"},
 		{"acl is not implemented", request{method: "PUT", path: "/bad-input/obj?acl", body: []byte("<AccessControlPolicy/>")}, 501, "NotImplemented"},
@@ -122,6 +125,18 @@ func TestS3BadInput(t *testing.T) {
 			intact(t)
 		})
 	}
+
+	t.Run("checksum headers of the newer SDKs", func(t *testing.T) {
+		// x-amz-checksum-algorithm names the algorithm of the checksum
+		// header that comes with it.
+		body := []byte("checked content")
+		mustStatus(t, request{method: "PUT", path: "/bad-input/checked", body: body,
+			header: map[string]string{"X-Amz-Checksum-Algorithm": "CRC32", "X-Amz-Checksum-Crc32": crc32b64(body)}}, 200, "")
+		status, _, got := g.do(t, request{method: "GET", path: "/bad-input/checked"})
+		if status != 200 || !bytes.Equal(got, body) {
+			t.Errorf("GET: %d %q", status, got)
+		}
+	})
 
 	t.Run("malformed complete XML", func(t *testing.T) {
 		body := mustStatus(t, request{method: "POST", path: "/bad-input/mp?uploads"}, 200, "")
@@ -158,6 +173,12 @@ func TestS3BadInput(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("client hung up") }
+
+func crc32b64(b []byte) string {
+	h := crc32.NewIEEE()
+	h.Write(b)
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
 
 func md5b64(s string) string {
 	sum := md5.Sum([]byte(s))

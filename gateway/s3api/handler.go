@@ -1,8 +1,8 @@
-// Package s3api is twincrypt's S3 front end. It composes three handlers:
+// Package s3api is twincrypt's S3 front end. It composes four handlers:
 // request state and response fixing (outermost), AWS Signature V4
 // verification (gateway/s3api/sigv4), a filter that answers NotImplemented
-// for sub-resources the gateway does not support, and gofakes3's protocol
-// handler over an adapter to the namespace.
+// for sub-resources the gateway does not support and drops headers gofakes3
+// misreads, and gofakes3's protocol handler over an adapter to the namespace.
 //
 // gofakes3 parses requests and encodes responses; every object byte, name and
 // metadata value goes through *gateway.Namespace, which encrypts it. Two
@@ -47,7 +47,7 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 		gofakes3.WithLogger(gofakesLogger{log}),
 	)
 	var h http.Handler = fake.Server()
-	h = rejectUnsupported(h)
+	h = normalize(h)
 	h = sigv4.New(sigv4.StaticCredentials(o.Users)).Middleware(h)
 	return withState(log, h)
 }
@@ -63,8 +63,11 @@ var unsupported = []string{
 	"torrent", "website",
 }
 
-// rejectUnsupported answers NotImplemented for unsupported sub-resources.
-func rejectUnsupported(next http.Handler) http.Handler {
+// normalize answers NotImplemented for unsupported sub-resources and drops
+// X-Amz-Checksum-Algorithm, which names the algorithm of a checksum sent in
+// its own x-amz-checksum-<alg> header (verified by sigv4) and which gofakes3
+// would otherwise take for a checksum of an unknown algorithm.
+func normalize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		for _, sub := range unsupported {
@@ -74,6 +77,7 @@ func rejectUnsupported(next http.Handler) http.Handler {
 				return
 			}
 		}
+		r.Header.Del("X-Amz-Checksum-Algorithm")
 		next.ServeHTTP(w, r)
 	})
 }

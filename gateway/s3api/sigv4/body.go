@@ -102,8 +102,10 @@ func (b *body) finish() *Error {
 	b.done = true
 	if c, ok := b.src.(*chunkedReader); ok {
 		if err := c.finish(); err != nil {
-			e, _ := AsError(err)
-			return e
+			if e, ok := AsError(err); ok {
+				return e
+			}
+			return errIncomplete(err)
 		}
 	}
 	for _, d := range b.digests {

@@ -192,3 +192,16 @@ func TestBodyErrorReplacesResponse(t *testing.T) {
 		t.Errorf("handler output leaked: %v %q", w.Header(), w.Body.String())
 	}
 }
+
+// TestSilentHandler checks that a handler which ignores a body error and
+// writes nothing does not produce an implicit 200 OK.
+func TestSilentHandler(t *testing.T) {
+	r := awsExamples[1].build()
+	r.Body = io.NopCloser(strings.NewReader("Welcome to Amazon S3?"))
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	})
+	w := httptest.NewRecorder()
+	exampleVerifier().Middleware(h).ServeHTTP(w, r)
+	expectError(t, w, http.StatusBadRequest, CodeXAmzContentSHA256Mismatch)
+}

@@ -33,14 +33,6 @@ type gateway struct {
 func (g *gateway) sawMode(mode string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if mode == "hex" {
-		for m := range g.modes {
-			if len(m) == 64 && isHex(m) && m != emptySHA256 {
-				return true
-			}
-		}
-		return false
-	}
 	return g.modes[mode] > 0
 }
 
@@ -55,7 +47,16 @@ func startGateway(t *testing.T) *gateway {
 	inner := v.Middleware(faker.Server())
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
-		g.modes[r.Header.Get("X-Amz-Content-Sha256")]++
+		mode := r.Header.Get("X-Amz-Content-Sha256")
+		if len(mode) == 64 && isHex(mode) && mode != emptySHA256 {
+			mode = "hex"
+		}
+		g.modes[mode]++
+		for name := range r.Header {
+			if name == "Content-Md5" || name == "X-Amz-Trailer" || strings.HasPrefix(name, "X-Amz-Checksum-") {
+				g.modes["header "+name]++
+			}
+		}
 		g.mu.Unlock()
 		inner.ServeHTTP(w, r)
 	}))

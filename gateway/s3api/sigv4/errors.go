@@ -31,8 +31,7 @@ const (
 	CodeInvalidChunkSize              = "InvalidChunkSizeError"
 	CodeMalformedTrailer              = "MalformedTrailerError"
 	CodeNotImplemented                = "NotImplemented"
-	CodeMissingSecurityHeader         = "MissingSecurityHeader"
-	codeInternalError                 = "InternalError"
+	CodeInternalError                 = "InternalError"
 )
 
 // Error is an S3 error: the code, HTTP status and message that the S3
@@ -111,7 +110,7 @@ func ErrorFor(err error) *Error {
 	if e, ok := AsError(err); ok {
 		return e
 	}
-	return newError(codeInternalError, http.StatusInternalServerError,
+	return newError(CodeInternalError, http.StatusInternalServerError,
 		"We encountered an internal error. Please try again.").wrap(err)
 }
 
@@ -164,7 +163,7 @@ func encodeError(e *Error, requestID string) []byte {
 	if err != nil {
 		// Only element names are variable and they are constants of this
 		// package; fall back to a minimal document all the same.
-		out = []byte("<Error><Code>" + codeInternalError + "</Code></Error>")
+		out = []byte("<Error><Code>" + CodeInternalError + "</Code></Error>")
 	}
 	return append([]byte(xml.Header), out...)
 }

@@ -16,7 +16,8 @@ import (
 // in its context (see IdentityFromContext) and with a body that returns an
 // *Error instead of io.EOF when the body does not match what the client
 // declared. If the body has failed by the time next writes its response
-// header, the response is replaced by that error, whatever next wrote.
+// header (or returns without writing one), the response is replaced by that
+// error, whatever next wrote.
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, e := v.authenticate(r)
@@ -34,7 +35,13 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		r2.Body = b
-		next.ServeHTTP(&guardWriter{w: w, r: r, body: b}, r2)
+		g := &guardWriter{w: w, r: r, body: b}
+		next.ServeHTTP(g, r2)
+		if !g.wrote && b.failure() != nil {
+			// next returned without writing anything, which would be an
+			// implicit 200 OK.
+			g.WriteHeader(http.StatusOK)
+		}
 	})
 }
 

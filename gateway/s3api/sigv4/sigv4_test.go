@@ -209,7 +209,9 @@ func TestTamper(t *testing.T) {
 		{"no x-amz-content-sha256", get, func(r *http.Request) { r.Header.Del("X-Amz-Content-Sha256") }, 400, CodeInvalidRequest},
 		{"bad x-amz-date", get, func(r *http.Request) { r.Header.Set("X-Amz-Date", "2013-05-24") }, 403, CodeAccessDenied},
 		{"anonymous", get, func(r *http.Request) { r.Header.Del("Authorization") }, 403, CodeAccessDenied},
-		{"sigv2", get, func(r *http.Request) { r.Header.Set("Authorization", "AWS "+exampleAccessKey+":frJIUN8DYpKDtOLCwo//yllqDzg=") }, 400, CodeInvalidRequest},
+		{"sigv2", get, func(r *http.Request) {
+			r.Header.Set("Authorization", "AWS "+exampleAccessKey+":frJIUN8DYpKDtOLCwo//yllqDzg=")
+		}, 400, CodeInvalidRequest},
 		{"sigv2 presigned", get, func(r *http.Request) {
 			r.Header.Del("Authorization")
 			r.URL.RawQuery = "AWSAccessKeyId=" + exampleAccessKey + "&Expires=1141889120&Signature=vjbyPxybdZaNmGa%2ByT272YEAiv4%3D"
@@ -396,7 +398,7 @@ func TestAsError(t *testing.T) {
 	if !ok || got != e {
 		t.Error("AsError did not find a wrapped *Error")
 	}
-	if ErrorFor(wrapped).Code != codeInternalError || ErrorFor(&wrapErr{e}).Code != CodeBadDigest {
+	if ErrorFor(wrapped).Code != CodeInternalError || ErrorFor(&wrapErr{e}).Code != CodeBadDigest {
 		t.Error("ErrorFor")
 	}
 }
@@ -418,5 +420,45 @@ func TestEmptyBodyVerifiedUpFront(t *testing.T) {
 	expectError(t, w, http.StatusBadRequest, CodeXAmzContentSHA256Mismatch)
 	if h.called {
 		t.Error("handler ran for an empty body that fails its signed hash")
+	}
+}
+
+// TestUnknownLength covers a body sent with Transfer-Encoding: chunked and
+// no Content-Length, which is verified at io.EOF.
+func TestUnknownLength(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		code string
+	}{
+		{"intact", "Welcome to Amazon S3.", ""},
+		{"flipped", "Welcome to Amazon S3!", CodeXAmzContentSHA256Mismatch},
+		{"short", "Welcome", CodeXAmzContentSHA256Mismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := awsExamples[1].build()
+			r.Body, r.ContentLength = io.NopCloser(strings.NewReader(tt.body)), -1
+			r.TransferEncoding = []string{"chunked"}
+			var id Identity
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				id, _ = IdentityFromContext(r.Context())
+				if _, err := io.ReadAll(r.Body); err != nil {
+					w.WriteHeader(http.StatusInternalServerError)
+				}
+			})
+			w := httptest.NewRecorder()
+			exampleVerifier().Middleware(h).ServeHTTP(w, r)
+			if tt.code != "" {
+				expectError(t, w, http.StatusBadRequest, tt.code)
+				return
+			}
+			if w.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", w.Code, w.Body.String())
+			}
+			if id.AccessKey != exampleAccessKey || id.Region != "us-east-1" || id.Presigned {
+				t.Errorf("identity in context = %+v", id)
+			}
+		})
 	}
 }
