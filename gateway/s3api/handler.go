@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/rclone/gofakes3"
@@ -78,8 +79,43 @@ func normalize(next http.Handler) http.Handler {
 			}
 		}
 		r.Header.Del("X-Amz-Checksum-Algorithm")
+		for _, h := range etagConditions {
+			if v := r.Header.Get(h); v != "" {
+				r.Header.Set(h, md5Part(v))
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// etagConditions are the request headers that compare ETags.
+var etagConditions = []string{"If-Match", "If-None-Match", "X-Amz-Copy-Source-If-Match", "X-Amz-Copy-Source-If-None-Match"}
+
+// md5Part rewrites the ETags in a condition header to the form gofakes3
+// compares them in: it knows an object's ETag only as the hex of its hash,
+// which for a multipart object is the MD5 part of "<md5>-<parts>". Each
+// ETag in the list loses its "-<parts>" suffix.
+func md5Part(v string) string {
+	items := strings.Split(v, ",")
+	for i, it := range items {
+		it = strings.TrimSpace(it)
+		weak := strings.HasPrefix(it, "W/")
+		tag := strings.Trim(strings.TrimPrefix(it, "W/"), `"`)
+		if j := strings.LastIndexByte(tag, '-'); j > 0 {
+			if _, err := strconv.Atoi(tag[j+1:]); err == nil {
+				tag = tag[:j]
+			}
+		}
+		if tag == "*" {
+			items[i] = "*"
+			continue
+		}
+		items[i] = `"` + tag + `"`
+		if weak {
+			items[i] = "W/" + items[i]
+		}
+	}
+	return strings.Join(items, ", ")
 }
 
 // state carries per-request facts from the backend adapter to the fixer.

@@ -1,0 +1,161 @@
+package s3api_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/twincrypt/twincrypt/backends/local"
+	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/s3api"
+	"github.com/twincrypt/twincrypt/keyring"
+)
+
+const (
+	accessKey = "unit-access"
+	secretKey = "unit-secret-key"
+)
+
+// newServer serves the S3 front end over a namespace on one local backend
+// and returns a minio-go client for it.
+func newServer(t *testing.T) (*minio.Client, *httptest.Server) {
+	t.Helper()
+	dir := t.TempDir()
+	keys, err := keyring.Create(filepath.Join(dir, "keyring"), []byte("pass"), keyring.Params{Time: 1, MemoryKiB: 64, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := local.New("b", filepath.Join(dir, "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.OpenBolt(filepath.Join(dir, "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	ns, err := gateway.New(gateway.Options{Keys: keys, Store: store, Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s3api.New(ns, s3api.Options{Users: map[string]string{accessKey: secretKey}}))
+	t.Cleanup(srv.Close)
+	c, err := minio.New(strings.TrimPrefix(srv.URL, "http://"), &minio.Options{
+		Creds: credentials.NewStaticV4(accessKey, secretKey, ""), Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MakeBucket(context.Background(), "unit", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return c, srv
+}
+
+// TestMultipartETagEverywhere checks that a multipart object has the same
+// "<md5>-<parts>" ETag on completion, HEAD, GET and in listings, and that
+// conditional requests compare against it.
+func TestMultipartETagEverywhere(t *testing.T) {
+	c, _ := newServer(t)
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("0123456789abcdef"), (gateway.MinPartSize+1000)/16)
+	up, err := c.PutObject(ctx, "unit", "mp", bytes.NewReader(data), int64(len(data)),
+		minio.PutObjectOptions{PartSize: gateway.MinPartSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(up.ETag, "-2") {
+		t.Fatalf("completion ETag %q, want a 2-part ETag", up.ETag)
+	}
+	st, err := c.StatObject(ctx, "unit", "mp", minio.StatObjectOptions{})
+	if err != nil || st.ETag != up.ETag {
+		t.Errorf("HEAD ETag %q (%v), want %q", st.ETag, err, up.ETag)
+	}
+	for o := range c.ListObjects(ctx, "unit", minio.ListObjectsOptions{}) {
+		if o.Key == "mp" && o.ETag != up.ETag {
+			t.Errorf("listing ETag %q, want %q", o.ETag, up.ETag)
+		}
+	}
+	tests := []struct {
+		name    string
+		opts    func(*minio.GetObjectOptions) error
+		wantErr string
+	}{
+		{"If-Match the ETag", func(o *minio.GetObjectOptions) error { return o.SetMatchETag(up.ETag) }, ""},
+		{"If-Match another", func(o *minio.GetObjectOptions) error { return o.SetMatchETag("0123-2") }, "PreconditionFailed"},
+		{"If-None-Match the ETag", func(o *minio.GetObjectOptions) error { return o.SetMatchETagExcept(up.ETag) }, "304"},
+		{"If-None-Match another", func(o *minio.GetObjectOptions) error { return o.SetMatchETagExcept("0123-2") }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var o minio.GetObjectOptions
+			if err := tt.opts(&o); err != nil {
+				t.Fatal(err)
+			}
+			obj, err := c.GetObject(ctx, "unit", "mp", o)
+			if err == nil {
+				var b []byte
+				b, err = io.ReadAll(obj)
+				if err == nil && !bytes.Equal(b, data) {
+					t.Fatal("content differs")
+				}
+			}
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("unexpected error %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(fmt.Sprint(minio.ToErrorResponse(err).StatusCode, err), tt.wantErr)):
+				t.Errorf("err %v, want %s", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestErrorStatuses checks errors whose status gofakes3 does not know
+// itself reach the client with the right status and code.
+func TestErrorStatuses(t *testing.T) {
+	c, srv := newServer(t)
+	ctx := context.Background()
+	err := c.MakeBucket(ctx, "unit", minio.MakeBucketOptions{})
+	if r := minio.ToErrorResponse(err); r.StatusCode != http.StatusConflict || r.Code != "BucketAlreadyOwnedByYou" {
+		t.Errorf("bucket exists: %d %s", r.StatusCode, r.Code)
+	}
+	id, err := minio.Core{Client: c}.NewMultipartUpload(ctx, "unit", "small", minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := minio.Core{Client: c}
+	var parts []minio.CompletePart
+	for i := 1; i <= 2; i++ {
+		p, err := core.PutObjectPart(ctx, "unit", "small", id, i, strings.NewReader("tiny"), 4, minio.PutObjectPartOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, minio.CompletePart{PartNumber: i, ETag: p.ETag})
+	}
+	_, err = core.CompleteMultipartUpload(ctx, "unit", "small", id, parts, minio.PutObjectOptions{})
+	if r := minio.ToErrorResponse(err); r.StatusCode != http.StatusBadRequest || r.Code != "EntityTooSmall" {
+		t.Errorf("small parts: %d %s (%v)", r.StatusCode, r.Code, err)
+	}
+	// A failure status must not leave the object behind.
+	if _, err := c.StatObject(ctx, "unit", "small", minio.StatObjectOptions{}); !errors.As(err, new(minio.ErrorResponse)) {
+		t.Errorf("object after a failed completion: %v", err)
+	}
+	resp, err := http.Get(srv.URL + "/unit/small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("anonymous GET: %d", resp.StatusCode)
+	}
+}
