@@ -159,3 +159,42 @@ func TestErrorStatuses(t *testing.T) {
 		t.Errorf("anonymous GET: %d", resp.StatusCode)
 	}
 }
+
+// TestUploadPartCopy assembles an object from a range of another object and
+// an uploaded part.
+func TestUploadPartCopy(t *testing.T) {
+	c, _ := newServer(t)
+	core := minio.Core{Client: c}
+	ctx := context.Background()
+	src := bytes.Repeat([]byte("source-bytes-"), gateway.MinPartSize/13+100)
+	if _, err := c.PutObject(ctx, "unit", "src", bytes.NewReader(src), int64(len(src)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := core.NewMultipartUpload(ctx, "unit", "assembled", minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, err := core.CopyObjectPart(ctx, "unit", "src", "unit", "assembled", id, 1, 0, gateway.MinPartSize, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := core.PutObjectPart(ctx, "unit", "assembled", id, 2, strings.NewReader("tail"), 4, minio.PutObjectPartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := core.CompleteMultipartUpload(ctx, "unit", "assembled", id,
+		[]minio.CompletePart{{PartNumber: 1, ETag: p1.ETag}, {PartNumber: 2, ETag: p2.ETag}}, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := c.GetObject(ctx, "unit", "assembled", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append(append([]byte(nil), src[:gateway.MinPartSize]...), "tail"...); !bytes.Equal(got, want) {
+		t.Errorf("assembled object of %d bytes differs from the %d expected", len(got), len(want))
+	}
+}
