@@ -99,6 +99,10 @@ type Backend struct {
 	Jurisdiction string `yaml:"jurisdiction"`
 	// Type is BackendLocal or BackendS3.
 	Type string `yaml:"type"`
+	// Priority orders reads: backends with lower values are read first;
+	// among equal ones the gateway prefers the faster and healthier.
+	// Default 0.
+	Priority int `yaml:"priority,omitempty"`
 
 	// Path is the directory of a local backend.
 	Path string `yaml:"path,omitempty"`

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"errors"
 	"io/fs"
 	"os"
@@ -74,6 +75,7 @@ func TestLoadTestdata(t *testing.T) {
 		{file: "redis-no-url.yaml", want: []string{"catalog.url: required for type redis"}},
 		{file: "bad-backends.yaml", want: []string{
 			`backends[0].name: "Frankfurt" must be 1 to 63 of a-z, 0-9 and '-'`,
+			"backends[0].priority: must not be negative",
 			"backends[0].path: required for type local",
 			"backends[1].jurisdiction: required",
 			"backends[1].path: only used with type local",
@@ -173,6 +175,8 @@ func TestRelativePaths(t *testing.T) {
 		{"backends[0].path (relative)", c.Backends[0].Path, filepath.Join(dir, "data", "frankfurt")},
 		{"backends[1].path (s3, unset)", c.Backends[1].Path, ""},
 		{"backends[1].region (default)", c.Backends[1].Region, DefaultRegion},
+		{"backends[0].priority", fmt.Sprint(c.Backends[0].Priority), "1"},
+		{"backends[1].priority (default)", fmt.Sprint(c.Backends[1].Priority), "0"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

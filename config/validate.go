@@ -204,6 +204,9 @@ func (c *Config) validateBackends(v *validator) {
 		if normJurisdiction(b.Jurisdiction) == "" {
 			v.add(f+".jurisdiction", "required")
 		}
+		if b.Priority < 0 {
+			v.add(f+".priority", "must not be negative")
+		}
 		switch b.Type {
 		case BackendLocal:
 			if b.Path == "" {

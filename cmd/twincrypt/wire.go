@@ -92,7 +92,7 @@ func openStore(ctx context.Context, c *cli, cfg *config.Config, log *slog.Logger
 		if err != nil {
 			return nil, err
 		}
-		st.members = append(st.members, replica.Member{Backend: be, Jurisdiction: b.Jurisdiction})
+		st.members = append(st.members, replica.Member{Backend: be, Jurisdiction: b.Jurisdiction, Priority: b.Priority})
 	}
 	if st.cat, err = openCatalog(ctx, cfg); err != nil {
 		return nil, err
