@@ -5,7 +5,7 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
-		"encoding/hex"
+	"encoding/hex"
 	"errors"
 	"hash/crc32"
 	"io"
