@@ -33,6 +33,7 @@ type S3Server struct {
 
 	t       testing.TB
 	bin     string
+	flags   []string
 	logPath string
 
 	mu     sync.Mutex
@@ -48,9 +49,11 @@ const (
 )
 
 // StartVersityGW starts versitygw in posix mode on a free loopback port with
-// a fresh root directory and random credentials. The server is killed when
-// the test ends. A missing versitygw binary is reported with Unavailable.
-func StartVersityGW(t testing.TB) *S3Server {
+// a fresh root directory and random credentials. flags are extra global
+// versitygw flags, for example "--virtual-domain", "s3.test". The server is
+// killed when the test ends. A missing versitygw binary is reported with
+// Unavailable.
+func StartVersityGW(t testing.TB, flags ...string) *S3Server {
 	t.Helper()
 	bin := Tool(t, "versitygw")
 	base := t.TempDir()
@@ -62,6 +65,7 @@ func StartVersityGW(t testing.TB) *S3Server {
 		Dir:       filepath.Join(base, "posix"),
 		t:         t,
 		bin:       bin,
+		flags:     flags,
 		logPath:   filepath.Join(base, "versitygw.log"),
 	}
 	s.Endpoint = "http://" + s.Addr
@@ -95,13 +99,15 @@ func (s *S3Server) Start() {
 	if err != nil {
 		s.t.Fatalf("versitygw: %v", err)
 	}
-	cmd := exec.Command(s.bin,
+	args := []string{
 		"--port", s.Addr,
 		"--access", s.AccessKey,
 		"--secret", s.SecretKey,
 		"--region", s.Region,
 		"--quiet",
-		"posix", s.Dir)
+	}
+	args = append(append(args, s.flags...), "posix", s.Dir)
+	cmd := exec.Command(s.bin, args...)
 	// Credentials from the environment would override the flags.
 	cmd.Env = filterEnv(os.Environ(), "ROOT_ACCESS_KEY", "ROOT_SECRET", "VGW_")
 	cmd.Stdout = logf
