@@ -10,19 +10,22 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 )
 
+// lockIndex returns the index in ns.locks of the lock that lock takes for
+// bucket/key.
+func (ns *Namespace) lockIndex(bucket, key string) int {
+	h := fnv.New32a()
+	h.Write([]byte(bucket))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(len(ns.locks)))
+}
+
 // lockPair takes the locks of two names in a fixed order, so that two
 // renames in opposite directions cannot deadlock, and returns the function
 // that releases them. Both names may share one lock. It uses the same lock
 // table and hashing as lock.
 func (ns *Namespace) lockPair(bucketA, keyA, bucketB, keyB string) func() {
-	idx := func(bucket, key string) int {
-		h := fnv.New32a()
-		h.Write([]byte(bucket))
-		h.Write([]byte{0})
-		h.Write([]byte(key))
-		return int(h.Sum32() % uint32(len(ns.locks)))
-	}
-	held := []int{idx(bucketA, keyA), idx(bucketB, keyB)}
+	held := []int{ns.lockIndex(bucketA, keyA), ns.lockIndex(bucketB, keyB)}
 	slices.Sort(held)
 	held = slices.Compact(held)
 	for _, i := range held {
@@ -39,15 +42,20 @@ func (ns *Namespace) lockPair(bucketA, keyA, bucketB, keyB string) func() {
 // meta records only: no data is read, re-encrypted or copied. The
 // destination's new meta record references the same blobs as the source
 // (each blob's header carries its own wrapped key, so a blob is readable
-// under any name); the source record is removed without deleting them.
-// The object keeps its ETag, metadata, dead properties and modification
-// time. An object already at the destination is replaced, and its blobs
-// are deleted.
+// under any name) and carries a higher generation; the source record is
+// removed without deleting them. The object keeps its ETag, metadata, dead
+// properties and modification time. An object already at the destination is
+// replaced, and its blobs are deleted.
 //
-// Crash safety: the destination record is written (backends, then catalog)
-// before the source record is removed, so at every moment at least one
-// record references the blobs; a crash in between leaves the object under
-// both names, never under none.
+// Crash safety: two live names must never share blobs, or deleting one
+// would delete the other's content. The destination record goes to the
+// backends first; then one catalog transaction adds the destination and
+// removes the source (catalog.Move); the source record leaves the backends
+// last. A crash leaves at most one extra record on the backends, never in
+// the catalog: a record the catalog does not know, whose blobs a newer
+// record (higher generation) references. Scrub reports it, gc removes it
+// without touching blobs, and rebuild-catalog keeps only the newer of two
+// records that share a blob.
 //
 // Renaming an object onto itself does nothing. A missing source is
 // ErrNoSuchKey (or ErrNoSuchBucket).
@@ -75,43 +83,52 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 	if err != nil {
 		return ObjectInfo{}, err
 	}
+	prevGen := src.Generation
+	prevDst, err := ns.cat.Get(ctx, dstBucket, dstKey)
+	switch {
+	case err == nil:
+		prevGen = max(prevGen, prevDst.Generation)
+	case !errors.Is(err, catalog.ErrNotFound):
+		return ObjectInfo{}, err
+	}
 	rec := &record{
 		Kind: kindObject, Bucket: dstBucket, Key: dstKey, Size: src.rec.Size, ETag: src.rec.ETag,
 		ModTime: src.rec.ModTime, Meta: src.rec.Meta, Props: src.rec.Props, Parts: src.rec.Parts,
+		Generation: ns.nextGeneration(prevGen),
 	}
-	info, err := ns.commitLocked(ctx, rec, PutOptions{})
+	dstMeta, dstID := ns.names.meta(dstBucket, dstKey)
+	sealed, err := ns.sealRecord(rec, dstID)
 	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("rename %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, err)
+		return ObjectInfo{}, err
 	}
-	if err := ns.forget(ctx, srcBucket, srcKey, src.Generation); err != nil {
-		// The object is complete under its new name; the old name still
-		// references the same blobs. Report the failure so the client
-		// does not believe the old name is gone.
-		return info, fmt.Errorf("rename %s/%s: remove source record: %w", srcBucket, srcKey, err)
+	if err := ns.putBytes(ctx, dstMeta, sealed); err != nil {
+		return ObjectInfo{}, fmt.Errorf("rename %s/%s: write meta record: %w", srcBucket, srcKey, err)
 	}
-	return info, nil
-}
-
-// forget removes the meta record of bucket/key (generation gen) from the
-// backends and the catalog without deleting any blob. The caller holds the
-// name's lock.
-func (ns *Namespace) forget(ctx context.Context, bucket, key string, gen uint64) error {
-	metaName, _ := ns.names.meta(bucket, key)
-	if err := ns.store.Delete(ctx, metaName); err != nil {
-		return fmt.Errorf("delete meta record: %w", err)
-	}
-	if _, err := ns.cat.Delete(ctx, bucket, key, gen); err != nil {
-		if errors.Is(err, catalog.ErrStale) {
-			// Another gateway wrote a newer version meanwhile; put its
-			// record back on the backends, which the delete removed.
-			if cur, gerr := ns.cat.Get(ctx, bucket, key); gerr == nil {
-				if perr := ns.putBytes(ctx, metaName, cur.Record); perr != nil {
-					ns.log.Warn("restore newer meta record", "err", perr)
-				}
-			}
-			return nil
+	replaced, err := ns.cat.Move(ctx, srcBucket, srcKey, src.Generation, catalog.Entry{
+		Bucket: dstBucket, Key: dstKey, Size: rec.Size, ETag: rec.ETag,
+		ModTime: rec.ModTime, Generation: rec.Generation, Record: sealed,
+	})
+	if err != nil {
+		// The catalog is unchanged: put back on the backends what the
+		// catalog says the destination is.
+		ctx := context.WithoutCancel(ctx)
+		if cur, gerr := ns.cat.Get(ctx, dstBucket, dstKey); gerr == nil {
+			err = errors.Join(err, ns.putBytes(ctx, dstMeta, cur.Record))
+		} else {
+			err = errors.Join(err, ns.store.Delete(ctx, dstMeta))
 		}
-		return mapCatalogErr(err, bucket, key)
+		return ObjectInfo{}, fmt.Errorf("rename %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, mapCatalogErr(err, dstBucket, dstKey))
 	}
-	return nil
+	srcMeta, _ := ns.names.meta(srcBucket, srcKey)
+	if err := ns.store.Delete(ctx, srcMeta); err != nil {
+		ns.log.Warn("rename: the old meta record stays on the backends until gc", "src", srcBucket+"/"+srcKey, "err", err)
+	}
+	if replaced != nil {
+		if old, err := ns.openRecord(replaced.Record, dstID); err == nil {
+			ns.deleteBlobs(ctx, supersededParts(old.Parts, rec.Parts))
+		} else {
+			ns.log.Warn("open replaced meta record; its blobs are left to gc", "err", err)
+		}
+	}
+	return rec.info(), nil
 }

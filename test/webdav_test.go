@@ -138,7 +138,6 @@ func TestWebDAVLitmus(t *testing.T) {
 func TestWebDAVProtocol(t *testing.T) {
 	g := StartGateway(t, Setup{Local: 2})
 	d := NewDAV(t, g)
-	aws := NewAWS(t, g)
 	const bucket = "interop-secret-bucket"
 	src := t.TempDir()
 	d.Must(http.StatusCreated, "MKCOL", "/"+bucket+"/", nil)
@@ -164,6 +163,7 @@ func TestWebDAVProtocol(t *testing.T) {
 	})
 
 	t.Run("WebDAV to S3", func(t *testing.T) {
+		aws := NewAWS(t, g)
 		p := filepath.Join(src, "up.bin")
 		writeFile(t, p, 3<<20+17, 1)
 		etag := d.PutFile("/"+bucket+"/webdav-dir/secret-upload.bin", p).Header.Get("ETag")
@@ -188,6 +188,7 @@ func TestWebDAVProtocol(t *testing.T) {
 	})
 
 	t.Run("S3 to WebDAV", func(t *testing.T) {
+		aws := NewAWS(t, g)
 		p := filepath.Join(src, "s3.bin")
 		writeFile(t, p, 20<<20, 2) // multipart with aws cli
 		aws.Must("s3", "cp", p, "s3://"+bucket+"/s3-dir/deep/secret-s3.bin")
@@ -277,6 +278,22 @@ func TestWebDAVProtocol(t *testing.T) {
 		}
 		if _, body := d.Must(http.StatusOK, "GET", "/"+bucket+"/webdav-dir/b", nil); string(body) != "matched" {
 			t.Fatalf("after a truncated PUT: %d bytes", len(body))
+		}
+	})
+
+	t.Run("bucket life cycle", func(t *testing.T) {
+		d.Must(http.StatusCreated, "MKCOL", "/doomed-bucket/", nil)
+		d.Must(http.StatusCreated, "MKCOL", "/doomed-bucket/dir/", nil)
+		d.Must(http.StatusCreated, "PUT", "/doomed-bucket/dir/f", strings.NewReader("x"))
+		_, body := d.Must(207, "PROPFIND", "/", nil, "Depth", "1")
+		if !bytes.Contains(body, []byte("<D:href>/doomed-bucket/</D:href>")) {
+			t.Errorf("root listing lacks the new bucket:\n%s", body)
+		}
+		d.Must(http.StatusNoContent, "DELETE", "/doomed-bucket/", nil)
+		d.Must(http.StatusNotFound, "PROPFIND", "/doomed-bucket/", nil, "Depth", "0")
+		aws := NewAWS(t, g)
+		if r := aws.Run("s3api", "head-bucket", "--bucket", "doomed-bucket"); r.Err == nil {
+			t.Errorf("S3 still has the bucket deleted over WebDAV")
 		}
 	})
 

@@ -282,23 +282,9 @@ func (c *Bolt) Put(ctx context.Context, e Entry) (*Entry, error) {
 		return nil, fmt.Errorf("catalog put: %w", err)
 	}
 	var prev *Entry
-	err := c.update(ctx, "put", func(tx *bbolt.Tx) error {
-		ob, err := objects(tx, e.Bucket)
-		if err != nil {
-			return err
-		}
-		k := []byte(e.Key)
-		if v := ob.Get(k); v != nil {
-			old, err := decodeEntry(e.Bucket, e.Key, v)
-			if err != nil {
-				return err
-			}
-			if old.Generation >= e.Generation {
-				return fmt.Errorf("%w: %s/%s holds generation %d, not below %d", ErrStale, e.Bucket, e.Key, old.Generation, e.Generation)
-			}
-			prev = &old
-		}
-		return ob.Put(k, encodeEntry(&e))
+	err := c.update(ctx, "put", func(tx *bbolt.Tx) (err error) {
+		prev, err = putEntry(tx, &e)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -306,32 +292,83 @@ func (c *Bolt) Put(ctx context.Context, e Entry) (*Entry, error) {
 	return prev, nil
 }
 
+// putEntry is Put inside a transaction.
+func putEntry(tx *bbolt.Tx, e *Entry) (*Entry, error) {
+	ob, err := objects(tx, e.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	k := []byte(e.Key)
+	var prev *Entry
+	if v := ob.Get(k); v != nil {
+		old, err := decodeEntry(e.Bucket, e.Key, v)
+		if err != nil {
+			return nil, err
+		}
+		if old.Generation >= e.Generation {
+			return nil, fmt.Errorf("%w: %s/%s holds generation %d, not below %d", ErrStale, e.Bucket, e.Key, old.Generation, e.Generation)
+		}
+		prev = &old
+	}
+	return prev, ob.Put(k, encodeEntry(e))
+}
+
 // Delete implements Catalog.
 func (c *Bolt) Delete(ctx context.Context, bucket, key string, gen uint64) (*Entry, error) {
-	var old Entry
-	err := c.update(ctx, "delete", func(tx *bbolt.Tx) error {
-		ob, err := objects(tx, bucket)
-		if err != nil {
-			return err
-		}
-		k := []byte(key)
-		v := ob.Get(k)
-		if key == "" || v == nil {
-			return fmt.Errorf("%w: %s/%s", ErrNotFound, bucket, key)
-		}
-		old, err = decodeEntry(bucket, key, v)
-		if err != nil {
-			return err
-		}
-		if gen != 0 && old.Generation > gen {
-			return fmt.Errorf("%w: %s/%s holds generation %d, above %d", ErrStale, bucket, key, old.Generation, gen)
-		}
-		return ob.Delete(k)
+	var old *Entry
+	err := c.update(ctx, "delete", func(tx *bbolt.Tx) (err error) {
+		old, err = deleteEntry(tx, bucket, key, gen)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &old, nil
+	return old, nil
+}
+
+// deleteEntry is Delete inside a transaction.
+func deleteEntry(tx *bbolt.Tx, bucket, key string, gen uint64) (*Entry, error) {
+	ob, err := objects(tx, bucket)
+	if err != nil {
+		return nil, err
+	}
+	k := []byte(key)
+	v := ob.Get(k)
+	if key == "" || v == nil {
+		return nil, fmt.Errorf("%w: %s/%s", ErrNotFound, bucket, key)
+	}
+	old, err := decodeEntry(bucket, key, v)
+	if err != nil {
+		return nil, err
+	}
+	if gen != 0 && old.Generation > gen {
+		return nil, fmt.Errorf("%w: %s/%s holds generation %d, above %d", ErrStale, bucket, key, old.Generation, gen)
+	}
+	return &old, ob.Delete(k)
+}
+
+// Move implements Catalog: Delete of the source and Put of dst in one
+// transaction.
+func (c *Bolt) Move(ctx context.Context, bucket, key string, gen uint64, dst Entry) (*Entry, error) {
+	if err := checkKey(dst.Bucket, dst.Key); err != nil {
+		return nil, fmt.Errorf("catalog move: %w", err)
+	}
+	if bucket == dst.Bucket && key == dst.Key {
+		return nil, fmt.Errorf("catalog move: %w: source and destination are both %s/%s", ErrInvalid, bucket, key)
+	}
+	var prev *Entry
+	err := c.update(ctx, "move", func(tx *bbolt.Tx) error {
+		if _, err := deleteEntry(tx, bucket, key, gen); err != nil {
+			return err
+		}
+		var err error
+		prev, err = putEntry(tx, &dst)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return prev, nil
 }
 
 // List implements Catalog. With a delimiter it seeks past each common

@@ -147,6 +147,11 @@ type Catalog interface {
 	// unconditionally; otherwise ErrStale) and returns it; a missing
 	// entry is ErrNotFound.
 	Delete(ctx context.Context, bucket, key string, gen uint64) (*Entry, error)
+	// Move atomically does Delete(bucket, key, gen) and Put(dst): either
+	// both happen or neither does, with the errors of each. It returns
+	// the entry dst replaced (nil if none). Source and destination must
+	// differ.
+	Move(ctx context.Context, bucket, key string, gen uint64, dst Entry) (prev *Entry, err error)
 	// List returns one page of a bucket's listing (see ListOptions).
 	List(ctx context.Context, o ListOptions) (ListResult, error)
 	// Walk calls fn for every entry of every bucket, by bucket and then

@@ -15,12 +15,15 @@
 //     missing Overwrite header on MOVE means T, PROPFIND of infinite depth
 //     on a collection is refused with DAV:propfind-finite-depth, If-Match
 //     and If-None-Match on PUT are evaluated by the namespace under its
-//     per-key lock, and precise error statuses replace x/net's generic ones;
+//     per-key lock, entity tags in If headers are evaluated, LOCK is
+//     answered here so that shared locks work (see SharedLockSystem), and
+//     precise error statuses replace x/net's generic ones;
 //   - HTTP Basic authentication against the gateway's users (the S3 access
 //     key and secret key pairs), on every request.
 package dav
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -50,8 +53,9 @@ type Options struct {
 	Users map[string]string
 	// Logger receives request failures; nil discards them.
 	Logger *slog.Logger
-	// Locks holds WebDAV locks. nil means webdav.NewMemLS(): locks live in
-	// this process only and are lost on restart.
+	// Locks holds WebDAV locks. nil means NewMemLocks(): locks live in
+	// this process only and are lost on restart. Shared locks are granted
+	// when Locks implements SharedLockSystem.
 	Locks webdav.LockSystem
 }
 
@@ -63,7 +67,7 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 	}
 	locks := o.Locks
 	if locks == nil {
-		locks = webdav.NewMemLS()
+		locks = NewMemLocks()
 	}
 	fs := &fileSystem{ns: ns, log: log}
 	wd := &webdav.Handler{
@@ -75,7 +79,7 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 			}
 		},
 	}
-	return authenticate(o.Users, &fixer{fs: fs, next: wd, log: log})
+	return authenticate(o.Users, &fixer{fs: fs, next: wd, locks: locks, log: log})
 }
 
 // credential is the SHA-256 of a user name or password, so that comparisons
@@ -146,9 +150,10 @@ func fail(ctx context.Context, status int) {
 
 // fixer corrects x/net/webdav's protocol gaps (see the package comment).
 type fixer struct {
-	fs   *fileSystem
-	next http.Handler
-	log  *slog.Logger
+	fs    *fileSystem
+	next  http.Handler
+	locks webdav.LockSystem
+	log   *slog.Logger
 }
 
 func (f *fixer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -171,6 +176,28 @@ func (f *fixer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// RFC 4918, section 10.6: a missing Overwrite header means T.
 		// x/net/webdav treats it as F for MOVE.
 		r.Header.Set("Overwrite", "T")
+	}
+
+	switch r.Method {
+	case "LOCK":
+		f.serveLock(w, r)
+		return
+	case "PROPFIND", "PROPPATCH":
+		// x/net/webdav accepts namespace declarations XML forbids.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "reading the request body failed", http.StatusBadRequest)
+			return
+		}
+		if err := checkNamespaces(body); err != nil {
+			http.Error(w, "malformed XML body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	if status := f.evalIf(ctx, r); status != 0 {
+		http.Error(w, webdav.StatusText(status), status)
+		return
 	}
 
 	switch r.Method {
@@ -203,7 +230,60 @@ func (f *fixer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	f.next.ServeHTTP(&statusWriter{ResponseWriter: w, st: st}, r)
+	sw := &statusWriter{ResponseWriter: w, st: st}
+	if _, ok := f.locks.(SharedLockSystem); ok && r.Method == "PROPFIND" {
+		// x/net/webdav's DAV:supportedlock lists exclusive locks only.
+		sw.rewrite = &rewriter{w: w, old: []byte(exclusiveEntry), new: []byte(exclusiveEntry + sharedEntry)}
+	}
+	f.next.ServeHTTP(sw, r)
+	if sw.rewrite != nil && !sw.swallow {
+		sw.rewrite.flush()
+	}
+}
+
+// The DAV:lockentry elements of the supportedlock property: the first as
+// x/net/webdav writes it.
+const (
+	exclusiveEntry = `<D:lockentry xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>`
+	sharedEntry    = `<D:lockentry xmlns:D="DAV:"><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>`
+)
+
+// rewriter replaces every occurrence of old with new in a stream written
+// to w in pieces; flush writes what it holds back.
+type rewriter struct {
+	w        io.Writer
+	old, new []byte
+	pending  []byte // a tail that may be the start of old
+}
+
+func (r *rewriter) Write(p []byte) (int, error) {
+	buf := append(r.pending, p...)
+	var out []byte
+	for {
+		i := bytes.Index(buf, r.old)
+		if i < 0 {
+			break
+		}
+		out = append(out, buf[:i]...)
+		out = append(out, r.new...)
+		buf = buf[i+len(r.old):]
+	}
+	keep := min(len(buf), len(r.old)-1)
+	out = append(out, buf[:len(buf)-keep]...)
+	r.pending = bytes.Clone(buf[len(buf)-keep:])
+	if _, err := r.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (r *rewriter) flush() error {
+	if len(r.pending) == 0 {
+		return nil
+	}
+	_, err := r.w.Write(r.pending)
+	r.pending = nil
+	return err
 }
 
 // statusWriter replaces webdav.Handler's error status with the one the
@@ -211,6 +291,7 @@ func (f *fixer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type statusWriter struct {
 	http.ResponseWriter
 	st      *state
+	rewrite *rewriter // nil: the body passes unchanged
 	wrote   bool
 	swallow bool
 }
@@ -242,6 +323,9 @@ func (s *statusWriter) Write(p []byte) (int, error) {
 	}
 	if s.swallow {
 		return len(p), nil
+	}
+	if s.rewrite != nil {
+		return s.rewrite.Write(p)
 	}
 	return s.ResponseWriter.Write(p)
 }

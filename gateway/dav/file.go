@@ -122,8 +122,14 @@ var (
 	_ io.ReaderFrom          = (*file)(nil)
 )
 
-// Stat returns what OpenFile found, or the object just written.
+// Stat returns what OpenFile found, or the object just written. A file
+// opened to be truncated or created and not written is first stored empty:
+// webdav.Handler never hands an empty PUT body to ReadFrom, and asks for
+// the new ETag before Close.
 func (f *file) Stat() (os.FileInfo, error) {
+	if err := f.storeEmpty(); err != nil {
+		return nil, err
+	}
 	if f.info == nil {
 		return nil, notExist("stat", f.loc.path)
 	}
@@ -393,6 +399,12 @@ func (f *file) Close() error {
 		f.pw = nil
 		return f.fs.writeErr(f.ctx, err)
 	}
+	return f.storeEmpty()
+}
+
+// storeEmpty stores an empty object if the file was opened to be truncated
+// (or created) and has not been written.
+func (f *file) storeEmpty() error {
 	if f.written || f.flag&(os.O_WRONLY|os.O_RDWR) == 0 || (f.info != nil && f.info.dir) {
 		return nil
 	}

@@ -43,6 +43,7 @@ func Run(t *testing.T, newCatalog func(t *testing.T) catalog.Catalog) {
 		{"PutGetDelete", testPutGetDelete},
 		{"Keys", testKeys},
 		{"Generations", testGenerations},
+		{"Move", testMove},
 		{"NoSuchBucket", testNoSuchBucket},
 		{"ListTable", testListTable},
 		{"ListRandom", testListRandom},
@@ -486,3 +487,65 @@ func testConcurrentPut(t *testing.T, c catalog.Catalog) {
 
 // seeded returns the suite's deterministic random source.
 func seeded(salt uint64) *rand.Rand { return rand.New(rand.NewPCG(20260314, salt)) }
+
+// testMove checks that Move is Delete plus Put in one step: on any error
+// neither side changes.
+func testMove(t *testing.T, c catalog.Catalog) {
+	ctx := t.Context()
+	mustCreateBucket(t, c, "a")
+	mustCreateBucket(t, c, "b")
+	state := func(bucket, key string) string {
+		e, err := c.Get(ctx, bucket, key)
+		if err != nil {
+			return "absent"
+		}
+		return fmt.Sprint(e.Generation)
+	}
+	tests := []struct {
+		name             string
+		setup            []catalog.Entry
+		src              catalog.Entry // bucket, key and the generation to expect
+		dst              catalog.Entry
+		want             error
+		wantSrc, wantDst string // generation after the call, or "absent"
+		wantPrev         string // generation of the returned entry, or "nil"
+	}{
+		{"to a new name", []catalog.Entry{entry("a", "m1", 5)}, entry("a", "m1", 5), entry("a", "n1", 6), nil, "absent", "6", "nil"},
+		{"to another bucket over an object", []catalog.Entry{entry("a", "m2", 5), entry("b", "n2", 3)}, entry("a", "m2", 5), entry("b", "n2", 6), nil, "absent", "6", "3"},
+		{"source newer than expected", []catalog.Entry{entry("a", "m3", 7)}, entry("a", "m3", 5), entry("a", "n3", 8), catalog.ErrStale, "7", "absent", "nil"},
+		{"missing source", nil, entry("a", "m4", 5), entry("a", "n4", 8), catalog.ErrNotFound, "absent", "absent", "nil"},
+		{"destination newer", []catalog.Entry{entry("a", "m5", 5), entry("a", "n5", 9)}, entry("a", "m5", 5), entry("a", "n5", 8), catalog.ErrStale, "5", "9", "nil"},
+		{"destination bucket missing", []catalog.Entry{entry("a", "m6", 5)}, entry("a", "m6", 5), entry("nope", "n6", 8), catalog.ErrNoSuchBucket, "5", "absent", "nil"},
+		{"onto itself", []catalog.Entry{entry("a", "m7", 5)}, entry("a", "m7", 5), entry("a", "m7", 8), catalog.ErrInvalid, "5", "5", "nil"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, e := range tt.setup {
+				mustPut(t, c, e)
+			}
+			prev, err := c.Move(ctx, tt.src.Bucket, tt.src.Key, tt.src.Generation, tt.dst)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("Move: %v, want %v", err, tt.want)
+			}
+			if got := state(tt.src.Bucket, tt.src.Key); got != tt.wantSrc {
+				t.Errorf("source: %s, want %s", got, tt.wantSrc)
+			}
+			if got := state(tt.dst.Bucket, tt.dst.Key); got != tt.wantDst {
+				t.Errorf("destination: %s, want %s", got, tt.wantDst)
+			}
+			gotPrev := "nil"
+			if prev != nil {
+				gotPrev = fmt.Sprint(prev.Generation)
+			}
+			if gotPrev != tt.wantPrev {
+				t.Errorf("replaced entry: %s, want %s", gotPrev, tt.wantPrev)
+			}
+			if tt.want == nil {
+				got, _ := c.Get(ctx, tt.dst.Bucket, tt.dst.Key)
+				if d := diffEntry(got, tt.dst); d != "" {
+					t.Errorf("destination entry: %s", d)
+				}
+			}
+		})
+	}
+}
