@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,9 @@ type RepairReport struct {
 	MetaRewritten int
 	// BlobsCopied counts blob copies written to backends.
 	BlobsCopied int
+	// CatalogFixed counts catalog entries whose record did not open,
+	// replaced by a backend's copy that does.
+	CatalogFixed int
 	// Adopted counts meta records the catalog lacked and now lists.
 	Adopted int
 	// Discarded counts meta records the catalog lacked whose blobs no
@@ -55,10 +59,11 @@ type RepairReport struct {
 
 // Actions returns the number of changes Repair made.
 func (r *RepairReport) Actions() int {
-	return r.MetaRewritten + r.BlobsCopied + r.Adopted + r.Discarded
+	return r.MetaRewritten + r.BlobsCopied + r.CatalogFixed + r.Adopted + r.Discarded
 }
 
-// maxRepairRounds bounds how often Repair scrubs and fixes.
+// maxRepairRounds bounds how often Repair scrubs and fixes; one more scrub
+// then only reports.
 const maxRepairRounds = 4
 
 // Repair scrubs the backends and repairs what it finds:
@@ -80,7 +85,7 @@ const maxRepairRounds = 4
 // hold the namespace's lock of their name.
 func (ns *Namespace) Repair(ctx context.Context, o RepairOptions) (*RepairReport, error) {
 	rep := &RepairReport{}
-	for range maxRepairRounds {
+	for round := 0; ; round++ {
 		sr, err := ns.Scrub(ctx, ScrubOptions{Members: o.Members, Deep: o.Deep, Workers: o.Workers, Progress: o.Progress})
 		rep.Rounds++
 		if rep.Found == nil {
@@ -88,6 +93,17 @@ func (ns *Namespace) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 		}
 		if err != nil {
 			return rep, err
+		}
+		if round == maxRepairRounds {
+			// Still changing after every round: report what this
+			// last scrub sees instead of repairing further.
+			rep.Unrepaired = nil
+			for _, p := range sr.Problems {
+				if p.Kind != ProblemUncataloged {
+					rep.Unrepaired = append(rep.Unrepaired, p)
+				}
+			}
+			break
 		}
 		before := rep.Actions()
 		rep.Unrepaired = ns.fix(ctx, o, sr, rep)
@@ -105,10 +121,16 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 		byName[m.Name()] = m
 	}
 	var left []Problem
+	var reach reachability
 	uncataloged := make(map[string][]Problem)
 	var order []string
 	for _, p := range sr.Problems {
 		if ctx.Err() != nil {
+			left = append(left, p)
+			continue
+		}
+		if p.Kind != ProblemUncataloged && reach.down(p.Backend) {
+			p.Err = fmt.Errorf("%v; repair %w", p.Err, errSkipped)
 			left = append(left, p)
 			continue
 		}
@@ -120,16 +142,22 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 			}
 			uncataloged[p.Name] = append(uncataloged[p.Name], p)
 			continue
+		case p.Name == metaPrefix || p.Name == blobPrefix:
+			err = errors.New("the backend could not be listed")
 		case p.Backend == catalogSource:
 			err = ns.fixCatalogEntry(ctx, o.Members, p)
+			if err == nil {
+				rep.CatalogFixed++
+			}
 		case p.part != nil:
 			err = ns.fixBlob(ctx, o.Members, byName[p.Backend], p)
 			if err == nil {
 				rep.BlobsCopied++
 			}
 		case strings.HasPrefix(p.Name, metaPrefix) && p.Key == "":
-			err = ns.fixBucketRecord(ctx, o.Members, byName[p.Backend], p)
-			if err == nil {
+			var wrote bool
+			wrote, err = ns.fixBucketRecord(ctx, o.Members, byName[p.Backend], p)
+			if wrote {
 				rep.MetaRewritten++
 			}
 		case strings.HasPrefix(p.Name, metaPrefix):
@@ -141,9 +169,19 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 		default:
 			err = errors.New("no repair for this problem")
 		}
+		reach.note(p.Backend, err)
 		if err != nil {
 			p.Err = fmt.Errorf("%v; repair failed: %w", p.Err, err)
 			left = append(left, p)
+		}
+	}
+	var owners map[string]uint64
+	if len(order) > 0 {
+		var err error
+		if owners, err = ns.blobOwners(ctx, ns.cat); err != nil {
+			p := uncataloged[order[0]][0]
+			p.Err = fmt.Errorf("cannot adopt: %w", err)
+			return append(left, p)
 		}
 	}
 	for _, name := range order {
@@ -151,7 +189,7 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 		if o.Deleting != nil && o.Deleting(name) {
 			continue
 		}
-		adopted, discarded, err := ns.adopt(ctx, o.Members, byName, name, ps)
+		adopted, discarded, err := ns.adopt(ctx, o.Members, byName, name, ps, owners)
 		if adopted {
 			rep.Adopted++
 		}
@@ -179,25 +217,35 @@ func (ns *Namespace) fixMeta(ctx context.Context, dst backends.Backend, p Proble
 	if err != nil {
 		return false, err
 	}
-	if err := dst.Put(ctx, p.Name, strings.NewReader(string(e.Record)), int64(len(e.Record))); err != nil {
+	// Never spread a catalog record that does not open.
+	_, id := ns.names.meta(p.Bucket, p.Key)
+	r, err := ns.openRecord(e.Record, id)
+	if err == nil {
+		err = checkRecord(r, kindObject, p.Bucket, p.Key)
+	}
+	if err != nil {
+		return false, fmt.Errorf("the catalog's record: %w", err)
+	}
+	if err := dst.Put(ctx, p.Name, bytes.NewReader(e.Record), int64(len(e.Record))); err != nil {
 		return false, err
 	}
 	return true, nil
 }
 
 // fixBucketRecord gives dst a bucket record: another backend's copy that
-// authenticates, or a new one sealed from the catalog.
-func (ns *Namespace) fixBucketRecord(ctx context.Context, members []backends.Backend, dst backends.Backend, p Problem) error {
+// authenticates, or a new one sealed from the catalog. It reports whether
+// it wrote.
+func (ns *Namespace) fixBucketRecord(ctx context.Context, members []backends.Backend, dst backends.Backend, p Problem) (bool, error) {
 	if dst == nil {
-		return fmt.Errorf("unknown backend %q", p.Backend)
+		return false, fmt.Errorf("unknown backend %q", p.Backend)
 	}
 	defer ns.lock(p.Bucket, "")()
 	b, err := ns.cat.GetBucket(ctx, p.Bucket)
 	if errors.Is(err, catalog.ErrNoSuchBucket) {
-		return nil
+		return false, nil // deleted meanwhile
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	var good []byte
 	for _, m := range members {
@@ -217,10 +265,13 @@ func (ns *Namespace) fixBucketRecord(ctx context.Context, members []backends.Bac
 		_, id := ns.names.meta(p.Bucket, "")
 		good, err = ns.sealRecord(&record{Kind: kindBucket, Bucket: p.Bucket, ModTime: b.Created, Generation: ns.nextGeneration(0)}, id)
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
-	return dst.Put(ctx, p.Name, strings.NewReader(string(good)), int64(len(good)))
+	if err := dst.Put(ctx, p.Name, bytes.NewReader(good), int64(len(good))); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // fixCatalogEntry replaces a catalog entry whose record does not open with
@@ -314,9 +365,85 @@ func copyBlob(ctx context.Context, src, dst backends.Backend, p *partRecord, op 
 }
 
 // adopt brings a meta record the catalog lacks into the catalog, or deletes
-// it when the object's blobs are gone from every backend. ps are the
-// backends that hold it.
-func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byName map[string]backends.Backend, name string, ps []Problem) (adopted bool, discarded int, err error) {
+// it when the object's blobs are gone from every backend or it is the old
+// record of an interrupted rename (owners: see blobOwners). ps are the
+// backends that hold it. Every change happens under the name's lock, after
+// checking again that the catalog still lacks the name and the backends
+// still hold the record, so that a concurrent delete is never undone.
+func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byName map[string]backends.Backend, name string, ps []Problem, owners map[string]uint64) (adopted bool, discarded int, err error) {
+	best, _ := ns.newestCopy(ctx, byName, name, ps)
+	if best == nil {
+		return false, 0, errors.New("no copy authenticates")
+	}
+	switch best.Kind {
+	case kindBucket:
+		defer ns.lock(best.Bucket, "")()
+		if _, err := ns.cat.GetBucket(ctx, best.Bucket); err == nil {
+			return false, 0, nil
+		}
+		if r, _ := ns.newestCopy(ctx, byName, name, ps); r == nil {
+			return false, 0, nil // deleted meanwhile
+		}
+		if err := ns.cat.CreateBucket(ctx, catalog.Bucket{Name: best.Bucket, Created: best.ModTime}); err != nil && !errors.Is(err, catalog.ErrBucketExists) {
+			return false, 0, err
+		}
+		return true, 0, nil
+	case kindObject:
+	default:
+		return false, 0, fmt.Errorf("%w: kind %q", ErrCorruptRecord, best.Kind)
+	}
+	held, err := ns.blobsHeld(ctx, members, best)
+	if err != nil {
+		return false, 0, err
+	}
+	if !held || renameLeftover(best, owners) {
+		// Debris: a record whose blobs are gone everywhere, or whose
+		// blobs a newer object owns after a rename.
+		defer ns.lock(best.Bucket, best.Key)()
+		if _, err := ns.cat.Get(ctx, best.Bucket, best.Key); err == nil {
+			return false, 0, nil
+		}
+		for _, p := range ps {
+			m := byName[p.Backend]
+			if m == nil {
+				continue
+			}
+			sealed, err := readAll(ctx, m, name)
+			if err != nil {
+				continue
+			}
+			if r, err := ns.openStoredRecord(name, sealed); err != nil || r.Generation != best.Generation {
+				continue // replaced meanwhile
+			}
+			if err := m.Delete(ctx, name); err != nil {
+				return false, discarded, err
+			}
+			discarded++
+		}
+		return false, discarded, nil
+	}
+	// The bucket's lock may share a stripe with the key's: take it first,
+	// never while holding the key's.
+	if err := ns.ensureBucket(ctx, best.Bucket, best.ModTime); err != nil {
+		return false, 0, err
+	}
+	defer ns.lock(best.Bucket, best.Key)()
+	if _, err := ns.cat.Get(ctx, best.Bucket, best.Key); err == nil {
+		return false, 0, nil // written meanwhile
+	}
+	now, sealed := ns.newestCopy(ctx, byName, name, ps)
+	if now == nil {
+		return false, 0, nil // deleted meanwhile
+	}
+	if _, err := ns.cat.Put(ctx, entryOf(now, sealed)); err != nil {
+		return false, 0, err
+	}
+	return true, 0, nil
+}
+
+// newestCopy reads the meta record name from the backends of ps and
+// returns the newest copy that authenticates, or nil.
+func (ns *Namespace) newestCopy(ctx context.Context, byName map[string]backends.Backend, name string, ps []Problem) (*record, []byte) {
 	var best *record
 	var bestSealed []byte
 	for _, p := range ps {
@@ -336,58 +463,30 @@ func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byNa
 			best, bestSealed = r, sealed
 		}
 	}
-	if best == nil {
-		return false, 0, errors.New("no copy authenticates")
-	}
-	switch best.Kind {
-	case kindBucket:
-		defer ns.lock(best.Bucket, "")()
-		if _, err := ns.cat.GetBucket(ctx, best.Bucket); err == nil {
-			return false, 0, nil
-		}
-		if err := ns.cat.CreateBucket(ctx, catalog.Bucket{Name: best.Bucket, Created: best.ModTime}); err != nil && !errors.Is(err, catalog.ErrBucketExists) {
-			return false, 0, err
-		}
-		return true, 0, nil
-	case kindObject:
-	default:
-		return false, 0, fmt.Errorf("%w: kind %q", ErrCorruptRecord, best.Kind)
-	}
-	// Every blob must still exist somewhere, else the record is debris.
-	for i := range best.Parts {
-		part := &best.Parts[i]
+	return best, bestSealed
+}
+
+// blobsHeld reports whether every blob of r exists, with its size, on at
+// least one backend.
+func (ns *Namespace) blobsHeld(ctx context.Context, members []backends.Backend, r *record) (bool, error) {
+	for i := range r.Parts {
+		part := &r.Parts[i]
 		held := false
 		for _, m := range members {
-			if info, err := m.Stat(ctx, blobPrefix+part.Blob); err == nil && info.Size == seal.CiphertextSize(part.Size) {
+			info, err := m.Stat(ctx, blobPrefix+part.Blob)
+			if err == nil && info.Size == seal.CiphertextSize(part.Size) {
 				held = true
 				break
-			} else if err != nil && !errors.Is(err, backends.ErrNotFound) {
-				return false, 0, fmt.Errorf("stat blob on %s: %w", m.Name(), err)
+			}
+			if err != nil && !errors.Is(err, backends.ErrNotFound) {
+				return false, fmt.Errorf("stat blob on %s: %w", m.Name(), err)
 			}
 		}
 		if !held {
-			for _, p := range ps {
-				if m := byName[p.Backend]; m != nil {
-					if err := m.Delete(ctx, name); err != nil {
-						return false, discarded, err
-					}
-					discarded++
-				}
-			}
-			return false, discarded, nil
+			return false, nil
 		}
 	}
-	if err := ns.ensureBucket(ctx, best.Bucket, best.ModTime); err != nil {
-		return false, 0, err
-	}
-	defer ns.lock(best.Bucket, best.Key)()
-	if _, err := ns.cat.Get(ctx, best.Bucket, best.Key); err == nil {
-		return false, 0, nil // written meanwhile
-	}
-	if _, err := ns.cat.Put(ctx, entryOf(best, bestSealed)); err != nil {
-		return false, 0, err
-	}
-	return true, 0, nil
+	return true, nil
 }
 
 // ensureBucket creates bucket in the catalog, with a record on the store,

@@ -51,6 +51,8 @@ type Problem struct {
 	part    *partRecord // for blob problems: the part the blob holds
 }
 
+// String describes the problem on one line: backend, kind, name, the
+// object concerned and the details.
 func (p Problem) String() string {
 	what := p.Name
 	if p.Bucket != "" {
@@ -150,6 +152,41 @@ func (r *ScrubReport) add(p Problem) {
 	}
 }
 
+// downAfter is how many availability failures in a row make a scrub or
+// repair pass stop asking a backend: the rest of its checks are reported as
+// unavailable without waiting for timeouts, and the next pass asks again.
+const downAfter = 5
+
+// errSkipped marks checks not made because their backend kept failing.
+var errSkipped = fmt.Errorf("skipped after %d failures in a row: %w", downAfter, backends.ErrUnavailable)
+
+// reachability counts availability failures in a row per backend.
+type reachability struct {
+	mu    sync.Mutex
+	fails map[string]int
+}
+
+// down reports whether backend name failed downAfter times in a row.
+func (r *reachability) down(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fails[name] >= downAfter
+}
+
+// note records the outcome of one request to backend name.
+func (r *reachability) note(name string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fails == nil {
+		r.fails = make(map[string]int)
+	}
+	if err != nil && classify(err) == ProblemUnavailable {
+		r.fails[name]++
+	} else {
+		r.fails[name] = 0
+	}
+}
+
 // catalogSource is the Backend of problems found in the catalog itself.
 const catalogSource = "catalog"
 
@@ -221,8 +258,9 @@ func (ns *Namespace) openStoredRecord(name string, sealed []byte) (*record, erro
 // every chunk authenticates against the object's header). It then lists
 // the meta records on each backend to find ones the catalog lacks.
 //
-// Scrub reads only; the error reports a failure to read the catalog or to
-// list a backend, never a problem with the data, which goes in the report.
+// Scrub reads only. The error reports a failure to read the catalog;
+// problems with the data, and backends that cannot be read or listed
+// (ProblemUnavailable), go in the report.
 func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, error) {
 	s := &scrubber{ns: ns, o: o, rep: &ScrubReport{}, known: make(map[[32]byte]bool)}
 	for _, m := range o.Members {
@@ -250,6 +288,7 @@ type scrubber struct {
 	rep   *ScrubReport
 	known map[[32]byte]bool // meta record names the catalog accounts for
 	done  ScrubProgress
+	reach reachability
 }
 
 func (s *scrubber) buckets(ctx context.Context) error {
@@ -331,11 +370,22 @@ func (s *scrubber) object(ctx context.Context, e catalog.Entry) {
 		err = checkRecord(rec, kindObject, e.Bucket, e.Key)
 	}
 	if err != nil {
+		// Without a catalog record that opens there is nothing to
+		// compare the backends' copies with; Repair restores the
+		// catalog's from them.
 		found = append(found, Problem{Backend: catalogSource, Kind: ProblemCorrupt, Name: name, Bucket: e.Bucket, Key: e.Key, Err: err})
-	}
-	for _, m := range s.o.Members {
-		if p, ok := s.ns.checkMeta(ctx, m, name, e); !ok {
-			found = append(found, p)
+		rec = nil
+	} else {
+		for _, m := range s.o.Members {
+			if s.reach.down(m.Name()) {
+				found = append(found, Problem{Backend: m.Name(), Kind: ProblemUnavailable, Name: name, Bucket: e.Bucket, Key: e.Key, Err: errSkipped})
+				continue
+			}
+			p, ok := s.ns.checkMeta(ctx, m, name, e)
+			s.reach.note(m.Name(), p.Err)
+			if !ok {
+				found = append(found, p)
+			}
 		}
 	}
 	if rec != nil {
@@ -350,7 +400,13 @@ func (s *scrubber) object(ctx context.Context, e catalog.Entry) {
 					found = append(found, p)
 					continue
 				}
+				if s.reach.down(m.Name()) {
+					p.Kind, p.Err = ProblemUnavailable, errSkipped
+					found = append(found, p)
+					continue
+				}
 				n, cerr := s.ns.checkBlob(ctx, m, part, op, s.o.Deep)
+				s.reach.note(m.Name(), cerr)
 				nbytes += n
 				if cerr != nil {
 					p.Kind, p.Err = classify(cerr), cerr
@@ -536,4 +592,11 @@ func listAll(ctx context.Context, b backends.Backend, prefix string, fn func(bac
 		}
 		after = page.Next
 	}
+}
+
+// MetaName returns the backend name of the meta record of bucket/key (the
+// bucket's own record for an empty key), as scrub reports name it.
+func (ns *Namespace) MetaName(bucket, key string) string {
+	name, _ := ns.names.meta(bucket, key)
+	return name
 }

@@ -385,7 +385,7 @@ func TestFaultCorruption(t *testing.T) {
 }
 
 // TestFaultCrash kills the gateway with SIGKILL during 50 concurrent
-// uploads: every acknowledged object must read back intact after the
+// uploads of about 1 MiB: every acknowledged object must read back intact after the
 // restart, no object may be partial, and gc removes the orphaned blobs.
 func TestFaultCrash(t *testing.T) {
 	g := StartGateway(t, Setup{Local: 2})
@@ -398,7 +398,9 @@ func TestFaultCrash(t *testing.T) {
 	const uploads = 50
 	data := make([][]byte, uploads)
 	for i := range data {
-		data[i] = faultData(512<<10+i*(64<<10), uint64(1000+i))
+		// Nearly equal sizes: the uploads finish together, so the kill
+		// lands while many are between their blobs and their commit.
+		data[i] = faultData(1<<20+i*1024, uint64(1000+i))
 	}
 	var (
 		mu    sync.Mutex
@@ -616,5 +618,59 @@ func TestFaultDisaster(t *testing.T) {
 		if got, err := getObject(ctx, c, b, k); err != nil || !bytes.Equal(got, data) {
 			t.Errorf("%s through the rebuilt gateway: %d bytes, %v", name, len(got), err)
 		}
+	}
+}
+
+// TestFaultRollback has one provider serve an older meta record of an
+// object (a rollback): reads still return the newest version, scrub reports
+// the record as stale, and repair rewrites it.
+func TestFaultRollback(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2})
+	ctx := context.Background()
+	c := faultClient(t, g)
+	const bucket, key = "rollback", "contract.txt"
+	if err := c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	metaDir := filepath.Join(g.LocalDirs[1], "m")
+	before := blobNames(t, metaDir)
+	v1, v2 := []byte("version 1: pay 100"), []byte("version 2: pay 1,000,000")
+	if _, err := c.PutObject(ctx, bucket, key, bytes.NewReader(v1), int64(len(v1)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var record string
+	for _, n := range blobNames(t, metaDir) {
+		if !slices.Contains(before, n) {
+			record = filepath.Join(metaDir, n)
+		}
+	}
+	old, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, bucket, key, bytes.NewReader(v2), int64(len(v2)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(record, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := getObject(ctx, c, bucket, key); err != nil || !bytes.Equal(got, v2) {
+		t.Fatalf("read after the rollback: %q, %v; want version 2", got, err)
+	}
+	g.Stop()
+	out := g.mustRun(t, 1, "scrub", "-c", g.Config)
+	if faultNumber(t, out, "problems:") != 1 || faultNumber(t, out, "local1: missing 0, corrupt 0, stale") != 1 {
+		t.Fatalf("scrub after the rollback:\n%s", out)
+	}
+	t.Logf("scrub: %s", strings.TrimSpace(regexp.MustCompile(`local1: stale .*`).FindString(out)))
+	out = g.mustRun(t, 0, "repair", "-c", g.Config)
+	if faultNumber(t, out, "actions:") != 1 {
+		t.Errorf("repair:\n%s", out)
+	}
+	if out := g.mustRun(t, 0, "scrub", "-c", g.Config); faultNumber(t, out, "problems:") != 0 {
+		t.Errorf("scrub after repair:\n%s", out)
+	}
+	if got, _ := os.ReadFile(record); bytes.Equal(got, old) {
+		t.Error("the rolled-back record is still on the backend")
 	}
 }

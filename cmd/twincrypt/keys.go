@@ -27,6 +27,7 @@ func keysCommands() []keysCommand {
 		{"rotate", "add a new key-encryption key and make it current", runKeysRotate},
 		{"export-recovery", "print the recovery key to stdout", runKeysExportRecovery},
 		{"import-recovery", "recreate the keyring from a recovery key", runKeysImportRecovery},
+		{"rewrap", "put every object's data keys under the current key-encryption key", runKeysRewrap},
 	}
 }
 

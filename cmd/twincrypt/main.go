@@ -39,7 +39,12 @@ func commands() []command {
 	return []command{
 		{"serve", "serve S3 and WebDAV until SIGINT/SIGTERM", runServe},
 		{"init", "create the keyring (and a default config file)", runInit},
-		{"keys", "manage keys: passwd, rotate, export-recovery, import-recovery", runKeys},
+		{"keys", "manage keys: passwd, rotate, rewrap, export-recovery, import-recovery", runKeys},
+		{"scrub", "check every backend holds every blob and meta record (--deep: authenticate)", runScrub},
+		{"repair", "copy missing or corrupt blobs and meta records between backends", runRepair},
+		{"gc", "delete blobs nothing references (left by crashes)", runGC},
+		{"recover", "restore every object as plain files from one backend and the keyring", runRecover},
+		{"rebuild-catalog", "rebuild the catalog from the meta records on one backend", runRebuildCatalog},
 	}
 }
 

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twincrypt/twincrypt/gateway"
+)
+
+// defaultGCGrace protects blobs of writes that may still be in progress.
+const defaultGCGrace = 24 * time.Hour
+
+func runGC(ctx context.Context, c *cli, args []string) error {
+	fs := newFlagSet(c, "gc", "-c FILE [--grace DURATION] [--dry-run]\n\n"+
+		"Deletes blobs that no catalog entry, multipart upload in progress or meta\n"+
+		"record on any backend references, once they are older than the grace\n"+
+		"period: what crashes and failed deletes leave behind. The gateway must be\n"+
+		"stopped.\n\nflags:")
+	cfgPath := fs.String("c", "", "config `FILE` (required)")
+	grace := fs.Duration("grace", defaultGCGrace, "keep unreferenced blobs younger than this `duration`")
+	dry := fs.Bool("dry-run", false, "report what would be deleted, delete nothing")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *grace < 0 {
+		return fmt.Errorf("%w: --grace must not be negative", errUsage)
+	}
+	st, err := openMaintenance(ctx, c, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rep, err := st.ns.GC(ctx, gateway.GCOptions{Members: st.backendList(), Grace: *grace, DryRun: *dry})
+	if rep == nil {
+		return err
+	}
+	verb := "deleted"
+	if *dry {
+		verb = "would delete"
+	}
+	fmt.Fprintf(c.stdout, "referenced blobs: %d (meta records the catalog lacks: %d)\n", rep.Referenced, rep.Uncataloged)
+	total := 0
+	for _, b := range rep.Backends {
+		total += b.Deleted
+		fmt.Fprintf(c.stdout, "backend %s: %d blobs, %d unreferenced, %d within the grace period, %s %d (%s), %d failed\n",
+			b.Name, b.Blobs, b.Unreferenced, b.Young, verb, b.Deleted, humanBytes(b.DeletedBytes), b.Failed)
+	}
+	fmt.Fprintf(c.stdout, "%s: %d\n", verb, total)
+	if rep.Uncataloged > 0 {
+		fmt.Fprintln(c.stdout, "meta records the catalog lacks keep their blobs; 'twincrypt repair' adopts them")
+	}
+	return err
+}

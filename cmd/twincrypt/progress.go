@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twincrypt/twincrypt/backends"
+	"github.com/twincrypt/twincrypt/config"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+)
+
+// Progress output timing.
+const (
+	// progressRedraw is the least time between two redraws of the bar.
+	progressRedraw = 200 * time.Millisecond
+	// progressLineEvery is how often a plain progress line is printed
+	// when stderr is not a terminal ...
+	progressLineEvery = 10 * time.Second
+	// ... or after how many items, whichever comes first.
+	progressLineItems = 1000
+)
+
+// progress reports how far a long operation has come on stderr: a bar with
+// rate and ETA redrawn in place on a terminal, otherwise a plain line every
+// progressLineEvery or progressLineItems items.
+type progress struct {
+	w     io.Writer
+	term  bool
+	label string
+	unit  string
+	now   func() time.Time
+
+	mu        sync.Mutex
+	start     time.Time
+	last      time.Time
+	lastItems int
+	drawn     bool
+}
+
+// newProgress returns a progress reporter for items of the named unit.
+func newProgress(c *cli, label, unit string) *progress {
+	term := false
+	if f, ok := c.stderr.(*os.File); ok {
+		term = isTerminal(f)
+	}
+	now := time.Now()
+	return &progress{w: c.stderr, term: term, label: label, unit: unit, now: time.Now, start: now, last: now}
+}
+
+// update reports done of total items (total 0: unknown) and bytes
+// processed so far.
+func (p *progress) update(done, total int, bytes int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if p.term {
+		if now.Sub(p.last) < progressRedraw && done != total {
+			return
+		}
+		p.last = now
+		fmt.Fprintf(p.w, "\r\033[K%s", p.line(now, done, total, bytes, true))
+		p.drawn = true
+		return
+	}
+	if now.Sub(p.last) < progressLineEvery && done-p.lastItems < progressLineItems {
+		return
+	}
+	p.last, p.lastItems = now, done
+	fmt.Fprintln(p.w, p.line(now, done, total, bytes, false))
+}
+
+// line formats one progress report.
+func (p *progress) line(now time.Time, done, total int, bytes int64, bar bool) string {
+	elapsed := now.Sub(p.start).Seconds()
+	var b strings.Builder
+	b.WriteString(p.label)
+	if bar && total > 0 {
+		const width = 24
+		n := done * width / total
+		fmt.Fprintf(&b, " [%s%s] %3d%%", strings.Repeat("#", n), strings.Repeat("-", width-n), done*100/total)
+	} else {
+		b.WriteString(":")
+	}
+	if total > 0 {
+		fmt.Fprintf(&b, " %d/%d %s", done, total, p.unit)
+	} else {
+		fmt.Fprintf(&b, " %d %s", done, p.unit)
+	}
+	fmt.Fprintf(&b, ", %s", humanBytes(bytes))
+	if elapsed > 0 {
+		fmt.Fprintf(&b, ", %s/s", humanBytes(int64(float64(bytes)/elapsed)))
+		if total > 0 && done > 0 && done < total {
+			eta := time.Duration(elapsed / float64(done) * float64(total-done) * float64(time.Second))
+			fmt.Fprintf(&b, ", ETA %s", eta.Round(time.Second))
+		}
+	}
+	return b.String()
+}
+
+// finish ends the bar's line on a terminal.
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.term && p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}
+
+// humanBytes formats a byte count with a binary unit.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// maintenanceLogger logs warnings and errors of maintenance commands to
+// stderr.
+func maintenanceLogger(c *cli) *slog.Logger {
+	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// loadConfigFlag loads the config named by a required -c flag.
+func loadConfigFlag(c *cli, path string) (*config.Config, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: -c FILE is required", errUsage)
+	}
+	return config.LoadWithEnv(path, c.getenv)
+}
+
+// openMaintenance opens the store described by the config at path for a
+// maintenance command. The embedded catalog admits one process at a time,
+// so a running gateway must be stopped first.
+func openMaintenance(ctx context.Context, c *cli, path string) (*store, error) {
+	cfg, err := loadConfigFlag(c, path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(ctx, c, cfg, maintenanceLogger(c))
+	if errors.Is(err, catalog.ErrInUse) {
+		return nil, fmt.Errorf("%w (stop 'twincrypt serve' first)", err)
+	}
+	return st, err
+}
+
+// backendList returns the store's members as plain backends, in config
+// order.
+func (st *store) backendList() []backends.Backend {
+	out := make([]backends.Backend, len(st.members))
+	for i, m := range st.members {
+		out[i] = m.Backend
+	}
+	return out
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/twincrypt/twincrypt/config"
+	"github.com/twincrypt/twincrypt/gateway"
+)
+
+func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
+	flags := newFlagSet(c, "rebuild-catalog", "-c FILE [--from BACKEND] [--force]\n\n"+
+		"Rebuilds the catalog from the meta records on one backend: buckets, then\n"+
+		"every object with its sealed record, size, ETag, modification time and\n"+
+		"generation. An existing catalog file is refused unless --force, which\n"+
+		"moves it aside to FILE.old-<time>. Multipart uploads in progress and the\n"+
+		"repair queue are not recovered: run 'twincrypt repair' and 'twincrypt gc'\n"+
+		"afterwards. The gateway must be stopped.\n\nflags:")
+	cfgPath := flags.String("c", "", "config `FILE` (required)")
+	from := flags.String("from", "", "`name` of the backend to read (default: the first in the config)")
+	force := flags.Bool("force", false, "move an existing catalog file aside")
+	if err := parseFlags(flags, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfigFlag(c, *cfgPath)
+	if err != nil {
+		return err
+	}
+	var src *config.Backend
+	for i := range cfg.Backends {
+		if *from == "" || cfg.Backends[i].Name == *from {
+			src = &cfg.Backends[i]
+			break
+		}
+	}
+	if src == nil {
+		return fmt.Errorf("%w: no backend named %q in %s", errUsage, *from, cfg.Path)
+	}
+	keys, err := unlockKeyring(ctx, c, cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.Catalog.Type == "bolt" || cfg.Catalog.Type == "" {
+		if _, err := os.Stat(cfg.Catalog.Path); err == nil {
+			if !*force {
+				return fmt.Errorf("catalog %s exists: move it away, or pass --force to move it aside", cfg.Catalog.Path)
+			}
+			aside := cfg.Catalog.Path + ".old-" + time.Now().UTC().Format("20060102T150405Z")
+			if err := os.Rename(cfg.Catalog.Path, aside); err != nil {
+				return fmt.Errorf("move the old catalog aside: %w", err)
+			}
+			fmt.Fprintf(c.stdout, "moved the old catalog to %s\n", aside)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	be, err := openBackend(ctx, *src)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	cat, err := openCatalog(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	if bs, err := cat.ListBuckets(ctx); err != nil {
+		return err
+	} else if len(bs) > 0 && !*force {
+		return fmt.Errorf("catalog already holds %d bucket(s); pass --force to add to it", len(bs))
+	}
+	prog := newProgress(c, "rebuild-catalog", "records")
+	rep, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{
+		Keys: keys, Backend: be, Catalog: cat, Logger: maintenanceLogger(c),
+		Progress: func(n int) { prog.update(n, 0, 0) },
+	})
+	prog.finish()
+	if rep != nil {
+		fmt.Fprintf(c.stdout, "rebuilt from %s: %d buckets (%d implied by their objects), %d objects, %d skipped, %d failed\n",
+			src.Name, rep.Buckets, rep.ImpliedBuckets, rep.Objects, rep.Skipped, len(rep.Failed))
+		for _, f := range rep.Failed {
+			fmt.Fprintf(c.stdout, "  %s %s/%s: %v\n", f.Name, f.Bucket, f.Key, f.Err)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if len(rep.Failed) > 0 {
+		return fmt.Errorf("%w: %d meta record(s) could not be used", errProblems, len(rep.Failed))
+	}
+	return nil
+}

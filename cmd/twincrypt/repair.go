@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twincrypt/twincrypt/backends/replica"
+	"github.com/twincrypt/twincrypt/gateway"
+)
+
+// maxQueuePasses bounds how many passes over the repair queue one repair
+// command makes.
+const maxQueuePasses = 100
+
+func runRepair(ctx context.Context, c *cli, args []string) error {
+	fs := newFlagSet(c, "repair", "-c FILE [--deep=false]\n\n"+
+		"Drains the repair queue, then scrubs every backend and repairs what it\n"+
+		"finds: missing or corrupt blobs are copied, ciphertext as is, from a\n"+
+		"backend whose copy authenticates; missing, corrupt, stale or ahead meta\n"+
+		"records are rewritten with the catalog's bytes; meta records the catalog\n"+
+		"lacks are adopted (or deleted when their blobs are gone everywhere).\n"+
+		"Running it twice in a row makes no change the second time. Exits 1 when\n"+
+		"something could not be repaired. The gateway must be stopped.\n\nflags:")
+	cfgPath := fs.String("c", "", "config `FILE` (required)")
+	deep := fs.Bool("deep", true, "read every blob to find corrupt copies (false: presence and size only)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	st, err := openMaintenance(ctx, c, *cfgPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	var q replica.RepairStats
+	var qerr error
+	for range maxQueuePasses {
+		rs, err := st.set.Repair(ctx)
+		q.Examined += rs.Examined
+		q.Healed += rs.Healed
+		q.Stale += rs.Stale
+		q.Skipped, q.Failed, qerr = rs.Skipped, rs.Failed, err
+		if rs.Examined == 0 || rs.Healed+rs.Stale == 0 || ctx.Err() != nil {
+			break
+		}
+	}
+	fmt.Fprintf(c.stdout, "repair queue: %d healed, %d no longer needed, %d skipped (backend down), %d failed\n", q.Healed, q.Stale, q.Skipped, q.Failed)
+	if qerr != nil {
+		fmt.Fprintf(c.stderr, "repair queue: %v\n", qerr)
+	}
+	pending, err := st.set.Queue().Pending(ctx, 0)
+	if err != nil {
+		return fmt.Errorf("read repair queue: %w", err)
+	}
+	deleting := make(map[string]bool)
+	for _, t := range pending {
+		if t.Op == replica.OpDelete {
+			deleting[t.Name] = true
+		}
+	}
+
+	prog := newProgress(c, "repair", "objects")
+	rep, err := st.ns.Repair(ctx, gateway.RepairOptions{
+		Members:  st.backendList(),
+		Deep:     *deep,
+		Progress: func(p gateway.ScrubProgress) { prog.update(p.Objects, p.TotalObjects, p.Bytes) },
+		Deleting: func(name string) bool { return deleting[name] },
+	})
+	prog.finish()
+	if rep != nil && rep.Found != nil {
+		fmt.Fprintf(c.stdout, "found: %d problem(s) in %d objects\n", countProblems(rep.Found), rep.Found.Objects)
+	}
+	if rep != nil {
+		fmt.Fprintf(c.stdout, "repaired: %d meta record copies rewritten, %d blob copies copied, %d catalog entries restored, %d records adopted, %d records discarded\n",
+			rep.MetaRewritten, rep.BlobsCopied, rep.CatalogFixed, rep.Adopted, rep.Discarded)
+		fmt.Fprintf(c.stdout, "actions: %d\n", q.Healed+rep.Actions())
+		fmt.Fprintf(c.stdout, "unrepaired: %d\n", len(rep.Unrepaired))
+		for _, p := range rep.Unrepaired {
+			fmt.Fprintf(c.stdout, "  %s\n", p)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if len(rep.Unrepaired) > 0 || q.Failed > 0 {
+		return fmt.Errorf("%w: %d problem(s) could not be repaired, %d queued repair(s) failed", errProblems, len(rep.Unrepaired), q.Failed)
+	}
+	return nil
+}

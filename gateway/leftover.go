@@ -1,0 +1,72 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+)
+
+// No two live objects share a blob: every blob is written for one object,
+// and a copy writes new blobs. Only an interrupted Rename leaves two meta
+// records that reference the same blobs: the new one, which the catalog
+// lists with a higher generation, and the old one, left on a backend. The
+// functions here recognise such leftovers, so that repair discards them
+// instead of adopting them and a rebuilt catalog does not list them: two
+// listed names sharing blobs would let the deletion of one destroy the
+// other's content.
+
+// blobOwners maps every blob referenced by a record in cat to the highest
+// generation among the records that reference it.
+func (ns *Namespace) blobOwners(ctx context.Context, cat catalog.Catalog) (map[string]uint64, error) {
+	owners := make(map[string]uint64)
+	err := cat.Walk(ctx, func(e catalog.Entry) error {
+		_, id := ns.names.meta(e.Bucket, e.Key)
+		r, err := ns.openRecord(e.Record, id)
+		if err != nil {
+			return fmt.Errorf("catalog record of %s/%s: %w", e.Bucket, e.Key, err)
+		}
+		for _, p := range r.Parts {
+			owners[p.Blob] = max(owners[p.Blob], r.Generation)
+		}
+		return nil
+	})
+	return owners, err
+}
+
+// renameLeftover reports whether r is the old record of an interrupted
+// Rename: a newer record in owners references one of its blobs.
+func renameLeftover(r *record, owners map[string]uint64) bool {
+	for _, p := range r.Parts {
+		if g, ok := owners[p.Blob]; ok && g > r.Generation {
+			return true
+		}
+	}
+	return false
+}
+
+// dropRenameLeftovers removes from cat every object entry that is the old
+// record of an interrupted rename, and returns how many it removed.
+func (ns *Namespace) dropRenameLeftovers(ctx context.Context, cat catalog.Catalog) (int, error) {
+	owners, err := ns.blobOwners(ctx, cat)
+	if err != nil {
+		return 0, err
+	}
+	var stale []catalog.Entry
+	err = cat.Walk(ctx, func(e catalog.Entry) error {
+		_, id := ns.names.meta(e.Bucket, e.Key)
+		if r, err := ns.openRecord(e.Record, id); err == nil && renameLeftover(r, owners) {
+			stale = append(stale, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range stale {
+		if _, err := cat.Delete(ctx, e.Bucket, e.Key, e.Generation); err != nil {
+			return 0, fmt.Errorf("drop rename leftover %s/%s: %w", e.Bucket, e.Key, err)
+		}
+	}
+	return len(stale), nil
+}

@@ -1,0 +1,97 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+)
+
+// TestInterruptedRename recreates what a crash inside Rename can leave: the
+// old name's meta record still on the backends after the catalog moved the
+// name. Repair must discard it rather than adopt it, and a rebuilt catalog
+// must not list it: two listed names sharing blobs would let deleting one
+// destroy the other's content.
+func TestInterruptedRename(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := payload(150_000, 9)
+	e.put(t, "old", data)
+	oldMeta := e.ns.MetaName("bucket", "old")
+	var saved [][]byte
+	for i := range e.members {
+		b, err := os.ReadFile(e.file(i, oldMeta))
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved = append(saved, b)
+	}
+	if _, err := e.ns.Rename(ctx, "bucket", "old", "bucket", "new"); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range saved {
+		p := e.file(i, oldMeta)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A rebuilt catalog lists the new name only.
+	fresh, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "rebuilt.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	rb, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backend: e.members[0], Catalog: fresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb.Objects != 1 || rb.RenameLeftovers != 1 {
+		t.Errorf("rebuild: %d objects, %d rename leftovers; want 1 and 1", rb.Objects, rb.RenameLeftovers)
+	}
+	if _, err := fresh.Get(ctx, "bucket", "old"); err == nil {
+		t.Error("the rebuilt catalog lists the old name")
+	}
+
+	// Repair discards the leftover on both backends.
+	rep, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Adopted != 0 || rep.Discarded != 2 {
+		t.Errorf("repair adopted %d, discarded %d; want 0 and 2", rep.Adopted, rep.Discarded)
+	}
+	if _, err := e.ns.Object(ctx, "bucket", "old"); err == nil {
+		t.Error("the old name came back")
+	}
+	for i := range e.members {
+		if _, err := os.Stat(e.file(i, oldMeta)); !os.IsNotExist(err) {
+			t.Errorf("backend %d still holds the old record: %v", i, err)
+		}
+	}
+	// The object is intact under its new name, and deleting it leaves
+	// nothing behind.
+	o, err := e.ns.Object(ctx, "bucket", "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := o.NewReader(ctx, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || string(got) != string(data) {
+		t.Fatalf("new name: %d bytes, %v", len(got), err)
+	}
+	if sr := e.scrub(t, true); len(sr.Problems) != 0 {
+		t.Errorf("scrub after repair: %v", sr.Problems)
+	}
+}

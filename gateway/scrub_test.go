@@ -1,0 +1,545 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twincrypt/twincrypt/backends"
+	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/seal"
+)
+
+// backendsOf returns the env's members as plain backends.
+func (e *env) backendsOf() []backends.Backend {
+	out := make([]backends.Backend, len(e.members))
+	for i, m := range e.members {
+		out[i] = m
+	}
+	return out
+}
+
+// file returns the path of object name on member i.
+func (e *env) file(i int, name string) string {
+	return filepath.Join(e.members[i].Root(), filepath.FromSlash(name))
+}
+
+// put stores data under key and returns the names of the blobs it added
+// on member 0.
+func (e *env) put(t *testing.T, key string, data []byte) []string {
+	t.Helper()
+	before := e.names(t, 0, "b/")
+	if _, err := e.ns.PutObject(context.Background(), "bucket", key, bytes.NewReader(data), int64(len(data)), gateway.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var added []string
+	for _, n := range e.names(t, 0, "b/") {
+		if !slices.Contains(before, n) {
+			added = append(added, n)
+		}
+	}
+	return added
+}
+
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x40
+	if _, err := f.WriteAt(b[:], off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) scrub(t *testing.T, deep bool) *gateway.ScrubReport {
+	t.Helper()
+	rep, err := e.ns.Scrub(context.Background(), gateway.ScrubOptions{Members: e.backendsOf(), Deep: deep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// summary renders the problems as sorted "backend kind name" lines.
+func summary(rep *gateway.ScrubReport) []string {
+	var out []string
+	for _, p := range rep.Problems {
+		out = append(out, fmt.Sprintf("%s %s %s", p.Backend, p.Kind, p.Name))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestScrubCleanStore(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sizes := []int{0, 1, 3*seal.ChunkSize + 5}
+	for i, n := range sizes {
+		e.put(t, fmt.Sprintf("k%d", i), payload(n, uint64(i)))
+	}
+	var progress []gateway.ScrubProgress
+	for _, deep := range []bool{false, true} {
+		progress = progress[:0]
+		rep, err := e.ns.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf(), Deep: deep, Progress: func(p gateway.ScrubProgress) { progress = append(progress, p) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Clean() || len(rep.Problems) != 0 {
+			t.Fatalf("deep=%v: problems on a clean store: %v", deep, summary(rep))
+		}
+		// The empty object has no blob: 2 blobs on each of 2 backends.
+		wantBytes := 2 * (seal.CiphertextSize(1) + seal.CiphertextSize(int64(sizes[2])))
+		if rep.Buckets != 1 || rep.Objects != 3 || rep.Blobs != 4 || rep.Bytes != wantBytes {
+			t.Errorf("deep=%v: counted %d buckets, %d objects, %d blobs, %d bytes; want 1, 3, 4, %d", deep, rep.Buckets, rep.Objects, rep.Blobs, rep.Bytes, wantBytes)
+		}
+		if len(progress) != 3 || progress[2].Objects != 3 || progress[2].TotalObjects != 3 || progress[2].Bytes != wantBytes {
+			t.Errorf("deep=%v: progress %+v", deep, progress)
+		}
+	}
+}
+
+func TestScrubAndRepair(t *testing.T) {
+	data := payload(2*seal.ChunkSize+100, 7)
+	type fault struct {
+		name string
+		// apply damages the store and returns the expected problems
+		// ("backend kind name") for a lite and a deep scrub.
+		apply      func(t *testing.T, e *env, blob, meta string) (lite, deep []string)
+		unrepaired int
+	}
+	faults := []fault{
+		{"blob missing", func(t *testing.T, e *env, blob, meta string) ([]string, []string) {
+			os.Remove(e.file(1, blob))
+			w := []string{"b1 missing " + blob}
+			return w, w
+		}, 0},
+		{"blob bit flip", func(t *testing.T, e *env, blob, meta string) ([]string, []string) {
+			flipByte(t, e.file(0, blob), seal.HeaderSize+seal.ChunkSize+20)
+			return nil, []string{"b0 corrupt " + blob}
+		}, 0},
+		{"blob header flip", func(t *testing.T, e *env, blob, meta string) ([]string, []string) {
+			flipByte(t, e.file(1, blob), 40)
+			return nil, []string{"b1 corrupt " + blob}
+		}, 0},
+		{"blob truncated", func(t *testing.T, e *env, blob, meta string) ([]string, []string) {
+			os.Truncate(e.file(0, blob), 1000)
+			w := []string{"b0 corrupt " + blob}
+			return w, w
+		}, 0},
+		{"blob appended", func(t *testing.T, e *env, blob, meta string) ([]string, []string) {
+			f, _ := os.OpenFile(e.file(1, blob), os.O_APPEND|os.O_WRONLY, 0)
+			f.Write(make([]byte, 16))
+			f.Close()
+			w := []string{"b1 corrupt " + blob}
+			return w, w
+		}, 0},
+		{"meta missing", func(t *testing.T, e *env, blob, meta string) ([]string, []string) {
+			os.Remove(e.file(1, meta))
+			w := []string{"b1 missing " + meta}
+			return w, w
+		}, 0},
+		{"meta bit flip", func(t *testing.T, e *env, blob, meta string) ([]string, []string) {
+			flipByte(t, e.file(0, meta), 200)
+			w := []string{"b0 corrupt " + meta}
+			return w, w
+		}, 0},
+		{"bucket record missing", func(t *testing.T, e *env, blob, meta string) ([]string, []string) {
+			name := e.ns.MetaName("bucket", "")
+			os.Remove(e.file(0, name))
+			w := []string{"b0 missing " + name}
+			return w, w
+		}, 0},
+		{"blob corrupt on both", func(t *testing.T, e *env, blob, meta string) ([]string, []string) {
+			flipByte(t, e.file(0, blob), seal.HeaderSize+3)
+			flipByte(t, e.file(1, blob), seal.HeaderSize+3)
+			return nil, []string{"b0 corrupt " + blob, "b1 corrupt " + blob}
+		}, 2},
+	}
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			blobs := e.put(t, "obj", data)
+			e.put(t, "other", []byte("untouched"))
+			if len(blobs) != 1 {
+				t.Fatalf("blobs %v", blobs)
+			}
+			meta := e.ns.MetaName("bucket", "obj")
+			lite, deep := f.apply(t, e, blobs[0], meta)
+			if got := summary(e.scrub(t, false)); fmt.Sprint(got) != fmt.Sprint(lite) {
+				t.Errorf("lite scrub found %q, want %q", got, lite)
+			}
+			if got := summary(e.scrub(t, true)); fmt.Sprint(got) != fmt.Sprint(deep) {
+				t.Errorf("deep scrub found %q, want %q", got, deep)
+			}
+			rep, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Deep: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Unrepaired) != f.unrepaired {
+				t.Fatalf("unrepaired %v, want %d", rep.Unrepaired, f.unrepaired)
+			}
+			if f.unrepaired > 0 {
+				// Neither copy authenticates: the read fails and
+				// releases no byte.
+				o, err := e.ns.Object(ctx, "bucket", "obj")
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := o.NewReader(ctx, 0, -1)
+				if err == nil {
+					var got []byte
+					got, err = io.ReadAll(r)
+					r.Close()
+					if len(got) > 0 {
+						t.Errorf("read released %d bytes of a corrupt object", len(got))
+					}
+				}
+				if !errors.Is(err, gateway.ErrIntegrity) {
+					t.Errorf("read of an object corrupt everywhere: %v, want ErrIntegrity", err)
+				}
+				return
+			}
+			if rep.Actions() != len(deep) {
+				t.Errorf("repair made %d changes, want %d", rep.Actions(), len(deep))
+			}
+			if after := e.scrub(t, true); !after.Clean() || len(after.Problems) != 0 {
+				t.Errorf("after repair: %v", summary(after))
+			}
+			again, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Deep: true})
+			if err != nil || again.Actions() != 0 || again.Rounds != 1 {
+				t.Errorf("second repair: %d changes in %d rounds, %v; want none", again.Actions(), again.Rounds, err)
+			}
+			if got := e.get(t, "obj", 0, -1); !bytes.Equal(got, data) {
+				t.Error("object differs after repair")
+			}
+		})
+	}
+}
+
+func TestScrubDetectsRollback(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	meta := e.ns.MetaName("bucket", "obj")
+	e.put(t, "obj", []byte("version one"))
+	old, err := os.ReadFile(e.file(1, meta))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, "obj", []byte("version two, longer"))
+	// The provider serves the older record again.
+	if err := os.WriteFile(e.file(1, meta), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.scrub(t, false)
+	if got := summary(rep); fmt.Sprint(got) != fmt.Sprint([]string{"b1 stale " + meta}) || rep.Backends[1].Stale != 1 || rep.Clean() {
+		t.Fatalf("scrub after rollback: %v %+v", got, rep.Backends)
+	}
+	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
+	if err != nil || fixed.MetaRewritten != 1 {
+		t.Fatalf("repair: %+v %v", fixed, err)
+	}
+	now, _ := os.ReadFile(e.file(0, meta))
+	if got, _ := os.ReadFile(e.file(1, meta)); !bytes.Equal(got, now) {
+		t.Error("stale record not rewritten with the catalog's bytes")
+	}
+}
+
+func TestRepairAdoptsUncatalogedRecords(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := payload(100000, 3)
+	e.put(t, "kept", data)
+	debrisBlobs := e.put(t, "debris", []byte("blobs gone"))
+	// The catalog loses both entries, as after a crash between the meta
+	// record and the catalog update; "debris" also loses its blob.
+	for _, k := range []string{"kept", "debris"} {
+		if _, err := e.cat.Delete(ctx, "bucket", k, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := e.scrub(t, false)
+	if n := rep.Backends[0].Uncataloged + rep.Backends[1].Uncataloged; n != 4 || !rep.Clean() {
+		t.Fatalf("uncataloged %d (want 4), clean %v: %v", n, rep.Clean(), summary(rep))
+	}
+	for _, b := range debrisBlobs {
+		os.Remove(e.file(0, b))
+		os.Remove(e.file(1, b))
+	}
+	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fixed.Adopted != 1 || fixed.Discarded != 2 || len(fixed.Unrepaired) != 0 {
+		t.Fatalf("adopted %d (want 1), discarded %d (want 2), unrepaired %v", fixed.Adopted, fixed.Discarded, fixed.Unrepaired)
+	}
+	if got := e.get(t, "kept", 0, -1); !bytes.Equal(got, data) {
+		t.Error("adopted object differs")
+	}
+	if _, err := e.ns.Object(ctx, "bucket", "debris"); !errors.Is(err, gateway.ErrNoSuchKey) {
+		t.Errorf("debris: %v", err)
+	}
+	if after := e.scrub(t, true); len(after.Problems) != 0 {
+		t.Errorf("after repair: %v", summary(after))
+	}
+}
+
+func TestRepairSkipsPendingDeletes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.put(t, "gone", []byte("deleted"))
+	meta := e.ns.MetaName("bucket", "gone")
+	if _, err := e.cat.Delete(ctx, "bucket", "gone", 0); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Deleting: func(name string) bool { return name == meta }})
+	if err != nil || rep.Adopted != 0 {
+		t.Fatalf("adopted %d, %v; want 0", rep.Adopted, err)
+	}
+}
+
+func TestGC(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := payload(70000, 9)
+	e.put(t, "live", data)
+	id, err := e.ns.CreateUpload(ctx, "bucket", "mp", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ns.UploadPart(ctx, "bucket", "mp", id, 1, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	// Blobs a crash left behind, and a stray file under b/.
+	for i := range e.members {
+		for j := range 3 {
+			name := fmt.Sprintf("b/%032x", 0xdead0000+j)
+			if err := e.members[i].Put(ctx, name, strings.NewReader("orphan"), 6); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.members[i].Put(ctx, "b/not-a-blob", strings.NewReader("x"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := func(grace time.Duration, dry bool) gateway.GCOptions {
+		return gateway.GCOptions{Members: e.backendsOf(), Grace: grace, DryRun: dry}
+	}
+	cases := []struct {
+		name                        string
+		o                           gateway.GCOptions
+		listed, unreferenced, young int
+		deleted, namesAfter         int
+	}{
+		// Listed: 2 referenced blobs, 3 orphans, 1 foreign name.
+		{"dry run", opts(0, true), 6, 3, 0, 3, 6},
+		{"within grace", opts(time.Hour, false), 6, 3, 3, 0, 6},
+		{"collect", opts(0, false), 6, 3, 0, 3, 3},
+		{"nothing left", opts(0, false), 3, 0, 0, 0, 3},
+	}
+	for _, c := range cases {
+		rep, err := e.ns.GC(ctx, c.o)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if rep.Referenced != 2 {
+			t.Errorf("%s: referenced %d, want 2 (object and upload part)", c.name, rep.Referenced)
+		}
+		for i, b := range rep.Backends {
+			if b.Blobs != c.listed || b.Unreferenced != c.unreferenced || b.Young != c.young || b.Deleted != c.deleted || b.Foreign != 1 {
+				t.Errorf("%s: backend %d: %+v", c.name, i, b)
+			}
+			if n := len(e.names(t, i, "b/")); n != c.namesAfter {
+				t.Errorf("%s: backend %d holds %d names under b/, want %d", c.name, i, n, c.namesAfter)
+			}
+		}
+	}
+	if got := e.get(t, "live", 0, -1); !bytes.Equal(got, data) {
+		t.Error("live object damaged by gc")
+	}
+	if _, err := e.ns.CompleteUpload(ctx, "bucket", "mp", id, []gateway.CompletedPart{{Number: 1, ETag: fmt.Sprintf("%x", md5sum(data))}}); err != nil {
+		t.Fatalf("upload in progress damaged by gc: %v", err)
+	}
+	if got := e.get(t, "mp", 0, -1); !bytes.Equal(got, data) {
+		t.Error("multipart object differs")
+	}
+}
+
+func TestGCKeepsBlobsOfUncatalogedRecords(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.put(t, "crashed", []byte("committed to the backends only"))
+	if _, err := e.cat.Delete(ctx, "bucket", "crashed", 0); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.ns.GC(ctx, gateway.GCOptions{Members: e.backendsOf()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Uncataloged != 2 || rep.Backends[0].Deleted != 0 || rep.Referenced != 1 {
+		t.Errorf("gc %+v", rep)
+	}
+}
+
+func md5sum(b []byte) []byte {
+	s := md5.Sum(b)
+	return s[:]
+}
+
+func TestRunScrubberRepairsInTheBackground(t *testing.T) {
+	e := newEnv(t)
+	data := payload(1000, 1)
+	e.put(t, "obj", data)
+	meta := e.ns.MetaName("bucket", "obj")
+	if err := os.Remove(e.file(1, meta)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- e.ns.RunScrubber(ctx, gateway.ScrubberOptions{Members: e.backendsOf(), Interval: time.Millisecond})
+	}()
+	for {
+		if _, err := os.Stat(e.file(1, meta)); err == nil {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("RunScrubber returned %v, want context.Canceled", err)
+	}
+	if got := e.get(t, "obj", 0, -1); !bytes.Equal(got, data) {
+		t.Error("object differs")
+	}
+}
+
+// ignoresWrites is a backend that acknowledges writes of meta records
+// without storing them, as a misbehaving provider might.
+type ignoresWrites struct{ backends.Backend }
+
+func (b ignoresWrites) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	if strings.HasPrefix(name, "m/") {
+		_, err := io.Copy(io.Discard, r)
+		return err
+	}
+	return b.Backend.Put(ctx, name, r, size)
+}
+
+func TestRepairReportsWhatDoesNotStick(t *testing.T) {
+	e := newEnv(t)
+	e.put(t, "obj", []byte("data"))
+	meta := e.ns.MetaName("bucket", "obj")
+	os.Remove(e.file(1, meta))
+	members := []backends.Backend{e.members[0], ignoresWrites{e.members[1]}}
+	rep, err := e.ns.Repair(context.Background(), gateway.RepairOptions{Members: members})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Unrepaired) != 1 || rep.Unrepaired[0].Name != meta || rep.Unrepaired[0].Kind != gateway.ProblemMissing || rep.Rounds != 5 {
+		t.Errorf("after %d rounds, unrepaired %v; want the meta record still missing on b1", rep.Rounds, rep.Unrepaired)
+	}
+}
+
+func TestRepairRestoresCorruptCatalogEntry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := []byte("catalog copy damaged")
+	e.put(t, "obj", data)
+	ent, err := e.cat.Get(ctx, "bucket", "obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cat.Delete(ctx, "bucket", "obj", 0); err != nil {
+		t.Fatal(err)
+	}
+	ent.Record = bytes.Clone(ent.Record)
+	ent.Record[len(ent.Record)-1] ^= 1
+	if _, err := e.cat.Put(ctx, ent); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.scrub(t, false)
+	// Only the catalog is reported: the backends' good copies are not
+	// compared with a record that does not open.
+	if got := summary(rep); rep.Catalog != 1 || rep.Clean() || fmt.Sprint(got) != fmt.Sprint([]string{"catalog corrupt " + e.ns.MetaName("bucket", "obj")}) {
+		t.Fatalf("scrub: catalog problems %d: %v", rep.Catalog, summary(rep))
+	}
+	if _, err := e.ns.Object(ctx, "bucket", "obj"); !errors.Is(err, gateway.ErrIntegrity) {
+		t.Fatalf("open with a corrupt catalog record: %v", err)
+	}
+	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
+	if err != nil || fixed.CatalogFixed != 1 || len(fixed.Unrepaired) != 0 {
+		t.Fatalf("repair: %+v %v", fixed, err)
+	}
+	if got := e.get(t, "obj", 0, -1); !bytes.Equal(got, data) {
+		t.Error("object differs after the catalog entry was restored")
+	}
+	if after := e.scrub(t, true); len(after.Problems) != 0 {
+		t.Errorf("after repair: %v", summary(after))
+	}
+}
+
+// deadBackend fails every request as unreachable and counts them.
+type deadBackend struct{ calls *int }
+
+func (d deadBackend) fail(op string) error {
+	*d.calls++
+	return &backends.Error{Backend: "dead", Op: op, Err: backends.ErrUnavailable}
+}
+func (d deadBackend) Name() string { return "dead" }
+func (d deadBackend) Put(context.Context, string, io.Reader, int64) error {
+	return d.fail("put")
+}
+func (d deadBackend) Get(context.Context, string, int64, int64) (io.ReadCloser, error) {
+	return nil, d.fail("get")
+}
+func (d deadBackend) Stat(context.Context, string) (backends.Info, error) {
+	return backends.Info{}, d.fail("stat")
+}
+func (d deadBackend) Delete(context.Context, string) error { return d.fail("delete") }
+func (d deadBackend) List(context.Context, string, string, int) (backends.ListPage, error) {
+	return backends.ListPage{}, d.fail("list")
+}
+func (d deadBackend) Close() error { return nil }
+
+func TestScrubStopsAskingADeadBackend(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i := range 10 {
+		e.put(t, fmt.Sprintf("k%d", i), []byte("x"))
+	}
+	calls := 0
+	members := []backends.Backend{e.members[0], deadBackend{&calls}}
+	rep, err := e.ns.Scrub(ctx, gateway.ScrubOptions{Members: members, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bucket record, 5 checks before giving up, the listing.
+	if calls != 7 || rep.Backends[1].Unavailable != 22 || rep.Backends[0].Total() != 0 {
+		t.Errorf("scrub asked the dead backend %d times (want 7); counts %+v", calls, rep.Backends)
+	}
+	calls = 0
+	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: members, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 7+5 || fixed.Actions() != 0 || len(fixed.Unrepaired) != 22 {
+		t.Errorf("repair asked the dead backend %d times (want 12), %d changes, %d unrepaired (want 22)", calls, fixed.Actions(), len(fixed.Unrepaired))
+	}
+}
