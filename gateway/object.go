@@ -96,8 +96,8 @@ type countingReader struct {
 	r    io.Reader
 	want int64 // -1: unknown
 	n    int64
-	h    hash.Hash
-	err  error // the first error seen from r or from the length check
+	h    hash.Hash // nil: the caller hashes (see WithBodyMD5)
+	err  error     // the first error seen from r or from the length check
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
@@ -110,7 +110,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
-	c.h.Write(p[:n])
+	if c.h != nil {
+		c.h.Write(p[:n])
+	}
 	switch {
 	case c.want >= 0 && c.n > c.want:
 		c.err = fmt.Errorf("%w: body longer than its declared %d bytes", ErrPrecondition, c.want)
@@ -127,7 +129,20 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // writeBlob seals body into a new blob and returns its part record (nil for
 // an empty body) and the plaintext MD5.
 func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64) (*partRecord, []byte, error) {
-	cr := &countingReader{r: body, want: size, h: md5.New()}
+	callerSum := bodyMD5From(ctx)
+	newHash := func() hash.Hash {
+		if callerSum != nil {
+			return nil
+		}
+		return md5.New()
+	}
+	sum := func(cr *countingReader) []byte {
+		if cr.h == nil {
+			return callerSum()
+		}
+		return cr.h.Sum(nil)
+	}
+	cr := &countingReader{r: body, want: size, h: newHash()}
 	if size <= 0 {
 		// Find out whether there is any content at all: empty objects
 		// get no blob.
@@ -135,13 +150,14 @@ func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64) 
 		n, err := io.ReadFull(cr, first[:])
 		if n == 0 {
 			if err == io.EOF {
-				return nil, cr.h.Sum(nil), nil
+				return nil, sum(cr), nil
 			}
 			return nil, nil, err
 		}
 		// Content of unknown length (content where size is 0 fails the
-		// length check above).
-		cr = &countingReader{r: io.MultiReader(bytes.NewReader(first[:n]), body), want: -1, h: md5.New()}
+		// length check above). A caller's hash already covers the first
+		// byte.
+		cr = &countingReader{r: io.MultiReader(bytes.NewReader(first[:n]), body), want: -1, h: newHash()}
 	}
 	var id seal.ObjectID
 	if _, err := io.ReadFull(ns.rand, id[:]); err != nil {
@@ -167,7 +183,7 @@ func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64) 
 		_ = ns.store.Delete(ctx, blobName(id))
 		return nil, nil, cr.err
 	}
-	return &partRecord{Blob: hex.EncodeToString(id[:]), Size: cr.n, Header: s.Header().Marshal()}, cr.h.Sum(nil), nil
+	return &partRecord{Blob: hex.EncodeToString(id[:]), Size: cr.n, Header: s.Header().Marshal()}, sum(cr), nil
 }
 
 // commit writes rec as the new state of its object: meta record on the

@@ -9,13 +9,21 @@
 //
 // # Uploads and memory
 //
-// Put reads the body into part buffers of Config.PartSize bytes (16 MiB by
-// default). A body that fits in one part is sent with one PUT request; a
-// larger one becomes a multipart upload with up to Config.Concurrency parts
-// (2 by default) in flight while the next is read. One Put therefore holds at
-// most PartSize x Concurrency bytes (32 MiB by default) whatever the object's
-// size, and a body of unknown size (-1) streams just like one of known size.
-// Buffering every part is what makes each request retryable. A body that
+// A body of known size above 1 MiB is streamed without buffering: one PUT
+// request up to 5 GiB, above that a multipart upload whose parts (of
+// Config.PartSize, or more when 10000 parts would not suffice) are sent one
+// after the other. Such a Put holds a few hundred KiB whatever the size, so
+// many of them can run at once; its requests are not retried (the body
+// cannot be replayed), and a member that fails one is healed by the
+// replicated set's repair queue or the client's retry.
+//
+// Smaller bodies, and bodies of unknown size (-1), are read into part
+// buffers of Config.PartSize bytes (16 MiB by default), which makes each
+// request retryable. A body that fits in one part is sent with one PUT
+// request; a larger one becomes a multipart upload with up to
+// Config.Concurrency parts (2 by default) in flight while the next is read.
+// Such a Put holds at most PartSize x Concurrency bytes (32 MiB by default)
+// whatever the object's size. A body that
 // fails, or is shorter or longer than its declared size, aborts the upload
 // before anything becomes visible. A multipart upload that this process
 // could not abort (because it crashed) stays invisible but holds storage
@@ -69,7 +77,9 @@ const (
 	DefaultMaxRetries  = 10
 	DefaultTimeout     = time.Minute
 	defaultPageSize    = 1000
-	smallBody          = 1 << 20 // a body of unknown size is first read into a growing buffer up to this size
+	smallBody          = 1 << 20 // a body of unknown size is first read into a growing buffer up to this size; a larger body of known size is streamed
+	maxSinglePut       = 5 << 30 // the largest object S3 accepts in one PUT request
+	maxParts           = 10000   // the most parts of one multipart upload
 )
 
 // Lookup selects how the bucket is addressed.
@@ -315,6 +325,9 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 }
 
 func (b *Backend) put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if size > smallBody {
+		return b.putStream(ctx, key, &endChecked{r: backends.ExactReader(ctx, r, size), left: size}, size)
+	}
 	body := &peekReader{r: backends.ExactReader(ctx, r, size)}
 	// The first part: sized exactly for a small known size; for an
 	// unknown size grown on demand up to smallBody and then moved into a
@@ -351,6 +364,76 @@ func (b *Backend) put(ctx context.Context, key string, r io.Reader, size int64) 
 		return mapErr(ctx, err)
 	}
 	return b.putMultipart(ctx, key, body, first)
+}
+
+// putStream uploads a body of known size without buffering it: as one PUT
+// request when S3 allows (up to 5 GiB), else as a multipart upload whose
+// parts are sent one after the other, each streamed from body.
+func (b *Backend) putStream(ctx context.Context, key string, body io.Reader, size int64) (err error) {
+	if size <= maxSinglePut {
+		_, err := b.client.PutObject(ctx, b.bucket, key, body, size, minio.PutObjectOptions{DisableMultipart: true})
+		return mapErr(ctx, err)
+	}
+	partSize := max(int64(b.partSize), (size+maxParts-1)/maxParts)
+	uploadID, err := b.core.NewMultipartUpload(ctx, b.bucket, key, minio.PutObjectOptions{})
+	if err != nil {
+		return mapErr(ctx, err)
+	}
+	defer func() {
+		if err != nil {
+			if aerr := b.core.AbortMultipartUpload(context.WithoutCancel(ctx), b.bucket, key, uploadID); aerr != nil {
+				err = fmt.Errorf("%w (abort of upload %s also failed: %v)", err, uploadID, aerr)
+			}
+		}
+	}()
+	var parts []minio.CompletePart
+	for num, off := 1, int64(0); off < size; num, off = num+1, off+partSize {
+		n := min(partSize, size-off)
+		part, err := b.core.PutObjectPart(ctx, b.bucket, key, uploadID, num,
+			io.LimitReader(body, n), n, minio.PutObjectPartOptions{})
+		if err != nil {
+			return fmt.Errorf("part %d: %w", num, mapErr(ctx, err))
+		}
+		parts = append(parts, minio.CompletePart{PartNumber: num, ETag: part.ETag})
+	}
+	// The declared size is exhausted: make the body report a longer one.
+	if _, err := body.Read(make([]byte, 1)); err != io.EOF {
+		if err == nil {
+			err = fmt.Errorf("%w: body longer than its declared size", backends.ErrPrecondition)
+		}
+		return err
+	}
+	if _, err := b.core.CompleteMultipartUpload(ctx, b.bucket, key, uploadID, parts, minio.PutObjectOptions{}); err != nil {
+		return mapErr(ctx, err)
+	}
+	return nil
+}
+
+// endChecked passes through a body from backends.ExactReader of left bytes
+// and, together with the last of them, makes sure the body ends there: a
+// request sender stops reading once it has the declared length, so without
+// the check a longer body would be stored cut short instead of failing.
+type endChecked struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *endChecked) Read(p []byte) (int, error) {
+	if e.left <= 0 {
+		return e.r.Read(p)
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == nil && e.left == 0 {
+		// ExactReader probes for excess bytes itself.
+		if _, perr := e.r.Read(nil); perr != io.EOF {
+			return 0, perr
+		}
+	}
+	return n, err
 }
 
 // putMultipart uploads first and the rest of body as a multipart upload with

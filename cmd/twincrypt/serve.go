@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet(c, "serve", "[-c FILE]")
 	cfgPath := fs.String("c", "", "config `file`; without it, serve the embedded default from $TWINCRYPT_HOME (default ~/.local/share/twincrypt)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	debugAddr := fs.String("debug-addr", "", "serve pprof profiles and expvar counters on this `address` (loopback only; off by default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,6 +48,13 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return fmt.Errorf("%w: -log-level: %v", errUsage, err)
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+	if *debugAddr != "" {
+		stopDebug, err := startDebug(*debugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 
 	embedded := *cfgPath == ""
 	if embedded {
@@ -67,6 +76,10 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer st.Close()
+	// Unlocking the keyring ran Argon2id over 64 MiB. Collect it and give
+	// it back now: otherwise the heap may grow to twice that peak before
+	// the first collection, and the process keeps it resident.
+	debug.FreeOSMemory()
 
 	users := make(map[string]string, len(cfg.Users))
 	for _, u := range cfg.Users {

@@ -159,8 +159,23 @@ func (b *backend) DeleteObject(ctx context.Context, bucket, key string) (gofakes
 	return gofakes3.ObjectDeleteResult{}, s3Error(ctx, err, bucket, key)
 }
 
+// bodyMD5 returns ctx carrying the MD5 of a request body when one is at hand
+// without hashing the body again: the verified Content-MD5, else the MD5
+// gofakes3 computes of every PutObject body (input exposes it with a Sum
+// method once read to the end).
+func bodyMD5(ctx context.Context, input io.Reader) context.Context {
+	if st := stateFrom(ctx); st != nil && st.contentMD5 != nil {
+		sum := st.contentMD5
+		return gateway.WithBodyMD5(ctx, func() []byte { return sum })
+	}
+	if h, ok := input.(interface{ Sum([]byte) []byte }); ok {
+		return gateway.WithBodyMD5(ctx, func() []byte { return h.Sum(nil) })
+	}
+	return ctx
+}
+
 func (b *backend) PutObject(ctx context.Context, bucket, key string, meta map[string]string, input io.Reader, size int64) (gofakes3.PutObjectResult, error) {
-	info, err := b.ns.PutObject(ctx, bucket, key, input, size, gateway.PutOptions{Meta: meta})
+	info, err := b.ns.PutObject(bodyMD5(ctx, input), bucket, key, input, size, gateway.PutOptions{Meta: meta})
 	if err != nil {
 		return gofakes3.PutObjectResult{}, s3Error(ctx, err, bucket, key)
 	}
@@ -196,7 +211,7 @@ func (b *backend) CreateMultipartUpload(ctx context.Context, bucket, key string,
 }
 
 func (b *backend) UploadPart(ctx context.Context, bucket, key string, id gofakes3.UploadID, n int, size int64, body io.Reader) (string, error) {
-	etag, err := b.ns.UploadPart(ctx, bucket, key, string(id), n, body, size)
+	etag, err := b.ns.UploadPart(bodyMD5(ctx, nil), bucket, key, string(id), n, body, size)
 	if err != nil {
 		return "", s3Error(ctx, err, bucket, key)
 	}

@@ -14,6 +14,8 @@ package s3api
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"encoding/xml"
 	"fmt"
 	"log/slog"
@@ -79,6 +81,18 @@ func normalize(next http.Handler) http.Handler {
 			}
 		}
 		r.Header.Del("X-Amz-Checksum-Algorithm")
+		// sigv4 verifies Content-MD5 against the body (a mismatch fails
+		// the body's last read). Record it for the namespace, which then
+		// takes it as the body's MD5, and hide it from gofakes3, which
+		// would hash the body once more to check it.
+		if v := r.Header.Get("Content-Md5"); v != "" && r.Header.Get("X-Amz-Copy-Source") == "" {
+			if sum, err := base64.StdEncoding.DecodeString(v); err == nil && len(sum) == md5.Size {
+				if st := stateFrom(r.Context()); st != nil {
+					st.contentMD5 = sum
+				}
+				r.Header.Del("Content-Md5")
+			}
+		}
 		for _, h := range etagConditions {
 			if v := r.Header.Get(h); v != "" {
 				r.Header.Set(h, md5Part(v))
@@ -123,6 +137,9 @@ type state struct {
 	log      *slog.Logger
 	etag     string    // quoted ETag to send instead of gofakes3's
 	override *apiError // error response to send instead of gofakes3's
+	// contentMD5 is the request's Content-MD5, verified against the body
+	// by sigv4 as it is read.
+	contentMD5 []byte
 }
 
 type stateKey struct{}
