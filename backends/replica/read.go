@@ -199,9 +199,9 @@ func (r *reader) open() error {
 		err = timeoutErr(r.ctx, err)
 		s.record(r.ctx, m, start, err)
 		if err == nil {
-			metricReads.Add(1)
+			s.traffic.reads.Add(1)
 			if rem := r.remaining(); rem > 0 {
-				metricRequestedBytes.Add(rem)
+				s.traffic.requestedBytes.Add(rem)
 			}
 			r.cur, r.rc, r.cancel = m, rc, cancel
 			r.segments = append(r.segments, segment{m: m, from: pos})
@@ -279,7 +279,7 @@ func (r *reader) Read(p []byte) (int, error) {
 		n, err := r.rc.Read(p)
 		stalled := !stall.Stop()
 		r.delivered += int64(n)
-		metricReadBytes.Add(int64(n))
+		r.s.traffic.readBytes.Add(int64(n))
 		if err == nil {
 			return n, nil
 		}

@@ -160,6 +160,7 @@ type Set struct {
 	repairBatch    int
 	locks          nameLocks
 	probes         sync.WaitGroup // background probes started by reads
+	traffic        traffic
 }
 
 var _ backends.Backend = (*Set)(nil)

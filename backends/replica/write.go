@@ -123,7 +123,7 @@ func (s *Set) tee(ctx context.Context, r io.Reader, streams []*putStream) error 
 				wg.Go(func() {
 					defer st.writing.Store(false)
 					n, werr := st.pw.Write(chunk)
-					metricWrittenBytes.Add(int64(n))
+					s.traffic.writtenBytes.Add(int64(n))
 					if werr != nil {
 						st.writeErr = werr
 					}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twincrypt/twincrypt/config"
+	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/dav"
 	"github.com/twincrypt/twincrypt/gateway/s3api"
 	"github.com/twincrypt/twincrypt/keyring"
@@ -22,7 +23,11 @@ import (
 
 // Timings of the background work serve does.
 const (
-	repairInterval   = 30 * time.Second
+	repairInterval = 30 * time.Second
+	// scrubInterval is the time between light background scrubs (meta
+	// records against the catalog, blobs present with the right size);
+	// `twincrypt scrub --deep` authenticates every chunk.
+	scrubInterval    = 24 * time.Hour
 	uploadSweepEvery = time.Hour
 	// staleUploadAge is how long a multipart upload may stay incomplete
 	// before it is aborted and its parts deleted.
@@ -48,14 +53,6 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return fmt.Errorf("%w: -log-level: %v", errUsage, err)
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
-	if *debugAddr != "" {
-		stopDebug, err := startDebug(*debugAddr, log)
-		if err != nil {
-			return err
-		}
-		defer stopDebug()
-	}
-
 	embedded := *cfgPath == ""
 	if embedded {
 		p, err := prepareDefault(c)
@@ -76,6 +73,13 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if *debugAddr != "" {
+		stopDebug, err := startDebug(*debugAddr, log, st.set.Traffic)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	// Unlocking the keyring ran Argon2id over 64 MiB. Collect it and give
 	// it back now: otherwise the heap may grow to twice that peak before
 	// the first collection, and the process keeps it resident.
@@ -122,6 +126,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	go st.set.RunRepairer(bg, repairInterval)
+	go st.ns.RunScrubber(bg, gateway.ScrubberOptions{Members: st.backendList(), Interval: scrubInterval, Logger: log})
 	go sweepUploads(bg, st, log)
 
 	errc := make(chan error, 2)
