@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -46,9 +47,14 @@ const walkBatch = 256
 // replica.Queue, so the repair queue is as durable as the catalog. Only one
 // process may hold the file open.
 type Bolt struct {
-	db     *bbolt.DB
-	noSync bool
+	db      *bbolt.DB
+	noSync  bool
+	writers atomic.Int64 // request-path writes in flight, see batch
 }
+
+// batchDelay is how long a write waits for others to share its commit when
+// writes are concurrent.
+const batchDelay = time.Millisecond
 
 var (
 	_ Catalog       = (*Bolt)(nil)
@@ -116,6 +122,7 @@ func OpenBolt(path string, opts ...BoltOption) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
+	db.MaxBatchDelay = batchDelay
 	return &Bolt{db: db, noSync: o.noSync}, nil
 }
 
@@ -139,6 +146,26 @@ func (c *Bolt) view(ctx context.Context, op string, fn func(tx *bbolt.Tx) error)
 		return fmt.Errorf("catalog %s: %w", op, err)
 	}
 	if err := c.db.View(fn); err != nil {
+		return fmt.Errorf("catalog %s: %w", op, err)
+	}
+	return nil
+}
+
+// batch is update for the writes of the request path. While another such
+// write is in flight, concurrent calls share one transaction and one fsync
+// (bbolt's Batch, which waits up to batchDelay to gather them); a lone
+// write commits at once. fn may run more than once and must depend only
+// on the transaction.
+func (c *Bolt) batch(ctx context.Context, op string, fn func(tx *bbolt.Tx) error) error {
+	if c.writers.Add(1) == 1 {
+		defer c.writers.Add(-1)
+		return c.update(ctx, op, fn)
+	}
+	defer c.writers.Add(-1)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("catalog %s: %w", op, err)
+	}
+	if err := c.db.Batch(fn); err != nil {
 		return fmt.Errorf("catalog %s: %w", op, err)
 	}
 	return nil
@@ -282,7 +309,7 @@ func (c *Bolt) Put(ctx context.Context, e Entry) (*Entry, error) {
 		return nil, fmt.Errorf("catalog put: %w", err)
 	}
 	var prev *Entry
-	err := c.update(ctx, "put", func(tx *bbolt.Tx) (err error) {
+	err := c.batch(ctx, "put", func(tx *bbolt.Tx) (err error) {
 		prev, err = putEntry(tx, &e)
 		return err
 	})
@@ -316,7 +343,7 @@ func putEntry(tx *bbolt.Tx, e *Entry) (*Entry, error) {
 // Delete implements Catalog.
 func (c *Bolt) Delete(ctx context.Context, bucket, key string, gen uint64) (*Entry, error) {
 	var old *Entry
-	err := c.update(ctx, "delete", func(tx *bbolt.Tx) (err error) {
+	err := c.batch(ctx, "delete", func(tx *bbolt.Tx) (err error) {
 		old, err = deleteEntry(tx, bucket, key, gen)
 		return err
 	})
@@ -585,7 +612,8 @@ func (c *Bolt) PutPart(ctx context.Context, uploadID string, p Part) (*Part, err
 		return nil, fmt.Errorf("catalog put part: %w: part number %d outside 1..%d", ErrInvalid, p.Number, MaxPartNumber)
 	}
 	var prev *Part
-	err := c.update(ctx, "put part", func(tx *bbolt.Tx) error {
+	err := c.batch(ctx, "put part", func(tx *bbolt.Tx) error {
+		prev = nil // a batched function may run more than once
 		pb, err := parts(tx, uploadID)
 		if err != nil {
 			return err
