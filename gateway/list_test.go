@@ -4,16 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twincrypt/twincrypt/internal/testns"
+
 	"github.com/twincrypt/twincrypt/backends"
-	"github.com/twincrypt/twincrypt/backends/local"
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
-	"github.com/twincrypt/twincrypt/keyring"
 )
 
 // countingBackend counts every call that reaches a backend.
@@ -43,25 +42,12 @@ func TestListingReadsNoBackend(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100,000 catalog entries")
 	}
-	dir := t.TempDir()
-	keys, err := keyring.Create(filepath.Join(dir, "keyring"), []byte("pass"), keyring.Params{Time: 1, MemoryKiB: 64, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lb, err := local.New("b", filepath.Join(dir, "b"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &countingBackend{Backend: lb}
-	cat, err := catalog.OpenBolt(filepath.Join(dir, "catalog.db"), catalog.WithNoSync())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
-	ns, err := gateway.New(gateway.Options{Keys: keys, Store: store, Catalog: cat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var store *countingBackend
+	te := testns.New(t, testns.Options{Catalog: []catalog.BoltOption{catalog.WithNoSync()}, Wrap: func(b backends.Backend) backends.Backend {
+		store = &countingBackend{Backend: b}
+		return store
+	}})
+	ns, cat := te.NS, te.Catalog
 	ctx := context.Background()
 	if err := ns.CreateBucket(ctx, "big"); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,8 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/twincrypt/twincrypt/internal/testns"
+
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/backends/local"
 	"github.com/twincrypt/twincrypt/backends/replica"
@@ -35,11 +37,9 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := keyring.Create(filepath.Join(dir, "keyring"), []byte("pass"), keyring.Params{Time: 1, MemoryKiB: 64, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := testns.Keys(t, dir)
 	e := &env{keys: keys}
+	var err error
 	var members []replica.Member
 	for i, j := range []string{"DE", "CH"} {
 		b, err := local.New(fmt.Sprintf("b%d", i), filepath.Join(dir, fmt.Sprintf("b%d", i)))

@@ -6,17 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/twincrypt/twincrypt/internal/testns"
+
 	"github.com/twincrypt/twincrypt/backends"
-	"github.com/twincrypt/twincrypt/backends/local"
 	"github.com/twincrypt/twincrypt/gateway"
-	"github.com/twincrypt/twincrypt/gateway/catalog"
-	"github.com/twincrypt/twincrypt/keyring"
 )
 
 func TestRenameMovesRecordsOnly(t *testing.T) {
@@ -302,25 +300,12 @@ func TestRenameFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			keys, err := keyring.Create(filepath.Join(dir, "keyring"), []byte("pass"), keyring.Params{Time: 1, MemoryKiB: 64, Threads: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := local.New("a", filepath.Join(dir, "a"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cat, err := catalog.OpenBolt(filepath.Join(dir, "catalog.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cat.Close()
-			store := &failOnce{Backend: b, op: tt.op}
-			ns, err := gateway.New(gateway.Options{Keys: keys, Store: store, Catalog: cat})
-			if err != nil {
-				t.Fatal(err)
-			}
+			var store *failOnce
+			te := testns.New(t, testns.Options{Wrap: func(b backends.Backend) backends.Backend {
+				store = &failOnce{Backend: b, op: tt.op}
+				return store
+			}})
+			ns, b := te.NS, te.Backend
 			ctx := context.Background()
 			if err := ns.CreateBucket(ctx, "bucket"); err != nil {
 				t.Fatal(err)
@@ -330,7 +315,7 @@ func TestRenameFailures(t *testing.T) {
 				t.Fatal(err)
 			}
 			store.armed.Store(true)
-			_, err = ns.Rename(ctx, "bucket", "src", "bucket", "dst")
+			_, err := ns.Rename(ctx, "bucket", "src", "bucket", "dst")
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("rename: %v, want error %v", err, tt.wantErr)
 			}

@@ -18,14 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twincrypt/twincrypt/internal/testns"
+
 	"golang.org/x/net/webdav"
 
 	"github.com/twincrypt/twincrypt/backends"
-	"github.com/twincrypt/twincrypt/backends/local"
 	"github.com/twincrypt/twincrypt/gateway"
-	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/dav"
-	"github.com/twincrypt/twincrypt/keyring"
 )
 
 const (
@@ -65,29 +64,13 @@ type env struct {
 
 func newEnv(t *testing.T, opts ...func(*dav.Options)) *env {
 	t.Helper()
-	dir := t.TempDir()
-	keys, err := keyring.Create(filepath.Join(dir, "keyring"), []byte("pass"), keyring.Params{Time: 1, MemoryKiB: 64, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := local.New("a", filepath.Join(dir, "a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.OpenBolt(filepath.Join(dir, "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	store := &countingStore{Backend: b}
-	ns, err := gateway.New(gateway.Options{Keys: keys, Store: store, Catalog: cat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.CreateBucket(context.Background(), "bucket"); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, ns: ns, store: store, dir: filepath.Join(dir, "a"), done: make(chan string, 100)}
+	var store *countingStore
+	te := testns.New(t, testns.Options{Bucket: "bucket", Wrap: func(b backends.Backend) backends.Backend {
+		store = &countingStore{Backend: b}
+		return store
+	}})
+	ns := te.NS
+	e := &env{t: t, ns: ns, store: store, dir: te.Backend.Root(), done: make(chan string, 100)}
 	o := dav.Options{Users: map[string]string{user: pass, "bob": "other-secret"}}
 	for _, f := range opts {
 		f(&o)

@@ -5,39 +5,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/twincrypt/twincrypt/backends/local"
-	"github.com/twincrypt/twincrypt/gateway"
-	"github.com/twincrypt/twincrypt/gateway/catalog"
-	"github.com/twincrypt/twincrypt/keyring"
+	"github.com/twincrypt/twincrypt/internal/testns"
 )
 
 func newFS(t *testing.T) *fileSystem {
 	t.Helper()
-	dir := t.TempDir()
-	keys, err := keyring.Create(filepath.Join(dir, "keyring"), []byte("pass"), keyring.Params{Time: 1, MemoryKiB: 64, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := local.New("a", filepath.Join(dir, "a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.OpenBolt(filepath.Join(dir, "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	ns, err := gateway.New(gateway.Options{Keys: keys, Store: b, Catalog: cat})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ns.CreateBucket(context.Background(), "bucket"); err != nil {
-		t.Fatal(err)
-	}
+	ns := testns.New(t, testns.Options{Bucket: "bucket"}).NS
 	return &fileSystem{ns: ns, log: slog.New(slog.DiscardHandler)}
 }
 

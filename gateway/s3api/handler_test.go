@@ -8,18 +8,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/twincrypt/twincrypt/internal/testns"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/twincrypt/twincrypt/backends/local"
 	"github.com/twincrypt/twincrypt/gateway"
-	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/s3api"
-	"github.com/twincrypt/twincrypt/keyring"
 )
 
 const (
@@ -31,24 +29,7 @@ const (
 // and returns a minio-go client for it.
 func newServer(t *testing.T) (*minio.Client, *httptest.Server) {
 	t.Helper()
-	dir := t.TempDir()
-	keys, err := keyring.Create(filepath.Join(dir, "keyring"), []byte("pass"), keyring.Params{Time: 1, MemoryKiB: 64, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := local.New("b", filepath.Join(dir, "b"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.OpenBolt(filepath.Join(dir, "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	ns, err := gateway.New(gateway.Options{Keys: keys, Store: store, Catalog: cat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns := testns.New(t, testns.Options{}).NS
 	srv := httptest.NewServer(s3api.New(ns, s3api.Options{Users: map[string]string{accessKey: secretKey}}))
 	t.Cleanup(srv.Close)
 	c, err := minio.New(strings.TrimPrefix(srv.URL, "http://"), &minio.Options{
