@@ -123,11 +123,19 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(c.stdout, "  backend:      %s (%s, %s)\n", b.Name, b.Type, b.Jurisdiction)
 	}
 
+	// Background work stops, and is waited for, before the catalog and
+	// the backends close (deferred above).
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
-	go st.set.RunRepairer(bg, repairInterval)
-	go st.ns.RunScrubber(bg, gateway.ScrubberOptions{Members: st.backendList(), Interval: scrubInterval, Logger: log})
-	go sweepUploads(bg, st, log)
+	var workers sync.WaitGroup
+	defer func() {
+		stopBG()
+		workers.Wait()
+	}()
+	workers.Go(func() { st.set.RunRepairer(bg, repairInterval) })
+	workers.Go(func() {
+		st.ns.RunScrubber(bg, gateway.ScrubberOptions{Members: st.backendList(), Interval: scrubInterval, Logger: log})
+	})
+	workers.Go(func() { sweepUploads(bg, st, log) })
 
 	errc := make(chan error, 2)
 	go func() {
@@ -160,7 +168,6 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		})
 	}
 	wg.Wait()
-	stopBG()
 	log.Info("stopped")
 	return nil
 }
