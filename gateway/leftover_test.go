@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -78,20 +77,18 @@ func TestInterruptedRename(t *testing.T) {
 	}
 	// The object is intact under its new name, and deleting it leaves
 	// nothing behind.
-	o, err := e.ns.Object(ctx, "bucket", "new")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := o.NewReader(ctx, 0, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(r)
-	r.Close()
-	if err != nil || string(got) != string(data) {
-		t.Fatalf("new name: %d bytes, %v", len(got), err)
+	if got := e.get(t, "new", 0, -1); string(got) != string(data) {
+		t.Fatalf("new name: %d bytes differ", len(got))
 	}
 	if sr := e.scrub(t, true); len(sr.Problems) != 0 {
 		t.Errorf("scrub after repair: %v", sr.Problems)
+	}
+	if err := e.ns.DeleteObject(ctx, "bucket", "new"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range e.members {
+		if left := e.names(t, i, ""); len(left) != 1 { // the bucket record
+			t.Errorf("backend %d after the delete: %v, want only the bucket record", i, left)
+		}
 	}
 }
