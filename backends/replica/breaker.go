@@ -133,7 +133,7 @@ func (s *Set) record(callerCtx context.Context, m *member, start time.Time, err 
 		m.downUntil = time.Time{}
 		return
 	}
-	if callerCtx != nil && callerCtx.Err() != nil {
+	if callerCtx.Err() != nil {
 		return
 	}
 	m.failures++
@@ -202,7 +202,7 @@ func (s *Set) probe(ctx context.Context, m *member) bool {
 		m.mu.Unlock()
 		return false
 	}
-	s.record(nil, m, start, timeoutErr(ctx, err))
+	s.record(ctx, m, start, timeoutErr(ctx, err))
 	return err == nil
 }
 
