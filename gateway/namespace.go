@@ -114,13 +114,19 @@ func New(o Options) (*Namespace, error) {
 // lock serialises writers of one name within this process, so that meta
 // record writes and catalog updates for a key happen in generation order.
 func (ns *Namespace) lock(bucket, key string) func() {
+	m := &ns.locks[ns.lockIndex(bucket, key)]
+	m.Lock()
+	return m.Unlock
+}
+
+// lockIndex returns the index in ns.locks of the lock that guards
+// bucket/key.
+func (ns *Namespace) lockIndex(bucket, key string) int {
 	h := fnv.New32a()
 	h.Write([]byte(bucket))
 	h.Write([]byte{0})
 	h.Write([]byte(key))
-	m := &ns.locks[h.Sum32()%uint32(len(ns.locks))]
-	m.Lock()
-	return m.Unlock
+	return int(h.Sum32() % uint32(len(ns.locks)))
 }
 
 // nextGeneration returns a generation greater than prev and, normally, the

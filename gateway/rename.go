@@ -4,26 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 )
 
-// lockIndex returns the index in ns.locks of the lock that lock takes for
-// bucket/key.
-func (ns *Namespace) lockIndex(bucket, key string) int {
-	h := fnv.New32a()
-	h.Write([]byte(bucket))
-	h.Write([]byte{0})
-	h.Write([]byte(key))
-	return int(h.Sum32() % uint32(len(ns.locks)))
-}
-
 // lockPair takes the locks of two names in a fixed order, so that two
 // renames in opposite directions cannot deadlock, and returns the function
 // that releases them. Both names may share one lock. It uses the same lock
-// table and hashing as lock.
+// table and hashing as lock (lockIndex).
 func (ns *Namespace) lockPair(bucketA, keyA, bucketB, keyB string) func() {
 	held := []int{ns.lockIndex(bucketA, keyA), ns.lockIndex(bucketB, keyB)}
 	slices.Sort(held)

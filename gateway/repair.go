@@ -403,24 +403,17 @@ func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byNa
 		if _, err := ns.cat.Get(ctx, best.Bucket, best.Key); err == nil {
 			return false, 0, nil
 		}
-		for _, p := range ps {
-			m := byName[p.Backend]
-			if m == nil {
-				continue
-			}
-			sealed, err := readAll(ctx, m, name)
-			if err != nil {
-				continue
-			}
-			if r, err := ns.openStoredRecord(name, sealed); err != nil || r.Generation != best.Generation {
-				continue // replaced meanwhile
+		err := ns.eachCopy(ctx, byName, name, ps, func(m backends.Backend, r *record, _ []byte) error {
+			if r.Generation != best.Generation {
+				return nil // replaced meanwhile
 			}
 			if err := m.Delete(ctx, name); err != nil {
-				return false, discarded, err
+				return err
 			}
 			discarded++
-		}
-		return false, discarded, nil
+			return nil
+		})
+		return false, discarded, err
 	}
 	// The bucket's lock may share a stripe with the key's: take it first,
 	// never while holding the key's.
@@ -446,6 +439,19 @@ func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byNa
 func (ns *Namespace) newestCopy(ctx context.Context, byName map[string]backends.Backend, name string, ps []Problem) (*record, []byte) {
 	var best *record
 	var bestSealed []byte
+	ns.eachCopy(ctx, byName, name, ps, func(_ backends.Backend, r *record, sealed []byte) error {
+		if best == nil || r.Generation > best.Generation {
+			best, bestSealed = r, sealed
+		}
+		return nil
+	})
+	return best, bestSealed
+}
+
+// eachCopy calls fn with every copy of the meta record name, on the
+// backends of ps, that can be read and authenticates; copies that cannot
+// are skipped. It stops at fn's first error and returns it.
+func (ns *Namespace) eachCopy(ctx context.Context, byName map[string]backends.Backend, name string, ps []Problem, fn func(m backends.Backend, r *record, sealed []byte) error) error {
 	for _, p := range ps {
 		m := byName[p.Backend]
 		if m == nil {
@@ -459,11 +465,11 @@ func (ns *Namespace) newestCopy(ctx context.Context, byName map[string]backends.
 		if err != nil {
 			continue
 		}
-		if best == nil || r.Generation > best.Generation {
-			best, bestSealed = r, sealed
+		if err := fn(m, r, sealed); err != nil {
+			return err
 		}
 	}
-	return best, bestSealed
+	return nil
 }
 
 // blobsHeld reports whether every blob of r exists, with its size, on at
