@@ -379,13 +379,7 @@ func (b *Backend) putStream(ctx context.Context, key string, body io.Reader, siz
 	if err != nil {
 		return mapErr(ctx, err)
 	}
-	defer func() {
-		if err != nil {
-			if aerr := b.core.AbortMultipartUpload(context.WithoutCancel(ctx), b.bucket, key, uploadID); aerr != nil {
-				err = fmt.Errorf("%w (abort of upload %s also failed: %v)", err, uploadID, aerr)
-			}
-		}
-	}()
+	defer b.abortOnError(ctx, key, uploadID, &err)
 	var parts []minio.CompletePart
 	for num, off := 1, int64(0); off < size; num, off = num+1, off+partSize {
 		n := min(partSize, size-off)
@@ -436,6 +430,18 @@ func (e *endChecked) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// abortOnError aborts the multipart upload uploadID of key when *err is set
+// (deferred by the functions that start one). It aborts even when ctx is
+// done; the client's retries bound it.
+func (b *Backend) abortOnError(ctx context.Context, key, uploadID string, err *error) {
+	if *err == nil {
+		return
+	}
+	if aerr := b.core.AbortMultipartUpload(context.WithoutCancel(ctx), b.bucket, key, uploadID); aerr != nil {
+		*err = fmt.Errorf("%w (abort of upload %s also failed: %v)", *err, uploadID, aerr)
+	}
+}
+
 // putMultipart uploads first and the rest of body as a multipart upload with
 // up to b.concurrency parts in flight, and aborts it on any failure.
 func (b *Backend) putMultipart(ctx context.Context, key string, body io.Reader, first []byte) (err error) {
@@ -443,14 +449,7 @@ func (b *Backend) putMultipart(ctx context.Context, key string, body io.Reader, 
 	if err != nil {
 		return mapErr(ctx, err)
 	}
-	defer func() {
-		if err != nil {
-			// Abort even when ctx is done; the retries bound it.
-			if aerr := b.core.AbortMultipartUpload(context.WithoutCancel(ctx), b.bucket, key, uploadID); aerr != nil {
-				err = fmt.Errorf("%w (abort of upload %s also failed: %v)", err, uploadID, aerr)
-			}
-		}
-	}()
+	defer b.abortOnError(ctx, key, uploadID, &err)
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
