@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/internal/testns"
 
 	"github.com/minio/minio-go/v7"
@@ -29,11 +31,17 @@ const (
 // and returns a minio-go client for it.
 func newServer(t *testing.T) (*minio.Client, *httptest.Server) {
 	t.Helper()
-	ns := testns.New(t, testns.Options{}).NS
+	return newServerWith(t, testns.Options{})
+}
+
+// newServerWith is newServer with namespace options.
+func newServerWith(t *testing.T, o testns.Options) (*minio.Client, *httptest.Server) {
+	t.Helper()
+	ns := testns.New(t, o).NS
 	srv := httptest.NewServer(s3api.New(ns, s3api.Options{Users: map[string]string{accessKey: secretKey}}))
 	t.Cleanup(srv.Close)
 	c, err := minio.New(strings.TrimPrefix(srv.URL, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4(accessKey, secretKey, ""), Region: "us-east-1"})
+		Creds: credentials.NewStaticV4(accessKey, secretKey, ""), Region: "us-east-1", MaxRetries: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,5 +185,64 @@ func TestUploadPartCopy(t *testing.T) {
 	}
 	if want := append(append([]byte(nil), src[:gateway.MinPartSize]...), "tail"...); !bytes.Equal(got, want) {
 		t.Errorf("assembled object of %d bytes differs from the %d expected", len(got), len(want))
+	}
+}
+
+// downStore fails every data operation as an unreachable provider does,
+// once down is set.
+type downStore struct {
+	backends.Backend
+	down atomic.Bool
+}
+
+func (d *downStore) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	if d.down.Load() {
+		return fmt.Errorf("injected: %w", backends.ErrUnavailable)
+	}
+	return d.Backend.Put(ctx, name, r, size)
+}
+
+func (d *downStore) Get(ctx context.Context, name string, off, n int64) (io.ReadCloser, error) {
+	if d.down.Load() {
+		return nil, fmt.Errorf("injected: %w", backends.ErrUnavailable)
+	}
+	return d.Backend.Get(ctx, name, off, n)
+}
+
+// TestProvidersUnavailable checks that an outage of the storage answers 503
+// ServiceUnavailable, which clients retry, and that a PUT that failed left
+// nothing behind.
+func TestProvidersUnavailable(t *testing.T) {
+	var store *downStore
+	c, _ := newServerWith(t, testns.Options{Wrap: func(b backends.Backend) backends.Backend {
+		store = &downStore{Backend: b}
+		return store
+	}})
+	ctx := context.Background()
+	if _, err := c.PutObject(ctx, "unit", "kept", strings.NewReader("kept"), 4, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	store.down.Store(true)
+		_, err := c.PutObject(ctx, "unit", "lost", strings.NewReader("lost"), 4, minio.PutObjectOptions{})
+	if r := minio.ToErrorResponse(err); r.StatusCode != http.StatusServiceUnavailable || r.Code != "ServiceUnavailable" {
+		t.Errorf("PUT during an outage: %d %s (%v)", r.StatusCode, r.Code, err)
+	}
+	obj, err := c.GetObject(ctx, "unit", "kept", minio.GetObjectOptions{})
+	if err == nil {
+		_, err = io.ReadAll(obj)
+	}
+	if r := minio.ToErrorResponse(err); r.StatusCode != http.StatusServiceUnavailable || r.Code != "ServiceUnavailable" {
+		t.Errorf("GET during an outage: %d %s (%v)", r.StatusCode, r.Code, err)
+	}
+	store.down.Store(false)
+	if _, err := c.StatObject(ctx, "unit", "lost", minio.StatObjectOptions{}); minio.ToErrorResponse(err).Code != "NoSuchKey" {
+		t.Errorf("the failed PUT left an object: %v", err)
+	}
+	obj, err = c.GetObject(ctx, "unit", "kept", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(obj); err != nil || string(b) != "kept" {
+		t.Errorf("after the outage: %q %v", b, err)
 	}
 }
