@@ -54,14 +54,13 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
 	embedded := *cfgPath == ""
+	var cfg *config.Config
+	var err error
 	if embedded {
-		p, err := prepareDefault(c)
-		if err != nil {
-			return err
-		}
-		*cfgPath = p
+		cfg, err = prepareDefault(c)
+	} else {
+		cfg, err = config.LoadWithEnv(*cfgPath, c.getenv)
 	}
-	cfg, err := config.LoadWithEnv(*cfgPath, c.getenv)
 	if err != nil {
 		return err
 	}
@@ -198,36 +197,36 @@ func sweepUploads(ctx context.Context, st *store, log *slog.Logger) {
 }
 
 // prepareDefault makes sure the embedded default configuration and its
-// keyring exist in the default home and returns the config path.
-func prepareDefault(c *cli) (string, error) {
+// keyring exist in the default home and returns the loaded configuration.
+func prepareDefault(c *cli) (*config.Config, error) {
 	home, err := defaultHome(c)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := os.MkdirAll(home, 0o700); err != nil {
-		return "", err
+		return nil, err
 	}
 	path := filepath.Join(home, "twincrypt.yaml")
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if err := config.WriteDefault(path); err != nil {
-			return "", err
+			return nil, err
 		}
 		fmt.Fprintf(c.stdout, "created the default configuration %s\n", path)
 	}
 	cfg, err := config.LoadWithEnv(path, c.getenv)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if _, err := os.Stat(cfg.Keyring); errors.Is(err, os.ErrNotExist) {
 		pass, err := readPassphrase(c, "TWINCRYPT_PASSPHRASE", "New passphrase for "+cfg.Keyring+": ", true)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if _, err := keyring.Create(cfg.Keyring, pass, keyring.DefaultParams()); err != nil {
-			return "", err
+			return nil, err
 		}
 		fmt.Fprintf(c.stdout, "created the keyring %s\n  keep the passphrase safe; 'twincrypt keys export-recovery -c %s' prints a recovery key\n",
 			cfg.Keyring, strings.ReplaceAll(path, " ", `\ `))
 	}
-	return path, nil
+	return cfg, nil
 }
