@@ -223,7 +223,7 @@ func TestProvidersUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.down.Store(true)
-		_, err := c.PutObject(ctx, "unit", "lost", strings.NewReader("lost"), 4, minio.PutObjectOptions{})
+	_, err := c.PutObject(ctx, "unit", "lost", strings.NewReader("lost"), 4, minio.PutObjectOptions{})
 	if r := minio.ToErrorResponse(err); r.StatusCode != http.StatusServiceUnavailable || r.Code != "ServiceUnavailable" {
 		t.Errorf("PUT during an outage: %d %s (%v)", r.StatusCode, r.Code, err)
 	}
