@@ -15,7 +15,9 @@
 //
 // Put writes to a fresh temporary file in root/~tmp (a directory name that is
 // not a valid object name, so it is never listed), fsyncs it, renames it over
-// the destination and fsyncs the destination's directory. Readers therefore
+// the destination and fsyncs the destination's directory (one fsync of a
+// directory serves every rename made into it before the fsync began, so
+// concurrent Puts share them). Readers therefore
 // see the old file or the complete new one, and a crash leaves at most a
 // stray temporary file, which New removes. Directories that Put creates are
 // fsynced into their parents. Delete fsyncs the directory it removed the file
@@ -64,6 +66,7 @@ const defaultPageSize = 1000
 type Backend struct {
 	name string
 	root *os.Root
+	dirs *dirSyncer // fsyncs of directories after renames and removals
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -92,7 +95,9 @@ func New(name, root string) (*Backend, error) {
 		r.Close()
 		return nil, fmt.Errorf("local backend %s: %w", name, err)
 	}
-	return &Backend{name: name, root: r}, nil
+	b := &Backend{name: name, root: r}
+	b.dirs = newDirSyncer(b.syncDir)
+	return b, nil
 }
 
 // Name returns the backend's configured name.
@@ -171,7 +176,7 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 	if err := b.root.Rename(tmp, name); err != nil {
 		return b.err("put", name, err)
 	}
-	if err := b.syncDir(dir); err != nil {
+	if err := b.dirs.Sync(dir); err != nil {
 		return b.err("put", name, err)
 	}
 	return nil
@@ -295,7 +300,7 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 	if err := b.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return b.err("delete", name, err)
 	}
-	if err := b.syncDir(path.Dir(name)); err != nil {
+	if err := b.dirs.Sync(path.Dir(name)); err != nil {
 		return b.err("delete", name, err)
 	}
 	return nil
