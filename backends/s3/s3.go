@@ -30,6 +30,22 @@
 // until the bucket's lifecycle rule AbortIncompleteMultipartUpload removes
 // it; configure one.
 //
+// # Payload integrity
+//
+// Requests are signed with SigV4. A single-request PUT (every body up to
+// 5 GiB) signs its headers and sends the payload as UNSIGNED-PAYLOAD with a
+// trailing x-amz-checksum-crc32c of the whole body, which the provider
+// checks before it stores anything: a body damaged in transit is refused.
+// Signing the payload would add a SHA-256 pass over every byte on both ends
+// (over plain HTTP, where minio-go would otherwise sign each chunk) and would
+// protect nothing more: the body is twincrypt ciphertext, authenticated
+// end to end, so a provider or a man in the middle that alters it is caught
+// by the reader, which then reads the other copy. The provider must accept
+// aws-chunked bodies with trailing checksums (AWS S3, MinIO and versitygw
+// do). Parts of multipart uploads keep streaming SHA-256 signatures: a part
+// checksum would have to be declared when the upload is created and
+// repeated when it completes.
+//
 // # Retries, timeouts and errors
 //
 // minio-go retries a failed request up to Config.MaxRetries attempts with
@@ -202,6 +218,8 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		Region:       cfg.Region,
 		BucketLookup: bl,
 		MaxRetries:   cfg.MaxRetries,
+		// Trailing checksums: single PUTs carry a CRC32C of the body.
+		TrailingHeaders: true,
 	})
 	if err != nil {
 		return fail(err)
@@ -358,12 +376,18 @@ func (b *Backend) put(ctx context.Context, key string, r io.Reader, size int64) 
 		}
 	}
 	if eof {
-		_, err := b.client.PutObject(ctx, b.bucket, key, bytes.NewReader(first), int64(len(first)),
-			minio.PutObjectOptions{DisableMultipart: true})
+		_, err := b.client.PutObject(ctx, b.bucket, key, bytes.NewReader(first), int64(len(first)), singlePut())
 		b.putBuf(first)
 		return mapErr(ctx, err)
 	}
 	return b.putMultipart(ctx, key, body, first)
+}
+
+// singlePut returns the options of every single-request PUT: an unsigned
+// payload with a trailing CRC32C checksum, computed by minio-go (see "Payload
+// integrity" in the package documentation).
+func singlePut() minio.PutObjectOptions {
+	return minio.PutObjectOptions{DisableMultipart: true, DisableContentSha256: true, Checksum: minio.ChecksumCRC32C}
 }
 
 // putStream uploads a body of known size without buffering it: as one PUT
@@ -371,7 +395,7 @@ func (b *Backend) put(ctx context.Context, key string, r io.Reader, size int64) 
 // parts are sent one after the other, each streamed from body.
 func (b *Backend) putStream(ctx context.Context, key string, body io.Reader, size int64) (err error) {
 	if size <= maxSinglePut {
-		_, err := b.client.PutObject(ctx, b.bucket, key, body, size, minio.PutObjectOptions{DisableMultipart: true})
+		_, err := b.client.PutObject(ctx, b.bucket, key, body, size, singlePut())
 		return mapErr(ctx, err)
 	}
 	partSize := max(int64(b.partSize), (size+maxParts-1)/maxParts)

@@ -441,3 +441,109 @@ func TestVirtualHost(t *testing.T) {
 		t.Fatalf("never dialed the bucket's virtual host; dialed %v", dialed)
 	}
 }
+
+// payloadTransport records how PUT payloads are signed and, when flip is
+// set, flips one byte of every PUT body on its way to the server.
+type payloadTransport struct {
+	flip bool
+	mu   sync.Mutex
+	puts []http.Header
+}
+
+func (p *payloadTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPut && r.Body != nil {
+		p.mu.Lock()
+		p.puts = append(p.puts, r.Header.Clone())
+		p.mu.Unlock()
+		if p.flip {
+			r = r.Clone(r.Context())
+			r.Body = &flipReader{r: r.Body, at: 100}
+		}
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// flipReader inverts the byte at offset at: inside the first aws-chunked
+// chunk's data, past its size line.
+type flipReader struct {
+	r   io.ReadCloser
+	at  int64
+	off int64
+}
+
+func (f *flipReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if i := f.at - f.off; i >= 0 && i < int64(n) {
+		p[i] ^= 0xff
+	}
+	f.off += int64(n)
+	return n, err
+}
+
+func (f *flipReader) Close() error { return f.r.Close() }
+
+// TestPayloadChecksum checks how single-request PUTs protect their payload:
+// headers signed, payload unsigned with a trailing CRC32C, and a body
+// damaged in transit refused by the provider, leaving nothing stored.
+func TestPayloadChecksum(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.StartVersityGW(t)
+	for _, tc := range []struct {
+		name string
+		size int
+	}{
+		{"buffered 4 KiB", 4096},
+		{"streamed 3 MiB", 3 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := backendtest.Pattern(3, tc.size)
+			for _, flip := range []bool{false, true} {
+				tr := &payloadTransport{flip: flip}
+				cfg := config(srv, "checksum")
+				cfg.CreateBucket = true
+				cfg.Transport = tr
+				cfg.MaxRetries = 1
+				b := open(t, cfg)
+				name := fmt.Sprintf("b/%d-%t", tc.size, flip)
+				err := b.Put(ctx, name, bytes.NewReader(data), int64(len(data)))
+				tr.mu.Lock()
+				if len(tr.puts) != 1 {
+					t.Fatalf("flip=%t: %d PUT requests, want 1", flip, len(tr.puts))
+				}
+				h := tr.puts[0]
+				tr.mu.Unlock()
+				if got, want := h.Get("X-Amz-Content-Sha256"), "STREAMING-UNSIGNED-PAYLOAD-TRAILER"; got != want {
+					t.Errorf("X-Amz-Content-Sha256 = %q, want %q", got, want)
+				}
+				if got, want := h.Get("X-Amz-Trailer"), "x-amz-checksum-crc32c"; got != want {
+					t.Errorf("X-Amz-Trailer = %q, want %q", got, want)
+				}
+				if !strings.Contains(h.Get("Authorization"), "Signature=") {
+					t.Errorf("request not signed: Authorization %q", h.Get("Authorization"))
+				}
+				if !flip {
+					if err != nil {
+						t.Fatalf("Put: %v", err)
+					}
+					rc, err := b.Get(ctx, name, 0, -1)
+					if err != nil {
+						t.Fatalf("Get: %v", err)
+					}
+					got, err := io.ReadAll(rc)
+					rc.Close()
+					if err != nil || !bytes.Equal(got, data) {
+						t.Fatalf("Get: %d bytes, %v; want the %d bytes put", len(got), err, len(data))
+					}
+					continue
+				}
+				if err == nil {
+					t.Fatal("Put of a body damaged in transit succeeded")
+				}
+				t.Logf("damaged body refused: %v", err)
+				if _, err := b.Stat(ctx, name); !errors.Is(err, backends.ErrNotFound) {
+					t.Errorf("Stat after the refused Put: %v, want ErrNotFound", err)
+				}
+			}
+		})
+	}
+}
