@@ -58,6 +58,9 @@ import (
 // this directory can never collide with an object or appear in a listing.
 const tmpDir = "~tmp"
 
+// copyBufferSize is the buffer Put copies bodies through.
+const copyBufferSize = 64 << 10
+
 // defaultPageSize is the page size used when List is called with limit <= 0.
 const defaultPageSize = 1000
 
@@ -155,7 +158,13 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 		}
 	}()
 	body := backends.ExactReader(ctx, r, size)
-	if _, err := io.Copy(f, body); err != nil {
+	// A copy buffer no larger than the body needs: *os.File's ReadFrom
+	// would allocate 32 KiB for every Put, however small.
+	n := int64(copyBufferSize)
+	if size >= 0 && size < n {
+		n = size + 1
+	}
+	if _, err := io.CopyBuffer(struct{ io.Writer }{f}, body, make([]byte, n)); err != nil {
 		return b.err("put", name, err)
 	}
 	if err := f.Sync(); err != nil {

@@ -94,7 +94,7 @@ func (s *Set) Put(ctx context.Context, name string, r io.Reader, size int64) err
 		}
 	}()
 
-	readErr := s.tee(ctx, r, streams)
+	readErr := s.tee(ctx, r, size, streams)
 	for _, st := range streams {
 		if readErr != nil {
 			st.abort(readErr)
@@ -108,10 +108,16 @@ func (s *Set) Put(ctx context.Context, name string, r io.Reader, size int64) err
 	return s.putOutcome(ctx, name, results, readErr)
 }
 
-// tee copies r to every stream through one buffer. It returns a non-nil
-// error only when reading r failed; members that fail drop out.
-func (s *Set) tee(ctx context.Context, r io.Reader, streams []*putStream) error {
-	buf := make([]byte, s.bufSize)
+// tee copies r to every stream through one buffer, no larger than a body
+// of known size needs (one byte more, to see its end in the same read). It
+// returns a non-nil error only when reading r failed; members that fail
+// drop out.
+func (s *Set) tee(ctx context.Context, r io.Reader, size int64, streams []*putStream) error {
+	n := s.bufSize
+	if size >= 0 && size < int64(n) {
+		n = int(size) + 1
+	}
+	buf := make([]byte, n)
 	active := streams
 	var wg sync.WaitGroup
 	for len(active) > 0 {

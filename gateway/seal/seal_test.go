@@ -12,7 +12,9 @@ const C = ChunkSize
 
 func TestRoundTrip(t *testing.T) {
 	keys := newTestKeys()
-	sizes := []int64{0, 1, 100, C - 1, C, C + 1, 2*C - 1, 2 * C, 2*C + 1, 3*C + 5, 5<<20 + 3}
+	// F: the most the sealing reader's first buffer seals in place.
+	const F = firstBufferSize - TagSize
+	sizes := []int64{0, 1, 100, F - 1, F, F + 1, F + 2, C - 1, C, C + 1, 2*C - 1, 2 * C, 2*C + 1, 3*C + 5, 5<<20 + 3}
 	for _, size := range sizes {
 		plain := pattern(size)
 		id := objID(byte(size))

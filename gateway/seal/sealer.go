@@ -120,7 +120,7 @@ func (s *Sealer) Reader(plaintext io.Reader) io.Reader {
 		aead: s.aead,
 		ad:   s.hdr.ObjectID,
 		src:  plaintext,
-		buf:  make([]byte, chunkCipherSize),
+		buf:  make([]byte, firstBufferSize),
 		out:  s.hdrBytes[:],
 	}
 }
@@ -142,12 +142,17 @@ func (s *Sealer) Seal(dst, plaintext []byte) []byte {
 	return dst
 }
 
+// firstBufferSize is the chunk buffer a sealReader starts with. It grows to
+// a whole chunk (chunkCipherSize) as soon as the plaintext turns out not to
+// fit, so a small object does not cost a 64 KiB buffer.
+const firstBufferSize = 8 << 10
+
 // sealReader streams a blob. Chunks are encrypted in place in buf.
 type sealReader struct {
 	aead     cipher.AEAD
 	ad       ObjectID
 	src      io.Reader
-	buf      []byte // chunkCipherSize bytes
+	buf      []byte // firstBufferSize, later chunkCipherSize bytes
 	out      []byte // bytes not yet returned
 	nonce    [NonceSize]byte
 	idx      uint64
@@ -208,8 +213,18 @@ func (r *sealReader) next() {
 		r.buf[0] = r.carry
 		n = 1
 	}
-	m, err := io.ReadFull(r.src, r.buf[n:ChunkSize+1])
+	// Read one byte more than the buffer can seal in place (with a whole
+	// chunk's buffer: one byte past the chunk).
+	m, err := io.ReadFull(r.src, r.buf[n:len(r.buf)-TagSize+1])
 	n += m
+	if err == nil && len(r.buf) < chunkCipherSize {
+		// The first buffer is full: the chunk needs a whole one.
+		buf := make([]byte, chunkCipherSize)
+		copy(buf, r.buf[:n])
+		r.buf = buf
+		m, err = io.ReadFull(r.src, r.buf[n:ChunkSize+1])
+		n += m
+	}
 	final := false
 	switch {
 	case err == nil:

@@ -50,6 +50,7 @@ type Verifier struct {
 	maxExpiry    time.Duration
 	maxChunkSize int
 	region       string
+	keys         keyCache
 }
 
 // Option configures a Verifier.
@@ -384,7 +385,7 @@ func (v *Verifier) authenticateHeader(r *http.Request, h string) (*authorization
 	if err != nil {
 		return nil, newError(CodeInvalidURI, http.StatusBadRequest, "Couldn't parse the specified URI.").wrap(err)
 	}
-	key := signingKey(secret, cred.scope)
+	key := v.keys.get(secret, cred.scope)
 	creq := canonicalRequest(r, query, signed, payload)
 	sts := stringToSign(t, cred.scope, creq)
 	if !signatureEqual(sign(key, sts), sig) {
@@ -487,7 +488,7 @@ func (v *Verifier) authenticateQuery(r *http.Request, q map[string][]string) (*a
 	if err != nil {
 		return nil, newError(CodeInvalidURI, http.StatusBadRequest, "Couldn't parse the specified URI.").wrap(err)
 	}
-	key := signingKey(secret, cred.scope)
+	key := v.keys.get(secret, cred.scope)
 	creq := canonicalRequest(r, query, signed, payload)
 	sts := stringToSign(t, cred.scope, creq)
 	if !signatureEqual(sign(key, sts), sig) {
