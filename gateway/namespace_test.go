@@ -109,6 +109,19 @@ func (e *env) get(t *testing.T, key string, off, n int64) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The same range through WriteTo, the path io.Copy takes.
+	r2, err := o.NewReader(context.Background(), off, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	var w bytes.Buffer
+	if _, err := r2.(io.WriterTo).WriteTo(&w); err != nil {
+		t.Fatalf("WriteTo: %v", err)
+	}
+	if !bytes.Equal(w.Bytes(), b) {
+		t.Fatalf("%s [%d, +%d): WriteTo wrote %d bytes, Read read %d, or they differ", key, off, n, w.Len(), len(b))
+	}
 	return b
 }
 
