@@ -171,7 +171,19 @@ func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64) 
 	if size > 0 {
 		blobSize = seal.CiphertextSize(size)
 	}
-	if err := ns.store.Put(ctx, blobName(id), s.Reader(cr), blobSize); err != nil {
+	// A body of more than one block (or of unknown size) is read ahead
+	// in a second goroutine while what it read is sealed and stored.
+	var ra *readAhead
+	src := io.Reader(cr)
+	if size <= 0 || size > readAheadBlock {
+		ra = newReadAhead(cr)
+		src = ra
+	}
+	err = ns.store.Put(ctx, blobName(id), s.Reader(src), blobSize)
+	if ra != nil {
+		ra.Close() // cr, and the caller's hash, are the goroutine's until now
+	}
+	if err != nil {
 		if cr.err != nil && !errors.Is(err, cr.err) {
 			err = fmt.Errorf("%w (%v)", cr.err, err)
 		}
