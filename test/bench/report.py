@@ -5,6 +5,7 @@ to the ceiling (versitygw alone) and PASS/MISS lines for the targets.
     report.py RAW.tsv BIG PAR_SIZE PAR "DAV_SERVERS_RUN" "DAV_SERVERS_WANTED"
 """
 import csv
+import os
 import statistics
 import sys
 
@@ -42,6 +43,7 @@ def summary(s, w):
         "p99": med(rs, "p99_ms"),
         "rss": max(float(r["rss_kib"]) for r in rs) / 1024,
         "cpu": med(rs, "cpu_s"),
+        "ccpu": med(rs, "client_cpu_s") if "client_cpu_s" in rs[0] else float("nan"),
         "req": med(rs, "backend_req_bytes"),
         "read": med(rs, "backend_read_bytes"),
         "reads": med(rs, "backend_reads"),
@@ -67,8 +69,8 @@ DESC = {"put-1": f"PUT 1 x {big // MiB} MiB", "get-1": f"GET 1 x {big // MiB} Mi
         "propfind-4k": "WebDAV PROPFIND Depth 1 of the 4 KiB folder"}
 CEIL, RCL = "versity", "rclone"
 
-print("| workload | server | rate | x ceiling | x rclone | p50 ms | p99 ms | peak RSS MiB | server CPU s |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| workload | server | rate | x ceiling | x rclone | p50 ms | p99 ms | peak RSS MiB | server CPU s | client CPU s |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for w in workloads:
     ceil = summary(CEIL, w)
     rcl = summary(RCL, w)
@@ -79,7 +81,7 @@ for w in workloads:
         xc = f"{v['rate'] / ceil['rate']:.2f}" if ceil else "-"
         xr = f"{v['rate'] / rcl['rate']:.2f}" if rcl else "-"
         print(f"| {DESC.get(w, w)} | {s} | {v['rate']:.1f} {UNIT.get(w, '')} | {xc} | {xr} | "
-              f"{v['p50']:.1f} | {v['p99']:.1f} | {v['rss']:.0f} | {v['cpu']:.1f} |")
+              f"{v['p50']:.1f} | {v['p99']:.1f} | {v['rss']:.0f} | {v['cpu']:.1f} | {v['ccpu']:.1f} |")
 print()
 if dav_wanted and not dav_run:
     print("WebDAV rows skipped: no server answered PROPFIND on its WebDAV listener.")
@@ -122,3 +124,28 @@ for tc in ("tc-local", "tc-versity"):
     if v and v["ops"]:
         per = max(v["req"], v["read"]) / v["ops"]
         target(per <= 2 * CHUNK, f"{tc} one-byte range GET reads {per:.0f} backend bytes (target <= two chunks, {2 * CHUNK})")
+
+# CPU per request of the small-object workloads, and what a rate target
+# leaves of this machine's cores: client and server share them, so a rate
+# is only reachable if server and client CPU per request fit the budget.
+ncpu = os.cpu_count() or 1
+small = [(s, w, summary(s, w)) for w in ("put-4k", "get-4k") for s in servers]
+small = [(s, w, v) for s, w, v in small if v and v["ops"]]
+if small:
+    print()
+    print(f"CPU time per request of the 4 KiB workloads ({ncpu} cores; kernel threads not counted):")
+    print()
+    print("| workload | server | server CPU ms | client CPU ms |")
+    print("|---|---|---:|---:|")
+    for s, w, v in small:
+        print(f"| {DESC[w]} | {s} | {1000 * v['cpu'] / v['ops']:.2f} | {1000 * v['ccpu'] / v['ops']:.2f} |")
+    print()
+    for tc in ("tc-local", "tc-versity"):
+        for w in ("put-4k", "get-4k"):
+            v, r = summary(tc, w), summary(RCL, w)
+            if not (v and r and v["ops"]):
+                continue
+            budget = 1000 * ncpu / (2 * r["rate"])
+            used = 1000 * (v["cpu"] + v["ccpu"]) / v["ops"]
+            print(f"{tc} {DESC[w]}: 2x rclone is {2 * r['rate']:.0f} op/s, leaving {budget:.2f} ms of CPU per request "
+                  f"for client and server together; {tc} and the client used {used:.2f} ms.")

@@ -1,7 +1,11 @@
 // Command loadgen is the S3 and WebDAV load generator of test/bench/run. It
 // runs one workload against one server and prints one JSON line:
 //
-//	{"ops":N,"bytes":N,"secs":F,"p50_ms":F,"p99_ms":F}
+//	{"ops":N,"bytes":N,"secs":F,"p50_ms":F,"p99_ms":F,"client_cpu_s":F}
+//
+// client_cpu_s is the CPU time (user + system) loadgen itself used over the
+// whole run: on a machine where client and server share the cores, it shows
+// how much of them the client took.
 //
 // The S3 side uses minio-go v7 with its defaults (path-style, SigV4 with a
 // streaming-signed payload over plain HTTP), so every server sees the same
@@ -38,6 +42,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -50,6 +55,7 @@ type result struct {
 	Secs  float64 `json:"secs"`
 	P50   float64 `json:"p50_ms"`
 	P99   float64 `json:"p99_ms"`
+	CPU   float64 `json:"client_cpu_s"`
 }
 
 var (
@@ -242,7 +248,17 @@ func main() {
 	default:
 		fail(fmt.Errorf("unknown workload %q", *work))
 	}
+	res.CPU = cpuSeconds()
 	json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// cpuSeconds returns the CPU time the process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // do sends req and checks for a 2xx status; body, if set, consumes the
