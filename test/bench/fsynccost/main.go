@@ -61,7 +61,7 @@ func main() {
 		}
 		per := time.Duration(*n)
 		fmt.Printf("%d writer(s): %v CPU and %v wall per durable %d-byte file\n",
-			writers, ((cpu()-c0)/per).Round(time.Microsecond), (time.Since(t0) / per).Round(time.Microsecond), *size)
+			writers, ((cpu() - c0) / per).Round(time.Microsecond), (time.Since(t0) / per).Round(time.Microsecond), *size)
 	}
 }
 
