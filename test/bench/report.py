@@ -44,6 +44,7 @@ def summary(s, w):
         "rss": max(float(r["rss_kib"]) for r in rs) / 1024,
         "cpu": med(rs, "cpu_s"),
         "ccpu": med(rs, "client_cpu_s") if "client_cpu_s" in rs[0] else float("nan"),
+        "pcpu": med(rs, "provider_cpu_s") if "provider_cpu_s" in rs[0] else 0.0,
         "req": med(rs, "backend_req_bytes"),
         "read": med(rs, "backend_read_bytes"),
         "reads": med(rs, "backend_reads"),
@@ -69,8 +70,8 @@ DESC = {"put-1": f"PUT 1 x {big // MiB} MiB", "get-1": f"GET 1 x {big // MiB} Mi
         "propfind-4k": "WebDAV PROPFIND Depth 1 of the 4 KiB folder"}
 CEIL, RCL = "versity", "rclone"
 
-print("| workload | server | rate | x ceiling | x rclone | p50 ms | p99 ms | peak RSS MiB | server CPU s | client CPU s |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| workload | server | rate | x ceiling | x rclone | p50 ms | p99 ms | peak RSS MiB | server CPU s | provider CPU s | client CPU s |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for w in workloads:
     ceil = summary(CEIL, w)
     rcl = summary(RCL, w)
@@ -80,8 +81,10 @@ for w in workloads:
             continue
         xc = f"{v['rate'] / ceil['rate']:.2f}" if ceil else "-"
         xr = f"{v['rate'] / rcl['rate']:.2f}" if rcl else "-"
+        # Only tc-versity runs providers of its own (two versitygw processes).
+        pcpu = f"{v['pcpu']:.1f}" if s == "tc-versity" else "-"
         print(f"| {DESC.get(w, w)} | {s} | {v['rate']:.1f} {UNIT.get(w, '')} | {xc} | {xr} | "
-              f"{v['p50']:.1f} | {v['p99']:.1f} | {v['rss']:.0f} | {v['cpu']:.1f} | {v['ccpu']:.1f} |")
+              f"{v['p50']:.1f} | {v['p99']:.1f} | {v['rss']:.0f} | {v['cpu']:.1f} | {pcpu} | {v['ccpu']:.1f} |")
 print()
 if dav_wanted and not dav_run:
     print("WebDAV rows skipped: no server answered PROPFIND on its WebDAV listener.")
