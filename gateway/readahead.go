@@ -54,6 +54,11 @@ func newReadAhead(src io.Reader) *readAhead {
 func (r *readAhead) fill(src io.Reader) {
 	defer close(r.full)
 	for {
+		select { // stopping comes first, even with a buffer free
+		case <-r.stop:
+			return
+		default:
+		}
 		var b []byte
 		select {
 		case b = <-r.free:
