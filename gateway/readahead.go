@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -52,7 +53,15 @@ func newReadAhead(src io.Reader) *readAhead {
 }
 
 func (r *readAhead) fill(src io.Reader) {
-	defer close(r.full)
+	defer func() {
+		// A panic in the source would otherwise end the process: net/http
+		// recovers the handler's goroutine only. The reader gets an error.
+		// full has room: the buffer being filled was never sent.
+		if p := recover(); p != nil {
+			r.full <- readBlock{nil, fmt.Errorf("gateway: reading the body: panic: %v", p)}
+		}
+		close(r.full)
+	}()
 	for {
 		select { // stopping comes first, even with a buffer free
 		case <-r.stop:

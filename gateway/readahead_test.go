@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
@@ -85,5 +86,31 @@ func TestReadAheadClose(t *testing.T) {
 	}
 	if late := src.late.Load(); late != 0 {
 		t.Errorf("%d reads of the source after Close returned", late)
+	}
+}
+
+// panicky returns some bytes, then panics, as a buggy body reader might.
+type panicky struct{ n int }
+
+func (p *panicky) Read(b []byte) (int, error) {
+	if p.n > 0 {
+		n := min(len(b), p.n)
+		p.n -= n
+		return n, nil
+	}
+	panic("index out of range")
+}
+
+// TestReadAheadPanic checks that a panicking source becomes an error of the
+// reader, after the blocks it filled, instead of ending the process.
+func TestReadAheadPanic(t *testing.T) {
+	ra := newReadAhead(&panicky{n: readAheadBlock + 7})
+	defer ra.Close()
+	got, err := io.ReadAll(ra)
+	if err == nil || !strings.Contains(err.Error(), "panic: index out of range") {
+		t.Fatalf("err %v, want the panic as an error", err)
+	}
+	if len(got) != readAheadBlock {
+		t.Errorf("read %d bytes before the error, want the %d of the full block", len(got), readAheadBlock)
 	}
 }
