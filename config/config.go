@@ -120,6 +120,10 @@ type Backend struct {
 	// PathStyle forces path-style (true) or virtual-host-style (false)
 	// requests; nil lets the client decide from the endpoint.
 	PathStyle *bool `yaml:"path_style,omitempty"`
+	// SignPayload makes uploads carry SHA-256 payload signatures (over
+	// http) instead of a trailing CRC32C checksum, for providers that do
+	// not accept trailing checksums.
+	SignPayload bool `yaml:"sign_payload,omitempty"`
 }
 
 // Replication says how writes fan out over the backends.

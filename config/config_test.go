@@ -89,6 +89,7 @@ func TestLoadTestdata(t *testing.T) {
 			"backends[3].type: required (local or s3)",
 			"backends[4].endpoint: only used with type s3",
 			"backends[4].bucket: only used with type s3",
+			"backends[4].sign_payload: only used with type s3",
 			`backends[5].endpoint: "https://e.example/some/path" must have no path, query or fragment`,
 			`backends[5].prefix: "/p" must not start with '/'`,
 		}},
@@ -188,6 +189,9 @@ func TestRelativePaths(t *testing.T) {
 	}
 	if c.Backends[0].PathStyle != nil {
 		t.Errorf("unset path_style must stay nil")
+	}
+	if !c.Backends[1].SignPayload || c.Backends[0].SignPayload {
+		t.Errorf("sign_payload = %t, %t; want false (unset), true", c.Backends[0].SignPayload, c.Backends[1].SignPayload)
 	}
 }
 

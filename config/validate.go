@@ -244,6 +244,7 @@ func (b *Backend) s3Keys() []string {
 		{"secret_key", b.SecretKey != ""},
 		{"prefix", b.Prefix != ""},
 		{"path_style", b.PathStyle != nil},
+		{"sign_payload", b.SignPayload},
 	} {
 		if kv.set {
 			ks = append(ks, kv.key)

@@ -42,7 +42,8 @@
 // end to end, so a provider or a man in the middle that alters it is caught
 // by the reader, which then reads the other copy. The provider must accept
 // aws-chunked bodies with trailing checksums (AWS S3, MinIO and versitygw
-// do). Parts of multipart uploads keep streaming SHA-256 signatures: a part
+// do); Config.SignPayload goes back to signed payloads for one that does
+// not. Parts of multipart uploads keep streaming SHA-256 signatures: a part
 // checksum would have to be declared when the upload is created and
 // repeated when it completes.
 //
@@ -140,6 +141,11 @@ type Config struct {
 	Timeout time.Duration
 	// CreateBucket lets New create a missing bucket.
 	CreateBucket bool
+	// SignPayload sends single-request uploads as minio-go does by
+	// default, without a trailing checksum: with a streaming SHA-256
+	// signature over http, unsigned over https. It is for providers that
+	// refuse aws-chunked bodies with trailing checksums.
+	SignPayload bool
 	// Transport replaces the HTTP transport, for example to inject
 	// faults in tests. Timeout does not apply to it.
 	Transport http.RoundTripper
@@ -156,6 +162,7 @@ type Backend struct {
 	core        minio.Core
 	transport   http.RoundTripper
 	bufs        sync.Pool // *[]byte of capacity partSize
+	signPayload bool      // Config.SignPayload
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -219,7 +226,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		BucketLookup: bl,
 		MaxRetries:   cfg.MaxRetries,
 		// Trailing checksums: single PUTs carry a CRC32C of the body.
-		TrailingHeaders: true,
+		TrailingHeaders: !cfg.SignPayload,
 	})
 	if err != nil {
 		return fail(err)
@@ -233,6 +240,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		client:      client,
 		core:        minio.Core{Client: client},
 		transport:   transport,
+		signPayload: cfg.SignPayload,
 	}
 	exists, err := client.BucketExists(ctx, cfg.Bucket)
 	if err != nil {
@@ -376,7 +384,7 @@ func (b *Backend) put(ctx context.Context, key string, r io.Reader, size int64) 
 		}
 	}
 	if eof {
-		_, err := b.client.PutObject(ctx, b.bucket, key, bytes.NewReader(first), int64(len(first)), singlePut())
+		_, err := b.client.PutObject(ctx, b.bucket, key, bytes.NewReader(first), int64(len(first)), singlePut(b.signPayload))
 		b.putBuf(first)
 		return mapErr(ctx, err)
 	}
@@ -384,9 +392,13 @@ func (b *Backend) put(ctx context.Context, key string, r io.Reader, size int64) 
 }
 
 // singlePut returns the options of every single-request PUT: an unsigned
-// payload with a trailing CRC32C checksum, computed by minio-go (see "Payload
-// integrity" in the package documentation).
-func singlePut() minio.PutObjectOptions {
+// payload with a trailing CRC32C checksum, computed by minio-go, or with
+// sign set minio-go's default signing (see "Payload integrity" in the
+// package documentation).
+func singlePut(sign bool) minio.PutObjectOptions {
+	if sign {
+		return minio.PutObjectOptions{DisableMultipart: true}
+	}
 	return minio.PutObjectOptions{DisableMultipart: true, DisableContentSha256: true, Checksum: minio.ChecksumCRC32C}
 }
 
@@ -395,7 +407,7 @@ func singlePut() minio.PutObjectOptions {
 // parts are sent one after the other, each streamed from body.
 func (b *Backend) putStream(ctx context.Context, key string, body io.Reader, size int64) (err error) {
 	if size <= maxSinglePut {
-		_, err := b.client.PutObject(ctx, b.bucket, key, body, size, singlePut())
+		_, err := b.client.PutObject(ctx, b.bucket, key, body, size, singlePut(b.signPayload))
 		return mapErr(ctx, err)
 	}
 	partSize := max(int64(b.partSize), (size+maxParts-1)/maxParts)

@@ -483,67 +483,78 @@ func (f *flipReader) Read(p []byte) (int, error) {
 func (f *flipReader) Close() error { return f.r.Close() }
 
 // TestPayloadChecksum checks how single-request PUTs protect their payload:
-// headers signed, payload unsigned with a trailing CRC32C, and a body
-// damaged in transit refused by the provider, leaving nothing stored.
+// by default headers signed, payload unsigned with a trailing CRC32C; with
+// SignPayload a streaming SHA-256 signature (over http). In both modes a
+// body damaged in transit is refused by the provider and nothing is stored.
 func TestPayloadChecksum(t *testing.T) {
 	ctx := context.Background()
 	srv := testenv.StartVersityGW(t)
-	for _, tc := range []struct {
-		name string
-		size int
+	for _, mode := range []struct {
+		name          string
+		sign          bool
+		sha256, trail string // X-Amz-Content-Sha256 and X-Amz-Trailer sent
 	}{
-		{"buffered 4 KiB", 4096},
-		{"streamed 3 MiB", 3 << 20},
+		{"crc32c trailer", false, "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "x-amz-checksum-crc32c"},
+		{"signed payload", true, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", ""},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			data := backendtest.Pattern(3, tc.size)
-			for _, flip := range []bool{false, true} {
-				tr := &payloadTransport{flip: flip}
-				cfg := config(srv, "checksum")
-				cfg.CreateBucket = true
-				cfg.Transport = tr
-				cfg.MaxRetries = 1
-				b := open(t, cfg)
-				name := fmt.Sprintf("b/%d-%t", tc.size, flip)
-				err := b.Put(ctx, name, bytes.NewReader(data), int64(len(data)))
-				tr.mu.Lock()
-				if len(tr.puts) != 1 {
-					t.Fatalf("flip=%t: %d PUT requests, want 1", flip, len(tr.puts))
-				}
-				h := tr.puts[0]
-				tr.mu.Unlock()
-				if got, want := h.Get("X-Amz-Content-Sha256"), "STREAMING-UNSIGNED-PAYLOAD-TRAILER"; got != want {
-					t.Errorf("X-Amz-Content-Sha256 = %q, want %q", got, want)
-				}
-				if got, want := h.Get("X-Amz-Trailer"), "x-amz-checksum-crc32c"; got != want {
-					t.Errorf("X-Amz-Trailer = %q, want %q", got, want)
-				}
-				if !strings.Contains(h.Get("Authorization"), "Signature=") {
-					t.Errorf("request not signed: Authorization %q", h.Get("Authorization"))
-				}
-				if !flip {
-					if err != nil {
-						t.Fatalf("Put: %v", err)
+		for _, tc := range []struct {
+			name string
+			size int
+		}{
+			{"buffered 4 KiB", 4096},
+			{"streamed 3 MiB", 3 << 20},
+		} {
+			t.Run(mode.name+"/"+tc.name, func(t *testing.T) {
+				data := backendtest.Pattern(3, tc.size)
+				for _, flip := range []bool{false, true} {
+					tr := &payloadTransport{flip: flip}
+					cfg := config(srv, "checksum")
+					cfg.CreateBucket = true
+					cfg.Transport = tr
+					cfg.MaxRetries = 1
+					cfg.SignPayload = mode.sign
+					b := open(t, cfg)
+					name := fmt.Sprintf("b/%d-%t-%t", tc.size, mode.sign, flip)
+					err := b.Put(ctx, name, bytes.NewReader(data), int64(len(data)))
+					tr.mu.Lock()
+					if len(tr.puts) != 1 {
+						t.Fatalf("flip=%t: %d PUT requests, want 1", flip, len(tr.puts))
 					}
-					rc, err := b.Get(ctx, name, 0, -1)
-					if err != nil {
-						t.Fatalf("Get: %v", err)
+					h := tr.puts[0]
+					tr.mu.Unlock()
+					if got := h.Get("X-Amz-Content-Sha256"); got != mode.sha256 {
+						t.Errorf("X-Amz-Content-Sha256 = %q, want %q", got, mode.sha256)
 					}
-					got, err := io.ReadAll(rc)
-					rc.Close()
-					if err != nil || !bytes.Equal(got, data) {
-						t.Fatalf("Get: %d bytes, %v; want the %d bytes put", len(got), err, len(data))
+					if got := h.Get("X-Amz-Trailer"); got != mode.trail {
+						t.Errorf("X-Amz-Trailer = %q, want %q", got, mode.trail)
 					}
-					continue
+					if !strings.Contains(h.Get("Authorization"), "Signature=") {
+						t.Errorf("request not signed: Authorization %q", h.Get("Authorization"))
+					}
+					if !flip {
+						if err != nil {
+							t.Fatalf("Put: %v", err)
+						}
+						rc, err := b.Get(ctx, name, 0, -1)
+						if err != nil {
+							t.Fatalf("Get: %v", err)
+						}
+						got, err := io.ReadAll(rc)
+						rc.Close()
+						if err != nil || !bytes.Equal(got, data) {
+							t.Fatalf("Get: %d bytes, %v; want the %d bytes put", len(got), err, len(data))
+						}
+						continue
+					}
+					if err == nil {
+						t.Fatal("Put of a body damaged in transit succeeded")
+					}
+					t.Logf("damaged body refused: %v", err)
+					if _, err := b.Stat(ctx, name); !errors.Is(err, backends.ErrNotFound) {
+						t.Errorf("Stat after the refused Put: %v, want ErrNotFound", err)
+					}
 				}
-				if err == nil {
-					t.Fatal("Put of a body damaged in transit succeeded")
-				}
-				t.Logf("damaged body refused: %v", err)
-				if _, err := b.Stat(ctx, name); !errors.Is(err, backends.ErrNotFound) {
-					t.Errorf("Stat after the refused Put: %v, want ErrNotFound", err)
-				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -51,6 +51,7 @@ func openBackend(ctx context.Context, b config.Backend) (backends.Backend, error
 		return s3.New(ctx, s3.Config{
 			Name: b.Name, Endpoint: b.Endpoint, Region: b.Region, Bucket: b.Bucket,
 			AccessKey: b.AccessKey, SecretKey: b.SecretKey, Prefix: b.Prefix, Lookup: lookup,
+			SignPayload: b.SignPayload,
 		})
 	}
 	return nil, fmt.Errorf("backend %s: unknown type %q", b.Name, b.Type)
