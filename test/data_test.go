@@ -73,14 +73,29 @@ func sameFile(t testing.TB, want, got string) {
 	}
 }
 
+// minContentNeedle is the shortest name scanForPlaintext looks for inside
+// files. Backend files are mostly random ciphertext, which contains a given
+// 4-byte string about once in every 4 GiB: in the 600 MB an end-to-end
+// test leaves, a short name would turn up by chance one run in seven. A
+// 12-byte one turns up once in 2^96 bytes.
+const minContentNeedle = 12
+
 // scanForPlaintext walks the given directories (backend storage) and fails
-// the test for every file whose name or content contains one of needles
-// (besides the marker). It returns how many files and bytes it scanned.
+// the test for every file whose path contains one of needles, and for every
+// file whose content contains the marker or one of the needles of at least
+// minContentNeedle bytes (pass full object keys to have them searched). It
+// returns how many files and bytes it scanned.
 func scanForPlaintext(t testing.TB, dirs []string, needles ...string) (files int, bytesRead int64) {
 	t.Helper()
-	needles = append([]string{marker}, needles...)
+	names := needles
+	content := []string{marker}
+	for _, n := range names {
+		if len(n) >= minContentNeedle {
+			content = append(content, n)
+		}
+	}
 	longest := 0
-	for _, n := range needles {
+	for _, n := range content {
 		longest = max(longest, len(n))
 	}
 	for _, dir := range dirs {
@@ -89,7 +104,7 @@ func scanForPlaintext(t testing.TB, dirs []string, needles ...string) (files int
 				return err
 			}
 			rel, _ := filepath.Rel(dir, path)
-			for _, n := range needles[1:] {
+			for _, n := range names {
 				if strings.Contains(rel, n) {
 					t.Errorf("backend path %s contains the name %q", path, n)
 				}
@@ -109,7 +124,7 @@ func scanForPlaintext(t testing.TB, dirs []string, needles ...string) (files int
 				n, err := f.Read(buf[carry:])
 				bytesRead += int64(n)
 				chunk := buf[:carry+n]
-				for _, needle := range needles {
+				for _, needle := range content {
 					if bytes.Contains(chunk, []byte(needle)) {
 						t.Errorf("backend file %s contains plaintext %q", path, needle)
 						return nil
@@ -130,4 +145,54 @@ func scanForPlaintext(t testing.TB, dirs []string, needles ...string) (files int
 		}
 	}
 	return files, bytesRead
+}
+
+// errRecorder is a testing.TB that collects Errorf calls instead of failing.
+type errRecorder struct {
+	testing.TB
+	errs []string
+}
+
+func (r *errRecorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+func (r *errRecorder) Helper() {}
+
+// TestScanForPlaintext checks the scanner the no-plaintext assertions rest
+// on: the marker and long names in content, and any name in a path, are
+// reported; a short name inside content is not (random ciphertext holds
+// short strings by chance).
+func TestScanForPlaintext(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"b/clean":            "random ciphertext, nothing to see",
+		"b/marker":           strings.Repeat("x", 1<<20-5) + marker + "tail", // across the 1 MiB read boundary
+		"b/long-name":        "....secret/docs/report.txt....",
+		"b/short-name":       "..docs..",
+		"m/docs-in-the-path": "clean",
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &errRecorder{TB: t}
+	n, _ := scanForPlaintext(rec, []string{dir}, "docs", "secret/docs/report.txt")
+	if n != len(files) {
+		t.Errorf("scanned %d files, want %d", n, len(files))
+	}
+	got := strings.Join(rec.errs, "\n")
+	for _, want := range []string{"b/marker contains plaintext", "b/long-name contains plaintext", `docs-in-the-path contains the name "docs"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no report %q in:\n%s", want, got)
+		}
+	}
+	if len(rec.errs) != 3 {
+		t.Errorf("%d reports, want 3:\n%s", len(rec.errs), got)
+	}
 }

@@ -158,7 +158,11 @@ func TestAWSCLI(t *testing.T) {
 	})
 
 	t.Run("no plaintext on backends", func(t *testing.T) {
-		n, size := scanForPlaintext(t, g.backendDirs(), bucket, "secret", "docs", "media")
+		needles := []string{bucket, "secret", "docs", "media"}
+		for _, f := range files {
+			needles = append(needles, f.key)
+		}
+		n, size := scanForPlaintext(t, g.backendDirs(), needles...)
 		// Two copies of 301 MiB of data plus meta records.
 		if size < 2*301<<20 || n < 2*4 {
 			t.Errorf("scanned only %d files, %d bytes: backends should hold two copies", n, size)

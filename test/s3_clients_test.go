@@ -145,5 +145,5 @@ func TestRclone(t *testing.T) {
 	if !strings.Contains(r.Stderr, "0 differences found") {
 		t.Errorf("rclone check after sync:\n%s", r.Stderr)
 	}
-	scanForPlaintext(t, g.backendDirs(), "rclone-bucket", "file-0", "large/blob")
+	scanForPlaintext(t, g.backendDirs(), "rclone-bucket", "file-0", "large/blob", "d1/sub1/file-0001.txt", "large/blob-0.bin")
 }

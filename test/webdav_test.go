@@ -364,7 +364,7 @@ func TestWebDAVRclone(t *testing.T) {
 	if out := aws.Must("s3", "ls", "--recursive", "s3://rclone-bucket/").Stdout; strings.TrimSpace(out) != "" {
 		t.Errorf("left after purge:\n%s", out)
 	}
-	scanForPlaintext(t, g.backendDirs(), "secret", "photos", "rclone-bucket")
+	scanForPlaintext(t, g.backendDirs(), "secret", "photos", "rclone-bucket", "photos/big-secret.bin")
 }
 
 // TestWebDAVCadaver runs a scripted cadaver session with its credentials
