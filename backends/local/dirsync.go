@@ -11,15 +11,10 @@ import "sync"
 type dirSyncer struct {
 	sync func(dir string) error
 
-	mu   sync.Mutex
-	dirs map[string]*dirRounds
-}
-
-// dirRounds is the state of one directory: at most one fsync running, and
-// at most one round of callers gathering for the next.
-type dirRounds struct {
-	running bool
-	next    *syncRound
+	mu sync.Mutex
+	// pending has an entry for every directory whose fsync is running:
+	// the round gathering for the next one, or nil while none is.
+	pending map[string]*syncRound
 }
 
 // syncRound is one fsync shared by every caller that joined it.
@@ -29,32 +24,27 @@ type syncRound struct {
 }
 
 func newDirSyncer(sync func(dir string) error) *dirSyncer {
-	return &dirSyncer{sync: sync, dirs: make(map[string]*dirRounds)}
+	return &dirSyncer{sync: sync, pending: make(map[string]*syncRound)}
 }
 
 // Sync returns once an fsync of dir that began after the call has finished,
 // with that fsync's error.
 func (s *dirSyncer) Sync(dir string) error {
 	s.mu.Lock()
-	d := s.dirs[dir]
-	if d == nil {
-		d = &dirRounds{}
-		s.dirs[dir] = d
+	r, running := s.pending[dir]
+	if !running {
+		// No fsync of dir is running: this caller runs one now.
+		s.pending[dir] = nil
+		s.mu.Unlock()
+		r = &syncRound{done: make(chan struct{})}
+		s.run(dir, r)
+		return r.err
 	}
-	r := d.next
 	if r == nil {
 		r = &syncRound{done: make(chan struct{})}
-		d.next = r
-	}
-	lead := !d.running
-	if lead {
-		d.running = true
-		d.next = nil
+		s.pending[dir] = r
 	}
 	s.mu.Unlock()
-	if lead {
-		s.run(dir, d, r)
-	}
 	<-r.done
 	return r.err
 }
@@ -62,17 +52,17 @@ func (s *dirSyncer) Sync(dir string) error {
 // run performs round r, then hands the round that gathered meanwhile (if
 // any) to a new goroutine, so a leader's caller waits for its own fsync
 // only and no gathered round waits for a leader that has left.
-func (s *dirSyncer) run(dir string, d *dirRounds, r *syncRound) {
+func (s *dirSyncer) run(dir string, r *syncRound) {
 	r.err = s.sync(dir)
 	close(r.done)
 	s.mu.Lock()
-	next := d.next
-	d.next = nil
+	next := s.pending[dir]
 	if next == nil {
-		delete(s.dirs, dir) // idle: nothing refers to d any more
+		delete(s.pending, dir) // idle
 		s.mu.Unlock()
 		return
 	}
+	s.pending[dir] = nil
 	s.mu.Unlock()
-	go s.run(dir, d, next)
+	go s.run(dir, next)
 }

@@ -61,7 +61,7 @@ func TestDirSyncerCovers(t *testing.T) {
 	// The last leader forgets the directory just after its callers return.
 	for i := 0; ; i++ {
 		s.mu.Lock()
-		n := len(s.dirs)
+		n := len(s.pending)
 		s.mu.Unlock()
 		if n == 0 {
 			break
