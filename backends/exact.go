@@ -71,3 +71,14 @@ func (e *exactReader) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// CopyBuffer returns a buffer to copy a Put body of the declared size
+// through: max bytes, or for a smaller body of known size one byte more
+// than the body (enough to see its end in the same read), so that small
+// objects do not pay for a large buffer.
+func CopyBuffer(size int64, max int) []byte {
+	if size >= 0 && size < int64(max) {
+		return make([]byte, size+1)
+	}
+	return make([]byte, max)
+}

@@ -161,11 +161,8 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 	// A copy buffer no larger than the body needs (*os.File's ReadFrom
 	// would allocate 32 KiB for every Put, however small), into a writer
 	// that starts writeback as it goes.
-	n := int64(copyBufferSize)
-	if size >= 0 && size < n {
-		n = size + 1
-	}
-	if _, err := io.CopyBuffer(&writebackWriter{f: f}, body, make([]byte, n)); err != nil {
+	buf := backends.CopyBuffer(size, copyBufferSize)
+	if _, err := io.CopyBuffer(&writebackWriter{f: f}, body, buf); err != nil {
 		return b.err("put", name, err)
 	}
 	if err := f.Sync(); err != nil {

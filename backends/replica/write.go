@@ -109,15 +109,10 @@ func (s *Set) Put(ctx context.Context, name string, r io.Reader, size int64) err
 }
 
 // tee copies r to every stream through one buffer, no larger than a body
-// of known size needs (one byte more, to see its end in the same read). It
-// returns a non-nil error only when reading r failed; members that fail
-// drop out.
+// of known size needs (backends.CopyBuffer). It returns a non-nil error
+// only when reading r failed; members that fail drop out.
 func (s *Set) tee(ctx context.Context, r io.Reader, size int64, streams []*putStream) error {
-	n := s.bufSize
-	if size >= 0 && size < int64(n) {
-		n = int(size) + 1
-	}
-	buf := make([]byte, n)
+	buf := backends.CopyBuffer(size, s.bufSize)
 	active := streams
 	var wg sync.WaitGroup
 	for len(active) > 0 {
