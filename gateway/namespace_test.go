@@ -524,6 +524,20 @@ func TestCorruptReplicaFailsOver(t *testing.T) {
 	if !bytes.Equal(got, data[:len(got)]) || len(got) >= len(data)/2+1 {
 		t.Errorf("returned %d bytes before the error; they must be a correct prefix before the bad chunk", len(got))
 	}
+	// The same through WriteTo, the path of S3 GET responses.
+	r2, err := o.NewReader(ctx, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	var w bytes.Buffer
+	n, err := r2.(io.WriterTo).WriteTo(&w)
+	if !errors.Is(err, gateway.ErrIntegrity) && !errors.Is(err, backends.ErrUnavailable) {
+		t.Fatalf("both corrupt, WriteTo: err %v", err)
+	}
+	if n != int64(w.Len()) || !bytes.Equal(w.Bytes(), data[:w.Len()]) || w.Len() >= len(data)/2+1 {
+		t.Errorf("WriteTo wrote %d bytes (reported %d) before the error; they must be a correct prefix before the bad chunk", w.Len(), n)
+	}
 }
 
 func TestAbortStaleUploads(t *testing.T) {
