@@ -85,6 +85,27 @@ func (h *Header) OpenWithDataKey(dataKey *[KeySize]byte) (*Opener, error) {
 	return o, nil
 }
 
+// PayloadOpener returns an Opener for the payload chunks of object id, given
+// its data key and salt from a source that authenticated them (a share
+// link's sealed entry). No header is read or checked: each chunk still
+// authenticates under the payload key derived from dataKey and salt and
+// the object id, so a blob of another object, or one under another key,
+// fails as ErrIntegrity at its first chunk. Header() of the result holds
+// only the object id and salt.
+func PayloadOpener(id ObjectID, salt *[SaltSize]byte, dataKey *[KeySize]byte) (*Opener, error) {
+	payloadKey, headerKey, err := deriveKeys(dataKey, salt)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(payloadKey)
+	clear(headerKey)
+	o := &Opener{hdr: Header{Version: Version, Suite: SuiteAES256GCM, ChunkSize: ChunkSize, ObjectID: id, Salt: *salt}, dataKey: *dataKey}
+	if o.aead, err = newGCM(payloadKey); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
 // Rewrap returns a copy of h whose data key is wrapped under the KEK newID
 // of keys instead of the KEK h.KeyID, with a fresh nonce from crypto/rand.
 // Only the key slot (KeyID and WrappedKey) changes; the header MAC does not
