@@ -41,6 +41,8 @@ const (
 	EnvListenS3     = "TWINCRYPT_LISTEN_S3"     // listen.s3
 	EnvListenWebDAV = "TWINCRYPT_LISTEN_WEBDAV" // listen.webdav
 	EnvListenShare  = "TWINCRYPT_LISTEN_SHARE"  // listen.share
+	EnvListenAdmin  = "TWINCRYPT_LISTEN_ADMIN"  // listen.admin
+	EnvPublicURL    = "TWINCRYPT_SHARE_URL"     // share.public_url
 	EnvCatalogURL   = "TWINCRYPT_CATALOG_URL"   // catalog.url, and catalog.type: redis
 	EnvMinWrites    = "TWINCRYPT_MIN_WRITES"    // replication.min_writes
 )
@@ -55,6 +57,7 @@ type Config struct {
 	// was parsed from memory.
 	Path        string      `yaml:"-"`
 	Listen      Listen      `yaml:"listen"`
+	Share       Share       `yaml:"share,omitempty"`
 	Keyring     string      `yaml:"keyring"`
 	Catalog     Catalog     `yaml:"catalog"`
 	Users       []User      `yaml:"users"`
@@ -68,6 +71,29 @@ type Listen struct {
 	WebDAV string `yaml:"webdav"`
 	// Share is optional; empty disables the share-link pages.
 	Share string `yaml:"share,omitempty"`
+	// Admin is optional; empty disables the admin API, through which
+	// the command line reaches a running gateway (docs/SHARING.md).
+	Admin string `yaml:"admin,omitempty"`
+}
+
+// Share configures share links.
+type Share struct {
+	// PublicURL is what links start with, before "/s/ID": the share
+	// listener's address as recipients reach it. Default
+	// http://<listen.share>.
+	PublicURL string `yaml:"public_url,omitempty"`
+}
+
+// LinkBase returns what share links start with: share.public_url, else
+// http://<listen.share>; empty when neither is set.
+func (c *Config) LinkBase() string {
+	if c.Share.PublicURL != "" {
+		return strings.TrimRight(c.Share.PublicURL, "/")
+	}
+	if c.Listen.Share != "" {
+		return "http://" + c.Listen.Share
+	}
+	return ""
 }
 
 // Catalog selects and locates the catalog.
@@ -249,6 +275,12 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	if v := getenv(EnvListenWebDAV); v != "" {
 		c.Listen.WebDAV = v
+	}
+	if v := getenv(EnvListenAdmin); v != "" {
+		c.Listen.Admin = v
+	}
+	if v := getenv(EnvPublicURL); v != "" {
+		c.Share.PublicURL = v
 	}
 	if v := getenv(EnvListenShare); v != "" {
 		c.Listen.Share = v

@@ -50,6 +50,8 @@ func TestLoadTestdata(t *testing.T) {
 			`listen.s3: "localhost" is not host:port`,
 			`listen.webdav: "127.0.0.1:http" is not host:port: port "http" is not a number`,
 			`listen.share: "127.0.0.1:70000" is not host:port`,
+			`listen.admin: "127.0.0.1:8420x" is not host:port`,
+			`share.public_url: "ftp://files.example.org" must start with http:// or https://`,
 		}},
 		{file: "dup-listen.yaml", want: []string{`listen.webdav: "127.0.0.1:8420" is already used by listen.s3`}},
 		{file: "missing-required.yaml", want: []string{
@@ -238,10 +240,19 @@ func TestEnvOverrides(t *testing.T) {
 		},
 		{
 			name: "listen",
-			env:  map[string]string{EnvListenS3: "127.0.0.1:1", EnvListenWebDAV: "127.0.0.1:2", EnvListenShare: "127.0.0.1:3"},
+			env:  map[string]string{EnvListenS3: "127.0.0.1:1", EnvListenWebDAV: "127.0.0.1:2", EnvListenShare: "127.0.0.1:3", EnvListenAdmin: "127.0.0.1:4"},
 			check: func(t *testing.T, c *Config) {
-				if got := (Listen{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}); c.Listen != got {
+				if got := (Listen{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4"}); c.Listen != got {
 					t.Errorf("Listen = %+v, want %+v", c.Listen, got)
+				}
+			},
+		},
+		{
+			name: "share url",
+			env:  map[string]string{EnvPublicURL: "https://files.example.org/"},
+			check: func(t *testing.T, c *Config) {
+				if got := c.LinkBase(); got != "https://files.example.org" {
+					t.Errorf("LinkBase = %q", got)
 				}
 			},
 		},

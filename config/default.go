@@ -17,6 +17,7 @@ const (
 	DefaultListenS3     = "127.0.0.1:8420"
 	DefaultListenWebDAV = "127.0.0.1:8421"
 	DefaultListenShare  = "127.0.0.1:8422"
+	DefaultListenAdmin  = "127.0.0.1:8423"
 	DefaultKeyring      = "twincrypt.keyring"
 	DefaultCatalogPath  = "twincrypt.db"
 )
@@ -33,6 +34,7 @@ var defaultTemplateText string
 // defaultParams fills default.yaml.tmpl.
 type defaultParams struct {
 	ListenS3, ListenWebDAV, ListenShare string
+	ListenAdmin                         string
 	Keyring, CatalogPath                string
 	AccessKey, SecretKey                string
 	BackendA, BackendB, Jurisdiction    string
@@ -58,6 +60,7 @@ func Default(dir string) (*Config, []byte, error) {
 		ListenS3:     DefaultListenS3,
 		ListenWebDAV: DefaultListenWebDAV,
 		ListenShare:  DefaultListenShare,
+		ListenAdmin:  DefaultListenAdmin,
 		Keyring:      DefaultKeyring,
 		CatalogPath:  DefaultCatalogPath,
 		AccessKey:    access,

@@ -39,6 +39,7 @@ var backendName = regexp.MustCompile(`^[a-z0-9-]+$`)
 func (c *Config) Validate() error {
 	var v validator
 	c.validateListen(&v)
+	c.validateShare(&v)
 	if c.Keyring == "" {
 		v.add("keyring", "required")
 	}
@@ -63,6 +64,7 @@ func (c *Config) validateListen(v *validator) {
 		{"listen.s3", c.Listen.S3, true},
 		{"listen.webdav", c.Listen.WebDAV, true},
 		{"listen.share", c.Listen.Share, false},
+		{"listen.admin", c.Listen.Admin, false},
 	}
 	seen := make(map[string]string)
 	for _, a := range addrs {
@@ -84,6 +86,24 @@ func (c *Config) validateListen(v *validator) {
 			continue
 		}
 		seen[a.addr] = a.field
+	}
+}
+
+func (c *Config) validateShare(v *validator) {
+	u := c.Share.PublicURL
+	if u == "" {
+		return
+	}
+	p, err := url.Parse(u)
+	switch {
+	case err != nil:
+		v.add("share.public_url", "%q is not a URL: %v", u, err)
+	case p.Scheme != "http" && p.Scheme != "https":
+		v.add("share.public_url", "%q must start with http:// or https://", u)
+	case p.Host == "":
+		v.add("share.public_url", "%q names no host", u)
+	case p.RawQuery != "" || p.Fragment != "" || p.User != nil:
+		v.add("share.public_url", "%q must not hold a query, a fragment or a user", u)
 	}
 }
 

@@ -39,7 +39,9 @@ type RebuildReport struct {
 	// RenameLeftovers counts old records of interrupted renames: left
 	// out because a newer record references the same blobs.
 	RenameLeftovers int
-	Failed          []RecoverFailure
+	// Shares counts share links entered from their records.
+	Shares int
+	Failed []RecoverFailure
 }
 
 // RebuildCatalog fills a catalog from the meta records on one backend:
@@ -135,6 +137,11 @@ func RebuildCatalog(ctx context.Context, o RebuildOptions) (*RebuildReport, erro
 			return rep, err
 		}
 	}
+	shares, err := ns.rebuildShares(ctx, o.Backend, o.Catalog, func(name string, err error) { fail(name, nil, err) })
+	if err != nil {
+		return rep, fmt.Errorf("rebuild catalog from %s: share records: %w", o.Backend.Name(), err)
+	}
+	rep.Shares = shares
 	n, err := ns.dropRenameLeftovers(ctx, o.Catalog)
 	if err != nil {
 		return rep, fmt.Errorf("rebuild catalog: %w", err)

@@ -44,6 +44,7 @@ func commands() []command {
 		{"repair", "copy missing or corrupt blobs and meta records between backends", runRepair},
 		{"gc", "delete blobs nothing references (left by crashes)", runGC},
 		{"recover", "restore every object as plain files from one backend and the keyring", runRecover},
+		{"share", "make, list and revoke share links: create, list, revoke", runShare},
 		{"rebuild-catalog", "rebuild the catalog from the meta records on one backend", runRebuildCatalog},
 	}
 }

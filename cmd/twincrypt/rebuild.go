@@ -80,8 +80,8 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 	})
 	prog.finish()
 	if rep != nil {
-		fmt.Fprintf(c.stdout, "rebuilt from %s: %d buckets (%d implied by their objects), %d objects, %d skipped, %d failed\n",
-			src.Name, rep.Buckets, rep.ImpliedBuckets, rep.Objects, rep.Skipped, len(rep.Failed))
+		fmt.Fprintf(c.stdout, "rebuilt from %s: %d buckets (%d implied by their objects), %d objects, %d skipped, %d share links, %d failed\n",
+			src.Name, rep.Buckets, rep.ImpliedBuckets, rep.Objects, rep.Skipped, rep.Shares, len(rep.Failed))
 		for _, f := range rep.Failed {
 			fmt.Fprintf(c.stdout, "  %s %s/%s: %v\n", f.Name, f.Bucket, f.Key, f.Err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,8 +17,10 @@ import (
 
 	"github.com/twincrypt/twincrypt/config"
 	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/admin"
 	"github.com/twincrypt/twincrypt/gateway/dav"
 	"github.com/twincrypt/twincrypt/gateway/s3api"
+	"github.com/twincrypt/twincrypt/gateway/sharepage"
 	"github.com/twincrypt/twincrypt/keyring"
 )
 
@@ -111,9 +114,59 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	servers := []*namedServer{{"s3", s3srv, s3ln}, {"webdav", davsrv, davln}}
+	closeAll := func() {
+		for _, ns := range servers {
+			ns.ln.Close()
+		}
+	}
+	var shareBase string
+	if cfg.Listen.Share != "" || cfg.Listen.Admin != "" {
+		svc, err := st.shareService(log)
+		if err != nil && cfg.Listen.Share != "" {
+			closeAll()
+			return err
+		}
+		if cfg.Listen.Share != "" {
+			shareBase = cfg.LinkBase()
+			assets, err := shareAssets()
+			if err != nil {
+				closeAll()
+				return err
+			}
+			h, err := svc.Handler(assets)
+			if err != nil {
+				closeAll()
+				return err
+			}
+			srv, err := listenServer("share", cfg.Listen.Share, h, log)
+			if err != nil {
+				closeAll()
+				return err
+			}
+			servers = append(servers, srv)
+		}
+		if cfg.Listen.Admin != "" {
+			srv, err := listenServer("admin", cfg.Listen.Admin, admin.New(admin.Options{Shares: svc, Users: users, Logger: log}), log)
+			if err != nil {
+				closeAll()
+				return err
+			}
+			servers = append(servers, srv)
+		}
+	}
+
 	fmt.Fprintf(c.stdout, "twincrypt serving (config %s)\n", cfg.Path)
 	fmt.Fprintf(c.stdout, "  S3 endpoint:  http://%s\n", s3ln.Addr())
 	fmt.Fprintf(c.stdout, "  WebDAV endpoint: http://%s\n", davln.Addr())
+	for _, srv := range servers[2:] {
+		switch srv.name {
+		case "share":
+			fmt.Fprintf(c.stdout, "  share links:  http://%s (links start with %s/s/)\n", srv.ln.Addr(), shareBase)
+		case "admin":
+			fmt.Fprintf(c.stdout, "  admin API:    http://%s\n", srv.ln.Addr())
+		}
+	}
 	if embedded {
 		for _, u := range cfg.Users {
 			fmt.Fprintf(c.stdout, "  access key:   %s\n  secret key:   %s\n", u.AccessKey, u.SecretKey)
@@ -137,21 +190,19 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	})
 	workers.Go(func() { sweepUploads(bg, st, log) })
 
-	errc := make(chan error, 2)
-	go func() {
-		if err := s3srv.Serve(s3ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("serve s3: %w", err)
-		}
-	}()
-	go func() {
-		if err := davsrv.Serve(davln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("serve webdav: %w", err)
-		}
-	}()
+	errc := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() {
+			if err := srv.srv.Serve(srv.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve %s: %w", srv.name, err)
+			}
+		}()
+	}
 	select {
 	case err := <-errc:
-		s3srv.Close()
-		davsrv.Close()
+		for _, srv := range servers {
+			srv.srv.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}
@@ -159,7 +210,8 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, srv := range []*http.Server{s3srv, davsrv} {
+	for _, ns := range servers {
+		srv := ns.srv
 		wg.Go(func() {
 			if err := srv.Shutdown(sctx); err != nil {
 				log.Warn("in-flight requests cut off", "err", err)
@@ -170,6 +222,31 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	wg.Wait()
 	log.Info("stopped")
 	return nil
+}
+
+// shareAssets returns the share page's files.
+func shareAssets() (fs.FS, error) { return fs.Sub(sharepage.Static, "static") }
+
+// namedServer is one listener of serve and its server.
+type namedServer struct {
+	name string
+	srv  *http.Server
+	ln   net.Listener
+}
+
+// listenServer listens on addr and returns a server for h with serve's
+// timeouts.
+func listenServer(name, addr string, h http.Handler, log *slog.Logger) (*namedServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", name, err)
+	}
+	return &namedServer{name: name, ln: ln, srv: &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}}, nil
 }
 
 // sweepUploads aborts abandoned multipart uploads: at start, every upload

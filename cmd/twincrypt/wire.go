@@ -61,7 +61,11 @@ func openBackend(ctx context.Context, b config.Backend) (backends.Backend, error
 func openCatalog(ctx context.Context, cfg *config.Config) (catalog.Catalog, error) {
 	switch cfg.Catalog.Type {
 	case "bolt":
-		return catalog.OpenBolt(cfg.Catalog.Path)
+		c, err := catalog.OpenBolt(cfg.Catalog.Path)
+		if err != nil {
+			return nil, err // not a non-nil interface around a nil *Bolt
+		}
+		return c, nil
 	}
 	return nil, fmt.Errorf("catalog type %q is not supported by this build", cfg.Catalog.Type)
 }

@@ -29,6 +29,7 @@ var (
 	bkParts       = []byte("parts")        // nested per upload id: be32(number) -> part value
 	bkQueue       = []byte("queue")        // escape(backend)+name -> task value
 	bkQueueTime   = []byte("queue-time")   // be64(added)+escape(backend)+name -> empty
+	bkShares      = []byte("shares")       // share id -> share value
 
 	keyVersion = []byte("version")
 )
@@ -101,7 +102,7 @@ func OpenBolt(path string, opts ...BoltOption) (*Bolt, error) {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bkMeta, bkBuckets, bkObjects, bkUploads, bkUploadIndex, bkParts, bkQueue, bkQueueTime} {
+		for _, name := range [][]byte{bkMeta, bkBuckets, bkObjects, bkUploads, bkUploadIndex, bkParts, bkQueue, bkQueueTime, bkShares} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

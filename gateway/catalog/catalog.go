@@ -1,7 +1,8 @@
 // Package catalog indexes the encrypted namespace: it maps bucket and key to
 // the object's sealed meta record, so that HEAD, listings (prefix,
 // delimiter, start-after, pagination) and WebDAV PROPFIND never touch a
-// storage provider. It also keeps the state of multipart uploads.
+// storage provider. It also keeps the state of multipart uploads and the
+// share links with their download counts.
 //
 // The catalog is a cache. The meta records on the backends are the truth,
 // and the catalog can be rebuilt from any one backend. Records are opaque
@@ -181,6 +182,9 @@ type Catalog interface {
 	// DeleteUpload removes an upload and its parts and returns the parts
 	// in number order.
 	DeleteUpload(ctx context.Context, id string) ([]Part, error)
+
+	// Shares holds the share links.
+	Shares
 
 	// Close releases the catalog's resources.
 	Close() error

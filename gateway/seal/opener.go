@@ -191,6 +191,56 @@ func (o *Opener) NewReader(src io.Reader, size, off, length int64) io.Reader {
 	}
 }
 
+// CipherWindow returns, for blob bytes [off, off+length) of the blob of an
+// object of plaintext size size, the byte window of the blob that
+// NewVerifyingReader needs: the whole chunks that cover the range. The range
+// must lie after the header and within the blob.
+func CipherWindow(size, off, length int64) (blobOff, blobLen int64, err error) {
+	w, _, err := cipherWindow(size, off, length)
+	return w.blobOff, w.blobLen, err
+}
+
+// cipherWindow maps a ciphertext range to the window of its chunks and the
+// bytes to drop from the first one.
+func cipherWindow(size, off, length int64) (rangeWindow, int, error) {
+	total := CiphertextSize(size)
+	if size < 0 || total < 0 || off < HeaderSize || length < 1 || off+length > total {
+		return rangeWindow{}, 0, fmt.Errorf("%w: ciphertext bytes %d+%d of a %d-byte blob", ErrRange, off, length, total)
+	}
+	first := (off - HeaderSize) / chunkCipherSize
+	last := (off + length - 1 - HeaderSize) / chunkCipherSize
+	w, err := window(size, first*ChunkSize, (last-first+1)*ChunkSize)
+	if err != nil {
+		return rangeWindow{}, 0, err
+	}
+	return w, int(off - w.blobOff), nil
+}
+
+// NewVerifyingReader returns a reader of exactly the ciphertext bytes
+// [off, off+length) of the blob of an object of plaintext size size (off at
+// or after HeaderSize), which authenticates every chunk the range touches
+// before it returns any byte of it: a server can pass ciphertext on to a
+// party that holds the data key (a share link's recipient) without passing
+// on corruption. src must yield the blob bytes starting at the blobOff
+// returned by CipherWindow for the same arguments. Failures, and failover
+// through Refetcher, are as for NewReader.
+func (o *Opener) NewVerifyingReader(src io.Reader, size, off, length int64) io.Reader {
+	w, skip, err := cipherWindow(size, off, length)
+	if err != nil {
+		return &openReader{err: err}
+	}
+	return &openReader{
+		o:       o,
+		src:     src,
+		w:       w,
+		idx:     w.first,
+		buf:     make([]byte, w.chunkLen(w.first)),
+		remain:  length,
+		skip:    skip,
+		scratch: make([]byte, 0, w.chunkLen(w.first)),
+	}
+}
+
 // Open authenticates and decrypts a whole blob held in memory and appends
 // the plaintext to dst. The plaintext size follows from len(blob). The
 // blob's header must match the Opener's header except in the key slot, which
@@ -240,9 +290,12 @@ type openReader struct {
 	buf    []byte
 	out    []byte // authenticated plaintext not yet returned
 	nonce  [NonceSize]byte
-	remain int64 // plaintext bytes still to return
+	remain int64 // bytes still to return
 	skip   int
 	err    error
+	// scratch, when set, receives each chunk's plaintext, and the reader
+	// returns the authenticated ciphertext instead (NewVerifyingReader).
+	scratch []byte
 }
 
 func (r *openReader) Read(p []byte) (int, error) {
@@ -329,9 +382,16 @@ func (r *openReader) read(buf []byte) ([]byte, error) {
 		}
 		return nil, err
 	}
-	pt, err := r.o.aead.Open(buf[:0], r.nonce[:], buf, r.o.hdr.ObjectID[:])
+	dst := buf[:0]
+	if r.scratch != nil {
+		dst = r.scratch[:0]
+	}
+	pt, err := r.o.aead.Open(dst, r.nonce[:], buf, r.o.hdr.ObjectID[:])
 	if err != nil {
 		return nil, fmt.Errorf("%w: chunk failed authentication", ErrIntegrity)
+	}
+	if r.scratch != nil {
+		return buf, nil // the authenticated ciphertext
 	}
 	return pt, nil
 }

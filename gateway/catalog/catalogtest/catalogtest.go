@@ -54,6 +54,8 @@ func Run(t *testing.T, newCatalog func(t *testing.T) catalog.Catalog) {
 		{"Parts", testParts},
 		{"ConcurrentPut", testConcurrentPut},
 		{"Canceled", testCanceled},
+		{"Shares", testShares},
+		{"ShareCountRace", testShareCountRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })

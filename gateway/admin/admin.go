@@ -1,0 +1,204 @@
+// Package admin serves the gateway's admin API on listen.admin: the
+// operations scripts, tools and the twincrypt command line use on a running
+// gateway. Every request under /api/ is authenticated with AWS Signature V4
+// made with a configured key pair (gateway/s3api/sigv4), exactly as S3
+// requests are; /healthz answers without authentication.
+//
+// Today it holds the share-link API (docs/SHARING.md, "The admin API").
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/s3api/sigv4"
+	"github.com/twincrypt/twincrypt/gateway/share"
+)
+
+// maxRequestBody bounds the JSON body of an API request.
+const maxRequestBody = 64 << 10
+
+// Options configure the admin API.
+type Options struct {
+	// Shares is the share-link service; nil when links are not
+	// configured.
+	Shares *share.Service
+	// Users maps access keys to secret keys.
+	Users  map[string]string
+	Logger *slog.Logger // nil: discard
+}
+
+// New returns the admin API handler.
+func New(o Options) http.Handler {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &api{shares: o.Shares, log: log}
+	api := http.NewServeMux()
+	api.HandleFunc("POST /api/v1/shares", a.createShare)
+	api.HandleFunc("GET /api/v1/shares", a.listShares)
+	api.HandleFunc("GET /api/v1/shares/{id}", a.getShare)
+	api.HandleFunc("DELETE /api/v1/shares/{id}", a.revokeShare)
+	mux := http.NewServeMux()
+	var h http.Handler = api
+	if o.Shares == nil {
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusNotFound, "share links are not configured: set listen.share or share.public_url")
+		})
+	}
+	mux.Handle("/api/", sigv4.New(sigv4.StaticCredentials(o.Users)).Middleware(h))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+type api struct {
+	shares *share.Service
+	log    *slog.Logger
+}
+
+// CreateShareRequest is the body of POST /api/v1/shares.
+type CreateShareRequest struct {
+	Target string `json:"target"`
+	// ExpiresIn is a duration such as "90m", "36h", "7d" or "2w"; empty:
+	// never.
+	ExpiresIn    string  `json:"expires_in,omitempty"`
+	MaxDownloads int64   `json:"max_downloads,omitempty"`
+	Password     *string `json:"password,omitempty"`
+}
+
+// CreateShareResponse is the answer to POST /api/v1/shares.
+type CreateShareResponse struct {
+	Link  string      `json:"link"`
+	Share *share.Info `json:"share"`
+}
+
+// ListSharesResponse is the answer to GET /api/v1/shares.
+type ListSharesResponse struct {
+	Shares []*share.Info `json:"shares"`
+}
+
+// ErrorResponse is the body of every error the API itself answers.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}
+
+func (a *api) createShare(w http.ResponseWriter, r *http.Request) {
+	var req CreateShareRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("request body: %v", err))
+		return
+	}
+	o := share.CreateOptions{Target: req.Target, MaxDownloads: req.MaxDownloads}
+	if req.ExpiresIn != "" {
+		d, err := ParseDuration(req.ExpiresIn)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		o.Expires = d
+	}
+	if req.Password != nil {
+		o.Password = []byte(*req.Password)
+	}
+	link, info, err := a.shares.Create(r.Context(), o)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, CreateShareResponse{Link: link.String(), Share: info})
+}
+
+func (a *api) listShares(w http.ResponseWriter, r *http.Request) {
+	infos, err := a.shares.List(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if infos == nil {
+		infos = []*share.Info{}
+	}
+	writeJSON(w, http.StatusOK, ListSharesResponse{Shares: infos})
+}
+
+func (a *api) getShare(w http.ResponseWriter, r *http.Request) {
+	info, err := a.shares.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (a *api) revokeShare(w http.ResponseWriter, r *http.Request) {
+	info, err := a.shares.Revoke(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+// fail maps an error to a status and a message.
+func (a *api) fail(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, share.ErrBadTarget), errors.Is(err, share.ErrBadRequest),
+		errors.Is(err, gateway.ErrInvalidKey), errors.Is(err, gateway.ErrKeyTooLong),
+		errors.Is(err, gateway.ErrTooManyFiles):
+		status = http.StatusBadRequest
+	case errors.Is(err, gateway.ErrNoSuchBucket), errors.Is(err, gateway.ErrNoSuchKey),
+		errors.Is(err, gateway.ErrNoSuchShare):
+		status = http.StatusNotFound
+	case errors.Is(err, gateway.ErrShareGone):
+		status = http.StatusConflict
+	default:
+		a.log.Warn("admin request failed", "err", err)
+		status = http.StatusServiceUnavailable
+	}
+	writeError(w, status, err.Error())
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, ErrorResponse{Error: msg})
+}
+
+// ParseDuration parses a duration as Go's time.ParseDuration does, and also
+// whole days ("7d") and weeks ("2w").
+func ParseDuration(s string) (time.Duration, error) {
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			var v int64
+			if _, err := fmt.Sscanf(n, "%d", &v); err != nil || v <= 0 || fmt.Sprint(v) != n || v > 100*365 {
+				return 0, fmt.Errorf("bad duration %q", s)
+			}
+			return time.Duration(v) * unit, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("bad duration %q: want for example 90m, 36h, 7d or 2w", s)
+	}
+	return d, nil
+}
