@@ -396,6 +396,9 @@ func (s *Service) Open(ctx context.Context, id, token string) (*Manifest, error)
 	if err != nil || !t.Matches([sha256.Size]byte(b.TokenHash)) {
 		return nil, ErrBadToken
 	}
+	if st := r.State(s.now()); st != catalog.ShareActive {
+		return nil, fmt.Errorf("%w: %s is %s", gateway.ErrShareGone, id, st)
+	}
 	if r, err = s.ns.CountShareDownload(ctx, id); err != nil {
 		return nil, err
 	}
