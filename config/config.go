@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -336,6 +337,11 @@ func (c *Config) Warnings() []string {
 		w = append(w, fmt.Sprintf("only one backend (%s): there is no second copy, and losing that provider loses the data", c.Backends[0].Name))
 	case len(js) == 1:
 		w = append(w, fmt.Sprintf("all backends are in one jurisdiction (%s): a single seizure, outage or legal order reaches every copy; use backends in two jurisdictions for real protection", js[0]))
+	}
+	if c.Listen.Share != "" && c.Share.PublicURL == "" {
+		if host, _, err := net.SplitHostPort(c.Listen.Share); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
+			w = append(w, fmt.Sprintf("share links would start with %s, which names no host: set share.public_url", c.LinkBase()))
+		}
 	}
 	return w
 }

@@ -311,6 +311,9 @@ func TestWriteQuorumAndWarnings(t *testing.T) {
 		{"explicit", Config{Backends: two, Replication: Replication{MinWrites: 1}}, 1, "", []string{"de", "ch"}},
 		{"one jurisdiction", Config{Backends: same, Replication: Replication{AllowSingleJurisdiction: true}}, 2, "all backends are in one jurisdiction (de)", []string{"de"}},
 		{"one backend", Config{Backends: two[:1], Replication: Replication{AllowSingleJurisdiction: true}}, 1, "only one backend (a)", []string{"de"}},
+		{"share on every address", Config{Backends: two, Listen: Listen{Share: ":8422"}}, 2, "share links would start with http://:8422, which names no host", []string{"de", "ch"}},
+		{"share on every address with a public URL", Config{Backends: two, Listen: Listen{Share: ":8422"}, Share: Share{PublicURL: "https://x.example"}}, 2, "", []string{"de", "ch"}},
+		{"share on loopback", Config{Backends: two, Listen: Listen{Share: "127.0.0.1:8422"}}, 2, "", []string{"de", "ch"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

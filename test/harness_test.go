@@ -55,6 +55,9 @@ type Setup struct {
 	Local     int                 // local-directory backends
 	S3        []*testenv.S3Server // S3 backends (one bucket each)
 	MinWrites int                 // 0: all
+	// Share adds a share listener (listen.share) and an admin API
+	// (listen.admin) on free loopback ports.
+	Share bool
 }
 
 // Gateway is a running twincrypt serve process.
@@ -65,6 +68,8 @@ type Gateway struct {
 	Config    string
 	Addr      string // host:port of the S3 endpoint
 	DAVAddr   string // host:port of the WebDAV endpoint
+	ShareAddr string // host:port of the share listener, with Setup.Share
+	AdminAddr string // host:port of the admin API, with Setup.Share
 	AccessKey string
 	SecretKey string
 	LocalDirs []string
@@ -81,6 +86,9 @@ type S3Bucket struct {
 	Bucket string
 }
 
+// ShareURL is the base URL of the share listener.
+func (g *Gateway) ShareURL() string { return "http://" + g.ShareAddr }
+
 // Endpoint is the gateway's S3 URL.
 func (g *Gateway) Endpoint() string { return "http://" + g.Addr }
 
@@ -92,7 +100,12 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 		AccessKey: "e2e" + randHex(t, 6), SecretKey: randHex(t, 20)}
 	g.Config = filepath.Join(g.Dir, "twincrypt.yaml")
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "listen:\n  s3: %s\n  webdav: %s\nkeyring: twincrypt.keyring\ncatalog:\n  type: bolt\n  path: twincrypt.db\n", g.Addr, g.DAVAddr)
+	fmt.Fprintf(&cfg, "listen:\n  s3: %s\n  webdav: %s\n", g.Addr, g.DAVAddr)
+	if s.Share {
+		g.ShareAddr, g.AdminAddr = testenv.FreeAddr(t), testenv.FreeAddr(t)
+		fmt.Fprintf(&cfg, "  share: %s\n  admin: %s\n", g.ShareAddr, g.AdminAddr)
+	}
+	fmt.Fprintf(&cfg, "keyring: twincrypt.keyring\ncatalog:\n  type: bolt\n  path: twincrypt.db\n")
 	fmt.Fprintf(&cfg, "users:\n  - access_key: %s\n    secret_key: %s\nbackends:\n", g.AccessKey, g.SecretKey)
 	jurisdictions := []string{"DE", "CH", "IS", "NO"}
 	n := 0
