@@ -10,11 +10,12 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 )
 
-// TestInterruptedRename recreates what a crash inside Rename can leave: the
-// old name's meta record still on the backends after the catalog moved the
-// name. Repair must discard it rather than adopt it, and a rebuilt catalog
-// must not list it: two listed names sharing blobs would let deleting one
-// destroy the other's content.
+// TestInterruptedRename recreates what a crash inside Rename can leave (or a
+// provider replaying the old name's record): the old name's meta record
+// still on the backends after the catalog moved the name. Repair must put
+// the old name's tombstone back rather than adopt the record, and a rebuilt
+// catalog must not list it: two listed names sharing blobs would let
+// deleting one destroy the other's content.
 func TestInterruptedRename(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -59,19 +60,19 @@ func TestInterruptedRename(t *testing.T) {
 		t.Error("the rebuilt catalog lists the old name")
 	}
 
-	// Repair discards the leftover on both backends.
-	rep, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
+	// Repair puts the old name's tombstone back on both backends.
+	rep, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Adopt: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Adopted != 0 || rep.Discarded != 2 {
-		t.Errorf("repair adopted %d, discarded %d; want 0 and 2", rep.Adopted, rep.Discarded)
+	if rep.Adopted != 0 || rep.MetaRewritten != 2 || rep.Found.Backends[0].Stale != 1 {
+		t.Errorf("repair adopted %d, rewrote %d, found %+v; want 0, 2 and one stale record per backend", rep.Adopted, rep.MetaRewritten, rep.Found.Backends)
 	}
 	if _, err := e.ns.Object(ctx, "bucket", "old"); err == nil {
 		t.Error("the old name came back")
 	}
 	for i := range e.members {
-		if _, err := os.Stat(e.file(i, oldMeta)); !os.IsNotExist(err) {
+		if b, err := os.ReadFile(e.file(i, oldMeta)); err != nil || string(b) == string(saved[i]) {
 			t.Errorf("backend %d still holds the old record: %v", i, err)
 		}
 	}
@@ -87,8 +88,8 @@ func TestInterruptedRename(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range e.members {
-		if left := e.names(t, i, ""); len(left) != 1 { // the bucket record
-			t.Errorf("backend %d after the delete: %v, want only the bucket record", i, left)
+		if left := e.names(t, i, ""); len(left) != 3 { // the bucket record and the tombstones of "old" and "new"
+			t.Errorf("backend %d after the delete: %v, want the bucket record and two tombstones", i, left)
 		}
 	}
 }

@@ -185,7 +185,11 @@ func (ns *Namespace) CreateBucket(ctx context.Context, name string) error {
 	}
 	now := ns.now().UTC()
 	metaName, id := ns.names.meta(name, "")
-	sealed, err := ns.sealRecord(&record{Kind: kindBucket, Bucket: name, ModTime: now, Generation: ns.nextGeneration(0)}, id)
+	deleted, err := ns.tombstoneGen(ctx, name, "")
+	if err != nil {
+		return err
+	}
+	sealed, err := ns.sealRecord(&record{Kind: kindBucket, Bucket: name, ModTime: now, Generation: ns.nextGeneration(deleted)}, id)
 	if err != nil {
 		return err
 	}
@@ -207,11 +211,24 @@ func (ns *Namespace) DeleteBucket(ctx context.Context, name string) error {
 	if err := ns.cat.DeleteBucket(ctx, name); err != nil {
 		return mapCatalogErr(err, name, "")
 	}
-	metaName, _ := ns.names.meta(name, "")
-	if err := ns.store.Delete(ctx, metaName); err != nil {
-		// The catalog no longer lists the bucket; a leftover record is
-		// harmless until a catalog rebuild resurrects the empty bucket.
-		ns.log.Warn("delete bucket record", "bucket", name, "err", err)
+	// The bucket record's generation is not in the catalog: read it from
+	// the store, so the tombstone lands above it.
+	var after uint64
+	metaName, id := ns.names.meta(name, "")
+	if sealed, err := readAll(ctx, ns.store, metaName); err == nil {
+		if r, err := ns.openRecord(sealed, id); err == nil {
+			after = r.Generation
+		}
+	}
+	if g, err := ns.tombstoneGen(ctx, name, ""); err == nil {
+		after = max(after, g)
+	}
+	tomb, err := ns.writeTombstone(ctx, name, "", after)
+	if err != nil {
+		return fmt.Errorf("bucket %s deleted, but its tombstone could not be written (a catalog rebuild may bring the empty bucket back): %w", name, err)
+	}
+	if _, err := ns.cat.PutTombstone(ctx, tomb); err != nil {
+		return fmt.Errorf("bucket %s: record its tombstone: %w", name, err)
 	}
 	return nil
 }

@@ -216,6 +216,11 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 	case err == nil:
 		prevGen = prev.Generation
 	case errors.Is(err, catalog.ErrNotFound):
+		// Generations go up across delete and re-create.
+		if prevGen, err = ns.tombstoneGen(ctx, rec.Bucket, rec.Key); err != nil {
+			return ObjectInfo{}, err
+		}
+		err = catalog.ErrNotFound
 	default:
 		return ObjectInfo{}, err
 	}
@@ -509,16 +514,29 @@ func (ns *Namespace) DeleteObject(ctx context.Context, bucket, key string) error
 		}
 		return mapCatalogErr(err, bucket, key)
 	}
-	metaName, id := ns.names.meta(bucket, key)
-	if err := ns.store.Delete(ctx, metaName); err != nil {
-		return fmt.Errorf("delete meta record: %w", err)
-	}
-	removed, err := ns.cat.Delete(ctx, bucket, key, e.Generation)
+	_, id := ns.names.meta(bucket, key)
+	tomb, err := ns.writeTombstone(ctx, bucket, key, e.Generation)
 	if err != nil {
+		return err
+	}
+	removed, err := ns.cat.PutTombstone(ctx, tomb)
+	if err != nil {
+		if errors.Is(err, catalog.ErrStale) {
+			// Another gateway wrote a newer version meanwhile: it wins;
+			// put its record back over the tombstone.
+			if cur, gerr := ns.cat.Get(ctx, bucket, key); gerr == nil {
+				if perr := ns.putBytes(ctx, ns.MetaName(bucket, key), cur.Record); perr != nil {
+					ns.log.Warn("restore newer meta record", "err", perr)
+				}
+			}
+			return fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, bucket, key)
+		}
 		return mapCatalogErr(err, bucket, key)
 	}
-	if rec, err := ns.openRecord(removed.Record, id); err == nil {
-		ns.deleteBlobs(ctx, rec.Parts)
+	if removed != nil {
+		if rec, err := ns.openRecord(removed.Record, id); err == nil {
+			ns.deleteBlobs(ctx, rec.Parts)
+		}
 	}
 	return nil
 }

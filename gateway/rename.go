@@ -108,9 +108,11 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 		}
 		return ObjectInfo{}, fmt.Errorf("rename %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, mapCatalogErr(err, dstBucket, dstKey))
 	}
-	srcMeta, _ := ns.names.meta(srcBucket, srcKey)
-	if err := ns.store.Delete(ctx, srcMeta); err != nil {
-		ns.log.Warn("rename: the old meta record stays on the backends until gc", "src", srcBucket+"/"+srcKey, "err", err)
+	// The source name is deleted: leave a tombstone above its generation.
+	if tomb, err := ns.writeTombstone(ctx, srcBucket, srcKey, src.Generation); err != nil {
+		ns.log.Warn("rename: the old meta record stays on the backends until repair", "src", srcBucket+"/"+srcKey, "err", err)
+	} else if _, err := ns.cat.PutTombstone(ctx, tomb); err != nil && !errors.Is(err, catalog.ErrStale) {
+		ns.log.Warn("rename: record the tombstone of the old name", "src", srcBucket+"/"+srcKey, "err", err)
 	}
 	if replaced != nil {
 		if old, err := ns.openRecord(replaced.Record, dstID); err == nil {

@@ -31,6 +31,12 @@ type RepairOptions struct {
 	// name is still queued for some backend; such meta records are not
 	// adopted into the catalog.
 	Deleting func(name string) bool
+	// Adopt brings meta records that the catalog neither lists nor
+	// remembers deleting back into the catalog (their blobs must exist).
+	// Without it such records are reported, with the objects they would
+	// bring back, and left alone: a provider must not be able to add
+	// objects to the namespace on its own.
+	Adopt bool
 }
 
 // RepairReport says what Repair found and did.
@@ -48,7 +54,8 @@ type RepairReport struct {
 	// CatalogFixed counts catalog entries whose record did not open,
 	// replaced by a backend's copy that does.
 	CatalogFixed int
-	// Adopted counts meta records the catalog lacked and now lists.
+	// Adopted counts meta records the catalog lacked and now lists, and
+	// records newer than the catalog's (ahead) that it took over.
 	Adopted int
 	// Discarded counts meta records the catalog lacked whose blobs no
 	// backend holds any more; they were deleted.
@@ -68,17 +75,21 @@ const maxRepairRounds = 4
 
 // Repair scrubs the backends and repairs what it finds:
 //
-//   - a meta record that is missing, corrupt, stale (rolled back) or ahead
-//     of the catalog on a backend is rewritten with the catalog's bytes,
-//     which are authoritative; a bucket record is copied from a backend
+//   - a meta record or tombstone that is missing, corrupt or stale (rolled
+//     back, or an old record of a deleted name) on a backend is rewritten
+//     with the catalog's bytes; a bucket record is copied from a backend
 //     whose copy authenticates, or resealed from the catalog;
+//   - a record newer than the catalog's (ahead) is never overwritten: the
+//     catalog takes it over (for an object, when its blobs exist), and the
+//     next round copies it to the other backends;
 //   - a blob that is missing, of the wrong size or (with Deep) fails to
 //     authenticate is copied, ciphertext as is, from another backend whose
 //     copy authenticates while it is copied; the new copy is then read
 //     back and authenticated;
 //   - a meta record the catalog lacks (a write that stopped after its meta
-//     record, or a catalog that lost entries) is adopted into the catalog
-//     when its blobs exist, and deleted when no backend holds them.
+//     record, or a catalog that lost entries) is deleted when no backend
+//     holds its blobs, adopted into the catalog with Adopt, and otherwise
+//     reported; a tombstone the catalog lacks is adopted.
 //
 // Repair runs rounds of scrub and repair until a round changes nothing, so
 // running it again right away finds nothing to do. Writes of meta records
@@ -97,12 +108,7 @@ func (ns *Namespace) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 		if round == maxRepairRounds {
 			// Still changing after every round: report what this
 			// last scrub sees instead of repairing further.
-			rep.Unrepaired = nil
-			for _, p := range sr.Problems {
-				if p.Kind != ProblemUncataloged {
-					rep.Unrepaired = append(rep.Unrepaired, p)
-				}
-			}
+			rep.Unrepaired = sr.Problems
 			break
 		}
 		before := rep.Actions()
@@ -144,6 +150,20 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 			continue
 		case p.Name == metaPrefix || p.Name == blobPrefix:
 			err = errors.New("the backend could not be listed")
+		case p.Kind == ProblemAhead && strings.HasPrefix(p.Name, metaPrefix) && p.Key != "":
+			var adopted bool
+			adopted, err = ns.adoptNewer(ctx, o.Members, p)
+			if adopted {
+				rep.Adopted++
+			}
+		case p.tomb && p.Kind == ProblemAhead:
+			err = errors.New("a newer record of a deleted bucket's name; not overwritten ('twincrypt repair --adopt' brings the bucket back)")
+		case p.tomb:
+			var wrote bool
+			wrote, err = ns.fixTombstone(ctx, byName[p.Backend], p)
+			if wrote {
+				rep.MetaRewritten++
+			}
 		case p.Backend == catalogSource:
 			err = ns.fixCatalogEntry(ctx, o.Members, p)
 			if err == nil {
@@ -189,18 +209,117 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 		if o.Deleting != nil && o.Deleting(name) {
 			continue
 		}
-		adopted, discarded, err := ns.adopt(ctx, o.Members, byName, name, ps, owners)
+		adopted, discarded, err := ns.adopt(ctx, o.Members, byName, name, ps, owners, o.Adopt)
 		if adopted {
 			rep.Adopted++
 		}
 		rep.Discarded += discarded
 		if err != nil {
 			p := ps[0]
-			p.Err = fmt.Errorf("cannot adopt: %w", err)
+			p.Err = err
+			if !errors.Is(err, errNotAdopted) {
+				p.Err = fmt.Errorf("cannot adopt: %w", err)
+			}
 			left = append(left, p)
 		}
 	}
 	return left
+}
+
+// errNotAdopted is the repair failure of an uncataloged record that Repair
+// was not told to adopt.
+var errNotAdopted = errors.New("not adopted: 'twincrypt repair --adopt' brings it back")
+
+// fixTombstone rewrites one backend's copy of a deleted name's record with
+// the catalog's tombstone. It reports whether it wrote.
+func (ns *Namespace) fixTombstone(ctx context.Context, dst backends.Backend, p Problem) (bool, error) {
+	if dst == nil {
+		return false, fmt.Errorf("unknown backend %q", p.Backend)
+	}
+	defer ns.lock(p.Bucket, p.Key)()
+	t, err := ns.cat.GetTombstone(ctx, p.Bucket, p.Key)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return false, nil // written again meanwhile
+	}
+	if err != nil {
+		return false, err
+	}
+	_, id := ns.names.meta(p.Bucket, p.Key)
+	r, err := ns.openRecord(t.Record, id)
+	if err == nil && (r.Kind != kindTombstone || r.Bucket != p.Bucket || r.Key != p.Key) {
+		err = fmt.Errorf("%w: the catalog's tombstone holds a %s record of %q/%q", ErrCorruptRecord, r.Kind, r.Bucket, r.Key)
+	}
+	if err != nil {
+		return false, fmt.Errorf("the catalog's tombstone: %w", err)
+	}
+	if err := dst.Put(ctx, p.Name, bytes.NewReader(t.Record), int64(len(t.Record))); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// adoptNewer takes over the newest authenticated record of p's name that
+// any backend holds when it is newer than what the catalog holds (an entry
+// or a tombstone): an object record when its blobs exist, a tombstone
+// always. It reports whether the catalog changed.
+func (ns *Namespace) adoptNewer(ctx context.Context, members []backends.Backend, p Problem) (bool, error) {
+	var best *record
+	var bestSealed []byte
+	for _, m := range members {
+		sealed, err := readAll(ctx, m, p.Name)
+		if err != nil {
+			continue
+		}
+		r, err := ns.openStoredRecord(p.Name, sealed)
+		if err != nil || r.Bucket != p.Bucket || r.Key != p.Key {
+			continue
+		}
+		if best == nil || r.Generation > best.Generation {
+			best, bestSealed = r, sealed
+		}
+	}
+	if best == nil {
+		return false, errors.New("no copy authenticates")
+	}
+	if best.Kind == kindObject {
+		held, err := ns.blobsHeld(ctx, members, best)
+		if err != nil {
+			return false, err
+		}
+		if !held {
+			return false, fmt.Errorf("the newer record's blobs are missing on every backend; left as is (generation %d)", best.Generation)
+		}
+		if err := ns.ensureBucket(ctx, best.Bucket, best.ModTime); err != nil {
+			return false, err
+		}
+	}
+	defer ns.lock(p.Bucket, p.Key)()
+	var cur uint64
+	if e, err := ns.cat.Get(ctx, p.Bucket, p.Key); err == nil {
+		cur = e.Generation
+	} else if g, err := ns.tombstoneGen(ctx, p.Bucket, p.Key); err == nil {
+		cur = g
+	}
+	if best.Generation <= cur {
+		return false, nil // the catalog caught up meanwhile
+	}
+	var err error
+	switch best.Kind {
+	case kindObject:
+		_, err = ns.cat.Put(ctx, entryOf(best, bestSealed))
+	case kindTombstone:
+		_, err = ns.cat.PutTombstone(ctx, tombstoneOf(best, bestSealed))
+	default:
+		return false, fmt.Errorf("%w: kind %q under an object's name", ErrCorruptRecord, best.Kind)
+	}
+	if errors.Is(err, catalog.ErrStale) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ns.log.Info("repair: took over a newer record", "bucket", p.Bucket, "key", p.Key, "kind", best.Kind, "generation", best.Generation)
+	return true, nil
 }
 
 // fixMeta rewrites one backend's copy of an object's meta record with the
@@ -370,13 +489,30 @@ func copyBlob(ctx context.Context, src, dst backends.Backend, p *partRecord, op 
 // backends that hold it. Every change happens under the name's lock, after
 // checking again that the catalog still lacks the name and the backends
 // still hold the record, so that a concurrent delete is never undone.
-func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byName map[string]backends.Backend, name string, ps []Problem, owners map[string]uint64) (adopted bool, discarded int, err error) {
-	best, _ := ns.newestCopy(ctx, byName, name, ps)
+func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byName map[string]backends.Backend, name string, ps []Problem, owners map[string]uint64, bringBack bool) (adopted bool, discarded int, err error) {
+	best, bestSealed := ns.newestCopy(ctx, byName, name, ps)
 	if best == nil {
 		return false, 0, errors.New("no copy authenticates")
 	}
 	switch best.Kind {
+	case kindTombstone:
+		// A deletion the catalog does not know of: taking it over
+		// removes nothing newer (PutTombstone refuses that).
+		defer ns.lock(best.Bucket, best.Key)()
+		if best.Key == "" {
+			if _, err := ns.cat.GetBucket(ctx, best.Bucket); err == nil {
+				return false, 0, nil // the bucket exists; its record is checked as such
+			}
+		}
+		_, err := ns.cat.PutTombstone(ctx, tombstoneOf(best, bestSealed))
+		if errors.Is(err, catalog.ErrStale) {
+			return false, 0, nil
+		}
+		return err == nil, 0, err
 	case kindBucket:
+		if !bringBack {
+			return false, 0, fmt.Errorf("%w: bucket %s", errNotAdopted, best.Bucket)
+		}
 		defer ns.lock(best.Bucket, "")()
 		if _, err := ns.cat.GetBucket(ctx, best.Bucket); err == nil {
 			return false, 0, nil
@@ -414,6 +550,9 @@ func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byNa
 			return nil
 		})
 		return false, discarded, err
+	}
+	if !bringBack {
+		return false, 0, fmt.Errorf("%w: %s/%s (%d bytes, modified %s)", errNotAdopted, best.Bucket, best.Key, best.Size, best.ModTime.Format(time.RFC3339))
 	}
 	// The bucket's lock may share a stripe with the key's: take it first,
 	// never while holding the key's.

@@ -26,15 +26,19 @@ const (
 	// authenticate, or is bound to another name.
 	ProblemCorrupt ProblemKind = "corrupt"
 	// ProblemStale: the backend serves a meta record of an older
-	// generation than the catalog's (a rollback), or different bytes of
-	// the same generation.
+	// generation than the catalog's (a rollback), a record of a deleted
+	// name at or below its deletion (a resurrection), or different bytes
+	// of the same generation.
 	ProblemStale ProblemKind = "stale"
-	// ProblemAhead: the backend serves a meta record of a newer generation
-	// than the catalog's: a write that stopped between its meta record and
-	// its catalog update, never acknowledged to the client.
+	// ProblemAhead: the backend serves a meta record (or tombstone) of a
+	// newer generation than the catalog's: a write that stopped between
+	// its meta record and its catalog update, or a catalog rebuilt from a
+	// provider that was behind. Repair adopts the newer record.
 	ProblemAhead ProblemKind = "ahead"
 	// ProblemUncataloged: the backend holds a meta record the catalog
-	// does not list.
+	// neither lists nor remembers deleting. Repair adopts it only when
+	// told to (RepairOptions.Adopt), since it brings back an object the
+	// gateway does not know of; uncataloged tombstones it adopts always.
 	ProblemUncataloged ProblemKind = "uncataloged"
 	// ProblemUnavailable: the backend could not be asked.
 	ProblemUnavailable ProblemKind = "unavailable"
@@ -49,6 +53,7 @@ type Problem struct {
 	Key     string      // the object key concerned, when known (empty for bucket records)
 	Err     error       // details
 	part    *partRecord // for blob problems: the part the blob holds
+	tomb    bool        // the name is deleted: the catalog holds its tombstone
 }
 
 // String describes the problem on one line: backend, kind, name, the
@@ -70,10 +75,9 @@ type BackendCounts struct {
 	Missing, Corrupt, Stale, Ahead, Uncataloged, Unavailable int
 }
 
-// Total returns the number of problems that need repair: every kind but
-// uncataloged records.
+// Total returns the number of problems.
 func (c BackendCounts) Total() int {
-	return c.Missing + c.Corrupt + c.Stale + c.Ahead + c.Unavailable
+	return c.Missing + c.Corrupt + c.Stale + c.Ahead + c.Uncataloged + c.Unavailable
 }
 
 // ScrubOptions configure Scrub.
@@ -101,6 +105,8 @@ type ScrubProgress struct {
 type ScrubReport struct {
 	Buckets int   // buckets checked
 	Objects int   // objects checked
+	// Tombstones counts the deletions checked.
+	Tombstones int
 	Blobs   int   // blob copies checked (one per part and backend)
 	Bytes   int64 // ciphertext bytes checked: sizes stat'ed, or bytes read when deep
 	// Catalog counts catalog entries whose own record does not open.
@@ -111,8 +117,7 @@ type ScrubReport struct {
 	Problems []Problem
 }
 
-// Clean reports whether the scrub found nothing to repair. Meta records the
-// catalog does not list are not counted (see ProblemUncataloged).
+// Clean reports whether the scrub found nothing wrong.
 func (r *ScrubReport) Clean() bool {
 	if r.Catalog > 0 {
 		return false
@@ -246,7 +251,8 @@ func (ns *Namespace) openStoredRecord(name string, sealed []byte) (*record, erro
 	if err != nil {
 		return nil, err
 	}
-	if want, _ := ns.names.meta(r.Bucket, r.Key); want != name || (r.Kind != kindBucket && r.Kind != kindObject) {
+	if want, _ := ns.names.meta(r.Bucket, r.Key); want != name || (r.Kind != kindBucket && r.Kind != kindObject && r.Kind != kindTombstone) ||
+		(r.Kind == kindBucket && r.Key != "") || (r.Kind == kindObject && r.Key == "") {
 		return nil, fmt.Errorf("%w: %s holds a %s record of %q/%q", ErrCorruptRecord, name, r.Kind, r.Bucket, r.Key)
 	}
 	return r, nil
@@ -273,6 +279,9 @@ func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, e
 		return s.rep, err
 	}
 	if err := s.objects(ctx); err != nil {
+		return s.rep, err
+	}
+	if err := s.tombstones(ctx); err != nil {
 		return s.rep, err
 	}
 	if err := s.uncataloged(ctx); err != nil {
@@ -544,6 +553,37 @@ func (c *byteCounter) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// tombstones checks that every backend holds every deletion's tombstone, and
+// nothing older under a deleted name.
+func (s *scrubber) tombstones(ctx context.Context) error {
+	err := s.ns.cat.WalkTombstones(ctx, func(t catalog.Tombstone) error {
+		name, _ := s.ns.names.meta(t.Bucket, t.Key)
+		h, _ := metaHashOf(name)
+		s.known[h] = true
+		s.rep.Tombstones++
+		for _, m := range s.o.Members {
+			if s.reach.down(m.Name()) {
+				s.rep.add(Problem{Backend: m.Name(), Kind: ProblemUnavailable, Name: name, Bucket: t.Bucket, Key: t.Key, Err: errSkipped, tomb: true})
+				continue
+			}
+			p, ok := s.ns.checkMeta(ctx, m, name, catalog.Entry{Bucket: t.Bucket, Key: t.Key, Generation: t.Generation, Record: t.Record})
+			s.reach.note(m.Name(), p.Err)
+			if !ok {
+				p.tomb = true
+				if p.Kind == ProblemStale {
+					p.Err = fmt.Errorf("deleted at generation %d; the backend serves %v", t.Generation, p.Err)
+				}
+				s.rep.add(p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scrub: walk tombstones: %w", err)
+	}
+	return nil
 }
 
 // uncataloged lists the meta records of every backend and reports those

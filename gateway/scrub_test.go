@@ -275,19 +275,32 @@ func TestRepairAdoptsUncatalogedRecords(t *testing.T) {
 		}
 	}
 	rep := e.scrub(t, false)
-	if n := rep.Backends[0].Uncataloged + rep.Backends[1].Uncataloged; n != 4 || !rep.Clean() {
-		t.Fatalf("uncataloged %d (want 4), clean %v: %v", n, rep.Clean(), summary(rep))
+	if n := rep.Backends[0].Uncataloged + rep.Backends[1].Uncataloged; n != 4 || rep.Clean() {
+		t.Fatalf("uncataloged %d (want 4), clean %v (want not clean): %v", n, rep.Clean(), summary(rep))
 	}
 	for _, b := range debrisBlobs {
 		os.Remove(e.file(0, b))
 		os.Remove(e.file(1, b))
 	}
+	// Without Adopt, repair discards the debris and reports what adopting
+	// would bring back.
 	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fixed.Adopted != 1 || fixed.Discarded != 2 || len(fixed.Unrepaired) != 0 {
-		t.Fatalf("adopted %d (want 1), discarded %d (want 2), unrepaired %v", fixed.Adopted, fixed.Discarded, fixed.Unrepaired)
+	if fixed.Adopted != 0 || fixed.Discarded != 2 || len(fixed.Unrepaired) != 1 ||
+		!strings.Contains(fixed.Unrepaired[0].String(), "not adopted") || !strings.Contains(fixed.Unrepaired[0].String(), "bucket/kept (100000 bytes") {
+		t.Fatalf("without Adopt: adopted %d (want 0), discarded %d (want 2), unrepaired %v", fixed.Adopted, fixed.Discarded, fixed.Unrepaired)
+	}
+	if _, err := e.ns.Object(ctx, "bucket", "kept"); !errors.Is(err, gateway.ErrNoSuchKey) {
+		t.Fatalf("kept came back without Adopt: %v", err)
+	}
+	fixed, err = e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Adopt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fixed.Adopted != 1 || len(fixed.Unrepaired) != 0 {
+		t.Fatalf("with Adopt: adopted %d (want 1), unrepaired %v", fixed.Adopted, fixed.Unrepaired)
 	}
 	if got := e.get(t, "kept", 0, -1); !bytes.Equal(got, data) {
 		t.Error("adopted object differs")

@@ -30,6 +30,7 @@ var (
 	bkQueue       = []byte("queue")        // escape(backend)+name -> task value
 	bkQueueTime   = []byte("queue-time")   // be64(added)+escape(backend)+name -> empty
 	bkShares      = []byte("shares")       // share id -> share value
+	bkTombstones  = []byte("tombstones")   // escape(bucket)+key -> tombstone value
 
 	keyVersion = []byte("version")
 )
@@ -102,7 +103,7 @@ func OpenBolt(path string, opts ...BoltOption) (*Bolt, error) {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bkMeta, bkBuckets, bkObjects, bkUploads, bkUploadIndex, bkParts, bkQueue, bkQueueTime, bkShares} {
+		for _, name := range [][]byte{bkMeta, bkBuckets, bkObjects, bkUploads, bkUploadIndex, bkParts, bkQueue, bkQueueTime, bkShares, bkTombstones} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -224,6 +225,10 @@ func (c *Bolt) CreateBucket(ctx context.Context, b Bucket) error {
 		if err := tx.Bucket(bkBuckets).Put(name, encodeBucket(&b)); err != nil {
 			return err
 		}
+		// The caller wrote a bucket record newer than any deletion.
+		if err := tx.Bucket(bkTombstones).Delete(tombKey(b.Name, "")); err != nil {
+			return err
+		}
 		if _, err := tx.Bucket(bkObjects).CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
@@ -337,6 +342,18 @@ func putEntry(tx *bbolt.Tx, e *Entry) (*Entry, error) {
 			return nil, fmt.Errorf("%w: %s/%s holds generation %d, not below %d", ErrStale, e.Bucket, e.Key, old.Generation, e.Generation)
 		}
 		prev = &old
+	}
+	tomb, err := getTombstone(tx, e.Bucket, e.Key)
+	if err != nil {
+		return nil, err
+	}
+	if tomb != nil {
+		if tomb.Generation >= e.Generation {
+			return nil, fmt.Errorf("%w: %s/%s was deleted at generation %d, not below %d", ErrStale, e.Bucket, e.Key, tomb.Generation, e.Generation)
+		}
+		if err := tx.Bucket(bkTombstones).Delete(tombKey(e.Bucket, e.Key)); err != nil {
+			return nil, err
+		}
 	}
 	return prev, ob.Put(k, encodeEntry(e))
 }

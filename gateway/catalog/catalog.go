@@ -127,7 +127,8 @@ type Part struct {
 // Catalog indexes buckets, objects and multipart uploads. Implementations
 // are safe for concurrent use; every method honours ctx.
 type Catalog interface {
-	// CreateBucket adds a bucket; ErrBucketExists if it exists.
+	// CreateBucket adds a bucket; ErrBucketExists if it exists. It drops
+	// the bucket's tombstone: the caller has written a newer record.
 	CreateBucket(ctx context.Context, b Bucket) error
 	// DeleteBucket removes an empty bucket; ErrBucketNotEmpty if it
 	// holds objects or multipart uploads in progress.
@@ -140,9 +141,10 @@ type Catalog interface {
 	// Get returns the entry of bucket/key: ErrNoSuchBucket or
 	// ErrNotFound if there is none.
 	Get(ctx context.Context, bucket, key string) (Entry, error)
-	// Put stores e unless the catalog holds an entry for the same key
-	// with a higher or equal Generation (then ErrStale). It returns the
-	// entry it replaced (nil if none).
+	// Put stores e unless the catalog holds an entry or a tombstone for
+	// the same key with a higher or equal Generation (then ErrStale). It
+	// returns the entry it replaced (nil if none) and drops a tombstone
+	// it supersedes.
 	Put(ctx context.Context, e Entry) (prev *Entry, err error)
 	// Delete removes the entry if its Generation <= gen (gen 0 means
 	// unconditionally; otherwise ErrStale) and returns it; a missing
@@ -183,6 +185,8 @@ type Catalog interface {
 	// in number order.
 	DeleteUpload(ctx context.Context, id string) ([]Part, error)
 
+	// Tombstones remembers deletions.
+	Tombstones
 	// Shares holds the share links.
 	Shares
 

@@ -54,6 +54,7 @@ func Run(t *testing.T, newCatalog func(t *testing.T) catalog.Catalog) {
 		{"Parts", testParts},
 		{"ConcurrentPut", testConcurrentPut},
 		{"Canceled", testCanceled},
+		{"Tombstones", testTombstones},
 		{"Shares", testShares},
 		{"ShareCountRace", testShareCountRace},
 	}

@@ -1,0 +1,52 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+)
+
+// kindTombstone is the kind of the record a deletion leaves under the
+// deleted name (an object, or with an empty key a bucket): it carries the
+// generation of the deletion, so that no older record of the name, replayed
+// by a provider, is ever served, copied or adopted again.
+const kindTombstone = "tombstone"
+
+// tombstoneGen returns the generation of the catalog's tombstone of
+// bucket/key, 0 if there is none.
+func (ns *Namespace) tombstoneGen(ctx context.Context, bucket, key string) (uint64, error) {
+	t, err := ns.cat.GetTombstone(ctx, bucket, key)
+	switch {
+	case err == nil:
+		return t.Generation, nil
+	case errors.Is(err, catalog.ErrNotFound):
+		return 0, nil
+	}
+	return 0, err
+}
+
+// tombstone seals a tombstone of bucket/key at a generation above after,
+// writes it over the name's record on the store and returns it for the
+// catalog. The caller holds the name's lock.
+func (ns *Namespace) writeTombstone(ctx context.Context, bucket, key string, after uint64) (catalog.Tombstone, error) {
+	now := ns.now().UTC().Truncate(time.Millisecond)
+	r := &record{Kind: kindTombstone, Bucket: bucket, Key: key, ModTime: now, Generation: ns.nextGeneration(after)}
+	metaName, id := ns.names.meta(bucket, key)
+	sealed, err := ns.sealRecord(r, id)
+	if err != nil {
+		return catalog.Tombstone{}, err
+	}
+	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
+		return catalog.Tombstone{}, fmt.Errorf("write tombstone: %w", err)
+	}
+	return catalog.Tombstone{Bucket: bucket, Key: key, Generation: r.Generation, Deleted: now, Record: sealed}, nil
+}
+
+// tombstoneOf returns the catalog tombstone of an authenticated tombstone
+// record.
+func tombstoneOf(r *record, sealed []byte) catalog.Tombstone {
+	return catalog.Tombstone{Bucket: r.Bucket, Key: r.Key, Generation: r.Generation, Deleted: r.ModTime, Record: sealed}
+}
