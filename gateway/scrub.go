@@ -103,12 +103,12 @@ type ScrubProgress struct {
 
 // ScrubReport is the result of a scrub.
 type ScrubReport struct {
-	Buckets int   // buckets checked
-	Objects int   // objects checked
+	Buckets int // buckets checked
+	Objects int // objects checked
 	// Tombstones counts the deletions checked.
 	Tombstones int
-	Blobs   int   // blob copies checked (one per part and backend)
-	Bytes   int64 // ciphertext bytes checked: sizes stat'ed, or bytes read when deep
+	Blobs      int   // blob copies checked (one per part and backend)
+	Bytes      int64 // ciphertext bytes checked: sizes stat'ed, or bytes read when deep
 	// Catalog counts catalog entries whose own record does not open.
 	Catalog int
 	// Backends counts problems per backend, in member order.

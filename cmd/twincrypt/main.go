@@ -45,6 +45,7 @@ func commands() []command {
 		{"gc", "delete blobs nothing references (left by crashes)", runGC},
 		{"recover", "restore every object as plain files from one backend and the keyring", runRecover},
 		{"share", "make, list and revoke share links: create, list, revoke", runShare},
+		{"get", "download a share link: a file, or a folder's files (no config needed)", runGet},
 		{"rebuild-catalog", "rebuild the catalog from the meta records on one backend", runRebuildCatalog},
 	}
 }
