@@ -51,7 +51,10 @@ type GCReport struct {
 	// Uncataloged counts meta records on the backends that the catalog
 	// does not list; their blobs are kept (see Repair).
 	Uncataloged int
-	Backends    []GCBackend
+	// Foreign counts files under the meta-record prefix that are not
+	// records of this gateway; they reference no blob.
+	Foreign  int
+	Backends []GCBackend
 }
 
 // GC deletes blobs that nothing references. The referenced set is built
@@ -107,15 +110,22 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 			if !ok || known[h] {
 				return nil
 			}
-			rep.Uncataloged++
 			sealed, err := readAll(ctx, m, it.Name)
+			if errors.Is(err, ErrCorruptRecord) {
+				rep.Foreign++ // too large to be a record
+				return nil
+			}
 			if err != nil {
 				return fmt.Errorf("%w: read uncataloged meta record %s: %w", ErrUnsafeGC, it.Name, err)
 			}
-			if r, err := ns.openStoredRecord(it.Name, sealed); err == nil {
-				for _, p := range r.Parts {
-					refs[p.Blob] = true
-				}
+			r, err := ns.openStoredRecord(it.Name, sealed)
+			if err != nil {
+				rep.Foreign++ // not a record of this gateway: it references nothing
+				return nil
+			}
+			rep.Uncataloged++
+			for _, p := range r.Parts {
+				refs[p.Blob] = true
 			}
 			return nil
 		})

@@ -49,7 +49,7 @@ func TestInterruptedRename(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	rb, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backend: e.members[0], Catalog: fresh})
+	rb, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backends: e.backendsOf()[:1], Catalog: fresh})
 	if err != nil {
 		t.Fatal(err)
 	}

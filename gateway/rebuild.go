@@ -14,8 +14,10 @@ import (
 type RebuildOptions struct {
 	// Keys opens the meta records.
 	Keys Keys
-	// Backend is the one backend whose meta records are read.
-	Backend backends.Backend
+	// Backends are read, every one of them: for each name the newest
+	// authenticated record any of them holds wins, so a provider that
+	// rolled back cannot roll the catalog back with it.
+	Backends []backends.Backend
 	// Catalog receives the buckets and objects; normally a new, empty
 	// one.
 	Catalog catalog.Catalog
@@ -33,134 +35,298 @@ type RebuildReport struct {
 	// while no bucket record was found.
 	ImpliedBuckets int
 	Objects        int // objects entered
+	// Tombstones counts deletions entered.
+	Tombstones int
 	// Skipped counts records not entered because the catalog already
-	// holds the same or a newer generation.
+	// holds the same or a newer generation of their name (another
+	// backend's copy, or a deletion).
 	Skipped int
 	// RenameLeftovers counts old records of interrupted renames: left
 	// out because a newer record references the same blobs.
 	RenameLeftovers int
 	// Shares counts share links entered from their records.
 	Shares int
-	Failed []RecoverFailure
+	// Unreachable names the backends that could not be listed; what
+	// only they held is missing from the catalog.
+	Unreachable []string
+	Failed      []RecoverFailure
 }
 
-// RebuildCatalog fills a catalog from the meta records on one backend:
-// buckets first, then every object with its sealed record byte for byte,
-// its size, ETag, modification time and generation. Records that do not
-// authenticate or are bound to another name are reported and left out.
-// Multipart uploads in progress and the repair queue live only in the
-// catalog and are not recovered; the blobs of such uploads are left for gc.
+// RebuildCatalog fills a catalog from the meta records on the backends:
+// every bucket, every object with its sealed record byte for byte, its
+// size, ETag, modification time and generation, every deletion (tombstone)
+// and every share link, taking for each name the newest authenticated record
+// any backend holds. Records that do not authenticate or are bound to
+// another name are reported and left out. A backend that cannot be listed
+// is reported in Unreachable; the rebuild goes on with the others. Multipart
+// uploads in progress and the repair queue live only in the catalog and are
+// not recovered; the blobs of such uploads are left for gc.
 func RebuildCatalog(ctx context.Context, o RebuildOptions) (*RebuildReport, error) {
-	if o.Keys == nil || o.Backend == nil || o.Catalog == nil {
-		return nil, errors.New("rebuild catalog: Keys, Backend and Catalog are required")
+	if o.Keys == nil || len(o.Backends) == 0 || o.Catalog == nil {
+		return nil, errors.New("rebuild catalog: Keys, Backends and Catalog are required")
 	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ns := readOnlyNamespace(o.Keys, o.Backend, log)
-	rep := &RebuildReport{}
-	fail := func(name string, r *record, err error) {
-		f := RecoverFailure{Name: name, Err: err}
-		if r != nil {
-			f.Bucket, f.Key = r.Bucket, r.Key
+	rb := &rebuilder{o: o, log: log, rep: &RebuildReport{}, buckets: make(map[string]*bucketState)}
+	for _, b := range o.Backends {
+		rb.ns = readOnlyNamespace(o.Keys, b, log)
+		if err := rb.backend(ctx, b); err != nil {
+			if ctx.Err() != nil {
+				return rb.rep, ctx.Err()
+			}
+			log.Warn("backend left out of the rebuild", "backend", b.Name(), "err", err)
+			rb.rep.Unreachable = append(rb.rep.Unreachable, b.Name())
 		}
-		rep.Failed = append(rep.Failed, f)
-		log.Warn("meta record left out", "record", name, "bucket", f.Bucket, "key", f.Key, "err", err)
 	}
-	// First pass: buckets, and objects whose bucket is already known;
-	// the others wait for the second pass.
-	var later []string
-	records := 0
-	have := make(map[string]bool)
-	err := listAll(ctx, o.Backend, metaPrefix, func(it backends.Info) error {
+	if len(rb.rep.Unreachable) == len(o.Backends) {
+		return rb.rep, fmt.Errorf("rebuild catalog: no backend could be read")
+	}
+	if err := rb.settleBuckets(ctx); err != nil {
+		return rb.rep, fmt.Errorf("rebuild catalog: %w", err)
+	}
+	rb.settled = true
+	for _, p := range rb.pending {
+		if err := ctx.Err(); err != nil {
+			return rb.rep, err
+		}
+		ns := readOnlyNamespace(o.Keys, p.backend, log)
+		sealed, err := readAll(ctx, p.backend, p.name)
+		if err != nil {
+			rb.fail(p.name, nil, err)
+			continue
+		}
+		r, err := ns.openStoredRecord(p.name, sealed)
+		if err != nil {
+			rb.fail(p.name, nil, err)
+			continue
+		}
+		if err := rb.enter(ctx, r, sealed); err != nil {
+			return rb.rep, fmt.Errorf("rebuild catalog: %w", err)
+		}
+	}
+	for name, bs := range rb.buckets {
+		if bs.implied && bs.record == nil {
+			rb.rep.ImpliedBuckets++
+			rb.log.Warn("bucket record missing; bucket created from its objects", "bucket", name)
+		}
+	}
+	n, err := rb.ns.dropRenameLeftovers(ctx, o.Catalog)
+	if err != nil {
+		return rb.rep, fmt.Errorf("rebuild catalog: %w", err)
+	}
+	rb.rep.Objects -= n
+	rb.rep.RenameLeftovers = n
+	return rb.rep, nil
+}
+
+// bucketState is what the rebuild learnt of one bucket's own records.
+type bucketState struct {
+	record     *record // the newest bucket record, if any
+	tombstone  *record // the newest bucket tombstone, if any
+	tombSealed []byte  // its sealed bytes
+	created    bool    // the catalog holds the bucket
+	implied    bool    // created for its objects, without a bucket record
+}
+
+type rebuilder struct {
+	o       RebuildOptions
+	ns      *Namespace // reads the backend at hand
+	log     *slog.Logger
+	rep     *RebuildReport
+	records int
+	buckets map[string]*bucketState
+	// pending are object records met before any record of their
+	// bucket: entered once every bucket is settled.
+	pending []pendingRecord
+	settled bool
+}
+
+// pendingRecord names an object record to read again.
+type pendingRecord struct {
+	backend backends.Backend
+	name    string
+}
+
+// backend enters the records of one backend.
+func (rb *rebuilder) backend(ctx context.Context, b backends.Backend) error {
+	err := listAll(ctx, b, metaPrefix, func(it backends.Info) error {
 		if _, ok := metaHashOf(it.Name); !ok {
 			return nil
 		}
-		records++
-		if o.Progress != nil {
-			o.Progress(records)
+		rb.records++
+		if rb.o.Progress != nil {
+			rb.o.Progress(rb.records)
 		}
-		sealed, err := readAll(ctx, o.Backend, it.Name)
+		sealed, err := readAll(ctx, b, it.Name)
 		if err != nil {
 			if errors.Is(err, backends.ErrNotFound) {
 				return nil
 			}
+			if errors.Is(err, ErrCorruptRecord) {
+				rb.fail(it.Name, nil, err)
+				return nil
+			}
 			return err
 		}
-		r, err := ns.openStoredRecord(it.Name, sealed)
+		r, err := rb.ns.openStoredRecord(it.Name, sealed)
 		if err != nil {
-			fail(it.Name, nil, err)
+			rb.fail(it.Name, nil, err)
 			return nil
 		}
-		switch {
-		case r.Kind == kindBucket:
-			if err := o.Catalog.CreateBucket(ctx, catalog.Bucket{Name: r.Bucket, Created: r.ModTime}); err != nil && !errors.Is(err, catalog.ErrBucketExists) {
-				return err
+		if bs := rb.buckets[r.Bucket]; r.Key != "" && r.Kind == kindObject && (bs == nil || (bs.record == nil && !bs.created)) {
+			rb.pending = append(rb.pending, pendingRecord{b, it.Name})
+			if bs == nil {
+				rb.buckets[r.Bucket] = &bucketState{}
 			}
-			have[r.Bucket] = true
-			rep.Buckets++
-		case have[r.Bucket]:
-			return putRebuilt(ctx, o.Catalog, r, sealed, rep)
-		default:
-			later = append(later, it.Name)
+			return nil
 		}
-		return nil
+		return rb.enter(ctx, r, sealed)
 	})
 	if err != nil {
-		return rep, fmt.Errorf("rebuild catalog from %s: %w", o.Backend.Name(), err)
+		return err
 	}
-	for _, name := range later {
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		sealed, err := readAll(ctx, o.Backend, name)
-		if err != nil {
-			fail(name, nil, err)
-			continue
-		}
-		r, err := ns.openStoredRecord(name, sealed)
-		if err != nil {
-			fail(name, nil, err)
-			continue
-		}
-		if !have[r.Bucket] {
-			err := o.Catalog.CreateBucket(ctx, catalog.Bucket{Name: r.Bucket, Created: r.ModTime})
-			if err != nil && !errors.Is(err, catalog.ErrBucketExists) {
-				return rep, err
-			}
-			have[r.Bucket] = true
-			rep.ImpliedBuckets++
-			log.Warn("bucket record missing; bucket created from its objects", "bucket", r.Bucket)
-		}
-		if err := putRebuilt(ctx, o.Catalog, r, sealed, rep); err != nil {
-			return rep, err
-		}
-	}
-	shares, err := ns.rebuildShares(ctx, o.Backend, o.Catalog, func(name string, err error) { fail(name, nil, err) })
-	if err != nil {
-		return rep, fmt.Errorf("rebuild catalog from %s: share records: %w", o.Backend.Name(), err)
-	}
-	rep.Shares = shares
-	n, err := ns.dropRenameLeftovers(ctx, o.Catalog)
-	if err != nil {
-		return rep, fmt.Errorf("rebuild catalog: %w", err)
-	}
-	rep.Objects -= n
-	rep.RenameLeftovers = n
-	return rep, nil
+	shares, err := rb.ns.rebuildShares(ctx, b, rb.o.Catalog, func(name string, err error) { rb.fail(name, nil, err) })
+	rb.rep.Shares += shares
+	return err
 }
 
-// putRebuilt enters one object record into the catalog.
-func putRebuilt(ctx context.Context, cat catalog.Catalog, r *record, sealed []byte, rep *RebuildReport) error {
+func (rb *rebuilder) fail(name string, r *record, err error) {
+	f := RecoverFailure{Name: name, Err: err}
+	if r != nil {
+		f.Bucket, f.Key = r.Bucket, r.Key
+	}
+	rb.rep.Failed = append(rb.rep.Failed, f)
+	rb.log.Warn("meta record left out", "record", name, "bucket", f.Bucket, "key", f.Key, "err", err)
+}
+
+// enter puts one authenticated record into the catalog, unless it holds
+// the same or a newer generation of the name.
+func (rb *rebuilder) enter(ctx context.Context, r *record, sealed []byte) error {
+	cat := rb.o.Catalog
+	bs := rb.buckets[r.Bucket]
+	if bs == nil {
+		bs = &bucketState{}
+		rb.buckets[r.Bucket] = bs
+	}
+	switch {
+	case r.Key == "" && r.Kind == kindBucket:
+		if bs.record == nil || r.Generation > bs.record.Generation {
+			bs.record = r
+		}
+		return nil
+	case r.Key == "" && r.Kind == kindTombstone:
+		if bs.tombstone == nil || r.Generation > bs.tombstone.Generation {
+			bs.tombstone, bs.tombSealed = r, sealed
+		}
+		return nil
+	case r.Kind == kindTombstone:
+		_, err := cat.PutTombstone(ctx, tombstoneOf(r, sealed))
+		return rb.count(err, &rb.rep.Tombstones, r)
+	}
+	if rb.settled && bs.tombstone != nil && r.Generation <= bs.tombstone.Generation && (bs.record == nil || bs.tombstone.Generation > bs.record.Generation) {
+		rb.rep.Skipped++ // held by a bucket deleted since
+		return nil
+	}
+	if !bs.created {
+		created := r.ModTime
+		if bs.record != nil {
+			created = bs.record.ModTime
+		} else {
+			bs.implied = true
+		}
+		if err := cat.CreateBucket(ctx, catalog.Bucket{Name: r.Bucket, Created: created}); err != nil && !errors.Is(err, catalog.ErrBucketExists) {
+			return err
+		}
+		bs.created = true
+	}
 	_, err := cat.Put(ctx, entryOf(r, sealed))
+	return rb.count(err, &rb.rep.Objects, r)
+}
+
+// count tallies the outcome of one catalog write.
+func (rb *rebuilder) count(err error, n *int, r *record) error {
 	switch {
 	case errors.Is(err, catalog.ErrStale):
-		rep.Skipped++
+		rb.rep.Skipped++
 	case err != nil:
 		return fmt.Errorf("%s/%s: %w", r.Bucket, r.Key, err)
 	default:
-		rep.Objects++
+		*n++
 	}
 	return nil
+}
+
+// settleBuckets decides every bucket from its newest bucket-level record: a
+// bucket record (newer than any bucket tombstone) keeps or creates the
+// bucket; a bucket tombstone newer than the bucket's record deletes the
+// bucket, with the objects it held when it was deleted (records at or below
+// the tombstone's generation), unless newer objects show it was created
+// again.
+func (rb *rebuilder) settleBuckets(ctx context.Context) error {
+	cat := rb.o.Catalog
+	for name, bs := range rb.buckets {
+		deleted := bs.tombstone != nil && (bs.record == nil || bs.tombstone.Generation > bs.record.Generation)
+		if !deleted {
+			if bs.record == nil {
+				continue // created, if at all, for its objects
+			}
+			if !bs.created {
+				if err := cat.CreateBucket(ctx, catalog.Bucket{Name: name, Created: bs.record.ModTime}); err != nil && !errors.Is(err, catalog.ErrBucketExists) {
+					return err
+				}
+			}
+			rb.rep.Buckets++
+			continue
+		}
+		if !bs.created {
+			if err := rb.putTombstone(ctx, bs); err != nil {
+				return err
+			}
+			continue
+		}
+		// Drop what the bucket held when it was deleted; keep what was
+		// written after.
+		var dead []catalog.Entry
+		newer := false
+		err := cat.Walk(ctx, func(e catalog.Entry) error {
+			if e.Bucket != name {
+				return nil
+			}
+			if e.Generation <= bs.tombstone.Generation {
+				dead = append(dead, e)
+			} else {
+				newer = true
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range dead {
+			if _, err := cat.Delete(ctx, e.Bucket, e.Key, e.Generation); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+				return err
+			}
+			rb.rep.Objects--
+			rb.rep.Skipped++
+		}
+		if newer {
+			bs.implied = true
+			continue
+		}
+		if err := cat.DeleteBucket(ctx, name); err != nil {
+			return err
+		}
+		if err := rb.putTombstone(ctx, bs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putTombstone enters a deleted bucket's tombstone.
+func (rb *rebuilder) putTombstone(ctx context.Context, bs *bucketState) error {
+	_, err := rb.o.Catalog.PutTombstone(ctx, tombstoneOf(bs.tombstone, bs.tombSealed))
+	return rb.count(err, &rb.rep.Tombstones, bs.tombstone)
 }

@@ -198,7 +198,7 @@ func TestRebuildCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	rep, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backend: e.members[0], Catalog: fresh})
+	rep, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backends: e.backendsOf()[:1], Catalog: fresh})
 	if err != nil {
 		t.Fatal(err)
 	}

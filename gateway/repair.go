@@ -108,7 +108,12 @@ func (ns *Namespace) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 		if round == maxRepairRounds {
 			// Still changing after every round: report what this
 			// last scrub sees instead of repairing further.
-			rep.Unrepaired = sr.Problems
+			rep.Unrepaired = nil
+			for _, p := range sr.Problems {
+				if p.Kind != ProblemForeign {
+					rep.Unrepaired = append(rep.Unrepaired, p)
+				}
+			}
 			break
 		}
 		before := rep.Actions()
@@ -142,6 +147,8 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 		}
 		var err error
 		switch {
+		case p.Kind == ProblemForeign:
+			continue // not ours: reported, never touched
 		case p.Kind == ProblemUncataloged:
 			if _, ok := uncataloged[p.Name]; !ok {
 				order = append(order, p.Name)

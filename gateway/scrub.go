@@ -42,6 +42,11 @@ const (
 	ProblemUncataloged ProblemKind = "uncataloged"
 	// ProblemUnavailable: the backend could not be asked.
 	ProblemUnavailable ProblemKind = "unavailable"
+	// ProblemForeign: a file under the meta-record prefix that is not a
+	// record of this gateway (it does not authenticate, or is too large
+	// to be one). It is reported, never touched, and counted apart: it
+	// cannot be an object, so it needs no repair.
+	ProblemForeign ProblemKind = "foreign"
 )
 
 // Problem is one finding of a scrub.
@@ -73,6 +78,9 @@ func (p Problem) String() string {
 type BackendCounts struct {
 	Name                                                     string
 	Missing, Corrupt, Stale, Ahead, Uncataloged, Unavailable int
+	// Foreign counts files that are not records of this gateway; they
+	// are not problems (Total leaves them out).
+	Foreign int
 }
 
 // Total returns the number of problems.
@@ -153,6 +161,8 @@ func (r *ScrubReport) add(p Problem) {
 			c.Uncataloged++
 		case ProblemUnavailable:
 			c.Unavailable++
+		case ProblemForeign:
+			c.Foreign++
 		}
 	}
 }
@@ -598,8 +608,11 @@ func (s *scrubber) uncataloged(ctx context.Context) error {
 			p := Problem{Backend: m.Name(), Kind: ProblemUncataloged, Name: it.Name}
 			if sealed, err := readAll(ctx, m, it.Name); err != nil {
 				p.Err = err
+				if errors.Is(err, ErrCorruptRecord) {
+					p.Kind = ProblemForeign
+				}
 			} else if r, err := s.ns.openStoredRecord(it.Name, sealed); err != nil {
-				p.Err = err
+				p.Kind, p.Err = ProblemForeign, err
 			} else {
 				p.Bucket, p.Key = r.Bucket, r.Key
 				p.Err = fmt.Errorf("%s record of generation %d", r.Kind, r.Generation)

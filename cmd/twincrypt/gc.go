@@ -39,7 +39,7 @@ func runGC(ctx context.Context, c *cli, args []string) error {
 	if *dry {
 		verb = "would delete"
 	}
-	fmt.Fprintf(c.stdout, "referenced blobs: %d (meta records the catalog lacks: %d)\n", rep.Referenced, rep.Uncataloged)
+	fmt.Fprintf(c.stdout, "referenced blobs: %d (meta records the catalog lacks: %d; foreign files skipped: %d)\n", rep.Referenced, rep.Uncataloged, rep.Foreign)
 	total := 0
 	for _, b := range rep.Backends {
 		total += b.Deleted
@@ -48,7 +48,7 @@ func runGC(ctx context.Context, c *cli, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "%s: %d\n", verb, total)
 	if rep.Uncataloged > 0 {
-		fmt.Fprintln(c.stdout, "meta records the catalog lacks keep their blobs; 'twincrypt repair' adopts them")
+		fmt.Fprintln(c.stdout, "meta records the catalog lacks keep their blobs; 'twincrypt repair' lists them and 'twincrypt repair --adopt' brings them back")
 	}
 	return err
 }

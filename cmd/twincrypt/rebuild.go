@@ -6,22 +6,26 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/config"
 	"github.com/twincrypt/twincrypt/gateway"
 )
 
 func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 	flags := newFlagSet(c, "rebuild-catalog", "-c FILE [--from BACKEND] [--force]\n\n"+
-		"Rebuilds the catalog from the meta records on one backend: buckets, then\n"+
-		"every object with its sealed record, size, ETag, modification time and\n"+
-		"generation. An existing catalog file is refused unless --force, which\n"+
+		"Rebuilds the catalog from the meta records on every reachable backend:\n"+
+		"buckets, every object with its sealed record, size, ETag, modification\n"+
+		"time and generation, every deletion, and the share links; for each name\n"+
+		"the newest record any backend holds wins, so a backend that was rolled\n"+
+		"back cannot roll the catalog back. An existing catalog file is refused unless --force, which\n"+
 		"moves it aside to FILE.old-<time>. Multipart uploads in progress and the\n"+
 		"repair queue are not recovered: run 'twincrypt repair' and 'twincrypt gc'\n"+
 		"afterwards. The gateway must be stopped.\n\nflags:")
 	cfgPath := flags.String("c", "", "config `FILE` (required)")
-	from := flags.String("from", "", "`name` of the backend to read (default: the first in the config)")
+	from := flags.String("from", "", "read only the backend of this `name` (default: every backend)")
 	force := flags.Bool("force", false, "move an existing catalog file aside")
 	if err := parseFlags(flags, args); err != nil {
 		return err
@@ -30,14 +34,13 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	var src *config.Backend
-	for i := range cfg.Backends {
-		if *from == "" || cfg.Backends[i].Name == *from {
-			src = &cfg.Backends[i]
-			break
+	var srcs []config.Backend
+	for _, b := range cfg.Backends {
+		if *from == "" || b.Name == *from {
+			srcs = append(srcs, b)
 		}
 	}
-	if src == nil {
+	if len(srcs) == 0 {
 		return fmt.Errorf("%w: no backend named %q in %s", errUsage, *from, cfg.Path)
 	}
 	keys, err := unlockKeyring(ctx, c, cfg)
@@ -58,11 +61,15 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 	}
-	be, err := openBackend(ctx, *src)
-	if err != nil {
-		return err
+	var bes []backends.Backend
+	for _, src := range srcs {
+		be, err := openBackend(ctx, src)
+		if err != nil {
+			return err
+		}
+		defer be.Close()
+		bes = append(bes, be)
 	}
-	defer be.Close()
 	cat, err := openCatalog(ctx, cfg)
 	if err != nil {
 		return err
@@ -75,13 +82,20 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 	}
 	prog := newProgress(c, "rebuild-catalog", "records")
 	rep, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{
-		Keys: keys, Backend: be, Catalog: cat, Logger: maintenanceLogger(c),
+		Keys: keys, Backends: bes, Catalog: cat, Logger: maintenanceLogger(c),
 		Progress: func(n int) { prog.update(n, 0, 0) },
 	})
 	prog.finish()
 	if rep != nil {
-		fmt.Fprintf(c.stdout, "rebuilt from %s: %d buckets (%d implied by their objects), %d objects, %d skipped, %d share links, %d failed\n",
-			src.Name, rep.Buckets, rep.ImpliedBuckets, rep.Objects, rep.Skipped, rep.Shares, len(rep.Failed))
+		var names []string
+		for _, b := range srcs {
+			names = append(names, b.Name)
+		}
+		fmt.Fprintf(c.stdout, "rebuilt from %s: %d buckets (%d implied by their objects), %d objects, %d deletions, %d skipped, %d share links, %d failed\n",
+			strings.Join(names, ", "), rep.Buckets, rep.ImpliedBuckets, rep.Objects, rep.Tombstones, rep.Skipped, rep.Shares, len(rep.Failed))
+		for _, u := range rep.Unreachable {
+			fmt.Fprintf(c.stdout, "  %s could not be read: records only it holds are missing\n", u)
+		}
 		for _, f := range rep.Failed {
 			fmt.Fprintf(c.stdout, "  %s %s/%s: %v\n", f.Name, f.Bucket, f.Key, f.Err)
 		}
@@ -89,8 +103,8 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(rep.Failed) > 0 {
-		return fmt.Errorf("%w: %d meta record(s) could not be used", errProblems, len(rep.Failed))
+	if len(rep.Failed) > 0 || len(rep.Unreachable) > 0 {
+		return fmt.Errorf("%w: %d meta record(s) could not be used, %d backend(s) unreachable", errProblems, len(rep.Failed), len(rep.Unreachable))
 	}
 	return nil
 }

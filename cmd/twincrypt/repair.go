@@ -13,16 +13,20 @@ import (
 const maxQueuePasses = 100
 
 func runRepair(ctx context.Context, c *cli, args []string) error {
-	fs := newFlagSet(c, "repair", "-c FILE [--deep=false]\n\n"+
+	fs := newFlagSet(c, "repair", "-c FILE [--deep=false] [--adopt]\n\n"+
 		"Drains the repair queue, then scrubs every backend and repairs what it\n"+
 		"finds: missing or corrupt blobs are copied, ciphertext as is, from a\n"+
-		"backend whose copy authenticates; missing, corrupt, stale or ahead meta\n"+
-		"records are rewritten with the catalog's bytes; meta records the catalog\n"+
-		"lacks are adopted (or deleted when their blobs are gone everywhere).\n"+
+		"backend whose copy authenticates; missing, corrupt or stale meta records\n"+
+		"and tombstones (an old record of a deleted name included) are rewritten\n"+
+		"with the catalog's bytes; a record newer than the catalog's is taken\n"+
+		"over, never overwritten; meta records the catalog lacks are deleted when\n"+
+		"their blobs are gone everywhere, and otherwise listed with what they\n"+
+		"would bring back: --adopt brings them back into the catalog.\n"+
 		"Running it twice in a row makes no change the second time. Exits 1 when\n"+
 		"something could not be repaired. The gateway must be stopped.\n\nflags:")
 	cfgPath := fs.String("c", "", "config `FILE` (required)")
 	deep := fs.Bool("deep", true, "read every blob to find corrupt copies (false: presence and size only)")
+	adopt := fs.Bool("adopt", false, "bring meta records the catalog lacks back into it (objects the gateway does not know of)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -65,6 +69,7 @@ func runRepair(ctx context.Context, c *cli, args []string) error {
 		Deep:     *deep,
 		Progress: func(p gateway.ScrubProgress) { prog.update(p.Objects, p.TotalObjects, p.Bytes) },
 		Deleting: func(name string) bool { return deleting[name] },
+		Adopt:    *adopt,
 	})
 	prog.finish()
 	if rep != nil && rep.Found != nil {

@@ -19,6 +19,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/seal"
@@ -546,7 +547,7 @@ func TestRecordsSurviveRebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	rep, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.Keys, Backend: e.Backend, Catalog: fresh})
+	rep, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.Keys, Backends: []backends.Backend{e.Backend}, Catalog: fresh})
 	if err != nil || rep.Shares != 2 || len(rep.Failed) != 0 {
 		t.Fatalf("rebuild: %+v, %v", rep, err)
 	}
@@ -569,7 +570,7 @@ func TestRecordsSurviveRebuild(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.Keys, Backend: e.Backend, Catalog: fresh}); err != nil {
+	if _, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.Keys, Backends: []backends.Backend{e.Backend}, Catalog: fresh}); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := fresh.GetShare(ctx, rinfo.ID); !s.Revoked {
@@ -592,7 +593,7 @@ func TestRecordsSurviveRebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	rep, err = gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.Keys, Backend: e.Backend, Catalog: other})
+	rep, err = gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.Keys, Backends: []backends.Backend{e.Backend}, Catalog: other})
 	if err != nil || rep.Shares != 1 || len(rep.Failed) != 1 || !errors.Is(rep.Failed[0].Err, seal.ErrIntegrity) {
 		t.Fatalf("rebuild with a swapped record: %+v, %v", rep, err)
 	}
