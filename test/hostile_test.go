@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// newFiles returns the regular files below dir (relative paths) that are
+// not in before.
+func newFiles(t testing.TB, dir string, before map[string][]byte) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for p, b := range snapshotDir(t, dir) {
+		if _, ok := before[p]; !ok {
+			out[p] = b
+		}
+	}
+	return out
+}
+
+// snapshotDir returns every regular file below dir with its content.
+func snapshotDir(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		b, err := os.ReadFile(p)
+		out[rel] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// restore writes files back below dir, as a provider replaying them would.
+func restore(t testing.TB, dir string, files map[string][]byte) {
+	t.Helper()
+	for rel, b := range files {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestHostileResurrection is a provider that copies a deleted object's old
+// meta record and blob, and a deleted bucket's record, back into its
+// directory: scrub reports both as stale, repair puts the tombstones back,
+// and nothing comes back, with serve running or not.
+func TestHostileResurrection(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2})
+	ctx := context.Background()
+	c := faultClient(t, g)
+	if err := c.MakeBucket(ctx, "keep", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hostile := g.LocalDirs[1]
+	before := snapshotDir(t, hostile)
+	data := faultData(150_000, 1)
+	if _, err := c.PutObject(ctx, "keep", "b.bin", bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MakeBucket(ctx, "emptied", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	saved := newFiles(t, hostile, before)
+	if len(saved) != 3 { // B's record and blob, the bucket's record
+		t.Fatalf("%d new files on the provider, want 3", len(saved))
+	}
+	if err := c.RemoveObject(ctx, "keep", "b.bin", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveBucket(ctx, "emptied"); err != nil {
+		t.Fatal(err)
+	}
+	restore(t, hostile, saved)
+
+	// While serving, nothing comes back.
+	if _, err := getObject(ctx, c, "keep", "b.bin"); minio.ToErrorResponse(err).Code != "NoSuchKey" {
+		t.Fatalf("GET of the deleted object with its record replayed: %v, want NoSuchKey", err)
+	}
+	if ok, err := c.BucketExists(ctx, "emptied"); ok || err != nil {
+		t.Fatalf("deleted bucket: exists %v, %v", ok, err)
+	}
+	g.Stop()
+	out := g.mustRun(t, 1, "scrub", "--deep", "-c", g.Config)
+	if faultNumber(t, out, "problems:") != 2 || faultNumber(t, out, "local1: missing 0, corrupt 0, stale") != 2 ||
+		!strings.Contains(out, "deleted at generation") {
+		t.Fatalf("scrub after the replay:\n%s", out)
+	}
+	out = g.mustRun(t, 0, "repair", "-c", g.Config)
+	if faultCount(t, out, `(\d+) meta record copies rewritten`) != 2 || faultCount(t, out, `(\d+) records adopted`) != 0 {
+		t.Fatalf("repair:\n%s", out)
+	}
+	if out := g.mustRun(t, 0, "scrub", "--deep", "-c", g.Config); faultNumber(t, out, "problems:") != 0 {
+		t.Fatalf("scrub after repair:\n%s", out)
+	}
+	// A catalog rebuilt from the providers keeps the deletions too.
+	g.mustRun(t, 0, "rebuild-catalog", "--force", "-c", g.Config)
+	g.Start()
+	if _, err := getObject(ctx, c, "keep", "b.bin"); minio.ToErrorResponse(err).Code != "NoSuchKey" {
+		t.Fatalf("GET after repair and rebuild: %v, want NoSuchKey", err)
+	}
+	if ok, _ := c.BucketExists(ctx, "emptied"); ok {
+		t.Fatal("the deleted bucket came back after rebuild")
+	}
+	// Re-creating the name works, with a generation above the deletion.
+	if _, err := c.PutObject(ctx, "keep", "b.bin", bytes.NewReader([]byte("new")), 3, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := getObject(ctx, c, "keep", "b.bin"); err != nil || string(got) != "new" {
+		t.Fatalf("re-created object: %q, %v", got, err)
+	}
+}
+
+// TestHostileRollbackRebuild is a provider that serves an old object's
+// record and blob again after the object was overwritten, followed by a
+// catalog rebuild, repair and gc: the newest version survives, whichever
+// provider the rebuild reads.
+func TestHostileRollbackRebuild(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		from []string // rebuild-catalog arguments
+	}{
+		{"every provider", nil},
+		{"the rolled-back provider only", []string{"--from", "local0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := StartGateway(t, Setup{Local: 2})
+			ctx := context.Background()
+			c := faultClient(t, g)
+			if err := c.MakeBucket(ctx, "docs", minio.MakeBucketOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			hostile := g.LocalDirs[0]
+			before := snapshotDir(t, hostile)
+			a, a2 := faultData(120_000, 2), faultData(90_000, 3)
+			if _, err := c.PutObject(ctx, "docs", "a", bytes.NewReader(a), int64(len(a)), minio.PutObjectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			old := newFiles(t, hostile, before)
+			if _, err := c.PutObject(ctx, "docs", "a", bytes.NewReader(a2), int64(len(a2)), minio.PutObjectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			honestBlobs := blobNames(t, filepath.Join(g.LocalDirs[1], "b"))
+			g.Stop()
+			restore(t, hostile, old)
+
+			g.mustRun(t, 0, append([]string{"rebuild-catalog", "--force", "-c", g.Config}, tc.from...)...)
+			out := g.mustRun(t, 0, "repair", "-c", g.Config)
+			t.Logf("repair: %s", firstLine(out[strings.Index(out, "repaired:"):]))
+			g.mustRun(t, 0, "gc", "--grace", "0s", "-c", g.Config)
+			if out := g.mustRun(t, 0, "scrub", "--deep", "-c", g.Config); faultNumber(t, out, "problems:") != 0 {
+				t.Fatalf("scrub after rebuild, repair and gc:\n%s", out)
+			}
+			for _, b := range honestBlobs {
+				for _, d := range g.LocalDirs {
+					if _, err := os.Stat(filepath.Join(d, "b", b)); err != nil {
+						t.Errorf("the newest version's blob %s is gone from %s: %v", b, d, err)
+					}
+				}
+			}
+			g.Start()
+			if got, err := getObject(ctx, c, "docs", "a"); err != nil || !bytes.Equal(got, a2) {
+				t.Fatalf("GET after the rollback, rebuild, repair and gc: %d bytes, %v; want the newest version", len(got), err)
+			}
+		})
+	}
+}
+
+// TestForeignFilesNeverStopMaintenance puts files that are not records of
+// this gateway under a provider's m/: a 65 MiB one and a small undecodable
+// one. scrub reports them as foreign, repair and gc finish with exit 0 and
+// leave them alone.
+func TestForeignFilesNeverStopMaintenance(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2})
+	ctx := context.Background()
+	c := faultClient(t, g)
+	if err := c.MakeBucket(ctx, "data", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, "data", "x", bytes.NewReader([]byte("x")), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	g.Stop()
+	big := filepath.Join(g.LocalDirs[0], "m", strings.Repeat("ab", 32))
+	small := filepath.Join(g.LocalDirs[1], "m", strings.Repeat("cd", 32))
+	if err := os.WriteFile(big, bytes.Repeat([]byte{7}, 65<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(small, []byte("not a record"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := g.mustRun(t, 0, "scrub", "-c", g.Config)
+	if faultCount(t, out, `local0: .* foreign (\d+)`) != 1 || faultCount(t, out, `local1: .* foreign (\d+)`) != 1 {
+		t.Fatalf("scrub with foreign files:\n%s", out)
+	}
+	g.mustRun(t, 0, "repair", "-c", g.Config)
+	out = g.mustRun(t, 0, "gc", "--grace", "0s", "-c", g.Config)
+	if !strings.Contains(out, "foreign files skipped: 2") {
+		t.Fatalf("gc with foreign files:\n%s", out)
+	}
+	for _, p := range []string{big, small} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("maintenance touched the foreign file %s: %v", p, err)
+		}
+	}
+	if !slices.Contains(blobNames(t, filepath.Join(g.LocalDirs[0], "m")), strings.Repeat("ab", 32)) {
+		t.Error("the foreign file is gone")
+	}
+}
