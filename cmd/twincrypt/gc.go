@@ -11,12 +11,16 @@ import (
 // defaultGCGrace protects blobs of writes that may still be in progress.
 const defaultGCGrace = 24 * time.Hour
 
+// minLiveGCGrace is the shortest grace gc accepts inside a serving gateway.
+const minLiveGCGrace = time.Hour
+
 func runGC(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet(c, "gc", "-c FILE [--grace DURATION] [--dry-run]\n\n"+
 		"Deletes blobs that no catalog entry, multipart upload in progress or meta\n"+
 		"record on any backend references, once they are older than the grace\n"+
-		"period: what crashes and failed deletes leave behind. The gateway must be\n"+
-		"stopped.\n\nflags:")
+		"period: what crashes and failed deletes leave behind. While a gateway\n"+
+		"serves the config, gc runs inside it (through listen.admin) with a grace\n"+
+		"of at least 1h.\n\nflags:")
 	cfgPath := fs.String("c", "", "config `FILE` (required)")
 	grace := fs.Duration("grace", defaultGCGrace, "keep unreferenced blobs younger than this `duration`")
 	dry := fs.Bool("dry-run", false, "report what would be deleted, delete nothing")
@@ -25,6 +29,9 @@ func runGC(ctx context.Context, c *cli, args []string) error {
 	}
 	if *grace < 0 {
 		return fmt.Errorf("%w: --grace must not be negative", errUsage)
+	}
+	if c.running != nil && *grace < minLiveGCGrace {
+		return fmt.Errorf("%w: while the gateway serves, --grace must be at least %v: uploads in flight write their blobs before their records", errUsage, minLiveGCGrace)
 	}
 	st, err := openMaintenance(ctx, c, *cfgPath)
 	if err != nil {

@@ -84,6 +84,17 @@ func keysFlags(c *cli, name, synopsis string, args []string, extra func(*flag.Fl
 
 // unlockKeyring asks for the passphrase and opens the keyring cfg names.
 func unlockKeyring(ctx context.Context, c *cli, cfg *config.Config) (*keyring.Keyring, error) {
+	if c.running != nil {
+		// Inside the gateway: its keyring, after checking the
+		// passphrase the caller sent, if any (keys rotate and passwd
+		// require one: see runRemote).
+		if c.getenv(envPassphrase) != "" {
+			if _, err := keyring.Open(cfg.Keyring, []byte(c.getenv(envPassphrase))); err != nil {
+				return nil, err
+			}
+		}
+		return c.running.keys, nil
+	}
 	if _, err := os.Stat(cfg.Keyring); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no keyring at %s: run 'twincrypt init' first", cfg.Keyring)
 	}

@@ -25,6 +25,9 @@ type cli struct {
 	getenv func(string) string
 	// term reports whether stdin is an interactive terminal.
 	term bool
+	// running is the serving gateway's store when the command runs
+	// inside it, through the admin API (remote.go); nil otherwise.
+	running *store
 }
 
 // command is one subcommand.
@@ -71,6 +74,9 @@ func run(ctx context.Context, c *cli, args []string) int {
 	if name == "-h" || name == "--help" || name == "help" {
 		usage(c.stdout)
 		return 0
+	}
+	if code, ok := runRemote(ctx, c, args); ok {
+		return code
 	}
 	for _, cmd := range commands() {
 		if cmd.name != name {

@@ -143,15 +143,23 @@ func loadConfigFlag(c *cli, path string) (*config.Config, error) {
 
 // openMaintenance opens the store described by the config at path for a
 // maintenance command. The embedded catalog admits one process at a time,
-// so a running gateway must be stopped first.
+// so a command cannot open it while a gateway serves: it runs inside the
+// gateway instead (remote.go), which sets c.running.
 func openMaintenance(ctx context.Context, c *cli, path string) (*store, error) {
+	if c.running != nil {
+		// Run inside the gateway: its store, which this command must
+		// not close.
+		st := *c.running
+		st.borrowed = true
+		return &st, nil
+	}
 	cfg, err := loadConfigFlag(c, path)
 	if err != nil {
 		return nil, err
 	}
 	st, err := openStore(ctx, c, cfg, maintenanceLogger(c))
 	if errors.Is(err, catalog.ErrInUse) {
-		return nil, fmt.Errorf("%w (stop 'twincrypt serve' first)", err)
+		return nil, fmt.Errorf("%w: a gateway serves this config; set listen.admin in it so that maintenance commands run through the gateway", err)
 	}
 	return st, err
 }

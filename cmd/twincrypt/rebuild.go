@@ -12,6 +12,7 @@ import (
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/config"
 	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
 )
 
 func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
@@ -23,7 +24,8 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 		"back cannot roll the catalog back. An existing catalog file is refused unless --force, which\n"+
 		"moves it aside to FILE.old-<time>. Multipart uploads in progress and the\n"+
 		"repair queue are not recovered: run 'twincrypt repair' and 'twincrypt gc'\n"+
-		"afterwards. The gateway must be stopped.\n\nflags:")
+		"afterwards. While a gateway serves the config, the rebuild runs inside it\n"+
+		"(through listen.admin) and adds to its live catalog what it lacks.\n\nflags:")
 	cfgPath := flags.String("c", "", "config `FILE` (required)")
 	from := flags.String("from", "", "read only the backend of this `name` (default: every backend)")
 	force := flags.Bool("force", false, "move an existing catalog file aside")
@@ -42,6 +44,20 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 	}
 	if len(srcs) == 0 {
 		return fmt.Errorf("%w: no backend named %q in %s", errUsage, *from, cfg.Path)
+	}
+	if c.running != nil {
+		// Inside a running gateway: add to its live catalog what the
+		// backends hold and it lacks; the newest record of a name wins,
+		// so nothing the catalog holds is rolled back.
+		var bes []backends.Backend
+		for _, m := range c.running.backendList() {
+			for _, src := range srcs {
+				if m.Name() == src.Name {
+					bes = append(bes, m)
+				}
+			}
+		}
+		return rebuildInto(ctx, c, c.running.keys, bes, srcs, c.running.cat)
 	}
 	keys, err := unlockKeyring(ctx, c, cfg)
 	if err != nil {
@@ -80,6 +96,11 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 	} else if len(bs) > 0 && !*force {
 		return fmt.Errorf("catalog already holds %d bucket(s); pass --force to add to it", len(bs))
 	}
+	return rebuildInto(ctx, c, keys, bes, srcs, cat)
+}
+
+// rebuildInto rebuilds cat from bes and prints the report.
+func rebuildInto(ctx context.Context, c *cli, keys gateway.Keys, bes []backends.Backend, srcs []config.Backend, cat catalog.Catalog) error {
 	prog := newProgress(c, "rebuild-catalog", "records")
 	rep, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{
 		Keys: keys, Backends: bes, Catalog: cat, Logger: maintenanceLogger(c),

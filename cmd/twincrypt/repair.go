@@ -23,7 +23,8 @@ func runRepair(ctx context.Context, c *cli, args []string) error {
 		"their blobs are gone everywhere, and otherwise listed with what they\n"+
 		"would bring back: --adopt brings them back into the catalog.\n"+
 		"Running it twice in a row makes no change the second time. Exits 1 when\n"+
-		"something could not be repaired. The gateway must be stopped.\n\nflags:")
+		"something could not be repaired. While a gateway serves the config,\n"+
+		"repair runs inside it (through listen.admin).\n\nflags:")
 	cfgPath := fs.String("c", "", "config `FILE` (required)")
 	deep := fs.Bool("deep", true, "read every blob to find corrupt copies (false: presence and size only)")
 	adopt := fs.Bool("adopt", false, "bring meta records the catalog lacks back into it (objects the gateway does not know of)")

@@ -11,8 +11,9 @@ func runKeysRewrap(ctx context.Context, c *cli, args []string) error {
 		"After 'keys rotate', puts every object's data keys under the current\n"+
 		"key-encryption key by rewriting meta records only: no data is uploaded\n"+
 		"again. Records already under the current key are skipped, so running it\n"+
-		"again after an interruption continues where it stopped. The gateway must\n"+
-		"be stopped.\n\nflags:")
+		"again after an interruption continues where it stopped. While a gateway\n"+
+		"serves the config, it runs inside it (through listen.admin); run 'keys\n"+
+		"rotate' the same way first, so that the gateway knows the new key.\n\nflags:")
 	cfgPath := fs.String("c", "", "config `FILE` (required)")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -20,7 +20,8 @@ func runScrub(ctx context.Context, c *cli, args []string) error {
 		"blob (present, of the right size). --deep also reads every blob on every\n"+
 		"backend and authenticates every chunk. Lists meta records the catalog\n"+
 		"lacks. Exits 1 when anything is missing, corrupt, stale or unreachable.\n"+
-		"The gateway must be stopped (the embedded catalog admits one process).\n\nflags:")
+		"While a gateway serves the config, scrub runs inside it (through\n"+
+		"listen.admin): the embedded catalog admits one process.\n\nflags:")
 	cfgPath := fs.String("c", "", "config `FILE` (required)")
 	deep := fs.Bool("deep", false, "read and authenticate every blob on every backend")
 	if err := parseFlags(fs, args); err != nil {

@@ -84,7 +84,7 @@ func TestMaintenanceCommands(t *testing.T) {
 
 	r := runCLI(t, "", env, false, "scrub", "-c", cfgPath)
 	r.expect(t, 0)
-	if !strings.Contains(r.stdout, "checked 2 buckets, 5 objects, 6 blobs") || number(t, r.stdout, "problems:") != 0 {
+	if !strings.Contains(r.stdout, "checked 2 buckets, 5 objects, 0 deletions, 6 blobs") || number(t, r.stdout, "problems:") != 0 {
 		t.Errorf("scrub of a clean store:\n%s", r.stdout)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"github.com/twincrypt/twincrypt/config"
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/admin"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/dav"
 	"github.com/twincrypt/twincrypt/gateway/s3api"
 	"github.com/twincrypt/twincrypt/gateway/sharepage"
@@ -71,6 +73,9 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		log.Warn(w)
 	}
 	st, err := openStore(ctx, c, cfg, log)
+	if errors.Is(err, catalog.ErrInUse) {
+		return fmt.Errorf("%w: another twincrypt serve runs on %s", err, cfg.Path)
+	}
 	if err != nil {
 		return err
 	}
@@ -147,7 +152,10 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 			servers = append(servers, srv)
 		}
 		if cfg.Listen.Admin != "" {
-			srv, err := listenServer("admin", cfg.Listen.Admin, admin.New(admin.Options{Shares: svc, Users: users, Logger: log}), log)
+			run := func(ctx context.Context, req admin.RunRequest, out io.Writer) int {
+				return serveRemote(ctx, st, cfg.Path, req, out)
+			}
+			srv, err := listenServer("admin", cfg.Listen.Admin, admin.New(admin.Options{Shares: svc, Run: run, Users: users, Logger: log}), log)
 			if err != nil {
 				closeAll()
 				return err

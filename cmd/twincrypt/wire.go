@@ -78,6 +78,9 @@ type store struct {
 	set     *replica.Set
 	cat     catalog.Catalog
 	ns      *gateway.Namespace
+	// borrowed marks the running gateway's store lent to a command run
+	// through the admin API: Close leaves it open.
+	borrowed bool
 }
 
 // openStore opens the keyring, every backend, the replicated set, the
@@ -121,6 +124,9 @@ func openStore(ctx context.Context, c *cli, cfg *config.Config, log *slog.Logger
 
 // Close releases the catalog and the backends.
 func (st *store) Close() error {
+	if st.borrowed {
+		return nil
+	}
 	var errs []error
 	if st.cat != nil {
 		errs = append(errs, st.cat.Close())

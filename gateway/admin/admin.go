@@ -4,16 +4,22 @@
 // made with a configured key pair (gateway/s3api/sigv4), exactly as S3
 // requests are; /healthz answers without authentication.
 //
-// Today it holds the share-link API (docs/SHARING.md, "The admin API").
+// It holds the share-link API (docs/SHARING.md, "The admin API") and runs
+// maintenance commands (scrub, repair, gc, rebuild-catalog, keys) inside the
+// gateway for the command line, which would otherwise have to open the
+// catalog and keys the gateway holds (docs/RELIABILITY.md, "Maintenance
+// while serving").
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +36,10 @@ type Options struct {
 	// Shares is the share-link service; nil when links are not
 	// configured.
 	Shares *share.Service
+	// Run runs a maintenance command inside the gateway, writing its
+	// output to out, and returns its exit status; nil disables
+	// POST /api/v1/run.
+	Run func(ctx context.Context, req RunRequest, out io.Writer) int
 	// Users maps access keys to secret keys.
 	Users  map[string]string
 	Logger *slog.Logger // nil: discard
@@ -41,8 +51,9 @@ func New(o Options) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &api{shares: o.Shares, log: log}
+	a := &api{shares: o.Shares, log: log, run: o.Run}
 	api := http.NewServeMux()
+	api.HandleFunc("POST /api/v1/run", a.runCommand)
 	api.HandleFunc("POST /api/v1/shares", a.createShare)
 	api.HandleFunc("GET /api/v1/shares", a.listShares)
 	api.HandleFunc("GET /api/v1/shares/{id}", a.getShare)
@@ -51,7 +62,11 @@ func New(o Options) http.Handler {
 	var h http.Handler = api
 	if o.Shares == nil {
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, http.StatusNotFound, "share links are not configured: set listen.share or share.public_url")
+			if strings.HasPrefix(r.URL.Path, "/api/v1/shares") {
+				writeError(w, http.StatusNotFound, "share links are not configured: set listen.share or share.public_url")
+				return
+			}
+			api.ServeHTTP(w, r)
 		})
 	}
 	mux.Handle("/api/", sigv4.New(sigv4.StaticCredentials(o.Users)).Middleware(h))
@@ -65,6 +80,56 @@ func New(o Options) http.Handler {
 type api struct {
 	shares *share.Service
 	log    *slog.Logger
+	run    func(ctx context.Context, req RunRequest, out io.Writer) int
+}
+
+// RunRequest is the body of POST /api/v1/run: a command line without its
+// -c flag (the gateway runs it on its own config), and the passphrases it
+// needs (keys rotate and passwd), which are used and never logged.
+type RunRequest struct {
+	Args []string          `json:"args"`
+	Env  map[string]string `json:"env,omitempty"`
+}
+
+// ExitTrailer is the HTTP trailer that carries a command's exit status.
+const ExitTrailer = "X-Twincrypt-Exit"
+
+// runCommand answers POST /api/v1/run: 200 with the command's output as it
+// is written, and its exit status in the ExitTrailer trailer.
+func (a *api) runCommand(w http.ResponseWriter, r *http.Request) {
+	if a.run == nil {
+		writeError(w, http.StatusNotFound, "this gateway does not run commands")
+		return
+	}
+	var req RunRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || len(req.Args) == 0 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("request body: want {\"args\": [...]}: %v", err))
+		return
+	}
+	a.log.Info("admin: running a command", "command", strings.Join(req.Args[:min(2, len(req.Args))], " "))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Trailer", ExitTrailer)
+	w.WriteHeader(http.StatusOK)
+	out := &flushWriter{w: w, rc: http.NewResponseController(w)}
+	code := a.run(r.Context(), req, out)
+	w.Header().Set(ExitTrailer, strconv.Itoa(code))
+}
+
+// flushWriter sends every write at once, so progress reaches the caller.
+type flushWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		f.rc.Flush()
+	}
+	return n, err
 }
 
 // CreateShareRequest is the body of POST /api/v1/shares.
