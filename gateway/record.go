@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"time"
 
 	"github.com/twincrypt/twincrypt/gateway/seal"
@@ -112,7 +113,51 @@ func (ns *Namespace) sealRecord(r *record, id seal.ObjectID) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal meta record: %w", err)
 	}
-	return s.Seal(nil, plain), nil
+	return s.Seal(nil, padRecord(plain)), nil
+}
+
+// Record size classes (docs/FORMAT.md, "Meta records"): a record's
+// plaintext is padded to the next power of two from minRecordClass up to
+// maxPow2Class, and beyond that with Padmé.
+const (
+	minRecordClass = 1 << 10
+	maxPow2Class   = 16 << 10
+)
+
+// recordClass returns the size a record of n plaintext bytes is padded to.
+// Every record of an object with a key of up to about 500 bytes and a single
+// part is 1 KiB, whatever its name; with longer keys or more parts, 2, 4, 8
+// or 16 KiB. Larger records (many parts) are padded with Padmé (Nikitin et
+// al., "Reducing Metadata Leakage from Encrypted Files and Communication
+// with PURBs", 2019): n rounded up so that only its top
+// floor(log2(floor(log2 n)))+1 bits vary, at most 12% more. A provider
+// learns the class, never the exact length of a name.
+func recordClass(n int) int {
+	if n <= minRecordClass {
+		return minRecordClass
+	}
+	if n <= maxPow2Class {
+		return 1 << bits.Len(uint(n-1))
+	}
+	e := bits.Len(uint(n)) - 1 // floor(log2 n)
+	s := bits.Len(uint(e))     // floor(log2 e) + 1
+	mask := 1<<(e-s) - 1
+	return (n + mask) &^ mask
+}
+
+// padRecord pads a record's JSON with spaces to its class; JSON decoders
+// ignore trailing white space, so padded and unpadded records read alike.
+func padRecord(plain []byte) []byte {
+	n := recordClass(len(plain))
+	if n == len(plain) {
+		return plain
+	}
+	out := make([]byte, n)
+	copy(out, plain)
+	for i := len(plain); i < n; i++ {
+		out[i] = ' '
+	}
+	return out
 }
 
 // openRecord authenticates and decodes a sealed meta record that must be

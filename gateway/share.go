@@ -107,7 +107,7 @@ func (ns *Namespace) sealShare(r *ShareRecord) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal share record: %w", err)
 	}
-	return s.Seal(nil, plain), nil
+	return s.Seal(nil, padRecord(plain)), nil
 }
 
 // openShare authenticates a sealed share record that must belong to id.

@@ -224,3 +224,29 @@ func TestForeignFilesNeverStopMaintenance(t *testing.T) {
 		t.Error("the foreign file is gone")
 	}
 }
+
+// TestMetaRecordSizeClasses writes objects whose keys are 1 to 300 bytes
+// long and checks that a provider sees their meta records in a few size
+// classes, not one size per name length.
+func TestMetaRecordSizeClasses(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2})
+	ctx := context.Background()
+	c := faultClient(t, g)
+	if err := c.MakeBucket(ctx, "sizes", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 300; n += 7 { // 43 lengths
+		key := strings.Repeat("k", n)
+		if _, err := c.PutObject(ctx, "sizes", key, bytes.NewReader([]byte("x")), 1, minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sizes := map[int]int{}
+	for _, b := range snapshotDir(t, filepath.Join(g.LocalDirs[0], "m")) {
+		sizes[len(b)]++
+	}
+	if len(sizes) != 1 {
+		t.Fatalf("meta records of 43 key lengths and the bucket record come in %d sizes, want 1: %v", len(sizes), sizes)
+	}
+	t.Logf("meta record sizes on the provider (size: count): %v", sizes)
+}
