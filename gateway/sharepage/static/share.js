@@ -504,24 +504,6 @@
         (range[3] !== '*' && Number(range[3]) !== part.blobSize)) {
         throw new IntegrityError('wrong range');
       }
-      if (params.get('xbyob') === '1') {
-        if (!ctx.pool) ctx.pool = [];
-        let buf = ctx.pool.pop() || new ArrayBuffer(WINDOW_CHUNKS * CHUNK_CIPHER_SIZE + 1);
-        const reader = resp.body.getReader({ mode: 'byob' });
-        let off = 0;
-        const length = end - start;
-        for (;;) {
-          const { value, done } = await reader.read(new Uint8Array(buf, off, length + 1 - off));
-          buf = value.buffer;
-          if (done) break;
-          off += value.byteLength;
-          if (off > length) throw new IntegrityError('long window');
-        }
-        if (off !== length) throw new IntegrityError('short window');
-        const body = new Uint8Array(buf, 0, length);
-        body.release = () => ctx.pool.push(buf);
-        return body;
-      }
       const body = new Uint8Array(await resp.arrayBuffer());
       if (body.length !== end - start) throw new IntegrityError('short window');
       return body;
@@ -532,17 +514,6 @@
   // from their ciphertext and returns their plaintexts, one Uint8Array per
   // chunk. If any chunk fails, nothing of the window is returned.
   async function decryptWindow(part, first, last, n, ciphertext) {
-    if (params.get('xdec') === '0') return [];
-    if (params.get('xdec') === 'seq') {
-      const out = [];
-      let o = 0;
-      for (let i = first; i <= last; i++) {
-        const len = chunkCipherSize(i, n, part.size);
-        out.push(await gcmOpen(part.payloadKey, chunkNonce(i, i === n - 1), part.objectId, ciphertext.subarray(o, o + len)));
-        o += len;
-      }
-      return out;
-    }
     const jobs = [];
     let off = 0;
     for (let i = first; i <= last; i++) {
@@ -576,9 +547,8 @@
         const win = next;
         const ciphertext = await win.bytes;
         next = win.last + 1 < n ? windowAt(win.last + 1) : null;
-        const pchunks = decryptWindow(part, win.first, win.last, n, ciphertext);
-        if (ciphertext.release) ciphertext.release();
-        const chunks = await pchunks;
+        const chunks = await decryptWindow(part, win.first, win.last, n, ciphertext);
+        // Count first: the sink may hand the buffers over (detach them).
         const len = chunks.reduce((sum, c) => sum + c.length, 0);
         await sink.write(chunks);
         progress(len);
@@ -938,9 +908,7 @@
       if (entry.parts.some((p) => p.blobSize !== blobSize(p.size))) throw new IntegrityError('blob size');
       if (sink === null) {
         const reg = await state.worker;
-        if (params.get('xsink') === 'null') {
-          sink = { write: async () => {}, close: async () => {}, abort: async () => {} };
-        } else if (reg !== null) {
+        if (reg !== null) {
           sink = await workerSink(reg, entry);
         } else {
           sink = memorySink(entry);

@@ -48,8 +48,22 @@ function contentDisposition(name) {
   return `attachment; filename*=UTF-8''${encoded}`;
 }
 
-// fail errors the stream of download d (or remembers to, if the browser
-// has not asked for it yet) and forgets the download.
+// How long a download that ended (or failed) before the browser asked for
+// it is remembered.
+const UNCLAIMED_MS = 60000;
+
+// forgetLater forgets download id after a while, unless the browser has
+// asked for it by then (respond then forgets it when it is done).
+function forgetLater(id, d) {
+  setTimeout(() => {
+    if (downloads.get(id) === d && !d.controller) downloads.delete(id);
+  }, UNCLAIMED_MS);
+}
+
+// fail errors the stream of download d, so that the browser marks the
+// download failed and deletes the partial file. If the browser has not
+// asked for the download yet, it is remembered as failed: its request is
+// then answered with a download that fails at once.
 function fail(id, d) {
   d.failed = true;
   if (d.controller) {
@@ -58,9 +72,11 @@ function fail(id, d) {
     } catch {
       // already closed or errored
     }
+    downloads.delete(id);
+  } else {
+    forgetLater(id, d);
   }
   if (d.resume) d.resume();
-  downloads.delete(id);
 }
 
 self.addEventListener('message', (event) => {
@@ -102,11 +118,14 @@ self.addEventListener('message', (event) => {
       resume();
     }
   } else if (m.t === 'end') {
-    // The file is complete.
+    // The file is complete (an empty file may end before the browser
+    // asked for it).
     d.ended = true;
     if (d.controller) {
       d.controller.close();
       downloads.delete(m.id);
+    } else {
+      forgetLater(m.id, d);
     }
     if (d.resume) d.resume();
   } else if (m.t === 'error') {
@@ -115,20 +134,41 @@ self.addEventListener('message', (event) => {
   // "ping" needs nothing: receiving it keeps this worker running.
 });
 
+// attachment is a response the browser saves as a file: never shown as a
+// page, so the share page that asked for it stays where it is.
+function attachment(name, size, body) {
+  const headers = {
+    'Content-Type': 'application/octet-stream',
+    'Content-Disposition': contentDisposition(name),
+    'X-Content-Type-Options': 'nosniff',
+    'Cache-Control': 'no-store',
+    // Should a browser ever show the response instead of saving it, it
+    // must not run anything in it.
+    'Content-Security-Policy': "default-src 'none'; sandbox",
+  };
+  if (size !== null) headers['Content-Length'] = String(size);
+  return new Response(body, { status: 200, headers });
+}
+
 // respond answers /s/dl/<id> with the announced download as an attachment.
 function respond(id) {
   const d = downloads.get(id);
   if (!d || d.controller) {
-    return new Response('No such download.', {
-      status: 404,
-      headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' },
-    });
+    // Unknown, or already answered (this worker may have been restarted
+    // since the page announced it): a download that fails at once.
+    return attachment('download', null, new ReadableStream({
+      start(controller) {
+        controller.error(new Error('no such download'));
+      },
+    }));
   }
   const body = new ReadableStream({
     start(controller) {
       d.controller = controller;
-      if (d.failed) controller.error(new Error('the download failed'));
-      else if (d.ended) {
+      if (d.failed) {
+        controller.error(new Error('the download failed'));
+        downloads.delete(id);
+      } else if (d.ended) {
         controller.close();
         downloads.delete(id);
       }
@@ -149,19 +189,7 @@ function respond(id) {
       downloads.delete(id);
     },
   }, { highWaterMark: 1 });
-  return new Response(body, {
-    status: 200,
-    headers: {
-      'Content-Type': 'application/octet-stream',
-      'Content-Length': String(d.size),
-      'Content-Disposition': contentDisposition(d.name),
-      'X-Content-Type-Options': 'nosniff',
-      'Cache-Control': 'no-store',
-      // Should a browser ever show the response instead of saving it,
-      // it must not run anything in it.
-      'Content-Security-Policy': "default-src 'none'; sandbox",
-    },
-  });
+  return attachment(d.name, d.size, body);
 }
 
 self.addEventListener('fetch', (event) => {
