@@ -85,6 +85,18 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 		h, _ := metaHashOf(name)
 		known[h] = true
 	}
+	epoch, _ := ns.names.epoch()
+	h, _ := metaHashOf(epoch)
+	known[h] = true
+	err = ns.cat.WalkTombstones(ctx, func(t catalog.Tombstone) error {
+		name, _ := ns.names.meta(t.Bucket, t.Key)
+		h, _ := metaHashOf(name)
+		known[h] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
 	err = ns.cat.Walk(ctx, func(e catalog.Entry) error {
 		name, id := ns.names.meta(e.Bucket, e.Key)
 		h, _ := metaHashOf(name)

@@ -112,6 +112,11 @@ func RebuildCatalog(ctx context.Context, o RebuildOptions) (*RebuildReport, erro
 			rb.log.Warn("bucket record missing; bucket created from its objects", "bucket", name)
 		}
 	}
+	if rb.epoch > 0 {
+		if err := o.Catalog.AdvanceEpoch(ctx, rb.epoch, rb.epochSealed); err != nil && !errors.Is(err, catalog.ErrStale) {
+			return rb.rep, fmt.Errorf("rebuild catalog: epoch: %w", err)
+		}
+	}
 	n, err := rb.ns.dropRenameLeftovers(ctx, o.Catalog)
 	if err != nil {
 		return rb.rep, fmt.Errorf("rebuild catalog: %w", err)
@@ -141,6 +146,9 @@ type rebuilder struct {
 	// bucket: entered once every bucket is settled.
 	pending []pendingRecord
 	settled bool
+	// epoch is the highest namespace epoch found, with its record.
+	epoch       uint64
+	epochSealed []byte
 }
 
 // pendingRecord names an object record to read again.
@@ -169,6 +177,15 @@ func (rb *rebuilder) backend(ctx context.Context, b backends.Backend) error {
 				return nil
 			}
 			return err
+		}
+		if epoch, _ := rb.ns.names.epoch(); it.Name == epoch {
+			r, err := rb.ns.openEpoch(sealed)
+			if err != nil {
+				rb.fail(it.Name, nil, err)
+			} else if r.Generation > rb.epoch {
+				rb.epoch, rb.epochSealed = r.Generation, sealed
+			}
+			return nil
 		}
 		r, err := rb.ns.openStoredRecord(it.Name, sealed)
 		if err != nil {

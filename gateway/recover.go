@@ -57,6 +57,9 @@ type RecoverReport struct {
 	Objects int   // files written
 	Dirs    int   // directory markers (keys ending in "/") created
 	Bytes   int64 // plaintext bytes written
+	// Deleted counts tombstones: deleted objects and buckets, not
+	// restored.
+	Deleted int
 	Failed  []RecoverFailure
 }
 
@@ -131,6 +134,9 @@ func (ns *Namespace) recoverOne(ctx context.Context, root *os.Root, name string,
 	if _, ok := metaHashOf(name); !ok {
 		return nil // not a meta record name: nothing of ours
 	}
+	if epoch, _ := ns.names.epoch(); name == epoch {
+		return nil // the namespace epoch: nothing to restore
+	}
 	sealed, err := readAll(ctx, ns.store, name)
 	if err != nil {
 		return fail(nil, err)
@@ -138,6 +144,10 @@ func (ns *Namespace) recoverOne(ctx context.Context, root *os.Root, name string,
 	r, err := ns.openStoredRecord(name, sealed)
 	if err != nil {
 		return fail(nil, err)
+	}
+	if r.Kind == kindTombstone {
+		rep.Deleted++ // deleted: nothing to restore
+		return nil
 	}
 	if !ValidBucketName(r.Bucket) {
 		return fail(r, fmt.Errorf("%w: bucket %q", ErrUnsafePath, r.Bucket))

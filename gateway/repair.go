@@ -157,6 +157,15 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 			continue
 		case p.Name == metaPrefix || p.Name == blobPrefix:
 			err = errors.New("the backend could not be listed")
+		case p.epoch:
+			var wrote, adopted bool
+			wrote, adopted, err = ns.fixEpoch(ctx, o.Members, byName[p.Backend], p)
+			if wrote {
+				rep.MetaRewritten++
+			}
+			if adopted {
+				rep.Adopted++
+			}
 		case p.Kind == ProblemAhead && strings.HasPrefix(p.Name, metaPrefix) && p.Key != "":
 			var adopted bool
 			adopted, err = ns.adoptNewer(ctx, o.Members, p)

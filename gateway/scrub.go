@@ -59,6 +59,7 @@ type Problem struct {
 	Err     error       // details
 	part    *partRecord // for blob problems: the part the blob holds
 	tomb    bool        // the name is deleted: the catalog holds its tombstone
+	epoch   bool        // the namespace epoch record
 }
 
 // String describes the problem on one line: backend, kind, name, the
@@ -284,6 +285,9 @@ func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, e
 	}
 	if len(o.Members) == 0 {
 		return nil, errors.New("scrub: no backends")
+	}
+	if err := s.checkEpochs(ctx); err != nil {
+		return s.rep, err
 	}
 	if err := s.buckets(ctx); err != nil {
 		return s.rep, err

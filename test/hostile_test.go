@@ -250,3 +250,72 @@ func TestMetaRecordSizeClasses(t *testing.T) {
 	}
 	t.Logf("meta record sizes on the provider (size: count): %v", sizes)
 }
+
+// TestHostileSnapshotRollback is a provider that goes back, as a whole, to
+// an older consistent snapshot of its directory: the gateway says so at
+// start from the namespace epoch alone, scrub reports the old epoch and
+// every record the snapshot lacks or holds in an older version, and repair
+// brings the provider forward.
+func TestHostileSnapshotRollback(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2})
+	ctx := context.Background()
+	c := faultClient(t, g)
+	if err := c.MakeBucket(ctx, "snap", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string, n int, seed uint64) {
+		t.Helper()
+		d := faultData(n, seed)
+		if _, err := c.PutObject(ctx, "snap", key, bytes.NewReader(d), int64(len(d)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("kept", 10_000, 1)
+	put("changed", 10_000, 2)
+	put("deleted", 10_000, 3)
+	g.Stop()
+	hostile := g.LocalDirs[1]
+	snapshot := snapshotDir(t, hostile)
+	g.Start()
+	put("changed", 20_000, 4)
+	put("new", 10_000, 5)
+	if err := c.RemoveObject(ctx, "snap", "deleted", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	g.Stop()
+	if err := os.RemoveAll(hostile); err != nil {
+		t.Fatal(err)
+	}
+	restore(t, hostile, snapshot)
+
+	g.Start()
+	if got, err := getObject(ctx, c, "snap", "changed"); err != nil || !bytes.Equal(got, faultData(20_000, 4)) {
+		t.Fatalf("GET with a rolled-back provider: %d bytes, %v", len(got), err)
+	}
+	g.Stop()
+	if out := g.Output(); !strings.Contains(out, "a provider serves an old snapshot of the namespace") || !strings.Contains(out, "backend=local1") {
+		t.Fatalf("serve did not report the rolled-back provider:\n%s", out)
+	}
+	out := g.mustRun(t, 1, "scrub", "-c", g.Config)
+	for _, want := range []string{"the provider serves an old snapshot", "local1: missing"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrub of the rolled-back provider does not say %q:\n%s", want, out)
+		}
+	}
+	// changed (stale), deleted (stale against its tombstone), new
+	// (missing record and blob): every one is found.
+	if n := faultCount(t, out, `local1: missing (\d+)`); n < 2 {
+		t.Errorf("scrub found %d missing copies on local1, want the new object's record and blob:\n%s", n, out)
+	}
+	if n := faultCount(t, out, `local1: missing \d+, corrupt \d+, stale (\d+)`); n < 2 {
+		t.Errorf("scrub found %d stale records on local1, want changed and deleted:\n%s", n, out)
+	}
+	g.mustRun(t, 0, "repair", "-c", g.Config)
+	if out := g.mustRun(t, 0, "scrub", "--deep", "-c", g.Config); faultNumber(t, out, "problems:") != 0 {
+		t.Fatalf("scrub after repair:\n%s", out)
+	}
+	g.Start()
+	if _, err := getObject(ctx, c, "snap", "deleted"); minio.ToErrorResponse(err).Code != "NoSuchKey" {
+		t.Fatalf("the deleted object after the rollback and repair: %v", err)
+	}
+}

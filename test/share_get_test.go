@@ -15,8 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -125,15 +125,26 @@ func twincryptGet(t *testing.T, g *Gateway, dir string, env []string, args ...st
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	cmd := getCommand(ctx, g, dir, env, args...)
+	// The peak RSS comes from /usr/bin/time, which forks a copy of itself
+	// before it runs the command: the rusage of a child that the test
+	// process starts directly counts the test process's own memory (Go
+	// starts children with vfork, and Linux keeps the high-water mark
+	// across exec).
+	timeBin := testenv.Tool(t, "time", "/usr/bin/time")
+	rssFile := filepath.Join(t.TempDir(), "maxrss")
+	cmd := exec.CommandContext(ctx, timeBin, append([]string{"-q", "-f", "%M", "-o", rssFile, g.Bin, "get"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = cleanEnv(env...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	r := getResult{Result: Result{Stdout: stdout.String(), Stderr: stderr.String(), Err: err}, Code: -1}
 	if cmd.ProcessState != nil {
 		r.Code = cmd.ProcessState.ExitCode()
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.MaxRSS = ru.Maxrss << 10 // KiB on Linux
+		if b, err := os.ReadFile(rssFile); err == nil {
+			if kib, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil {
+				r.MaxRSS = kib << 10
+			}
 		}
 	}
 	if secret := linkSecret(args); secret != "" && strings.Contains(r.Stdout+r.Stderr, secret) {

@@ -197,6 +197,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		st.ns.RunScrubber(bg, gateway.ScrubberOptions{Members: st.backendList(), Interval: scrubInterval, Logger: log})
 	})
 	workers.Go(func() { sweepUploads(bg, st, log) })
+	workers.Go(func() { keepEpoch(bg, st, log) })
 
 	errc := make(chan error, len(servers))
 	for _, srv := range servers {
@@ -255,6 +256,61 @@ func listenServer(name, addr string, h http.Handler, log *slog.Logger) (*namedSe
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}}, nil
+}
+
+// epochInterval is how often serve raises the namespace epoch.
+const epochInterval = time.Hour
+
+// keepEpoch raises the namespace epoch at start and every epochInterval,
+// after checking that no provider serves an old snapshot of the namespace
+// (its epoch below the catalog's, with no repair of it queued). While one
+// does, it says so and leaves the epoch as it is, so that the next scrub
+// sees the provider's old epoch too; repair brings the provider forward.
+func keepEpoch(ctx context.Context, st *store, log *slog.Logger) {
+	t := time.NewTicker(epochInterval)
+	defer t.Stop()
+	for {
+		raiseEpoch(ctx, st, log)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// raiseEpoch is one round of keepEpoch.
+func raiseEpoch(ctx context.Context, st *store, log *slog.Logger) {
+	queued := map[string]bool{}
+	if tasks, err := st.set.Queue().Pending(ctx, 0); err == nil {
+		for _, t := range tasks {
+			queued[t.Backend+"\x00"+t.Name] = true
+		}
+	}
+	rep, err := st.ns.CheckEpoch(ctx, st.backendList(), func(b, name string) bool { return queued[b+"\x00"+name] })
+	if err != nil {
+		log.Warn("check the namespace epoch", "err", err)
+		return
+	}
+	var seen []uint64
+	behind := false
+	for _, m := range rep.Members {
+		seen = append(seen, m.Epoch)
+		switch {
+		case m.Behind:
+			behind = true
+			log.Error("a provider serves an old snapshot of the namespace: its epoch is below the catalog's; run 'twincrypt scrub' and 'twincrypt repair'",
+				"backend", m.Backend, "epoch", m.Epoch, "catalog", rep.Catalog)
+		case m.Err != nil:
+			log.Warn("read the namespace epoch", "backend", m.Backend, "err", m.Err)
+		}
+	}
+	if behind {
+		return
+	}
+	if _, err := st.ns.AdvanceEpoch(ctx, seen...); err != nil && ctx.Err() == nil {
+		log.Warn("raise the namespace epoch", "err", err)
+	}
 }
 
 // sweepUploads aborts abandoned multipart uploads: at start, every upload

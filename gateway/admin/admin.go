@@ -12,7 +12,10 @@
 package admin
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,12 +72,32 @@ func New(o Options) http.Handler {
 			api.ServeHTTP(w, r)
 		})
 	}
-	mux.Handle("/api/", sigv4.New(sigv4.StaticCredentials(o.Users)).Middleware(h))
+	mux.Handle("/api/", payloadHash(sigv4.New(sigv4.StaticCredentials(o.Users)).Middleware(h)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
 	return mux
+}
+
+// payloadHash gives a request without the x-amz-content-sha256 header that
+// S3 requires, and some signing clients (curl's --aws-sigv4) leave out, the
+// SHA-256 of its body as its payload hash: what such a client put into its
+// signature. A body over maxRequestBody is refused.
+func payloadHash(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Amz-Content-Sha256") == "" {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+			if err != nil {
+				writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body: %v", err))
+				return
+			}
+			sum := sha256.Sum256(body)
+			r = r.WithContext(sigv4.ContextWithPayloadHash(r.Context(), hex.EncodeToString(sum[:])))
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type api struct {

@@ -187,6 +187,8 @@ type Catalog interface {
 
 	// Tombstones remembers deletions.
 	Tombstones
+	// Epochs remembers the namespace epoch.
+	Epochs
 	// Shares holds the share links.
 	Shares
 

@@ -55,6 +55,7 @@ func Run(t *testing.T, newCatalog func(t *testing.T) catalog.Catalog) {
 		{"ConcurrentPut", testConcurrentPut},
 		{"Canceled", testCanceled},
 		{"Tombstones", testTombstones},
+		{"Epoch", testEpoch},
 		{"Shares", testShares},
 		{"ShareCountRace", testShareCountRace},
 	}

@@ -86,3 +86,25 @@ func testTombstones(t *testing.T, c catalog.Catalog) {
 		t.Fatalf("WalkTombstones: %d tombstones, first %q, last %q", len(walked), walked[0], walked[len(walked)-1])
 	}
 }
+
+// testEpoch checks that the epoch only goes up.
+func testEpoch(t *testing.T, c catalog.Catalog) {
+	ctx := context.Background()
+	if e, rec, err := c.Epoch(ctx); err != nil || e != 0 || rec != nil {
+		t.Fatalf("Epoch of a new catalog: %d %q %v", e, rec, err)
+	}
+	if err := c.AdvanceEpoch(ctx, 5, []byte("five")); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []uint64{5, 4} {
+		if err := c.AdvanceEpoch(ctx, e, []byte("x")); !errors.Is(err, catalog.ErrStale) {
+			t.Errorf("AdvanceEpoch(%d) after 5: %v, want ErrStale", e, err)
+		}
+	}
+	if err := c.AdvanceEpoch(ctx, 9, []byte("nine")); err != nil {
+		t.Fatal(err)
+	}
+	if e, rec, err := c.Epoch(ctx); err != nil || e != 9 || string(rec) != "nine" {
+		t.Fatalf("Epoch = %d %q %v, want 9", e, rec, err)
+	}
+}

@@ -108,6 +108,17 @@ type Identity struct {
 
 type identityKey struct{}
 
+type payloadHashKey struct{}
+
+// ContextWithPayloadHash returns a context that gives a request without an
+// x-amz-content-sha256 header the hex SHA-256 of its body, computed by the
+// caller, as its payload hash: what signers of services other than S3 (for
+// example curl's --aws-sigv4) sign without sending the header. The body is
+// still verified against it.
+func ContextWithPayloadHash(ctx context.Context, hexHash string) context.Context {
+	return context.WithValue(ctx, payloadHashKey{}, hexHash)
+}
+
 // IdentityFromContext returns the Identity that Middleware stored in the
 // context of an authenticated request.
 func IdentityFromContext(ctx context.Context) (Identity, bool) {
@@ -377,6 +388,9 @@ func (v *Verifier) authenticateHeader(r *http.Request, h string) (*authorization
 	}
 
 	payload := r.Header.Get("X-Amz-Content-Sha256")
+	if payload == "" {
+		payload, _ = r.Context().Value(payloadHashKey{}).(string)
+	}
 	if payload == "" {
 		return nil, newError(CodeInvalidRequest, http.StatusBadRequest,
 			"Missing required header for this request: x-amz-content-sha256")
