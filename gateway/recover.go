@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -15,14 +18,20 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway/seal"
 )
 
-// ErrUnsafePath means an object key cannot be restored as a file without
-// leaving the target directory or being ambiguous.
+// ErrUnsafePath means a bucket name cannot be restored as a directory, or an
+// object's content conflicts with the path its key maps to.
 var ErrUnsafePath = errors.New("key does not map to a safe file path")
+
+// RenamesFile lists, in the recovery directory, every object restored under
+// a path other than its key: one JSON object per line, {"bucket", "key",
+// "path"}.
+const RenamesFile = ".twincrypt-recover-names.jsonl"
 
 // RecoverOptions configure Recover.
 type RecoverOptions struct {
@@ -60,7 +69,17 @@ type RecoverReport struct {
 	// Deleted counts tombstones: deleted objects and buckets, not
 	// restored.
 	Deleted int
+	// Renamed lists the objects restored under a path other than their
+	// key (see filePath); they are also written to RenamesFile.
+	Renamed []RenamedKey
 	Failed  []RecoverFailure
+}
+
+// RenamedKey is an object restored under a path other than its key.
+type RenamedKey struct {
+	Bucket string `json:"bucket"`
+	Key    string `json:"key"`
+	Path   string `json:"path"` // relative to the recovery directory, '/'-separated
 }
 
 // Recover restores every bucket and object as plaintext files under Dir,
@@ -70,8 +89,10 @@ type RecoverReport struct {
 // into Dir/<bucket>/<key>, written to a temporary file, synced, given the
 // object's modification time and renamed into place. Empty buckets become
 // empty directories and keys ending in "/" with no content directories.
-// Keys that would leave Dir or do not map to one path (absolute, "..", ".",
-// empty segments) are refused. Files already present are replaced.
+// Every key S3 accepts is restored: segments a file system cannot hold are
+// encoded (filePath), an object whose path another key needs as a directory
+// is restored beside it with a "%" appended, and both are listed in the
+// report and in RenamesFile. Files already present are replaced.
 //
 // Failures of single objects are collected in the report and do not stop
 // the recovery; the error reports what stopped it (listing, Dir).
@@ -112,6 +133,16 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 	})
 	if err != nil {
 		return rep, fmt.Errorf("recover: list %s: %w", o.Backend.Name(), err)
+	}
+	if len(rep.Renamed) > 0 {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		for _, r := range rep.Renamed {
+			enc.Encode(r)
+		}
+		if err := root.WriteFile(RenamesFile, b.Bytes(), 0o600); err != nil {
+			return rep, fmt.Errorf("recover: %w", err)
+		}
 	}
 	return rep, nil
 }
@@ -159,25 +190,23 @@ func (ns *Namespace) recoverOne(ctx context.Context, root *os.Root, name string,
 		rep.Buckets++
 		return nil
 	}
-	rel, dir, err := filePath(r.Bucket, r.Key)
-	if err != nil {
-		return fail(r, err)
-	}
+	rel, dir, encoded := filePath(r.Bucket, r.Key, r.Size)
 	if dir {
-		if r.Size != 0 {
-			return fail(r, fmt.Errorf("%w: key ends in \"/\" but holds %d bytes", ErrUnsafePath, r.Size))
-		}
-		if err := root.MkdirAll(rel, 0o700); err != nil {
+		if err := mkdirAside(root, rel, rep); err != nil {
 			return fail(r, err)
 		}
 		rep.Dirs++
 		return nil
 	}
-	n, err := ns.restoreFile(ctx, root, rel, r)
-	rep.Bytes += n
+	n, rel, err := ns.restoreFile(ctx, root, rel, r, rep)
 	if err != nil {
+		rep.Bytes += n
 		return fail(r, err)
 	}
+	if encoded || rel != plainPath(r.Bucket, r.Key) {
+		rep.Renamed = append(rep.Renamed, RenamedKey{Bucket: r.Bucket, Key: r.Key, Path: rel})
+	}
+	rep.Bytes += n
 	rep.Objects++
 	return nil
 }
@@ -185,34 +214,112 @@ func (ns *Namespace) recoverOne(ctx context.Context, root *os.Root, name string,
 // filePath maps bucket/key to a slash-separated path relative to the
 // recovery directory, and reports whether the key names a directory
 // (ends in "/").
-func filePath(bucket, key string) (string, bool, error) {
-	dir := strings.HasSuffix(key, "/")
-	k := strings.TrimSuffix(key, "/")
-	if k == "" || strings.HasPrefix(key, "/") || strings.ContainsRune(key, 0) {
-		return "", false, fmt.Errorf("%w: %q", ErrUnsafePath, key)
+func filePath(bucket, key string, size int64) (rel string, dir, encoded bool) {
+	dir = size == 0 && strings.HasSuffix(key, "/") && key != "/"
+	k := key
+	if dir {
+		k = strings.TrimSuffix(key, "/")
 	}
-	for _, seg := range strings.Split(k, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return "", false, fmt.Errorf("%w: %q", ErrUnsafePath, key)
+	segs := strings.Split(k, "/")
+	for i, seg := range segs {
+		if e := encodeSegment(seg); e != seg {
+			segs[i], encoded = e, true
 		}
 	}
-	return path.Join(bucket, k), dir, nil
+	return bucket + "/" + strings.Join(segs, "/"), dir, encoded
+}
+
+// plainPath is the path of bucket/key when nothing is encoded.
+func plainPath(bucket, key string) string { return bucket + "/" + key }
+
+// encodeSegment maps one segment of a key to a file name any file system
+// holds, reversibly apart from shortening: "%" becomes "%25"; an empty
+// segment (a leading, doubled or trailing "/") becomes "%", "." "%2E" and
+// ".." "%2E%2E"; a segment longer than 255 bytes keeps its first bytes and
+// ends in "%" and 16 hex digits of its SHA-256. A name with "%" never comes
+// from a key unchanged, so encoded names and plain ones never collide.
+func encodeSegment(seg string) string {
+	seg = strings.ReplaceAll(seg, "%", "%25")
+	switch seg {
+	case "":
+		return "%"
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	if len(seg) > 255 {
+		sum := sha256.Sum256([]byte(seg))
+		cut := strings.ToValidUTF8(seg[:255-17], "")
+		for len(cut) > 0 && !utf8.ValidString(cut) {
+			cut = cut[:len(cut)-1]
+		}
+		return cut + "%" + hex.EncodeToString(sum[:8])
+	}
+	return seg
+}
+
+// aside is the path an object takes when its own path is a directory that
+// other keys need: its name with "%" appended.
+func aside(rel string) string { return rel + "%" }
+
+// mkdirAll creates dir and its parents under root; an object file standing
+// where a directory must be is moved aside (aside), so that both keys are
+// restored.
+func mkdirAside(root *os.Root, dir string, rep *RecoverReport) error {
+	err := root.MkdirAll(dir, 0o700)
+	if err == nil {
+		return nil
+	}
+	// Find the first component that is a file and move it aside.
+	segs := strings.Split(dir, "/")
+	for i := range segs {
+		p := strings.Join(segs[:i+1], "/")
+		fi, serr := root.Lstat(p)
+		if serr != nil || fi.IsDir() {
+			continue
+		}
+		if rerr := root.Rename(p, aside(p)); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		for j := range rep.Renamed {
+			if rep.Renamed[j].Path == p {
+				rep.Renamed[j].Path = aside(p)
+			}
+		}
+		if _, ok := renamedAt(rep, aside(p)); !ok {
+			rep.Renamed = append(rep.Renamed, RenamedKey{Bucket: segs[0], Key: strings.Join(segs[1:i+1], "/"), Path: aside(p)})
+		}
+		return mkdirAside(root, dir, rep)
+	}
+	return err
+}
+
+// renamedAt finds the rename entry for path.
+func renamedAt(rep *RecoverReport, p string) (int, bool) {
+	for i, r := range rep.Renamed {
+		if r.Path == p {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // restoreFile writes the plaintext of r to rel atomically and returns the
-// bytes written.
-func (ns *Namespace) restoreFile(ctx context.Context, root *os.Root, rel string, r *record) (n int64, err error) {
-	if err := root.MkdirAll(path.Dir(rel), 0o700); err != nil {
-		return 0, err
+// bytes written and the path it used: rel, or aside(rel) when rel is a
+// directory other keys need.
+func (ns *Namespace) restoreFile(ctx context.Context, root *os.Root, rel string, r *record, rep *RecoverReport) (n int64, _ string, err error) {
+	if err := mkdirAside(root, path.Dir(rel), rep); err != nil {
+		return 0, rel, err
 	}
 	var rnd [8]byte
 	if _, err := io.ReadFull(rand.Reader, rnd[:]); err != nil {
-		return 0, err
+		return 0, rel, err
 	}
 	tmp := path.Join(path.Dir(rel), ".twincrypt-recover-"+hex.EncodeToString(rnd[:]))
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return 0, err
+		return 0, rel, err
 	}
 	defer func() {
 		if f != nil {
@@ -233,38 +340,38 @@ func (ns *Namespace) restoreFile(ctx context.Context, root *os.Root, rel string,
 		m, err := ns.copyPart(ctx, w, &r.Parts[i])
 		n += m
 		if err != nil {
-			return n, fmt.Errorf("part %d: %w", i+1, err)
+			return n, rel, fmt.Errorf("part %d: %w", i+1, err)
 		}
 		total += r.Parts[i].Size
 	}
 	if total != r.Size {
-		return n, fmt.Errorf("%w: parts hold %d bytes, record says %d", ErrCorruptRecord, total, r.Size)
+		return n, rel, fmt.Errorf("%w: parts hold %d bytes, record says %d", ErrCorruptRecord, total, r.Size)
 	}
 	if sum != nil && r.ETag != "" && hex.EncodeToString(sum.Sum(nil)) != r.ETag {
-		return n, fmt.Errorf("%w: content MD5 differs from the ETag", ErrIntegrity)
+		return n, rel, fmt.Errorf("%w: content MD5 differs from the ETag", ErrIntegrity)
 	}
 	if err := f.Sync(); err != nil {
-		return n, err
+		return n, rel, err
 	}
 	if err := f.Close(); err != nil {
 		f = nil
-		return n, err
+		return n, rel, err
 	}
 	f = nil
 	if !r.ModTime.IsZero() {
 		if err := root.Chtimes(tmp, r.ModTime, r.ModTime); err != nil {
-			return n, err
+			return n, rel, err
 		}
 	}
 	if fi, err := root.Lstat(rel); err == nil && fi.IsDir() {
-		return n, fmt.Errorf("%w: %s is a directory (another key continues below it)", ErrUnsafePath, rel)
+		rel = aside(rel) // other keys continue below this one
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return n, err
+		return n, rel, err
 	}
 	if err := root.Rename(tmp, rel); err != nil {
-		return n, err
+		return n, rel, err
 	}
-	return n, nil
+	return n, rel, nil
 }
 
 // copyPart writes the plaintext of one part to w.

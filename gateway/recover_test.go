@@ -3,11 +3,13 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/twincrypt/twincrypt/backends/replica"
@@ -57,9 +59,19 @@ func TestRecover(t *testing.T) {
 		e.put(t, k, v)
 	}
 	e.put(t, "marker/", nil)
-	unsafe := []string{"../escape", "x/../../y", "/abs", "a//b", "./dot"}
-	for _, k := range unsafe {
-		e.put(t, k, []byte("refused"))
+	// Keys a file system cannot hold as they are: restored under encoded
+	// names, never outside the directory.
+	encoded := map[string]string{
+		"../escape": "bucket/%2E%2E/escape", "x/../../y": "bucket/x/%2E%2E/%2E%2E/y", "/abs": "bucket/%/abs",
+		"a//b": "bucket/a/%/b", "./dot": "bucket/%2E/dot", "100%": "bucket/100%25",
+		strings.Repeat("n", 300): "bucket/" + strings.Repeat("n", 238) + "%",
+	}
+	for k := range encoded {
+		e.put(t, k, []byte("content of "+k))
+	}
+	e.put(t, "deleted", []byte("gone"))
+	if err := e.ns.DeleteObject(ctx, "bucket", "deleted"); err != nil {
+		t.Fatal(err)
 	}
 	corrupt := e.put(t, "corrupt", payload(1000, 3))
 	flipByte(t, e.file(1, corrupt[0]), seal.HeaderSize+10)
@@ -69,23 +81,35 @@ func TestRecover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Buckets != 2 || rep.Objects != len(files) || rep.Dirs != 1 {
-		t.Errorf("restored %d buckets, %d files, %d dirs; want 2, %d, 1", rep.Buckets, rep.Objects, rep.Dirs, len(files))
+	if rep.Buckets != 2 || rep.Objects != len(files)+len(encoded) || rep.Dirs != 1 || rep.Deleted != 1 {
+		t.Errorf("restored %d buckets, %d files, %d dirs, %d deleted; want 2, %d, 1, 1", rep.Buckets, rep.Objects, rep.Dirs, rep.Deleted, len(files)+len(encoded))
 	}
-	var refused []string
 	for _, f := range rep.Failed {
-		switch {
-		case errors.Is(f.Err, gateway.ErrUnsafePath):
-			refused = append(refused, f.Key)
-		case f.Key == "corrupt" && errors.Is(f.Err, gateway.ErrIntegrity):
-		default:
+		if f.Key != "corrupt" || !errors.Is(f.Err, gateway.ErrIntegrity) {
 			t.Errorf("unexpected failure %s/%s: %v", f.Bucket, f.Key, f.Err)
 		}
 	}
-	slices.Sort(refused)
-	slices.Sort(unsafe)
-	if fmt.Sprint(refused) != fmt.Sprint(unsafe) {
-		t.Errorf("refused %q, want %q", refused, unsafe)
+	if len(rep.Renamed) != len(encoded) {
+		t.Errorf("%d renamed, want %d: %+v", len(rep.Renamed), len(encoded), rep.Renamed)
+	}
+	names, err := os.ReadFile(filepath.Join(out, gateway.RenamesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Renamed {
+		want, ok := encoded[r.Key]
+		if !ok || !strings.HasPrefix(r.Path, want) {
+			t.Errorf("%q restored as %q, want %q", r.Key, r.Path, want)
+			continue
+		}
+		got, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(r.Path)))
+		if err != nil || string(got) != "content of "+r.Key {
+			t.Errorf("%q at %s: %q, %v", r.Key, r.Path, got, err)
+		}
+		line, _ := json.Marshal(r)
+		if !bytes.Contains(names, line) {
+			t.Errorf("%s does not list %s", gateway.RenamesFile, line)
+		}
 	}
 	for k, want := range files {
 		p := filepath.Join(out, "bucket", filepath.FromSlash(k))
@@ -120,11 +144,21 @@ func TestRecover(t *testing.T) {
 		return nil
 	})
 	slices.Sort(all)
-	if want := []string{"bucket/a.txt", "bucket/big", "bucket/dir/sub/b.bin", "bucket/empty"}; fmt.Sprint(all) != fmt.Sprint(want) {
+	want := []string{gateway.RenamesFile, "bucket/a.txt", "bucket/big", "bucket/dir/sub/b.bin", "bucket/empty"}
+	for _, p := range encoded {
+		want = append(want, p)
+	}
+	slices.Sort(want)
+	if len(all) != len(want) {
 		t.Errorf("files %v, want %v", all, want)
 	}
+	for i := range min(len(all), len(want)) {
+		if !strings.HasPrefix(all[i], want[i]) {
+			t.Errorf("file %q, want %q", all[i], want[i])
+		}
+	}
 	// Running it again replaces the files with the same content.
-	if again, err := gateway.Recover(ctx, gateway.RecoverOptions{Keys: e.keys, Backend: e.members[1], Dir: out}); err != nil || again.Objects != len(files) {
+	if again, err := gateway.Recover(ctx, gateway.RecoverOptions{Keys: e.keys, Backend: e.members[1], Dir: out}); err != nil || again.Objects != len(files)+len(encoded) {
 		t.Errorf("second recovery: %+v %v", again, err)
 	}
 }
@@ -141,10 +175,14 @@ func TestRecoverFilePathRules(t *testing.T) {
 		{"plain", 1, true, "bucket/plain"},
 		{"a/b/c", 1, true, "bucket/a/b/c"},
 		{"dir/", 0, true, ""},
-		{"dir2/", 3, false, ""},
-		{"..", 1, false, ""},
-		{"a/..", 1, false, ""},
+		{"dir2/", 3, true, "bucket/dir2/%"},
+		{"..", 1, true, "bucket/%2E%2E"},
+		{"a/..", 1, true, "bucket/a/%2E%2E"},
 		{"a\\..\\b", 1, true, "bucket/a\\..\\b"},
+		// A key that is both an object and a folder of other keys: the
+		// object goes beside the folder.
+		{"both", 2, true, "bucket/both%"},
+		{"both/inner", 1, true, "bucket/both/inner"},
 	}
 	for _, c := range cases {
 		if _, err := e.ns.PutObject(ctx, "bucket", c.key, bytes.NewReader(make([]byte, c.size)), int64(c.size), gateway.PutOptions{}); err != nil {

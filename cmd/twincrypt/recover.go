@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -61,6 +62,13 @@ func runRecover(ctx context.Context, c *cli, args []string) error {
 	if rep != nil {
 		fmt.Fprintf(c.stdout, "recovered %d buckets, %d objects, %d directories, %s into %s\n",
 			rep.Buckets, rep.Objects, rep.Dirs, humanBytes(rep.Bytes), *to)
+		if len(rep.Renamed) > 0 {
+			fmt.Fprintf(c.stdout, "%d objects restored under other names (keys a file system cannot hold as they are); see %s\n",
+				len(rep.Renamed), filepath.Join(*to, gateway.RenamesFile))
+		}
+		if rep.Deleted > 0 {
+			fmt.Fprintf(c.stdout, "%d deleted objects and buckets skipped\n", rep.Deleted)
+		}
 		fmt.Fprintf(c.stdout, "failed: %d\n", len(rep.Failed))
 		for _, f := range rep.Failed {
 			fmt.Fprintf(c.stdout, "  %s %s/%s: %v\n", f.Name, f.Bucket, f.Key, f.Err)
