@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"io"
 	rand2 "math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -45,7 +44,6 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-	"github.com/minio/minio-go/v7"
 
 	"github.com/twincrypt/twincrypt/gateway/seal"
 	"github.com/twincrypt/twincrypt/internal/testenv"
@@ -723,74 +721,6 @@ func TestSharePageGone(t *testing.T) {
 // create`.
 // ---------------------------------------------------------------------
 
-// pageGateway is a running twincrypt serve with listen.share and
-// listen.admin, and a bucket to share from.
-type pageGateway struct {
-	*Gateway
-	Bucket string
-	client *minio.Client
-}
-
-// startPageGateway starts the gateway on two local backends with a share
-// listener and an admin API (Setup.Share), through which the `share`
-// commands the test runs reach it, and makes a bucket.
-func startPageGateway(t *testing.T) *pageGateway {
-	t.Helper()
-	g := StartGateway(t, Setup{Local: 2, Share: true})
-	for _, addr := range []string{g.ShareAddr, g.AdminAddr} {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			c, err := net.Dial("tcp", addr)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s does not accept connections: %v\n%s", addr, err, g.Output())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	sg := &pageGateway{Gateway: g, Bucket: "shared-" + randHex(t, 4), client: faultClient(t, g)}
-	if err := sg.client.MakeBucket(context.Background(), sg.Bucket, minio.MakeBucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return sg
-}
-
-// Put stores an object of size bytes read from r.
-func (sg *pageGateway) Put(t *testing.T, key string, r io.Reader, size int64) {
-	t.Helper()
-	if _, err := sg.client.PutObject(context.Background(), sg.Bucket, key, r, size, minio.PutObjectOptions{}); err != nil {
-		t.Fatalf("put %s: %v", key, err)
-	}
-}
-
-// CreateLink runs `twincrypt share create` on BUCKET/target and returns
-// the link it prints as its last line.
-func (sg *pageGateway) CreateLink(t *testing.T, target string, args ...string) string {
-	t.Helper()
-	out, err := sg.Run(append([]string{"share", "create", "-c", sg.Config, sg.Bucket + "/" + target}, args...)...)
-	if err != nil {
-		t.Fatalf("share create: %v\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	link := strings.TrimSpace(lines[len(lines)-1])
-	if !strings.HasPrefix(link, sg.ShareURL()+"/s/") || !strings.Contains(link, "#") {
-		t.Fatalf("share create printed no link:\n%s", out)
-	}
-	return link
-}
-
-// Revoke runs `twincrypt share revoke` on the link's id.
-func (sg *pageGateway) Revoke(t *testing.T, link string) {
-	t.Helper()
-	id := link[strings.LastIndex(link, "/s/")+3 : strings.Index(link, "#")]
-	if out, err := sg.Run("share", "revoke", "-c", sg.Config, id); err != nil {
-		t.Fatalf("share revoke: %v\n%s", err, out)
-	}
-}
-
 // pageLinkQuery adds a query string to a link, before its fragment.
 func pageLinkQuery(link, query string) string {
 	page, fragment, _ := strings.Cut(link, "#")
@@ -800,7 +730,7 @@ func pageLinkQuery(link, query string) string {
 // TestSharePageGatewayFile saves a 20 MiB object (a multipart upload, so
 // a file of several parts) through a link of the real gateway.
 func TestSharePageGatewayFile(t *testing.T) {
-	sg := startPageGateway(t)
+	sg := startShareGateway(t)
 	data := faultData(20<<20, 11)
 	sg.Put(t, "videos/holiday.mp4", bytes.NewReader(data), int64(len(data)))
 	link := sg.CreateLink(t, "videos/holiday.mp4")
@@ -824,7 +754,7 @@ func TestSharePageGatewayFile(t *testing.T) {
 // TestSharePageGatewayFolder saves the three files of a folder link of the
 // real gateway.
 func TestSharePageGatewayFolder(t *testing.T) {
-	sg := startPageGateway(t)
+	sg := startShareGateway(t)
 	files := map[string][]byte{
 		"a.txt":     []byte(strings.Repeat("folder link\n", 100)),
 		"sub/b.bin": faultData(2<<20+333, 12),
@@ -857,7 +787,7 @@ func TestSharePageGatewayFolder(t *testing.T) {
 // download that follows fails with the server's reason, and the link then
 // answers the 410 page.
 func TestSharePageGatewayRevoked(t *testing.T) {
-	sg := startPageGateway(t)
+	sg := startShareGateway(t)
 	data := faultData(300<<10, 14)
 	sg.Put(t, "letters/old.txt", bytes.NewReader(data), int64(len(data)))
 	link := sg.CreateLink(t, "letters/old.txt")
@@ -899,7 +829,7 @@ func TestSharePageGateway1GiB(t *testing.T) {
 		t.Skip("set TWINCRYPT_LONG=1 to save a 1 GiB object through the share page")
 	}
 	const size = 1 << 30
-	sg := startPageGateway(t)
+	sg := startShareGateway(t)
 	h := sha256.New()
 	gen := rand2.NewChaCha8([32]byte{1, 2, 3})
 	start := time.Now()

@@ -12,23 +12,6 @@ import (
 	"github.com/twincrypt/twincrypt/internal/testenv"
 )
 
-// linkOf returns the last line of `share create`'s output: the link.
-func linkOf(t testing.TB, out string) string {
-	t.Helper()
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	link := lines[len(lines)-1]
-	if !strings.Contains(link, "/s/") || !strings.Contains(link, "#") {
-		t.Fatalf("the last line of share create is not a link:\n%s", out)
-	}
-	return link
-}
-
-// linkID returns the id of a link.
-func linkID(link string) string {
-	id := link[strings.Index(link, "/s/")+3:]
-	return id[:strings.IndexByte(id, '#')]
-}
-
 // getURL returns the status and body of a GET.
 func getURL(t testing.TB, url string) (int, http.Header, string) {
 	t.Helper()

@@ -10,8 +10,6 @@ package e2e
 import (
 	"context"
 	"errors"
-	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,85 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-
 	"github.com/twincrypt/twincrypt/internal/testenv"
 )
-
-// getGateway is a running gateway with its share listener and admin API,
-// and a bucket to share from.
-type getGateway struct {
-	*Gateway
-	Bucket string
-	s3     *minio.Client
-}
-
-// startGetGateway starts a gateway on two local backends with listen.share
-// and listen.admin, and makes a bucket.
-func startGetGateway(t *testing.T) *getGateway {
-	t.Helper()
-	g := StartGateway(t, Setup{Local: 2, Share: true})
-	waitListening(t, g.ShareAddr, g)
-	waitListening(t, g.AdminAddr, g)
-	sg := &getGateway{Gateway: g, Bucket: "shared-" + randHex(t, 4), s3: faultClient(t, g)}
-	if err := sg.s3.MakeBucket(context.Background(), sg.Bucket, minio.MakeBucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return sg
-}
-
-// waitListening waits until addr accepts connections.
-func waitListening(t *testing.T, addr string, g *Gateway) {
-	t.Helper()
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if i > 400 {
-			t.Fatalf("nothing listens on %s:\n%s", addr, g.Output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// put uploads the file at path as key.
-func (sg *getGateway) put(t *testing.T, key, path string) {
-	t.Helper()
-	if _, err := sg.s3.FPutObject(context.Background(), sg.Bucket, key, path, minio.PutObjectOptions{}); err != nil {
-		t.Fatalf("put %s: %v", key, err)
-	}
-}
-
-// shareCmd runs `twincrypt share ARGS -c CONFIG` with env added.
-func (sg *getGateway) shareCmd(t *testing.T, env []string, args ...string) Result {
-	t.Helper()
-	args = append([]string{"share", args[0], "-c", sg.Config}, args[1:]...)
-	return run(t, cleanEnv(append([]string{"TWINCRYPT_PASSPHRASE=" + passphrase}, env...)...), sg.Dir, sg.Bin, args...)
-}
-
-// create makes a link to target (relative to the bucket) and returns it.
-func (sg *getGateway) create(t *testing.T, env []string, target string, flags ...string) string {
-	t.Helper()
-	r := sg.shareCmd(t, env, append([]string{"create", sg.Bucket + "/" + target}, flags...)...).must(t, "share create")
-	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
-	link := lines[len(lines)-1]
-	if !strings.HasPrefix(link, "http://"+sg.ShareAddr+"/s/") || !strings.Contains(link, "#") {
-		t.Fatalf("share create printed no link:\n%s", r.Stdout)
-	}
-	return link
-}
-
-// getLinkID returns the id of a link.
-func getLinkID(t *testing.T, link string) string {
-	t.Helper()
-	u, err := url.Parse(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Base(u.Path)
-}
 
 // getResult is the outcome of one `twincrypt get`.
 type getResult struct {
@@ -172,12 +93,12 @@ func largeSize() int64 {
 }
 
 func TestShareGetLarge(t *testing.T) {
-	sg := startGetGateway(t)
+	sg := startShareGateway(t)
 	size := largeSize()
 	src := filepath.Join(t.TempDir(), "large.bin")
 	writeFile(t, src, size, 41)
-	sg.put(t, "videos/large.bin", src)
-	link := sg.create(t, nil, "videos/large.bin")
+	sg.PutFile(t, "videos/large.bin", src)
+	link := sg.CreateLink(t, "videos/large.bin")
 
 	dir := t.TempDir()
 	start := time.Now()
@@ -200,16 +121,16 @@ func TestShareGetLarge(t *testing.T) {
 }
 
 func TestShareGetFolderAndPassword(t *testing.T) {
-	sg := startGetGateway(t)
+	sg := startShareGateway(t)
 	tmp := t.TempDir()
 	files := map[string]int64{"a.txt": 10, "sub/b.bin": 3<<20 + 17, "sub/deeper/c.bin": 65536, "empty": 0}
 	for name, size := range files {
 		p := filepath.Join(tmp, "src", name)
 		writeFile(t, p, size, uint64(size))
-		sg.put(t, "album/"+name, p)
+		sg.PutFile(t, "album/"+name, p)
 	}
 	out := filepath.Join(tmp, "out")
-	r := twincryptGet(t, sg.Gateway, tmp, nil, "-o", out, sg.create(t, nil, "album/"))
+	r := twincryptGet(t, sg.Gateway, tmp, nil, "-o", out, sg.CreateLink(t, "album/"))
 	if r.Code != 0 {
 		t.Fatalf("get folder: exit %d\n%s", r.Code, r.Stderr)
 	}
@@ -218,7 +139,7 @@ func TestShareGetFolderAndPassword(t *testing.T) {
 	}
 
 	pw := []string{"TWINCRYPT_SHARE_PASSWORD=correct horse ✓"}
-	locked := sg.create(t, pw, "album/sub/b.bin", "--password")
+	locked := sg.CreateLinkEnv(t, pw, "album/sub/b.bin", "--password")
 	r = twincryptGet(t, sg.Gateway, tmp, nil, "-o", "none.bin", locked)
 	if r.Code != 1 || !strings.Contains(r.Stderr, "needs a password") {
 		t.Errorf("no password: exit %d\n%s", r.Code, r.Stderr)
@@ -235,13 +156,13 @@ func TestShareGetFolderAndPassword(t *testing.T) {
 }
 
 func TestShareGetContinue(t *testing.T) {
-	sg := startGetGateway(t)
+	sg := startShareGateway(t)
 	const size = 48 << 20
 	src := filepath.Join(t.TempDir(), "big.iso")
 	writeFile(t, src, size, 42)
-	sg.put(t, "big.iso", src)
+	sg.PutFile(t, "big.iso", src)
 	proxy := testenv.StartProxy(t, sg.ShareAddr)
-	link := strings.Replace(sg.create(t, nil, "big.iso"), "http://"+sg.ShareAddr, proxy.Endpoint(), 1)
+	link := strings.Replace(sg.CreateLink(t, "big.iso"), "http://"+sg.ShareAddr, proxy.Endpoint(), 1)
 	dir := t.TempDir()
 	part := filepath.Join(dir, "big.iso.partial")
 
@@ -333,14 +254,14 @@ func waitGrowing(t *testing.T, path string, n int64) {
 }
 
 func TestShareGetLimits(t *testing.T) {
-	sg := startGetGateway(t)
+	sg := startShareGateway(t)
 	tmp := t.TempDir()
 	src := filepath.Join(tmp, "doc.pdf")
 	writeFile(t, src, 200_000, 43)
-	sg.put(t, "doc.pdf", src)
+	sg.PutFile(t, "doc.pdf", src)
 
 	t.Run("max downloads", func(t *testing.T) {
-		link := sg.create(t, nil, "doc.pdf", "--max-downloads", "1")
+		link := sg.CreateLink(t, "doc.pdf", "--max-downloads", "1")
 		dir := t.TempDir()
 		if r := twincryptGet(t, sg.Gateway, dir, nil, "-o", "one.pdf", link); r.Code != 0 {
 			t.Fatalf("first get: exit %d\n%s", r.Code, r.Stderr)
@@ -355,25 +276,25 @@ func TestShareGetLimits(t *testing.T) {
 		}
 	})
 	t.Run("expired", func(t *testing.T) {
-		link := sg.create(t, nil, "doc.pdf", "--expires", "1s")
+		link := sg.CreateLink(t, "doc.pdf", "--expires", "1s")
 		time.Sleep(2 * time.Second)
 		if r := twincryptGet(t, sg.Gateway, t.TempDir(), nil, link); !r.gone() {
 			t.Fatalf("get of an expired link: exit %d, want 1 with 410\n%s", r.Code, r.Stderr)
 		}
 	})
 	t.Run("replaced", func(t *testing.T) {
-		link := sg.create(t, nil, "doc.pdf")
+		link := sg.CreateLink(t, "doc.pdf")
 		other := filepath.Join(tmp, "other.pdf")
 		writeFile(t, other, 1000, 44)
-		sg.put(t, "doc.pdf", other)
+		sg.PutFile(t, "doc.pdf", other)
 		if r := twincryptGet(t, sg.Gateway, t.TempDir(), nil, link); !r.gone() {
 			t.Fatalf("get of a replaced file: exit %d, want 1 with 410\n%s", r.Code, r.Stderr)
 		}
-		sg.put(t, "doc.pdf", src)
+		sg.PutFile(t, "doc.pdf", src)
 	})
 	t.Run("revoked", func(t *testing.T) {
-		link := sg.create(t, nil, "doc.pdf")
-		sg.shareCmd(t, nil, "revoke", getLinkID(t, link)).must(t, "share revoke")
+		link := sg.CreateLink(t, "doc.pdf")
+		sg.Revoke(t, link)
 		if r := twincryptGet(t, sg.Gateway, t.TempDir(), nil, link); !r.gone() {
 			t.Fatalf("get of a revoked link: exit %d, want 1 with 410\n%s", r.Code, r.Stderr)
 		}
@@ -383,13 +304,13 @@ func TestShareGetLimits(t *testing.T) {
 // TestShareGetRevokeMidway revokes a link while a get of it runs: the get's
 // next request answers 410, and what authenticated stays in .partial.
 func TestShareGetRevokeMidway(t *testing.T) {
-	sg := startGetGateway(t)
+	sg := startShareGateway(t)
 	const size = 48 << 20
 	src := filepath.Join(t.TempDir(), "film.mkv")
 	writeFile(t, src, size, 45)
-	sg.put(t, "film.mkv", src)
+	sg.PutFile(t, "film.mkv", src)
 	proxy := testenv.StartProxy(t, sg.ShareAddr)
-	made := sg.create(t, nil, "film.mkv")
+	made := sg.CreateLink(t, "film.mkv")
 	link := strings.Replace(made, "http://"+sg.ShareAddr, proxy.Endpoint(), 1)
 	dir := t.TempDir()
 
@@ -404,7 +325,7 @@ func TestShareGetRevokeMidway(t *testing.T) {
 	}
 	part := filepath.Join(dir, "film.mkv.partial")
 	waitGrowing(t, part, 2<<20)
-	sg.shareCmd(t, nil, "revoke", getLinkID(t, made)).must(t, "share revoke")
+	sg.Revoke(t, made)
 	revoked := time.Now()
 	err := cmd.Wait()
 	t.Logf("get ended %v after the revoke: %v", time.Since(revoked).Round(time.Millisecond), err)
