@@ -845,7 +845,7 @@ func TestSharePageGateway1GiB(t *testing.T) {
 
 	// Sample the renderers while the download runs: VmHWM is a peak
 	// already, but a renderer that exits takes its peak with it.
-	pid := chromedp.FromContext(b.ctx).Browser.Process().Pid
+	pid := browserPID(b)
 	peaks := map[int]rendererMemInfo{}
 	var timeline strings.Builder // elapsed seconds, pid, VmRSS KiB
 	type sample struct {
