@@ -83,8 +83,9 @@ import (
 // Errors returned by the set. They are wrapped; test with errors.Is.
 var (
 	// ErrQuorum means fewer than MinWrites members completed a write or
-	// delete. The *QuorumError carrying it lists each member's error.
-	ErrQuorum = errors.New("replica: too few members succeeded")
+	// delete. The *QuorumError carrying it lists each member's error. It
+	// wraps backends.ErrQuorum.
+	ErrQuorum = fmt.Errorf("replica: too few members succeeded: %w", backends.ErrQuorum)
 	// ErrExhausted means a read has no member left to continue from. It
 	// wraps backends.ErrUnavailable.
 	ErrExhausted = fmt.Errorf("replica: no member left to read from: %w", backends.ErrUnavailable)
@@ -312,8 +313,10 @@ func (e *QuorumError) Error() string {
 // Unwrap returns the combined member errors.
 func (e *QuorumError) Unwrap() error { return e.Err }
 
-// Is reports whether target is ErrQuorum.
-func (e *QuorumError) Is(target error) bool { return target == ErrQuorum }
+// Is reports whether target is ErrQuorum or backends.ErrQuorum.
+func (e *QuorumError) Is(target error) bool {
+	return target == ErrQuorum || target == backends.ErrQuorum
+}
 
 // combine formats a multierror on one line; nil when empty.
 func (s *Set) combine(errs *multierror.Error) error {
