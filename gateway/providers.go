@@ -143,8 +143,9 @@ type RefillOptions struct {
 // Refill gives the target members every bucket record, meta record and
 // blob the catalog lists that they lack, copied from the other members and
 // authenticated on the way (Repair without Deep, checking the targets
-// only), and logs its progress: objects checked out of all, then problems
-// repaired out of all found. It then writes the marker of every target
+// only), and logs its progress every ProgressEvery: objects checked out of
+// all (phase check), problems repaired out of all found (phase copy, with a
+// last line when done), objects checked again (phase verify). It then writes the marker of every target
 // that is left without a problem another pass could solve (one that was
 // unavailable, itself or every source), and returns the repair report and
 // the names of the targets it marked. A target left unmarked is refilled
@@ -168,22 +169,26 @@ func (ns *Namespace) Refill(ctx context.Context, o RefillOptions) (*RepairReport
 		last = now
 		log.Info("refilling providers", "providers", targets, "phase", phase, "progress", fmt.Sprintf("%d/%d", done, total))
 	}
-	var lastScan [2]int
+	// Repair scans (check), repairs what it found (copy), and scans again
+	// to verify.
+	phase := "check"
 	rep, err := ns.Repair(ctx, RepairOptions{
 		Members: o.Members,
 		Only:    o.Targets,
 		Progress: func(p ScrubProgress) {
-			lastScan = [2]int{p.Objects, p.TotalObjects}
-			progress("check", p.Objects, p.TotalObjects, false)
+			if phase == "copy" {
+				phase = "verify"
+			}
+			progress(phase, p.Objects, p.TotalObjects, false)
 		},
 		Fixed: func(done, total int) {
-			progress("copy", done, total, done == total)
+			phase = "copy"
+			progress(phase, done, total, done == total)
 		},
 	})
 	if err != nil {
 		return rep, nil, fmt.Errorf("refill %s: %w", targets, err)
 	}
-	progress("check", lastScan[0], lastScan[1], true)
 	var marked []string
 	for _, m := range o.Members {
 		name := m.Name()
