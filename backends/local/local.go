@@ -222,6 +222,16 @@ func (b *Backend) open() (*rootDir, error) {
 	return d, nil
 }
 
+// Check reports whether the backend's directory is there and can be
+// opened: nil, an error wrapping ErrMissing, or another error wrapping
+// backends.ErrUnavailable. It reads no directory, however large.
+func (b *Backend) Check() error {
+	if _, err := b.current("check", ""); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Name returns the backend's configured name.
 func (b *Backend) Name() string { return b.name }
 

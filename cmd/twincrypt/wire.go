@@ -82,10 +82,7 @@ func openServedBackend(ctx context.Context, b config.Backend) (be backends.Backe
 		if err != nil {
 			return nil, nil, err
 		}
-		if _, err := lb.List(ctx, "", "", 1); err != nil {
-			return lb, err, nil
-		}
-		return lb, nil, nil
+		return lb, lb.Check(), nil
 	case "s3":
 		cfg := s3Config(b)
 		cctx, cancel := context.WithTimeout(ctx, startCheckTimeout)
