@@ -41,9 +41,17 @@ func defaultHome(c *cli) (string, error) {
 func openBackend(ctx context.Context, b config.Backend) (backends.Backend, error) {
 	switch b.Type {
 	case "local":
-		return local.New(b.Name, b.Path)
+		lb, err := local.New(b.Name, b.Path)
+		if err != nil {
+			return nil, err // not a non-nil interface around a nil *local.Backend
+		}
+		return lb, nil
 	case "s3":
-		return s3.New(ctx, s3Config(b))
+		sb, err := s3.New(ctx, s3Config(b))
+		if err != nil {
+			return nil, err
+		}
+		return sb, nil
 	}
 	return nil, fmt.Errorf("backend %s: unknown type %q", b.Name, b.Type)
 }
