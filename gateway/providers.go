@@ -138,6 +138,9 @@ type RefillOptions struct {
 	// ProgressEvery is the least time between two progress lines;
 	// <= 0 means 10 seconds.
 	ProgressEvery time.Duration
+	// Deleting is passed to Repair: meta records whose delete is still
+	// queued are not adopted.
+	Deleting func(name string) bool
 }
 
 // Refill gives the target members every bucket record, meta record and
@@ -173,8 +176,9 @@ func (ns *Namespace) Refill(ctx context.Context, o RefillOptions) (*RepairReport
 	// to verify.
 	phase := "check"
 	rep, err := ns.Repair(ctx, RepairOptions{
-		Members: o.Members,
-		Only:    o.Targets,
+		Members:  o.Members,
+		Only:     o.Targets,
+		Deleting: o.Deleting,
 		Progress: func(p ScrubProgress) {
 			if phase == "copy" {
 				phase = "verify"
@@ -226,6 +230,11 @@ type WatchOptions struct {
 	// check reached, so that the replicated set can take a member it has
 	// marked down back at once (replica.Set.Probe).
 	Reachable func(ctx context.Context, name string)
+	// Deleting, when set, is called before every refill and returns its
+	// RefillOptions.Deleting: whether a delete of a backend object name
+	// is still queued (normally read from the replicated set's repair
+	// queue). An error postpones the refill to the next check.
+	Deleting func(ctx context.Context) (func(name string) bool, error)
 }
 
 // DefaultWatchInterval is the time between two checks of WatchProviders
@@ -314,8 +323,16 @@ func (ns *Namespace) watchPass(ctx context.Context, o WatchOptions, log *slog.Lo
 	if len(targets) == 0 {
 		return
 	}
+	var deleting func(string) bool
+	if o.Deleting != nil {
+		var err error
+		if deleting, err = o.Deleting(ctx); err != nil {
+			log.Warn("refill postponed: reading the queued deletes failed", "providers", strings.Join(targets, ","), "err", err)
+			return
+		}
+	}
 	start := time.Now()
-	rep, marked, err := ns.Refill(ctx, RefillOptions{Members: o.Members, Targets: targets, Logger: log})
+	rep, marked, err := ns.Refill(ctx, RefillOptions{Members: o.Members, Targets: targets, Logger: log, Deleting: deleting})
 	switch {
 	case ctx.Err() != nil:
 		return

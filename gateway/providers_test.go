@@ -232,3 +232,53 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestRefillSkipsQueuedDeletes has a wiped-and-restored provider hold the
+// meta record and blob of an object deleted while it was away: a refill
+// told that the delete is still queued leaves the object deleted; one that
+// is not told adopts it back, which is why serve tells it.
+func TestRefillSkipsQueuedDeletes(t *testing.T) {
+	tests := []struct {
+		name     string
+		queued   bool
+		wantBack bool
+	}{
+		{"delete queued", true, false},
+		{"delete not known", false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			blobs := e.put(t, "gone", []byte("deleted while the provider was away"))
+			meta := e.ns.MetaName("bucket", "gone")
+			saved := map[string][]byte{}
+			for _, n := range append(blobs, meta) {
+				b, err := os.ReadFile(e.file(1, n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				saved[n] = b
+			}
+			if err := e.ns.DeleteObject(ctx, "bucket", "gone"); err != nil {
+				t.Fatal(err)
+			}
+			for n, b := range saved {
+				if err := os.WriteFile(e.file(1, n), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var deleting func(string) bool
+			if tc.queued {
+				deleting = func(name string) bool { return name == meta }
+			}
+			if _, _, err := e.ns.Refill(ctx, gateway.RefillOptions{Members: e.backendsOf(), Targets: []string{"b1"}, Deleting: deleting}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.ns.Object(ctx, "bucket", "gone")
+			if back := err == nil; back != tc.wantBack {
+				t.Errorf("object back after the refill: %v (%v), want %v", back, err, tc.wantBack)
+			}
+		})
+	}
+}

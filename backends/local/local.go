@@ -225,7 +225,10 @@ func (b *Backend) open() (*rootDir, error) {
 // Check reports whether the backend's directory is there and can be
 // opened: nil, an error wrapping ErrMissing, or another error wrapping
 // backends.ErrUnavailable. It reads no directory, however large.
-func (b *Backend) Check() error {
+func (b *Backend) Check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return &backends.Error{Backend: b.name, Op: "check", Err: err}
+	}
 	if _, err := b.current("check", ""); err != nil {
 		return err
 	}

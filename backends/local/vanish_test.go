@@ -158,13 +158,13 @@ func TestOpenMissing(t *testing.T) {
 	if _, err := b.List(ctx, "", "", 1); !errors.Is(err, local.ErrMissing) {
 		t.Fatalf("List: %v, want ErrMissing", err)
 	}
-	if err := b.Check(); !errors.Is(err, local.ErrMissing) {
+	if err := b.Check(ctx); !errors.Is(err, local.ErrMissing) {
 		t.Fatalf("Check: %v, want ErrMissing", err)
 	}
 	if err := os.Mkdir(root, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Check(); err != nil {
+	if err := b.Check(ctx); err != nil {
 		t.Fatalf("Check once the directory exists: %v", err)
 	}
 	put(t, b, "m/x", "x")

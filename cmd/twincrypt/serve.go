@@ -201,6 +201,10 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 					log.Warn("probe of a provider", "backend", name, "err", err)
 				}
 			},
+			// A refill adopts no meta record whose delete is queued.
+			Deleting: func(ctx context.Context) (func(string) bool, error) {
+				return queuedDeletes(ctx, st.set.Queue())
+			},
 		})
 	})
 

@@ -90,7 +90,7 @@ func openServedBackend(ctx context.Context, b config.Backend) (be backends.Backe
 		if err != nil {
 			return nil, nil, err
 		}
-		return lb, lb.Check(), nil
+		return lb, lb.Check(ctx), nil
 	case "s3":
 		cfg := s3Config(b)
 		cctx, cancel := context.WithTimeout(ctx, startCheckTimeout)
