@@ -260,8 +260,13 @@ func TestOutageWipedProviderRefilled(t *testing.T) {
 			polls := waitCond(t, g, "the wiped provider holds every blob and meta record again", func() bool {
 				return holdsAll(storedNames(t, wiped), want)
 			})
+			const refilled = `msg="providers refilled" providers=local1 `
+			waitCond(t, g, "serve logs the end of the refill", func() bool { return strings.Contains(g.Output(), refilled) })
 			t.Logf("wiped provider refilled after %d polls of %v: %d names; serve logged blobs_copied=%s meta_rewritten=%s",
-				polls, outagePause, len(want), logValue(g.Output(), "providers refilled", "blobs_copied"), logValue(g.Output(), "providers refilled", "meta_rewritten"))
+				polls, outagePause, len(want), logValue(g.Output(), refilled, "blobs_copied"), logValue(g.Output(), refilled, "meta_rewritten"))
+			if n := logValue(g.Output(), refilled, "blobs_copied"); n == "0" || n == "" {
+				t.Errorf("the refill copied %q blobs:\n%s", n, g.Output())
+			}
 			if m := regexp.MustCompile(`msg="refilling providers" providers=local1 phase=copy progress=(\d+)/(\d+)`).FindAllStringSubmatch(g.Output(), -1); len(m) == 0 || m[len(m)-1][1] != m[len(m)-1][2] {
 				t.Errorf("no refill progress up to done/total in serve's log:\n%s", g.Output())
 			} else {
