@@ -32,6 +32,12 @@ var (
 	// ErrInvalidName means a name is not acceptable to backends (empty,
 	// absolute, containing "..", NUL or backslashes, or too long).
 	ErrInvalidName = errors.New("invalid object name")
+	// ErrQuorum means a write or delete reached fewer providers than the
+	// replicated set requires (replication.min_writes). It is returned by
+	// sets of backends, never by a single provider; front ends answer it
+	// with "service unavailable", since the same request succeeds once
+	// enough providers are reachable again.
+	ErrQuorum = errors.New("too few providers reachable to meet the write quorum")
 )
 
 // Error records which backend, operation and object an error came from.

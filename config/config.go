@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -39,13 +40,23 @@ const DefaultRegion = "us-east-1"
 
 // Environment variables that override keys of the config file.
 const (
-	EnvListenS3     = "TWINCRYPT_LISTEN_S3"     // listen.s3
-	EnvListenWebDAV = "TWINCRYPT_LISTEN_WEBDAV" // listen.webdav
-	EnvListenShare  = "TWINCRYPT_LISTEN_SHARE"  // listen.share
-	EnvListenAdmin  = "TWINCRYPT_LISTEN_ADMIN"  // listen.admin
-	EnvPublicURL    = "TWINCRYPT_SHARE_URL"     // share.public_url
-	EnvCatalogURL   = "TWINCRYPT_CATALOG_URL"   // catalog.url, and catalog.type: redis
-	EnvMinWrites    = "TWINCRYPT_MIN_WRITES"    // replication.min_writes
+	EnvListenS3      = "TWINCRYPT_LISTEN_S3"      // listen.s3
+	EnvListenWebDAV  = "TWINCRYPT_LISTEN_WEBDAV"  // listen.webdav
+	EnvListenShare   = "TWINCRYPT_LISTEN_SHARE"   // listen.share
+	EnvListenAdmin   = "TWINCRYPT_LISTEN_ADMIN"   // listen.admin
+	EnvPublicURL     = "TWINCRYPT_SHARE_URL"      // share.public_url
+	EnvCatalogURL    = "TWINCRYPT_CATALOG_URL"    // catalog.url, and catalog.type: redis
+	EnvMinWrites     = "TWINCRYPT_MIN_WRITES"     // replication.min_writes
+	EnvCheckInterval = "TWINCRYPT_CHECK_INTERVAL" // replication.check_interval
+)
+
+// Bounds of replication.check_interval.
+const (
+	// DefaultCheckInterval is the check interval when the config sets
+	// none.
+	DefaultCheckInterval = time.Minute
+	// MinCheckInterval is the shortest check interval accepted.
+	MinCheckInterval = time.Second
 )
 
 // ErrInvalid is wrapped by every validation problem, so callers can tell a
@@ -161,6 +172,21 @@ type Replication struct {
 	// AllowSingleJurisdiction permits a config whose backends share one
 	// jurisdiction label (Warnings then reports it).
 	AllowSingleJurisdiction bool `yaml:"allow_single_jurisdiction"`
+	// CheckInterval is how often serve checks every backend: it reads
+	// each backend's provider marker, refills a backend that lost its
+	// data, and takes back one that was unreachable. 0 means
+	// DefaultCheckInterval; otherwise at least MinCheckInterval. Written
+	// as a Go duration ("30s", "2m").
+	CheckInterval time.Duration `yaml:"check_interval,omitempty"`
+}
+
+// ProviderCheckInterval returns replication.check_interval, or
+// DefaultCheckInterval when it is not set.
+func (c *Config) ProviderCheckInterval() time.Duration {
+	if c.Replication.CheckInterval <= 0 {
+		return DefaultCheckInterval
+	}
+	return c.Replication.CheckInterval
 }
 
 // Load reads the config file at path, parses it, applies the TWINCRYPT_*
@@ -295,6 +321,13 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 			return fmt.Errorf("%s=%q: %w: not an integer", EnvMinWrites, v, ErrInvalid)
 		}
 		c.Replication.MinWrites = n
+	}
+	if v := getenv(EnvCheckInterval); v != "" {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%s=%q: %w: not a duration such as 30s or 2m", EnvCheckInterval, v, ErrInvalid)
+		}
+		c.Replication.CheckInterval = d
 	}
 	return nil
 }

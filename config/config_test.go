@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // testdataDir returns the absolute path of testdata.
@@ -101,6 +102,9 @@ func TestLoadTestdata(t *testing.T) {
 		}},
 		{file: "min-writes-high.yaml", want: []string{"replication.min_writes: 3 is more than the 2 configured backends"}},
 		{file: "min-writes-negative.yaml", want: []string{"replication.min_writes: -1 is negative"}},
+		{file: "check-interval-short.yaml", want: []string{"replication.check_interval: 100ms is shorter than 1s"}},
+		// A bare number would be nanoseconds: the decoder refuses it.
+		{file: "check-interval-number.yaml", parse: true, want: []string{"cannot unmarshal !!int `60` into time.Duration"}},
 	}
 	dir := testdataDir(t)
 	for _, tt := range tests {
@@ -180,6 +184,7 @@ func TestRelativePaths(t *testing.T) {
 		{"backends[1].region (default)", c.Backends[1].Region, DefaultRegion},
 		{"backends[0].priority", fmt.Sprint(c.Backends[0].Priority), "1"},
 		{"backends[1].priority (default)", fmt.Sprint(c.Backends[1].Priority), "0"},
+		{"replication.check_interval", c.ProviderCheckInterval().String(), "1m30s"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -276,6 +281,29 @@ func TestEnvOverrides(t *testing.T) {
 			},
 		},
 		{name: "min writes not a number", env: map[string]string{EnvMinWrites: "all"}, wantErr: `TWINCRYPT_MIN_WRITES="all": invalid config: not an integer`},
+		{
+			name: "check interval",
+			env:  map[string]string{EnvCheckInterval: "2s"},
+			check: func(t *testing.T, c *Config) {
+				if c.ProviderCheckInterval() != 2*time.Second {
+					t.Errorf("ProviderCheckInterval = %v", c.ProviderCheckInterval())
+				}
+			},
+		},
+		{
+			name: "check interval from the file",
+			env:  map[string]string{},
+			check: func(t *testing.T, c *Config) {
+				if c.ProviderCheckInterval() != 90*time.Second {
+					t.Errorf("ProviderCheckInterval = %v", c.ProviderCheckInterval())
+				}
+				if d := (&Config{}).ProviderCheckInterval(); d != DefaultCheckInterval {
+					t.Errorf("ProviderCheckInterval of an empty config = %v", d)
+				}
+			},
+		},
+		{name: "check interval not a duration", env: map[string]string{EnvCheckInterval: "5"}, wantErr: `TWINCRYPT_CHECK_INTERVAL="5": invalid config: not a duration`},
+		{name: "check interval too short", env: map[string]string{EnvCheckInterval: "10ms"}, wantErr: "replication.check_interval: 10ms is shorter than 1s"},
 		{name: "min writes too high", env: map[string]string{EnvMinWrites: "5"}, wantErr: "replication.min_writes: 5 is more than the 2 configured backends"},
 		{name: "bad listen", env: map[string]string{EnvListenS3: "nope"}, wantErr: `listen.s3: "nope" is not host:port`},
 		{name: "bad catalog url", env: map[string]string{EnvCatalogURL: "mysql://x"}, wantErr: "catalog.url: \"mysql://x\" must start with redis:// or rediss://"},

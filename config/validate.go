@@ -326,4 +326,7 @@ func (c *Config) validateReplication(v *validator) {
 	case n > len(c.Backends) && len(c.Backends) > 0:
 		v.add("replication.min_writes", "%d is more than the %d configured backends", n, len(c.Backends))
 	}
+	if d := c.Replication.CheckInterval; d != 0 && d < MinCheckInterval {
+		v.add("replication.check_interval", "%v is shorter than %v (0 or unset means %v)", d, MinCheckInterval, DefaultCheckInterval)
+	}
 }

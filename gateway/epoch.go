@@ -140,7 +140,7 @@ func (s *scrubber) checkEpochs(ctx context.Context) error {
 	if cur == 0 {
 		return nil
 	}
-	for _, m := range s.o.Members {
+	for _, m := range s.checked {
 		p := Problem{Backend: m.Name(), Name: name, epoch: true}
 		sealed, err := readAll(ctx, m, name)
 		if err == nil && bytes.Equal(sealed, rec) {

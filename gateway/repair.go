@@ -37,6 +37,13 @@ type RepairOptions struct {
 	// bring back, and left alone: a provider must not be able to add
 	// objects to the namespace on its own.
 	Adopt bool
+	// Only, when not empty, names the members to check and repair; the
+	// others serve as sources only (see ScrubOptions.Only).
+	Only []string
+	// Fixed, when set, is called after every problem a round tried to
+	// repair, with the number tried so far and the number that round
+	// found (never concurrently).
+	Fixed func(done, total int)
 }
 
 // RepairReport says what Repair found and did.
@@ -97,7 +104,7 @@ const maxRepairRounds = 4
 func (ns *Namespace) Repair(ctx context.Context, o RepairOptions) (*RepairReport, error) {
 	rep := &RepairReport{}
 	for round := 0; ; round++ {
-		sr, err := ns.Scrub(ctx, ScrubOptions{Members: o.Members, Deep: o.Deep, Workers: o.Workers, Progress: o.Progress})
+		sr, err := ns.Scrub(ctx, ScrubOptions{Members: o.Members, Deep: o.Deep, Workers: o.Workers, Progress: o.Progress, Only: o.Only})
 		rep.Rounds++
 		if rep.Found == nil {
 			rep.Found = sr
@@ -135,14 +142,30 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 	var reach reachability
 	uncataloged := make(map[string][]Problem)
 	var order []string
+	total, done := 0, 0
+	for _, p := range sr.Problems {
+		if p.Kind != ProblemUncataloged {
+			total++
+		}
+	}
+	tried := func() {
+		done++
+		if o.Fixed != nil {
+			o.Fixed(done, total)
+		}
+	}
 	for _, p := range sr.Problems {
 		if ctx.Err() != nil {
 			left = append(left, p)
+			if p.Kind != ProblemUncataloged {
+				tried()
+			}
 			continue
 		}
 		if p.Kind != ProblemUncataloged && reach.down(p.Backend) {
 			p.Err = fmt.Errorf("%v; repair %w", p.Err, errSkipped)
 			left = append(left, p)
+			tried()
 			continue
 		}
 		var err error
@@ -210,6 +233,7 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 			p.Err = fmt.Errorf("%v; repair failed: %w", p.Err, err)
 			left = append(left, p)
 		}
+		tried()
 	}
 	var owners map[string]uint64
 	if len(order) > 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/twincrypt/twincrypt/backends"
@@ -102,6 +103,10 @@ type ScrubOptions struct {
 	// Progress, when set, is called after every object (never
 	// concurrently).
 	Progress func(ScrubProgress)
+	// Only, when not empty, names the members to check; the others are
+	// left unchecked (Repair still copies from them). Every name must be
+	// one of Members.
+	Only []string
 }
 
 // ScrubProgress reports how far a scrub has come.
@@ -280,11 +285,16 @@ func (ns *Namespace) openStoredRecord(name string, sealed []byte) (*record, erro
 // (ProblemUnavailable), go in the report.
 func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, error) {
 	s := &scrubber{ns: ns, o: o, rep: &ScrubReport{}, known: make(map[[32]byte]bool)}
-	for _, m := range o.Members {
-		s.rep.Backends = append(s.rep.Backends, BackendCounts{Name: m.Name()})
-	}
 	if len(o.Members) == 0 {
 		return nil, errors.New("scrub: no backends")
+	}
+	checked, err := selectMembers(o.Members, o.Only)
+	if err != nil {
+		return nil, err
+	}
+	s.checked = checked
+	for _, m := range checked {
+		s.rep.Backends = append(s.rep.Backends, BackendCounts{Name: m.Name()})
 	}
 	if err := s.checkEpochs(ctx); err != nil {
 		return s.rep, err
@@ -304,14 +314,33 @@ func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, e
 	return s.rep, nil
 }
 
+// selectMembers returns the members named in only, in member order; all
+// of them when only is empty.
+func selectMembers(members []backends.Backend, only []string) ([]backends.Backend, error) {
+	if len(only) == 0 {
+		return members, nil
+	}
+	var out []backends.Backend
+	for _, m := range members {
+		if slices.Contains(only, m.Name()) {
+			out = append(out, m)
+		}
+	}
+	if len(out) != len(only) {
+		return nil, fmt.Errorf("scrub: %q names backends that are not members, or one twice", only)
+	}
+	return out, nil
+}
+
 type scrubber struct {
-	ns    *Namespace
-	o     ScrubOptions
-	mu    sync.Mutex // guards rep, known, done
-	rep   *ScrubReport
-	known map[[32]byte]bool // meta record names the catalog accounts for
-	done  ScrubProgress
-	reach reachability
+	ns      *Namespace
+	o       ScrubOptions
+	checked []backends.Backend // the members checked: o.Members, or those o.Only names
+	mu      sync.Mutex         // guards rep, known, done
+	rep     *ScrubReport
+	known   map[[32]byte]bool // meta record names the catalog accounts for
+	done    ScrubProgress
+	reach   reachability
 }
 
 func (s *scrubber) buckets(ctx context.Context) error {
@@ -324,7 +353,7 @@ func (s *scrubber) buckets(ctx context.Context) error {
 		name, _ := s.ns.names.meta(b.Name, "")
 		h, _ := metaHashOf(name)
 		s.known[h] = true
-		for _, m := range s.o.Members {
+		for _, m := range s.checked {
 			p := Problem{Backend: m.Name(), Name: name, Bucket: b.Name}
 			sealed, err := readAll(ctx, m, name)
 			if err == nil {
@@ -399,7 +428,7 @@ func (s *scrubber) object(ctx context.Context, e catalog.Entry) {
 		found = append(found, Problem{Backend: catalogSource, Kind: ProblemCorrupt, Name: name, Bucket: e.Bucket, Key: e.Key, Err: err})
 		rec = nil
 	} else {
-		for _, m := range s.o.Members {
+		for _, m := range s.checked {
 			if s.reach.down(m.Name()) {
 				found = append(found, Problem{Backend: m.Name(), Kind: ProblemUnavailable, Name: name, Bucket: e.Bucket, Key: e.Key, Err: errSkipped})
 				continue
@@ -415,7 +444,7 @@ func (s *scrubber) object(ctx context.Context, e catalog.Entry) {
 		for i := range rec.Parts {
 			part := &rec.Parts[i]
 			op, err := s.ns.partOpener(part)
-			for _, m := range s.o.Members {
+			for _, m := range s.checked {
 				blobs++
 				p := Problem{Backend: m.Name(), Name: blobPrefix + part.Blob, Bucket: e.Bucket, Key: e.Key, part: part}
 				if err != nil {
@@ -577,7 +606,7 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 		h, _ := metaHashOf(name)
 		s.known[h] = true
 		s.rep.Tombstones++
-		for _, m := range s.o.Members {
+		for _, m := range s.checked {
 			if s.reach.down(m.Name()) {
 				s.rep.add(Problem{Backend: m.Name(), Kind: ProblemUnavailable, Name: name, Bucket: t.Bucket, Key: t.Key, Err: errSkipped, tomb: true})
 				continue
@@ -603,7 +632,7 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 // uncataloged lists the meta records of every backend and reports those
 // the catalog does not account for.
 func (s *scrubber) uncataloged(ctx context.Context) error {
-	for _, m := range s.o.Members {
+	for _, m := range s.checked {
 		err := listAll(ctx, m, metaPrefix, func(it backends.Info) error {
 			h, ok := metaHashOf(it.Name)
 			if !ok || s.known[h] {

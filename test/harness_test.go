@@ -55,6 +55,9 @@ type Setup struct {
 	Local     int                 // local-directory backends
 	S3        []*testenv.S3Server // S3 backends (one bucket each)
 	MinWrites int                 // 0: all
+	// CheckInterval is replication.check_interval: how often serve
+	// checks its providers; 0 leaves the default.
+	CheckInterval time.Duration
 	// Share adds a share listener (listen.share) and an admin API
 	// (listen.admin) on free loopback ports.
 	Share bool
@@ -123,8 +126,14 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 			i, jurisdictions[n%len(jurisdictions)], srv.Endpoint, bucket, srv.AccessKey, srv.SecretKey)
 		n++
 	}
+	if s.MinWrites > 0 || s.CheckInterval > 0 {
+		fmt.Fprintf(&cfg, "replication:\n")
+	}
 	if s.MinWrites > 0 {
-		fmt.Fprintf(&cfg, "replication:\n  min_writes: %d\n", s.MinWrites)
+		fmt.Fprintf(&cfg, "  min_writes: %d\n", s.MinWrites)
+	}
+	if s.CheckInterval > 0 {
+		fmt.Fprintf(&cfg, "  check_interval: %s\n", s.CheckInterval)
 	}
 	if err := os.WriteFile(g.Config, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)

@@ -27,6 +27,21 @@
 // Symbolic links that stay inside the root are followed by Get and Stat (the
 // os.Root rules) but never listed; links that lead outside fail.
 //
+// # A directory that vanishes
+//
+// Every request first checks that a directory still exists at the root path
+// and is the one the backend has open (same device and inode). While none
+// exists (deleted, or the file system that held it not mounted) every
+// request fails with ErrMissing, which wraps backends.ErrUnavailable: the
+// backend never creates its root again by itself, since a path whose file
+// system is not mounted would then put the data on the wrong disk. When a
+// directory appears at the path again (created anew, or mounted), the next
+// request opens it and carries on; objects it lacks are the replicated
+// set's business (a wiped provider is refilled by the gateway). A root that
+// was emptied by hand but not removed gets its temporary directory back on
+// the next Put. Open never creates the root; New creates it first, for
+// callers acting on an operator's request.
+//
 // # Listing cost
 //
 // List reads, sorts and binary-searches only the directories on the way to
@@ -49,6 +64,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/twincrypt/twincrypt/backends"
@@ -64,62 +81,226 @@ const copyBufferSize = 64 << 10
 // defaultPageSize is the page size used when List is called with limit <= 0.
 const defaultPageSize = 1000
 
+// ErrMissing means that no directory exists at the backend's root path: it
+// was deleted, or the file system that holds it is not mounted. It wraps
+// backends.ErrUnavailable.
+var ErrMissing = fmt.Errorf("directory missing: %w", backends.ErrUnavailable)
+
+// errClosed is returned by requests made after Close.
+var errClosed = errors.New("backend closed")
+
 // Backend stores objects as files under a root directory. It is safe for
 // concurrent use.
 type Backend struct {
 	name string
+	path string // the root directory as configured
+
+	cur atomic.Pointer[rootDir] // the directory open at path
+
+	mu     sync.Mutex // serialises opening; guards old and closed
+	old    []*rootDir // directories that path named before, closed by Close
+	closed bool
+}
+
+// rootDir is one open instance of the root directory.
+type rootDir struct {
 	root *os.Root
-	dirs *dirSyncer // fsyncs of directories after renames and removals
+	id   os.FileInfo // its identity (device and inode), for os.SameFile
+	dirs *dirSyncer  // fsyncs of directories after renames and removals
 }
 
 var _ backends.Backend = (*Backend)(nil)
 
-// New opens (creating it if needed) the directory root as the backend called
-// name, and removes temporary files left behind by interrupted writes.
+// New creates the directory root if needed and opens it as the backend
+// called name (see Open). It is for callers acting on an operator's request
+// (init, repair, recover); a server should use Open, which never creates
+// the directory.
 func New(name, root string) (*Backend, error) {
-	if name == "" {
-		return nil, errors.New("local backend: empty name")
-	}
-	if root == "" {
-		return nil, fmt.Errorf("local backend %s: empty root directory", name)
+	if err := checkArgs(name, root); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("local backend %s: %w", name, err)
 	}
-	r, err := os.OpenRoot(root)
+	b, err := Open(name, root)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := b.dir(); err != nil {
+		b.Close()
 		return nil, fmt.Errorf("local backend %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// Open opens the directory root as the backend called name, without
+// creating it, and removes temporary files left behind by interrupted
+// writes. A missing directory is not an error: the backend then answers
+// every request with ErrMissing until a directory appears at root, and
+// opens it then. Any other problem with root (not a directory, no
+// permission) is.
+func Open(name, root string) (*Backend, error) {
+	if err := checkArgs(name, root); err != nil {
+		return nil, err
+	}
+	b := &Backend{name: name, path: root}
+	if _, err := b.dir(); err != nil && !errors.Is(err, ErrMissing) {
+		b.Close()
+		return nil, fmt.Errorf("local backend %s: %w", name, err)
+	}
+	return b, nil
+}
+
+func checkArgs(name, root string) error {
+	if name == "" {
+		return errors.New("local backend: empty name")
+	}
+	if root == "" {
+		return fmt.Errorf("local backend %s: empty root directory", name)
+	}
+	return nil
+}
+
+// dir returns the directory open at the root path, opening it when it is
+// not open yet or when another directory has taken its place (deleted and
+// created again, or a file system mounted there).
+func (b *Backend) dir() (*rootDir, error) {
+	fi, err := os.Stat(b.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%w: %s", ErrMissing, b.path)
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", backends.ErrUnavailable, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("%w: %s is not a directory", backends.ErrUnavailable, b.path)
+	}
+	if d := b.cur.Load(); d != nil && os.SameFile(d.id, fi) {
+		return d, nil
+	}
+	return b.open()
+}
+
+// open opens the directory at the root path, makes it the current one and
+// clears its temporary directory.
+func (b *Backend) open() (*rootDir, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, errClosed
+	}
+	r, err := os.OpenRoot(b.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrMissing, b.path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", backends.ErrUnavailable, err)
+	}
+	id, err := r.Stat(".")
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("%w: %w", backends.ErrUnavailable, err)
+	}
+	if d := b.cur.Load(); d != nil && os.SameFile(d.id, id) {
+		r.Close() // opened by another request meanwhile
+		return d, nil
 	}
 	if err := r.RemoveAll(tmpDir); err != nil {
 		r.Close()
-		return nil, fmt.Errorf("local backend %s: removing stale temporary files: %w", name, err)
+		return nil, fmt.Errorf("removing stale temporary files: %w", err)
 	}
 	if err := r.Mkdir(tmpDir, 0o700); err != nil {
 		r.Close()
-		return nil, fmt.Errorf("local backend %s: %w", name, err)
+		return nil, err
 	}
-	b := &Backend{name: name, root: r}
-	b.dirs = newDirSyncer(b.syncDir)
-	return b, nil
+	d := &rootDir{root: r, id: id}
+	d.dirs = newDirSyncer(d.syncDir)
+	if old := b.cur.Swap(d); old != nil {
+		// Requests still running in the old directory finish (or fail)
+		// there; it is closed with the backend.
+		b.old = append(b.old, old)
+	}
+	return d, nil
+}
+
+// Check reports whether the backend's directory is there and can be
+// opened: nil, an error wrapping ErrMissing, or another error wrapping
+// backends.ErrUnavailable. It reads no directory, however large.
+func (b *Backend) Check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return &backends.Error{Backend: b.name, Op: "check", Err: err}
+	}
+	if _, err := b.current("check", ""); err != nil {
+		return err
+	}
+	return nil
 }
 
 // Name returns the backend's configured name.
 func (b *Backend) Name() string { return b.name }
 
 // Root returns the directory the backend stores its objects in.
-func (b *Backend) Root() string { return b.root.Name() }
+func (b *Backend) Root() string { return b.path }
 
-// Close releases the backend's handle on its root directory.
-func (b *Backend) Close() error { return b.root.Close() }
+// Close releases the backend's handles on its root directory.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	var errs []error
+	if d := b.cur.Swap(nil); d != nil {
+		errs = append(errs, d.root.Close())
+	}
+	for _, d := range b.old {
+		errs = append(errs, d.root.Close())
+	}
+	b.old = nil
+	return errors.Join(errs...)
+}
 
-func (b *Backend) err(op, name string, err error) error {
+// current returns the open root directory for a request, or the request's
+// error.
+func (b *Backend) current(op, name string) (*rootDir, error) {
+	d, err := b.dir()
+	if err != nil {
+		return nil, &backends.Error{Backend: b.name, Op: op, Name: name, Err: err}
+	}
+	return d, nil
+}
+
+// err wraps an error of a request made in directory d. "No such file"
+// means ErrNotFound only while d is still the directory at the root path:
+// if the directory vanished or was replaced meanwhile, the request learnt
+// nothing about the object and the error is ErrUnavailable.
+func (b *Backend) err(d *rootDir, op, name string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
-		err = fmt.Errorf("%w: %w", backends.ErrNotFound, err)
+		if now, derr := b.dir(); derr != nil {
+			err = fmt.Errorf("%w (%w)", derr, err)
+		} else if now != d {
+			err = fmt.Errorf("%w: directory replaced during the request: %w", backends.ErrUnavailable, err)
+		} else {
+			err = fmt.Errorf("%w: %w", backends.ErrNotFound, err)
+		}
 	case errors.Is(err, syscall.ENAMETOOLONG):
 		err = fmt.Errorf("%w: %w", backends.ErrInvalidName, err)
 	}
 	return &backends.Error{Backend: b.name, Op: op, Name: name, Err: err}
+}
+
+// putErr wraps an error of a Put made in directory d. A file or directory
+// that went missing during a Put says nothing about the object: the
+// directory was emptied or removed meanwhile, which is an availability
+// problem.
+func (b *Backend) putErr(d *rootDir, name string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		if _, derr := b.dir(); derr != nil {
+			err = fmt.Errorf("%w (%w)", derr, err)
+		} else {
+			err = fmt.Errorf("%w: %w", backends.ErrUnavailable, err)
+		}
+		return &backends.Error{Backend: b.name, Op: "put", Name: name, Err: err}
+	}
+	return b.err(d, "put", name, err)
 }
 
 func (b *Backend) check(ctx context.Context, op, name string) error {
@@ -138,23 +319,34 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 		return err
 	}
 	if size < -1 {
-		return b.err("put", name, fmt.Errorf("%w: negative size %d", backends.ErrPrecondition, size))
+		return &backends.Error{Backend: b.name, Op: "put", Name: name, Err: fmt.Errorf("%w: negative size %d", backends.ErrPrecondition, size)}
+	}
+	d, err := b.current("put", name)
+	if err != nil {
+		return err
 	}
 	var rnd [12]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
-		return b.err("put", name, err)
+		return b.err(d, "put", name, err)
 	}
 	tmp := tmpDir + "/" + hex.EncodeToString(rnd[:])
-	f, err := b.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The temporary directory is gone: the root was emptied by
+		// hand. It is still the root (d is current), so make it again.
+		if merr := d.root.Mkdir(tmpDir, 0o700); merr == nil || errors.Is(merr, fs.ErrExist) {
+			f, err = d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		}
+	}
 	if err != nil {
-		return b.err("put", name, err)
+		return b.putErr(d, name, err)
 	}
 	defer func() {
 		if f != nil {
 			f.Close()
 		}
 		if err != nil {
-			b.root.Remove(tmp)
+			d.root.Remove(tmp)
 		}
 	}()
 	body := backends.ExactReader(ctx, r, size)
@@ -163,63 +355,63 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 	// that starts writeback as it goes.
 	buf := backends.CopyBuffer(size, copyBufferSize)
 	if _, err := io.CopyBuffer(&writebackWriter{f: f}, body, buf); err != nil {
-		return b.err("put", name, err)
+		return b.err(d, "put", name, err)
 	}
 	if err := f.Sync(); err != nil {
-		return b.err("put", name, err)
+		return b.err(d, "put", name, err)
 	}
 	if err := f.Close(); err != nil {
 		f = nil
-		return b.err("put", name, err)
+		return b.err(d, "put", name, err)
 	}
 	f = nil
 	if err := ctx.Err(); err != nil {
-		return b.err("put", name, err)
+		return b.err(d, "put", name, err)
 	}
 	dir := path.Dir(name)
-	if err := b.mkdirs(dir); err != nil {
-		return b.err("put", name, err)
+	if err := d.mkdirs(dir); err != nil {
+		return b.putErr(d, name, err)
 	}
-	if err := b.root.Rename(tmp, name); err != nil {
-		return b.err("put", name, err)
+	if err := d.root.Rename(tmp, name); err != nil {
+		return b.putErr(d, name, err)
 	}
-	if err := b.dirs.Sync(dir); err != nil {
-		return b.err("put", name, err)
+	if err := d.dirs.Sync(dir); err != nil {
+		return b.putErr(d, name, err)
 	}
 	return nil
 }
 
 // mkdirs creates dir and any missing parents, and fsyncs the parent of
 // every directory it creates so that the new entries survive a crash.
-func (b *Backend) mkdirs(dir string) error {
+func (d *rootDir) mkdirs(dir string) error {
 	if dir == "." {
 		return nil
 	}
-	if fi, err := b.root.Stat(dir); err == nil && fi.IsDir() {
+	if fi, err := d.root.Stat(dir); err == nil && fi.IsDir() {
 		return nil
 	}
-	if err := b.mkdirs(path.Dir(dir)); err != nil {
+	if err := d.mkdirs(path.Dir(dir)); err != nil {
 		return err
 	}
-	if err := b.root.Mkdir(dir, 0o700); err != nil {
+	if err := d.root.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, fs.ErrExist) { // created concurrently, or a file
-			fi, serr := b.root.Stat(dir)
+			fi, serr := d.root.Stat(dir)
 			if serr == nil && fi.IsDir() {
 				return nil
 			}
 		}
 		return err
 	}
-	return b.syncDir(path.Dir(dir))
+	return d.syncDir(path.Dir(dir))
 }
 
-func (b *Backend) syncDir(dir string) error {
-	d, err := b.root.Open(dir)
+func (d *rootDir) syncDir(dir string) error {
+	f, err := d.root.Open(dir)
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return err
@@ -231,24 +423,29 @@ func (b *Backend) Get(ctx context.Context, name string, offset, length int64) (i
 		return nil, err
 	}
 	if offset < 0 || length < -1 {
-		return nil, b.err("get", name, fmt.Errorf("%w: invalid range offset %d length %d", backends.ErrPrecondition, offset, length))
+		return nil, &backends.Error{Backend: b.name, Op: "get", Name: name,
+			Err: fmt.Errorf("%w: invalid range offset %d length %d", backends.ErrPrecondition, offset, length)}
 	}
-	f, err := b.root.Open(name)
+	d, err := b.current("get", name)
 	if err != nil {
-		return nil, b.err("get", name, err)
+		return nil, err
+	}
+	f, err := d.root.Open(name)
+	if err != nil {
+		return nil, b.err(d, "get", name, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, b.err("get", name, err)
+		return nil, b.err(d, "get", name, err)
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, b.err("get", name, fs.ErrNotExist)
+		return nil, b.err(d, "get", name, fs.ErrNotExist)
 	}
 	if offset > fi.Size() {
 		f.Close()
-		return nil, b.err("get", name, fmt.Errorf("%w: offset %d beyond end of %d-byte object", backends.ErrPrecondition, offset, fi.Size()))
+		return nil, b.err(d, "get", name, fmt.Errorf("%w: offset %d beyond end of %d-byte object", backends.ErrPrecondition, offset, fi.Size()))
 	}
 	n := fi.Size() - offset
 	if length >= 0 && length < n {
@@ -279,12 +476,16 @@ func (b *Backend) Stat(ctx context.Context, name string) (backends.Info, error) 
 	if err := b.check(ctx, "stat", name); err != nil {
 		return backends.Info{}, err
 	}
-	fi, err := b.root.Stat(name)
+	d, err := b.current("stat", name)
 	if err != nil {
-		return backends.Info{}, b.err("stat", name, err)
+		return backends.Info{}, err
+	}
+	fi, err := d.root.Stat(name)
+	if err != nil {
+		return backends.Info{}, b.err(d, "stat", name, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return backends.Info{}, b.err("stat", name, fs.ErrNotExist)
+		return backends.Info{}, b.err(d, "stat", name, fs.ErrNotExist)
 	}
 	return backends.Info{Name: name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
@@ -294,21 +495,25 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 	if err := b.check(ctx, "delete", name); err != nil {
 		return err
 	}
-	fi, err := b.root.Lstat(name)
+	d, err := b.current("delete", name)
+	if err != nil {
+		return err
+	}
+	fi, err := d.root.Lstat(name)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil
 	}
 	if err != nil {
-		return b.err("delete", name, err)
+		return b.err(d, "delete", name, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return nil // a directory of other objects, not an object
 	}
-	if err := b.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return b.err("delete", name, err)
+	if err := d.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return b.err(d, "delete", name, err)
 	}
-	if err := b.dirs.Sync(path.Dir(name)); err != nil {
-		return b.err("delete", name, err)
+	if err := d.dirs.Sync(path.Dir(name)); err != nil {
+		return b.err(d, "delete", name, err)
 	}
 	return nil
 }
@@ -322,12 +527,26 @@ func (b *Backend) List(ctx context.Context, prefix, startAfter string, limit int
 	if err := ctx.Err(); err != nil {
 		return backends.ListPage{}, &backends.Error{Backend: b.name, Op: "list", Err: err}
 	}
+	d, err := b.current("list", "")
+	if err != nil {
+		return backends.ListPage{}, err
+	}
 	if limit <= 0 {
 		limit = defaultPageSize
 	}
-	w := walker{ctx: ctx, root: b.root, prefix: prefix, after: startAfter, limit: limit + 1}
+	w := walker{ctx: ctx, root: d.root, prefix: prefix, after: startAfter, limit: limit + 1}
 	if err := w.walk("."); err != nil && !errors.Is(err, errPageFull) {
 		return backends.ListPage{}, &backends.Error{Backend: b.name, Op: "list", Err: err}
+	}
+	if len(w.items) == 0 {
+		// An empty listing is an answer only from the directory that is
+		// still at the root path, not from one removed meanwhile.
+		if now, err := b.dir(); err != nil {
+			return backends.ListPage{}, &backends.Error{Backend: b.name, Op: "list", Err: err}
+		} else if now != d {
+			return backends.ListPage{}, &backends.Error{Backend: b.name, Op: "list",
+				Err: fmt.Errorf("%w: directory replaced during the listing", backends.ErrUnavailable)}
+		}
 	}
 	page := backends.ListPage{Items: w.items}
 	if len(w.items) > limit {

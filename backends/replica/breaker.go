@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -126,6 +127,10 @@ func (s *Set) record(callerCtx context.Context, m *member, start time.Time, err 
 		m.consecutive = 0
 		if m.open {
 			s.log.Info("replica member back up", "member", m.name)
+			select {
+			case s.revived <- struct{}{}:
+			default: // a pass is due already
+			}
 		}
 		m.open = false
 		m.probing = false
@@ -204,6 +209,32 @@ func (s *Set) probe(ctx context.Context, m *member) bool {
 	}
 	s.record(ctx, m, start, timeoutErr(ctx, err))
 	return err == nil
+}
+
+// Probe sends the probe request (a List with limit 1) to the named member
+// now if it is marked down, without waiting for its cooldown to end, and
+// reports whether the member is up afterwards. It is for callers that have
+// learnt by other means that the member may be reachable again, such as
+// serve's periodic provider checks. A member that is up is not asked; while
+// another probe of the member is in flight Probe reports false. The error
+// is ErrUnknownMember for a name that is not a member.
+func (s *Set) Probe(ctx context.Context, name string) (bool, error) {
+	m := s.byName[name]
+	if m == nil {
+		return false, fmt.Errorf("%w: %q", ErrUnknownMember, name)
+	}
+	m.mu.Lock()
+	switch {
+	case !m.open:
+		m.mu.Unlock()
+		return true, nil
+	case m.probing:
+		m.mu.Unlock()
+		return false, nil
+	}
+	m.probing = true
+	m.mu.Unlock()
+	return s.probe(ctx, m), nil
 }
 
 // probeDue starts a background probe of every down member whose cooldown

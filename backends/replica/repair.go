@@ -87,8 +87,9 @@ func (s *Set) Repair(ctx context.Context) (RepairStats, error) {
 	return st, s.combine(errs)
 }
 
-// RunRepairer runs Repair every interval until ctx is done, logging
-// failures, and returns ctx's error.
+// RunRepairer runs Repair every interval, and at once whenever a member
+// marked down comes back up, until ctx is done, logging failures, and
+// returns ctx's error.
 func (s *Set) RunRepairer(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		interval = time.Minute
@@ -106,6 +107,7 @@ func (s *Set) RunRepairer(ctx context.Context, interval time.Duration) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-s.revived:
 		}
 	}
 }

@@ -54,13 +54,17 @@
 // down, reads skip it and writes count it as failed at once (queued when
 // MinWrites allows). When the cooldown has ended, the next request that
 // needs it first sends one probe (List with limit 1); success brings it
-// back.
+// back. Probe sends one at once, for callers that learnt otherwise that the
+// member may be back. A member given with Member.Unreachable (it could not
+// be reached when the set was built) starts marked down, so that a set can
+// be built, and serve, while a provider is out.
 //
 // # Repair
 //
 // Repair runs one pass over the Queue: OpPut tasks are healed by copying
 // the ciphertext as is from a member that holds the object, OpDelete tasks
-// by deleting. Tasks for members that are down are left for a later pass.
+// by deleting. Tasks for members that are down are left for a later pass;
+// RunRepairer starts a pass as soon as a member marked down comes back.
 // Repairs, Puts and Deletes of the same name are serialised within one
 // Set.
 package replica
@@ -83,8 +87,9 @@ import (
 // Errors returned by the set. They are wrapped; test with errors.Is.
 var (
 	// ErrQuorum means fewer than MinWrites members completed a write or
-	// delete. The *QuorumError carrying it lists each member's error.
-	ErrQuorum = errors.New("replica: too few members succeeded")
+	// delete. The *QuorumError carrying it lists each member's error. It
+	// wraps backends.ErrQuorum.
+	ErrQuorum = fmt.Errorf("replica: too few members succeeded: %w", backends.ErrQuorum)
 	// ErrExhausted means a read has no member left to continue from. It
 	// wraps backends.ErrUnavailable.
 	ErrExhausted = fmt.Errorf("replica: no member left to read from: %w", backends.ErrUnavailable)
@@ -99,6 +104,9 @@ var (
 	ErrInvalidTask = errors.New("replica: invalid repair task")
 	// ErrConfig means the members or options given to New are invalid.
 	ErrConfig = errors.New("replica: invalid configuration")
+	// ErrUnknownMember means a name given to the set is not one of its
+	// members.
+	ErrUnknownMember = errors.New("replica: no such member")
 )
 
 // Member is one backend of a replicated set.
@@ -110,6 +118,11 @@ type Member struct {
 	// Priority orders reads: lower values are tried first. Members with
 	// equal priority are ordered by observed health and latency.
 	Priority int
+	// Unreachable, when set, says why the member could not be reached
+	// when the set was built: the member starts marked down, as if its
+	// breaker had just opened with this error, so that no request waits
+	// on it; it comes back through the usual probes (or Probe).
+	Unreachable error
 }
 
 // Options configures a Set. The zero value is usable.
@@ -161,6 +174,9 @@ type Set struct {
 	locks          nameLocks
 	probes         sync.WaitGroup // background probes started by reads
 	traffic        traffic
+	// revived receives a token when a member marked down comes back up,
+	// so that RunRepairer drains the repair queue at once.
+	revived chan struct{}
 }
 
 var _ backends.Backend = (*Set)(nil)
@@ -222,6 +238,7 @@ func New(members []Member, opts Options) (*Set, error) {
 		stallTimeout:   opts.StallTimeout,
 		repairBatch:    opts.RepairBatch,
 		locks:          nameLocks{m: make(map[string]*nameLock)},
+		revived:        make(chan struct{}, 1),
 	}
 	if s.name == "" {
 		s.name = "replica"
@@ -257,6 +274,15 @@ func New(members []Member, opts Options) (*Set, error) {
 			jurisdiction: strings.TrimSpace(m.Jurisdiction),
 			priority:     m.Priority,
 			index:        i,
+		}
+		if m.Unreachable != nil {
+			mm.open = true
+			mm.consecutive = s.breaker.Threshold
+			mm.cooldown = s.breaker.Cooldown
+			mm.downUntil = s.clock().Add(mm.cooldown)
+			mm.failures = 1
+			mm.lastErr = m.Unreachable.Error()
+			s.log.Warn("replica member starts marked down", "member", mm.name, "cooldown", mm.cooldown, "err", m.Unreachable)
 		}
 		s.members = append(s.members, mm)
 		s.byName[mm.name] = mm
@@ -312,8 +338,10 @@ func (e *QuorumError) Error() string {
 // Unwrap returns the combined member errors.
 func (e *QuorumError) Unwrap() error { return e.Err }
 
-// Is reports whether target is ErrQuorum.
-func (e *QuorumError) Is(target error) bool { return target == ErrQuorum }
+// Is reports whether target is ErrQuorum or backends.ErrQuorum.
+func (e *QuorumError) Is(target error) bool {
+	return target == ErrQuorum || target == backends.ErrQuorum
+}
 
 // combine formats a multierror on one line; nil when empty.
 func (s *Set) combine(errs *multierror.Error) error {

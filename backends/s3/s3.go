@@ -62,7 +62,10 @@
 //
 // New checks that the bucket exists. If it does not, New creates it when
 // Config.CreateBucket is set and fails with ErrNotFound otherwise, so that a
-// typo in a production config does not silently create a new bucket.
+// typo in a production config does not silently create a new bucket. A
+// provider that cannot be reached makes New fail with ErrUnavailable, unless
+// Config.SkipBucketCheck is set: then New does no I/O and the first requests
+// find out.
 package s3
 
 import (
@@ -141,6 +144,12 @@ type Config struct {
 	Timeout time.Duration
 	// CreateBucket lets New create a missing bucket.
 	CreateBucket bool
+	// SkipBucketCheck makes New build the backend without contacting the
+	// provider, for a server that starts while the provider is
+	// unreachable. The bucket is never created then; if it is missing,
+	// every request fails with ErrUnavailable (NoSuchBucket) until it
+	// exists.
+	SkipBucketCheck bool
 	// SignPayload sends single-request uploads as minio-go does by
 	// default, without a trailing checksum: with a streaming SHA-256
 	// signature over http, unsigned over https. It is for providers that
@@ -241,6 +250,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		core:        minio.Core{Client: client},
 		transport:   transport,
 		signPayload: cfg.SignPayload,
+	}
+	if cfg.SkipBucketCheck {
+		return b, nil
 	}
 	exists, err := client.BucketExists(ctx, cfg.Bucket)
 	if err != nil {

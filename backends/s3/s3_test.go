@@ -138,6 +138,39 @@ func TestNew(t *testing.T) {
 	}
 }
 
+// TestSkipBucketCheck builds a backend for a provider that is down:
+// requests fail with ErrUnavailable until the provider is back, and a
+// missing bucket is neither created nor hidden.
+func TestSkipBucketCheck(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.StartVersityGW(t)
+	srv.Bucket(t, "later")
+	srv.Stop()
+	cfg := config(srv, "later")
+	cfg.MaxRetries = 1
+	if _, err := s3.New(ctx, cfg); !errors.Is(err, backends.ErrUnavailable) {
+		t.Fatalf("New with the provider down: %v, want ErrUnavailable", err)
+	}
+	cfg.SkipBucketCheck = true
+	b := open(t, cfg)
+	if _, err := b.List(ctx, "", "", 1); !errors.Is(err, backends.ErrUnavailable) {
+		t.Fatalf("List with the provider down: %v, want ErrUnavailable", err)
+	}
+	srv.Start()
+	if err := b.Put(ctx, "b/x", strings.NewReader("x"), 1); err != nil {
+		t.Fatalf("Put once the provider is back: %v", err)
+	}
+	cfg.Bucket = "never-made"
+	cfg.CreateBucket = true
+	m := open(t, cfg)
+	if _, err := m.List(ctx, "", "", 1); !errors.Is(err, backends.ErrUnavailable) {
+		t.Fatalf("List of a missing bucket: %v, want ErrUnavailable", err)
+	}
+	if _, err := os.Stat(srv.Dir + "/never-made"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the skipped check created the bucket: %v", err)
+	}
+}
+
 // TestPrefixIsolation checks that backends on different prefixes of one
 // bucket do not see each other's objects.
 func TestPrefixIsolation(t *testing.T) {

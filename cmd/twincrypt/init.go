@@ -21,13 +21,14 @@ const (
 )
 
 // runInit implements "twincrypt init": it writes a default config file if
-// there is none and creates the keyring the config names. It is all or
-// nothing: a config file it wrote is removed again if the keyring cannot be
-// created.
+// there is none, creates the keyring the config names and the directories
+// of its local backends. It is all or nothing up to the keyring: a config
+// file it wrote is removed again if the keyring cannot be created.
 func runInit(ctx context.Context, c *cli, args []string) (err error) {
 	flags := newFlagSet(c, "init", "-c FILE [flags]\n\n"+
-		"Creates the keyring named by the config file's keyring: key, and the config\n"+
-		"file itself with defaults if it does not exist. The passphrase comes from\n"+
+		"Creates the keyring named by the config file's keyring: key, the config\n"+
+		"file itself with defaults if it does not exist, and the directories of\n"+
+		"local backends (serve never creates them). The passphrase comes from\n"+
 		envPassphrase+", else from a prompt on the terminal.\n\nflags:")
 	cfgPath := flags.String("c", "", "config `FILE` (required)")
 	kdf := addKDFFlags(flags)
@@ -86,6 +87,9 @@ func runInit(ctx context.Context, c *cli, args []string) (err error) {
 		fmt.Fprintf(c.stdout, "wrote default config %s\n", *cfgPath)
 	}
 	fmt.Fprintf(c.stdout, "created keyring %s (current key-encryption key %d)\n", k.Path(), k.CurrentKEKID())
+	if err := makeBackendDirs(c, cfg); err != nil {
+		return err
+	}
 	fmt.Fprintf(c.stderr, "Keep a copy of the recovery key offline: twincrypt keys export-recovery -c %s\n", *cfgPath)
 	return nil
 }
@@ -172,4 +176,24 @@ func toUint32(v uint, name string, prev error) (uint32, error) {
 		return 0, fmt.Errorf("%w: -%s %d is too large", errUsage, name, v)
 	}
 	return uint32(v), nil
+}
+
+// makeBackendDirs creates the directories of cfg's local backends that do
+// not exist yet. serve never creates them (a directory missing because its
+// file system is not mounted must not be recreated on the wrong disk), so
+// init, acting on the operator's request, does.
+func makeBackendDirs(c *cli, cfg *config.Config) error {
+	for _, b := range cfg.Backends {
+		if b.Type != config.BackendLocal {
+			continue
+		}
+		if _, err := os.Stat(b.Path); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(b.Path, 0o700); err != nil {
+			return fmt.Errorf("backend %s: %w", b.Name, err)
+		}
+		fmt.Fprintf(c.stdout, "created the directory of backend %s: %s\n", b.Name, b.Path)
+	}
+	return nil
 }

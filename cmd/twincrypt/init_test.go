@@ -20,6 +20,20 @@ func TestInitCreatesConfigAndKeyring(t *testing.T) {
 	if !strings.Contains(r.stdout, "wrote default config") || !strings.Contains(r.stdout, "created keyring") {
 		t.Errorf("stdout = %q", r.stdout)
 	}
+	// The default's two local backends get their directories: serve
+	// would not create them.
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range cfg.Backends {
+		if fi, err := os.Stat(b.Path); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+			t.Errorf("directory of backend %s: %v, %v", b.Name, fi, err)
+		}
+		if !strings.Contains(r.stdout, "created the directory of backend "+b.Name) {
+			t.Errorf("stdout does not mention the directory of %s: %q", b.Name, r.stdout)
+		}
+	}
 	krPath := filepath.Join(dir, "sub", config.DefaultKeyring)
 	fi, err := os.Stat(krPath)
 	if err != nil {

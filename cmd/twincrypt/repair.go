@@ -53,15 +53,9 @@ func runRepair(ctx context.Context, c *cli, args []string) error {
 	if qerr != nil {
 		fmt.Fprintf(c.stderr, "repair queue: %v\n", qerr)
 	}
-	pending, err := st.set.Queue().Pending(ctx, 0)
+	deleting, err := queuedDeletes(ctx, st.set.Queue())
 	if err != nil {
-		return fmt.Errorf("read repair queue: %w", err)
-	}
-	deleting := make(map[string]bool)
-	for _, t := range pending {
-		if t.Op == replica.OpDelete {
-			deleting[t.Name] = true
-		}
+		return err
 	}
 
 	prog := newProgress(c, "repair", "objects")
@@ -69,7 +63,7 @@ func runRepair(ctx context.Context, c *cli, args []string) error {
 		Members:  st.backendList(),
 		Deep:     *deep,
 		Progress: func(p gateway.ScrubProgress) { prog.update(p.Objects, p.TotalObjects, p.Bytes) },
-		Deleting: func(name string) bool { return deleting[name] },
+		Deleting: deleting,
 		Adopt:    *adopt,
 	})
 	prog.finish()
@@ -92,4 +86,20 @@ func runRepair(ctx context.Context, c *cli, args []string) error {
 		return fmt.Errorf("%w: %d problem(s) could not be repaired, %d queued repair(s) failed", errProblems, len(rep.Unrepaired), q.Failed)
 	}
 	return nil
+}
+
+// queuedDeletes reads the repair queue and returns whether a delete of a
+// backend object name is on it, for RepairOptions.Deleting.
+func queuedDeletes(ctx context.Context, q replica.Queue) (func(name string) bool, error) {
+	pending, err := q.Pending(ctx, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read repair queue: %w", err)
+	}
+	deleting := make(map[string]bool)
+	for _, t := range pending {
+		if t.Op == replica.OpDelete {
+			deleting[t.Name] = true
+		}
+	}
+	return func(name string) bool { return deleting[name] }, nil
 }

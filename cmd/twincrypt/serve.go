@@ -72,7 +72,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
-	st, err := openStore(ctx, c, cfg, log)
+	st, err := openServeStore(ctx, c, cfg, log)
 	if errors.Is(err, catalog.ErrInUse) {
 		return fmt.Errorf("%w: another twincrypt serve runs on %s", err, cfg.Path)
 	}
@@ -198,6 +198,24 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	})
 	workers.Go(func() { sweepUploads(bg, st, log) })
 	workers.Go(func() { keepEpoch(bg, st, log) })
+	workers.Go(func() {
+		st.ns.WatchProviders(bg, gateway.WatchOptions{
+			Members:  st.backendList(),
+			Interval: cfg.ProviderCheckInterval(),
+			Logger:   log,
+			// A provider that answers the check is taken back at
+			// once, whatever the cooldown of its breaker.
+			Reachable: func(ctx context.Context, name string) {
+				if _, err := st.set.Probe(ctx, name); err != nil {
+					log.Warn("probe of a provider", "backend", name, "err", err)
+				}
+			},
+			// A refill adopts no meta record whose delete is queued.
+			Deleting: func(ctx context.Context) (func(string) bool, error) {
+				return queuedDeletes(ctx, st.set.Queue())
+			},
+		})
+	})
 
 	errc := make(chan error, len(servers))
 	for _, srv := range servers {
@@ -349,15 +367,24 @@ func prepareDefault(c *cli) (*config.Config, error) {
 		return nil, err
 	}
 	path := filepath.Join(home, "twincrypt.yaml")
+	created := false
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if err := config.WriteDefault(path); err != nil {
 			return nil, err
 		}
+		created = true
 		fmt.Fprintf(c.stdout, "created the default configuration %s\n", path)
 	}
 	cfg, err := config.LoadWithEnv(path, c.getenv)
 	if err != nil {
 		return nil, err
+	}
+	if created {
+		// What init does for a config of one's own: serve never
+		// creates a backend's directory.
+		if err := makeBackendDirs(c, cfg); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := os.Stat(cfg.Keyring); errors.Is(err, os.ErrNotExist) {
 		pass, err := readPassphrase(c, "TWINCRYPT_PASSPHRASE", "New passphrase for "+cfg.Keyring+": ", true)

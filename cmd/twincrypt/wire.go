@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/backends/local"
@@ -39,22 +41,79 @@ func defaultHome(c *cli) (string, error) {
 func openBackend(ctx context.Context, b config.Backend) (backends.Backend, error) {
 	switch b.Type {
 	case "local":
-		return local.New(b.Name, b.Path)
-	case "s3":
-		lookup := s3.LookupAuto
-		if b.PathStyle != nil {
-			lookup = s3.LookupVirtualHost
-			if *b.PathStyle {
-				lookup = s3.LookupPath
-			}
+		lb, err := local.New(b.Name, b.Path)
+		if err != nil {
+			return nil, err // not a non-nil interface around a nil *local.Backend
 		}
-		return s3.New(ctx, s3.Config{
-			Name: b.Name, Endpoint: b.Endpoint, Region: b.Region, Bucket: b.Bucket,
-			AccessKey: b.AccessKey, SecretKey: b.SecretKey, Prefix: b.Prefix, Lookup: lookup,
-			SignPayload: b.SignPayload,
-		})
+		return lb, nil
+	case "s3":
+		sb, err := s3.New(ctx, s3Config(b))
+		if err != nil {
+			return nil, err
+		}
+		return sb, nil
 	}
 	return nil, fmt.Errorf("backend %s: unknown type %q", b.Name, b.Type)
+}
+
+// s3Config returns the configuration of an s3 backend.
+func s3Config(b config.Backend) s3.Config {
+	lookup := s3.LookupAuto
+	if b.PathStyle != nil {
+		lookup = s3.LookupVirtualHost
+		if *b.PathStyle {
+			lookup = s3.LookupPath
+		}
+	}
+	return s3.Config{
+		Name: b.Name, Endpoint: b.Endpoint, Region: b.Region, Bucket: b.Bucket,
+		AccessKey: b.AccessKey, SecretKey: b.SecretKey, Prefix: b.Prefix, Lookup: lookup,
+		SignPayload: b.SignPayload,
+	}
+}
+
+// startCheckTimeout bounds how long serve waits at start for a provider
+// to answer; one that does not answer in time is served as down.
+const startCheckTimeout = 10 * time.Second
+
+// openServedBackend opens one configured backend for serve, which must
+// start while a provider is out: a provider that cannot be reached is
+// returned together with the error that says why (unreachable), so that
+// the replicated set starts with it marked down. A local directory is
+// never created here (see local.Open): a missing one is unreachable until
+// it appears. Errors of the configuration itself (a bucket that does not
+// exist, credentials the provider refuses) are returned as err.
+func openServedBackend(ctx context.Context, b config.Backend) (be backends.Backend, unreachable, err error) {
+	switch b.Type {
+	case "local":
+		lb, err := local.Open(b.Name, b.Path)
+		if err != nil {
+			return nil, nil, err
+		}
+		return lb, lb.Check(ctx), nil
+	case "s3":
+		cfg := s3Config(b)
+		cctx, cancel := context.WithTimeout(ctx, startCheckTimeout)
+		defer cancel()
+		sb, err := s3.New(cctx, cfg)
+		if err == nil {
+			return sb, nil, nil
+		}
+		timedOut := cctx.Err() != nil && ctx.Err() == nil
+		if !errors.Is(err, backends.ErrUnavailable) && !timedOut {
+			return nil, nil, err
+		}
+		if !errors.Is(err, backends.ErrUnavailable) {
+			err = fmt.Errorf("%w: no answer within %v: %w", backends.ErrUnavailable, startCheckTimeout, err)
+		}
+		cfg.SkipBucketCheck = true
+		sb, oerr := s3.New(ctx, cfg)
+		if oerr != nil {
+			return nil, nil, oerr
+		}
+		return sb, err, nil
+	}
+	return nil, nil, fmt.Errorf("backend %s: unknown type %q", b.Name, b.Type)
 }
 
 // openCatalog opens the catalog cfg names.
@@ -84,8 +143,37 @@ type store struct {
 }
 
 // openStore opens the keyring, every backend, the replicated set, the
-// catalog and the namespace described by cfg.
-func openStore(ctx context.Context, c *cli, cfg *config.Config, log *slog.Logger) (_ *store, err error) {
+// catalog and the namespace described by cfg, for a maintenance command:
+// every backend must be reachable, and a missing local directory is
+// created.
+func openStore(ctx context.Context, c *cli, cfg *config.Config, log *slog.Logger) (*store, error) {
+	return openStoreWith(ctx, c, cfg, log, func(ctx context.Context, b config.Backend) (backends.Backend, error, error) {
+		be, err := openBackend(ctx, b)
+		return be, nil, err
+	})
+}
+
+// openServeStore opens the store for serve: providers that cannot be
+// reached do not stop it (see openServedBackend); they start marked down
+// and are taken back when they answer again.
+func openServeStore(ctx context.Context, c *cli, cfg *config.Config, log *slog.Logger) (*store, error) {
+	return openStoreWith(ctx, c, cfg, log, func(ctx context.Context, b config.Backend) (backends.Backend, error, error) {
+		be, unreachable, err := openServedBackend(ctx, b)
+		if unreachable != nil {
+			log.Warn("backend unreachable at start; serving without it until it answers again",
+				"backend", b.Name, "err", unreachable)
+		}
+		return be, unreachable, err
+	})
+}
+
+// backendOpener opens one configured backend and says whether it could be
+// reached (unreachable) or why it cannot be used at all (err).
+type backendOpener func(ctx context.Context, b config.Backend) (be backends.Backend, unreachable, err error)
+
+// openStoreWith opens the keyring, every backend (at once, with open), the
+// replicated set, the catalog and the namespace described by cfg.
+func openStoreWith(ctx context.Context, c *cli, cfg *config.Config, log *slog.Logger, open backendOpener) (_ *store, err error) {
 	st := &store{cfg: cfg}
 	defer func() {
 		if err != nil {
@@ -95,12 +183,32 @@ func openStore(ctx context.Context, c *cli, cfg *config.Config, log *slog.Logger
 	if st.keys, err = unlockKeyring(ctx, c, cfg); err != nil {
 		return nil, err
 	}
-	for _, b := range cfg.Backends {
-		be, err := openBackend(ctx, b)
-		if err != nil {
-			return nil, err
+	members := make([]replica.Member, len(cfg.Backends))
+	errs := make([]error, len(cfg.Backends))
+	var wg sync.WaitGroup
+	for i, b := range cfg.Backends {
+		wg.Go(func() {
+			be, unreachable, err := open(ctx, b)
+			members[i] = replica.Member{Backend: be, Jurisdiction: b.Jurisdiction, Priority: b.Priority, Unreachable: unreachable}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	reachable := 0
+	for i, m := range members {
+		if m.Backend != nil {
+			st.members = append(st.members, m)
 		}
-		st.members = append(st.members, replica.Member{Backend: be, Jurisdiction: b.Jurisdiction, Priority: b.Priority})
+		if errs[i] == nil && m.Unreachable == nil {
+			reachable++
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if reachable < cfg.WriteQuorum() {
+		log.Warn("fewer backends reachable than a write needs (replication.min_writes): writes answer 503 until enough are back",
+			"reachable", reachable, "needed", cfg.WriteQuorum())
 	}
 	if st.cat, err = openCatalog(ctx, cfg); err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/net/webdav"
 
+	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway"
 )
 
@@ -201,7 +202,7 @@ func (fs *fileSystem) Mkdir(ctx context.Context, name string, perm os.FileMode) 
 		case errors.Is(err, gateway.ErrInvalidBucketName):
 			fail(ctx, http.StatusForbidden)
 		}
-		return err
+		return unavailable(ctx, err)
 	}
 	if _, err := fs.stat(ctx, l); err == nil {
 		return &os.PathError{Op: "mkdir", Path: l.path, Err: os.ErrExist}
@@ -217,6 +218,15 @@ func (fs *fileSystem) Mkdir(ctx context.Context, name string, perm os.FileMode) 
 		return &os.PathError{Op: "mkdir", Path: l.path, Err: os.ErrExist}
 	case errors.Is(err, gateway.ErrInvalidKey), errors.Is(err, gateway.ErrKeyTooLong):
 		fail(ctx, http.StatusBadRequest)
+	}
+	return unavailable(ctx, err)
+}
+
+// unavailable records 503 Service Unavailable for an error that says too
+// few storage providers were reachable, and returns err.
+func unavailable(ctx context.Context, err error) error {
+	if errors.Is(err, backends.ErrQuorum) || errors.Is(err, backends.ErrUnavailable) {
+		fail(ctx, http.StatusServiceUnavailable)
 	}
 	return err
 }
@@ -367,6 +377,10 @@ func (fs *fileSystem) writeErr(ctx context.Context, err error) error {
 	case errors.Is(err, gateway.ErrPropsTooLarge):
 		fail(ctx, webdav.StatusInsufficientStorage)
 	case errors.Is(err, context.Canceled):
+	case errors.Is(err, backends.ErrQuorum), errors.Is(err, backends.ErrUnavailable):
+		// Too few providers reachable: the same request succeeds later.
+		fs.log.Warn("webdav write: storage providers unavailable", "err", err)
+		unavailable(ctx, err)
 	default:
 		fs.log.Warn("webdav write", "err", err)
 		fail(ctx, http.StatusInternalServerError)

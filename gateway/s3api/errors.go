@@ -13,6 +13,11 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/s3api/sigv4"
 )
 
+// QuorumMessage is the message of the 503 ServiceUnavailable answer to a
+// change that fewer storage providers than replication.min_writes could
+// take.
+const QuorumMessage = "Too few storage providers are reachable to store this change on as many as the gateway requires (replication.min_writes); try again later."
+
 // apiError is an S3 error response the front end writes itself, for codes
 // gofakes3 does not know the status of.
 type apiError struct {
@@ -63,6 +68,9 @@ func s3Error(ctx context.Context, err error, bucket, key string) error {
 		return gofakes3.ErrIncompleteBody
 	case errors.Is(err, gateway.ErrPrecondition):
 		return gofakes3.ErrPreconditionFailed
+	case errors.Is(err, backends.ErrQuorum):
+		logFrom(ctx).Error("write quorum not met", "bucket", bucket, "key", key, "err", err)
+		return override(ctx, http.StatusServiceUnavailable, "ServiceUnavailable", QuorumMessage)
 	case errors.Is(err, backends.ErrUnavailable):
 		logFrom(ctx).Error("storage unavailable", "bucket", bucket, "key", key, "err", err)
 		return override(ctx, http.StatusServiceUnavailable, "ServiceUnavailable", "The storage providers could not be reached; try again.")
