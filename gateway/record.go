@@ -6,10 +6,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math/bits"
+	"strings"
 	"time"
 
+	"github.com/twincrypt/twincrypt/backends/replica"
 	"github.com/twincrypt/twincrypt/gateway/seal"
 )
 
@@ -197,4 +201,30 @@ func checkRecord(r *record, kind, bucket, key string) error {
 		return fmt.Errorf("%w: record names %s %q/%q, want %s %q/%q", ErrCorruptRecord, r.Kind, r.Bucket, r.Key, kind, bucket, key)
 	}
 	return nil
+}
+
+// StoredVerifier returns, for the replicated set's repairs
+// (replica.Options.Verify), a function that wraps the stream of a stored
+// object so that it authenticates as it passes: blobs, meta records and
+// share records are sealed objects and are checked whole, header and every
+// chunk, under keys. An object whose key-encryption key keys do not hold
+// (retired) fails with replica.ErrCannotVerify; other names pass unchecked.
+func StoredVerifier(keys Keys) func(name string, size int64, r io.Reader) io.Reader {
+	return func(name string, size int64, r io.Reader) io.Reader {
+		if !strings.HasPrefix(name, blobPrefix) && !strings.HasPrefix(name, metaPrefix) && !strings.HasPrefix(name, sharePrefix) {
+			return r
+		}
+		return &cannotVerify{r: seal.NewStreamVerifier(keys, r, size)}
+	}
+}
+
+// cannotVerify marks seal.ErrKeyUnknown as replica.ErrCannotVerify.
+type cannotVerify struct{ r io.Reader }
+
+func (c *cannotVerify) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if errors.Is(err, seal.ErrKeyUnknown) {
+		err = fmt.Errorf("%w: %w", replica.ErrCannotVerify, err)
+	}
+	return n, err
 }

@@ -165,6 +165,22 @@ func (s *Set) repairPut(ctx context.Context, t Task, target *member) (repairResu
 			s.log.Info("replica repaired object", "member", target.name, "name", t.Name, "from", src.name, "size", info.Size)
 			return repairHealed, nil
 		}
+		var ve *verifyError
+		if errors.As(err, &ve) {
+			if errors.Is(err, ErrCannotVerify) {
+				s.log.Info("replica repair: left to the gateway's repair, which can verify it", "member", target.name, "name", t.Name, "err", err)
+				return repairStale, nil
+			}
+			// The source's copy is corrupt: it is not copied, and the
+			// source gets a repair of its own.
+			s.log.Warn("replica repair: the source's copy does not authenticate; not copied", "member", target.name, "name", t.Name, "from", src.name, "err", err)
+			if qerr := s.queue.Add(ctx, Task{Backend: src.name, Name: t.Name, Op: OpPut, Added: s.clock()}); qerr != nil {
+				errs = multierror.Append(errs, qerr)
+			}
+			errs = multierror.Append(errs, err)
+			unknown++
+			continue
+		}
 		var se *sourceError
 		if errors.As(err, &se) {
 			unknown++
@@ -182,6 +198,12 @@ func (s *Set) repairPut(ctx context.Context, t Task, target *member) (repairResu
 	return repairStale, nil
 }
 
+// verifyError marks a copy whose source bytes did not authenticate.
+type verifyError struct{ err error }
+
+func (e *verifyError) Error() string { return e.err.Error() }
+func (e *verifyError) Unwrap() error { return e.err }
+
 // sourceError marks a copy failure caused by the source member.
 type sourceError struct{ err error }
 
@@ -193,6 +215,20 @@ func (e *sourceError) Unwrap() error { return e.err }
 type sourceReader struct {
 	r   io.Reader
 	err error
+}
+
+// verifyReader records the error of a Verify reader.
+type verifyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (r *verifyReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
 }
 
 func (r *sourceReader) Read(p []byte) (int, error) {
@@ -223,8 +259,19 @@ func (s *Set) copyObject(ctx context.Context, src, dst *member, name string, siz
 	}
 	defer rc.Close()
 	sr := &sourceReader{r: rc}
+	var body io.Reader = sr
+	var vr *verifyReader
+	if s.verify != nil {
+		vr = &verifyReader{r: s.verify(name, size, sr)}
+		body = vr
+	}
 	start = s.clock()
-	err = dst.b.Put(ctx, name, sr, size)
+	err = dst.b.Put(ctx, name, body, size)
+	if vr != nil && vr.err != nil && sr.err == nil {
+		// The target received none of what failed, and its Put
+		// failed with the stream: nothing of the bad copy stays.
+		return &verifyError{fmt.Errorf("replica: %s on %s: %w", name, src.name, vr.err)}
+	}
 	if sr.err != nil {
 		s.record(ctx, src, start, fmt.Errorf("%w: %w", backends.ErrUnavailable, sr.err))
 		return &sourceError{s.memberErr(src, "get", name, sr.err)}

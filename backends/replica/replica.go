@@ -73,6 +73,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -155,7 +156,20 @@ type Options struct {
 	// RepairBatch is the number of tasks one Repair pass takes from the
 	// queue. Default 1000.
 	RepairBatch int
+	// Verify, when set, wraps the stream of every copy a repair makes
+	// from one member to another: the reader it returns must yield the
+	// same bytes and fail (before passing them on) on any that do not
+	// authenticate, so that a repair never spreads a corrupt copy over a
+	// good one. An error wrapping ErrCannotVerify means the object cannot
+	// be checked here (not that it is corrupt): the task is left to the
+	// gateway's own scrub and repair. Without Verify, copies are made as
+	// they are.
+	Verify func(name string, size int64, r io.Reader) io.Reader
 }
+
+// ErrCannotVerify is wrapped by a Verify reader's error when it cannot
+// check an object at all.
+var ErrCannotVerify = errors.New("replica: the object cannot be verified here")
 
 // Set is a replicated set of backends. It implements backends.Backend.
 type Set struct {
@@ -171,6 +185,7 @@ type Set struct {
 	requestTimeout time.Duration
 	stallTimeout   time.Duration
 	repairBatch    int
+	verify         func(name string, size int64, r io.Reader) io.Reader
 	locks          nameLocks
 	probes         sync.WaitGroup // background probes started by reads
 	traffic        traffic
@@ -237,6 +252,7 @@ func New(members []Member, opts Options) (*Set, error) {
 		requestTimeout: opts.RequestTimeout,
 		stallTimeout:   opts.StallTimeout,
 		repairBatch:    opts.RepairBatch,
+		verify:         opts.Verify,
 		locks:          nameLocks{m: make(map[string]*nameLock)},
 		revived:        make(chan struct{}, 1),
 	}

@@ -219,6 +219,7 @@ func openStoreWith(ctx context.Context, c *cli, cfg *config.Config, log *slog.Lo
 	}
 	st.set, err = replica.New(st.members, replica.Options{
 		Name: "replicas", MinWrites: cfg.Replication.MinWrites, Queue: queue, Logger: log,
+		Verify: gateway.StoredVerifier(st.keys),
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package seal
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
@@ -413,3 +414,77 @@ func (e *ChunkError) Error() string {
 
 // Unwrap returns the cause.
 func (e *ChunkError) Unwrap() error { return e.Err }
+
+// ErrKeyUnknown is wrapped, with ErrIntegrity, by NewStreamVerifier's
+// reader when the key source cannot resolve the header's key-encryption key
+// (for example a retired one): the object cannot be checked here, which
+// does not mean it is corrupt.
+var ErrKeyUnknown = errors.New("seal: key-encryption key not available to verify")
+
+// NewStreamVerifier returns a reader of exactly the size bytes of a whole
+// sealed object read from src (a blob or a record, header included), which
+// authenticates the header under keys and every chunk before it returns any
+// byte of them, and fails at the end if src holds more. It lets a copy from
+// one store to another pass on nothing that does not authenticate.
+func NewStreamVerifier(keys KeySource, src io.Reader, size int64) io.Reader {
+	return &streamVerifier{keys: keys, src: src, size: size}
+}
+
+type streamVerifier struct {
+	keys KeySource
+	src  io.Reader
+	size int64
+	r    io.Reader // set after the header
+	err  error
+}
+
+func (v *streamVerifier) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	if v.r == nil {
+		if err := v.start(); err != nil {
+			v.err = err
+			return 0, err
+		}
+	}
+	n, err := v.r.Read(p)
+	if err == io.EOF {
+		var extra [1]byte
+		if m, _ := io.ReadFull(v.src, extra[:]); m > 0 {
+			err = fmt.Errorf("%w: data after the final chunk", ErrIntegrity)
+		}
+	}
+	if err != nil {
+		v.err = err
+	}
+	return n, err
+}
+
+// start reads and opens the header.
+func (v *streamVerifier) start() error {
+	plain, err := PlaintextSize(v.size)
+	if err != nil {
+		return err
+	}
+	var hb [HeaderSize]byte
+	if _, err := io.ReadFull(v.src, hb[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: shorter than its header", ErrIntegrity)
+		}
+		return err
+	}
+	h, err := ParseHeader(hb[:])
+	if err != nil {
+		return err
+	}
+	if _, kerr := v.keys.KEK(h.KeyID); kerr != nil {
+		return fmt.Errorf("%w: %w: key %d: %w", ErrIntegrity, ErrKeyUnknown, h.KeyID, kerr)
+	}
+	o, err := h.Open(v.keys)
+	if err != nil {
+		return err
+	}
+	v.r = io.MultiReader(bytes.NewReader(hb[:]), o.NewVerifyingReader(v.src, plain, HeaderSize, v.size-HeaderSize))
+	return nil
+}

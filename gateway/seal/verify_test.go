@@ -92,3 +92,39 @@ func TestPayloadOpener(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamVerifier checks that a whole sealed object passes through byte
+// for byte, and that any flipped byte, a cut or an extra byte fails it
+// before the damaged chunk is released.
+func TestStreamVerifier(t *testing.T) {
+	keys := newTestKeys()
+	for _, size := range []int64{0, 1, C, 2*C + 5} {
+		blob := sealBlob(t, keys, objID(11), 2, pattern(size))
+		got, err := readAll(NewStreamVerifier(keys, bytes.NewReader(blob), int64(len(blob))))
+		if err != nil || !bytes.Equal(got, blob) {
+			t.Fatalf("size %d: %v, %d bytes back", size, err, len(got))
+		}
+		for _, off := range []int{0, 50, HeaderSize - 1, HeaderSize, len(blob) - 1} {
+			bad := bytes.Clone(blob)
+			bad[off] ^= 1
+			got, err := readAll(NewStreamVerifier(keys, bytes.NewReader(bad), int64(len(bad))))
+			if !errors.Is(err, ErrIntegrity) {
+				t.Errorf("size %d, byte %d flipped: %v, want ErrIntegrity", size, off, err)
+			}
+			if len(got) > off {
+				t.Errorf("size %d, byte %d flipped: %d bytes released", size, off, len(got))
+			}
+		}
+		if _, err := readAll(NewStreamVerifier(keys, bytes.NewReader(blob[:len(blob)-1]), int64(len(blob)-1))); !errors.Is(err, ErrIntegrity) {
+			t.Errorf("size %d cut by one byte: %v", size, err)
+		}
+		if _, err := readAll(NewStreamVerifier(keys, bytes.NewReader(append(bytes.Clone(blob), 0)), int64(len(blob)))); !errors.Is(err, ErrIntegrity) {
+			t.Errorf("size %d with a byte appended: %v", size, err)
+		}
+	}
+	blob := sealBlob(t, keys, objID(12), 2, pattern(10))
+	other := &testKeys{current: 2, keys: map[uint32]*[32]byte{2: fill(0x50)}}
+	if _, err := readAll(NewStreamVerifier(other, bytes.NewReader(blob), int64(len(blob)))); !errors.Is(err, ErrKeyUnknown) {
+		t.Errorf("unknown key: %v, want ErrKeyUnknown", err)
+	}
+}
