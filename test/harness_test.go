@@ -55,6 +55,9 @@ type Setup struct {
 	Local     int                 // local-directory backends
 	S3        []*testenv.S3Server // S3 backends (one bucket each)
 	MinWrites int                 // 0: all
+	// Priority holds the read priority of each backend, locals first
+	// and then S3 ones, in order; missing entries leave the default.
+	Priority []int
 }
 
 // Gateway is a running twincrypt serve process.
@@ -100,6 +103,9 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 		dir := filepath.Join(g.Dir, fmt.Sprintf("local%d", i))
 		g.LocalDirs = append(g.LocalDirs, dir)
 		fmt.Fprintf(&cfg, "  - name: local%d\n    jurisdiction: %s\n    type: local\n    path: %s\n", i, jurisdictions[n%len(jurisdictions)], dir)
+		if n < len(s.Priority) {
+			fmt.Fprintf(&cfg, "    priority: %d\n", s.Priority[n])
+		}
 		n++
 	}
 	for i, srv := range s.S3 {
@@ -108,6 +114,9 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 		g.Buckets = append(g.Buckets, S3Bucket{Server: srv, Bucket: bucket})
 		fmt.Fprintf(&cfg, "  - name: s3-%d\n    jurisdiction: %s\n    type: s3\n    endpoint: %s\n    region: us-east-1\n    bucket: %s\n    access_key: %s\n    secret_key: %s\n",
 			i, jurisdictions[n%len(jurisdictions)], srv.Endpoint, bucket, srv.AccessKey, srv.SecretKey)
+		if n < len(s.Priority) {
+			fmt.Fprintf(&cfg, "    priority: %d\n", s.Priority[n])
+		}
 		n++
 	}
 	if s.MinWrites > 0 {
