@@ -122,6 +122,11 @@ type authorization struct {
 	key       []byte // signing key
 	signature string // seed signature for aws-chunked bodies
 	t         time.Time
+	// queryPayload is the hex SHA-256 of the body that a presigned URL
+	// signs in its X-Amz-Content-Sha256 parameter, or "" if it signs
+	// UNSIGNED-PAYLOAD. The body must match it as it must match the
+	// header of the same name.
+	queryPayload string
 }
 
 // errors of the authorization header
@@ -479,9 +484,20 @@ func (v *Verifier) authenticateQuery(r *http.Request, q map[string][]string) (*a
 	}
 
 	// A presigned URL signs UNSIGNED-PAYLOAD unless it carries the payload
-	// hash as a parameter.
+	// hash as a parameter, which the body must then match.
 	payload := unsignedPayload
-	if p, ok := get("X-Amz-Content-Sha256"); ok {
+	var queryPayload string
+	if vals, ok := q["X-Amz-Content-Sha256"]; ok {
+		p, _ := get("X-Amz-Content-Sha256")
+		switch {
+		case len(vals) != 1:
+			return nil, malformedQuery("X-Amz-Content-Sha256 must appear at most once.")
+		case p == unsignedPayload:
+		case len(p) == 64 && isHex(p):
+			queryPayload = strings.ToLower(p)
+		default:
+			return nil, malformedQuery("X-Amz-Content-Sha256 of a presigned URL must be UNSIGNED-PAYLOAD or the hex SHA-256 of the body.")
+		}
 		payload = p
 	}
 	query, err := canonicalQuery(r.URL.RawQuery, "X-Amz-Signature")
@@ -497,9 +513,10 @@ func (v *Verifier) authenticateQuery(r *http.Request, q map[string][]string) (*a
 	return &authorization{
 		id: Identity{AccessKey: cred.accessKey, Region: cred.scope.region, Presigned: true,
 			ContentSHA256: r.Header.Get("X-Amz-Content-Sha256")},
-		scope:     cred.scope,
-		key:       key,
-		signature: sig,
-		t:         t,
+		scope:        cred.scope,
+		key:          key,
+		signature:    sig,
+		t:            t,
+		queryPayload: queryPayload,
 	}, nil
 }
