@@ -51,6 +51,7 @@ type Verifier struct {
 	maxChunkSize int
 	region       string
 	keys         keyCache
+	onFailure    func(*http.Request, *Error)
 }
 
 // Option configures a Verifier.
@@ -76,6 +77,14 @@ func WithMaxChunkSize(n int) Option { return func(v *Verifier) { v.maxChunkSize 
 // refused with AuthorizationHeaderMalformed (or
 // AuthorizationQueryParametersError). Without it any region is accepted.
 func WithRegion(region string) Option { return func(v *Verifier) { v.region = region } }
+
+// WithFailureHook makes Middleware call f with every request that fails
+// authentication and its error, before the error response is written; for
+// example to count failed logins per client. f must not write a response
+// or read the body.
+func WithFailureHook(f func(r *http.Request, e *Error)) Option {
+	return func(v *Verifier) { v.onFailure = f }
+}
 
 // New returns a Verifier that looks secrets up in creds.
 func New(creds Credentials, opts ...Option) *Verifier {
