@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -46,6 +47,7 @@ func (c *Config) Validate() error {
 	c.validateUsers(&v)
 	c.validateBackends(&v)
 	c.validateReplication(&v)
+	c.validateLimits(&v)
 	return errors.Join(v.errs...)
 }
 
@@ -305,5 +307,42 @@ func (c *Config) validateReplication(v *validator) {
 		v.add("replication.min_writes", "%d is negative (0 means all backends)", n)
 	case n > len(c.Backends) && len(c.Backends) > 0:
 		v.add("replication.min_writes", "%d is more than the %d configured backends", n, len(c.Backends))
+	}
+}
+
+// Bounds of the limits section. Timeouts below MinLimitTimeout are almost
+// certainly a unit left out ("10" instead of "10s").
+const (
+	MinLimitTimeout = time.Second
+	MaxLimitTimeout = 24 * time.Hour
+	maxLimitCount   = 1 << 20
+)
+
+func (c *Config) validateLimits(v *validator) {
+	l := c.Limits
+	for _, n := range []struct {
+		field string
+		v     int
+	}{
+		{"limits.max_connections", l.MaxConnections},
+		{"limits.max_requests", l.MaxRequests},
+		{"limits.login_failures", l.LoginFailures},
+	} {
+		if n.v < 0 || n.v > maxLimitCount {
+			v.add(n.field, "%d is not between 1 and %d (0 or left out: the default)", n.v, maxLimitCount)
+		}
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"limits.header_timeout", l.HeaderTimeout},
+		{"limits.body_timeout", l.BodyTimeout},
+		{"limits.idle_timeout", l.IdleTimeout},
+		{"limits.login_failure_interval", l.LoginFailureInterval},
+	} {
+		if d.v < 0 || (d.v > 0 && d.v < MinLimitTimeout) || d.v > MaxLimitTimeout {
+			v.add(d.field, "%v is not between %v and %v (0 or left out: the default)", d.v, MinLimitTimeout, MaxLimitTimeout)
+		}
 	}
 }

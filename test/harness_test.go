@@ -58,6 +58,10 @@ type Setup struct {
 	// Priority holds the read priority of each backend, locals first
 	// and then S3 ones, in order; missing entries leave the default.
 	Priority []int
+	// Extra is YAML appended to the config file (top-level sections
+	// other than listen, keyring, catalog, users, backends and
+	// replication).
+	Extra string
 }
 
 // Gateway is a running twincrypt serve process.
@@ -122,6 +126,7 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 	if s.MinWrites > 0 {
 		fmt.Fprintf(&cfg, "replication:\n  min_writes: %d\n", s.MinWrites)
 	}
+	cfg.WriteString(s.Extra)
 	if err := os.WriteFile(g.Config, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -123,4 +123,7 @@ func TestS3PresignedPayloadHash(t *testing.T) {
 			t.Fatalf("GET: %d %q", status, body)
 		}
 	})
+	// Three objects, and nothing of the refused bodies.
+	g.Stop()
+	scrubClean(t, g, 3)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/twincrypt/twincrypt/config"
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/dav"
+	"github.com/twincrypt/twincrypt/gateway/guard"
 	"github.com/twincrypt/twincrypt/gateway/s3api"
 	"github.com/twincrypt/twincrypt/keyring"
 )
@@ -89,27 +90,25 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	for _, u := range cfg.Users {
 		users[u.AccessKey] = u.SecretKey
 	}
+	lim := cfg.Limits
+	// One throttle for both front ends: they share the users.
+	throttle := guard.NewThrottle(guard.ThrottleOptions{Burst: lim.LoginFailures, Interval: lim.LoginFailureInterval})
 	s3ln, err := net.Listen("tcp", cfg.Listen.S3)
 	if err != nil {
 		return fmt.Errorf("listen s3: %w", err)
 	}
-	s3srv := &http.Server{
-		Handler:           s3api.New(st.ns, s3api.Options{Users: users, Logger: log}),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	s3srv := newServer(s3api.New(st.ns, s3api.Options{
+		Users: users, Logger: log, Throttle: throttle, MaxRequests: lim.MaxRequests, BodyTimeout: lim.BodyTimeout,
+	}), lim, log)
 	davln, err := net.Listen("tcp", cfg.Listen.WebDAV)
 	if err != nil {
 		s3ln.Close()
 		return fmt.Errorf("listen webdav: %w", err)
 	}
-	davsrv := &http.Server{
-		Handler:           dav.New(st.ns, dav.Options{Users: users, Logger: log}),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	davsrv := newServer(dav.New(st.ns, dav.Options{
+		Users: users, Logger: log, Throttle: throttle, MaxRequests: lim.MaxRequests, BodyTimeout: lim.BodyTimeout,
+	}), lim, log)
+	s3ln, davln = guard.Listener(s3ln, lim.MaxConnections), guard.Listener(davln, lim.MaxConnections)
 
 	fmt.Fprintf(c.stdout, "twincrypt serving (config %s)\n", cfg.Path)
 	fmt.Fprintf(c.stdout, "  S3 endpoint:  http://%s\n", s3ln.Addr())
@@ -170,6 +169,21 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	wg.Wait()
 	log.Info("stopped")
 	return nil
+}
+
+// newServer returns the HTTP server of a front end with the timeouts of
+// lim: the request headers must arrive within HeaderTimeout and an idle
+// kept-alive connection is closed after IdleTimeout. The body's deadline is
+// the front end's (BodyTimeout, per read), so that large uploads are not
+// cut off; there is no write timeout, so that large downloads are not
+// either.
+func newServer(h http.Handler, lim config.Limits, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: lim.HeaderTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // sweepUploads aborts abandoned multipart uploads: at start, every upload
