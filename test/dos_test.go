@@ -324,11 +324,15 @@ func TestDoSLoginThrottle(t *testing.T) {
 	if status, code, _ := g.do(t, request{method: "GET", path: "/"}); status != 200 {
 		t.Errorf("S3 from another address: %d %s", status, code)
 	}
-	out := g.Output()
-	if n := strings.Count(out, `msg="webdav login failed" client=127.0.0.2 user=`+g.AccessKey); n != 10 {
+	failed := `msg="webdav login failed" client=127.0.0.2 user=` + g.AccessKey
+	throttled := `msg="client throttled after failed logins" client=127.0.0.2 front_end=webdav`
+	out := g.WaitOutput(func(out string) bool {
+		return strings.Count(out, failed) >= 10 && strings.Contains(out, throttled)
+	})
+	if n := strings.Count(out, failed); n != 10 {
 		t.Errorf("%d failed logins logged, want 10", n)
 	}
-	if n := strings.Count(out, `msg="client throttled after failed logins" client=127.0.0.2 front_end=webdav`); n != 1 {
+	if n := strings.Count(out, throttled); n != 1 {
 		t.Errorf("throttling logged %d times, want once", n)
 	}
 	if strings.Contains(out, "guess-") || strings.Contains(out, g.SecretKey) {

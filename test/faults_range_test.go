@@ -105,12 +105,19 @@ func TestFaultTruncatedRange(t *testing.T) {
 	}
 
 	// Every read met the cut copy and queued it for repair; the serve log
-	// names the member and the blob.
-	out := g.Output()
-	for _, blob := range cutBlobs {
-		if !strings.Contains(out, `msg="replica member needs repair" member=local0 name=b/`+blob) {
-			t.Errorf("no repair queued for local0's copy of %s:\n%s", blob, out)
+	// names the member and the blob. The log reaches the test through a
+	// pipe, so it is polled for.
+	queued := func(out string) (missing []string) {
+		for _, blob := range cutBlobs {
+			if !strings.Contains(out, `msg="replica member needs repair" member=local0 name=b/`+blob) {
+				missing = append(missing, blob)
+			}
 		}
+		return missing
+	}
+	out := g.WaitOutput(func(out string) bool { return len(queued(out)) == 0 })
+	if len(queued(out)) > 0 {
+		t.Errorf("no repair queued for local0's copy of %v:\n%s", queued(out), out)
 	}
 	g.Stop()
 	if t.Failed() {

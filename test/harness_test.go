@@ -228,6 +228,19 @@ func (g *Gateway) Output() string {
 	return g.output.String()
 }
 
+// WaitOutput polls what serve printed until cond holds of it, for up to
+// about 10 seconds, and returns it: the log reaches the test through a
+// pipe, a little after the request that caused it was answered.
+func (g *Gateway) WaitOutput(cond func(out string) bool) string {
+	for range 200 {
+		if out := g.Output(); cond(out) {
+			return out
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return g.Output()
+}
+
 type lockedWriter struct {
 	w  io.Writer
 	mu *sync.Mutex
