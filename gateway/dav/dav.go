@@ -30,6 +30,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -39,6 +40,7 @@ import (
 
 	"golang.org/x/net/webdav"
 
+	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/guard"
 )
@@ -169,6 +171,10 @@ type state struct {
 	// PROPFIND Depth 1 looks each child up once, in its directory's
 	// listing. nil for requests that change anything.
 	cache map[string]*fileInfo
+	// get is set for GET requests; content is the file a GET opened,
+	// whose content statusWriter opens before a success status goes out.
+	get     bool
+	content *file
 }
 
 type stateKey struct{}
@@ -260,6 +266,7 @@ func (f *fixer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.ifMatch = r.Header.Get("If-Match")
 		st.ifNoneMatch = r.Header.Get("If-None-Match")
 	case http.MethodGet, http.MethodHead:
+		st.get = r.Method == http.MethodGet
 		// Serve the stored Content-Type, so that http.ServeContent does
 		// not read the start of the object to sniff one.
 		if fi, err := f.fs.Stat(ctx, r.URL.Path); err == nil && !fi.IsDir() {
@@ -340,19 +347,41 @@ func (s *statusWriter) WriteHeader(code int) {
 	}
 	s.wrote = true
 	if code >= 400 && s.st.status != 0 && s.st.status != code {
-		s.swallow = true
-		h := s.ResponseWriter.Header()
-		for k := range h {
-			if k != "Www-Authenticate" {
-				h.Del(k)
-			}
-		}
-		h.Set("Content-Type", "text/plain; charset=utf-8")
-		s.ResponseWriter.WriteHeader(s.st.status)
-		io.WriteString(s.ResponseWriter, webdav.StatusText(s.st.status))
+		s.replace(s.st.status)
 		return
 	}
+	if f := s.st.content; f != nil && (code == http.StatusOK || code == http.StatusPartialContent) &&
+		!strings.HasPrefix(s.Header().Get("Content-Type"), "multipart/") {
+		// http.ServeContent has seeked to the start of the (single)
+		// range and is about to copy it. Open the content there first,
+		// so that an object no store can serve fails with an error
+		// status instead of a success whose body breaks off.
+		if err := f.openReader(); err != nil {
+			status := http.StatusInternalServerError
+			if errors.Is(err, backends.ErrUnavailable) {
+				status = http.StatusServiceUnavailable
+			}
+			f.fs.log.Warn("webdav GET failed before the response", "path", f.loc.path, "offset", f.off, "err", err)
+			s.replace(status)
+			return
+		}
+	}
 	s.ResponseWriter.WriteHeader(code)
+}
+
+// replace sends status, with its text as the body, instead of the response
+// webdav.Handler is writing, whose body is then swallowed.
+func (s *statusWriter) replace(status int) {
+	s.swallow = true
+	h := s.ResponseWriter.Header()
+	for k := range h {
+		if k != "Www-Authenticate" {
+			h.Del(k)
+		}
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	s.ResponseWriter.WriteHeader(status)
+	io.WriteString(s.ResponseWriter, webdav.StatusText(status))
 }
 
 func (s *statusWriter) Write(p []byte) (int, error) {
