@@ -1,6 +1,6 @@
 module github.com/twincrypt/twincrypt
 
-go 1.26.8
+go 1.26.11
 
 require (
 	github.com/hashicorp/go-multierror v1.1.1
