@@ -212,12 +212,17 @@ func TestDoSLimits(t *testing.T) {
 	}
 
 	t.Run("stalled bodies hold requests until body_timeout", func(t *testing.T) {
-		var stalled []*slowConn
-		for i := range 3 {
-			stalled = append(stalled, stalledPut(t, g, fmt.Sprintf("/limits/stalled-%d", i)))
+		var all []*slowConn // every stalled upload sent
+		stall := func() *slowConn {
+			s := stalledPut(t, g, fmt.Sprintf("/limits/stalled-%d", len(all)))
+			all = append(all, s)
+			return s
 		}
+		holding := []*slowConn{stall(), stall(), stall()}
 		// Wait until the gateway is handling all three: a fourth
-		// request is then refused.
+		// request is then refused. A stalled upload that arrived while
+		// one of these requests was in flight was refused itself; it is
+		// replaced.
 		var status int
 		var code string
 		for range 100 {
@@ -225,18 +230,23 @@ func TestDoSLimits(t *testing.T) {
 			if status == http.StatusServiceUnavailable {
 				break
 			}
+			for i, s := range holding {
+				if s.status.Load() == http.StatusServiceUnavailable {
+					holding[i] = stall()
+				}
+			}
 			time.Sleep(20 * time.Millisecond)
 		}
 		if status != http.StatusServiceUnavailable || code != "SlowDown" {
 			t.Errorf("with max_requests uploads stalled: %d %s, want 503 SlowDown", status, code)
 		}
-		if got := closedAll(stalled); got != len(stalled) {
-			t.Fatalf("%d of %d stalled uploads were cut off:\n%s", got, len(stalled), g.Output())
+		if got := closedAll(all); got != len(all) {
+			t.Fatalf("%d of %d stalled uploads were cut off:\n%s", got, len(all), g.Output())
 		}
 		if status, code, _ := g.do(t, request{method: "GET", path: "/limits"}); status != 200 {
 			t.Errorf("after the stalled uploads were cut off: %d %s", status, code)
 		}
-		for i := range stalled {
+		for i := range all {
 			if status, _, _ := g.do(t, request{method: "HEAD", path: fmt.Sprintf("/limits/stalled-%d", i)}); status != http.StatusNotFound {
 				t.Errorf("stalled upload %d was stored: HEAD %d", i, status)
 			}
