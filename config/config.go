@@ -75,6 +75,7 @@ type Config struct {
 	Users       []User      `yaml:"users"`
 	Backends    []Backend   `yaml:"backends"`
 	Replication Replication `yaml:"replication"`
+	Limits      Limits      `yaml:"limits"`
 }
 
 // Listen holds the host:port addresses the front ends listen on.
@@ -189,6 +190,47 @@ func (c *Config) ProviderCheckInterval() time.Duration {
 	return c.Replication.CheckInterval
 }
 
+// Limits protect the front ends from clients that hold connections open
+// without using them and from password guessing. Each applies to the S3
+// and the WebDAV front end separately, except the login throttle, which
+// both share. A key left out (or 0) takes its Default* value; after Load
+// or Parse every field holds the value in force.
+type Limits struct {
+	// MaxConnections bounds the connections a front end holds open at
+	// once; further clients wait until one closes.
+	MaxConnections int `yaml:"max_connections,omitempty"`
+	// MaxRequests bounds the requests a front end handles at once;
+	// further requests are answered 503 (S3: SlowDown) at once.
+	MaxRequests int `yaml:"max_requests,omitempty"`
+	// HeaderTimeout is how long a client may take to send a request's
+	// headers.
+	HeaderTimeout time.Duration `yaml:"header_timeout,omitempty"`
+	// BodyTimeout is how long one read of a request body may wait for
+	// data before the request fails and its connection is closed.
+	BodyTimeout time.Duration `yaml:"body_timeout,omitempty"`
+	// IdleTimeout is how long a kept-alive connection may wait for its
+	// next request.
+	IdleTimeout time.Duration `yaml:"idle_timeout,omitempty"`
+	// LoginFailures is how many failed logins in a row a client address
+	// may make before its logins are refused (429 over WebDAV, 503
+	// SlowDown over S3) without being checked.
+	LoginFailures int `yaml:"login_failures,omitempty"`
+	// LoginFailureInterval is how often a throttled address earns one
+	// more attempt.
+	LoginFailureInterval time.Duration `yaml:"login_failure_interval,omitempty"`
+}
+
+// Defaults of the limits section.
+const (
+	DefaultMaxConnections       = 1024
+	DefaultMaxRequests          = 128
+	DefaultHeaderTimeout        = 10 * time.Second
+	DefaultBodyTimeout          = time.Minute
+	DefaultIdleTimeout          = 2 * time.Minute
+	DefaultLoginFailures        = 10
+	DefaultLoginFailureInterval = time.Minute
+)
+
 // Load reads the config file at path, parses it, applies the TWINCRYPT_*
 // environment overrides from the process environment, resolves relative
 // paths against the file's directory and validates the result.
@@ -270,6 +312,32 @@ func (c *Config) applyDefaults() {
 		b := &c.Backends[i]
 		if b.Type == BackendS3 && b.Region == "" {
 			b.Region = DefaultRegion
+		}
+	}
+	l := &c.Limits
+	for _, d := range []struct {
+		v   *int
+		def int
+	}{
+		{&l.MaxConnections, DefaultMaxConnections},
+		{&l.MaxRequests, DefaultMaxRequests},
+		{&l.LoginFailures, DefaultLoginFailures},
+	} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&l.HeaderTimeout, DefaultHeaderTimeout},
+		{&l.BodyTimeout, DefaultBodyTimeout},
+		{&l.IdleTimeout, DefaultIdleTimeout},
+		{&l.LoginFailureInterval, DefaultLoginFailureInterval},
+	} {
+		if *d.v == 0 {
+			*d.v = d.def
 		}
 	}
 }

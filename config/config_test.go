@@ -105,6 +105,15 @@ func TestLoadTestdata(t *testing.T) {
 		{file: "check-interval-short.yaml", want: []string{"replication.check_interval: 100ms is shorter than 1s"}},
 		// A bare number would be nanoseconds: the decoder refuses it.
 		{file: "check-interval-number.yaml", parse: true, want: []string{"cannot unmarshal !!int `60` into time.Duration"}},
+		{file: "bad-limits.yaml", want: []string{
+			"limits.max_connections: -1 is not between 1 and 1048576",
+			"limits.max_requests: 2000000 is not between 1 and 1048576",
+			"limits.login_failures: -5 is not between 1 and 1048576",
+			"limits.header_timeout: 10ms is not between 1s and 24h0m0s",
+			"limits.body_timeout: -1s is not between 1s and 24h0m0s",
+			"limits.idle_timeout: 48h0m0s is not between 1s and 24h0m0s",
+		}},
+		{file: "limits-duration-int.yaml", parse: true, want: []string{"cannot unmarshal !!int `10` into time.Duration"}},
 	}
 	dir := testdataDir(t)
 	for _, tt := range tests {
@@ -499,5 +508,36 @@ func TestRandomString(t *testing.T) {
 	}
 	if n := strings.Count(s, "a"); n < 400 || n > 600 {
 		t.Errorf("%d a's in 1000 draws over {a,b}: not uniform", n)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	full, err := LoadWithEnv(filepath.Join("testdata", "valid-full.yaml"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	minimal, err := LoadWithEnv(filepath.Join("testdata", "valid-minimal.yaml"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		got  Limits
+		want Limits
+	}{
+		{"every key set", full.Limits, Limits{
+			MaxConnections: 4096, MaxRequests: 512, HeaderTimeout: 5 * time.Second, BodyTimeout: 90 * time.Second,
+			IdleTimeout: time.Minute, LoginFailures: 20, LoginFailureInterval: 30 * time.Second,
+		}},
+		{"defaults", minimal.Limits, Limits{
+			MaxConnections: DefaultMaxConnections, MaxRequests: DefaultMaxRequests, HeaderTimeout: DefaultHeaderTimeout,
+			BodyTimeout: DefaultBodyTimeout, IdleTimeout: DefaultIdleTimeout, LoginFailures: DefaultLoginFailures,
+			LoginFailureInterval: DefaultLoginFailureInterval,
+		}},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: %+v, want %+v", tt.name, tt.got, tt.want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -47,6 +48,7 @@ func (c *Config) Validate() error {
 	c.validateUsers(&v)
 	c.validateBackends(&v)
 	c.validateReplication(&v)
+	c.validateLimits(&v)
 	return errors.Join(v.errs...)
 }
 
@@ -328,5 +330,42 @@ func (c *Config) validateReplication(v *validator) {
 	}
 	if d := c.Replication.CheckInterval; d != 0 && d < MinCheckInterval {
 		v.add("replication.check_interval", "%v is shorter than %v (0 or unset means %v)", d, MinCheckInterval, DefaultCheckInterval)
+	}
+}
+
+// Bounds of the limits section. Timeouts below MinLimitTimeout are almost
+// certainly a unit left out ("10" instead of "10s").
+const (
+	MinLimitTimeout = time.Second
+	MaxLimitTimeout = 24 * time.Hour
+	maxLimitCount   = 1 << 20
+)
+
+func (c *Config) validateLimits(v *validator) {
+	l := c.Limits
+	for _, n := range []struct {
+		field string
+		v     int
+	}{
+		{"limits.max_connections", l.MaxConnections},
+		{"limits.max_requests", l.MaxRequests},
+		{"limits.login_failures", l.LoginFailures},
+	} {
+		if n.v < 0 || n.v > maxLimitCount {
+			v.add(n.field, "%d is not between 1 and %d (0 or left out: the default)", n.v, maxLimitCount)
+		}
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"limits.header_timeout", l.HeaderTimeout},
+		{"limits.body_timeout", l.BodyTimeout},
+		{"limits.idle_timeout", l.IdleTimeout},
+		{"limits.login_failure_interval", l.LoginFailureInterval},
+	} {
+		if d.v < 0 || (d.v > 0 && d.v < MinLimitTimeout) || d.v > MaxLimitTimeout {
+			v.add(d.field, "%v is not between %v and %v (0 or left out: the default)", d.v, MinLimitTimeout, MaxLimitTimeout)
+		}
 	}
 }

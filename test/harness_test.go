@@ -61,6 +61,13 @@ type Setup struct {
 	// Share adds a share listener (listen.share) and an admin API
 	// (listen.admin) on free loopback ports.
 	Share bool
+	// Priority holds the read priority of each backend, locals first
+	// and then S3 ones, in order; missing entries leave the default.
+	Priority []int
+	// Extra is YAML appended to the config file (top-level sections
+	// other than listen, keyring, catalog, users, backends and
+	// replication).
+	Extra string
 }
 
 // Gateway is a running twincrypt serve process.
@@ -116,6 +123,9 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 		dir := filepath.Join(g.Dir, fmt.Sprintf("local%d", i))
 		g.LocalDirs = append(g.LocalDirs, dir)
 		fmt.Fprintf(&cfg, "  - name: local%d\n    jurisdiction: %s\n    type: local\n    path: %s\n", i, jurisdictions[n%len(jurisdictions)], dir)
+		if n < len(s.Priority) {
+			fmt.Fprintf(&cfg, "    priority: %d\n", s.Priority[n])
+		}
 		n++
 	}
 	for i, srv := range s.S3 {
@@ -124,6 +134,9 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 		g.Buckets = append(g.Buckets, S3Bucket{Server: srv, Bucket: bucket})
 		fmt.Fprintf(&cfg, "  - name: s3-%d\n    jurisdiction: %s\n    type: s3\n    endpoint: %s\n    region: us-east-1\n    bucket: %s\n    access_key: %s\n    secret_key: %s\n",
 			i, jurisdictions[n%len(jurisdictions)], srv.Endpoint, bucket, srv.AccessKey, srv.SecretKey)
+		if n < len(s.Priority) {
+			fmt.Fprintf(&cfg, "    priority: %d\n", s.Priority[n])
+		}
 		n++
 	}
 	if s.MinWrites > 0 || s.CheckInterval > 0 {
@@ -135,6 +148,7 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 	if s.CheckInterval > 0 {
 		fmt.Fprintf(&cfg, "  check_interval: %s\n", s.CheckInterval)
 	}
+	cfg.WriteString(s.Extra)
 	if err := os.WriteFile(g.Config, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -234,6 +248,19 @@ func (g *Gateway) Output() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.output.String()
+}
+
+// WaitOutput polls what serve printed until cond holds of it, for up to
+// about 10 seconds, and returns it: the log reaches the test through a
+// pipe, a little after the request that caused it was answered.
+func (g *Gateway) WaitOutput(cond func(out string) bool) string {
+	for range 200 {
+		if out := g.Output(); cond(out) {
+			return out
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return g.Output()
 }
 
 type lockedWriter struct {

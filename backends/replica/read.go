@@ -153,10 +153,16 @@ type reader struct {
 
 	delivered int64 // bytes returned to the caller since offset
 	order     []*member
-	excluded  map[*member]bool // failed or served corrupt data
+	excluded  map[*member]bool // failed, served corrupt data or ended early
 	missing   []*member        // answered ErrNotFound
-	notFound  int
-	errs      *multierror.Error
+	// short are members whose copy ended before the position the stream
+	// needed (ErrPrecondition, or io.EOF before the end of a bounded
+	// range): damaged copies once another member delivers bytes from
+	// there, and the end of the object if none can.
+	short    []*member
+	notFound int
+	failures int // members excluded for failing or serving corrupt data
+	errs     *multierror.Error
 
 	cur      *member
 	rc       io.ReadCloser
@@ -176,6 +182,15 @@ func (r *reader) remaining() int64 {
 
 // open opens the stream at the current position on the first usable
 // member.
+//
+// A member that answers ErrPrecondition holds a copy that ends before this
+// position (so does one whose stream ended before a bounded range did, see
+// Read). That is only the end of the object when no other member has more:
+// open asks the others, and once one of them delivers bytes from there,
+// the short copies are queued for repair. When every member that has the
+// object ends before this position and none failed, the range itself is
+// wrong (before the first byte: ErrPrecondition) or the stream has reached
+// the end of the object.
 func (r *reader) open() error {
 	s := r.s
 	pos := r.offset + r.delivered
@@ -183,11 +198,14 @@ func (r *reader) open() error {
 		r.eof = true
 		return nil
 	}
+	failed := 0 // members down or failing at this position
+	var beyondErr error
 	for _, m := range r.order {
 		if r.excluded[m] {
 			continue
 		}
 		if !s.available(r.ctx, m) {
+			failed++
 			r.errs = multierror.Append(r.errs, s.memberErr(m, "get", r.name, ErrMemberDown))
 			continue
 		}
@@ -213,23 +231,33 @@ func (r *reader) open() error {
 		if cerr := r.ctx.Err(); cerr != nil {
 			return &backends.Error{Backend: s.name, Op: "get", Name: r.name, Err: cerr}
 		}
+		r.excluded[m] = true
 		switch {
 		case errors.Is(err, backends.ErrNotFound):
-			r.excluded[m] = true
 			r.notFound++
 			r.missing = append(r.missing, m)
-		case errors.Is(err, backends.ErrPrecondition) && len(r.segments) == 0:
-			// The range itself is wrong (starts beyond the end).
-			return &backends.Error{Backend: s.name, Op: "get", Name: r.name, Err: err}
 		case errors.Is(err, backends.ErrPrecondition):
-			// Resuming exactly at the end of the object: nothing
-			// is left. The layer above authenticates what it got.
-			r.eof = true
-			return nil
+			beyondErr = err
+			r.short = append(r.short, m)
+			r.errs = multierror.Append(r.errs, s.memberErr(m, "get", r.name, err))
 		default:
-			r.excluded[m] = true
+			failed++
+			r.failures++
 			r.errs = multierror.Append(r.errs, s.memberErr(m, "get", r.name, err))
 		}
+	}
+	if len(r.short) > 0 && failed == 0 && r.failures == 0 && (len(r.segments) > 0 || r.notFound == 0) {
+		// Every member that has the object ends before pos, and none
+		// failed: this is the end of the object, not damage.
+		r.short = nil
+		if len(r.segments) == 0 && beyondErr != nil {
+			// The range itself is wrong (starts beyond the end).
+			return &backends.Error{Backend: s.name, Op: "get", Name: r.name, Err: beyondErr}
+		}
+		// Nothing is left at pos. The layer above authenticates what
+		// it got.
+		r.eof = true
+		return nil
 	}
 	if len(r.segments) == 0 {
 		return s.readFailure("get", r.name, r.notFound, r.errs)
@@ -280,12 +308,31 @@ func (r *reader) Read(p []byte) (int, error) {
 		stalled := !stall.Stop()
 		r.delivered += int64(n)
 		r.s.traffic.readBytes.Add(int64(n))
+		if n > 0 && len(r.short) > 0 {
+			// This member has bytes where the short ones ended.
+			r.s.queueRepairs(r.ctx, r.name, r.short, "copy shorter than on another member")
+			r.short = nil
+		}
 		if err == nil {
 			return n, nil
 		}
 		if err == io.EOF {
-			r.eof = true
 			r.dropCurrent()
+			if r.remaining() > 0 {
+				// The member's copy ended before the bounded range
+				// did. Another member may have the rest; if none
+				// has, open reports the end.
+				r.s.log.Warn("replica read ended early; failing over", "member", m.name, "name", r.name, "offset", r.offset+r.delivered)
+				r.excluded[m] = true
+				r.short = append(r.short, m)
+				r.errs = multierror.Append(r.errs, r.s.memberErr(m, "get", r.name,
+					fmt.Errorf("copy ends at offset %d, before the end of the range", r.offset+r.delivered)))
+				if n > 0 {
+					return n, nil
+				}
+				continue
+			}
+			r.eof = true
 			if n > 0 {
 				return n, nil
 			}
@@ -304,6 +351,7 @@ func (r *reader) Read(p []byte) (int, error) {
 		r.s.log.Warn("replica read failed mid-stream; failing over", "member", m.name, "name", r.name, "offset", r.offset+r.delivered, "err", err)
 		r.errs = multierror.Append(r.errs, r.s.memberErr(m, "get", r.name, err))
 		r.excluded[m] = true
+		r.failures++
 		r.dropCurrent()
 		if n > 0 {
 			return n, nil
@@ -338,6 +386,7 @@ func (r *reader) Refetch(off int64) error {
 	r.dropCurrent()
 	if culprit != nil {
 		r.excluded[culprit] = true
+		r.failures++
 		r.errs = multierror.Append(r.errs, r.s.memberErr(culprit, "get", r.name,
 			fmt.Errorf("served data that failed authentication at offset %d", off)))
 		r.s.queueRepairs(r.ctx, r.name, []*member{culprit}, "served corrupt data")

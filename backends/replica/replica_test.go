@@ -897,3 +897,74 @@ func TestReadOrderPriority(t *testing.T) {
 		t.Errorf("gets a=%d b=%d, want the lower priority value (b) first", a.count("get"), b.count("get"))
 	}
 }
+
+// TestGetShortCopy reads ranges of an object whose copy on the first member
+// is cut short. Reads beyond the cut fail over to the intact member and
+// queue a repair of the short copy; a range that is wrong for every member
+// is still ErrPrecondition, and one that runs past the end of every copy
+// still ends there, without repairs.
+func TestGetShortCopy(t *testing.T) {
+	const size = 10 * testBuf
+	const cut = 3*testBuf + 7
+	data := pattern(11, size)
+	tests := []struct {
+		name        string
+		aLen        int   // length of a's copy; b has the whole object
+		bDown       bool  // b fails every call
+		off, length int64 // the Get
+		want        []byte
+		wantErr     error // nil: the read succeeds with want
+		wantRepair  bool  // an OpPut task for a
+	}{
+		{"bounded range beyond the cut", cut, false, 5 * testBuf, 2 * testBuf, data[5*testBuf : 7*testBuf], nil, true},
+		{"range to the end beyond the cut", cut, false, 5 * testBuf, -1, data[5*testBuf:], nil, true},
+		{"bounded range across the cut", cut, false, testBuf, 5 * testBuf, data[testBuf : 6*testBuf], nil, true},
+		{"bounded range from the cut", cut, false, cut, 100, data[cut : cut+100], nil, true},
+		{"bounded range before the cut", cut, false, 0, 100, data[:100], nil, false},
+		{"beyond the cut, other member down", cut, true, 5 * testBuf, 100, nil, backends.ErrUnavailable, false},
+		{"across the cut, other member down", cut, true, testBuf, 5 * testBuf, nil, ErrExhausted, false},
+		{"beyond the end of every copy", size, false, size + 1, 10, nil, backends.ErrPrecondition, false},
+		{"past the end of every copy", size, false, size - 100, 1000, data[size-100:], nil, false},
+		{"at the end of every copy", size, false, size, 10, []byte{}, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := newFake("a"), newFake("b")
+			s, q := newTestSet(t, Options{}, a, b)
+			a.store("b/s", data[:tc.aLen])
+			b.store("b/s", data)
+			b.set(func(f *fake) { f.down = tc.bDown })
+			got, err := func() ([]byte, error) {
+				rc, err := s.Get(context.Background(), "b/s", tc.off, tc.length)
+				if err != nil {
+					return nil, err
+				}
+				defer rc.Close()
+				return io.ReadAll(rc)
+			}()
+			switch {
+			case tc.wantErr != nil:
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("read = %d bytes, %v; want an error matching %v", len(got), err, tc.wantErr)
+				}
+			case err != nil:
+				t.Fatalf("read: %v", err)
+			case !bytes.Equal(got, tc.want):
+				t.Fatalf("read %d bytes, want %d identical", len(got), len(tc.want))
+			}
+			tasks, _ := q.Pending(context.Background(), 0)
+			queued := len(tasks) == 1 && tasks[0].Backend == "a" && tasks[0].Op == OpPut && tasks[0].Name == "b/s"
+			if queued != tc.wantRepair || (!tc.wantRepair && len(tasks) != 0) {
+				t.Fatalf("queue %+v; want a repair of a: %v", tasks, tc.wantRepair)
+			}
+			if tc.wantRepair {
+				if st, err := s.Repair(context.Background()); err != nil || st.Healed != 1 {
+					t.Fatalf("Repair %+v, %v", st, err)
+				}
+				if got, _ := a.object("b/s"); !bytes.Equal(got, data) {
+					t.Fatal("repair did not restore a's short copy")
+				}
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/admin"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/dav"
+	"github.com/twincrypt/twincrypt/gateway/guard"
 	"github.com/twincrypt/twincrypt/gateway/s3api"
 	"github.com/twincrypt/twincrypt/gateway/sharepage"
 	"github.com/twincrypt/twincrypt/keyring"
@@ -97,27 +98,25 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	for _, u := range cfg.Users {
 		users[u.AccessKey] = u.SecretKey
 	}
+	lim := cfg.Limits
+	// One throttle for both front ends: they share the users.
+	throttle := guard.NewThrottle(guard.ThrottleOptions{Burst: lim.LoginFailures, Interval: lim.LoginFailureInterval})
 	s3ln, err := net.Listen("tcp", cfg.Listen.S3)
 	if err != nil {
 		return fmt.Errorf("listen s3: %w", err)
 	}
-	s3srv := &http.Server{
-		Handler:           s3api.New(st.ns, s3api.Options{Users: users, Logger: log}),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	s3srv := newServer(s3api.New(st.ns, s3api.Options{
+		Users: users, Logger: log, Throttle: throttle, MaxRequests: lim.MaxRequests, BodyTimeout: lim.BodyTimeout,
+	}), lim, log)
 	davln, err := net.Listen("tcp", cfg.Listen.WebDAV)
 	if err != nil {
 		s3ln.Close()
 		return fmt.Errorf("listen webdav: %w", err)
 	}
-	davsrv := &http.Server{
-		Handler:           dav.New(st.ns, dav.Options{Users: users, Logger: log}),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	davsrv := newServer(dav.New(st.ns, dav.Options{
+		Users: users, Logger: log, Throttle: throttle, MaxRequests: lim.MaxRequests, BodyTimeout: lim.BodyTimeout,
+	}), lim, log)
+	s3ln, davln = guard.Listener(s3ln, lim.MaxConnections), guard.Listener(davln, lim.MaxConnections)
 
 	servers := []*namedServer{{"s3", s3srv, s3ln}, {"webdav", davsrv, davln}}
 	closeAll := func() {
@@ -144,7 +143,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 				closeAll()
 				return err
 			}
-			srv, err := listenServer("share", cfg.Listen.Share, h, log)
+			srv, err := listenServer("share", cfg.Listen.Share, h, lim, log)
 			if err != nil {
 				closeAll()
 				return err
@@ -155,7 +154,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 			run := func(ctx context.Context, req admin.RunRequest, out io.Writer) int {
 				return serveRemote(ctx, st, cfg.Path, req, out)
 			}
-			srv, err := listenServer("admin", cfg.Listen.Admin, admin.New(admin.Options{Shares: svc, Run: run, Users: users, Logger: log}), log)
+			srv, err := listenServer("admin", cfg.Listen.Admin, admin.New(admin.Options{Shares: svc, Run: run, Users: users, Logger: log}), lim, log)
 			if err != nil {
 				closeAll()
 				return err
@@ -261,19 +260,17 @@ type namedServer struct {
 	ln   net.Listener
 }
 
-// listenServer listens on addr and returns a server for h with serve's
-// timeouts.
-func listenServer(name, addr string, h http.Handler, log *slog.Logger) (*namedServer, error) {
+// listenServer listens on addr for a listener of serve's other than S3 and
+// WebDAV (which apply the limits themselves) and returns its server: h
+// behind the request limit and body deadline of lim, the connection limit
+// on the listener, the timeouts of newServer.
+func listenServer(name, addr string, h http.Handler, lim config.Limits, log *slog.Logger) (*namedServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", name, err)
 	}
-	return &namedServer{name: name, ln: ln, srv: &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}}, nil
+	h = guard.Protect(h, guard.Options{MaxRequests: lim.MaxRequests, BodyTimeout: lim.BodyTimeout})
+	return &namedServer{name: name, ln: guard.Listener(ln, lim.MaxConnections), srv: newServer(h, lim, log)}, nil
 }
 
 // epochInterval is how often serve raises the namespace epoch.
@@ -328,6 +325,21 @@ func raiseEpoch(ctx context.Context, st *store, log *slog.Logger) {
 	}
 	if _, err := st.ns.AdvanceEpoch(ctx, seen...); err != nil && ctx.Err() == nil {
 		log.Warn("raise the namespace epoch", "err", err)
+	}
+}
+
+// newServer returns the HTTP server of a front end with the timeouts of
+// lim: the request headers must arrive within HeaderTimeout and an idle
+// kept-alive connection is closed after IdleTimeout. The body's deadline is
+// the front end's (BodyTimeout, per read), so that large uploads are not
+// cut off; there is no write timeout, so that large downloads are not
+// either.
+func newServer(h http.Handler, lim config.Limits, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: lim.HeaderTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
 

@@ -19,7 +19,10 @@
 //     answered here so that shared locks work (see SharedLockSystem), and
 //     precise error statuses replace x/net's generic ones;
 //   - HTTP Basic authentication against the gateway's users (the S3 access
-//     key and secret key pairs), on every request.
+//     key and secret key pairs), on every request, with failed logins
+//     logged and throttled per client address (guard.Throttle);
+//   - outermost, the limits of package guard: requests in flight and a
+//     deadline on every read of a request body.
 package dav
 
 import (
@@ -27,15 +30,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"path"
 	"strings"
+	"time"
 
 	"golang.org/x/net/webdav"
 
+	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/guard"
 )
 
 // Realm is the Basic authentication realm the front end announces.
@@ -57,6 +64,16 @@ type Options struct {
 	// this process only and are lost on restart. Shared locks are granted
 	// when Locks implements SharedLockSystem.
 	Locks webdav.LockSystem
+	// Throttle counts failed logins per client address; a client it
+	// throttles is answered 429 Too Many Requests before its password is
+	// checked. nil: no throttling.
+	Throttle *guard.Throttle
+	// MaxRequests bounds the requests handled at once; more are answered
+	// 503 Service Unavailable. 0: no bound.
+	MaxRequests int
+	// BodyTimeout is how long a read of a request body may wait for data
+	// before the request fails and its connection is closed. 0: no limit.
+	BodyTimeout time.Duration
 }
 
 // New returns the WebDAV front end for ns.
@@ -79,15 +96,23 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 			}
 		},
 	}
-	return authenticate(o.Users, &fixer{fs: fs, next: wd, locks: locks, log: log})
+	h := authenticate(o.Users, o.Throttle, log, &fixer{fs: fs, next: wd, locks: locks, log: log})
+	return guard.Protect(h, guard.Options{MaxRequests: o.MaxRequests, BodyTimeout: o.BodyTimeout})
 }
 
 // credential is the SHA-256 of a user name or password, so that comparisons
 // take the same time whatever the lengths.
 type credential [sha256.Size]byte
 
-// authenticate requires HTTP Basic authentication as one of users.
-func authenticate(users map[string]string, next http.Handler) http.Handler {
+// maxLoggedName bounds the length of a client-supplied user name in logs.
+const maxLoggedName = 64
+
+// authenticate requires HTTP Basic authentication as one of users. A wrong
+// user name or password is logged (the user name, never the password) and
+// counted against the client by throttle; a client that throttle refuses
+// is answered 429 before its password is checked. Refusals do not read
+// the request body and close the connection if there is one.
+func authenticate(users map[string]string, throttle *guard.Throttle, log *slog.Logger, next http.Handler) http.Handler {
 	type pair struct{ user, pass credential }
 	pairs := make([]pair, 0, len(users))
 	for u, p := range users {
@@ -96,6 +121,13 @@ func authenticate(users map[string]string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()
 		if ok {
+			addr := guard.ClientAddr(r)
+			if wait, allowed := throttle.Allow(addr); !allowed {
+				guard.SetRetryAfter(w, wait)
+				guard.CloseAfter(w, r)
+				http.Error(w, "too many failed logins; retry later", http.StatusTooManyRequests)
+				return
+			}
 			u, p := credential(sha256.Sum256([]byte(user))), credential(sha256.Sum256([]byte(pass)))
 			match := 0
 			// Compare against every user, so that the time taken does
@@ -107,8 +139,16 @@ func authenticate(users map[string]string, next http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
+			if len(user) > maxLoggedName {
+				user = user[:maxLoggedName] + "..."
+			}
+			log.Warn("webdav login failed", "client", addr, "user", user, "method", r.Method, "path", r.URL.Path)
+			if wait, now := throttle.Failure(addr); now {
+				log.Warn("client throttled after failed logins", "client", addr, "front_end", "webdav", "retry_after", wait.Round(time.Second))
+			}
 		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+Realm+`", charset="UTF-8"`)
+		guard.CloseAfter(w, r)
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 	})
 }
@@ -131,6 +171,10 @@ type state struct {
 	// PROPFIND Depth 1 looks each child up once, in its directory's
 	// listing. nil for requests that change anything.
 	cache map[string]*fileInfo
+	// get is set for GET requests; content is the file a GET opened,
+	// whose content statusWriter opens before a success status goes out.
+	get     bool
+	content *file
 }
 
 type stateKey struct{}
@@ -222,6 +266,7 @@ func (f *fixer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.ifMatch = r.Header.Get("If-Match")
 		st.ifNoneMatch = r.Header.Get("If-None-Match")
 	case http.MethodGet, http.MethodHead:
+		st.get = r.Method == http.MethodGet
 		// Serve the stored Content-Type, so that http.ServeContent does
 		// not read the start of the object to sniff one.
 		if fi, err := f.fs.Stat(ctx, r.URL.Path); err == nil && !fi.IsDir() {
@@ -302,19 +347,41 @@ func (s *statusWriter) WriteHeader(code int) {
 	}
 	s.wrote = true
 	if code >= 400 && s.st.status != 0 && s.st.status != code {
-		s.swallow = true
-		h := s.ResponseWriter.Header()
-		for k := range h {
-			if k != "Www-Authenticate" {
-				h.Del(k)
-			}
-		}
-		h.Set("Content-Type", "text/plain; charset=utf-8")
-		s.ResponseWriter.WriteHeader(s.st.status)
-		io.WriteString(s.ResponseWriter, webdav.StatusText(s.st.status))
+		s.replace(s.st.status)
 		return
 	}
+	if f := s.st.content; f != nil && (code == http.StatusOK || code == http.StatusPartialContent) &&
+		!strings.HasPrefix(s.Header().Get("Content-Type"), "multipart/") {
+		// http.ServeContent has seeked to the start of the (single)
+		// range and is about to copy it. Open the content there first,
+		// so that an object no store can serve fails with an error
+		// status instead of a success whose body breaks off.
+		if err := f.openReader(); err != nil {
+			status := http.StatusInternalServerError
+			if errors.Is(err, backends.ErrUnavailable) {
+				status = http.StatusServiceUnavailable
+			}
+			f.fs.log.Warn("webdav GET failed before the response", "path", f.loc.path, "offset", f.off, "err", err)
+			s.replace(status)
+			return
+		}
+	}
 	s.ResponseWriter.WriteHeader(code)
+}
+
+// replace sends status, with its text as the body, instead of the response
+// webdav.Handler is writing, whose body is then swallowed.
+func (s *statusWriter) replace(status int) {
+	s.swallow = true
+	h := s.ResponseWriter.Header()
+	for k := range h {
+		if k != "Www-Authenticate" {
+			h.Del(k)
+		}
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	s.ResponseWriter.WriteHeader(status)
+	io.WriteString(s.ResponseWriter, webdav.StatusText(status))
 }
 
 func (s *statusWriter) Write(p []byte) (int, error) {

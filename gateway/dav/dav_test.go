@@ -37,10 +37,15 @@ type countingStore struct {
 	backends.Backend
 	gets     atomic.Int64
 	blobPuts atomic.Int64
+	// blobsDown makes every Get of a blob fail as unavailable.
+	blobsDown atomic.Bool
 }
 
 func (c *countingStore) Get(ctx context.Context, name string, off, n int64) (io.ReadCloser, error) {
 	c.gets.Add(1)
+	if c.blobsDown.Load() && strings.HasPrefix(name, "b/") {
+		return nil, &backends.Error{Backend: "test", Op: "get", Name: name, Err: backends.ErrUnavailable}
+	}
 	return c.Backend.Get(ctx, name, off, n)
 }
 
@@ -646,5 +651,31 @@ func TestOddRequests(t *testing.T) {
 	}
 	if _, body := e.must(http.StatusOK, "GET", "/bucket/keep", ""); body != "kept" {
 		t.Fatalf("content changed: %q", body)
+	}
+}
+
+// TestGetUnreadable reads a file whose content no store can serve: the
+// GET fails with 503 before a success status goes out, instead of a 200
+// or 206 whose body breaks off. HEAD, which reads no content, succeeds.
+func TestGetUnreadable(t *testing.T) {
+	e := newEnv(t)
+	data := payload(200_000, 3)
+	e.must(http.StatusCreated, "PUT", "/bucket/f.bin", data)
+	e.store.blobsDown.Store(true)
+	for _, rng := range []string{"", "bytes=0-99", "bytes=150000-", "bytes=-10"} {
+		var hdr []string
+		if rng != "" {
+			hdr = []string{"Range", rng}
+		}
+		resp, body := e.do("GET", "/bucket/f.bin", "", hdr...)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Content-Range") != "" {
+			t.Errorf("GET %q with the content unreadable: %d, Content-Range %q, %d bytes; want 503",
+				rng, resp.StatusCode, resp.Header.Get("Content-Range"), len(body))
+		}
+	}
+	e.must(http.StatusOK, "HEAD", "/bucket/f.bin", "")
+	e.store.blobsDown.Store(false)
+	if _, body := e.must(http.StatusPartialContent, "GET", "/bucket/f.bin", "", "Range", "bytes=150000-"); body != data[150000:] {
+		t.Error("GET after the store came back returned other bytes")
 	}
 }

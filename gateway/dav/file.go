@@ -167,29 +167,43 @@ func (f *file) Read(p []byte) (int, error) {
 	if f.off >= f.info.size {
 		return 0, io.EOF
 	}
-	if f.rd == nil || f.rdOff != f.off {
-		f.closeReader()
-		o := f.info.obj
-		if o == nil {
-			var err error
-			if o, err = f.fs.ns.Object(f.ctx, f.loc.bucket, f.loc.key); err != nil {
-				return 0, err
-			}
-			if o.ETag != f.info.etag || o.Size != f.info.size {
-				return 0, fmt.Errorf("read %s: %w: changed while open", f.loc.path, gateway.ErrPrecondition)
-			}
-			f.info.obj = o
-		}
-		rd, err := o.NewReader(f.ctx, f.off, -1)
-		if err != nil {
-			return 0, err
-		}
-		f.rd, f.rdOff = rd, f.off
+	if err := f.openReader(); err != nil {
+		return 0, err
 	}
 	n, err := f.rd.Read(p)
 	f.off += int64(n)
 	f.rdOff += int64(n)
 	return n, err
+}
+
+// openReader opens the object's content at the current offset unless the
+// open reader is there already. Opening requests the first ciphertext
+// from the store, so a store that cannot serve it fails here.
+func (f *file) openReader() error {
+	if f.info == nil || f.info.dir || f.off >= f.info.size {
+		return nil
+	}
+	if f.rd != nil && f.rdOff == f.off {
+		return nil
+	}
+	f.closeReader()
+	o := f.info.obj
+	if o == nil {
+		var err error
+		if o, err = f.fs.ns.Object(f.ctx, f.loc.bucket, f.loc.key); err != nil {
+			return err
+		}
+		if o.ETag != f.info.etag || o.Size != f.info.size {
+			return fmt.Errorf("read %s: %w: changed while open", f.loc.path, gateway.ErrPrecondition)
+		}
+		f.info.obj = o
+	}
+	rd, err := o.NewReader(f.ctx, f.off, -1)
+	if err != nil {
+		return err
+	}
+	f.rd, f.rdOff = rd, f.off
+	return nil
 }
 
 func (f *file) closeReader() {

@@ -170,7 +170,12 @@ func (fs *fileSystem) OpenFile(ctx context.Context, name string, flag int, perm 
 		if flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL {
 			return nil, &os.PathError{Op: "open", Path: l.path, Err: os.ErrExist}
 		}
-		return &file{fs: fs, ctx: ctx, loc: l, flag: flag, info: fi}, nil
+		f := &file{fs: fs, ctx: ctx, loc: l, flag: flag, info: fi}
+		if st := stateFrom(ctx); st != nil && st.get && !writing && !fi.dir {
+			// The last file a GET opens is the one it serves.
+			st.content = f
+		}
+		return f, nil
 	case !os.IsNotExist(err):
 		return nil, err
 	case !writing || flag&os.O_CREATE == 0:

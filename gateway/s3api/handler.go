@@ -1,8 +1,11 @@
-// Package s3api is twincrypt's S3 front end. It composes four handlers:
-// request state and response fixing (outermost), AWS Signature V4
-// verification (gateway/s3api/sigv4), a filter that answers NotImplemented
-// for sub-resources the gateway does not support and drops headers gofakes3
-// misreads, and gofakes3's protocol handler over an adapter to the namespace.
+// Package s3api is twincrypt's S3 front end. It composes these handlers,
+// outermost first: the limits of package guard (requests in flight, body
+// read deadlines), request state and response fixing, the refusal of
+// clients throttled after failed logins, AWS Signature V4 verification
+// (gateway/s3api/sigv4), a filter that answers NotImplemented for
+// sub-resources the gateway does not support and drops headers gofakes3
+// misreads, and gofakes3's protocol handler over an adapter to the
+// namespace.
 //
 // gofakes3 parses requests and encodes responses; every object byte, name and
 // metadata value goes through *gateway.Namespace, which encrypts it. Two
@@ -22,10 +25,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rclone/gofakes3"
 
 	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/guard"
 	"github.com/twincrypt/twincrypt/gateway/s3api/sigv4"
 )
 
@@ -34,8 +39,19 @@ type Options struct {
 	// Users maps access keys to secret keys. Every request must be signed
 	// by one of them.
 	Users map[string]string
-	// Logger receives request failures; nil discards them.
+	// Logger receives request failures and failed logins; nil discards
+	// them.
 	Logger *slog.Logger
+	// Throttle counts failed logins (a wrong signature or an unknown
+	// access key) per client address; a client it throttles is answered
+	// 503 SlowDown before its signature is checked. nil: no throttling.
+	Throttle *guard.Throttle
+	// MaxRequests bounds the requests handled at once; more are answered
+	// 503 SlowDown. 0: no bound.
+	MaxRequests int
+	// BodyTimeout is how long a read of a request body may wait for data
+	// before the request fails and its connection is closed. 0: no limit.
+	BodyTimeout time.Duration
 }
 
 // New returns the S3 front end for ns.
@@ -51,8 +67,76 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 	)
 	var h http.Handler = fake.Server()
 	h = normalize(h)
-	h = sigv4.New(sigv4.StaticCredentials(o.Users)).Middleware(h)
-	return withState(log, h)
+	h = sigv4.New(sigv4.StaticCredentials(o.Users), sigv4.WithFailureHook(func(r *http.Request, e *sigv4.Error) {
+		loginFailed(log, o.Throttle, r, e)
+	})).Middleware(h)
+	h = throttle(o.Throttle, h)
+	h = withState(log, h)
+	return guard.Protect(h, guard.Options{MaxRequests: o.MaxRequests, BodyTimeout: o.BodyTimeout, Busy: http.HandlerFunc(slowDown)})
+}
+
+// slowDown answers 503 SlowDown, which S3 clients retry after a pause.
+func slowDown(w http.ResponseWriter, r *http.Request) {
+	sigv4.WriteError(w, r, &sigv4.Error{Code: "SlowDown", Status: http.StatusServiceUnavailable,
+		Message: "Please reduce your request rate."})
+}
+
+// hasCredentials reports whether r carries a signature (in the header or
+// as a presigned URL), that is, whether it is a login attempt.
+func hasCredentials(r *http.Request) bool {
+	if r.Header.Get("Authorization") != "" {
+		return true
+	}
+	q := r.URL.Query()
+	return q.Has("X-Amz-Credential") || q.Has("X-Amz-Signature")
+}
+
+// throttle refuses signed requests from clients that t throttles, before
+// their signature is checked: whether it is right or wrong, the client
+// learns nothing.
+func throttle(t *guard.Throttle, next http.Handler) http.Handler {
+	if t == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hasCredentials(r) {
+			if wait, ok := t.Allow(guard.ClientAddr(r)); !ok {
+				guard.SetRetryAfter(w, wait)
+				guard.CloseAfter(w, r)
+				slowDown(w, r)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// maxLoggedName bounds the length of a client-supplied access key in logs.
+const maxLoggedName = 64
+
+// loginFailed logs a request whose signature is wrong or whose access key
+// is unknown, and counts it against the client. Other authentication
+// failures (expired URLs, skewed clocks, malformed headers) are not
+// guesses and are not counted. Nothing secret is logged: the access key
+// names the user; the signature and the string to sign stay out.
+func loginFailed(log *slog.Logger, t *guard.Throttle, r *http.Request, e *sigv4.Error) {
+	if e.Code != sigv4.CodeSignatureDoesNotMatch && e.Code != sigv4.CodeInvalidAccessKeyID {
+		return
+	}
+	var key string
+	for _, x := range e.Extra {
+		if x.Name == "AWSAccessKeyId" {
+			key = x.Value
+		}
+	}
+	if len(key) > maxLoggedName {
+		key = key[:maxLoggedName] + "..."
+	}
+	addr := guard.ClientAddr(r)
+	log.Warn("s3 login failed", "client", addr, "access_key", key, "reason", e.Code, "method", r.Method, "path", r.URL.Path)
+	if wait, now := t.Failure(addr); now {
+		log.Warn("client throttled after failed logins", "client", addr, "front_end", "s3", "retry_after", wait.Round(time.Second))
+	}
 }
 
 // unsupported lists the sub-resources the gateway does not implement. They

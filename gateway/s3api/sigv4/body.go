@@ -131,6 +131,14 @@ func (v *Verifier) prepareBody(r *http.Request, a *authorization) (*body, *Error
 		b.left = r.ContentLength
 	}
 	mode := r.Header.Get("X-Amz-Content-Sha256")
+	if p := a.queryPayload; p != "" && !strings.EqualFold(p, mode) {
+		// A presigned URL signed the body's hash as a parameter.
+		want, _ := hex.DecodeString(p)
+		b.digests = append(b.digests, digest{h: sha256.New(), want: want, fail: func() *Error {
+			return newError(CodeXAmzContentSHA256Mismatch, http.StatusBadRequest,
+				"The provided 'X-Amz-Content-Sha256' parameter does not match what was computed.")
+		}})
+	}
 	switch {
 	case mode == "" || mode == PayloadUnsigned:
 	case len(mode) == 64 && isHex(mode):

@@ -23,7 +23,9 @@
 //     server moves them;
 //   - the payload hash is the x-amz-content-sha256 header, which header
 //     authentication requires; presigned URLs sign UNSIGNED-PAYLOAD unless
-//     they carry an X-Amz-Content-Sha256 parameter.
+//     they carry an X-Amz-Content-Sha256 parameter, which must then be
+//     UNSIGNED-PAYLOAD or a hex SHA-256 that the body must match like the
+//     header (400 AuthorizationQueryParametersError otherwise).
 //
 // Host must be signed, and so must every x-amz-* header present (otherwise
 // an unsigned x-amz-copy-source could be added to a presigned PUT); a Date
@@ -55,6 +57,7 @@
 // io.EOF when the body does not match:
 //
 //	x-amz-content-sha256: <hex>             SHA-256 of the body   400 XAmzContentSHA256Mismatch
+//	X-Amz-Content-Sha256=<hex> (presigned)  SHA-256 of the body   400 XAmzContentSHA256Mismatch
 //	Content-MD5                             MD5 of the body       400 BadDigest (400 InvalidDigest if malformed)
 //	x-amz-checksum-<alg> on PUT and POST    the checksum          400 BadDigest (as AWS and gofakes3 name it)
 //	body shorter than its length            -                     400 IncompleteBody

@@ -6,13 +6,18 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+
+	"github.com/twincrypt/twincrypt/gateway/guard"
 )
 
 // Middleware returns a handler that authenticates every request and
 // verifies its body before and while next reads it.
 //
 // A request that fails authentication gets the S3 XML error response and
-// next is not called. Otherwise next is called with the request's Identity
+// next is not called; its body is not read, and if it has one the
+// connection is closed after the response (guard.CloseAfter), so that a
+// client cannot hold the connection by announcing a body it never sends.
+// Otherwise next is called with the request's Identity
 // in its context (see IdentityFromContext) and with a body that returns an
 // *Error instead of io.EOF when the body does not match what the client
 // declared. If the body has failed by the time next writes its response
@@ -22,6 +27,10 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, e := v.authenticate(r)
 		if e != nil {
+			if v.onFailure != nil {
+				v.onFailure(r, e)
+			}
+			guard.CloseAfter(w, r)
 			WriteError(w, r, e)
 			return
 		}
@@ -31,6 +40,7 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 		r2.Header = r.Header.Clone()
 		b, e := v.prepareBody(r2, a)
 		if e != nil {
+			guard.CloseAfter(w, r)
 			WriteError(w, r, e)
 			return
 		}

@@ -51,6 +51,7 @@ type Verifier struct {
 	maxChunkSize int
 	region       string
 	keys         keyCache
+	onFailure    func(*http.Request, *Error)
 }
 
 // Option configures a Verifier.
@@ -76,6 +77,14 @@ func WithMaxChunkSize(n int) Option { return func(v *Verifier) { v.maxChunkSize 
 // refused with AuthorizationHeaderMalformed (or
 // AuthorizationQueryParametersError). Without it any region is accepted.
 func WithRegion(region string) Option { return func(v *Verifier) { v.region = region } }
+
+// WithFailureHook makes Middleware call f with every request that fails
+// authentication and its error, before the error response is written; for
+// example to count failed logins per client. f must not write a response
+// or read the body.
+func WithFailureHook(f func(r *http.Request, e *Error)) Option {
+	return func(v *Verifier) { v.onFailure = f }
+}
 
 // New returns a Verifier that looks secrets up in creds.
 func New(creds Credentials, opts ...Option) *Verifier {
@@ -133,6 +142,11 @@ type authorization struct {
 	key       []byte // signing key
 	signature string // seed signature for aws-chunked bodies
 	t         time.Time
+	// queryPayload is the hex SHA-256 of the body that a presigned URL
+	// signs in its X-Amz-Content-Sha256 parameter, or "" if it signs
+	// UNSIGNED-PAYLOAD. The body must match it as it must match the
+	// header of the same name.
+	queryPayload string
 }
 
 // errors of the authorization header
@@ -493,9 +507,20 @@ func (v *Verifier) authenticateQuery(r *http.Request, q map[string][]string) (*a
 	}
 
 	// A presigned URL signs UNSIGNED-PAYLOAD unless it carries the payload
-	// hash as a parameter.
+	// hash as a parameter, which the body must then match.
 	payload := unsignedPayload
-	if p, ok := get("X-Amz-Content-Sha256"); ok {
+	var queryPayload string
+	if vals, ok := q["X-Amz-Content-Sha256"]; ok {
+		p, _ := get("X-Amz-Content-Sha256")
+		switch {
+		case len(vals) != 1:
+			return nil, malformedQuery("X-Amz-Content-Sha256 must appear at most once.")
+		case p == unsignedPayload:
+		case len(p) == 64 && isHex(p):
+			queryPayload = strings.ToLower(p)
+		default:
+			return nil, malformedQuery("X-Amz-Content-Sha256 of a presigned URL must be UNSIGNED-PAYLOAD or the hex SHA-256 of the body.")
+		}
 		payload = p
 	}
 	query, err := canonicalQuery(r.URL.RawQuery, "X-Amz-Signature")
@@ -511,9 +536,10 @@ func (v *Verifier) authenticateQuery(r *http.Request, q map[string][]string) (*a
 	return &authorization{
 		id: Identity{AccessKey: cred.accessKey, Region: cred.scope.region, Presigned: true,
 			ContentSHA256: r.Header.Get("X-Amz-Content-Sha256")},
-		scope:     cred.scope,
-		key:       key,
-		signature: sig,
-		t:         t,
+		scope:        cred.scope,
+		key:          key,
+		signature:    sig,
+		t:            t,
+		queryPayload: queryPayload,
 	}, nil
 }

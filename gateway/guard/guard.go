@@ -1,0 +1,352 @@
+// Package guard protects the gateway's HTTP front ends from clients that
+// hold resources without using them and from password guessing. Both the
+// S3 and the WebDAV front end use it; cmd/twincrypt sets its limits from
+// the config's limits section.
+//
+//   - Listener bounds the connections a front end holds open at once; a
+//     connection beyond the bound waits in the kernel's accept queue until
+//     another one closes.
+//   - Protect bounds the requests being handled at once (a request beyond
+//     the bound is refused at once with the front end's "busy" answer) and
+//     gives every read of a request body a deadline, so that a client that
+//     announces a body and stops sending it loses its connection instead
+//     of holding a handler forever.
+//   - Throttle counts failed logins per client address and refuses further
+//     logins from an address that failed too often, before their
+//     credentials are checked.
+//   - CloseAfter marks a response to a request whose body was not read, so
+//     that the server closes the connection instead of waiting for the body
+//     to arrive and discarding it (it waits no longer than Linger).
+//
+// The server's own timeouts (ReadHeaderTimeout, IdleTimeout) complete the
+// picture; cmd/twincrypt sets them.
+package guard
+
+import (
+	"errors"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/netutil"
+)
+
+// Listener returns a listener that accepts at most n connections at once
+// (n <= 0: no limit). Accept waits while n connections are open.
+func Listener(l net.Listener, n int) net.Listener {
+	if n <= 0 {
+		return l
+	}
+	return netutil.LimitListener(l, n)
+}
+
+// Linger is how long the server still reads (and discards) the body of a
+// request refused with CloseAfter, so that a client that is sending it
+// reads the refusal instead of a connection reset. A client that sends
+// nothing holds its connection no longer than this.
+const Linger = 2 * time.Second
+
+// CloseAfter makes the response to r close the connection if r has a body
+// (it may have one that the handler does not read). Call it before writing
+// the response header of a request that is refused before its body is
+// read: net/http would otherwise keep the connection, and the handler's
+// goroutine, until up to 256 KiB of the body arrived, however slowly. The
+// response is sent at once; the unread body gets Linger to arrive.
+func CloseAfter(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength == 0 {
+		return
+	}
+	w.Header().Set("Connection", "close")
+	// Not every ResponseWriter supports deadlines (a test recorder does
+	// not); the header alone closes the connection after the body.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(Linger))
+}
+
+// SetRetryAfter sets the Retry-After header of a refusal to d, in whole
+// seconds rounded up (at least 1).
+func SetRetryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(d.Seconds())))))
+}
+
+// Options configure Protect.
+type Options struct {
+	// MaxRequests bounds the requests handled at once; 0 means no bound.
+	MaxRequests int
+	// BodyTimeout is how long one read of a request body may wait for
+	// data before it fails and the connection is closed; 0 means no limit.
+	BodyTimeout time.Duration
+	// Busy answers a request refused because MaxRequests requests are
+	// being handled. nil: 503 Service Unavailable in plain text. Protect
+	// sets Retry-After and, if the request has a body, closes the
+	// connection (see CloseAfter).
+	Busy http.Handler
+}
+
+// Protect returns h behind the limits of o.
+func Protect(h http.Handler, o Options) http.Handler {
+	busy := o.Busy
+	if busy == nil {
+		busy = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "too many requests in flight; retry later", http.StatusServiceUnavailable)
+		})
+	}
+	var sem chan struct{}
+	if o.MaxRequests > 0 {
+		sem = make(chan struct{}, o.MaxRequests)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sem != nil {
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			default:
+				SetRetryAfter(w, time.Second)
+				CloseAfter(w, r)
+				busy.ServeHTTP(w, r)
+				return
+			}
+		}
+		if o.BodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
+			rc := http.NewResponseController(w)
+			body := &deadlineBody{ReadCloser: r.Body, rc: rc, timeout: o.BodyTimeout}
+			r.Body = body
+			defer body.finish(w)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody sets the connection's read deadline before every read of
+// a request body and clears it when the body ends, so that the deadline
+// never cuts off the handler's work after the body.
+type deadlineBody struct {
+	io.ReadCloser
+	rc      *http.ResponseController
+	timeout time.Duration
+	ended   bool // io.EOF seen: the deadline is cleared
+	failed  bool // a read failed (timed out): the connection is done
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	if b.ended || b.failed {
+		return b.ReadCloser.Read(p)
+	}
+	// Deadlines are not supported on every connection (HTTP/2 over a
+	// test recorder, for one); the body is then read without.
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.timeout))
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case errors.Is(err, io.EOF):
+		// net/http starts a background read of the connection once the
+		// body ends; it must not time out while the handler works.
+		b.ended = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	case err != nil:
+		// The deadline stays: the connection is of no further use.
+		b.failed = true
+	}
+	return n, err
+}
+
+// Close closes the body. net/http's Close reads (and discards) what is
+// left of a body of up to 256 KiB, so that the connection can serve
+// another request; that read gets the deadline too.
+func (b *deadlineBody) Close() error {
+	if !b.ended && !b.failed {
+		_ = b.rc.SetReadDeadline(time.Now().Add(b.timeout))
+	}
+	return b.ReadCloser.Close()
+}
+
+// finish runs when the handler has returned. After a failed read it
+// closes the connection once the response is out: net/http would keep a
+// connection whose body it did not read to the end, and wait on it for a
+// next request. Otherwise it gives the read in which net/http discards an
+// unread rest of the body the same deadline, unless the request was
+// refused with CloseAfter (which set its own).
+func (b *deadlineBody) finish(w http.ResponseWriter) {
+	switch {
+	case b.failed:
+		_ = b.rc.Flush()
+		if conn, _, err := b.rc.Hijack(); err == nil {
+			conn.Close()
+		}
+	case !b.ended && w.Header().Get("Connection") != "close":
+		_ = b.rc.SetReadDeadline(time.Now().Add(b.timeout))
+	}
+}
+
+// Throttle limits failed logins per client address with a token bucket:
+// an address may fail Burst times in a row, and then once more per
+// Interval. While an address has no failure left, its logins are refused
+// before their credentials are checked, whether they would succeed or not,
+// so that guessing from it learns nothing. A nil *Throttle allows
+// everything. It is safe for concurrent use.
+type Throttle struct {
+	burst    float64
+	interval time.Duration
+	max      int
+	now      func() time.Time
+
+	mu      sync.Mutex
+	clients map[string]*bucket
+
+	refused atomic.Int64
+}
+
+// bucket is the failures an address has left.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// ThrottleOptions configure NewThrottle.
+type ThrottleOptions struct {
+	// Burst is how many failed logins in a row an address may make
+	// before it is throttled; at least 1.
+	Burst int
+	// Interval is how often an address earns one more failed login;
+	// it must be positive.
+	Interval time.Duration
+	// MaxClients bounds the addresses tracked at once; 0 means 10000.
+	// When the table is full, addresses that have earned back every
+	// failure are dropped first, then the one seen least recently.
+	MaxClients int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// NewThrottle returns a Throttle with the settings of o.
+func NewThrottle(o ThrottleOptions) *Throttle {
+	t := &Throttle{
+		burst:    float64(max(o.Burst, 1)),
+		interval: o.Interval,
+		max:      o.MaxClients,
+		now:      o.Now,
+		clients:  make(map[string]*bucket),
+	}
+	if t.interval <= 0 {
+		t.interval = time.Minute
+	}
+	if t.max <= 0 {
+		t.max = 10000
+	}
+	if t.now == nil {
+		t.now = time.Now
+	}
+	return t
+}
+
+// refill brings b up to date at now. The caller holds t.mu.
+func (t *Throttle) refill(b *bucket, now time.Time) {
+	if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(t.burst, b.tokens+float64(d)/float64(t.interval))
+	}
+	b.last = now
+}
+
+// wait is how long until b has a whole token. The caller holds t.mu.
+func (t *Throttle) wait(b *bucket) time.Duration {
+	if b.tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - b.tokens) * float64(t.interval))
+}
+
+// Allow reports whether a login from the client address addr (see
+// ClientAddr) may be checked, and if not, how long until it may.
+func (t *Throttle) Allow(addr string) (retryAfter time.Duration, ok bool) {
+	if t == nil {
+		return 0, true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.clients[addr]
+	if b == nil {
+		return 0, true
+	}
+	t.refill(b, t.now())
+	if w := t.wait(b); w > 0 {
+		t.refused.Add(1)
+		return w, false
+	}
+	return 0, true
+}
+
+// Failure records a failed login from addr. It returns whether this
+// failure used up the address's last one (so that the caller logs, once,
+// that the address is now throttled) and how long it will be refused.
+func (t *Throttle) Failure(addr string) (retryAfter time.Duration, nowThrottled bool) {
+	if t == nil {
+		return 0, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	b := t.clients[addr]
+	if b == nil {
+		t.makeRoom(now)
+		b = &bucket{tokens: t.burst, last: now}
+		t.clients[addr] = b
+	}
+	t.refill(b, now)
+	wasOK := b.tokens >= 1
+	b.tokens = max(b.tokens-1, 0)
+	w := t.wait(b)
+	return w, wasOK && w > 0
+}
+
+// Refused returns how many logins Allow has refused so far.
+func (t *Throttle) Refused() int64 {
+	if t == nil {
+		return 0
+	}
+	return t.refused.Load()
+}
+
+// makeRoom drops entries until there is room for one more. The caller
+// holds t.mu.
+func (t *Throttle) makeRoom(now time.Time) {
+	if len(t.clients) < t.max {
+		return
+	}
+	for addr, b := range t.clients {
+		if b.tokens+float64(now.Sub(b.last))/float64(t.interval) >= t.burst {
+			delete(t.clients, addr)
+		}
+	}
+	for len(t.clients) >= t.max {
+		var oldest string
+		var at time.Time
+		for addr, b := range t.clients {
+			if oldest == "" || b.last.Before(at) {
+				oldest, at = addr, b.last
+			}
+		}
+		delete(t.clients, oldest)
+	}
+}
+
+// ClientAddr returns the address that r's failed logins are counted
+// under: the IP address of the peer, with IPv6 addresses cut to their /64
+// network (a single host usually owns a whole /64). The peer is the direct
+// one: behind a reverse proxy every client shares the proxy's address.
+func ClientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return host
+	}
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String()
+	}
+	return (&net.IPNet{IP: ip.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
+}
