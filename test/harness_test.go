@@ -61,6 +61,9 @@ type Setup struct {
 	// Share adds a share listener (listen.share) and an admin API
 	// (listen.admin) on free loopback ports.
 	Share bool
+	// S3Via, when it has an entry for an S3 backend, is the proxy the
+	// gateway reaches that backend through (for fault injection).
+	S3Via []*testenv.Proxy
 	// Priority holds the read priority of each backend, locals first
 	// and then S3 ones, in order; missing entries leave the default.
 	Priority []int
@@ -132,8 +135,12 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 		bucket := fmt.Sprintf("tc-e2e-%d-%s", i, randHex(t, 4))
 		srv.Bucket(t, bucket)
 		g.Buckets = append(g.Buckets, S3Bucket{Server: srv, Bucket: bucket})
+		endpoint := srv.Endpoint
+		if i < len(s.S3Via) && s.S3Via[i] != nil {
+			endpoint = s.S3Via[i].Endpoint()
+		}
 		fmt.Fprintf(&cfg, "  - name: s3-%d\n    jurisdiction: %s\n    type: s3\n    endpoint: %s\n    region: us-east-1\n    bucket: %s\n    access_key: %s\n    secret_key: %s\n",
-			i, jurisdictions[n%len(jurisdictions)], srv.Endpoint, bucket, srv.AccessKey, srv.SecretKey)
+			i, jurisdictions[n%len(jurisdictions)], endpoint, bucket, srv.AccessKey, srv.SecretKey)
 		if n < len(s.Priority) {
 			fmt.Fprintf(&cfg, "    priority: %d\n", s.Priority[n])
 		}

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/twincrypt/twincrypt/internal/testenv"
 )
 
 // newFiles returns the regular files below dir (relative paths) that are
@@ -317,5 +319,55 @@ func TestHostileSnapshotRollback(t *testing.T) {
 	g.Start()
 	if _, err := getObject(ctx, c, "snap", "deleted"); minio.ToErrorResponse(err).Code != "NoSuchKey" {
 		t.Fatalf("the deleted object after the rollback and repair: %v", err)
+	}
+}
+
+// TestHostileMisattributedFailover is issue 12's scenario 3: the provider
+// read first (versitygw, through a proxy) breaks its stream 1,000 bytes
+// into chunk 2, and the other provider's copy has a byte flipped later in
+// chunk 2. The read must come back intact from the honest copy, no repair
+// may copy the corrupt ciphertext over it, and repair then heals the
+// corrupt copy from the honest one.
+func TestHostileMisattributedFailover(t *testing.T) {
+	vgw := testenv.StartVersityGW(t)
+	px := testenv.StartProxy(t, vgw.Addr)
+	g := StartGateway(t, Setup{Local: 1, S3: []*testenv.S3Server{vgw}, S3Via: []*testenv.Proxy{px}, Priority: []int{1, 0}})
+	ctx := context.Background()
+	c := faultClient(t, g)
+	if err := c.MakeBucket(ctx, "scene", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	data := faultData(5*sealChunkBytes, 3)
+	if _, err := c.PutObject(ctx, "scene", "film", bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	blobs := blobNames(t, filepath.Join(g.LocalDirs[0], "b"))
+	if len(blobs) != 1 {
+		t.Fatalf("%d blobs on the local provider, want 1", len(blobs))
+	}
+	chunk2 := int64(sealHeaderSize + 2*sealChunkBytes)
+	flipFileByte(t, filepath.Join(g.LocalDirs[0], "b", blobs[0]), chunk2+30_000)
+	honest := filepath.Join(vgw.Dir, g.Buckets[0].Bucket, "b", blobs[0])
+	honestBytes, err := os.ReadFile(honest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The response headers come first: the cut lands 1,000 bytes into
+	// chunk 2 plus their length, well inside the chunk.
+	px.CutOnceAfter(chunk2 + 1_000 + 600)
+	got, err := getObject(ctx, c, "scene", "film")
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("GET with the honest stream cut and the other copy corrupt: %d bytes, %v; want it intact", len(got), err)
+	}
+	g.Stop() // the queue is drained by repair below, as serve would
+	out := g.mustRun(t, 0, "repair", "-c", g.Config)
+	if now, _ := os.ReadFile(honest); !bytes.Equal(now, honestBytes) {
+		t.Fatalf("the honest copy changed:\n%s", out)
+	}
+	if faultCount(t, out, `(\d+) blob copies copied`) != 1 {
+		t.Errorf("repair did not heal the corrupt copy from the honest one:\n%s", out)
+	}
+	if out := g.mustRun(t, 0, "scrub", "--deep", "-c", g.Config); faultNumber(t, out, "problems:") != 0 {
+		t.Fatalf("scrub after repair:\n%s", out)
 	}
 }

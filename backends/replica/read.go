@@ -162,6 +162,9 @@ type reader struct {
 	short    []*member
 	notFound int
 	failures int // members excluded for failing or serving corrupt data
+	// ioFailed are members excluded for an I/O failure, not for what they
+	// served: Refetch may ask them again.
+	ioFailed map[*member]bool
 	errs     *multierror.Error
 
 	cur      *member
@@ -243,6 +246,7 @@ func (r *reader) open() error {
 		default:
 			failed++
 			r.failures++
+			r.markIOFailed(m)
 			r.errs = multierror.Append(r.errs, s.memberErr(m, "get", r.name, err))
 		}
 	}
@@ -351,12 +355,21 @@ func (r *reader) Read(p []byte) (int, error) {
 		r.s.log.Warn("replica read failed mid-stream; failing over", "member", m.name, "name", r.name, "offset", r.offset+r.delivered, "err", err)
 		r.errs = multierror.Append(r.errs, r.s.memberErr(m, "get", r.name, err))
 		r.excluded[m] = true
+		r.markIOFailed(m)
 		r.failures++
 		r.dropCurrent()
 		if n > 0 {
 			return n, nil
 		}
 	}
+}
+
+// markIOFailed notes that m was excluded for an I/O failure.
+func (r *reader) markIOFailed(m *member) {
+	if r.ioFailed == nil {
+		r.ioFailed = make(map[*member]bool)
+	}
+	r.ioFailed[m] = true
 }
 
 // Refetch implements Refetcher.
@@ -369,21 +382,37 @@ func (r *reader) Refetch(off int64) error {
 		return &backends.Error{Backend: r.s.name, Op: "get", Name: r.name,
 			Err: fmt.Errorf("%w: refetch offset %d outside delivered range [%d, %d]", backends.ErrPrecondition, off, r.offset, end)}
 	}
-	// The member that served the byte at off (for off at the end of what
-	// was delivered: the last member that served anything) delivered bad
-	// data. Segments are in ascending order of their start.
+	// The members that served the bytes from off to what was delivered
+	// (for off at the end: the last member that served anything) served
+	// what failed. Segments are in ascending order of their start.
 	var culprit *member
+	served := map[*member]bool{}
 	keep := 0
 	for _, sg := range r.segments {
 		if sg.from <= off {
 			culprit = sg.m
+			clear(served)
 		}
+		served[sg.m] = true
 		if sg.from < off {
 			keep++
 		}
 	}
 	r.segments = r.segments[:keep]
 	r.dropCurrent()
+	if len(served) > 1 {
+		// The failing bytes came from several members, after one failed
+		// mid-stream: which of them served the bad part is unknown, so
+		// none is blamed. The part is read again whole from one member,
+		// and members that failed only for I/O may serve it.
+		r.s.log.Warn("replica read: bytes assembled from several members failed authentication; reading them again from one",
+			"name", r.name, "offset", off)
+		culprit = nil
+		for m := range r.ioFailed {
+			delete(r.excluded, m)
+			delete(r.ioFailed, m)
+		}
+	}
 	if culprit != nil {
 		r.excluded[culprit] = true
 		r.failures++

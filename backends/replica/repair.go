@@ -137,6 +137,7 @@ func (s *Set) repairOne(ctx context.Context, t Task, pendingDelete map[taskKey]b
 // holds it.
 func (s *Set) repairPut(ctx context.Context, t Task, target *member) (repairResult, error) {
 	unknown := 0
+	badSource := false // a source's copy did not verify
 	var errs *multierror.Error
 	for _, src := range s.ordered(ctx) {
 		if src == target {
@@ -179,6 +180,7 @@ func (s *Set) repairPut(ctx context.Context, t Task, target *member) (repairResu
 			}
 			errs = multierror.Append(errs, err)
 			unknown++
+			badSource = true
 			continue
 		}
 		var se *sourceError
@@ -189,6 +191,12 @@ func (s *Set) repairPut(ctx context.Context, t Task, target *member) (repairResu
 		}
 		return repairFailed, err
 	}
+	if badSource && s.targetVerifies(ctx, target, t.Name) {
+		// The only other copies are bad and the target's is good: the
+		// task is moot (the bad sources have tasks of their own).
+		s.log.Info("replica repair: the member's own copy authenticates; nothing to copy", "member", target.name, "name", t.Name)
+		return repairStale, nil
+	}
 	if errs != nil {
 		return repairFailed, fmt.Errorf("replica repair put %s on %s: no source: %w", t.Name, target.name, s.combine(errs))
 	}
@@ -196,6 +204,25 @@ func (s *Set) repairPut(ctx context.Context, t Task, target *member) (repairResu
 		return repairSkipped, nil
 	}
 	return repairStale, nil
+}
+
+// targetVerifies reports whether target holds name whole and Verify accepts
+// it.
+func (s *Set) targetVerifies(ctx context.Context, target *member, name string) bool {
+	if s.verify == nil {
+		return false
+	}
+	info, err := target.b.Stat(ctx, name)
+	if err != nil {
+		return false
+	}
+	rc, err := target.b.Get(ctx, name, 0, -1)
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	_, err = io.Copy(io.Discard, s.verify(name, info.Size, rc))
+	return err == nil
 }
 
 // verifyError marks a copy whose source bytes did not authenticate.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -967,4 +968,108 @@ func TestGetShortCopy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRefetchMixedSegments is the read of issue 12's scenario 3: the member
+// read first fails mid-stream, the next serves corrupt bytes from there on.
+// The part that fails authentication was served by both, so neither is
+// blamed, and it is read again whole from the member that only failed for
+// I/O, which serves it correctly.
+func TestRefetchMixedSegments(t *testing.T) {
+	a, b := newFake("a"), newFake("b")
+	s, q := newTestSet(t, Options{MinWrites: 1}, a, b)
+	data := pattern(7, 8*testBuf)
+	if err := s.Put(context.Background(), "b/m", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	a.set(func(f *fake) { f.getFailAfter = 3000 }) // the honest member's stream breaks
+	b.set(func(f *fake) { f.getCorrupt = true })   // the other member's copy is bad
+	rc, err := s.Get(context.Background(), "b/m", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	buf := make([]byte, 4096) // one "chunk": 3000 bytes from a, the rest from b
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(buf, data[:4096]) {
+		t.Fatal("the assembled chunk is intact: the fakes injected nothing")
+	}
+	a.set(func(f *fake) { f.getFailAfter = -1 }) // the I/O failure was transient
+	if err := rc.(Refetcher).Refetch(0); err != nil {
+		t.Fatalf("Refetch of a chunk served by two members: %v", err)
+	}
+	got, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("after Refetch: %d bytes, %v; want the whole object intact", len(got), err)
+	}
+	if tasks, _ := q.Pending(context.Background(), 0); len(tasks) != 0 {
+		t.Errorf("queue %+v: a member was blamed for a chunk two members served", tasks)
+	}
+}
+
+// TestRepairVerifies checks that a queued repair copies nothing that Verify
+// refuses: the corrupt source is queued for its own repair and the good
+// copy is left as it is, and a copy Verify cannot check is left to the
+// gateway.
+func TestRepairVerifies(t *testing.T) {
+	a, b := newFake("a"), newFake("b")
+	good := pattern(8, 3*testBuf)
+	verify := func(name string, size int64, r io.Reader) io.Reader {
+		return &checkingReader{r: r, name: name, want: good}
+	}
+	s, q := newTestSet(t, Options{MinWrites: 1, Verify: verify}, a, b)
+	a.store("b/v", good)
+	bad := bytes.Clone(good)
+	bad[len(bad)/2] ^= 1
+	b.store("b/v", bad)
+	ctx := context.Background()
+	// A task to heal a from b, whose copy does not verify.
+	if err := q.Add(ctx, Task{Backend: "a", Name: "b/v", Op: OpPut}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Repair(ctx)
+	if got, _ := a.object("b/v"); !bytes.Equal(got, good) {
+		t.Fatal("a corrupt copy was copied over the good one")
+	}
+	tasks, _ := q.Pending(ctx, 0)
+	var forB bool
+	for _, tk := range tasks {
+		forB = forB || (tk.Backend == "b" && tk.Op == OpPut)
+	}
+	var forA bool
+	for _, tk := range tasks {
+		forA = forA || tk.Backend == "a"
+	}
+	if !forB || forA || st.Healed != 0 || st.Stale != 1 {
+		t.Fatalf("after repair: %+v, queue %+v; want b queued for its own repair and a's task dropped (its copy is good)", st, tasks)
+	}
+	// b's task heals b from a.
+	if _, err := s.Repair(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.object("b/v"); !bytes.Equal(got, good) {
+		t.Fatal("b was not healed from the good copy")
+	}
+}
+
+// checkingReader fails at the first byte that differs from want, before
+// passing it on, as an authenticating reader does.
+type checkingReader struct {
+	r    io.Reader
+	name string
+	want []byte
+	pos  int
+}
+
+func (c *checkingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	for i := 0; i < n; i++ {
+		if c.pos+i >= len(c.want) || p[i] != c.want[c.pos+i] {
+			return 0, fmt.Errorf("%s: byte %d does not authenticate", c.name, c.pos+i)
+		}
+	}
+	c.pos += n
+	return n, err
 }

@@ -22,6 +22,10 @@ const (
 	// ProxyCorrupt flips every byte sent from the target to the client
 	// after the first Skip bytes of each connection.
 	ProxyCorrupt
+	// ProxyCutOnce closes the first connection that carries more than
+	// Skip bytes from the target, after forwarding exactly Skip of them,
+	// and then passes traffic again.
+	ProxyCutOnce
 )
 
 // Proxy is a TCP proxy on a loopback port in front of a target address,
@@ -82,6 +86,11 @@ func (p *Proxy) Hang() { p.setMode(ProxyHang, 0) }
 // the client after the first skip bytes of each connection (skip lets
 // protocol headers through intact).
 func (p *Proxy) Corrupt(skip int64) { p.setMode(ProxyCorrupt, skip) }
+
+// CutOnceAfter makes the proxy cut the first connection that carries more
+// than n bytes from the target after exactly n of them, as a provider whose
+// stream breaks mid-transfer; later connections pass.
+func (p *Proxy) CutOnceAfter(n int64) { p.setMode(ProxyCutOnce, n) }
 
 // Delay makes the proxy wait d before forwarding each chunk of data, in
 // both directions. It does not change the mode.
@@ -229,6 +238,12 @@ func (p *Proxy) pump(dst, src net.Conn, fromTarget bool, abort func()) {
 						chunk[i] ^= 0xff
 					}
 				}
+			}
+			if fromTarget && mode == ProxyCutOnce && sent+int64(len(chunk)) > skip {
+				dst.Write(chunk[:skip-sent])
+				p.setMode(ProxyPass, 0)
+				abort()
+				return
 			}
 			sent += int64(n)
 			if _, werr := dst.Write(chunk); werr != nil {
