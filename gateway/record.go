@@ -164,24 +164,32 @@ func padRecord(plain []byte) []byte {
 	return out
 }
 
-// openRecord authenticates and decodes a sealed meta record that must be
-// bound to the object id id.
-func (ns *Namespace) openRecord(sealed []byte, id seal.ObjectID) (*record, error) {
+// unseal authenticates a sealed record and returns its plaintext and the
+// object id it is bound to; want, when not nil, is the id it must be bound
+// to (what names the record in errors).
+func (ns *Namespace) unseal(sealed []byte, want *seal.ObjectID, what string) ([]byte, seal.ObjectID, error) {
 	if len(sealed) < seal.HeaderSize {
-		return nil, fmt.Errorf("%w: meta record of %d bytes", seal.ErrIntegrity, len(sealed))
+		return nil, seal.ObjectID{}, fmt.Errorf("%w: %s of %d bytes", seal.ErrIntegrity, what, len(sealed))
 	}
 	h, err := seal.ParseHeader(sealed[:seal.HeaderSize])
 	if err != nil {
-		return nil, err
+		return nil, seal.ObjectID{}, err
 	}
-	if h.ObjectID != id {
-		return nil, fmt.Errorf("%w: meta record bound to another name", seal.ErrIntegrity)
+	if want != nil && h.ObjectID != *want {
+		return nil, h.ObjectID, fmt.Errorf("%w: %s bound to another name", seal.ErrIntegrity, what)
 	}
 	o, err := h.Open(ns.keys)
 	if err != nil {
-		return nil, err
+		return nil, h.ObjectID, err
 	}
 	plain, err := o.Open(nil, sealed)
+	return plain, h.ObjectID, err
+}
+
+// openRecord authenticates and decodes a sealed meta record that must be
+// bound to the object id id.
+func (ns *Namespace) openRecord(sealed []byte, id seal.ObjectID) (*record, error) {
+	plain, _, err := ns.unseal(sealed, &id, "meta record")
 	if err != nil {
 		return nil, err
 	}

@@ -113,26 +113,21 @@ func (ns *Namespace) sealShare(r *ShareRecord) ([]byte, error) {
 // openShare authenticates a sealed share record that must belong to id.
 func (ns *Namespace) openShare(id string, sealed []byte) (*ShareRecord, error) {
 	_, oid := ns.names.share(id)
-	h, err := seal.ParseHeader(sealed)
+	plain, _, err := ns.unseal(sealed, &oid, "share record")
 	if err != nil {
 		return nil, err
 	}
-	if h.ObjectID != oid {
-		return nil, fmt.Errorf("%w: share record bound to another link", seal.ErrIntegrity)
-	}
-	o, err := h.Open(ns.keys)
-	if err != nil {
-		return nil, err
-	}
-	plain, err := o.Open(nil, sealed)
-	if err != nil {
-		return nil, err
-	}
+	return decodeShare(plain, id)
+}
+
+// decodeShare decodes the plaintext of a share record that must belong to
+// id (any id when empty).
+func decodeShare(plain []byte, id string) (*ShareRecord, error) {
 	var r shareRecord
 	if err := json.Unmarshal(plain, &r); err != nil {
 		return nil, fmt.Errorf("%w: share record: %v", ErrCorruptRecord, err)
 	}
-	if r.Version != recordVersion || r.Kind != kindShare || r.ID != id {
+	if r.Version != recordVersion || r.Kind != kindShare || (id != "" && r.ID != id) {
 		return nil, fmt.Errorf("%w: share record of version %d, kind %q, id %q", ErrCorruptRecord, r.Version, r.Kind, r.ID)
 	}
 	return &ShareRecord{ID: r.ID, Generation: r.Generation, Created: r.Created, Expires: r.Expires,
@@ -416,26 +411,18 @@ func sharedBlobErr(blob string, err error) error {
 // the backend name name: the record must name the link whose name it is
 // stored under.
 func (ns *Namespace) openStoredShare(name string, sealed []byte) (*ShareRecord, error) {
-	h, err := seal.ParseHeader(sealed)
+	plain, oid, err := ns.unseal(sealed, nil, "share record")
 	if err != nil {
 		return nil, err
 	}
-	o, err := h.Open(ns.keys)
+	r, err := decodeShare(plain, "")
 	if err != nil {
 		return nil, err
 	}
-	plain, err := o.Open(nil, sealed)
-	if err != nil {
-		return nil, err
-	}
-	var r shareRecord
-	if err := json.Unmarshal(plain, &r); err != nil {
-		return nil, fmt.Errorf("%w: share record: %v", ErrCorruptRecord, err)
-	}
-	if want, oid := ns.names.share(r.ID); want != name || oid != h.ObjectID {
+	if want, wantOID := ns.names.share(r.ID); want != name || wantOID != oid {
 		return nil, fmt.Errorf("%w: share record stored under another name", seal.ErrIntegrity)
 	}
-	return ns.openShare(r.ID, sealed)
+	return r, nil
 }
 
 // rebuildShares enters every share record found on b into cat, keeping the
