@@ -172,19 +172,19 @@ func (h *handler) serveBlob(w http.ResponseWriter, r *http.Request, id string, f
 		return
 	}
 	ctx := r.Context()
-	ticket := r.Header.Get(TicketHeader)
-	size, err := h.s.BlobSize(ctx, id, ticket, file, part)
+	blob, err := h.s.Blob(ctx, id, r.Header.Get(TicketHeader), file, part)
 	if err != nil {
 		h.fail(w, r, err, false)
 		return
 	}
+	size := blob.Size()
 	off, length, partial, err := parseRange(r.Header.Get("Range"), size)
 	if err != nil {
 		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 		h.jsonError(w, http.StatusRequestedRangeNotSatisfiable, err.Error())
 		return
 	}
-	b, err := h.s.OpenBlob(ctx, id, ticket, file, part, off, length)
+	b, err := blob.Open(ctx, off, length)
 	if err != nil {
 		h.fail(w, r, err, false)
 		return

@@ -303,13 +303,22 @@ func (s *Service) info(r *gateway.ShareRecord, b *body) *Info {
 		Password: b.Iterations > 0, Files: len(b.Files)}
 }
 
-// Get describes one link.
-func (s *Service) Get(ctx context.Context, id string) (*Info, error) {
+// load reads and decodes the record of link id.
+func (s *Service) load(ctx context.Context, id string) (*gateway.ShareRecord, *body, error) {
 	r, err := s.ns.Share(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b, err := decode(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, b, nil
+}
+
+// Get describes one link.
+func (s *Service) Get(ctx context.Context, id string) (*Info, error) {
+	r, b, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -335,11 +344,7 @@ func (s *Service) List(ctx context.Context) ([]*Info, error) {
 
 // Revoke revokes a link at once; revoking a revoked link is not an error.
 func (s *Service) Revoke(ctx context.Context, id string) (*Info, error) {
-	r, err := s.ns.Share(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	b, err := decode(r)
+	r, b, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -384,11 +389,7 @@ type PasswordKDF struct {
 // manifest with a ticket for its ciphertext. A wrong token is ErrBadToken and
 // counts nothing.
 func (s *Service) Open(ctx context.Context, id, token string) (*Manifest, error) {
-	r, err := s.ns.Share(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	b, err := decode(r)
+	r, b, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -458,36 +459,29 @@ func (s *Service) checkTicket(id, t string) error {
 	return nil
 }
 
-// Blob is an open range of one shared blob.
+// Blob is one shared blob, resolved for a ticket holder.
 type Blob struct {
-	io.ReadCloser
-	// Size is the stored size of the whole blob.
-	Size int64
+	s    *Service
+	part *gateway.SharedPart
 }
 
-// BlobSize returns the stored size of part part of file file of share id,
-// after checking ticket and the link's state.
-func (s *Service) BlobSize(ctx context.Context, id, ticket string, file, part int) (int64, error) {
-	p, err := s.part(ctx, id, ticket, file, part)
-	if err != nil {
-		return 0, err
-	}
-	return p.BlobSize(), nil
+// Size is the stored size of the whole blob.
+func (b *Blob) Size() int64 { return b.part.BlobSize() }
+
+// Open returns the stored bytes [off, off+length) of the blob, every chunk
+// authenticated before it is returned.
+func (b *Blob) Open(ctx context.Context, off, length int64) (io.ReadCloser, error) {
+	return b.s.ns.OpenSharedBlob(ctx, b.part, off, length)
 }
 
-// OpenBlob returns the stored bytes [off, off+length) of part part of file
-// file of share id, after checking ticket and that the link still opens.
-// Every chunk is authenticated before it is returned.
-func (s *Service) OpenBlob(ctx context.Context, id, ticket string, file, part int, off, length int64) (*Blob, error) {
+// Blob resolves part part of file file of link id, after checking ticket
+// and that the link still opens.
+func (s *Service) Blob(ctx context.Context, id, ticket string, file, part int) (*Blob, error) {
 	p, err := s.part(ctx, id, ticket, file, part)
 	if err != nil {
 		return nil, err
 	}
-	rc, err := s.ns.OpenSharedBlob(ctx, p, off, length)
-	if err != nil {
-		return nil, err
-	}
-	return &Blob{ReadCloser: rc, Size: p.BlobSize()}, nil
+	return &Blob{s: s, part: p}, nil
 }
 
 // part resolves one blob of a link for a ticket holder.
@@ -495,17 +489,13 @@ func (s *Service) part(ctx context.Context, id, ticket string, file, part int) (
 	if err := s.checkTicket(id, ticket); err != nil {
 		return nil, err
 	}
-	r, err := s.ns.Share(ctx, id)
+	r, b, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if st := r.State(s.now()); st == catalog.ShareRevoked || st == catalog.ShareExpired {
 		// A used-up link still serves the downloads it let through.
 		return nil, fmt.Errorf("%w: %s is %s", gateway.ErrShareGone, id, st)
-	}
-	b, err := decode(r)
-	if err != nil {
-		return nil, err
 	}
 	if file < 0 || file >= len(b.Files) || part < 0 || part >= len(b.Files[file].Parts) {
 		return nil, fmt.Errorf("%w: no file %d part %d", gateway.ErrNoSuchKey, file, part)
