@@ -42,7 +42,6 @@ func TestShareThroughput(t *testing.T) {
 	sg.Put(t, "bench/object.bin", io.TeeReader(io.LimitReader(rand2.NewChaCha8([32]byte{9}), size), h), size)
 	want := hex.EncodeToString(h.Sum(nil))
 	link := sg.CreateLink(t, "bench/object.bin")
-	b := newShareBrowser(t, 30*time.Minute)
 	out := t.TempDir()
 
 	type result struct{ secs, rssMiB []float64 }
@@ -68,7 +67,8 @@ func TestShareThroughput(t *testing.T) {
 			return took, readRSS(t, rss)
 		},
 		"share page (Chromium)": func() (time.Duration, float64) {
-			b.Navigate(pageLinkQuery(link, "fsa=0&bench="+strconv.FormatInt(time.Now().UnixNano(), 10)))
+			b := newShareBrowser(t, 30*time.Minute) // a fresh browser, download folder and renderer
+			b.Navigate(pageLinkQuery(link, "fsa=0"))
 			b.WaitState("files listed", 60*time.Second, func(st pageState) bool { return st.Ready })
 			start := time.Now()
 			path := b.Save(0, "object.bin", 30*time.Minute)
