@@ -294,6 +294,17 @@ func (ns *Namespace) watchPass(ctx context.Context, o WatchOptions, log *slog.Lo
 	if ctx.Err() != nil {
 		return
 	}
+	// A new installation: no provider holds a marker and the catalog
+	// holds nothing. Marking them is routine, not a loss.
+	fresh := true
+	for _, r := range results {
+		fresh = fresh && r.state == ProviderEmpty
+	}
+	if fresh {
+		if bs, err := ns.cat.ListBuckets(ctx); err != nil || len(bs) > 0 {
+			fresh = false
+		}
+	}
 	var targets []string
 	for i, m := range o.Members {
 		name, r := m.Name(), results[i]
@@ -306,7 +317,11 @@ func (ns *Namespace) watchPass(ctx context.Context, o WatchOptions, log *slog.Lo
 			}
 			continue
 		case ProviderEmpty:
-			log.Warn("provider holds no marker: it is new or lost its data; refilling it from the others", "provider", name)
+			if fresh {
+				log.Info("new provider: marking it", "provider", name)
+			} else {
+				log.Warn("provider holds no marker: it is new or lost its data; refilling it from the others", "provider", name)
+			}
 			targets = append(targets, name)
 		case ProviderForeign:
 			log.Warn("provider holds a marker that is not its own; refilling it from the others", "provider", name, "err", r.err)
