@@ -10,7 +10,11 @@
 //     fetches only the chunks it needs, writes stream into
 //     Namespace.PutObject, MOVE is Namespace.Rename (meta records only),
 //     COPY is Namespace.CopyObject, and dead properties live encrypted in
-//     each object's meta record;
+//     each object's meta record; ownCloud's conventions for sync clients
+//     are followed (mtime.go): the X-OC-Mtime of a PUT and PROPPATCH of
+//     the modification time are stored as the object's metadata
+//     gateway.MtimeMeta and reported as getlastmodified, and oc:checksums
+//     holds the content's MD5;
 //   - a protocol fixer for what x/net/webdav gets wrong or leaves out: a
 //     missing Overwrite header on MOVE means T, PROPFIND of infinite depth
 //     on a collection is refused with DAV:propfind-finite-depth, If-Match
