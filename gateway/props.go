@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/textproto"
 )
 
 // MaxPropsSize is the largest total size, in bytes of names and values, of
@@ -34,6 +35,14 @@ func (ns *Namespace) Props(ctx context.Context, bucket, key string) (map[string]
 // Names are opaque to the namespace; the WebDAV front end uses
 // "{namespace}local" and stores the property's inner XML as the value.
 func (ns *Namespace) SetProps(ctx context.Context, bucket, key string, set map[string]string, remove []string) (ObjectInfo, error) {
+	return ns.SetAttrs(ctx, bucket, key, set, remove, nil)
+}
+
+// SetAttrs is SetProps that also changes the object's stored metadata in
+// the same step: each entry of meta sets that header (one StoredMeta
+// keeps), or removes it when the value is "". The ETag, content and
+// modification time stay.
+func (ns *Namespace) SetAttrs(ctx context.Context, bucket, key string, set map[string]string, remove []string, meta map[string]string) (ObjectInfo, error) {
 	if err := checkKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
@@ -60,9 +69,24 @@ func (ns *Namespace) SetProps(ctx context.Context, bucket, key string, set map[s
 	if len(props) == 0 {
 		props = nil
 	}
+	newMeta := o.rec.Meta
+	if len(meta) > 0 {
+		newMeta = maps.Clone(o.rec.Meta)
+		if newMeta == nil {
+			newMeta = make(map[string]string, len(meta))
+		}
+		for k, v := range meta {
+			ck := textproto.CanonicalMIMEHeaderKey(k)
+			if v == "" {
+				delete(newMeta, ck)
+			} else if len(StoredMeta(map[string]string{ck: v})) == 1 {
+				newMeta[ck] = v
+			}
+		}
+	}
 	rec := &record{
 		Kind: kindObject, Bucket: bucket, Key: key, Size: o.rec.Size, ETag: o.rec.ETag,
-		ModTime: o.rec.ModTime, Meta: o.rec.Meta, Props: props, Parts: o.rec.Parts,
+		ModTime: o.rec.ModTime, Meta: newMeta, Props: props, Parts: o.rec.Parts,
 	}
 	// The same blobs stay referenced: commit deletes only superseded ones.
 	// IfMatch pins the version read above against writers of other

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twincrypt/twincrypt/internal/testns"
 
@@ -346,5 +347,39 @@ func TestRenameFailures(t *testing.T) {
 				t.Errorf("%d orphan meta records on the backend, want %d", n, tt.wantOrphan)
 			}
 		})
+	}
+}
+
+// TestSetAttrsMtime changes the client's modification time in the
+// metadata along with properties: the ETag, content and ModTime stay, and
+// headers other than stored ones are ignored.
+func TestSetAttrsMtime(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	put, err := e.ns.PutObject(ctx, "bucket", "k", bytes.NewReader([]byte("data")), 4,
+		gateway.PutOptions{Meta: map[string]string{"Content-Type": "text/plain"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !put.MTime().Equal(put.ModTime) {
+		t.Errorf("MTime %v without a client time, want ModTime %v", put.MTime(), put.ModTime)
+	}
+	info, err := e.ns.SetAttrs(ctx, "bucket", "k", map[string]string{"p": "v"}, nil,
+		map[string]string{"x-amz-meta-mtime": "1600000000.25", "X-Not-Stored": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.ETag != put.ETag || !info.ModTime.Equal(put.ModTime) || info.Props["p"] != "v" ||
+		fmt.Sprint(info.Meta) != "map[Content-Type:text/plain X-Amz-Meta-Mtime:1600000000.25]" ||
+		!info.MTime().Equal(time.Unix(1600000000, 25e7)) {
+		t.Errorf("after SetAttrs: %+v, MTime %v", info, info.MTime())
+	}
+	res, err := e.ns.ListDetailed(ctx, "bucket", gateway.ListOptions{})
+	if err != nil || len(res.Objects) != 1 || !res.Objects[0].MTime().Equal(info.MTime()) {
+		t.Errorf("listing: %+v, %v", res.Objects, err)
+	}
+	info, err = e.ns.SetAttrs(ctx, "bucket", "k", nil, nil, map[string]string{gateway.MtimeMeta: ""})
+	if err != nil || fmt.Sprint(info.Meta) != "map[Content-Type:text/plain]" || info.Props["p"] != "v" {
+		t.Errorf("after removing the mtime: %+v, %v", info, err)
 	}
 }

@@ -461,7 +461,7 @@ func TestWebDAVMount(t *testing.T) {
 	}
 	home := t.TempDir()
 	mnt := t.TempDir()
-	remote := ":webdav,url='http://" + g.DAVAddr + "/',user=" + g.AccessKey + ",pass=" + strings.TrimSpace(string(obscured)) + ",vendor=other:mounted"
+	remote := ":webdav,url='http://" + g.DAVAddr + "/',user=" + g.AccessKey + ",pass=" + strings.TrimSpace(string(obscured)) + ",vendor=owncloud:mounted"
 	cmd := exec.Command(rclone, "mount", remote, mnt, "--vfs-cache-mode", "writes", "--cache-dir", filepath.Join(home, "cache"),
 		"--dir-cache-time", "1s", "--vfs-write-back", "0s", "-v")
 	cmd.Env = cleanEnv("HOME="+home, "RCLONE_CONFIG="+filepath.Join(home, "rclone.conf"))
@@ -501,7 +501,11 @@ func TestWebDAVMount(t *testing.T) {
 	// cp in
 	local := filepath.Join(t.TempDir(), "in.bin")
 	writeFile(t, local, 5<<20+11, 21)
-	run(t, cleanEnv(), "", "cp", local, filepath.Join(mnt, "in.bin")).must(t, "cp in")
+	mtime := time.Date(2022, 2, 2, 2, 2, 2, 0, time.UTC)
+	if err := os.Chtimes(local, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	run(t, cleanEnv(), "", "cp", "--preserve=timestamps", local, filepath.Join(mnt, "in.bin")).must(t, "cp in")
 	if err := os.Mkdir(filepath.Join(mnt, "newdir"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -519,6 +523,10 @@ func TestWebDAVMount(t *testing.T) {
 		resp, body := d.Do("GET", "/mounted/in.bin", nil)
 		return resp.StatusCode == http.StatusOK && bytes.Equal(body, want)
 	})
+	// vendor=owncloud: rclone uploaded the file's time with X-OC-Mtime.
+	if resp, _ := d.Must(http.StatusOK, "HEAD", "/mounted/in.bin", nil); resp.Header.Get("Last-Modified") != mtime.Format(http.TimeFormat) {
+		t.Errorf("Last-Modified of the copied file %q, want %q", resp.Header.Get("Last-Modified"), mtime.Format(http.TimeFormat))
+	}
 	waitFor(t, exited, func() bool {
 		resp, body := d.Do("GET", "/mounted/newdir/hello.txt", nil)
 		return resp.StatusCode == http.StatusOK && string(body) == "hello from webdav\n"

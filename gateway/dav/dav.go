@@ -10,7 +10,11 @@
 //     fetches only the chunks it needs, writes stream into
 //     Namespace.PutObject, MOVE is Namespace.Rename (meta records only),
 //     COPY is Namespace.CopyObject, and dead properties live encrypted in
-//     each object's meta record;
+//     each object's meta record; ownCloud's conventions for sync clients
+//     are followed (mtime.go): the X-OC-Mtime of a PUT and PROPPATCH of
+//     the modification time are stored as the object's metadata
+//     gateway.MtimeMeta and reported as getlastmodified, and oc:checksums
+//     holds the content's MD5;
 //   - a protocol fixer for what x/net/webdav gets wrong or leaves out: a
 //     missing Overwrite header on MOVE means T, PROPFIND of infinite depth
 //     on a collection is refused with DAV:propfind-finite-depth, If-Match
@@ -162,6 +166,9 @@ type state struct {
 	size int64
 	// contentType is the PUT request's Content-Type, if any.
 	contentType string
+	// mtime is the client's modification time a PUT carries in
+	// X-OC-Mtime, in the format of gateway.MtimeMeta; "" if none.
+	mtime string
 	// ifMatch and ifNoneMatch are the PUT request's conditions.
 	ifMatch, ifNoneMatch string
 	// status, when set, replaces the error status webdav.Handler answers
@@ -237,6 +244,11 @@ func (f *fixer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "malformed XML body: "+err.Error(), http.StatusBadRequest)
 			return
 		}
+		if r.Method == "PROPPATCH" {
+			if renamed, ok := renameGetlastmodified(body); ok {
+				body = renamed
+			}
+		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	if status := f.evalIf(ctx, r); status != 0 {
@@ -265,6 +277,15 @@ func (f *fixer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.contentType = r.Header.Get("Content-Type")
 		st.ifMatch = r.Header.Get("If-Match")
 		st.ifNoneMatch = r.Header.Get("If-None-Match")
+		if v := r.Header.Get(ocMtimeHeader); v != "" {
+			t, ok := parseOCMtime(v)
+			if !ok {
+				guard.CloseAfter(w, r)
+				http.Error(w, "X-OC-Mtime must be a Unix time in seconds", http.StatusBadRequest)
+				return
+			}
+			st.mtime = gateway.FormatMtime(t)
+		}
 	case http.MethodGet, http.MethodHead:
 		st.get = r.Method == http.MethodGet
 		// Serve the stored Content-Type, so that http.ServeContent does
@@ -349,6 +370,10 @@ func (s *statusWriter) WriteHeader(code int) {
 	if code >= 400 && s.st.status != 0 && s.st.status != code {
 		s.replace(s.st.status)
 		return
+	}
+	if s.st.mtime != "" && code < 300 {
+		// As ownCloud answers a PUT whose X-OC-Mtime it stored.
+		s.Header().Set(ocMtimeHeader, ocMtimeAccepts)
 	}
 	if f := s.st.content; f != nil && (code == http.StatusOK || code == http.StatusPartialContent) &&
 		!strings.HasPrefix(s.Header().Get("Content-Type"), "multipart/") {

@@ -43,7 +43,7 @@ var (
 // objectInfo describes the file l from an object's information; obj may
 // be nil (listings).
 func objectInfo(l loc, oi *gateway.ObjectInfo, obj *gateway.Object) *fileInfo {
-	return &fileInfo{loc: l, name: path.Base(l.key), size: oi.Size, mod: oi.ModTime, etag: oi.ETag,
+	return &fileInfo{loc: l, name: path.Base(l.key), size: oi.Size, mod: oi.MTime(), etag: oi.ETag,
 		ctype: oi.Meta["Content-Type"], props: oi.Props, obj: obj}
 }
 
@@ -307,12 +307,16 @@ func (f *file) putOptions(body io.Reader) (gateway.PutOptions, int64) {
 	ct := ""
 	size := int64(-1)
 	var o gateway.PutOptions
-	if st := stateFrom(f.ctx); st != nil && st.body != nil && body == st.body {
+	st := stateFrom(f.ctx)
+	if st != nil && st.body != nil && body == st.body {
 		size = st.size
 		ct = st.contentType
 		o.IfMatch, o.IfNoneMatch = st.ifMatch, st.ifNoneMatch
 	}
 	o.Meta = map[string]string{"Content-Type": contentType(ct, f.loc.key)}
+	if st != nil && st.mtime != "" && body != nil && body == st.body {
+		o.Meta[gateway.MtimeMeta] = st.mtime
+	}
 	return o, size
 }
 
@@ -474,21 +478,42 @@ func (f *file) DeadProps() (map[xml.Name]webdav.Property, error) {
 			out[n] = webdav.Property{XMLName: n, InnerXML: []byte(v)}
 		}
 	}
+	// Computed, not stored: the content's MD5 as ownCloud clients read
+	// it, for allprop, propname and PROPFIND by name alike.
+	if md5 := f.info.contentMD5(); md5 != "" {
+		out[checksumsName] = webdav.Property{XMLName: checksumsName, InnerXML: checksumsXML(md5)}
+	}
 	return out, nil
 }
 
 // Patch implements webdav.DeadPropsHolder: all changes are stored at once
 // in a new meta record of the object (or of a directory's marker object,
 // which is created if the directory has none). Buckets and the root hold
-// no dead properties.
+// no dead properties. DAV:lastmodified, DAV:getlastmodified and
+// oc:checksums are not dead properties (see patchSpecial).
 func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	var names []xml.Name
+	special := make(map[xml.Name]int) // the status of each special name
+	failed := false
+	var mt mtimeChange
 	set := make(map[string]string)
 	var remove []string
 	for _, p := range patches {
 		for _, prop := range p.Props {
-			names = append(names, prop.XMLName)
-			k := propKey(prop.XMLName)
+			n := prop.XMLName
+			if status, ok := f.patchSpecial(n, p.Remove, prop.InnerXML, &mt); ok {
+				if n == setGetlastmodifiedName {
+					n = getlastmodifiedName
+				}
+				names = append(names, n)
+				if status != http.StatusOK || special[n] == 0 {
+					special[n] = status
+				}
+				failed = failed || status != http.StatusOK
+				continue
+			}
+			names = append(names, n)
+			k := propKey(n)
 			if p.Remove {
 				delete(set, k)
 				remove = append(remove, k)
@@ -510,9 +535,39 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	if f.info == nil || f.loc.isRoot() || f.loc.isBucket() {
 		return result(http.StatusForbidden), nil
 	}
+	if failed {
+		// Nothing is applied: the names that failed get their status,
+		// the others 424 Failed Dependency.
+		byStatus := make(map[int]*webdav.Propstat)
+		var out []webdav.Propstat
+		for _, n := range names {
+			status := http.StatusFailedDependency
+			if s := special[n]; s != 0 && s != http.StatusOK {
+				status = s
+			}
+			ps := byStatus[status]
+			if ps == nil {
+				out = append(out, webdav.Propstat{Status: status})
+				ps = &out[len(out)-1]
+				byStatus[status] = ps
+			}
+			ps.Props = append(ps.Props, webdav.Property{XMLName: n})
+		}
+		return out, nil
+	}
+	if len(set) == 0 && len(remove) == 0 && !mt.set {
+		return result(http.StatusOK), nil // oc:checksums that agree
+	}
 	// A removal after a set of the same name wins, and a set after a
 	// removal too: apply in order by removing only names not set later.
 	remove = removeSet(remove, set)
+	var meta map[string]string
+	if mt.set {
+		meta = map[string]string{gateway.MtimeMeta: ""}
+		if !mt.mtime.IsZero() {
+			meta[gateway.MtimeMeta] = gateway.FormatMtime(mt.mtime)
+		}
+	}
 	key := f.loc.key
 	if f.info.dir {
 		key = f.loc.dirPrefix()
@@ -523,7 +578,7 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 			}
 		}
 	}
-	info, err := f.fs.ns.SetProps(f.ctx, f.loc.bucket, key, set, remove)
+	info, err := f.fs.ns.SetAttrs(f.ctx, f.loc.bucket, key, set, remove, meta)
 	switch {
 	case errors.Is(err, gateway.ErrPropsTooLarge):
 		return result(webdav.StatusInsufficientStorage), nil
@@ -533,6 +588,7 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 		return nil, err
 	}
 	f.info.props = info.Props
+	f.info.mod = info.MTime()
 	return result(http.StatusOK), nil
 }
 

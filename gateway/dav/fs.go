@@ -98,7 +98,7 @@ func (fs *fileSystem) lookup(ctx context.Context, l loc) (*fileInfo, error) {
 	}
 	m, err := fs.ns.Object(ctx, l.bucket, l.dirPrefix())
 	if err == nil {
-		return &fileInfo{loc: l, name: path.Base(l.key), dir: true, marker: true, mod: m.ModTime, props: m.Props}, nil
+		return &fileInfo{loc: l, name: path.Base(l.key), dir: true, marker: true, mod: m.MTime(), props: m.Props}, nil
 	}
 	if !errors.Is(err, gateway.ErrNoSuchKey) {
 		return nil, fs.lookupErr("stat", l, err)
