@@ -62,7 +62,7 @@ func (ns *Namespace) SetProps(ctx context.Context, bucket, key string, set map[s
 	}
 	rec := &record{
 		Kind: kindObject, Bucket: bucket, Key: key, Size: o.rec.Size, ETag: o.rec.ETag,
-		ModTime: o.rec.ModTime, Meta: o.rec.Meta, Props: props, Parts: o.rec.Parts,
+		ModTime: o.rec.ModTime, Meta: o.rec.Meta, Props: props, Tags: o.rec.Tags, Parts: o.rec.Parts,
 	}
 	// The same blobs stay referenced: commit deletes only superseded ones.
 	// IfMatch pins the version read above against writers of other
