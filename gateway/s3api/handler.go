@@ -66,7 +66,7 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 		gofakes3.WithLogger(gofakesLogger{log}),
 	)
 	var h http.Handler = fake.Server()
-	h = normalize(h)
+	h = normalize(ns, h)
 	h = sigv4.New(sigv4.StaticCredentials(o.Users), sigv4.WithFailureHook(func(r *http.Request, e *sigv4.Error) {
 		loginFailed(log, o.Throttle, r, e)
 	})).Middleware(h)
@@ -146,23 +146,33 @@ var unsupported = []string{
 	"accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering",
 	"inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
 	"object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
-	"replication", "requestPayment", "restore", "retention", "select", "tagging",
-	"torrent", "website",
+	"replication", "requestPayment", "restore", "retention", "select", "torrent",
+	"website",
 }
 
 // normalize answers NotImplemented for unsupported sub-resources and drops
 // X-Amz-Checksum-Algorithm, which names the algorithm of a checksum sent in
 // its own x-amz-checksum-<alg> header (verified by sigv4) and which gofakes3
 // would otherwise take for a checksum of an unknown algorithm.
-func normalize(next http.Handler) http.Handler {
+func normalize(ns *gateway.Namespace, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		bucket, object, _ := strings.Cut(strings.TrimLeft(r.URL.Path, "/"), "/")
+		if _, ok := q["tagging"]; ok && object == "" && bucket != "" {
+			writeError(w, r, &apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
+				Message: "The tagging sub-resource of a bucket is not supported by this gateway."})
+			return
+		}
 		for _, sub := range unsupported {
 			if _, ok := q[sub]; ok {
 				writeError(w, r, &apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
 					Message: fmt.Sprintf("The %s sub-resource is not supported by this gateway.", sub)})
 				return
 			}
+		}
+		if e := checkStorageClass(r); e != nil {
+			writeError(w, r, e)
+			return
 		}
 		r.Header.Del("X-Amz-Checksum-Algorithm")
 		// sigv4 verifies Content-MD5 against the body (a mismatch fails
@@ -177,10 +187,21 @@ func normalize(next http.Handler) http.Handler {
 				r.Header.Del("Content-Md5")
 			}
 		}
+		if !checkTagging(w, r, object != "") {
+			return
+		}
+		if _, ok := q["attributes"]; ok && object != "" && r.Method == http.MethodGet {
+			objectAttributes(ns, w, r, bucket, object)
+			return
+		}
 		for _, h := range etagConditions {
 			if v := r.Header.Get(h); v != "" {
 				r.Header.Set(h, md5Part(v))
 			}
+		}
+		if _, ok := q["uploads"]; ok && object == "" && bucket != "" && r.Method == http.MethodGet {
+			listUploads(next, w, r, bucket)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -271,6 +292,9 @@ func (f *fixer) WriteHeader(code int) {
 		}
 		writeError(f.ResponseWriter, f.r, e)
 		return
+	}
+	if code == http.StatusOK && f.r.Method == http.MethodHead {
+		code = headRange(f.Header(), f.r)
 	}
 	if f.st.etag != "" && f.Header().Get("ETag") != "" {
 		f.Header().Set("ETag", f.st.etag)
