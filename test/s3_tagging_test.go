@@ -48,6 +48,18 @@ func TestS3TaggingAWSCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("s3cmd multipart and --rr on an empty bucket", func(t *testing.T) {
+		s3cmd := NewS3cmd(t, g)
+		s3cmd.Must("mb", "s3://s3cmd-bucket")
+		r := s3cmd.Must("multipart", "s3://s3cmd-bucket")
+		if strings.Contains(r.Stdout, "Id") && strings.Count(r.Stdout, "\n") > 2 {
+			t.Errorf("s3cmd multipart lists uploads: %s", r.Stdout)
+		}
+		s3cmd.Must("put", "--rr", body, "s3://s3cmd-bucket/rr")
+		s3cmd.Must("del", "s3://s3cmd-bucket/rr")
+		s3cmd.Must("rb", "s3://s3cmd-bucket")
+	})
+
 	t.Run("put-object --tagging", func(t *testing.T) {
 		aws.Must("s3api", "put-object", "--bucket", bucket, "--key", "obj", "--body", body, "--tagging", "project=apollo&tier=gold")
 		if got := strings.Join(getTags(t, aws, bucket, "obj"), ","); got != "project=apollo,tier=gold" {
