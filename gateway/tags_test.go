@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"maps"
 	"strings"
 	"testing"
@@ -125,5 +126,52 @@ func TestStoredMeta(t *testing.T) {
 	}
 	if got := gateway.StoredMeta(in); !maps.Equal(got, want) {
 		t.Errorf("StoredMeta = %v, want %v", got, want)
+	}
+}
+
+// TestBucketTags checks that a bucket's tags are kept in its record, and
+// go with the bucket.
+func TestBucketTags(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ns := e.ns
+	a := map[string]string{"cost-center": "42"}
+	b := map[string]string{"env": "prod", "team": "storage"}
+	for _, tt := range []struct {
+		name string
+		set  map[string]string
+		want map[string]string
+	}{
+		{"none yet", nil, nil},
+		{"set", a, a},
+		{"replace", b, b},
+		{"remove", map[string]string{}, nil},
+		{"set again", a, a},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.name != "none yet" {
+				if err := ns.SetBucketTags(ctx, "bucket", tt.set); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := ns.BucketTags(ctx, "bucket")
+			if err != nil || !maps.Equal(got, tt.want) {
+				t.Errorf("BucketTags = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+	for _, err := range []error{ns.SetBucketTags(ctx, "missing", a), func() error { _, err := ns.BucketTags(ctx, "missing"); return err }()} {
+		if !errors.Is(err, gateway.ErrNoSuchBucket) {
+			t.Errorf("missing bucket: %v", err)
+		}
+	}
+	if err := ns.DeleteBucket(ctx, "bucket"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.CreateBucket(ctx, "bucket"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ns.BucketTags(ctx, "bucket"); err != nil || got != nil {
+		t.Errorf("re-created bucket has tags %v (%v)", got, err)
 	}
 }
