@@ -213,10 +213,37 @@ func TestS3TaggingAWSCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("bucket tagging", func(t *testing.T) {
+		r := aws.Run("s3api", "get-bucket-tagging", "--bucket", bucket)
+		if r.Err == nil || !strings.Contains(r.Stderr, "NoSuchTagSet") {
+			t.Errorf("get-bucket-tagging without tags: %v %s", r.Err, r.Stderr)
+		}
+		aws.Must("s3api", "put-bucket-tagging", "--bucket", bucket, "--tagging", `{"TagSet":[{"Key":"cost-center","Value":"bucket-secret-42"}]}`)
+		out := aws.Must("s3api", "get-bucket-tagging", "--bucket", bucket).Stdout
+		if !strings.Contains(out, `"Key": "cost-center"`) || !strings.Contains(out, `"Value": "bucket-secret-42"`) {
+			t.Errorf("get-bucket-tagging: %s", out)
+		}
+		var tags []string
+		for i := range 51 {
+			tags = append(tags, fmt.Sprintf(`{"Key":"k%d","Value":"v"}`, i))
+		}
+		r = aws.Run("s3api", "put-bucket-tagging", "--bucket", bucket, "--tagging", `{"TagSet":[`+strings.Join(tags, ",")+`]}`)
+		if r.Err == nil || !strings.Contains(r.Stderr, "Bucket tag count cannot be greater than 50") {
+			t.Errorf("51 bucket tags: %v %s", r.Err, r.Stderr)
+		}
+	})
+
 	t.Run("no tag on the backends", func(t *testing.T) {
-		n, _ := scanForPlaintext(t, g.backendDirs(), "apollo", "keep=me", "fresh", "de-CH")
+		n, _ := scanForPlaintext(t, g.backendDirs(), "apollo", "keep=me", "fresh", "de-CH", "bucket-secret-42")
 		if n == 0 {
 			t.Error("scanned no backend files")
+		}
+	})
+
+	t.Run("delete-bucket-tagging", func(t *testing.T) {
+		aws.Must("s3api", "delete-bucket-tagging", "--bucket", bucket)
+		if r := aws.Run("s3api", "get-bucket-tagging", "--bucket", bucket); r.Err == nil || !strings.Contains(r.Stderr, "NoSuchTagSet") {
+			t.Errorf("after delete-bucket-tagging: %v %s", r.Err, r.Stderr)
 		}
 	})
 }

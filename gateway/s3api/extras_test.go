@@ -329,9 +329,6 @@ func TestObjectTagging(t *testing.T) {
 	if r := do(t, srv, "PUT", "/unit/nokey?tagging", nil, tagXML("a=b")); r.status != 404 || !strings.Contains(r.body, "NoSuchKey") {
 		t.Errorf("tagging a missing key: %d %s", r.status, r.body)
 	}
-	if r := do(t, srv, "GET", "/unit?tagging", nil, ""); r.status != 501 {
-		t.Errorf("bucket tagging: %d %s", r.status, r.body)
-	}
 
 	// x-amz-tagging on writes, and copies.
 	eleven := strings.Join(manyTags(11), "&")
@@ -380,5 +377,40 @@ func TestObjectTagging(t *testing.T) {
 	}
 	if r := do(t, srv, "GET", "/unit/bad", nil, ""); r.status != 404 {
 		t.Errorf("a refused put stored the object: %d", r.status)
+	}
+}
+
+// TestBucketTagging checks GetBucketTagging, PutBucketTagging and
+// DeleteBucketTagging with S3's limits and errors.
+func TestBucketTagging(t *testing.T) {
+	_, srv := newServer(t)
+	for _, tt := range []struct {
+		name   string
+		method string
+		path   string
+		body   string
+		status int
+		want   string
+	}{
+		{"get without tags", "GET", "/unit?tagging", "", 404, "<Code>NoSuchTagSet</Code>"},
+		{"put", "PUT", "/unit?tagging", tagXML("env=prod", "team=storage"), 204, ""},
+		{"get", "GET", "/unit?tagging", "", 200, "<TagSet><Tag><Key>env</Key><Value>prod</Value></Tag><Tag><Key>team</Key><Value>storage</Value></Tag></TagSet>"},
+		{"put fifty", "PUT", "/unit?tagging", tagXML(manyTags(50)...), 204, ""},
+		{"get fifty", "GET", "/unit?tagging", "", 200, "<Key>k49</Key>"},
+		{"put fifty-one", "PUT", "/unit?tagging", tagXML(manyTags(51)...), 400, "Bucket tag count cannot be greater than 50"},
+		{"put aws: prefix", "PUT", "/unit?tagging", tagXML("aws:x=y"), 400, "<Code>InvalidTag</Code>"},
+		{"put duplicate", "PUT", "/unit?tagging", tagXML("a=1", "a=2"), 400, "<Code>InvalidTag</Code>"},
+		{"refused puts change nothing", "GET", "/unit?tagging", "", 200, "<Key>k49</Key>"},
+		{"delete", "DELETE", "/unit?tagging", "", 204, ""},
+		{"get after delete", "GET", "/unit?tagging", "", 404, "<Code>NoSuchTagSet</Code>"},
+		{"missing bucket", "PUT", "/missing?tagging", tagXML("a=b"), 404, "<Code>NoSuchBucket</Code>"},
+		{"the bucket is still there", "GET", "/unit", "", 200, "<ListBucketResult"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := do(t, srv, tt.method, tt.path, nil, tt.body)
+			if r.status != tt.status || !strings.Contains(r.body, tt.want) {
+				t.Errorf("%d %s", r.status, r.body)
+			}
+		})
 	}
 }

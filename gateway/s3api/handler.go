@@ -159,8 +159,7 @@ func normalize(ns *gateway.Namespace, next http.Handler) http.Handler {
 		q := r.URL.Query()
 		bucket, object, _ := strings.Cut(strings.TrimLeft(r.URL.Path, "/"), "/")
 		if _, ok := q["tagging"]; ok && object == "" && bucket != "" {
-			writeError(w, r, &apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
-				Message: "The tagging sub-resource of a bucket is not supported by this gateway."})
+			bucketTagging(ns, w, r, bucket)
 			return
 		}
 		for _, sub := range unsupported {

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/rclone/gofakes3"
+
+	"github.com/twincrypt/twincrypt/gateway"
 )
 
 // Limits on tags, as on S3.
@@ -221,4 +223,50 @@ func checkTagging(w http.ResponseWriter, r *http.Request, object bool) bool {
 		r.ContentLength = int64(len(body))
 	}
 	return true
+}
+
+// bucketTagging answers GetBucketTagging, PutBucketTagging and
+// DeleteBucketTagging, which gofakes3 does not implement. The tags live
+// in the bucket's sealed record.
+func bucketTagging(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bucket string) {
+	ctx := r.Context()
+	switch r.Method {
+	case http.MethodGet:
+		tags, err := ns.BucketTags(ctx, bucket)
+		if err != nil {
+			writeNSError(w, r, err, bucket, "")
+			return
+		}
+		if len(tags) == 0 {
+			writeError(w, r, &apiError{Status: http.StatusNotFound, Code: "NoSuchTagSet", Message: "The TagSet does not exist"})
+			return
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusOK)
+		w.Write(tagSetXML(tags))
+	case http.MethodPut:
+		tags, _, e, err := parseTaggingBody(r, maxBucketTags, "bucket")
+		if err != nil {
+			writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: "IncompleteBody", Message: err.Error()})
+			return
+		}
+		if e != nil {
+			writeError(w, r, e)
+			return
+		}
+		if err := ns.SetBucketTags(ctx, bucket, tags); err != nil {
+			writeNSError(w, r, err, bucket, "")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	case http.MethodDelete:
+		if err := ns.SetBucketTags(ctx, bucket, nil); err != nil {
+			writeNSError(w, r, err, bucket, "")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowed",
+			Message: "The specified method is not allowed against this resource."})
+	}
 }
