@@ -2,17 +2,22 @@
 // outermost first: the limits of package guard (requests in flight, body
 // read deadlines), request state and response fixing, the refusal of
 // clients throttled after failed logins, AWS Signature V4 verification
-// (gateway/s3api/sigv4), a filter that answers NotImplemented for
-// sub-resources the gateway does not support and drops headers gofakes3
-// misreads, and gofakes3's protocol handler over an adapter to the
+// (gateway/s3api/sigv4), a filter (normalize) that answers NotImplemented
+// for sub-resources the gateway does not support, refuses storage classes
+// and tag sets S3 would refuse, answers what gofakes3 cannot (bucket
+// tagging, GetObjectAttributes with multipart ETags) and drops headers
+// gofakes3 misreads, and gofakes3's protocol handler over an adapter to the
 // namespace.
 //
 // gofakes3 parses requests and encodes responses; every object byte, name and
-// metadata value goes through *gateway.Namespace, which encrypts it. Two
-// things gofakes3 cannot express are patched in the response by the fixer:
-// the ETag of multipart objects (gofakes3 writes an MD5 from the object hash)
-// and errors whose HTTP status gofakes3 does not know (such as
-// XAmzContentSHA256Mismatch).
+// metadata value goes through *gateway.Namespace, which encrypts it. What
+// gofakes3 cannot express is patched in the response by the fixer: the ETag
+// of multipart objects (gofakes3 writes an MD5 from the object hash), errors
+// whose HTTP status gofakes3 does not know (such as
+// XAmzContentSHA256Mismatch), and the status and range headers of a HEAD
+// with a Range header (gofakes3 ignores it). ListMultipartUploads of a
+// bucket gofakes3's upload table does not know becomes an empty listing
+// (listUploads).
 package s3api
 
 import (
