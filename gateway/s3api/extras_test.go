@@ -320,14 +320,19 @@ func TestObjectTagging(t *testing.T) {
 	if r := do(t, srv, "DELETE", "/unit/obj?tagging", nil, ""); r.status != 204 {
 		t.Errorf("DELETE ?tagging: %d %s", r.status, r.body)
 	}
-	if r := do(t, srv, "GET", "/unit/obj?tagging", nil, ""); r.status != 200 || strings.Contains(r.body, "<Tag>") {
+	if r := do(t, srv, "GET", "/unit/obj?tagging", nil, ""); r.status != 200 || strings.Contains(r.body, "<Tag>") || !strings.Contains(r.body, "<TagSet></TagSet>") {
 		t.Errorf("GET ?tagging after DELETE: %d %s", r.status, r.body)
 	}
 	if r := do(t, srv, "GET", "/unit/obj", nil, ""); r.body != "data" {
 		t.Errorf("content after DELETE ?tagging: %q", r.body)
 	}
-	if r := do(t, srv, "PUT", "/unit/nokey?tagging", nil, tagXML("a=b")); r.status != 404 || !strings.Contains(r.body, "NoSuchKey") {
-		t.Errorf("tagging a missing key: %d %s", r.status, r.body)
+	for _, m := range []string{"GET", "PUT", "DELETE"} {
+		if r := do(t, srv, m, "/unit/nokey?tagging", nil, tagXML("a=b")); r.status != 404 || !strings.Contains(r.body, "NoSuchKey") {
+			t.Errorf("%s ?tagging of a missing key: %d %s", m, r.status, r.body)
+		}
+	}
+	if r := do(t, srv, "GET", "/nobucket/k?tagging", nil, ""); r.status != 404 || !strings.Contains(r.body, "NoSuchBucket") {
+		t.Errorf("GET ?tagging in a missing bucket: %d %s", r.status, r.body)
 	}
 
 	// x-amz-tagging on writes, and copies.

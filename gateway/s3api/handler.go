@@ -194,6 +194,10 @@ func normalize(ns *gateway.Namespace, next http.Handler) http.Handler {
 		if !checkTagging(w, r, object != "") {
 			return
 		}
+		if _, ok := q["tagging"]; ok && object != "" && r.Method == http.MethodGet {
+			objectTags(ns, w, r, bucket, object)
+			return
+		}
 		if _, ok := q["attributes"]; ok && object != "" && r.Method == http.MethodGet {
 			objectAttributes(ns, w, r, bucket, object)
 			return

@@ -270,3 +270,16 @@ func bucketTagging(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request
 			Message: "The specified method is not allowed against this resource."})
 	}
 }
+
+// objectTags answers GetObjectTagging. gofakes3 would too, but leaves out
+// the empty TagSet element S3 sends for an object without tags.
+func objectTags(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bucket, key string) {
+	o, err := ns.Object(r.Context(), bucket, key)
+	if err != nil {
+		writeNSError(w, r, err, bucket, key)
+		return
+	}
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(http.StatusOK)
+	w.Write(tagSetXML(o.Tags))
+}
