@@ -198,8 +198,9 @@ func tagSetXML(tags map[string]string) []byte {
 
 // checkTagging checks the tags of a request before gofakes3 sees it: the
 // x-amz-tagging header of writes and the body of PutObjectTagging, which
-// gofakes3 would check with other error codes than AWS's. It returns the
-// error to answer with, or nil; the body, when read, is put back.
+// gofakes3 would check with other error codes than AWS's. object reports
+// whether the request names an object. It reports whether the request may
+// go on; if not, it has answered it. A body it read is put back.
 func checkTagging(w http.ResponseWriter, r *http.Request, object bool) bool {
 	if v := r.Header.Get("X-Amz-Tagging"); v != "" && (r.Method == http.MethodPut || r.Method == http.MethodPost) {
 		if _, e := parseTaggingHeader(v); e != nil {
@@ -210,8 +211,8 @@ func checkTagging(w http.ResponseWriter, r *http.Request, object bool) bool {
 	if _, ok := r.URL.Query()["tagging"]; ok && object && r.Method == http.MethodPut {
 		_, body, e, err := parseTaggingBody(r, maxObjectTags, "object")
 		if err != nil {
-			// A body that failed verification: sigv4 answers with
-			// its error.
+			// A body that failed verification: the sigv4
+			// middleware replaces this answer with the body's error.
 			writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: "IncompleteBody", Message: err.Error()})
 			return false
 		}
