@@ -313,6 +313,10 @@ func TestObjectTagging(t *testing.T) {
 			}
 		})
 	}
+	// The body of PutObjectTagging is verified like any other.
+	if r := do(t, srv, "PUT", "/unit/obj?tagging", map[string]string{"Content-Md5": "1B2M2Y8AsgTpgAmY7PhCfg=="}, tagXML("x=y")); r.status != 400 || !strings.Contains(r.body, "BadDigest") {
+		t.Errorf("PUT ?tagging with a wrong Content-MD5: %d %s", r.status, r.body)
+	}
 	do(t, srv, "PUT", "/unit/obj?tagging", nil, tagXML("project=apollo"))
 	if r := do(t, srv, "GET", "/unit/obj", nil, ""); r.body != "data" || r.header.Get("X-Amz-Tagging-Count") != "1" {
 		t.Errorf("GET after tagging: %q, tagging count %q", r.body, r.header.Get("X-Amz-Tagging-Count"))
