@@ -53,6 +53,13 @@ func uploadObjectID(uploadID string) (seal.ObjectID, error) {
 
 // CreateUpload starts a multipart upload of bucket/key and returns its id.
 func (ns *Namespace) CreateUpload(ctx context.Context, bucket, key string, meta map[string]string) (string, error) {
+	return ns.CreateUploadWith(ctx, bucket, key, PutOptions{Meta: meta})
+}
+
+// CreateUploadWith starts a multipart upload of bucket/key with the
+// metadata and tags of o (its conditions are not used) and returns its id.
+// The completed object gets them.
+func (ns *Namespace) CreateUploadWith(ctx context.Context, bucket, key string, o PutOptions) (string, error) {
 	if err := checkKey(key); err != nil {
 		return "", err
 	}
@@ -64,7 +71,7 @@ func (ns *Namespace) CreateUpload(ctx context.Context, bucket, key string, meta 
 		return "", fmt.Errorf("upload id: %w", err)
 	}
 	uploadID := hex.EncodeToString(id[:])
-	sealed, err := ns.sealRecord(&record{Kind: kindUpload, Bucket: bucket, Key: key, Meta: StoredMeta(meta)}, id)
+	sealed, err := ns.sealRecord(&record{Kind: kindUpload, Bucket: bucket, Key: key, Meta: StoredMeta(o.Meta), Tags: cloneTags(o.Tags)}, id)
 	if err != nil {
 		return "", err
 	}
@@ -163,7 +170,7 @@ func (ns *Namespace) CompleteUpload(ctx context.Context, bucket, key, uploadID s
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	rec := &record{Kind: kindObject, Bucket: bucket, Key: key, Meta: urec.Meta}
+	rec := &record{Kind: kindObject, Bucket: bucket, Key: key, Meta: urec.Meta, Tags: urec.Tags}
 	for i := 1; i < len(want); i++ {
 		if want[i].Number <= want[i-1].Number {
 			return ObjectInfo{}, ErrInvalidPartOrder

@@ -28,12 +28,13 @@ type ObjectInfo struct {
 	Generation uint64
 	Meta       map[string]string // stored headers: Content-Type, ..., X-Amz-Meta-*
 	Props      map[string]string // WebDAV dead properties
+	Tags       map[string]string // S3 object tags; nil when there are none
 	PartSizes  []int64           // plaintext size of each part; one entry for single-part objects
 }
 
 // storedHeaders are the request headers kept with an object besides
 // X-Amz-Meta-*. Nothing else from a request is stored.
-var storedHeaders = []string{"Content-Type", "Content-Disposition", "Content-Encoding", "Cache-Control"}
+var storedHeaders = []string{"Content-Type", "Content-Disposition", "Content-Encoding", "Cache-Control", "Content-Language", "Expires"}
 
 // StoredMeta returns the subset of meta that is kept with an object, with
 // canonical header names.
@@ -62,6 +63,9 @@ type PutOptions struct {
 	// not exist; another value requires a different ETag.
 	IfMatch     string
 	IfNoneMatch string
+	// Tags are the object's tags, kept in its sealed meta record. The
+	// namespace stores them as given; the front end checks them.
+	Tags map[string]string
 }
 
 // PutObject stores body, of exactly size bytes (-1 if unknown), as
@@ -78,7 +82,7 @@ func (ns *Namespace) PutObject(ctx context.Context, bucket, key string, body io.
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	rec := &record{Kind: kindObject, Bucket: bucket, Key: key, ETag: hex.EncodeToString(sum), Meta: StoredMeta(o.Meta)}
+	rec := &record{Kind: kindObject, Bucket: bucket, Key: key, ETag: hex.EncodeToString(sum), Meta: StoredMeta(o.Meta), Tags: cloneTags(o.Tags)}
 	if part != nil {
 		rec.Parts = []partRecord{*part}
 		rec.Size = part.Size
@@ -320,7 +324,7 @@ func (r *record) info() ObjectInfo {
 	}
 	return ObjectInfo{
 		Bucket: r.Bucket, Key: r.Key, Size: r.Size, ETag: r.ETag, ModTime: r.ModTime,
-		Generation: r.Generation, Meta: maps.Clone(r.Meta), Props: maps.Clone(r.Props), PartSizes: sizes,
+		Generation: r.Generation, Meta: maps.Clone(r.Meta), Props: maps.Clone(r.Props), Tags: cloneTags(r.Tags), PartSizes: sizes,
 	}
 }
 
@@ -541,12 +545,26 @@ func (ns *Namespace) DeleteObject(ctx context.Context, bucket, key string) error
 	return nil
 }
 
+// CopyOptions are the optional parts of a copy.
+type CopyOptions struct {
+	// Meta replaces the source's metadata; nil keeps it.
+	Meta map[string]string
+	// ReplaceTags gives the copy Tags instead of the source's tags.
+	ReplaceTags bool
+	Tags        map[string]string
+}
+
 // CopyObject copies src to dst inside the gateway: no data passes through
-// the client. meta nil keeps the source's metadata. Copying an object onto
-// itself writes a new meta record that reuses its blobs; any other copy
-// re-encrypts the plaintext into fresh blobs, as each blob is bound to the
-// one object whose key wraps it.
+// the client. meta nil keeps the source's metadata; the copy keeps the
+// source's tags. Copying an object onto itself writes a new meta record
+// that reuses its blobs; any other copy re-encrypts the plaintext into
+// fresh blobs, as each blob is bound to the one object whose key wraps it.
 func (ns *Namespace) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string, meta map[string]string) (ObjectInfo, error) {
+	return ns.CopyObjectWith(ctx, srcBucket, srcKey, dstBucket, dstKey, CopyOptions{Meta: meta})
+}
+
+// CopyObjectWith is CopyObject with options.
+func (ns *Namespace) CopyObjectWith(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string, o CopyOptions) (ObjectInfo, error) {
 	src, err := ns.Object(ctx, srcBucket, srcKey)
 	if err != nil {
 		return ObjectInfo{}, err
@@ -554,12 +572,17 @@ func (ns *Namespace) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucke
 	if err := checkKey(dstKey); err != nil {
 		return ObjectInfo{}, err
 	}
+	meta := o.Meta
 	if meta == nil {
 		meta = src.Meta
 	}
+	tags := src.rec.Tags
+	if o.ReplaceTags {
+		tags = o.Tags
+	}
 	if srcBucket == dstBucket && srcKey == dstKey {
 		rec := &record{Kind: kindObject, Bucket: dstBucket, Key: dstKey, Size: src.Size, ETag: src.ETag,
-			Meta: StoredMeta(meta), Props: src.rec.Props, Parts: src.rec.Parts}
+			Meta: StoredMeta(meta), Props: src.rec.Props, Tags: cloneTags(tags), Parts: src.rec.Parts}
 		return ns.commit(ctx, rec, PutOptions{})
 	}
 	body, err := src.NewReader(ctx, 0, -1)
@@ -567,7 +590,35 @@ func (ns *Namespace) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucke
 		return ObjectInfo{}, err
 	}
 	defer body.Close()
-	return ns.PutObject(ctx, dstBucket, dstKey, body, src.Size, PutOptions{Meta: meta})
+	return ns.PutObject(ctx, dstBucket, dstKey, body, src.Size, PutOptions{Meta: meta, Tags: tags})
+}
+
+// cloneTags copies tags; an empty set becomes nil, so that records
+// without tags stay as they were.
+func cloneTags(tags map[string]string) map[string]string {
+	if len(tags) == 0 {
+		return nil
+	}
+	return maps.Clone(tags)
+}
+
+// SetTags replaces the tags of bucket/key (nil or empty: removes them) and
+// writes a new meta record that keeps the object's blobs, ETag, metadata,
+// properties and modification time, as S3's PutObjectTagging does.
+func (ns *Namespace) SetTags(ctx context.Context, bucket, key string, tags map[string]string) (ObjectInfo, error) {
+	if err := checkKey(key); err != nil {
+		return ObjectInfo{}, err
+	}
+	defer ns.lock(bucket, key)()
+	o, err := ns.Object(ctx, bucket, key)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	rec := &record{
+		Kind: kindObject, Bucket: bucket, Key: key, Size: o.rec.Size, ETag: o.rec.ETag,
+		ModTime: o.rec.ModTime, Meta: o.rec.Meta, Props: o.rec.Props, Tags: cloneTags(tags), Parts: o.rec.Parts,
+	}
+	return ns.commitLocked(ctx, rec, PutOptions{IfMatch: o.rec.ETag})
 }
 
 // ListOptions select a page of a bucket listing.

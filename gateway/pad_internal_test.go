@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -33,5 +34,31 @@ func TestRecordClass(t *testing.T) {
 	var r record
 	if err := json.Unmarshal(padRecord(plain), &r); err != nil || r.Key != "k" {
 		t.Fatalf("padded record: %+v, %v", r, err)
+	}
+}
+
+// TestRecordWithoutTags checks that records written before tags existed
+// read as records without tags, and that tags survive a round trip.
+func TestRecordWithoutTags(t *testing.T) {
+	for _, tt := range []struct {
+		name, json string
+		want       map[string]string
+	}{
+		{"old record", `{"v":1,"kind":"object","bucket":"b","key":"k","size":1,"mtime":"2026-01-01T00:00:00Z","gen":3,"meta":{"Content-Type":"a/b"}}`, nil},
+		{"tagged record", `{"v":1,"kind":"object","bucket":"b","key":"k","size":1,"mtime":"2026-01-01T00:00:00Z","gen":3,"tags":{"a":"b"}}`, map[string]string{"a": "b"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var r record
+			if err := json.Unmarshal(padRecord([]byte(tt.json)), &r); err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Tags) != len(tt.want) || r.Tags["a"] != tt.want["a"] || r.Generation != 3 {
+				t.Errorf("decoded %+v", r)
+			}
+			out, _ := json.Marshal(&r)
+			if strings.Contains(string(out), `"tags"`) != (tt.want != nil) {
+				t.Errorf("encoded %s", out)
+			}
+		})
 	}
 }

@@ -48,7 +48,10 @@ type record struct {
 	Generation uint64            `json:"gen"`
 	Meta       map[string]string `json:"meta,omitempty"`
 	Props      map[string]string `json:"props,omitempty"`
-	Parts      []partRecord      `json:"parts,omitempty"`
+	// Tags are the object's S3 tags (key to value). Records written
+	// before tags existed have none.
+	Tags  map[string]string `json:"tags,omitempty"`
+	Parts []partRecord      `json:"parts,omitempty"`
 }
 
 // partRecord names one data blob of an object. Objects of zero bytes have no

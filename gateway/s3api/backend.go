@@ -22,9 +22,17 @@ type backend struct {
 }
 
 var (
-	_ gofakes3.Backend          = (*backend)(nil)
-	_ gofakes3.MultipartBackend = (*backend)(nil)
+	_ gofakes3.Backend              = (*backend)(nil)
+	_ gofakes3.MultipartBackend     = (*backend)(nil)
+	_ gofakes3.ObjectTaggingBackend = (*backend)(nil)
 )
+
+// SetObjectTagging replaces an object's tags (PutObjectTagging,
+// DeleteObjectTagging); the front end has checked them.
+func (b *backend) SetObjectTagging(ctx context.Context, bucket, key string, tagging string) error {
+	_, err := b.ns.SetTags(ctx, bucket, key, decodeTags(tagging))
+	return s3Error(ctx, err, bucket, key)
+}
 
 func (b *backend) ListBuckets(ctx context.Context) ([]gofakes3.BucketInfo, error) {
 	bs, err := b.ns.Buckets(ctx)
@@ -95,6 +103,9 @@ func object(ctx context.Context, info gateway.ObjectInfo) *gofakes3.Object {
 		meta[k] = v
 	}
 	meta["Last-Modified"] = info.ModTime.UTC().Format(http.TimeFormat)
+	if t := encodeTags(info.Tags); t != "" {
+		meta[gofakes3.TaggingMetadataKey] = t
+	}
 	hash, err := hex.DecodeString(info.ETag)
 	if err != nil || len(hash) != md5.Size {
 		// md5-of-md5s-N: give gofakes3 a hash and let the fixer put
@@ -104,8 +115,11 @@ func object(ctx context.Context, info gateway.ObjectInfo) *gofakes3.Object {
 			st.etag = `"` + info.ETag + `"`
 		}
 	}
+	// gofakes3 takes an object with part sizes for a multipart one
+	// (partNumber, x-amz-mp-parts-count); one completed from a single
+	// part is one too, and its ETag says so.
 	var parts []int64
-	if len(info.PartSizes) > 1 {
+	if n := partsCount(info.ETag); n > 0 && len(info.PartSizes) == n {
 		parts = info.PartSizes
 	}
 	return &gofakes3.Object{
@@ -175,7 +189,8 @@ func bodyMD5(ctx context.Context, input io.Reader) context.Context {
 }
 
 func (b *backend) PutObject(ctx context.Context, bucket, key string, meta map[string]string, input io.Reader, size int64) (gofakes3.PutObjectResult, error) {
-	info, err := b.ns.PutObject(bodyMD5(ctx, input), bucket, key, input, size, gateway.PutOptions{Meta: meta})
+	meta, tags := splitTags(meta)
+	info, err := b.ns.PutObject(bodyMD5(ctx, input), bucket, key, input, size, gateway.PutOptions{Meta: meta, Tags: tags})
 	if err != nil {
 		return gofakes3.PutObjectResult{}, s3Error(ctx, err, bucket, key)
 	}
@@ -198,7 +213,11 @@ func (b *backend) DeleteMulti(ctx context.Context, bucket string, keys ...string
 }
 
 func (b *backend) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string, meta map[string]string) (gofakes3.CopyObjectResult, error) {
-	info, err := b.ns.CopyObject(ctx, srcBucket, srcKey, dstBucket, dstKey, meta)
+	// gofakes3 has applied x-amz-metadata-directive and
+	// x-amz-tagging-directive: meta holds the copy's metadata and tags.
+	meta, tags := splitTags(meta)
+	info, err := b.ns.CopyObjectWith(ctx, srcBucket, srcKey, dstBucket, dstKey,
+		gateway.CopyOptions{Meta: meta, ReplaceTags: true, Tags: tags})
 	if err != nil {
 		return gofakes3.CopyObjectResult{}, s3Error(ctx, err, srcBucket, srcKey)
 	}
@@ -206,7 +225,8 @@ func (b *backend) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, 
 }
 
 func (b *backend) CreateMultipartUpload(ctx context.Context, bucket, key string, meta map[string]string) (gofakes3.UploadID, error) {
-	id, err := b.ns.CreateUpload(ctx, bucket, key, meta)
+	meta, tags := splitTags(meta)
+	id, err := b.ns.CreateUploadWith(ctx, bucket, key, gateway.PutOptions{Meta: meta, Tags: tags})
 	return gofakes3.UploadID(id), s3Error(ctx, err, bucket, key)
 }
 

@@ -2,17 +2,22 @@
 // outermost first: the limits of package guard (requests in flight, body
 // read deadlines), request state and response fixing, the refusal of
 // clients throttled after failed logins, AWS Signature V4 verification
-// (gateway/s3api/sigv4), a filter that answers NotImplemented for
-// sub-resources the gateway does not support and drops headers gofakes3
-// misreads, and gofakes3's protocol handler over an adapter to the
+// (gateway/s3api/sigv4), a filter (normalize) that answers NotImplemented
+// for sub-resources the gateway does not support, refuses storage classes
+// and tag sets S3 would refuse, answers what gofakes3 cannot (bucket
+// tagging, GetObjectAttributes with multipart ETags) and drops headers
+// gofakes3 misreads, and gofakes3's protocol handler over an adapter to the
 // namespace.
 //
 // gofakes3 parses requests and encodes responses; every object byte, name and
-// metadata value goes through *gateway.Namespace, which encrypts it. Two
-// things gofakes3 cannot express are patched in the response by the fixer:
-// the ETag of multipart objects (gofakes3 writes an MD5 from the object hash)
-// and errors whose HTTP status gofakes3 does not know (such as
-// XAmzContentSHA256Mismatch).
+// metadata value goes through *gateway.Namespace, which encrypts it. What
+// gofakes3 cannot express is patched in the response by the fixer: the ETag
+// of multipart objects (gofakes3 writes an MD5 from the object hash), errors
+// whose HTTP status gofakes3 does not know (such as
+// XAmzContentSHA256Mismatch), and the status and range headers of a HEAD
+// with a Range header (gofakes3 ignores it). ListMultipartUploads of a
+// bucket gofakes3's upload table does not know becomes an empty listing
+// (listUploads).
 package s3api
 
 import (
@@ -66,7 +71,7 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 		gofakes3.WithLogger(gofakesLogger{log}),
 	)
 	var h http.Handler = fake.Server()
-	h = normalize(h)
+	h = normalize(ns, h)
 	h = sigv4.New(sigv4.StaticCredentials(o.Users), sigv4.WithFailureHook(func(r *http.Request, e *sigv4.Error) {
 		loginFailed(log, o.Throttle, r, e)
 	})).Middleware(h)
@@ -146,23 +151,32 @@ var unsupported = []string{
 	"accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering",
 	"inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
 	"object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
-	"replication", "requestPayment", "restore", "retention", "select", "tagging",
-	"torrent", "website",
+	"replication", "requestPayment", "restore", "retention", "select", "torrent",
+	"website",
 }
 
 // normalize answers NotImplemented for unsupported sub-resources and drops
 // X-Amz-Checksum-Algorithm, which names the algorithm of a checksum sent in
 // its own x-amz-checksum-<alg> header (verified by sigv4) and which gofakes3
 // would otherwise take for a checksum of an unknown algorithm.
-func normalize(next http.Handler) http.Handler {
+func normalize(ns *gateway.Namespace, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		bucket, object, _ := strings.Cut(strings.TrimLeft(r.URL.Path, "/"), "/")
+		if _, ok := q["tagging"]; ok && object == "" && bucket != "" {
+			bucketTagging(ns, w, r, bucket)
+			return
+		}
 		for _, sub := range unsupported {
 			if _, ok := q[sub]; ok {
 				writeError(w, r, &apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
 					Message: fmt.Sprintf("The %s sub-resource is not supported by this gateway.", sub)})
 				return
 			}
+		}
+		if e := checkStorageClass(r); e != nil {
+			writeError(w, r, e)
+			return
 		}
 		r.Header.Del("X-Amz-Checksum-Algorithm")
 		// sigv4 verifies Content-MD5 against the body (a mismatch fails
@@ -177,10 +191,25 @@ func normalize(next http.Handler) http.Handler {
 				r.Header.Del("Content-Md5")
 			}
 		}
+		if !checkTagging(w, r, object != "") {
+			return
+		}
+		if _, ok := q["tagging"]; ok && object != "" && r.Method == http.MethodGet {
+			objectTags(ns, w, r, bucket, object)
+			return
+		}
+		if _, ok := q["attributes"]; ok && object != "" && r.Method == http.MethodGet {
+			objectAttributes(ns, w, r, bucket, object)
+			return
+		}
 		for _, h := range etagConditions {
 			if v := r.Header.Get(h); v != "" {
 				r.Header.Set(h, md5Part(v))
 			}
+		}
+		if _, ok := q["uploads"]; ok && object == "" && bucket != "" && r.Method == http.MethodGet {
+			listUploads(next, w, r, bucket)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -271,6 +300,9 @@ func (f *fixer) WriteHeader(code int) {
 		}
 		writeError(f.ResponseWriter, f.r, e)
 		return
+	}
+	if code == http.StatusOK && f.r.Method == http.MethodHead {
+		code = headRange(f.Header(), f.r)
 	}
 	if f.st.etag != "" && f.Header().Get("ETag") != "" {
 		f.Header().Set("ETag", f.st.etag)
