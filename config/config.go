@@ -76,7 +76,18 @@ type Config struct {
 	Backends    []Backend   `yaml:"backends"`
 	Replication Replication `yaml:"replication"`
 	Limits      Limits      `yaml:"limits"`
+	// ShutdownTimeout is how long serve lets in-flight requests run
+	// after SIGINT or SIGTERM before it closes their connections. 0
+	// means DefaultShutdownTimeout. Written as a Go duration ("30s").
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout,omitempty"`
 }
+
+// Bounds of shutdown_timeout.
+const (
+	DefaultShutdownTimeout = 30 * time.Second
+	MinShutdownTimeout     = time.Second
+	MaxShutdownTimeout     = time.Hour
+)
 
 // Listen holds the host:port addresses the front ends listen on.
 type Listen struct {
@@ -179,6 +190,15 @@ type Replication struct {
 	// DefaultCheckInterval; otherwise at least MinCheckInterval. Written
 	// as a Go duration ("30s", "2m").
 	CheckInterval time.Duration `yaml:"check_interval,omitempty"`
+}
+
+// ShutdownGrace returns shutdown_timeout, or DefaultShutdownTimeout when it
+// is not set.
+func (c *Config) ShutdownGrace() time.Duration {
+	if c.ShutdownTimeout <= 0 {
+		return DefaultShutdownTimeout
+	}
+	return c.ShutdownTimeout
 }
 
 // ProviderCheckInterval returns replication.check_interval, or
@@ -307,6 +327,9 @@ func decode(data []byte, dir string) (*Config, error) {
 func (c *Config) applyDefaults() {
 	if c.Catalog.Type == "" {
 		c.Catalog.Type = CatalogBolt
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	for i := range c.Backends {
 		b := &c.Backends[i]

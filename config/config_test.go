@@ -541,3 +541,37 @@ func TestLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestShutdownTimeout(t *testing.T) {
+	base := "listen: {s3: \"127.0.0.1:8420\", webdav: \"127.0.0.1:8421\"}\nkeyring: k\ncatalog: {path: c.db}\n" +
+		"users: [{access_key: demo, secret_key: 12345678}]\nbackends:\n" +
+		"  - {name: a, jurisdiction: US, type: local, path: a}\n  - {name: b, jurisdiction: EU, type: local, path: b}\n"
+	for _, tt := range []struct {
+		line string
+		want time.Duration
+		err  string
+	}{
+		{"", DefaultShutdownTimeout, ""},
+		{"shutdown_timeout: 2s\n", 2 * time.Second, ""},
+		{"shutdown_timeout: 0s\n", DefaultShutdownTimeout, ""},
+		{"shutdown_timeout: 500ms\n", 0, "shutdown_timeout: 500ms is not between 1s and 1h0m0s"},
+		{"shutdown_timeout: 2h\n", 0, "shutdown_timeout: 2h0m0s is not between 1s and 1h0m0s"},
+		{"shutdown_timeout: -1s\n", 0, "shutdown_timeout: -1s is not between"},
+		{"shutdown_timeout: 30\n", 0, "cannot unmarshal"},
+	} {
+		c, err := Parse([]byte(base+tt.line), t.TempDir())
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: err %v, want %q", tt.line, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tt.line, err)
+			continue
+		}
+		if got := c.ShutdownGrace(); got != tt.want {
+			t.Errorf("%q: %v, want %v", tt.line, got, tt.want)
+		}
+	}
+}

@@ -49,6 +49,9 @@ func (c *Config) Validate() error {
 	c.validateBackends(&v)
 	c.validateReplication(&v)
 	c.validateLimits(&v)
+	if d := c.ShutdownTimeout; d < 0 || (d > 0 && d < MinShutdownTimeout) || d > MaxShutdownTimeout {
+		v.add("shutdown_timeout", "%v is not between %v and %v (0 or left out: %v)", d, MinShutdownTimeout, MaxShutdownTimeout, DefaultShutdownTimeout)
+	}
 	return errors.Join(v.errs...)
 }
 

@@ -90,6 +90,7 @@ type Gateway struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has exited
 	output *bytes.Buffer
 }
 
@@ -191,6 +192,7 @@ func (g *Gateway) Start() {
 	}
 	g.cmd = cmd
 	exited := make(chan struct{})
+	g.exited = exited
 	go func() { cmd.Wait(); close(exited) }()
 	for i := 0; ; i++ {
 		c, err := net.Dial("tcp", g.Addr)
@@ -213,34 +215,63 @@ func (g *Gateway) Start() {
 // the test.
 func (g *Gateway) Stop() {
 	g.mu.Lock()
-	cmd := g.cmd
+	cmd, exited := g.cmd, g.exited
 	g.cmd = nil
 	g.mu.Unlock()
 	if cmd == nil || cmd.Process == nil {
 		return
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
-	for cmd.ProcessState == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	<-exited
 	if code := cmd.ProcessState.ExitCode(); code != 0 {
 		g.t.Errorf("twincrypt serve exited with %d after SIGTERM:\n%s", code, g.Output())
 	}
 }
 
+// Signal sends sig to serve and returns at once.
+func (g *Gateway) Signal(sig os.Signal) {
+	g.mu.Lock()
+	cmd := g.cmd
+	g.mu.Unlock()
+	if cmd != nil {
+		cmd.Process.Signal(sig)
+	}
+}
+
+// WaitExit polls every 100 ms, at most polls times, for serve to exit.
+// It returns serve's exit code and how many polls it took, or ok false if
+// serve still runs (then it stays running, for Stop or Kill).
+func (g *Gateway) WaitExit(polls int) (code, took int, ok bool) {
+	g.mu.Lock()
+	cmd, exited := g.cmd, g.exited
+	g.mu.Unlock()
+	if cmd == nil {
+		return 0, 0, false
+	}
+	for i := range polls {
+		select {
+		case <-exited:
+			g.mu.Lock()
+			g.cmd = nil
+			g.mu.Unlock()
+			return cmd.ProcessState.ExitCode(), i, true
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return 0, polls, false
+}
+
 // Kill kills serve with SIGKILL, as a crash would.
 func (g *Gateway) Kill() {
 	g.mu.Lock()
-	cmd := g.cmd
+	cmd, exited := g.cmd, g.exited
 	g.cmd = nil
 	g.mu.Unlock()
 	if cmd == nil {
 		return
 	}
 	cmd.Process.Kill()
-	for cmd.ProcessState == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	<-exited
 }
 
 // PID returns the serve process id.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -116,61 +117,142 @@ func TestServeWithoutPassphrase(t *testing.T) {
 	}
 }
 
-// TestShutdownDuringUpload sends SIGTERM while a large upload is in flight:
-// serve finishes it (or the client sees a failure) and exits 0, and no
-// partial object is ever visible.
+// shutdownPolls bounds the polls (100 ms apart) for serve to exit after a
+// signal: a safety net of about a minute, far above the 2 s deadline.
+const shutdownPolls = 600
+
+// TestShutdownDuringUpload sends SIGTERM while a slow upload is in flight,
+// with shutdown_timeout: 2s: serve says what it waits for, cuts the upload
+// off at the deadline and exits 0, and afterwards the object is either
+// complete or absent, never partial.
 func TestShutdownDuringUpload(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2, Extra: "shutdown_timeout: 2s\n"})
+	c := minioClient(t, g)
+	body, uploadErr := slowUpload(t, c, "big")
+	g.Signal(syscall.SIGTERM)
+	code, polls, ok := g.WaitExit(shutdownPolls)
+	if !ok {
+		g.Kill()
+		t.Fatalf("serve still runs %d polls after SIGTERM:\n%s", polls, g.Output())
+	}
+	if code != 0 {
+		t.Errorf("exit %d after SIGTERM:\n%s", code, g.Output())
+	}
+	out := g.Output()
+	for _, want := range []string{"waiting for in-flight requests", "requests=1", "deadline=2s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("serve exited after %d polls; upload: %v; sent %d bytes", polls, <-uploadErr, body.sent())
+	g.Start()
+	checkWholeOrAbsent(t, c, "big", body.size)
+}
+
+// TestShutdownSecondSignal sends SIGTERM during a slow upload and, while
+// serve waits for it (default deadline 30 s), SIGINT: serve exits at once
+// with a non-zero code and says why, and the object is complete or absent.
+func TestShutdownSecondSignal(t *testing.T) {
 	g := StartGateway(t, Setup{Local: 2})
-	ctx := context.Background()
+	c := minioClient(t, g)
+	_, uploadErr := slowUpload(t, c, "big")
+	g.Signal(syscall.SIGTERM)
+	if out := g.WaitOutput(func(out string) bool { return strings.Contains(out, "waiting for in-flight requests") }); !strings.Contains(out, "deadline=30s") {
+		t.Fatalf("serve does not say it waits:\n%s", out)
+	}
+	g.Signal(syscall.SIGINT)
+	code, polls, ok := g.WaitExit(shutdownPolls)
+	if !ok {
+		g.Kill()
+		t.Fatalf("serve still runs %d polls after the second signal:\n%s", polls, g.Output())
+	}
+	if code == 0 {
+		t.Errorf("exit 0 after a second signal")
+	}
+	if out := g.Output(); !strings.Contains(out, "second signal: exiting at once") || !strings.Contains(out, "signal=interrupt") {
+		t.Errorf("the log does not say why serve stopped:\n%s", out)
+	}
+	t.Logf("serve exited with %d after %d polls; upload: %v", code, polls, <-uploadErr)
+	g.Start()
+	checkWholeOrAbsent(t, c, "big", slowSize)
+}
+
+func minioClient(t *testing.T, g *Gateway) *minio.Client {
+	t.Helper()
 	c, err := minio.New(g.Addr, &minio.Options{Creds: credentials.NewStaticV4(g.AccessKey, g.SecretKey, ""), Region: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.MakeBucket(ctx, "shutdown", minio.MakeBucketOptions{}); err != nil {
+	if err := c.MakeBucket(context.Background(), "shutdown", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	const size = 64 << 20
-	body := &slowReader{left: size, started: make(chan struct{})}
+	return c
+}
+
+// slowSize is the size of a slow upload: at 64 KiB per 10 ms it takes
+// about 5 s to send.
+const slowSize = 32 << 20
+
+// slowUpload starts a single-part upload of slowSize bytes to
+// shutdown/key, sent slowly, and returns once 1 MiB of it is sent.
+func slowUpload(t *testing.T, c *minio.Client, key string) (*slowReader, <-chan error) {
+	body := &slowReader{size: slowSize, left: slowSize, started: make(chan struct{}), pause: 10 * time.Millisecond}
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.PutObject(ctx, "shutdown", "big", body, size, minio.PutObjectOptions{DisableMultipart: true})
+		_, err := c.PutObject(context.Background(), "shutdown", key, body, slowSize, minio.PutObjectOptions{DisableMultipart: true})
 		done <- err
 	}()
 	<-body.started
-	g.Stop() // SIGTERM, then waits: a non-zero exit fails the test
-	uploadErr := <-done
-	g.Start()
-	info, err := c.StatObject(ctx, "shutdown", "big", minio.StatObjectOptions{})
-	switch {
-	case uploadErr == nil && (err != nil || info.Size != size):
-		t.Errorf("acknowledged upload not readable after restart: %v %+v", err, info)
-	case uploadErr != nil && err == nil:
-		t.Errorf("failed upload (%v) left an object of %d bytes", uploadErr, info.Size)
+	return body, done
+}
+
+// checkWholeOrAbsent fails the test unless shutdown/key holds size bytes
+// of zeros or does not exist.
+func checkWholeOrAbsent(t *testing.T, c *minio.Client, key string, size int) {
+	t.Helper()
+	obj, err := c.GetObject(context.Background(), "shutdown", key, minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("upload during shutdown: %v", uploadErr)
+	b, err := io.ReadAll(obj)
+	switch {
+	case err != nil && minio.ToErrorResponse(err).Code == "NoSuchKey":
+		t.Logf("the object is absent")
+	case err != nil:
+		t.Errorf("GET: %v", err)
+	case len(b) != size || !bytes.Equal(b, make([]byte, size)):
+		t.Errorf("GET returned %d bytes, want %d zeros: a partial object", len(b), size)
+	default:
+		t.Logf("the object is complete")
+	}
 }
 
 // slowReader yields zeros slowly enough that a shutdown lands mid-body.
 type slowReader struct {
+	size    int
 	left    int
-	n       int
+	n       atomic.Int64
 	started chan struct{}
 	closed  bool
+	pause   time.Duration
 }
+
+// sent returns how many bytes were read so far.
+func (r *slowReader) sent() int64 { return r.n.Load() }
 
 func (r *slowReader) Read(p []byte) (int, error) {
 	if r.left == 0 {
 		return 0, io.EOF
 	}
-	if r.n >= 1<<20 && !r.closed {
+	if r.n.Load() >= 1<<20 && !r.closed {
 		close(r.started)
 		r.closed = true
 	}
 	n := min(len(p), r.left, 64<<10)
 	clear(p[:n])
 	r.left -= n
-	r.n += n
-	time.Sleep(time.Millisecond)
+	r.n.Add(int64(n))
+	time.Sleep(r.pause)
 	return n, nil
 }
 

@@ -38,9 +38,6 @@ const (
 	// staleUploadAge is how long a multipart upload may stay incomplete
 	// before it is aborted and its parts deleted.
 	staleUploadAge = 7 * 24 * time.Hour
-	// shutdownGrace is how long in-flight requests may run after
-	// SIGINT/SIGTERM before their connections are closed.
-	shutdownGrace = 2 * time.Minute
 )
 
 func runServe(ctx context.Context, c *cli, args []string) error {
@@ -118,7 +115,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	}), lim, log)
 	s3ln, davln = guard.Listener(s3ln, lim.MaxConnections), guard.Listener(davln, lim.MaxConnections)
 
-	servers := []*namedServer{{"s3", s3srv, s3ln}, {"webdav", davsrv, davln}}
+	servers := []*namedServer{{name: "s3", srv: s3srv, ln: s3ln}, {name: "webdav", srv: davsrv, ln: davln}}
 	closeAll := func() {
 		for _, ns := range servers {
 			ns.ln.Close()
@@ -216,6 +213,10 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		})
 	})
 
+	for _, ns := range servers {
+		ns.conns = &connCounter{}
+		ns.srv.ConnState = ns.conns.track
+	}
 	errc := make(chan error, len(servers))
 	for _, srv := range servers {
 		go func() {
@@ -232,20 +233,9 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: finishing in-flight requests")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, ns := range servers {
-		srv := ns.srv
-		wg.Go(func() {
-			if err := srv.Shutdown(sctx); err != nil {
-				log.Warn("in-flight requests cut off", "err", err)
-				srv.Close()
-			}
-		})
+	if err := shutdown(servers, cfg.ShutdownGrace(), c.again, log); err != nil {
+		return err
 	}
-	wg.Wait()
 	log.Info("stopped")
 	return nil
 }
@@ -255,9 +245,10 @@ func shareAssets() (fs.FS, error) { return fs.Sub(sharepage.Static, "static") }
 
 // namedServer is one listener of serve and its server.
 type namedServer struct {
-	name string
-	srv  *http.Server
-	ln   net.Listener
+	name  string
+	srv   *http.Server
+	ln    net.Listener
+	conns *connCounter
 }
 
 // listenServer listens on addr for a listener of serve's other than S3 and
