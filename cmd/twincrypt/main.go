@@ -54,6 +54,7 @@ func commands() []command {
 		{"share", "make, list and revoke share links: create, list, revoke", runShare},
 		{"get", "download a share link: a file, or a folder's files (no config needed)", runGet},
 		{"rebuild-catalog", "rebuild the catalog from the meta records on one backend", runRebuildCatalog},
+		{"version", "print the version, the commit it was built from and the Go version", runVersion},
 	}
 }
 
@@ -112,6 +113,9 @@ func run(ctx context.Context, c *cli, args []string) int {
 	if name == "-h" || name == "--help" || name == "help" {
 		usage(c.stdout)
 		return 0
+	}
+	if name == "--version" || name == "-version" {
+		name, args = "version", []string{"version"}
 	}
 	if code, ok := runRemote(ctx, c, args); ok {
 		return code
