@@ -76,6 +76,13 @@ type Config struct {
 	Backends    []Backend   `yaml:"backends"`
 	Replication Replication `yaml:"replication"`
 	Limits      Limits      `yaml:"limits"`
+
+	// dir is the directory relative paths are resolved against.
+	dir string
+	// secretErrs are the problems found reading secret_key_file files,
+	// which Validate reports.
+	secretErrs []error
+
 	// ShutdownTimeout is how long serve lets in-flight requests run
 	// after SIGINT or SIGTERM before it closes their connections. 0
 	// means DefaultShutdownTimeout. Written as a Go duration ("30s").
@@ -134,7 +141,12 @@ type Catalog struct {
 // login.
 type User struct {
 	AccessKey string `yaml:"access_key"`
-	SecretKey string `yaml:"secret_key"`
+	// SecretKey is the secret, from the file or, after Load or Parse,
+	// read from SecretKeyFile.
+	SecretKey string `yaml:"secret_key,omitempty"`
+	// SecretKeyFile names a file that holds the secret key instead
+	// (see Backend.SecretKeyFile).
+	SecretKeyFile string `yaml:"secret_key_file,omitempty"`
 }
 
 // Backend is one storage provider that receives a full copy of the
@@ -165,6 +177,12 @@ type Backend struct {
 	Bucket    string `yaml:"bucket,omitempty"`
 	AccessKey string `yaml:"access_key,omitempty"`
 	SecretKey string `yaml:"secret_key,omitempty"`
+	// SecretKeyFile names a file that holds the secret key instead of
+	// SecretKey: relative to the config file's directory, with $VAR and
+	// ${VAR} taken from the environment (Load) so that, for example,
+	// ${CREDENTIALS_DIRECTORY}/name reads a systemd credential. One line;
+	// a trailing newline is dropped.
+	SecretKeyFile string `yaml:"secret_key_file,omitempty"`
 	// Prefix is prepended to every object name inside Bucket.
 	Prefix string `yaml:"prefix,omitempty"`
 	// PathStyle forces path-style (true) or virtual-host-style (false)
@@ -277,6 +295,7 @@ func LoadWithEnv(path string, getenv func(string) string) (*Config, error) {
 	if err := c.ApplyEnv(getenv); err != nil {
 		return nil, fmt.Errorf("config %s: %w", abs, err)
 	}
+	c.readSecretFiles(getenv)
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", abs, err)
 	}
@@ -292,6 +311,7 @@ func Parse(data []byte, dir string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.readSecretFiles(nil)
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -319,6 +339,7 @@ func decode(data []byte, dir string) (*Config, error) {
 		return nil, fmt.Errorf("%w: more than one YAML document", ErrInvalid)
 	}
 	c.applyDefaults()
+	c.dir = absDir
 	c.resolvePaths(absDir)
 	return &c, nil
 }
@@ -468,4 +489,68 @@ func (c *Config) Warnings() []string {
 		}
 	}
 	return w
+}
+
+// maxSecretFile bounds the size of a secret_key_file.
+const maxSecretFile = 4096
+
+// readSecretFiles fills the SecretKey of every user and backend that names
+// a secret_key_file from that file. $VAR and ${VAR} in the path come from
+// getenv (none when it is nil); a relative path is relative to the config
+// file's directory. Problems are kept for Validate.
+func (c *Config) readSecretFiles(getenv func(string) string) {
+	c.secretErrs = nil
+	read := func(field, inline string, path string, dst *string) {
+		if path == "" {
+			return
+		}
+		if inline != "" {
+			c.secretErrs = append(c.secretErrs, &FieldError{Field: field, Problem: "set secret_key or secret_key_file, not both"})
+			return
+		}
+		if getenv != nil {
+			path = os.Expand(path, getenv)
+		}
+		if !filepath.IsAbs(path) && c.dir != "" {
+			path = filepath.Join(c.dir, path)
+		}
+		secret, err := readSecretFile(path)
+		if err != nil {
+			c.secretErrs = append(c.secretErrs, &FieldError{Field: field, Problem: err.Error()})
+			return
+		}
+		*dst = secret
+	}
+	for i := range c.Users {
+		u := &c.Users[i]
+		read(fmt.Sprintf("users[%d].secret_key_file", i), u.SecretKey, u.SecretKeyFile, &u.SecretKey)
+	}
+	for i := range c.Backends {
+		b := &c.Backends[i]
+		read(fmt.Sprintf("backends[%d].secret_key_file", i), b.SecretKey, b.SecretKeyFile, &b.SecretKey)
+	}
+}
+
+// readSecretFile returns the one line held in the file at path.
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if len(b) > maxSecretFile {
+		return "", fmt.Errorf("%s: longer than %d bytes", path, maxSecretFile)
+	}
+	secret := strings.TrimRight(string(b), "\r\n")
+	switch {
+	case secret == "":
+		return "", fmt.Errorf("%s is empty", path)
+	case strings.ContainsAny(secret, "\r\n"):
+		return "", fmt.Errorf("%s holds more than one line", path)
+	}
+	return secret, nil
 }

@@ -575,3 +575,73 @@ func TestShutdownTimeout(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("user.secret", "user-secret-from-a-file\n")
+	os.Mkdir(filepath.Join(dir, "creds"), 0o700)
+	write("creds/s3", "provider-secret\r\n")
+	write("empty", "\n")
+	write("two-lines", "a\nb\n")
+	cfg := func(user, backend string) string {
+		return "listen: {s3: \"127.0.0.1:8420\", webdav: \"127.0.0.1:8421\"}\nkeyring: k\ncatalog: {path: c.db}\n" +
+			"users: [{access_key: demo, " + user + "}]\nbackends:\n" +
+			"  - {name: a, jurisdiction: US, type: local, path: a}\n" +
+			"  - {name: b, jurisdiction: EU, type: s3, endpoint: \"https://s3.example\", bucket: x, access_key: y, " + backend + "}\n"
+	}
+	path := filepath.Join(dir, "twincrypt.yaml")
+	load := func(text string, env map[string]string) (*Config, error) {
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return LoadWithEnv(path, func(k string) string { return env[k] })
+	}
+
+	c, err := load(cfg("secret_key_file: user.secret", "secret_key_file: \"${CREDS}/s3\""), map[string]string{"CREDS": filepath.Join(dir, "creds")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Users[0].SecretKey != "user-secret-from-a-file" || c.Backends[1].SecretKey != "provider-secret" {
+		t.Errorf("secrets %q, %q", c.Users[0].SecretKey, c.Backends[1].SecretKey)
+	}
+	// Relative to the config file, not the working directory.
+	c, err = load(cfg("secret_key_file: user.secret", "secret_key_file: creds/s3"), nil)
+	if err != nil || c.Backends[1].SecretKey != "provider-secret" {
+		t.Fatalf("relative path: %v", err)
+	}
+
+	for _, tt := range []struct {
+		user, backend string
+		want          []string
+	}{
+		{"secret_key: 12345678, secret_key_file: user.secret", "secret_key: s", []string{"users[0].secret_key_file: set secret_key or secret_key_file, not both"}},
+		{"secret_key_file: missing", "secret_key: s", []string{"users[0].secret_key_file: open ", "no such file"}},
+		{"secret_key_file: empty", "secret_key_file: two-lines", []string{"users[0].secret_key_file: " + filepath.Join(dir, "empty") + " is empty", "backends[1].secret_key_file: ", "more than one line"}},
+		{"secret_key: 12345678", "region: r", []string{"backends[1].secret_key: required for type s3 (or secret_key_file)"}},
+	} {
+		_, err := load(cfg(tt.user, tt.backend), nil)
+		if err == nil || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s / %s: %v", tt.user, tt.backend, err)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s / %s: %v, want %q", tt.user, tt.backend, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "user-secret-from-a-file") {
+			t.Errorf("an error shows a secret: %v", err)
+		}
+	}
+
+	// A local backend takes no secret_key_file.
+	text := strings.Replace(cfg("secret_key: 12345678", "secret_key: s"), "path: a}", "path: a, secret_key_file: creds/s3}", 1)
+	if _, err := load(text, nil); err == nil || !strings.Contains(err.Error(), "backends[0].secret_key_file: only used with type s3") {
+		t.Errorf("local backend with secret_key_file: %v", err)
+	}
+}

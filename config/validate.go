@@ -49,6 +49,7 @@ func (c *Config) Validate() error {
 	c.validateBackends(&v)
 	c.validateReplication(&v)
 	c.validateLimits(&v)
+	v.errs = append(v.errs, c.secretErrs...)
 	if d := c.ShutdownTimeout; d < 0 || (d > 0 && d < MinShutdownTimeout) || d > MaxShutdownTimeout {
 		v.add("shutdown_timeout", "%v is not between %v and %v (0 or left out: %v)", d, MinShutdownTimeout, MaxShutdownTimeout, DefaultShutdownTimeout)
 	}
@@ -186,8 +187,10 @@ func (c *Config) validateUsers(v *validator) {
 			}
 		}
 		switch {
+		case u.SecretKey == "" && u.SecretKeyFile == "":
+			v.add(f+".secret_key", "required (or secret_key_file)")
 		case u.SecretKey == "":
-			v.add(f+".secret_key", "required")
+			// secret_key_file could not be read: reported above.
 		case len(u.SecretKey) < MinSecretLen:
 			v.add(f+".secret_key", "must be at least %d characters", MinSecretLen)
 		}
@@ -267,6 +270,7 @@ func (b *Backend) s3Keys() []string {
 		{"bucket", b.Bucket != ""},
 		{"access_key", b.AccessKey != ""},
 		{"secret_key", b.SecretKey != ""},
+		{"secret_key_file", b.SecretKeyFile != ""},
 		{"prefix", b.Prefix != ""},
 		{"path_style", b.PathStyle != nil},
 		{"sign_payload", b.SignPayload},
@@ -293,8 +297,8 @@ func validateS3(v *validator, f string, b *Backend) {
 	if b.AccessKey == "" {
 		v.add(f+".access_key", "required for type s3")
 	}
-	if b.SecretKey == "" {
-		v.add(f+".secret_key", "required for type s3")
+	if b.SecretKey == "" && b.SecretKeyFile == "" {
+		v.add(f+".secret_key", "required for type s3 (or secret_key_file)")
 	}
 	if strings.HasPrefix(b.Prefix, "/") {
 		v.add(f+".prefix", "%q must not start with '/'", b.Prefix)

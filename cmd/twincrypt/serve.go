@@ -59,8 +59,9 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	embedded := *cfgPath == ""
 	var cfg *config.Config
 	var err error
+	generated := false
 	if embedded {
-		cfg, err = prepareDefault(c)
+		cfg, generated, err = prepareDefault(c)
 	} else {
 		cfg, err = config.LoadWithEnv(*cfgPath, c.getenv)
 	}
@@ -68,6 +69,9 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+	if w := configModeWarning(cfg.Path); w != "" {
 		log.Warn(w)
 	}
 	st, err := openServeStore(ctx, c, cfg, log)
@@ -172,8 +176,15 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		}
 	}
 	if embedded {
+		// The secret key is printed once, when it was generated;
+		// later starts say where it is.
 		for _, u := range cfg.Users {
-			fmt.Fprintf(c.stdout, "  access key:   %s\n  secret key:   %s\n", u.AccessKey, u.SecretKey)
+			fmt.Fprintf(c.stdout, "  access key:   %s\n", u.AccessKey)
+			if generated {
+				fmt.Fprintf(c.stdout, "  secret key:   %s\n", u.SecretKey)
+			} else {
+				fmt.Fprintf(c.stdout, "  secret key:   in %s (printed only when it was generated)\n", cfg.Path)
+			}
 		}
 	}
 	for _, b := range cfg.Backends {
@@ -360,47 +371,50 @@ func sweepUploads(ctx context.Context, st *store, log *slog.Logger) {
 }
 
 // prepareDefault makes sure the embedded default configuration and its
-// keyring exist in the default home and returns the loaded configuration.
-func prepareDefault(c *cli) (*config.Config, error) {
+// keyring exist in the default home and returns the loaded configuration,
+// and whether it wrote the configuration (and so generated its
+// credentials) now.
+func prepareDefault(c *cli) (cfg *config.Config, created bool, err error) {
 	home, err := defaultHome(c)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := os.MkdirAll(home, 0o700); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	path := filepath.Join(home, "twincrypt.yaml")
-	created := false
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if err := config.WriteDefault(path); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		created = true
 		fmt.Fprintf(c.stdout, "created the default configuration %s\n", path)
 	}
-	cfg, err := config.LoadWithEnv(path, c.getenv)
+	cfg, err = config.LoadWithEnv(path, c.getenv)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if created {
 		// What init does for a config of one's own: serve never
 		// creates a backend's directory.
 		if err := makeBackendDirs(c, cfg); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	if _, err := os.Stat(cfg.Keyring); errors.Is(err, os.ErrNotExist) {
-		pass, err := readPassphrase(c, "TWINCRYPT_PASSPHRASE", "New passphrase for "+cfg.Keyring+": ", true)
+		pass, err := readNewPassphrase(c, envPassphrase, "New passphrase for "+cfg.Keyring+": ")
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		if _, err := keyring.Create(cfg.Keyring, pass, keyring.DefaultParams()); err != nil {
-			return nil, err
+		_, err = keyring.Create(cfg.Keyring, pass, keyring.DefaultParams())
+		clear(pass)
+		if err != nil {
+			return nil, false, err
 		}
 		fmt.Fprintf(c.stdout, "created the keyring %s\n  keep the passphrase safe; 'twincrypt keys export-recovery -c %s' prints a recovery key\n",
 			cfg.Keyring, strings.ReplaceAll(path, " ", `\ `))
 	}
-	return cfg, nil
+	return cfg, created, nil
 }
 
 // tuneGC sets the collector for a server whose live heap is small (chunk and
@@ -418,4 +432,15 @@ func tuneGC(getenv func(string) string) {
 	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(256 << 20)
 	}
+}
+
+// configModeWarning returns a warning when the config file at path (which
+// holds secrets) may be read by its group or by others, and "" otherwise.
+func configModeWarning(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o044 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the config file %s holds secrets and is readable by others than its owner (mode %04o): chmod 600 %s, or keep the secrets in secret_key_file files",
+		path, fi.Mode().Perm(), path)
 }

@@ -114,3 +114,28 @@ func TestShutdownIdle(t *testing.T) {
 		t.Errorf("log:\n%s", out)
 	}
 }
+
+func TestConfigModeWarning(t *testing.T) {
+	path := t.TempDir() + "/c.yaml"
+	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o400, false}, {0o620, false}, {0o640, true}, {0o604, true}, {0o644, true}} {
+		if err := os.Chmod(path, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		w := configModeWarning(path)
+		if (w != "") != tt.warn {
+			t.Errorf("mode %04o: warning %q", tt.mode, w)
+		}
+		if tt.warn && (!strings.Contains(w, "readable by others") || !strings.Contains(w, "chmod 600 "+path)) {
+			t.Errorf("mode %04o: warning %q", tt.mode, w)
+		}
+	}
+	if w := configModeWarning(path + ".missing"); w != "" {
+		t.Errorf("missing file: %q", w)
+	}
+}
