@@ -67,6 +67,9 @@ type Setup struct {
 	// Priority holds the read priority of each backend, locals first
 	// and then S3 ones, in order; missing entries leave the default.
 	Priority []int
+	// SecretKeyFile puts the user's secret key in the file user.secret
+	// next to the config, named by users[0].secret_key_file.
+	SecretKeyFile bool
 	// Extra is YAML appended to the config file (top-level sections
 	// other than listen, keyring, catalog, users, backends and
 	// replication).
@@ -120,7 +123,14 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 		fmt.Fprintf(&cfg, "  share: %s\n  admin: %s\n", g.ShareAddr, g.AdminAddr)
 	}
 	fmt.Fprintf(&cfg, "keyring: twincrypt.keyring\ncatalog:\n  type: bolt\n  path: twincrypt.db\n")
-	fmt.Fprintf(&cfg, "users:\n  - access_key: %s\n    secret_key: %s\nbackends:\n", g.AccessKey, g.SecretKey)
+	if s.SecretKeyFile {
+		if err := os.WriteFile(filepath.Join(g.Dir, "user.secret"), []byte(g.SecretKey+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&cfg, "users:\n  - access_key: %s\n    secret_key_file: user.secret\nbackends:\n", g.AccessKey)
+	} else {
+		fmt.Fprintf(&cfg, "users:\n  - access_key: %s\n    secret_key: %s\nbackends:\n", g.AccessKey, g.SecretKey)
+	}
 	jurisdictions := []string{"DE", "CH", "IS", "NO"}
 	n := 0
 	for i := 0; i < s.Local; i++ {

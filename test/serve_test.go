@@ -21,7 +21,8 @@ import (
 
 // TestServeEmbeddedDefault runs `twincrypt serve` with no config: it must
 // create its home, print its endpoint and credentials, and serve S3 with
-// them; SIGTERM ends it with exit 0. A second start reuses everything.
+// them; SIGTERM ends it with exit 0. A second start reuses everything and
+// does not print the secret key again, only where it is.
 func TestServeEmbeddedDefault(t *testing.T) {
 	bin := binary(t)
 	home := t.TempDir()
@@ -40,21 +41,24 @@ func TestServeEmbeddedDefault(t *testing.T) {
 		}
 		t.Cleanup(func() { cmd.Process.Kill() })
 		fields := map[string]string{}
-		re := regexp.MustCompile(`^\s+(S3 endpoint|access key|secret key):\s+(\S+)`)
+		re := regexp.MustCompile(`^\s+(S3 endpoint|access key|secret key|backend):\s+(.+)`)
 		sc := bufio.NewScanner(stdout)
+		var printed strings.Builder
 		for sc.Scan() {
+			printed.WriteString(sc.Text() + "\n")
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				fields[m[1]] = m[2]
 			}
-			if len(fields) == 3 {
-				break
+			if strings.HasPrefix(fields["backend"], "local-b") {
+				break // the last line of the banner
 			}
 		}
 		go io.Copy(io.Discard, stdout)
-		if len(fields) != 3 {
+		if fields["S3 endpoint"] == "" || fields["access key"] == "" || fields["secret key"] == "" {
 			cmd.Wait()
 			t.Fatalf("serve printed %v; stderr:\n%s", fields, stderr.String())
 		}
+		fields["stdout"] = printed.String()
 		return cmd, fields, &stderr
 	}
 	cmd, f, stderr := start()
@@ -89,9 +93,16 @@ func TestServeEmbeddedDefault(t *testing.T) {
 
 	// The second start finds the config, keyring and data it made.
 	cmd, f2, stderr := start()
-	if f2["access key"] != f["access key"] || f2["secret key"] != f["secret key"] {
-		t.Errorf("credentials changed between starts")
+	if f2["access key"] != f["access key"] {
+		t.Errorf("access key changed between starts")
 	}
+	if strings.Contains(f2["stdout"], f["secret key"]) || strings.Contains(stderr.String(), f["secret key"]) {
+		t.Errorf("the second start printed the secret key again:\n%s", f2["stdout"])
+	}
+	if want := "in " + filepath.Join(home, "twincrypt.yaml"); !strings.HasPrefix(f2["secret key"], want) {
+		t.Errorf("the second start says the secret key is %q, want it to name %s", f2["secret key"], want)
+	}
+	f2["secret key"] = f["secret key"]
 	obj, err := client(f2).GetObject(ctx, "default-bucket", "hello.txt", minio.GetObjectOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +113,53 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("serve after SIGINT: %v\n%s", err, stderr)
+	}
+}
+
+// TestServeShortPassphrase: the first serve of the embedded default
+// refuses to create a keyring under a passphrase of fewer than 12
+// characters, and creates none.
+func TestServeShortPassphrase(t *testing.T) {
+	home := t.TempDir()
+	cmd := exec.Command(binary(t), "serve")
+	cmd.Env = append(slicesDelete(os.Environ(), "TWINCRYPT_PASSPHRASE="), "TWINCRYPT_HOME="+home, "TWINCRYPT_PASSPHRASE=elevenchars")
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); err == nil || code != 1 || !strings.Contains(string(out), "fewer than the 12 required") {
+		t.Errorf("exit %d, output:\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(home, "twincrypt.keyring")); !os.IsNotExist(err) {
+		t.Errorf("a keyring was created: %v", err)
+	}
+}
+
+// TestServeConfigReadableByOthers: serve warns at start about a config file
+// that its group or others may read, and not about one of mode 0600.
+func TestServeConfigReadableByOthers(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2})
+	if strings.Contains(g.Output(), "readable by others") {
+		t.Errorf("warning for mode 0600:\n%s", g.Output())
+	}
+	g.Stop()
+	if err := os.Chmod(g.Config, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g.Start()
+	want := "the config file " + g.Config + " holds secrets and is readable by others than its owner (mode 0644)"
+	if out := g.WaitOutput(func(out string) bool { return strings.Contains(out, want) }); !strings.Contains(out, want) {
+		t.Errorf("no warning for mode 0644:\n%s", out)
+	}
+}
+
+// TestServeSecretKeyFile runs a gateway whose user secret key is in a file
+// named by users[].secret_key_file, relative to the config file.
+func TestServeSecretKeyFile(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2, SecretKeyFile: true})
+	if b, err := os.ReadFile(g.Config); err != nil || strings.Contains(string(b), g.SecretKey) || !strings.Contains(string(b), "secret_key_file: user.secret") {
+		t.Fatalf("config (%v):\n%s", err, b)
+	}
+	c := minioClient(t, g)
+	if _, err := c.PutObject(context.Background(), "shutdown", "k", strings.NewReader("v"), 1, minio.PutObjectOptions{}); err != nil {
+		t.Errorf("PUT with the secret from the file: %v", err)
 	}
 }
 
