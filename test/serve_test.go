@@ -235,6 +235,36 @@ func TestShutdownSecondSignal(t *testing.T) {
 	checkWholeOrAbsent(t, c, "big", slowSize)
 }
 
+// TestShutdownFinishesUpload sends SIGTERM during a slow upload that ends
+// well within the default deadline: serve lets it finish, the client hears
+// success, serve exits 0 and the object is there after a restart.
+func TestShutdownFinishesUpload(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2})
+	c := minioClient(t, g)
+	const size = 4 << 20 // about 0.7 s to send
+	_, uploadErr := slowUploadSize(t, c, "small", size)
+	g.Signal(syscall.SIGTERM)
+	code, polls, ok := g.WaitExit(shutdownPolls)
+	if !ok {
+		g.Kill()
+		t.Fatalf("serve still runs %d polls after SIGTERM:\n%s", polls, g.Output())
+	}
+	if code != 0 {
+		t.Errorf("exit %d after SIGTERM:\n%s", code, g.Output())
+	}
+	if err := <-uploadErr; err != nil {
+		t.Errorf("the upload in flight at SIGTERM failed: %v\n%s", err, g.Output())
+	}
+	if out := g.Output(); !strings.Contains(out, "requests=1") || strings.Contains(out, "deadline passed") {
+		t.Errorf("log:\n%s", out)
+	}
+	g.Start()
+	checkWholeOrAbsent(t, c, "small", size)
+	if _, err := c.StatObject(context.Background(), "shutdown", "small", minio.StatObjectOptions{}); err != nil {
+		t.Errorf("the finished upload is missing after restart: %v", err)
+	}
+}
+
 func minioClient(t *testing.T, g *Gateway) *minio.Client {
 	t.Helper()
 	c, err := minio.New(g.Addr, &minio.Options{Creds: credentials.NewStaticV4(g.AccessKey, g.SecretKey, ""), Region: "us-east-1"})
@@ -254,10 +284,15 @@ const slowSize = 32 << 20
 // slowUpload starts a single-part upload of slowSize bytes to
 // shutdown/key, sent slowly, and returns once 1 MiB of it is sent.
 func slowUpload(t *testing.T, c *minio.Client, key string) (*slowReader, <-chan error) {
-	body := &slowReader{size: slowSize, left: slowSize, started: make(chan struct{}), pause: 10 * time.Millisecond}
+	return slowUploadSize(t, c, key, slowSize)
+}
+
+// slowUploadSize is slowUpload of size bytes.
+func slowUploadSize(t *testing.T, c *minio.Client, key string, size int) (*slowReader, <-chan error) {
+	body := &slowReader{size: size, left: size, started: make(chan struct{}), pause: 10 * time.Millisecond}
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.PutObject(context.Background(), "shutdown", key, body, slowSize, minio.PutObjectOptions{DisableMultipart: true})
+		_, err := c.PutObject(context.Background(), "shutdown", key, body, int64(size), minio.PutObjectOptions{DisableMultipart: true})
 		done <- err
 	}()
 	<-body.started
