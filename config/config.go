@@ -147,6 +147,9 @@ type User struct {
 	// SecretKeyFile names a file that holds the secret key instead
 	// (see Backend.SecretKeyFile).
 	SecretKeyFile string `yaml:"secret_key_file,omitempty"`
+	// SecretKeyEnv names an environment variable that holds the secret
+	// key instead (read by Load).
+	SecretKeyEnv string `yaml:"secret_key_env,omitempty"`
 }
 
 // Backend is one storage provider that receives a full copy of the
@@ -183,6 +186,9 @@ type Backend struct {
 	// ${CREDENTIALS_DIRECTORY}/name reads a systemd credential. One line;
 	// a trailing newline is dropped.
 	SecretKeyFile string `yaml:"secret_key_file,omitempty"`
+	// SecretKeyEnv names an environment variable that holds the secret
+	// key instead of SecretKey (read by Load).
+	SecretKeyEnv string `yaml:"secret_key_env,omitempty"`
 	// Prefix is prepended to every object name inside Bucket.
 	Prefix string `yaml:"prefix,omitempty"`
 	// PathStyle forces path-style (true) or virtual-host-style (false)
@@ -495,39 +501,60 @@ func (c *Config) Warnings() []string {
 const maxSecretFile = 4096
 
 // readSecretFiles fills the SecretKey of every user and backend that names
-// a secret_key_file from that file. $VAR and ${VAR} in the path come from
-// getenv (none when it is nil); a relative path is relative to the config
-// file's directory. Problems are kept for Validate.
+// a secret_key_file from that file, and of those that name a
+// secret_key_env from that environment variable, read through getenv
+// (unset when getenv is nil). $VAR and ${VAR} in a file's path come from
+// getenv too; a relative path is relative to the config file's directory.
+// Problems are kept for Validate.
 func (c *Config) readSecretFiles(getenv func(string) string) {
 	c.secretErrs = nil
-	read := func(field, inline string, path string, dst *string) {
-		if path == "" {
+	fail := func(field, format string, args ...any) {
+		c.secretErrs = append(c.secretErrs, &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)})
+	}
+	read := func(prefix, inline, path, env string, dst *string) {
+		set := 0
+		for _, v := range []string{inline, path, env} {
+			if v != "" {
+				set++
+			}
+		}
+		if set > 1 {
+			fail(prefix+".secret_key", "set only one of secret_key, secret_key_file and secret_key_env")
 			return
 		}
-		if inline != "" {
-			c.secretErrs = append(c.secretErrs, &FieldError{Field: field, Problem: "set secret_key or secret_key_file, not both"})
-			return
+		switch {
+		case env != "":
+			v := ""
+			if getenv != nil {
+				v = getenv(env)
+			}
+			if v == "" {
+				fail(prefix+".secret_key_env", "the environment variable %s is not set or empty", env)
+				return
+			}
+			*dst = v
+		case path != "":
+			if getenv != nil {
+				path = os.Expand(path, getenv)
+			}
+			if !filepath.IsAbs(path) && c.dir != "" {
+				path = filepath.Join(c.dir, path)
+			}
+			secret, err := readSecretFile(path)
+			if err != nil {
+				fail(prefix+".secret_key_file", "%v", err)
+				return
+			}
+			*dst = secret
 		}
-		if getenv != nil {
-			path = os.Expand(path, getenv)
-		}
-		if !filepath.IsAbs(path) && c.dir != "" {
-			path = filepath.Join(c.dir, path)
-		}
-		secret, err := readSecretFile(path)
-		if err != nil {
-			c.secretErrs = append(c.secretErrs, &FieldError{Field: field, Problem: err.Error()})
-			return
-		}
-		*dst = secret
 	}
 	for i := range c.Users {
 		u := &c.Users[i]
-		read(fmt.Sprintf("users[%d].secret_key_file", i), u.SecretKey, u.SecretKeyFile, &u.SecretKey)
+		read(fmt.Sprintf("users[%d]", i), u.SecretKey, u.SecretKeyFile, u.SecretKeyEnv, &u.SecretKey)
 	}
 	for i := range c.Backends {
 		b := &c.Backends[i]
-		read(fmt.Sprintf("backends[%d].secret_key_file", i), b.SecretKey, b.SecretKeyFile, &b.SecretKey)
+		read(fmt.Sprintf("backends[%d]", i), b.SecretKey, b.SecretKeyFile, b.SecretKeyEnv, &b.SecretKey)
 	}
 }
 

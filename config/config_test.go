@@ -619,10 +619,10 @@ func TestSecretKeyFile(t *testing.T) {
 		user, backend string
 		want          []string
 	}{
-		{"secret_key: 12345678, secret_key_file: user.secret", "secret_key: s", []string{"users[0].secret_key_file: set secret_key or secret_key_file, not both"}},
+		{"secret_key: 12345678, secret_key_file: user.secret", "secret_key: s", []string{"users[0].secret_key: set only one of secret_key, secret_key_file and secret_key_env"}},
 		{"secret_key_file: missing", "secret_key: s", []string{"users[0].secret_key_file: open ", "no such file"}},
 		{"secret_key_file: empty", "secret_key_file: two-lines", []string{"users[0].secret_key_file: " + filepath.Join(dir, "empty") + " is empty", "backends[1].secret_key_file: ", "more than one line"}},
-		{"secret_key: 12345678", "region: r", []string{"backends[1].secret_key: required for type s3 (or secret_key_file)"}},
+		{"secret_key: 12345678", "region: r", []string{"backends[1].secret_key: required for type s3 (or secret_key_file, or secret_key_env)"}},
 	} {
 		_, err := load(cfg(tt.user, tt.backend), nil)
 		if err == nil || !errors.Is(err, ErrInvalid) {
@@ -636,6 +636,25 @@ func TestSecretKeyFile(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "user-secret-from-a-file") {
 			t.Errorf("an error shows a secret: %v", err)
+		}
+	}
+
+	// From the environment.
+	c, err = load(cfg("secret_key_env: USER_SECRET", "secret_key_env: S3_SECRET"), map[string]string{"USER_SECRET": "user-secret-from-env", "S3_SECRET": "s3-secret-from-env"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Users[0].SecretKey != "user-secret-from-env" || c.Backends[1].SecretKey != "s3-secret-from-env" {
+		t.Errorf("secrets %q, %q", c.Users[0].SecretKey, c.Backends[1].SecretKey)
+	}
+	for _, tt := range []struct{ user, backend, want string }{
+		{"secret_key_env: UNSET", "secret_key: s", "users[0].secret_key_env: the environment variable UNSET is not set or empty"},
+		{"secret_key_env: USER_SECRET, secret_key_file: user.secret", "secret_key: s", "users[0].secret_key: set only one of"},
+		{"secret_key: 12345678", "secret_key: s, secret_key_env: S3_SECRET", "backends[1].secret_key: set only one of"},
+	} {
+		_, err := load(cfg(tt.user, tt.backend), map[string]string{"USER_SECRET": "user-secret-from-env", "S3_SECRET": "x"})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s / %s: %v, want %q", tt.user, tt.backend, err, tt.want)
 		}
 	}
 

@@ -187,10 +187,11 @@ func (c *Config) validateUsers(v *validator) {
 			}
 		}
 		switch {
-		case u.SecretKey == "" && u.SecretKeyFile == "":
-			v.add(f+".secret_key", "required (or secret_key_file)")
+		case u.SecretKey == "" && u.SecretKeyFile == "" && u.SecretKeyEnv == "":
+			v.add(f+".secret_key", "required (or secret_key_file, or secret_key_env)")
 		case u.SecretKey == "":
-			// secret_key_file could not be read: reported above.
+			// secret_key_file or secret_key_env could not be read:
+			// reported with the others.
 		case len(u.SecretKey) < MinSecretLen:
 			v.add(f+".secret_key", "must be at least %d characters", MinSecretLen)
 		}
@@ -271,6 +272,7 @@ func (b *Backend) s3Keys() []string {
 		{"access_key", b.AccessKey != ""},
 		{"secret_key", b.SecretKey != ""},
 		{"secret_key_file", b.SecretKeyFile != ""},
+		{"secret_key_env", b.SecretKeyEnv != ""},
 		{"prefix", b.Prefix != ""},
 		{"path_style", b.PathStyle != nil},
 		{"sign_payload", b.SignPayload},
@@ -297,8 +299,8 @@ func validateS3(v *validator, f string, b *Backend) {
 	if b.AccessKey == "" {
 		v.add(f+".access_key", "required for type s3")
 	}
-	if b.SecretKey == "" && b.SecretKeyFile == "" {
-		v.add(f+".secret_key", "required for type s3 (or secret_key_file)")
+	if b.SecretKey == "" && b.SecretKeyFile == "" && b.SecretKeyEnv == "" {
+		v.add(f+".secret_key", "required for type s3 (or secret_key_file, or secret_key_env)")
 	}
 	if strings.HasPrefix(b.Prefix, "/") {
 		v.add(f+".prefix", "%q must not start with '/'", b.Prefix)
