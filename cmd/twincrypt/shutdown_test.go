@@ -139,3 +139,34 @@ func TestConfigModeWarning(t *testing.T) {
 		t.Errorf("missing file: %q", w)
 	}
 }
+
+// TestNotifySignals: the first SIGINT or SIGTERM cancels the context, the
+// next ones arrive on the channel.
+func TestNotifySignals(t *testing.T) {
+	ctx, again, stop := notifySignals()
+	defer stop()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Minute):
+		t.Fatal("the first signal did not cancel the context")
+	}
+	select {
+	case s := <-again:
+		t.Fatalf("the first signal also arrived as a second: %v", s)
+	default:
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-again:
+		if s != os.Interrupt {
+			t.Errorf("second signal %v, want interrupt", s)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the second signal did not arrive")
+	}
+}
