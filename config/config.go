@@ -76,7 +76,25 @@ type Config struct {
 	Backends    []Backend   `yaml:"backends"`
 	Replication Replication `yaml:"replication"`
 	Limits      Limits      `yaml:"limits"`
+
+	// dir is the directory relative paths are resolved against.
+	dir string
+	// secretErrs are the problems found reading secret_key_file files,
+	// which Validate reports.
+	secretErrs []error
+
+	// ShutdownTimeout is how long serve lets in-flight requests run
+	// after SIGINT or SIGTERM before it closes their connections. 0
+	// means DefaultShutdownTimeout. Written as a Go duration ("30s").
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout,omitempty"`
 }
+
+// Bounds of shutdown_timeout.
+const (
+	DefaultShutdownTimeout = 30 * time.Second
+	MinShutdownTimeout     = time.Second
+	MaxShutdownTimeout     = time.Hour
+)
 
 // Listen holds the host:port addresses the front ends listen on.
 type Listen struct {
@@ -123,7 +141,15 @@ type Catalog struct {
 // login.
 type User struct {
 	AccessKey string `yaml:"access_key"`
-	SecretKey string `yaml:"secret_key"`
+	// SecretKey is the secret, from the file or, after Load or Parse,
+	// read from SecretKeyFile.
+	SecretKey string `yaml:"secret_key,omitempty"`
+	// SecretKeyFile names a file that holds the secret key instead
+	// (see Backend.SecretKeyFile).
+	SecretKeyFile string `yaml:"secret_key_file,omitempty"`
+	// SecretKeyEnv names an environment variable that holds the secret
+	// key instead (read by Load).
+	SecretKeyEnv string `yaml:"secret_key_env,omitempty"`
 }
 
 // Backend is one storage provider that receives a full copy of the
@@ -154,6 +180,15 @@ type Backend struct {
 	Bucket    string `yaml:"bucket,omitempty"`
 	AccessKey string `yaml:"access_key,omitempty"`
 	SecretKey string `yaml:"secret_key,omitempty"`
+	// SecretKeyFile names a file that holds the secret key instead of
+	// SecretKey: relative to the config file's directory, with $VAR and
+	// ${VAR} taken from the environment (Load) so that, for example,
+	// ${CREDENTIALS_DIRECTORY}/name reads a systemd credential. One line;
+	// a trailing newline is dropped.
+	SecretKeyFile string `yaml:"secret_key_file,omitempty"`
+	// SecretKeyEnv names an environment variable that holds the secret
+	// key instead of SecretKey (read by Load).
+	SecretKeyEnv string `yaml:"secret_key_env,omitempty"`
 	// Prefix is prepended to every object name inside Bucket.
 	Prefix string `yaml:"prefix,omitempty"`
 	// PathStyle forces path-style (true) or virtual-host-style (false)
@@ -179,6 +214,15 @@ type Replication struct {
 	// DefaultCheckInterval; otherwise at least MinCheckInterval. Written
 	// as a Go duration ("30s", "2m").
 	CheckInterval time.Duration `yaml:"check_interval,omitempty"`
+}
+
+// ShutdownGrace returns shutdown_timeout, or DefaultShutdownTimeout when it
+// is not set.
+func (c *Config) ShutdownGrace() time.Duration {
+	if c.ShutdownTimeout <= 0 {
+		return DefaultShutdownTimeout
+	}
+	return c.ShutdownTimeout
 }
 
 // ProviderCheckInterval returns replication.check_interval, or
@@ -257,6 +301,7 @@ func LoadWithEnv(path string, getenv func(string) string) (*Config, error) {
 	if err := c.ApplyEnv(getenv); err != nil {
 		return nil, fmt.Errorf("config %s: %w", abs, err)
 	}
+	c.readSecretFiles(getenv)
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", abs, err)
 	}
@@ -272,6 +317,7 @@ func Parse(data []byte, dir string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.readSecretFiles(nil)
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -299,6 +345,7 @@ func decode(data []byte, dir string) (*Config, error) {
 		return nil, fmt.Errorf("%w: more than one YAML document", ErrInvalid)
 	}
 	c.applyDefaults()
+	c.dir = absDir
 	c.resolvePaths(absDir)
 	return &c, nil
 }
@@ -307,6 +354,9 @@ func decode(data []byte, dir string) (*Config, error) {
 func (c *Config) applyDefaults() {
 	if c.Catalog.Type == "" {
 		c.Catalog.Type = CatalogBolt
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	for i := range c.Backends {
 		b := &c.Backends[i]
@@ -445,4 +495,89 @@ func (c *Config) Warnings() []string {
 		}
 	}
 	return w
+}
+
+// maxSecretFile bounds the size of a secret_key_file.
+const maxSecretFile = 4096
+
+// readSecretFiles fills the SecretKey of every user and backend that names
+// a secret_key_file from that file, and of those that name a
+// secret_key_env from that environment variable, read through getenv
+// (unset when getenv is nil). $VAR and ${VAR} in a file's path come from
+// getenv too; a relative path is relative to the config file's directory.
+// Problems are kept for Validate.
+func (c *Config) readSecretFiles(getenv func(string) string) {
+	c.secretErrs = nil
+	fail := func(field, format string, args ...any) {
+		c.secretErrs = append(c.secretErrs, &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)})
+	}
+	read := func(prefix, inline, path, env string, dst *string) {
+		set := 0
+		for _, v := range []string{inline, path, env} {
+			if v != "" {
+				set++
+			}
+		}
+		if set > 1 {
+			fail(prefix+".secret_key", "set only one of secret_key, secret_key_file and secret_key_env")
+			return
+		}
+		switch {
+		case env != "":
+			v := ""
+			if getenv != nil {
+				v = getenv(env)
+			}
+			if v == "" {
+				fail(prefix+".secret_key_env", "the environment variable %s is not set or empty", env)
+				return
+			}
+			*dst = v
+		case path != "":
+			if getenv != nil {
+				path = os.Expand(path, getenv)
+			}
+			if !filepath.IsAbs(path) && c.dir != "" {
+				path = filepath.Join(c.dir, path)
+			}
+			secret, err := readSecretFile(path)
+			if err != nil {
+				fail(prefix+".secret_key_file", "%v", err)
+				return
+			}
+			*dst = secret
+		}
+	}
+	for i := range c.Users {
+		u := &c.Users[i]
+		read(fmt.Sprintf("users[%d]", i), u.SecretKey, u.SecretKeyFile, u.SecretKeyEnv, &u.SecretKey)
+	}
+	for i := range c.Backends {
+		b := &c.Backends[i]
+		read(fmt.Sprintf("backends[%d]", i), b.SecretKey, b.SecretKeyFile, b.SecretKeyEnv, &b.SecretKey)
+	}
+}
+
+// readSecretFile returns the one line held in the file at path.
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if len(b) > maxSecretFile {
+		return "", fmt.Errorf("%s: longer than %d bytes", path, maxSecretFile)
+	}
+	secret := strings.TrimRight(string(b), "\r\n")
+	switch {
+	case secret == "":
+		return "", fmt.Errorf("%s is empty", path)
+	case strings.ContainsAny(secret, "\r\n"):
+		return "", fmt.Errorf("%s holds more than one line", path)
+	}
+	return secret, nil
 }

@@ -541,3 +541,126 @@ func TestLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestShutdownTimeout(t *testing.T) {
+	base := "listen: {s3: \"127.0.0.1:8420\", webdav: \"127.0.0.1:8421\"}\nkeyring: k\ncatalog: {path: c.db}\n" +
+		"users: [{access_key: demo, secret_key: 12345678}]\nbackends:\n" +
+		"  - {name: a, jurisdiction: US, type: local, path: a}\n  - {name: b, jurisdiction: EU, type: local, path: b}\n"
+	for _, tt := range []struct {
+		line string
+		want time.Duration
+		err  string
+	}{
+		{"", DefaultShutdownTimeout, ""},
+		{"shutdown_timeout: 2s\n", 2 * time.Second, ""},
+		{"shutdown_timeout: 0s\n", DefaultShutdownTimeout, ""},
+		{"shutdown_timeout: 500ms\n", 0, "shutdown_timeout: 500ms is not between 1s and 1h0m0s"},
+		{"shutdown_timeout: 2h\n", 0, "shutdown_timeout: 2h0m0s is not between 1s and 1h0m0s"},
+		{"shutdown_timeout: -1s\n", 0, "shutdown_timeout: -1s is not between"},
+		{"shutdown_timeout: 30\n", 0, "cannot unmarshal"},
+	} {
+		c, err := Parse([]byte(base+tt.line), t.TempDir())
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: err %v, want %q", tt.line, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tt.line, err)
+			continue
+		}
+		if got := c.ShutdownGrace(); got != tt.want {
+			t.Errorf("%q: %v, want %v", tt.line, got, tt.want)
+		}
+	}
+}
+
+func TestSecretKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("user.secret", "user-secret-from-a-file\n")
+	os.Mkdir(filepath.Join(dir, "creds"), 0o700)
+	write("creds/s3", "provider-secret\r\n")
+	write("empty", "\n")
+	write("two-lines", "a\nb\n")
+	cfg := func(user, backend string) string {
+		return "listen: {s3: \"127.0.0.1:8420\", webdav: \"127.0.0.1:8421\"}\nkeyring: k\ncatalog: {path: c.db}\n" +
+			"users: [{access_key: demo, " + user + "}]\nbackends:\n" +
+			"  - {name: a, jurisdiction: US, type: local, path: a}\n" +
+			"  - {name: b, jurisdiction: EU, type: s3, endpoint: \"https://s3.example\", bucket: x, access_key: y, " + backend + "}\n"
+	}
+	path := filepath.Join(dir, "twincrypt.yaml")
+	load := func(text string, env map[string]string) (*Config, error) {
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return LoadWithEnv(path, func(k string) string { return env[k] })
+	}
+
+	c, err := load(cfg("secret_key_file: user.secret", "secret_key_file: \"${CREDS}/s3\""), map[string]string{"CREDS": filepath.Join(dir, "creds")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Users[0].SecretKey != "user-secret-from-a-file" || c.Backends[1].SecretKey != "provider-secret" {
+		t.Errorf("secrets %q, %q", c.Users[0].SecretKey, c.Backends[1].SecretKey)
+	}
+	// Relative to the config file, not the working directory.
+	c, err = load(cfg("secret_key_file: user.secret", "secret_key_file: creds/s3"), nil)
+	if err != nil || c.Backends[1].SecretKey != "provider-secret" {
+		t.Fatalf("relative path: %v", err)
+	}
+
+	for _, tt := range []struct {
+		user, backend string
+		want          []string
+	}{
+		{"secret_key: 12345678, secret_key_file: user.secret", "secret_key: s", []string{"users[0].secret_key: set only one of secret_key, secret_key_file and secret_key_env"}},
+		{"secret_key_file: missing", "secret_key: s", []string{"users[0].secret_key_file: open ", "no such file"}},
+		{"secret_key_file: empty", "secret_key_file: two-lines", []string{"users[0].secret_key_file: " + filepath.Join(dir, "empty") + " is empty", "backends[1].secret_key_file: ", "more than one line"}},
+		{"secret_key: 12345678", "region: r", []string{"backends[1].secret_key: required for type s3 (or secret_key_file, or secret_key_env)"}},
+	} {
+		_, err := load(cfg(tt.user, tt.backend), nil)
+		if err == nil || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s / %s: %v", tt.user, tt.backend, err)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s / %s: %v, want %q", tt.user, tt.backend, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "user-secret-from-a-file") {
+			t.Errorf("an error shows a secret: %v", err)
+		}
+	}
+
+	// From the environment.
+	c, err = load(cfg("secret_key_env: USER_SECRET", "secret_key_env: S3_SECRET"), map[string]string{"USER_SECRET": "user-secret-from-env", "S3_SECRET": "s3-secret-from-env"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Users[0].SecretKey != "user-secret-from-env" || c.Backends[1].SecretKey != "s3-secret-from-env" {
+		t.Errorf("secrets %q, %q", c.Users[0].SecretKey, c.Backends[1].SecretKey)
+	}
+	for _, tt := range []struct{ user, backend, want string }{
+		{"secret_key_env: UNSET", "secret_key: s", "users[0].secret_key_env: the environment variable UNSET is not set or empty"},
+		{"secret_key_env: USER_SECRET, secret_key_file: user.secret", "secret_key: s", "users[0].secret_key: set only one of"},
+		{"secret_key: 12345678", "secret_key: s, secret_key_env: S3_SECRET", "backends[1].secret_key: set only one of"},
+	} {
+		_, err := load(cfg(tt.user, tt.backend), map[string]string{"USER_SECRET": "user-secret-from-env", "S3_SECRET": "x"})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s / %s: %v, want %q", tt.user, tt.backend, err, tt.want)
+		}
+	}
+
+	// A local backend takes no secret_key_file.
+	text := strings.Replace(cfg("secret_key: 12345678", "secret_key: s"), "path: a}", "path: a, secret_key_file: creds/s3}", 1)
+	if _, err := load(text, nil); err == nil || !strings.Contains(err.Error(), "backends[0].secret_key_file: only used with type s3") {
+		t.Errorf("local backend with secret_key_file: %v", err)
+	}
+}

@@ -49,6 +49,10 @@ func (c *Config) Validate() error {
 	c.validateBackends(&v)
 	c.validateReplication(&v)
 	c.validateLimits(&v)
+	v.errs = append(v.errs, c.secretErrs...)
+	if d := c.ShutdownTimeout; d < 0 || (d > 0 && d < MinShutdownTimeout) || d > MaxShutdownTimeout {
+		v.add("shutdown_timeout", "%v is not between %v and %v (0 or left out: %v)", d, MinShutdownTimeout, MaxShutdownTimeout, DefaultShutdownTimeout)
+	}
 	return errors.Join(v.errs...)
 }
 
@@ -183,8 +187,11 @@ func (c *Config) validateUsers(v *validator) {
 			}
 		}
 		switch {
+		case u.SecretKey == "" && u.SecretKeyFile == "" && u.SecretKeyEnv == "":
+			v.add(f+".secret_key", "required (or secret_key_file, or secret_key_env)")
 		case u.SecretKey == "":
-			v.add(f+".secret_key", "required")
+			// secret_key_file or secret_key_env could not be read:
+			// reported with the others.
 		case len(u.SecretKey) < MinSecretLen:
 			v.add(f+".secret_key", "must be at least %d characters", MinSecretLen)
 		}
@@ -264,6 +271,8 @@ func (b *Backend) s3Keys() []string {
 		{"bucket", b.Bucket != ""},
 		{"access_key", b.AccessKey != ""},
 		{"secret_key", b.SecretKey != ""},
+		{"secret_key_file", b.SecretKeyFile != ""},
+		{"secret_key_env", b.SecretKeyEnv != ""},
 		{"prefix", b.Prefix != ""},
 		{"path_style", b.PathStyle != nil},
 		{"sign_payload", b.SignPayload},
@@ -290,8 +299,8 @@ func validateS3(v *validator, f string, b *Backend) {
 	if b.AccessKey == "" {
 		v.add(f+".access_key", "required for type s3")
 	}
-	if b.SecretKey == "" {
-		v.add(f+".secret_key", "required for type s3")
+	if b.SecretKey == "" && b.SecretKeyFile == "" && b.SecretKeyEnv == "" {
+		v.add(f+".secret_key", "required for type s3 (or secret_key_file, or secret_key_env)")
 	}
 	if strings.HasPrefix(b.Prefix, "/") {
 		v.add(f+".prefix", "%q must not start with '/'", b.Prefix)

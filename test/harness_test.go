@@ -67,6 +67,9 @@ type Setup struct {
 	// Priority holds the read priority of each backend, locals first
 	// and then S3 ones, in order; missing entries leave the default.
 	Priority []int
+	// SecretKeyFile puts the user's secret key in the file user.secret
+	// next to the config, named by users[0].secret_key_file.
+	SecretKeyFile bool
 	// Extra is YAML appended to the config file (top-level sections
 	// other than listen, keyring, catalog, users, backends and
 	// replication).
@@ -90,6 +93,7 @@ type Gateway struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has exited
 	output *bytes.Buffer
 }
 
@@ -119,7 +123,14 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 		fmt.Fprintf(&cfg, "  share: %s\n  admin: %s\n", g.ShareAddr, g.AdminAddr)
 	}
 	fmt.Fprintf(&cfg, "keyring: twincrypt.keyring\ncatalog:\n  type: bolt\n  path: twincrypt.db\n")
-	fmt.Fprintf(&cfg, "users:\n  - access_key: %s\n    secret_key: %s\nbackends:\n", g.AccessKey, g.SecretKey)
+	if s.SecretKeyFile {
+		if err := os.WriteFile(filepath.Join(g.Dir, "user.secret"), []byte(g.SecretKey+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&cfg, "users:\n  - access_key: %s\n    secret_key_file: user.secret\nbackends:\n", g.AccessKey)
+	} else {
+		fmt.Fprintf(&cfg, "users:\n  - access_key: %s\n    secret_key: %s\nbackends:\n", g.AccessKey, g.SecretKey)
+	}
 	jurisdictions := []string{"DE", "CH", "IS", "NO"}
 	n := 0
 	for i := 0; i < s.Local; i++ {
@@ -191,6 +202,7 @@ func (g *Gateway) Start() {
 	}
 	g.cmd = cmd
 	exited := make(chan struct{})
+	g.exited = exited
 	go func() { cmd.Wait(); close(exited) }()
 	for i := 0; ; i++ {
 		c, err := net.Dial("tcp", g.Addr)
@@ -213,34 +225,63 @@ func (g *Gateway) Start() {
 // the test.
 func (g *Gateway) Stop() {
 	g.mu.Lock()
-	cmd := g.cmd
+	cmd, exited := g.cmd, g.exited
 	g.cmd = nil
 	g.mu.Unlock()
 	if cmd == nil || cmd.Process == nil {
 		return
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
-	for cmd.ProcessState == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	<-exited
 	if code := cmd.ProcessState.ExitCode(); code != 0 {
 		g.t.Errorf("twincrypt serve exited with %d after SIGTERM:\n%s", code, g.Output())
 	}
 }
 
+// Signal sends sig to serve and returns at once.
+func (g *Gateway) Signal(sig os.Signal) {
+	g.mu.Lock()
+	cmd := g.cmd
+	g.mu.Unlock()
+	if cmd != nil {
+		cmd.Process.Signal(sig)
+	}
+}
+
+// WaitExit polls every 100 ms, at most polls times, for serve to exit.
+// It returns serve's exit code and how many polls it took, or ok false if
+// serve still runs (then it stays running, for Stop or Kill).
+func (g *Gateway) WaitExit(polls int) (code, took int, ok bool) {
+	g.mu.Lock()
+	cmd, exited := g.cmd, g.exited
+	g.mu.Unlock()
+	if cmd == nil {
+		return 0, 0, false
+	}
+	for i := range polls {
+		select {
+		case <-exited:
+			g.mu.Lock()
+			g.cmd = nil
+			g.mu.Unlock()
+			return cmd.ProcessState.ExitCode(), i, true
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return 0, polls, false
+}
+
 // Kill kills serve with SIGKILL, as a crash would.
 func (g *Gateway) Kill() {
 	g.mu.Lock()
-	cmd := g.cmd
+	cmd, exited := g.cmd, g.exited
 	g.cmd = nil
 	g.mu.Unlock()
 	if cmd == nil {
 		return
 	}
 	cmd.Process.Kill()
-	for cmd.ProcessState == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	<-exited
 }
 
 // PID returns the serve process id.

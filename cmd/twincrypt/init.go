@@ -68,7 +68,7 @@ func runInit(ctx context.Context, c *cli, args []string) (err error) {
 		return fmt.Errorf("%s: %w (use 'twincrypt keys' to manage it)", cfg.Keyring, keyring.ErrExists)
 	}
 
-	pass, err := readPassphrase(c, envPassphrase, "New passphrase: ", true)
+	pass, err := readNewPassphrase(c, envPassphrase, "New passphrase: ")
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 func TestInitCreatesConfigAndKeyring(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "sub", "twincrypt.yaml")
-	r := runCLI(t, "", passEnv("pw-one"), false, args("init", "-c", cfgPath)...)
+	r := runCLI(t, "", passEnv("passphrase-one"), false, args("init", "-c", cfgPath)...)
 	r.expect(t, 0)
 	if !strings.Contains(r.stdout, "wrote default config") || !strings.Contains(r.stdout, "created keyring") {
 		t.Errorf("stdout = %q", r.stdout)
@@ -42,7 +42,7 @@ func TestInitCreatesConfigAndKeyring(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("keyring mode %o, want 600", fi.Mode().Perm())
 	}
-	k := openKR(t, krPath, "pw-one")
+	k := openKR(t, krPath, "passphrase-one")
 	if k.CurrentKEKID() != 1 {
 		t.Errorf("current KEK %d, want 1", k.CurrentKEKID())
 	}
@@ -53,7 +53,7 @@ func TestInitCreatesConfigAndKeyring(t *testing.T) {
 
 	// A second init refuses to replace the keyring.
 	before := readBytes(t, krPath)
-	runCLI(t, "", passEnv("pw-two"), false, args("init", "-c", cfgPath)...).expect(t, 1, "already exists")
+	runCLI(t, "", passEnv("passphrase-two"), false, args("init", "-c", cfgPath)...).expect(t, 1, "already exists")
 	if !bytes.Equal(readBytes(t, krPath), before) {
 		t.Error("second init changed the keyring")
 	}
@@ -74,7 +74,7 @@ func TestInitExistingConfigRelativeKeyring(t *testing.T) {
 	if err := os.WriteFile(cfgPath, text, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := runCLI(t, "", passEnv("pw-one"), false, args("init", "-c", cfgPath)...)
+	r := runCLI(t, "", passEnv("passphrase-one"), false, args("init", "-c", cfgPath)...)
 	r.expect(t, 0)
 	if strings.Contains(r.stdout, "wrote default config") {
 		t.Error("init rewrote an existing config")
@@ -82,5 +82,5 @@ func TestInitExistingConfigRelativeKeyring(t *testing.T) {
 	if !bytes.Equal(readBytes(t, cfgPath), text) {
 		t.Error("init changed an existing config")
 	}
-	openKR(t, filepath.Join(dir, "keys", "main.keyring"), "pw-one")
+	openKR(t, filepath.Join(dir, "keys", "main.keyring"), "passphrase-one")
 }

@@ -127,7 +127,7 @@ func runKeysPasswd(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	newPass, err := readPassphrase(c, envNewPassphrase, "New passphrase: ", true)
+	newPass, err := readNewPassphrase(c, envNewPassphrase, "New passphrase: ")
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func runKeysImportRecovery(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer clear(master[:])
-	pass, err := readPassphrase(c, envPassphrase, "New passphrase: ", true)
+	pass, err := readNewPassphrase(c, envPassphrase, "New passphrase: ")
 	if err != nil {
 		return err
 	}

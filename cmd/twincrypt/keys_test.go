@@ -54,11 +54,11 @@ func args(a ...string) []string { return append(a, fastKDF...) }
 func passEnv(p string) map[string]string { return map[string]string{envPassphrase: p} }
 
 // initialized returns a config file path whose keyring was created with
-// passphrase "pw-one".
+// passphrase "passphrase-one".
 func initialized(t *testing.T) (cfgPath, keyringPath string) {
 	t.Helper()
 	cfgPath = filepath.Join(t.TempDir(), "twincrypt.yaml")
-	runCLI(t, "", passEnv("pw-one"), false, args("init", "-c", cfgPath)...).expect(t, 0)
+	runCLI(t, "", passEnv("passphrase-one"), false, args("init", "-c", cfgPath)...).expect(t, 0)
 	cfg, err := config.LoadWithEnv(cfgPath, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func TestKeysWrongPassphrase(t *testing.T) {
 	cfgPath, krPath := initialized(t)
 	before := readBytes(t, krPath)
 	for _, sub := range []string{"rotate", "export-recovery", "passwd"} {
-		env := map[string]string{envPassphrase: "pw-wrong", envNewPassphrase: "pw-new"}
+		env := map[string]string{envPassphrase: "passphrase-wrong", envNewPassphrase: "passphrase-new"}
 		r := runCLI(t, "", env, false, "keys", sub, "-c", cfgPath)
 		r.expect(t, 1, "wrong passphrase")
 		if r.stdout != "" {
@@ -111,15 +111,15 @@ func TestKeysMissingKeyring(t *testing.T) {
 
 func TestKeysRotate(t *testing.T) {
 	cfgPath, krPath := initialized(t)
-	k1, _ := openKR(t, krPath, "pw-one").KEK(1)
+	k1, _ := openKR(t, krPath, "passphrase-one").KEK(1)
 	for _, want := range []string{"2", "3"} {
-		r := runCLI(t, "", passEnv("pw-one"), false, "keys", "rotate", "-c", cfgPath)
+		r := runCLI(t, "", passEnv("passphrase-one"), false, "keys", "rotate", "-c", cfgPath)
 		r.expect(t, 0)
 		if !strings.HasSuffix(strings.TrimSpace(r.stdout), "is now "+want) {
 			t.Errorf("stdout = %q, want current %s", r.stdout, want)
 		}
 	}
-	k := openKR(t, krPath, "pw-one")
+	k := openKR(t, krPath, "passphrase-one")
 	id, _ := k.CurrentKEK()
 	if id != 3 {
 		t.Errorf("current KEK %d, want 3", id)
@@ -131,14 +131,14 @@ func TestKeysRotate(t *testing.T) {
 
 func TestKeysPasswd(t *testing.T) {
 	cfgPath, krPath := initialized(t)
-	name := *openKR(t, krPath, "pw-one").NameKey()
+	name := *openKR(t, krPath, "passphrase-one").NameKey()
 
-	env := map[string]string{envPassphrase: "pw-one", envNewPassphrase: "pw-two"}
+	env := map[string]string{envPassphrase: "passphrase-one", envNewPassphrase: "passphrase-two"}
 	runCLI(t, "", env, false, "keys", "passwd", "-c", cfgPath).expect(t, 0)
-	if _, err := keyring.Open(krPath, []byte("pw-one")); err == nil {
+	if _, err := keyring.Open(krPath, []byte("passphrase-one")); err == nil {
 		t.Error("old passphrase still opens the keyring")
 	}
-	k := openKR(t, krPath, "pw-two")
+	k := openKR(t, krPath, "passphrase-two")
 	if *k.NameKey() != name {
 		t.Error("passwd changed derived keys")
 	}
@@ -147,10 +147,10 @@ func TestKeysPasswd(t *testing.T) {
 	}
 
 	// New passphrase typed at a prompt, with new Argon2id parameters.
-	r := runCLI(t, "pw-three\npw-three\n", passEnv("pw-two"), true,
+	r := runCLI(t, "passphrase-three\npassphrase-three\n", passEnv("passphrase-two"), true,
 		"keys", "passwd", "-c", cfgPath, "-kdf-memory", "128", "-kdf-threads", "2")
 	r.expect(t, 0, "New passphrase: ", "Repeat new passphrase: ")
-	k = openKR(t, krPath, "pw-three")
+	k = openKR(t, krPath, "passphrase-three")
 	if want := (keyring.Params{Time: 1, MemoryKiB: 128, Threads: 2}); k.Params() != want {
 		t.Errorf("params %+v, want %+v", k.Params(), want)
 	}
@@ -160,7 +160,7 @@ func TestKeysPasswd(t *testing.T) {
 
 	// No new passphrase available: nothing changes.
 	before := readBytes(t, krPath)
-	runCLI(t, "", passEnv("pw-three"), false, "keys", "passwd", "-c", cfgPath).expect(t, 1, "set TWINCRYPT_NEW_PASSPHRASE")
+	runCLI(t, "", passEnv("passphrase-three"), false, "keys", "passwd", "-c", cfgPath).expect(t, 1, "set TWINCRYPT_NEW_PASSPHRASE")
 	if !bytes.Equal(readBytes(t, krPath), before) {
 		t.Error("failed passwd changed the keyring")
 	}
@@ -168,11 +168,11 @@ func TestKeysPasswd(t *testing.T) {
 
 func TestKeysExportImportRecovery(t *testing.T) {
 	cfgPath, krPath := initialized(t)
-	runCLI(t, "", passEnv("pw-one"), false, "keys", "rotate", "-c", cfgPath).expect(t, 0)
-	orig := openKR(t, krPath, "pw-one")
+	runCLI(t, "", passEnv("passphrase-one"), false, "keys", "rotate", "-c", cfgPath).expect(t, 0)
+	orig := openKR(t, krPath, "passphrase-one")
 	wantKEK2, _ := orig.KEK(2)
 
-	r := runCLI(t, "", passEnv("pw-one"), false, "keys", "export-recovery", "-c", cfgPath)
+	r := runCLI(t, "", passEnv("passphrase-one"), false, "keys", "export-recovery", "-c", cfgPath)
 	r.expect(t, 0, "keep it offline", "current key-encryption key is 2")
 	rk := strings.TrimSpace(r.stdout)
 	if rk != orig.RecoveryKey() || strings.Count(r.stdout, "\n") != 1 {
@@ -181,7 +181,7 @@ func TestKeysExportImportRecovery(t *testing.T) {
 
 	// Import refuses to overwrite without -force, and leaves the file alone.
 	before := readBytes(t, krPath)
-	runCLI(t, rk+"\n", passEnv("pw-new"), false, args("keys", "import-recovery", "-c", cfgPath)...).expect(t, 1, "already exists", "-force")
+	runCLI(t, rk+"\n", passEnv("passphrase-new"), false, args("keys", "import-recovery", "-c", cfgPath)...).expect(t, 1, "already exists", "-force")
 	if !bytes.Equal(readBytes(t, krPath), before) {
 		t.Fatal("import without -force changed the keyring")
 	}
@@ -194,9 +194,9 @@ func TestKeysExportImportRecovery(t *testing.T) {
 		extra []string
 		kek   uint32
 	}{
-		{"stdin", rk + "\n", passEnv("pw-new"), false, nil, 1},
-		{"env lowercase", "", map[string]string{envRecoveryKey: strings.ToLower(rk), envPassphrase: "pw-new"}, false, []string{"-kek-id", "2"}, 2},
-		{"terminal", strings.ReplaceAll(rk, "-", " ") + "\npw-new\npw-new\n", nil, true, nil, 1},
+		{"stdin", rk + "\n", passEnv("passphrase-new"), false, nil, 1},
+		{"env lowercase", "", map[string]string{envRecoveryKey: strings.ToLower(rk), envPassphrase: "passphrase-new"}, false, []string{"-kek-id", "2"}, 2},
+		{"terminal", strings.ReplaceAll(rk, "-", " ") + "\npassphrase-new\npassphrase-new\n", nil, true, nil, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,7 +209,7 @@ func TestKeysExportImportRecovery(t *testing.T) {
 			if !strings.Contains(r.stdout, "restored keyring") {
 				t.Errorf("stdout = %q", r.stdout)
 			}
-			k := openKR(t, krPath, "pw-new")
+			k := openKR(t, krPath, "passphrase-new")
 			if k.CurrentKEKID() != tt.kek {
 				t.Errorf("current KEK %d, want %d", k.CurrentKEKID(), tt.kek)
 			}
@@ -223,8 +223,8 @@ func TestKeysExportImportRecovery(t *testing.T) {
 	}
 
 	// -force replaces the keyring.
-	runCLI(t, rk, passEnv("pw-forced"), false, args("keys", "import-recovery", "-c", cfgPath, "-force")...).expect(t, 0)
-	openKR(t, krPath, "pw-forced")
+	runCLI(t, rk, passEnv("passphrase-forced"), false, args("keys", "import-recovery", "-c", cfgPath, "-force")...).expect(t, 0)
+	openKR(t, krPath, "passphrase-forced")
 
 	// A typo is caught and nothing is written.
 	if err := os.Remove(krPath); err != nil {
@@ -236,8 +236,8 @@ func TestKeysExportImportRecovery(t *testing.T) {
 	} else {
 		typo[0] = 'A'
 	}
-	runCLI(t, string(typo), passEnv("pw-new"), false, args("keys", "import-recovery", "-c", cfgPath)...).expect(t, 1, "checksum mismatch")
-	runCLI(t, "", passEnv("pw-new"), false, args("keys", "import-recovery", "-c", cfgPath)...).expect(t, 1, "no recovery key")
+	runCLI(t, string(typo), passEnv("passphrase-new"), false, args("keys", "import-recovery", "-c", cfgPath)...).expect(t, 1, "checksum mismatch")
+	runCLI(t, "", passEnv("passphrase-new"), false, args("keys", "import-recovery", "-c", cfgPath)...).expect(t, 1, "no recovery key")
 	runCLI(t, rk, nil, false, args("keys", "import-recovery", "-c", cfgPath)...).expect(t, 1, "no passphrase")
 	if _, err := os.Stat(krPath); !os.IsNotExist(err) {
 		t.Errorf("failed imports wrote a keyring (stat: %v)", err)
@@ -273,11 +273,45 @@ func TestKeysHelpAndUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			r := runCLI(t, "", passEnv("pw-one"), false, tt.args...)
+			r := runCLI(t, "", passEnv("passphrase-one"), false, tt.args...)
 			r.expect(t, tt.code, tt.stderrHas)
 			if !strings.Contains(r.stdout, tt.stdoutHas) {
 				t.Errorf("stdout %q does not contain %q", r.stdout, tt.stdoutHas)
 			}
 		})
 	}
+}
+
+// TestShortPassphrases: a new passphrase shorter than minPassphraseLen is
+// refused by keys passwd and import-recovery, while a keyring made earlier
+// with a short passphrase keeps opening and can get a longer one.
+func TestShortPassphrases(t *testing.T) {
+	cfgPath, krPath := initialized(t)
+	env := map[string]string{envPassphrase: "passphrase-one", envNewPassphrase: "too-short"}
+	runCLI(t, "", env, false, "keys", "passwd", "-c", cfgPath).expect(t, 1, "has 9 characters, fewer than the 12 required")
+	openKR(t, krPath, "passphrase-one")
+	runCLI(t, "short\nshort\n", passEnv("passphrase-one"), true, "keys", "passwd", "-c", cfgPath).expect(t, 1, "fewer than the 12 required")
+	openKR(t, krPath, "passphrase-one")
+
+	r := runCLI(t, "", passEnv("passphrase-one"), false, "keys", "export-recovery", "-c", cfgPath)
+	r.expect(t, 0)
+	rk := strings.TrimSpace(r.stdout)
+	env = map[string]string{envRecoveryKey: rk, envPassphrase: "short"}
+	runCLI(t, "", env, false, args("keys", "import-recovery", "-c", cfgPath, "-force")...).expect(t, 1, "fewer than the 12 required")
+	openKR(t, krPath, "passphrase-one")
+
+	// A keyring whose passphrase predates the rule.
+	old := filepath.Join(t.TempDir(), "old.yaml")
+	runCLI(t, "", passEnv("passphrase-one"), false, args("init", "-c", old)...).expect(t, 0)
+	oldCfg, err := config.LoadWithEnv(old, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(oldCfg.Keyring)
+	if _, err := keyring.Create(oldCfg.Keyring, []byte("pw"), keyring.Params{Time: 1, MemoryKiB: 64, Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+	runCLI(t, "", passEnv("pw"), false, "keys", "rotate", "-c", old).expect(t, 0)
+	runCLI(t, "", map[string]string{envPassphrase: "pw", envNewPassphrase: "a-longer-passphrase"}, false, "keys", "passwd", "-c", old).expect(t, 0)
+	openKR(t, oldCfg.Keyring, "a-longer-passphrase")
 }

@@ -28,6 +28,10 @@ type cli struct {
 	// running is the serving gateway's store when the command runs
 	// inside it, through the admin API (remote.go); nil otherwise.
 	running *store
+	// again receives the interrupt signals that arrive after the first
+	// one (which cancels the command's context); nil in tests that do
+	// not send any. serve stops waiting for in-flight requests on one.
+	again <-chan os.Signal
 }
 
 // command is one subcommand.
@@ -50,6 +54,7 @@ func commands() []command {
 		{"share", "make, list and revoke share links: create, list, revoke", runShare},
 		{"get", "download a share link: a file, or a folder's files (no config needed)", runGet},
 		{"rebuild-catalog", "rebuild the catalog from the meta records on one backend", runRebuildCatalog},
+		{"version", "print the version, the commit it was built from and the Go version", runVersion},
 	}
 }
 
@@ -57,11 +62,45 @@ func commands() []command {
 var errUsage = errors.New("usage")
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, term: isTerminal(os.Stdin)}
+	ctx, again, stop := notifySignals()
+	c := &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, term: isTerminal(os.Stdin), again: again}
 	code := run(ctx, c, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// notifySignals returns a context that SIGINT or SIGTERM cancels, and a
+// channel that receives every such signal after the first.
+func notifySignals() (context.Context, <-chan os.Signal, func()) {
+	sigc := make(chan os.Signal, 4)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	again := make(chan os.Signal, 4)
+	done := make(chan struct{})
+	go func() {
+		first := true
+		for {
+			select {
+			case s := <-sigc:
+				if first {
+					first = false
+					cancel()
+					continue
+				}
+				select {
+				case again <- s:
+				default:
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ctx, again, func() {
+		signal.Stop(sigc)
+		close(done)
+		cancel()
+	}
 }
 
 // run executes one command line and returns the process exit code.
@@ -74,6 +113,9 @@ func run(ctx context.Context, c *cli, args []string) int {
 	if name == "-h" || name == "--help" || name == "help" {
 		usage(c.stdout)
 		return 0
+	}
+	if name == "--version" || name == "-version" {
+		name, args = "version", []string{"version"}
 	}
 	if code, ok := runRemote(ctx, c, args); ok {
 		return code

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 )
@@ -58,6 +59,34 @@ func readPassphrase(c *cli, envVar, prompt string, confirm bool) ([]byte, error)
 		}
 	}
 	return p, nil
+}
+
+// minPassphraseLen is the fewest characters a new keyring passphrase may
+// have. Keyrings made earlier with shorter ones still open.
+const minPassphraseLen = 12
+
+// readNewPassphrase is readPassphrase for a new keyring passphrase, asked
+// for twice at a prompt, which must have at least minPassphraseLen
+// characters.
+func readNewPassphrase(c *cli, envVar, prompt string) ([]byte, error) {
+	p, err := readPassphrase(c, envVar, prompt, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNewPassphrase(p, envVar); err != nil {
+		clear(p)
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkNewPassphrase refuses a passphrase of fewer than minPassphraseLen
+// characters; envVar names where it may have come from.
+func checkNewPassphrase(p []byte, envVar string) error {
+	if n := utf8.RuneCount(p); n < minPassphraseLen {
+		return fmt.Errorf("the new passphrase (%s or typed) has %d characters, fewer than the %d required: choose a longer one", envVar, n, minPassphraseLen)
+	}
+	return nil
 }
 
 // promptSecret writes prompt to stderr and reads one line from stdin,

@@ -20,15 +20,18 @@ func TestInitPassphraseSources(t *testing.T) {
 		stderrHas string
 		pass      string
 	}{
-		{"env", "", passEnv("from-env"), false, 0, "", "from-env"},
-		{"env wins over terminal", "typed\ntyped\n", passEnv("from-env"), true, 0, "", "from-env"},
-		{"prompt", "typed\ntyped\n", nil, true, 0, "New passphrase: ", "typed"},
-		{"prompt CRLF", "typed\r\ntyped\r\n", nil, true, 0, "Repeat new passphrase: ", "typed"},
+		{"env", "", passEnv("from-the-environment"), false, 0, "", "from-the-environment"},
+		{"env wins over terminal", "typed-at-a-prompt\ntyped-at-a-prompt\n", passEnv("from-the-environment"), true, 0, "", "from-the-environment"},
+		{"prompt", "typed-at-a-prompt\ntyped-at-a-prompt\n", nil, true, 0, "New passphrase: ", "typed-at-a-prompt"},
+		{"prompt CRLF", "typed-at-a-prompt\r\ntyped-at-a-prompt\r\n", nil, true, 0, "Repeat new passphrase: ", "typed-at-a-prompt"},
 		{"neither", "", nil, false, 1, "no passphrase: set TWINCRYPT_PASSPHRASE or run on a terminal", ""},
 		{"mismatch", "typed\ntypo\n", nil, true, 1, "passphrases do not match", ""},
 		{"empty", "\n\n", nil, true, 1, "empty passphrase refused", ""},
 		{"eof", "", nil, true, 1, "no input", ""},
 		{"no repeat", "typed\n", nil, true, 1, "no input", ""},
+		{"short in env", "", passEnv("elevenchars"), false, 1, "has 11 characters, fewer than the 12 required", ""},
+		{"short typed", "short\nshort\n", nil, true, 1, "has 5 characters, fewer than the 12 required", ""},
+		{"twelve characters of UTF-8", "", passEnv("ääääääääääää"), false, 0, "", "ääääääääääää"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

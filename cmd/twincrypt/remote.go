@@ -106,7 +106,7 @@ func runRemote(ctx context.Context, c *cli, args []string) (code int, ok bool) {
 		req.Env[envPassphrase] = string(pass)
 		clear(pass)
 		if args[1] == "passwd" {
-			np, err := readPassphrase(c, envNewPassphrase, "New passphrase: ", true)
+			np, err := readNewPassphrase(c, envNewPassphrase, "New passphrase: ")
 			if err != nil {
 				fmt.Fprintf(c.stderr, "twincrypt %s: %v\n", name, err)
 				return 1, true

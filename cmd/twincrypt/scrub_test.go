@@ -26,7 +26,7 @@ func populated(t *testing.T, objects map[string][]byte) (*config.Config, string)
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	c := &cli{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: func(k string) string { return passEnv("pw-one")[k] }}
+	c := &cli{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: func(k string) string { return passEnv("passphrase-one")[k] }}
 	st, err := openStore(ctx, c, cfg, maintenanceLogger(c))
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestMaintenanceCommands(t *testing.T) {
 		"folder/":       nil,
 	}
 	cfg, cfgPath := populated(t, objects)
-	env := passEnv("pw-one")
+	env := passEnv("passphrase-one")
 
 	r := runCLI(t, "", env, false, "scrub", "-c", cfgPath)
 	r.expect(t, 0)
@@ -177,7 +177,7 @@ func TestMaintenanceCommands(t *testing.T) {
 }
 
 func TestMaintenanceUsage(t *testing.T) {
-	env := passEnv("pw-one")
+	env := passEnv("passphrase-one")
 	cases := []struct {
 		args []string
 		code int
@@ -272,7 +272,7 @@ func TestProgressLines(t *testing.T) {
 
 func TestKeysRewrap(t *testing.T) {
 	_, cfgPath := populated(t, map[string][]byte{"a": []byte("alpha"), "b": bytes.Repeat([]byte("b"), 70000)})
-	env := passEnv("pw-one")
+	env := passEnv("passphrase-one")
 	runCLI(t, "", env, false, "keys", "rotate", "-c", cfgPath).expect(t, 0)
 	r := runCLI(t, "", env, false, "keys", "rewrap", "-c", cfgPath)
 	r.expect(t, 0)

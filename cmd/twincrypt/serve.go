@@ -38,9 +38,6 @@ const (
 	// staleUploadAge is how long a multipart upload may stay incomplete
 	// before it is aborted and its parts deleted.
 	staleUploadAge = 7 * 24 * time.Hour
-	// shutdownGrace is how long in-flight requests may run after
-	// SIGINT/SIGTERM before their connections are closed.
-	shutdownGrace = 2 * time.Minute
 )
 
 func runServe(ctx context.Context, c *cli, args []string) error {
@@ -62,8 +59,9 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	embedded := *cfgPath == ""
 	var cfg *config.Config
 	var err error
+	generated := false
 	if embedded {
-		cfg, err = prepareDefault(c)
+		cfg, generated, err = prepareDefault(c)
 	} else {
 		cfg, err = config.LoadWithEnv(*cfgPath, c.getenv)
 	}
@@ -71,6 +69,9 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
+	if w := configModeWarning(cfg.Path); w != "" {
 		log.Warn(w)
 	}
 	st, err := openServeStore(ctx, c, cfg, log)
@@ -118,7 +119,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	}), lim, log)
 	s3ln, davln = guard.Listener(s3ln, lim.MaxConnections), guard.Listener(davln, lim.MaxConnections)
 
-	servers := []*namedServer{{"s3", s3srv, s3ln}, {"webdav", davsrv, davln}}
+	servers := []*namedServer{{name: "s3", srv: s3srv, ln: s3ln}, {name: "webdav", srv: davsrv, ln: davln}}
 	closeAll := func() {
 		for _, ns := range servers {
 			ns.ln.Close()
@@ -175,8 +176,15 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		}
 	}
 	if embedded {
+		// The secret key is printed once, when it was generated;
+		// later starts say where it is.
 		for _, u := range cfg.Users {
-			fmt.Fprintf(c.stdout, "  access key:   %s\n  secret key:   %s\n", u.AccessKey, u.SecretKey)
+			fmt.Fprintf(c.stdout, "  access key:   %s\n", u.AccessKey)
+			if generated {
+				fmt.Fprintf(c.stdout, "  secret key:   %s\n", u.SecretKey)
+			} else {
+				fmt.Fprintf(c.stdout, "  secret key:   in %s (printed only when it was generated)\n", cfg.Path)
+			}
 		}
 	}
 	for _, b := range cfg.Backends {
@@ -216,6 +224,10 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		})
 	})
 
+	for _, ns := range servers {
+		ns.conns = &connCounter{}
+		ns.srv.ConnState = ns.conns.track
+	}
 	errc := make(chan error, len(servers))
 	for _, srv := range servers {
 		go func() {
@@ -232,20 +244,9 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: finishing in-flight requests")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, ns := range servers {
-		srv := ns.srv
-		wg.Go(func() {
-			if err := srv.Shutdown(sctx); err != nil {
-				log.Warn("in-flight requests cut off", "err", err)
-				srv.Close()
-			}
-		})
+	if err := shutdown(servers, cfg.ShutdownGrace(), c.again, log); err != nil {
+		return err
 	}
-	wg.Wait()
 	log.Info("stopped")
 	return nil
 }
@@ -255,9 +256,10 @@ func shareAssets() (fs.FS, error) { return fs.Sub(sharepage.Static, "static") }
 
 // namedServer is one listener of serve and its server.
 type namedServer struct {
-	name string
-	srv  *http.Server
-	ln   net.Listener
+	name  string
+	srv   *http.Server
+	ln    net.Listener
+	conns *connCounter
 }
 
 // listenServer listens on addr for a listener of serve's other than S3 and
@@ -369,47 +371,50 @@ func sweepUploads(ctx context.Context, st *store, log *slog.Logger) {
 }
 
 // prepareDefault makes sure the embedded default configuration and its
-// keyring exist in the default home and returns the loaded configuration.
-func prepareDefault(c *cli) (*config.Config, error) {
+// keyring exist in the default home and returns the loaded configuration,
+// and whether it wrote the configuration (and so generated its
+// credentials) now.
+func prepareDefault(c *cli) (cfg *config.Config, created bool, err error) {
 	home, err := defaultHome(c)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := os.MkdirAll(home, 0o700); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	path := filepath.Join(home, "twincrypt.yaml")
-	created := false
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if err := config.WriteDefault(path); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		created = true
 		fmt.Fprintf(c.stdout, "created the default configuration %s\n", path)
 	}
-	cfg, err := config.LoadWithEnv(path, c.getenv)
+	cfg, err = config.LoadWithEnv(path, c.getenv)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if created {
 		// What init does for a config of one's own: serve never
 		// creates a backend's directory.
 		if err := makeBackendDirs(c, cfg); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	if _, err := os.Stat(cfg.Keyring); errors.Is(err, os.ErrNotExist) {
-		pass, err := readPassphrase(c, "TWINCRYPT_PASSPHRASE", "New passphrase for "+cfg.Keyring+": ", true)
+		pass, err := readNewPassphrase(c, envPassphrase, "New passphrase for "+cfg.Keyring+": ")
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		if _, err := keyring.Create(cfg.Keyring, pass, keyring.DefaultParams()); err != nil {
-			return nil, err
+		_, err = keyring.Create(cfg.Keyring, pass, keyring.DefaultParams())
+		clear(pass)
+		if err != nil {
+			return nil, false, err
 		}
 		fmt.Fprintf(c.stdout, "created the keyring %s\n  keep the passphrase safe; 'twincrypt keys export-recovery -c %s' prints a recovery key\n",
 			cfg.Keyring, strings.ReplaceAll(path, " ", `\ `))
 	}
-	return cfg, nil
+	return cfg, created, nil
 }
 
 // tuneGC sets the collector for a server whose live heap is small (chunk and
@@ -427,4 +432,15 @@ func tuneGC(getenv func(string) string) {
 	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(256 << 20)
 	}
+}
+
+// configModeWarning returns a warning when the config file at path (which
+// holds secrets) may be read by its group or by others, and "" otherwise.
+func configModeWarning(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o044 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the config file %s holds secrets and is readable by others than its owner (mode %04o): chmod 600 %s, or keep the secrets in secret_key_file files",
+		path, fi.Mode().Perm(), path)
 }

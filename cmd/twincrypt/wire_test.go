@@ -41,7 +41,7 @@ func TestOpenStoreBackends(t *testing.T) {
 			dir := cfg.Backends[1].Path
 			tc.damage(t, dir)
 			var logs bytes.Buffer
-			c := &cli{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: func(k string) string { return passEnv("pw-one")[k] }}
+			c := &cli{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: func(k string) string { return passEnv("passphrase-one")[k] }}
 			log := slog.New(slog.NewTextHandler(&logs, nil))
 			open := openStore
 			if tc.serve {
