@@ -27,6 +27,12 @@ func (ns *Namespace) BucketTags(ctx context.Context, bucket string) (map[string]
 // SetBucketTags replaces the tags of bucket (nil or empty: removes them)
 // and writes its record anew, one generation up.
 func (ns *Namespace) SetBucketTags(ctx context.Context, bucket string, tags map[string]string) error {
+	return ns.updateBucketRecord(ctx, bucket, func(r *record) { r.Tags = cloneTags(tags) })
+}
+
+// updateBucketRecord applies change to the record of bucket and writes it
+// anew, one generation up.
+func (ns *Namespace) updateBucketRecord(ctx context.Context, bucket string, change func(*record)) error {
 	defer ns.lock(bucket, "")()
 	b, err := ns.cat.GetBucket(ctx, bucket)
 	if err != nil {
@@ -36,7 +42,7 @@ func (ns *Namespace) SetBucketTags(ctx context.Context, bucket string, tags map[
 	if err != nil {
 		return err
 	}
-	r.Tags = cloneTags(tags)
+	change(r)
 	r.Generation = ns.nextGeneration(r.Generation)
 	metaName, id := ns.names.meta(bucket, "")
 	sealed, err := ns.sealRecord(r, id)

@@ -52,6 +52,8 @@ type record struct {
 	// before tags existed have none.
 	Tags  map[string]string `json:"tags,omitempty"`
 	Parts []partRecord      `json:"parts,omitempty"`
+	// CORS is a bucket's CORS configuration (bucket records only).
+	CORS []CORSRule `json:"cors,omitempty"`
 }
 
 // partRecord names one data blob of an object. Objects of zero bytes have no
