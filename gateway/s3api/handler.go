@@ -71,10 +71,12 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 		gofakes3.WithLogger(gofakesLogger{log}),
 	)
 	var h http.Handler = fake.Server()
-	h = normalize(ns, h)
+	cors := newCORSCache(ns)
+	h = normalize(ns, cors, h)
 	h = sigv4.New(sigv4.StaticCredentials(o.Users), sigv4.WithFailureHook(func(r *http.Request, e *sigv4.Error) {
 		loginFailed(log, o.Throttle, r, e)
 	})).Middleware(h)
+	h = preflight(cors, h)
 	h = throttle(o.Throttle, h)
 	h = withState(log, h)
 	return guard.Protect(h, guard.Options{MaxRequests: o.MaxRequests, BodyTimeout: o.BodyTimeout, Busy: http.HandlerFunc(slowDown)})
@@ -148,7 +150,7 @@ func loginFailed(log *slog.Logger, t *guard.Throttle, r *http.Request, e *sigv4.
 // are answered with NotImplemented for every method, so that no request
 // meant to change them can change object data instead.
 var unsupported = []string{
-	"accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering",
+	"accelerate", "acl", "analytics", "encryption", "intelligent-tiering",
 	"inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
 	"object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
 	"replication", "requestPayment", "restore", "retention", "select", "torrent",
@@ -159,12 +161,30 @@ var unsupported = []string{
 // X-Amz-Checksum-Algorithm, which names the algorithm of a checksum sent in
 // its own x-amz-checksum-<alg> header (verified by sigv4) and which gofakes3
 // would otherwise take for a checksum of an unknown algorithm.
-func normalize(ns *gateway.Namespace, next http.Handler) http.Handler {
+func normalize(ns *gateway.Namespace, cors *corsCache, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		bucket, object, _ := strings.Cut(strings.TrimLeft(r.URL.Path, "/"), "/")
+		cw := &corsWriter{ResponseWriter: w, h: corsHeaders(cors, r, bucket)}
+		defer func() {
+			if !cw.wrote {
+				// A handler that wrote nothing (an implicit 200)
+				// still gets its CORS headers.
+				cw.WriteHeader(http.StatusOK)
+			}
+		}()
+		w = cw
 		if _, ok := q["tagging"]; ok && object == "" && bucket != "" {
 			bucketTagging(ns, w, r, bucket)
+			return
+		}
+		if _, ok := q["cors"]; ok && object == "" && bucket != "" {
+			bucketCORS(ns, cors, w, r, bucket)
+			return
+		}
+		if _, ok := q["cors"]; ok {
+			writeError(w, r, &apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
+				Message: "The cors sub-resource is not supported on objects."})
 			return
 		}
 		for _, sub := range unsupported {
@@ -294,7 +314,7 @@ func (f *fixer) WriteHeader(code int) {
 	if e := f.st.override; e != nil && code >= 400 {
 		f.swallow = true
 		for k := range f.ResponseWriter.Header() {
-			if k != "X-Amz-Request-Id" {
+			if k != "X-Amz-Request-Id" && k != "Vary" && !strings.HasPrefix(k, "Access-Control-") {
 				f.ResponseWriter.Header().Del(k)
 			}
 		}
