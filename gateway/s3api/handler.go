@@ -1,11 +1,13 @@
 // Package s3api is twincrypt's S3 front end. It composes these handlers,
 // outermost first: the limits of package guard (requests in flight, body
 // read deadlines), request state and response fixing, the refusal of
-// clients throttled after failed logins, AWS Signature V4 verification
+// clients throttled after failed logins, CORS preflights (answered from
+// the bucket's rules without credentials), AWS Signature V4 verification
 // (gateway/s3api/sigv4), a filter (normalize) that answers NotImplemented
 // for sub-resources the gateway does not support, refuses storage classes
 // and tag sets S3 would refuse, answers what gofakes3 cannot (bucket
-// tagging, GetObjectAttributes with multipart ETags) and drops headers
+// tagging and CORS, GetObjectAttributes with multipart ETags), sets the
+// CORS headers of responses and drops headers
 // gofakes3 misreads, and gofakes3's protocol handler over an adapter to the
 // namespace.
 //
