@@ -75,9 +75,11 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 	var h http.Handler = fake.Server()
 	cors := newCORSCache(ns)
 	h = normalize(ns, cors, h)
-	h = sigv4.New(sigv4.StaticCredentials(o.Users), sigv4.WithFailureHook(func(r *http.Request, e *sigv4.Error) {
+	v := sigv4.New(sigv4.StaticCredentials(o.Users), sigv4.WithFailureHook(func(r *http.Request, e *sigv4.Error) {
 		loginFailed(log, o.Throttle, r, e)
-	})).Middleware(h)
+	}))
+	h = v.Middleware(h)
+	h = postUpload(ns, cors, v, log, o.Throttle, h)
 	h = preflight(cors, h)
 	h = throttle(o.Throttle, h)
 	h = withState(log, h)
