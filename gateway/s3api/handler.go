@@ -2,7 +2,9 @@
 // outermost first: the limits of package guard (requests in flight, body
 // read deadlines), request state and response fixing, the refusal of
 // clients throttled after failed logins, CORS preflights (answered from
-// the bucket's rules without credentials), AWS Signature V4 verification
+// the bucket's rules without credentials), browser POST uploads (their
+// form's policy authenticated and enforced, see postUpload), AWS Signature
+// V4 verification
 // (gateway/s3api/sigv4), a filter (normalize) that answers NotImplemented
 // for sub-resources the gateway does not support, refuses storage classes
 // and tag sets S3 would refuse, answers what gofakes3 cannot (bucket
