@@ -339,6 +339,9 @@ func browserUpload(ns *gateway.Namespace, v *sigv4.Verifier, log *slog.Logger, t
 	if e != nil {
 		return e
 	}
+	if v := fields["x-amz-storage-class"]; v != "" && !storageClasses[v] {
+		return &apiError{Status: http.StatusBadRequest, Code: "InvalidStorageClass", Message: "The storage class you specified is not valid"}
+	}
 	key := strings.ReplaceAll(fields["key"], "${filename}", file.FileName())
 	meta := map[string]string{}
 	for name, val := range fields {

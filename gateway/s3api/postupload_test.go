@@ -174,6 +174,8 @@ func TestPostPolicyUpload(t *testing.T) {
 			"Invalid according to Policy: Extra input fields: x-amz-meta-sneaky", "uploads/extra"},
 		{"content type", policyFields(t, secretKey, exp, withConds([]any{"starts-with", "$Content-Type", "image/"}), field{"key", "uploads/ct"}, field{"Content-Type", "text/html"}), "f", data, 403,
 			"Policy Condition failed", "uploads/ct"},
+		{"storage class", policyFields(t, secretKey, exp, withConds(map[string]string{"x-amz-storage-class": "GLACIER"}), field{"key", "uploads/glacier"}, field{"x-amz-storage-class", "GLACIER"}), "f", data, 400,
+			"<Code>InvalidStorageClass</Code>", "uploads/glacier"},
 		{"wrong secret", policyFields(t, "not-the-secret", exp, base, field{"key", "uploads/sig"}), "f", data, 403, "<Code>SignatureDoesNotMatch</Code>", "uploads/sig"},
 		{"no signature", []field{{"key", "uploads/anon"}}, "f", data, 403, "<Code>AccessDenied</Code>", "uploads/anon"},
 		{"no key", policyFields(t, secretKey, exp, base), "f", data, 400, "Bucket POST must contain a field named 'key'.", ""},
