@@ -16,6 +16,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twincrypt/twincrypt/gateway/guard"
+	"github.com/twincrypt/twincrypt/gateway/s3api"
+	"github.com/twincrypt/twincrypt/internal/testns"
 )
 
 // field is one form field, in order.
@@ -207,4 +211,30 @@ func TestPostPolicyUpload(t *testing.T) {
 			t.Errorf("stored: %d %q", g.status, g.body)
 		}
 	})
+}
+
+// TestPostPolicyLoginThrottle checks that a POST form signed with a wrong
+// secret counts as a failed login, and that a throttled client's POST is
+// answered 503 SlowDown before its form is read.
+func TestPostPolicyLoginThrottle(t *testing.T) {
+	th := guard.NewThrottle(guard.ThrottleOptions{Burst: 2, Interval: time.Hour})
+	ns := testns.New(t, testns.Options{}).NS
+	srv := httptest.NewServer(s3api.New(ns, s3api.Options{Users: map[string]string{accessKey: secretKey}, Throttle: th}))
+	defer srv.Close()
+	exp := time.Now().Add(time.Hour)
+	conds := []any{[]any{"starts-with", "$key", ""}}
+	for i, tt := range []struct {
+		secret string
+		status int
+		code   string
+	}{
+		{"wrong-secret", 403, "SignatureDoesNotMatch"},
+		{"wrong-secret", 403, "SignatureDoesNotMatch"},
+		{secretKey, 503, "SlowDown"},
+	} {
+		r := post(t, srv, "/unit", policyFields(t, tt.secret, exp, conds, field{"key", "k"}), "f", []byte("data"), "")
+		if r.status != tt.status || !strings.Contains(r.body, "<Code>"+tt.code+"</Code>") {
+			t.Errorf("POST %d: %d %s, want %d %s", i, r.status, r.body, tt.status, tt.code)
+		}
+	}
 }
