@@ -261,7 +261,14 @@ func newCollector(src Sources) *collector {
 	}
 }
 
-func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+// Describe sends every description (not prometheus.DescribeByCollect,
+// which would count the catalog at registration).
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.up, c.latency, c.successes, c.failures, c.reads, c.readBytes,
+		c.writtenBytes, c.queue, c.objects, c.storedBytes, c.shareDownloads, c.loginRefused} {
+		ch <- d
+	}
+}
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.src

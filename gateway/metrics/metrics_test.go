@@ -231,6 +231,7 @@ twincrypt_provider_written_bytes_total 200
 		t.Error(err)
 	}
 	if storedCalls != 1 {
+		// Not at registration either.
 		t.Errorf("the catalog was counted %d times in two scrapes, want once", storedCalls)
 	}
 	if problems, err := testutil.GatherAndLint(m.Registry()); err != nil || len(problems) > 0 {
