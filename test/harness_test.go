@@ -192,7 +192,8 @@ func (g *Gateway) Start() {
 	g.t.Helper()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	cmd := exec.Command(g.Bin, "serve", "-c", g.Config)
+	// Text, whatever the output: tests match its lines.
+	cmd := exec.Command(g.Bin, "serve", "-log-format", "text", "-c", g.Config)
 	cmd.Env = append(os.Environ(), "TWINCRYPT_PASSPHRASE="+passphrase)
 	g.output = &bytes.Buffer{}
 	cmd.Stdout = &lockedWriter{w: g.output, mu: &g.mu}

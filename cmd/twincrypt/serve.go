@@ -45,6 +45,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet(c, "serve", "[-c FILE]")
 	cfgPath := fs.String("c", "", "config `file`; without it, serve the embedded default from $TWINCRYPT_HOME (default ~/.local/share/twincrypt)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	logFormat := fs.String("log-format", "auto", "log `format`: text, json, or auto (text on a terminal, JSON otherwise)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,10 +56,12 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("%w: -log-level: %v", errUsage, err)
 	}
-	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+	log, err := newLogger(c.stderr, *logFormat, level)
+	if err != nil {
+		return err
+	}
 	embedded := *cfgPath == ""
 	var cfg *config.Config
-	var err error
 	generated := false
 	if embedded {
 		cfg, generated, err = prepareDefault(c)
@@ -97,8 +100,15 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	throttle := guard.NewThrottle(guard.ThrottleOptions{Burst: lim.LoginFailures, Interval: lim.LoginFailureInterval})
 	var downloads atomic.Int64
 	mx := newMetrics(st, throttle, &downloads)
-	// wrap counts a listener's requests (docs/OPERATIONS.md).
-	wrap := func(name string, h http.Handler) http.Handler { return mx.Wrap(name, operations[name], h) }
+	access := &accessLog{log: log, users: users}
+	if cfg.Log.RedactNames {
+		access.redact = st.keys.Derive(redactLabel)
+	}
+	// wrap gives a listener's requests an id, counts them and logs them
+	// (docs/OPERATIONS.md).
+	wrap := func(name string, h http.Handler) http.Handler {
+		return withRequestID(mx.Wrap(name, operations[name], h, access.observe))
+	}
 	s3ln, err := net.Listen("tcp", cfg.Listen.S3)
 	if err != nil {
 		return fmt.Errorf("listen s3: %w", err)

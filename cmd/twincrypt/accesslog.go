@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/twincrypt/twincrypt/gateway/metrics"
+)
+
+// redactLabel names the key of the access log's name hashes.
+const redactLabel = "twincrypt log redaction v1"
+
+// newLogger returns serve's logger on w: format "text", "json", or "auto"
+// (text on a terminal, JSON otherwise).
+func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+	o := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "auto":
+		if f, ok := w.(*os.File); ok && isTerminal(f) {
+			return slog.New(slog.NewTextHandler(w, o)), nil
+		}
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("%w: -log-format: %q is not auto, text or json", errUsage, format)
+}
+
+// accessLog writes one line per request. It logs neither query strings
+// (presigned URLs carry signatures in them) nor headers; the user is the
+// access key of a request that was not refused (401 or 403), named by a
+// known key. With a redaction key, bucket names, keys and paths are
+// replaced with their keyed hash.
+type accessLog struct {
+	log    *slog.Logger
+	users  map[string]string
+	redact *[32]byte // nil: names in clear
+}
+
+type requestIDKey struct{}
+
+// withRequestID gives each request an id, in its context and in the
+// X-Request-Id header of its answer.
+func withRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [8]byte
+		rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		w.Header().Set("X-Request-Id", id)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}
+
+// observe is a metrics.Observe: it logs the request.
+func (a *accessLog) observe(r *http.Request, i metrics.Info) {
+	if !a.log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	attrs := []slog.Attr{
+		slog.String("id", id),
+		slog.String("protocol", i.Protocol),
+		slog.String("operation", i.Operation),
+		slog.Int("status", i.Status),
+		slog.Int64("bytes_in", i.BytesIn),
+		slog.Int64("bytes_out", i.BytesOut),
+		slog.Duration("duration", i.Duration),
+		slog.String("client", r.RemoteAddr),
+	}
+	if u := a.user(r, i.Status); u != "" {
+		attrs = append(attrs, slog.String("user", u))
+	}
+	switch i.Protocol {
+	case metrics.S3:
+		bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		if bucket != "" {
+			attrs = append(attrs, slog.String("bucket", a.name(bucket)))
+		}
+		if key != "" {
+			attrs = append(attrs, slog.String("key", a.name(key)))
+		}
+	case metrics.WebDAV:
+		attrs = append(attrs, slog.String("path", a.name(r.URL.Path)))
+	case metrics.Admin:
+		// Routes and share ids; no names.
+		attrs = append(attrs, slog.String("path", r.URL.Path))
+	}
+	// The share listener's paths hold link ids; the key of a link is in
+	// its fragment, which never reaches the server.
+	a.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+// name returns s, or its keyed hash when names are redacted.
+func (a *accessLog) name(s string) string {
+	if a.redact == nil {
+		return s
+	}
+	m := hmac.New(sha256.New, a.redact[:])
+	io.WriteString(m, s)
+	return "h:" + hex.EncodeToString(m.Sum(nil)[:12])
+}
+
+// user returns the access key a request was authenticated with, "" when
+// it carried none, an unknown one, or was refused.
+func (a *accessLog) user(r *http.Request, status int) string {
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		return ""
+	}
+	var ak string
+	if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "AWS4-HMAC-SHA256 ") {
+		_, cred, ok := strings.Cut(auth, "Credential=")
+		if ok {
+			ak, _, _ = strings.Cut(cred, "/")
+		}
+	} else if cred := r.URL.Query().Get("X-Amz-Credential"); cred != "" {
+		ak, _, _ = strings.Cut(cred, "/")
+	} else if u, _, ok := r.BasicAuth(); ok {
+		ak = u
+	}
+	if _, known := a.users[ak]; !known {
+		return ""
+	}
+	return ak
+}
