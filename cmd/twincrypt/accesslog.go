@@ -40,12 +40,64 @@ func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, erro
 // accessLog writes one line per request. It logs neither query strings
 // (presigned URLs carry signatures in them) nor headers; the user is the
 // access key of a request that was not refused (401 or 403), named by a
-// known key. With a redaction key, bucket names, keys and paths are
-// replaced with their keyed hash.
+// known key. Names are redacted by the logger's handler (redactNames).
 type accessLog struct {
-	log    *slog.Logger
-	users  map[string]string
-	redact *[32]byte // nil: names in clear
+	log   *slog.Logger
+	users map[string]string
+}
+
+// redactedKeys are the attributes whose values are bucket names, object
+// keys or paths, in the access log and in every other line of serve's.
+var redactedKeys = map[string]bool{"bucket": true, "key": true, "path": true, "prefix": true, "target": true}
+
+// redactNames returns h replacing the value of every attribute in
+// redactedKeys with its keyed hash under key: the same name always gives
+// the same hash under one keyring, so lines about one object can be
+// matched, and the names cannot be recovered without the key.
+func redactNames(h slog.Handler, key *[32]byte) slog.Handler {
+	return &redactHandler{h: h, key: key}
+}
+
+type redactHandler struct {
+	h   slog.Handler
+	key *[32]byte
+}
+
+func (r *redactHandler) Enabled(ctx context.Context, l slog.Level) bool { return r.h.Enabled(ctx, l) }
+
+func (r *redactHandler) Handle(ctx context.Context, rec slog.Record) error {
+	out := slog.NewRecord(rec.Time, rec.Level, rec.Message, rec.PC)
+	rec.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(r.attr(a))
+		return true
+	})
+	return r.h.Handle(ctx, out)
+}
+
+func (r *redactHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	red := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		red[i] = r.attr(a)
+	}
+	return &redactHandler{h: r.h.WithAttrs(red), key: r.key}
+}
+
+func (r *redactHandler) WithGroup(name string) slog.Handler {
+	return &redactHandler{h: r.h.WithGroup(name), key: r.key}
+}
+
+func (r *redactHandler) attr(a slog.Attr) slog.Attr {
+	if !redactedKeys[a.Key] {
+		return a
+	}
+	return slog.String(a.Key, hashName(r.key, a.Value.Resolve().String()))
+}
+
+// hashName returns the keyed hash of a name in the log.
+func hashName(key *[32]byte, s string) string {
+	m := hmac.New(sha256.New, key[:])
+	io.WriteString(m, s)
+	return "h:" + hex.EncodeToString(m.Sum(nil)[:12])
 }
 
 type requestIDKey struct{}
@@ -85,13 +137,13 @@ func (a *accessLog) observe(r *http.Request, i metrics.Info) {
 	case metrics.S3:
 		bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 		if bucket != "" {
-			attrs = append(attrs, slog.String("bucket", a.name(bucket)))
+			attrs = append(attrs, slog.String("bucket", bucket))
 		}
 		if key != "" {
-			attrs = append(attrs, slog.String("key", a.name(key)))
+			attrs = append(attrs, slog.String("key", key))
 		}
 	case metrics.WebDAV:
-		attrs = append(attrs, slog.String("path", a.name(r.URL.Path)))
+		attrs = append(attrs, slog.String("path", r.URL.Path))
 	case metrics.Admin:
 		// Routes and share ids; no names.
 		attrs = append(attrs, slog.String("path", r.URL.Path))
@@ -99,16 +151,6 @@ func (a *accessLog) observe(r *http.Request, i metrics.Info) {
 	// The share listener's paths hold link ids; the key of a link is in
 	// its fragment, which never reaches the server.
 	a.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
-}
-
-// name returns s, or its keyed hash when names are redacted.
-func (a *accessLog) name(s string) string {
-	if a.redact == nil {
-		return s
-	}
-	m := hmac.New(sha256.New, a.redact[:])
-	io.WriteString(m, s)
-	return "h:" + hex.EncodeToString(m.Sum(nil)[:12])
 }
 
 // user returns the access key a request was authenticated with, "" when

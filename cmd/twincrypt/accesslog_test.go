@@ -33,14 +33,14 @@ func TestNewLoggerFormats(t *testing.T) {
 func TestAccessLog(t *testing.T) {
 	const ak, sk = "AKIDLOG", "secretsecretsecret"
 	var buf bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	key := [32]byte{1}
 	for _, redact := range []bool{false, true} {
 		buf.Reset()
-		a := &accessLog{log: log, users: map[string]string{ak: sk}}
+		lh := slog.Handler(slog.NewJSONHandler(&buf, nil))
 		if redact {
-			a.redact = &key
+			lh = redactNames(lh, &key)
 		}
+		a := &accessLog{log: slog.New(lh), users: map[string]string{ak: sk}}
 		m := metrics.New(metrics.Sources{})
 		h := withRequestID(m.Wrap(metrics.S3, metrics.S3Operation, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.Copy(io.Discard, r.Body)
@@ -103,8 +103,27 @@ func TestAccessLog(t *testing.T) {
 		if anon["operation"] != "ListObjects" || anon["status"] != 403.0 || anon["user"] != nil {
 			t.Errorf("refused GET: %v", anon)
 		}
-		if redact && put["bucket"] != a.name("mybucket") || !redact && put["key"] != "dir/photo.jpg" {
+		if redact && put["bucket"] != hashName(&key, "mybucket") || !redact && put["key"] != "dir/photo.jpg" {
 			t.Errorf("names: %v", put)
+		}
+	}
+}
+
+func TestRedactNamesEveryLine(t *testing.T) {
+	var buf bytes.Buffer
+	key := [32]byte{2}
+	log := slog.New(redactNames(slog.NewTextHandler(&buf, nil), &key))
+	log.With("bucket", "b1").Warn("webdav login failed", "path", "/b1/secret-plan.txt", "client", "127.0.0.1")
+	log.WithGroup("g").Info("x", "key", "k1", "n", 3)
+	out := buf.String()
+	for _, name := range []string{"b1", "secret-plan", "k1"} {
+		if strings.Contains(out, name) {
+			t.Errorf("the log holds %q:\n%s", name, out)
+		}
+	}
+	for _, want := range []string{"path=" + hashName(&key, "/b1/secret-plan.txt"), "bucket=" + hashName(&key, "b1"), "g.key=" + hashName(&key, "k1"), "client=127.0.0.1", "g.n=3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
 		}
 	}
 }

@@ -85,6 +85,10 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if cfg.Log.RedactNames {
+		// From here on, every line of the log (docs/OPERATIONS.md).
+		log = slog.New(redactNames(log.Handler(), st.keys.Derive(redactLabel)))
+	}
 	// Unlocking the keyring ran Argon2id over 64 MiB. Collect it and give
 	// it back now: otherwise the heap may grow to twice that peak before
 	// the first collection, and the process keeps it resident.
@@ -101,9 +105,6 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	var downloads atomic.Int64
 	mx := newMetrics(st, throttle, &downloads)
 	access := &accessLog{log: log, users: users}
-	if cfg.Log.RedactNames {
-		access.redact = st.keys.Derive(redactLabel)
-	}
 	// wrap gives a listener's requests an id, counts them and logs them
 	// (docs/OPERATIONS.md).
 	wrap := func(name string, h http.Handler) http.Handler {
