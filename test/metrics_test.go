@@ -41,6 +41,12 @@ func TestMetricsPrometheus(t *testing.T) {
 	if code, _ := httpGet(t, admin+"/debug/pprof/"); code == 200 {
 		t.Error("/debug/pprof/ answered an unsigned request")
 	}
+	curl := testenv.Tool(t, "curl", "/usr/bin/curl")
+	vars := run(t, cleanEnv(), "", curl, "-sf", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", g.AccessKey+":"+g.SecretKey,
+		admin+"/debug/vars").must(t, "signed GET /debug/vars")
+	if !strings.Contains(vars.Stdout, `"twincrypt_backend_written_bytes"`) || !strings.Contains(vars.Stdout, `"memstats"`) {
+		t.Errorf("/debug/vars: %s", vars.Stdout)
+	}
 
 	// The workload: 7 PUTs and 5 GETs of 10 KiB each.
 	ctx := context.Background()
