@@ -81,6 +81,12 @@ func TestAccessLogSecrets(t *testing.T) {
 		t.Fatalf("twincrypt get: %v\n%s", err, out)
 	}
 
+	// The download and the refused login show in the metrics.
+	if _, exposition := httpGet(t, "http://"+g.AdminAddr+"/metrics"); !strings.Contains(exposition, "\ntwincrypt_share_downloads_total 1\n") ||
+		!strings.Contains(exposition, `twincrypt_http_requests_total{code="401",operation="PROPFIND",protocol="webdav"} 1`) {
+		t.Errorf("metrics after the workload:\n%s", exposition)
+	}
+
 	logs := g.WaitOutput(func(out string) bool {
 		return strings.Count(out, "protocol=share") >= 2 && strings.Contains(out, "operation=PROPFIND")
 	})

@@ -196,3 +196,51 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestReadyz takes one of two providers away from a gateway that needs
+// both for a write: /readyz answers 503 with the reason while /healthz
+// stays 200, twincrypt_provider_up shows it, and both come back with the
+// provider.
+func TestReadyz(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2, Share: true, CheckInterval: time.Second})
+	admin := "http://" + g.AdminAddr
+	poll := func(what string, cond func() bool) {
+		t.Helper()
+		for range 300 {
+			if cond() {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("%s: not after 300 polls\n%s", what, g.Output())
+	}
+	poll("ready at start", func() bool { code, _ := httpGet(t, admin+"/readyz"); return code == 200 })
+
+	g.Stop()
+	away := g.LocalDirs[1] + ".away"
+	if err := os.Rename(g.LocalDirs[1], away); err != nil {
+		t.Fatal(err)
+	}
+	g.Start()
+	var body string
+	poll("not ready without local1", func() bool {
+		var code int
+		code, body = httpGet(t, admin+"/readyz")
+		return code == 503
+	})
+	if !strings.Contains(body, "1 providers up, 2 needed for a write") || !strings.Contains(body, "local1") {
+		t.Errorf("/readyz: %q", body)
+	}
+	if code, _ := httpGet(t, admin+"/healthz"); code != 200 {
+		t.Errorf("/healthz while not ready: %d", code)
+	}
+	_, exposition := httpGet(t, admin+"/metrics")
+	if !strings.Contains(exposition, `twincrypt_provider_up{provider="local1"} 0`) || !strings.Contains(exposition, `twincrypt_provider_up{provider="local0"} 1`) {
+		t.Errorf("provider_up while local1 is away:\n%s", exposition)
+	}
+
+	if err := os.Rename(away, g.LocalDirs[1]); err != nil {
+		t.Fatal(err)
+	}
+	poll("ready with local1 back", func() bool { code, _ := httpGet(t, admin+"/readyz"); return code == 200 })
+}
