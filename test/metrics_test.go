@@ -146,7 +146,8 @@ func TestMetricsPrometheus(t *testing.T) {
 	query(`count(twincrypt_provider_latency_seconds)`, eq(2))
 	query(`sum(twincrypt_provider_errors_total)`, eq(0))
 	// Each object is stored on both providers.
-	query(`twincrypt_provider_written_bytes_total`, atLeast(2*7*size))
+	query(`min(twincrypt_provider_written_bytes_total)`, atLeast(7*size))
+	query(`sum(twincrypt_provider_read_bytes_total)`, atLeast(5*size))
 	query(`twincrypt_stored_objects`, eq(7))
 	query(`twincrypt_stored_bytes`, eq(7*size))
 	query(`twincrypt_repair_queue_tasks`, eq(0))

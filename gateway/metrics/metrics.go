@@ -34,7 +34,8 @@ const (
 type Sources struct {
 	// Health returns the replicated set's members.
 	Health func() []replica.MemberHealth
-	// Traffic returns the replicated set's traffic counters.
+	// Traffic returns the replicated set's traffic counters (the reads
+	// opened; bytes are counted per member from Health).
 	Traffic func() replica.Traffic
 	// QueueDepth counts the tasks on the repair queue. It is called at
 	// most once per QueueEvery.
@@ -251,8 +252,8 @@ func newCollector(src Sources) *collector {
 		successes:      d("twincrypt_provider_requests_succeeded_total", "Provider requests that succeeded.", "provider"),
 		failures:       d("twincrypt_provider_errors_total", "Provider requests that failed with an availability error (not an answer about the object).", "provider"),
 		reads:          d("twincrypt_provider_reads_total", "Provider read streams opened, summed over providers (failovers included)."),
-		readBytes:      d("twincrypt_provider_read_bytes_total", "Bytes read from providers, summed over providers."),
-		writtenBytes:   d("twincrypt_provider_written_bytes_total", "Bytes written to providers, summed over providers: a blob stored twice counts twice."),
+		readBytes:      d("twincrypt_provider_read_bytes_total", "Bytes read from a provider.", "provider"),
+		writtenBytes:   d("twincrypt_provider_written_bytes_total", "Bytes written to a provider.", "provider"),
 		queue:          d("twincrypt_repair_queue_tasks", "Tasks on the repair queue (recomputed at most every 10s)."),
 		objects:        d("twincrypt_stored_objects", "Objects in the catalog (recomputed at most once a minute)."),
 		storedBytes:    d("twincrypt_stored_bytes", "Plaintext bytes of the objects in the catalog (recomputed at most once a minute)."),
@@ -282,13 +283,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.latency, prometheus.GaugeValue, h.Latency.Seconds(), h.Name)
 			ch <- prometheus.MustNewConstMetric(c.successes, prometheus.CounterValue, float64(h.Successes), h.Name)
 			ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(h.Failures), h.Name)
+			ch <- prometheus.MustNewConstMetric(c.readBytes, prometheus.CounterValue, float64(h.ReadBytes), h.Name)
+			ch <- prometheus.MustNewConstMetric(c.writtenBytes, prometheus.CounterValue, float64(h.WrittenBytes), h.Name)
 		}
 	}
 	if s.Traffic != nil {
 		t := s.Traffic()
 		ch <- prometheus.MustNewConstMetric(c.reads, prometheus.CounterValue, float64(t.Reads))
-		ch <- prometheus.MustNewConstMetric(c.readBytes, prometheus.CounterValue, float64(t.ReadBytes))
-		ch <- prometheus.MustNewConstMetric(c.writtenBytes, prometheus.CounterValue, float64(t.WrittenBytes))
 	}
 	if s.ShareDownloads != nil {
 		ch <- prometheus.MustNewConstMetric(c.shareDownloads, prometheus.CounterValue, float64(s.ShareDownloads()))

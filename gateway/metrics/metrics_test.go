@@ -183,8 +183,8 @@ func TestCollector(t *testing.T) {
 	m := New(Sources{
 		Health: func() []replica.MemberHealth {
 			return []replica.MemberHealth{
-				{Name: "a", State: replica.StateUp, Latency: 20 * time.Millisecond, Successes: 5, Failures: 1},
-				{Name: "b", State: replica.StateDown, Failures: 7},
+				{Name: "a", State: replica.StateUp, Latency: 20 * time.Millisecond, Successes: 5, Failures: 1, WrittenBytes: 120},
+				{Name: "b", State: replica.StateDown, Failures: 7, WrittenBytes: 80},
 			}
 		},
 		Traffic:        func() replica.Traffic { return replica.Traffic{Reads: 2, ReadBytes: 100, WrittenBytes: 200} },
@@ -217,9 +217,10 @@ twincrypt_share_downloads_total 6
 # HELP twincrypt_login_refused_total Logins refused by the per-address throttle after repeated failures.
 # TYPE twincrypt_login_refused_total counter
 twincrypt_login_refused_total 9
-# HELP twincrypt_provider_written_bytes_total Bytes written to providers, summed over providers: a blob stored twice counts twice.
+# HELP twincrypt_provider_written_bytes_total Bytes written to a provider.
 # TYPE twincrypt_provider_written_bytes_total counter
-twincrypt_provider_written_bytes_total 200
+twincrypt_provider_written_bytes_total{provider="a"} 120
+twincrypt_provider_written_bytes_total{provider="b"} 80
 `
 	names := []string{"twincrypt_provider_up", "twincrypt_provider_errors_total", "twincrypt_repair_queue_tasks",
 		"twincrypt_stored_objects", "twincrypt_stored_bytes", "twincrypt_share_downloads_total",
