@@ -116,7 +116,12 @@ func withRequestID(h http.Handler) http.Handler {
 
 // observe is a metrics.Observe: it logs the request.
 func (a *accessLog) observe(r *http.Request, i metrics.Info) {
-	if !a.log.Enabled(r.Context(), slog.LevelInfo) {
+	level := slog.LevelInfo
+	if i.Protocol == metrics.Admin && (i.Operation == "metrics" || i.Operation == "healthz" || i.Operation == "readyz") {
+		// Scrapes and probes come every few seconds.
+		level = slog.LevelDebug
+	}
+	if !a.log.Enabled(r.Context(), level) {
 		return
 	}
 	id, _ := r.Context().Value(requestIDKey{}).(string)
@@ -150,7 +155,7 @@ func (a *accessLog) observe(r *http.Request, i metrics.Info) {
 	}
 	// The share listener's paths hold link ids; the key of a link is in
 	// its fragment, which never reaches the server.
-	a.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	a.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
 // user returns the access key a request was authenticated with, "" when

@@ -127,3 +127,15 @@ func TestRedactNamesEveryLine(t *testing.T) {
 		}
 	}
 }
+
+func TestAccessLogProbesAtDebug(t *testing.T) {
+	var buf bytes.Buffer
+	a := &accessLog{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	for _, p := range []string{"/metrics", "/healthz", "/readyz", "/api/v1/shares"} {
+		r := httptest.NewRequest("GET", p, nil)
+		a.observe(r, metrics.Info{Protocol: metrics.Admin, Operation: metrics.AdminOperation(r), Status: 200})
+	}
+	if out := buf.String(); strings.Count(out, "msg=request") != 1 || !strings.Contains(out, "operation=shares") {
+		t.Errorf("at level info:\n%s", out)
+	}
+}
