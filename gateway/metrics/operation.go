@@ -16,6 +16,9 @@ func S3Operation(r *http.Request) string {
 	bucket, key, _ := strings.Cut(path, "/")
 	copySource := r.Header.Get("X-Amz-Copy-Source") != ""
 	switch {
+	case r.Method == http.MethodOptions && bucket != "":
+		// A CORS preflight, of a bucket or an object.
+		return "PreflightRequest"
 	case bucket == "":
 		if r.Method == http.MethodGet {
 			return "ListBuckets"
@@ -135,8 +138,6 @@ func objectOperation(method string, has func(string) bool, copySource bool) stri
 		case has("restore"):
 			return "RestoreObject"
 		}
-	case http.MethodOptions:
-		return "PreflightRequest"
 	}
 	return "Unknown"
 }
