@@ -22,6 +22,11 @@ func newMetrics(st *store, throttle *guard.Throttle, downloads *atomic.Int64) *m
 		Health:  st.set.Health,
 		Traffic: st.set.Traffic,
 		QueueDepth: func(ctx context.Context) (int, error) {
+			if q, ok := st.set.Queue().(interface {
+				QueueLen(context.Context) (int, error)
+			}); ok {
+				return q.QueueLen(ctx) // the catalog's: no task is read
+			}
 			tasks, err := st.set.Queue().Pending(ctx, 0)
 			return len(tasks), err
 		},
