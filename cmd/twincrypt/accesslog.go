@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/twincrypt/twincrypt/gateway/metrics"
 )
@@ -55,12 +56,21 @@ var redactedKeys = map[string]bool{"bucket": true, "key": true, "path": true, "p
 // the same hash under one keyring, so lines about one object can be
 // matched, and the names cannot be recovered without the key.
 func redactNames(h slog.Handler, key *[32]byte) slog.Handler {
-	return &redactHandler{h: h, key: key}
+	h, setKey := redactNamesLater(h)
+	setKey(key)
+	return h
+}
+
+// redactNamesLater is redactNames for a key known only later (when the
+// keyring is open): until setKey is called, such values are left out.
+func redactNamesLater(h slog.Handler) (_ slog.Handler, setKey func(*[32]byte)) {
+	r := &redactHandler{h: h, key: new(atomic.Pointer[[32]byte])}
+	return r, r.key.Store
 }
 
 type redactHandler struct {
 	h   slog.Handler
-	key *[32]byte
+	key *atomic.Pointer[[32]byte]
 }
 
 func (r *redactHandler) Enabled(ctx context.Context, l slog.Level) bool { return r.h.Enabled(ctx, l) }
@@ -90,7 +100,11 @@ func (r *redactHandler) attr(a slog.Attr) slog.Attr {
 	if !redactedKeys[a.Key] {
 		return a
 	}
-	return slog.String(a.Key, hashName(r.key, a.Value.Resolve().String()))
+	key := r.key.Load()
+	if key == nil {
+		return slog.String(a.Key, "h:?")
+	}
+	return slog.String(a.Key, hashName(key, a.Value.Resolve().String()))
 }
 
 // hashName returns the keyed hash of a name in the log.

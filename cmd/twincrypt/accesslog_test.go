@@ -139,3 +139,20 @@ func TestAccessLogProbesAtDebug(t *testing.T) {
 		t.Errorf("at level info:\n%s", out)
 	}
 }
+
+func TestRedactNamesBeforeTheKey(t *testing.T) {
+	var buf bytes.Buffer
+	h, setKey := redactNamesLater(slog.NewTextHandler(&buf, nil))
+	log := slog.New(h).With("bucket", "early-bucket")
+	log.Info("before", "key", "early-key")
+	key := [32]byte{3}
+	setKey(&key)
+	log.Info("after", "key", "late-key")
+	out := buf.String()
+	if strings.Contains(out, "early") || strings.Contains(out, "late-key") {
+		t.Errorf("names in the log:\n%s", out)
+	}
+	if !strings.Contains(out, "msg=before bucket=h:? key=h:?") || !strings.Contains(out, "msg=after bucket=h:? key="+hashName(&key, "late-key")) {
+		t.Errorf("log:\n%s", out)
+	}
+}

@@ -77,6 +77,15 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if w := configModeWarning(cfg.Path); w != "" {
 		log.Warn(w)
 	}
+	var setRedactKey func(*[32]byte)
+	if cfg.Log.RedactNames {
+		// Every line of the log, also of the namespace and the
+		// replicated set (docs/OPERATIONS.md); the key comes from the
+		// keyring.
+		var h slog.Handler
+		h, setRedactKey = redactNamesLater(log.Handler())
+		log = slog.New(h)
+	}
 	st, err := openServeStore(ctx, c, cfg, log)
 	if errors.Is(err, catalog.ErrInUse) {
 		return fmt.Errorf("%w: another twincrypt serve runs on %s", err, cfg.Path)
@@ -85,9 +94,8 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if cfg.Log.RedactNames {
-		// From here on, every line of the log (docs/OPERATIONS.md).
-		log = slog.New(redactNames(log.Handler(), st.keys.Derive(redactLabel)))
+	if setRedactKey != nil {
+		setRedactKey(st.keys.Derive(redactLabel))
 	}
 	// Unlocking the keyring ran Argon2id over 64 MiB. Collect it and give
 	// it back now: otherwise the heap may grow to twice that peak before
