@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -117,5 +118,49 @@ func TestAccessLogSecrets(t *testing.T) {
 	}
 	if n := strings.Count(logs, "msg=request "); n < 9 {
 		t.Errorf("%d access log lines, want at least 9:\n%s", n, logs)
+	}
+}
+
+// TestLogJSON starts serve with its standard error on a pipe and the
+// default log format: every log line is a JSON object, and a PUT leaves
+// its access log line.
+func TestLogJSON(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2, LogFormat: "auto"})
+	c, err := minio.New(g.Addr, &minio.Options{Creds: credentials.NewStaticV4(g.AccessKey, g.SecretKey, ""), Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.MakeBucket(ctx, "json", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, "json", "k", strings.NewReader("abc"), 3, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := g.WaitOutput(func(out string) bool { return strings.Contains(out, `"operation":"PutObject"`) })
+	var put map[string]any
+	n := 0
+	for l := range strings.Lines(out) {
+		if !strings.HasPrefix(l, "{") {
+			continue // the banner on standard output
+		}
+		n++
+		var v map[string]any
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Errorf("not a JSON object: %q: %v", l, err)
+			continue
+		}
+		if v["msg"] == "request" && v["operation"] == "PutObject" {
+			put = v
+		}
+	}
+	if n < 3 || put == nil {
+		t.Fatalf("%d JSON lines, PUT %v:\n%s", n, put, out)
+	}
+	if put["status"] != 200.0 || put["user"] != g.AccessKey || put["bucket"] != "json" || put["key"] != "k" || put["level"] != "INFO" {
+		t.Errorf("the PUT's line: %v", put)
+	}
+	if strings.Contains(out, "level=") {
+		t.Errorf("text lines in the log:\n%s", out)
 	}
 }
