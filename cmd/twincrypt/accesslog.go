@@ -47,12 +47,18 @@ type accessLog struct {
 	users map[string]string
 }
 
-// redactedKeys are the attributes whose values are bucket names, object
+// redacted reports whether the attribute key holds bucket names, object
 // keys or paths, in the access log and in every other line of serve's.
-var redactedKeys = map[string]bool{"bucket": true, "key": true, "path": true, "prefix": true, "target": true}
+func redacted(key string) bool {
+	switch key {
+	case "bucket", "key", "path", "prefix", "target":
+		return true
+	}
+	return false
+}
 
-// redactNames returns h replacing the value of every attribute in
-// redactedKeys with its keyed hash under key: the same name always gives
+// redactNames returns h replacing the value of every attribute that is
+// redacted with its keyed hash under key: the same name always gives
 // the same hash under one keyring, so lines about one object can be
 // matched, and the names cannot be recovered without the key.
 func redactNames(h slog.Handler, key *[32]byte) slog.Handler {
@@ -97,7 +103,7 @@ func (r *redactHandler) WithGroup(name string) slog.Handler {
 }
 
 func (r *redactHandler) attr(a slog.Attr) slog.Attr {
-	if !redactedKeys[a.Key] {
+	if !redacted(a.Key) {
 		return a
 	}
 	key := r.key.Load()

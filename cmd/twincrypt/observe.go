@@ -48,12 +48,18 @@ func storedTotals(ctx context.Context, cat catalog.Catalog) (objects, bytes int6
 	return objects, bytes, err
 }
 
-// operations names the operation of a request to each listener.
-var operations = map[string]func(*http.Request) string{
-	metrics.S3:     metrics.S3Operation,
-	metrics.WebDAV: metrics.WebDAVOperation,
-	metrics.Share:  metrics.ShareOperation,
-	metrics.Admin:  metrics.AdminOperation,
+// operation returns what names the operation of a request to the
+// listener called name.
+func operation(name string) func(*http.Request) string {
+	switch name {
+	case metrics.S3:
+		return metrics.S3Operation
+	case metrics.WebDAV:
+		return metrics.WebDAVOperation
+	case metrics.Share:
+		return metrics.ShareOperation
+	}
+	return metrics.AdminOperation
 }
 
 // readiness returns the check of /readyz: the catalog answers, and at

@@ -116,7 +116,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	// wrap gives a listener's requests an id, counts them and logs them
 	// (docs/OPERATIONS.md).
 	wrap := func(name string, h http.Handler) http.Handler {
-		return withRequestID(mx.Wrap(name, operations[name], h, access.observe))
+		return withRequestID(mx.Wrap(name, operation(name), h, access.observe))
 	}
 	s3ln, err := net.Listen("tcp", cfg.Listen.S3)
 	if err != nil {

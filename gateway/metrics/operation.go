@@ -31,22 +31,21 @@ func S3Operation(r *http.Request) string {
 	return "Unknown"
 }
 
-// bucketSubresources are the query parameters that select a bucket
-// subresource, and the operation name's suffix for each.
-var bucketSubresources = []struct{ param, name string }{
-	{"location", "BucketLocation"},
-	{"versioning", "BucketVersioning"},
-	{"tagging", "BucketTagging"},
-	{"policy", "BucketPolicy"},
-	{"acl", "BucketAcl"},
-	{"cors", "BucketCors"},
-	{"lifecycle", "BucketLifecycleConfiguration"},
-	{"encryption", "BucketEncryption"},
-	{"object-lock", "ObjectLockConfiguration"},
-}
-
 func bucketOperation(method string, has func(string) bool) string {
-	for _, s := range bucketSubresources {
+	// The query parameters that select a bucket subresource, and the
+	// operation name's suffix for each.
+	subresources := [...]struct{ param, name string }{
+		{"location", "BucketLocation"},
+		{"versioning", "BucketVersioning"},
+		{"tagging", "BucketTagging"},
+		{"policy", "BucketPolicy"},
+		{"acl", "BucketAcl"},
+		{"cors", "BucketCors"},
+		{"lifecycle", "BucketLifecycleConfiguration"},
+		{"encryption", "BucketEncryption"},
+		{"object-lock", "ObjectLockConfiguration"},
+	}
+	for _, s := range subresources {
 		if has(s.param) {
 			switch method {
 			case http.MethodGet:
@@ -142,17 +141,12 @@ func objectOperation(method string, has func(string) bool, copySource bool) stri
 	return "Unknown"
 }
 
-// webdavMethods are the methods WebDAV clients send.
-var webdavMethods = map[string]bool{
-	"OPTIONS": true, "GET": true, "HEAD": true, "PUT": true, "DELETE": true, "POST": true,
-	"MKCOL": true, "COPY": true, "MOVE": true, "LOCK": true, "UNLOCK": true,
-	"PROPFIND": true, "PROPPATCH": true,
-}
-
-// WebDAVOperation names a WebDAV request by its method; other methods are
-// "OTHER".
+// WebDAVOperation names a WebDAV request by its method; methods WebDAV
+// does not define are "OTHER".
 func WebDAVOperation(r *http.Request) string {
-	if webdavMethods[r.Method] {
+	switch r.Method {
+	case "OPTIONS", "GET", "HEAD", "PUT", "DELETE", "POST", "MKCOL", "COPY", "MOVE",
+		"LOCK", "UNLOCK", "PROPFIND", "PROPPATCH":
 		return r.Method
 	}
 	return "OTHER"
