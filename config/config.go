@@ -76,6 +76,7 @@ type Config struct {
 	Backends    []Backend   `yaml:"backends"`
 	Replication Replication `yaml:"replication"`
 	Limits      Limits      `yaml:"limits"`
+	Log         Log         `yaml:"log,omitempty"`
 
 	// dir is the directory relative paths are resolved against.
 	dir string
@@ -105,6 +106,13 @@ type Listen struct {
 	// Admin is optional; empty disables the admin API, through which
 	// the command line reaches a running gateway (docs/SHARING.md).
 	Admin string `yaml:"admin,omitempty"`
+}
+
+// Log configures serve's log.
+type Log struct {
+	// RedactNames replaces bucket names, object keys and WebDAV paths
+	// in the access log with a keyed hash (docs/OPERATIONS.md).
+	RedactNames bool `yaml:"redact_names,omitempty"`
 }
 
 // Share configures share links.

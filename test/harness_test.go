@@ -74,6 +74,8 @@ type Setup struct {
 	// other than listen, keyring, catalog, users, backends and
 	// replication).
 	Extra string
+	// LogFormat is serve's -log-format; empty: text, which tests match.
+	LogFormat string
 }
 
 // Gateway is a running twincrypt serve process.
@@ -90,6 +92,7 @@ type Gateway struct {
 	SecretKey string
 	LocalDirs []string
 	Buckets   []S3Bucket // S3 backends with their bucket
+	logFormat string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -116,6 +119,10 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 	g := &Gateway{t: t, Bin: binary(t), Dir: t.TempDir(), Addr: testenv.FreeAddr(t), DAVAddr: testenv.FreeAddr(t),
 		AccessKey: "e2e" + randHex(t, 6), SecretKey: randHex(t, 20)}
 	g.Config = filepath.Join(g.Dir, "twincrypt.yaml")
+	g.logFormat = s.LogFormat
+	if g.logFormat == "" {
+		g.logFormat = "text"
+	}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "listen:\n  s3: %s\n  webdav: %s\n", g.Addr, g.DAVAddr)
 	if s.Share {
@@ -192,7 +199,7 @@ func (g *Gateway) Start() {
 	g.t.Helper()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	cmd := exec.Command(g.Bin, "serve", "-c", g.Config)
+	cmd := exec.Command(g.Bin, "serve", "-log-format", g.logFormat, "-c", g.Config)
 	cmd.Env = append(os.Environ(), "TWINCRYPT_PASSPHRASE="+passphrase)
 	g.output = &bytes.Buffer{}
 	cmd.Stdout = &lockedWriter{w: g.output, mu: &g.mu}

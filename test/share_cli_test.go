@@ -31,7 +31,8 @@ func getURL(t testing.TB, url string) (int, http.Header, string) {
 // logs and the catalog for link secrets and names.
 func TestShareCommands(t *testing.T) {
 	curl := testenv.Tool(t, "curl", "/usr/bin/curl")
-	g := StartGateway(t, Setup{Local: 2, Share: true})
+	// The access log names buckets and keys unless they are redacted.
+	g := StartGateway(t, Setup{Local: 2, Share: true, Extra: "log:\n  redact_names: true\n"})
 	aws := NewAWS(t, g)
 	src := t.TempDir()
 	const key = "reports/quarterly-results-2026.pdf"

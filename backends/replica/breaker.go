@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twincrypt/twincrypt/backends"
@@ -66,6 +67,9 @@ type MemberHealth struct {
 	Latency   time.Duration
 	Successes uint64
 	Failures  uint64
+	// ReadBytes and WrittenBytes count the bytes read from the member by
+	// Get readers and handed to it by Put.
+	ReadBytes, WrittenBytes int64
 	// LastError is the most recent availability error, if any.
 	LastError string
 }
@@ -90,6 +94,8 @@ type member struct {
 	successes   uint64
 	failures    uint64
 	lastErr     string
+
+	readBytes, writtenBytes atomic.Int64
 }
 
 // isAvailabilityError reports whether err counts against a member's health:
@@ -286,6 +292,8 @@ func (m *member) health() MemberHealth {
 		Latency:             m.ewma,
 		Successes:           m.successes,
 		Failures:            m.failures,
+		ReadBytes:           m.readBytes.Load(),
+		WrittenBytes:        m.writtenBytes.Load(),
 		LastError:           m.lastErr,
 	}
 }

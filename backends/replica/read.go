@@ -312,6 +312,7 @@ func (r *reader) Read(p []byte) (int, error) {
 		stalled := !stall.Stop()
 		r.delivered += int64(n)
 		r.s.traffic.readBytes.Add(int64(n))
+		m.readBytes.Add(int64(n))
 		if n > 0 && len(r.short) > 0 {
 			// This member has bytes where the short ones ended.
 			r.s.queueRepairs(r.ctx, r.name, r.short, "copy shorter than on another member")

@@ -125,6 +125,7 @@ func (s *Set) tee(ctx context.Context, r io.Reader, size int64, streams []*putSt
 					defer st.writing.Store(false)
 					n, werr := st.pw.Write(chunk)
 					s.traffic.writtenBytes.Add(int64(n))
+					st.m.writtenBytes.Add(int64(n))
 					if werr != nil {
 						st.writeErr = werr
 					}

@@ -2,27 +2,18 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"expvar"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
-	"time"
 
 	"github.com/twincrypt/twincrypt/backends/replica"
 )
 
-// startDebug serves runtime profiles (/debug/pprof/) and counters
-// (/debug/vars: the expvar variables and the replicated set's traffic) on
-// addr. It is off unless serve is given --debug-addr; the listener has no
-// authentication, so addr should be a loopback address.
-func startDebug(addr string, log *slog.Logger, traffic func() replica.Traffic) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen debug: %w", err)
-	}
+// debugHandler serves runtime profiles (/debug/pprof/) and counters
+// (/debug/vars: the expvar variables and the replicated set's traffic). The
+// admin listener serves it behind SigV4 (docs/OPERATIONS.md).
+func debugHandler(traffic func() replica.Traffic) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -30,14 +21,7 @@ func startDebug(addr string, log *slog.Logger, traffic func() replica.Traffic) (
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/debug/vars", varsHandler(traffic))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("debug listener stopped", "err", err)
-		}
-	}()
-	log.Info("debug endpoints (pprof, expvar)", "addr", ln.Addr().String())
-	return func() { srv.Close() }, nil
+	return mux
 }
 
 // varsHandler answers with the expvar variables (command line, memory

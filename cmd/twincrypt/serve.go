@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twincrypt/twincrypt/config"
@@ -44,7 +45,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet(c, "serve", "[-c FILE]")
 	cfgPath := fs.String("c", "", "config `file`; without it, serve the embedded default from $TWINCRYPT_HOME (default ~/.local/share/twincrypt)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	debugAddr := fs.String("debug-addr", "", "serve pprof profiles and expvar counters on this `address` (loopback only; off by default)")
+	logFormat := fs.String("log-format", "auto", "log `format`: text, json, or auto (text on a terminal, JSON otherwise)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,10 +56,12 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("%w: -log-level: %v", errUsage, err)
 	}
-	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+	log, err := newLogger(c.stderr, *logFormat, level)
+	if err != nil {
+		return err
+	}
 	embedded := *cfgPath == ""
 	var cfg *config.Config
-	var err error
 	generated := false
 	if embedded {
 		cfg, generated, err = prepareDefault(c)
@@ -74,6 +77,15 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if w := configModeWarning(cfg.Path); w != "" {
 		log.Warn(w)
 	}
+	var setRedactKey func(*[32]byte)
+	if cfg.Log.RedactNames {
+		// Every line of the log, also of the namespace and the
+		// replicated set (docs/OPERATIONS.md); the key comes from the
+		// keyring.
+		var h slog.Handler
+		h, setRedactKey = redactNamesLater(log.Handler())
+		log = slog.New(h)
+	}
 	st, err := openServeStore(ctx, c, cfg, log)
 	if errors.Is(err, catalog.ErrInUse) {
 		return fmt.Errorf("%w: another twincrypt serve runs on %s", err, cfg.Path)
@@ -82,12 +94,8 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if *debugAddr != "" {
-		stopDebug, err := startDebug(*debugAddr, log, st.set.Traffic)
-		if err != nil {
-			return err
-		}
-		defer stopDebug()
+	if setRedactKey != nil {
+		setRedactKey(st.keys.Derive(redactLabel))
 	}
 	// Unlocking the keyring ran Argon2id over 64 MiB. Collect it and give
 	// it back now: otherwise the heap may grow to twice that peak before
@@ -102,21 +110,29 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	lim := cfg.Limits
 	// One throttle for both front ends: they share the users.
 	throttle := guard.NewThrottle(guard.ThrottleOptions{Burst: lim.LoginFailures, Interval: lim.LoginFailureInterval})
+	var downloads atomic.Int64
+	mx := newMetrics(st, throttle, &downloads)
+	access := &accessLog{log: log, users: users}
+	// wrap gives a listener's requests an id, counts them and logs them
+	// (docs/OPERATIONS.md).
+	wrap := func(name string, h http.Handler) http.Handler {
+		return withRequestID(mx.Wrap(name, operation(name), h, access.observe))
+	}
 	s3ln, err := net.Listen("tcp", cfg.Listen.S3)
 	if err != nil {
 		return fmt.Errorf("listen s3: %w", err)
 	}
-	s3srv := newServer(s3api.New(st.ns, s3api.Options{
+	s3srv := newServer(wrap("s3", s3api.New(st.ns, s3api.Options{
 		Users: users, Logger: log, Throttle: throttle, MaxRequests: lim.MaxRequests, BodyTimeout: lim.BodyTimeout,
-	}), lim, log)
+	})), lim, log)
 	davln, err := net.Listen("tcp", cfg.Listen.WebDAV)
 	if err != nil {
 		s3ln.Close()
 		return fmt.Errorf("listen webdav: %w", err)
 	}
-	davsrv := newServer(dav.New(st.ns, dav.Options{
+	davsrv := newServer(wrap("webdav", dav.New(st.ns, dav.Options{
 		Users: users, Logger: log, Throttle: throttle, MaxRequests: lim.MaxRequests, BodyTimeout: lim.BodyTimeout,
-	}), lim, log)
+	})), lim, log)
 	s3ln, davln = guard.Listener(s3ln, lim.MaxConnections), guard.Listener(davln, lim.MaxConnections)
 
 	servers := []*namedServer{{name: "s3", srv: s3srv, ln: s3ln}, {name: "webdav", srv: davsrv, ln: davln}}
@@ -127,7 +143,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	}
 	var shareBase string
 	if cfg.Listen.Share != "" || cfg.Listen.Admin != "" {
-		svc, err := st.shareService(log)
+		svc, err := st.shareService(log, &downloads)
 		if err != nil && cfg.Listen.Share != "" {
 			closeAll()
 			return err
@@ -144,7 +160,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 				closeAll()
 				return err
 			}
-			srv, err := listenServer("share", cfg.Listen.Share, h, lim, log)
+			srv, err := listenServer("share", cfg.Listen.Share, h, lim, log, wrap)
 			if err != nil {
 				closeAll()
 				return err
@@ -155,7 +171,11 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 			run := func(ctx context.Context, req admin.RunRequest, out io.Writer) int {
 				return serveRemote(ctx, st, cfg.Path, req, out)
 			}
-			srv, err := listenServer("admin", cfg.Listen.Admin, admin.New(admin.Options{Shares: svc, Run: run, Users: users, Logger: log}), lim, log)
+			h := admin.New(admin.Options{
+				Shares: svc, Run: run, Users: users, Logger: log,
+				Metrics: mx.Handler(), Ready: readiness(st), Debug: debugHandler(st.set.Traffic),
+			})
+			srv, err := listenServer("admin", cfg.Listen.Admin, h, lim, log, wrap)
 			if err != nil {
 				closeAll()
 				return err
@@ -265,13 +285,14 @@ type namedServer struct {
 // listenServer listens on addr for a listener of serve's other than S3 and
 // WebDAV (which apply the limits themselves) and returns its server: h
 // behind the request limit and body deadline of lim, the connection limit
-// on the listener, the timeouts of newServer.
-func listenServer(name, addr string, h http.Handler, lim config.Limits, log *slog.Logger) (*namedServer, error) {
+// on the listener, the timeouts of newServer; wrap adds the metrics and the
+// access log around all of it.
+func listenServer(name, addr string, h http.Handler, lim config.Limits, log *slog.Logger, wrap func(string, http.Handler) http.Handler) (*namedServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", name, err)
 	}
-	h = guard.Protect(h, guard.Options{MaxRequests: lim.MaxRequests, BodyTimeout: lim.BodyTimeout})
+	h = wrap(name, guard.Protect(h, guard.Options{MaxRequests: lim.MaxRequests, BodyTimeout: lim.BodyTimeout}))
 	return &namedServer{name: name, ln: guard.Listener(ln, lim.MaxConnections), srv: newServer(h, lim, log)}, nil
 }
 

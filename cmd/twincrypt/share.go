@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -207,7 +208,7 @@ func openShares(ctx context.Context, c *cli, path string) (shares, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := st.shareService(maintenanceLogger(c))
+	svc, err := st.shareService(maintenanceLogger(c), nil)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -215,13 +216,18 @@ func openShares(ctx context.Context, c *cli, path string) (shares, error) {
 	return &localShares{svc: svc, st: st}, nil
 }
 
-// shareService returns the share-link service of an open store.
-func (st *store) shareService(log *slog.Logger) (*share.Service, error) {
+// shareService returns the share-link service of an open store; when
+// downloads is not nil it counts the downloads the service serves.
+func (st *store) shareService(log *slog.Logger, downloads *atomic.Int64) (*share.Service, error) {
 	base := st.cfg.LinkBase()
 	if base == "" {
 		return nil, errors.New("no share listener: set listen.share (or share.public_url) in the config")
 	}
-	return share.New(share.Options{Namespace: st.ns, PublicURL: base, TicketKey: st.keys.Derive(share.TicketKeyLabel), Logger: log})
+	var ns share.Namespace = st.ns
+	if downloads != nil {
+		ns = countingShares{Namespace: st.ns, n: downloads}
+	}
+	return share.New(share.Options{Namespace: ns, PublicURL: base, TicketKey: st.keys.Derive(share.TicketKeyLabel), Logger: log})
 }
 
 // localShares is the share service of a store opened by this process.

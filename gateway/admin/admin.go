@@ -2,7 +2,9 @@
 // operations scripts, tools and the twincrypt command line use on a running
 // gateway. Every request under /api/ is authenticated with AWS Signature V4
 // made with a configured key pair (gateway/s3api/sigv4), exactly as S3
-// requests are; /healthz answers without authentication.
+// requests are; /healthz, /readyz and /metrics answer without
+// authentication, and /debug/ (runtime profiles and counters) requires the
+// same signature as /api/.
 //
 // It holds the share-link API (docs/SHARING.md, "The admin API") and runs
 // maintenance commands (scrub, repair, gc, rebuild-catalog, keys) inside the
@@ -46,7 +48,18 @@ type Options struct {
 	// Users maps access keys to secret keys.
 	Users  map[string]string
 	Logger *slog.Logger // nil: discard
+	// Metrics serves GET /metrics (the Prometheus exposition) without
+	// authentication; nil: 404.
+	Metrics http.Handler
+	// Ready answers GET /readyz: nil when the gateway can take writes,
+	// else why not (503). A nil Ready answers 200.
+	Ready func(ctx context.Context) error
+	// Debug serves /debug/ (pprof, expvar) behind SigV4; nil: 404.
+	Debug http.Handler
 }
+
+// readyTimeout bounds a readiness check.
+const readyTimeout = 5 * time.Second
 
 // New returns the admin API handler.
 func New(o Options) http.Handler {
@@ -72,7 +85,28 @@ func New(o Options) http.Handler {
 			api.ServeHTTP(w, r)
 		})
 	}
-	mux.Handle("/api/", payloadHash(sigv4.New(sigv4.StaticCredentials(o.Users)).Middleware(h)))
+	verifier := sigv4.New(sigv4.StaticCredentials(o.Users))
+	mux.Handle("/api/", payloadHash(verifier.Middleware(h)))
+	if o.Debug != nil {
+		mux.Handle("/debug/", payloadHash(verifier.Middleware(o.Debug)))
+	}
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", o.Metrics)
+	}
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if o.Ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+			defer cancel()
+			if err := o.Ready(ctx); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintf(w, "not ready: %v\n", err)
+				return
+			}
+		}
+		io.WriteString(w, "ok\n")
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")

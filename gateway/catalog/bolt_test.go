@@ -1,6 +1,7 @@
 package catalog_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -205,5 +206,24 @@ func TestBoltConcurrent(t *testing.T) {
 	}
 	if ts, err := c.Pending(ctx, 0); err != nil || len(ts) != 200 {
 		t.Errorf("pending %d tasks, %v; want 200", len(ts), err)
+	}
+}
+
+func TestBoltQueueLen(t *testing.T) {
+	c := openBolt(t, filepath.Join(t.TempDir(), "catalog.db"))
+	ctx := context.Background()
+	now := time.Now()
+	for i := range 5 {
+		if err := c.Add(ctx, replica.Task{Backend: "b", Name: fmt.Sprint("n", i%3), Op: replica.OpPut, Added: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := c.QueueLen(ctx); n != 3 || err != nil {
+		t.Errorf("QueueLen = %d, %v; want 3 (a task per name)", n, err)
+	}
+	tasks, _ := c.Pending(ctx, 0)
+	c.Remove(ctx, tasks[0])
+	if n, err := c.QueueLen(ctx); n != 2 || err != nil {
+		t.Errorf("QueueLen after a Remove = %d, %v; want 2", n, err)
 	}
 }

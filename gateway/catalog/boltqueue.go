@@ -118,6 +118,17 @@ func (c *Bolt) Pending(ctx context.Context, limit int) ([]replica.Task, error) {
 	return out, nil
 }
 
+// QueueLen counts the tasks on the repair queue without reading them (the
+// metrics' queue depth).
+func (c *Bolt) QueueLen(ctx context.Context) (int, error) {
+	var n int
+	err := c.view(ctx, "queue length", func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bkQueue).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
 // Remove implements replica.Queue: it deletes the stored task for
 // (t.Backend, t.Name) only if it has the same Op and Added, so a task
 // re-added meanwhile survives.
