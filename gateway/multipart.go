@@ -320,3 +320,12 @@ func (ns *Namespace) AbortStaleUploads(ctx context.Context, cutoff time.Time) (i
 	}
 	return n, errors.Join(errs...)
 }
+
+// Upload returns the upload uploadID of bucket/key, or ErrNoSuchUpload.
+func (ns *Namespace) Upload(ctx context.Context, bucket, key, uploadID string) (UploadInfo, error) {
+	u, err := ns.upload(ctx, bucket, key, uploadID)
+	if err != nil {
+		return UploadInfo{}, err
+	}
+	return UploadInfo{ID: u.ID, Bucket: u.Bucket, Key: u.Key, Initiated: u.Initiated}, nil
+}

@@ -366,16 +366,14 @@ func newServer(h http.Handler, lim config.Limits, log *slog.Logger) *http.Server
 	}
 }
 
-// sweepUploads aborts abandoned multipart uploads: at start, every upload
-// begun before this process (the S3 front end keeps the table of uploads it
-// can continue in memory, and the embedded catalog admits one process at a
-// time), then periodically those older than staleUploadAge.
+// sweepUploads aborts abandoned multipart uploads: at start and then
+// periodically, those begun more than staleUploadAge ago. Uploads live in
+// the catalog, so one begun before a restart is continued after it.
 func sweepUploads(ctx context.Context, st *store, log *slog.Logger) {
 	t := time.NewTicker(uploadSweepEvery)
 	defer t.Stop()
-	cutoff := time.Now()
 	for {
-		n, err := st.ns.AbortStaleUploads(ctx, cutoff)
+		n, err := st.ns.AbortStaleUploads(ctx, time.Now().Add(-staleUploadAge))
 		if err != nil && ctx.Err() == nil {
 			log.Warn("sweep abandoned uploads", "err", err)
 		}
@@ -387,7 +385,6 @@ func sweepUploads(ctx context.Context, st *store, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
-		cutoff = time.Now().Add(-staleUploadAge)
 	}
 }
 

@@ -18,7 +18,8 @@ import (
 // gofakes3 parses requests and writes responses; every byte and every name
 // goes through the namespace.
 type backend struct {
-	ns *gateway.Namespace
+	ns      *gateway.Namespace
+	uploads uploadTable
 }
 
 var (
@@ -225,9 +226,18 @@ func (b *backend) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, 
 }
 
 func (b *backend) CreateMultipartUpload(ctx context.Context, bucket, key string, meta map[string]string) (gofakes3.UploadID, error) {
+	if id, ok := resumedID(ctx); ok {
+		// gofakes3 learns of an upload the catalog has (see resume).
+		b.uploads.known.Store(id, struct{}{})
+		return gofakes3.UploadID(id), nil
+	}
 	meta, tags := splitTags(meta)
 	id, err := b.ns.CreateUploadWith(ctx, bucket, key, gateway.PutOptions{Meta: meta, Tags: tags})
-	return gofakes3.UploadID(id), s3Error(ctx, err, bucket, key)
+	if err != nil {
+		return "", s3Error(ctx, err, bucket, key)
+	}
+	b.uploads.known.Store(id, struct{}{})
+	return gofakes3.UploadID(id), nil
 }
 
 func (b *backend) UploadPart(ctx context.Context, bucket, key string, id gofakes3.UploadID, n int, size int64, body io.Reader) (string, error) {
@@ -247,9 +257,18 @@ func (b *backend) CompleteMultipartUpload(ctx context.Context, bucket, key strin
 	if err != nil {
 		return "", "", s3Error(ctx, err, bucket, key)
 	}
+	b.uploads.known.Delete(string(id))
 	return "", `"` + info.ETag + `"`, nil
 }
 
 func (b *backend) AbortMultipartUpload(ctx context.Context, bucket, key string, id gofakes3.UploadID) error {
-	return s3Error(ctx, b.ns.AbortUpload(ctx, bucket, key, string(id)), bucket, key)
+	if _, ok := resumedID(ctx); ok {
+		// gofakes3 already knew the upload it was to learn: it stays.
+		return nil
+	}
+	err := b.ns.AbortUpload(ctx, bucket, key, string(id))
+	if err == nil || errors.Is(err, gateway.ErrNoSuchUpload) {
+		b.uploads.known.Delete(string(id))
+	}
+	return s3Error(ctx, err, bucket, key)
 }

@@ -54,6 +54,10 @@ func writeNSError(w http.ResponseWriter, r *http.Request, err error, bucket, key
 	if errors.As(e, &er) && er.Message != "" {
 		msg = er.Message
 	}
+	if msg == "" && code == gofakes3.ErrNoSuchUpload {
+		// aws cli fails on an error without a message.
+		msg = "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+	}
 	writeError(w, r, &apiError{Status: code.Status(), Code: string(code), Message: msg})
 }
 
@@ -194,49 +198,6 @@ func (c *captureWriter) Write(p []byte) (int, error) {
 		c.code = http.StatusOK
 	}
 	return c.buf.Write(p)
-}
-
-// emptyUploads is a ListMultipartUploads answer without uploads.
-type emptyUploads struct {
-	XMLName     xml.Name `xml:"ListMultipartUploadsResult"`
-	Xmlns       string   `xml:"xmlns,attr"`
-	Bucket      string   `xml:"Bucket"`
-	KeyMarker   string   `xml:"KeyMarker"`
-	UploadID    string   `xml:"UploadIdMarker"`
-	Delimiter   string   `xml:"Delimiter,omitempty"`
-	Prefix      string   `xml:"Prefix,omitempty"`
-	MaxUploads  int      `xml:"MaxUploads"`
-	IsTruncated bool     `xml:"IsTruncated"`
-}
-
-// listUploads runs ListMultipartUploads through gofakes3, whose table of
-// uploads knows only buckets that had an upload since the gateway started
-// and answers 404 NoSuchUpload for the others: that answer becomes the
-// empty listing S3 gives.
-func listUploads(next http.Handler, w http.ResponseWriter, r *http.Request, bucket string) {
-	cw := &captureWriter{ResponseWriter: w}
-	next.ServeHTTP(cw, r)
-	if cw.code == http.StatusNotFound && bytes.Contains(cw.buf.Bytes(), []byte("<Code>NoSuchUpload</Code>")) {
-		q := r.URL.Query()
-		max := 1000
-		if n, err := strconv.Atoi(q.Get("max-uploads")); err == nil && n > 0 && n < 1000 {
-			max = n
-		}
-		body, _ := xml.Marshal(emptyUploads{Xmlns: "http://s3.amazonaws.com/doc/2006-03-01/", Bucket: bucket,
-			KeyMarker: q.Get("key-marker"), UploadID: q.Get("upload-id-marker"),
-			Delimiter: q.Get("delimiter"), Prefix: q.Get("prefix"), MaxUploads: max})
-		w.Header().Del("Content-Length")
-		w.Header().Set("Content-Type", "application/xml")
-		w.WriteHeader(http.StatusOK)
-		w.Write([]byte(xml.Header))
-		w.Write(body)
-		return
-	}
-	if cw.code == 0 {
-		cw.code = http.StatusOK
-	}
-	w.WriteHeader(cw.code)
-	w.Write(cw.buf.Bytes())
 }
 
 // headRange makes a HEAD of an object with a Range header answer as the

@@ -75,7 +75,7 @@ func TestListUploadsEmptyBucket(t *testing.T) {
 			}
 		})
 	}
-	// Once the bucket has an upload, gofakes3's own listing answers.
+	// Once the bucket has an upload, the listing shows it.
 	r := do(t, srv, "POST", "/unit/k?uploads", nil, "")
 	if r.status != 200 {
 		t.Fatalf("create upload: %d %s", r.status, r.body)

@@ -19,9 +19,10 @@
 // of multipart objects (gofakes3 writes an MD5 from the object hash), errors
 // whose HTTP status gofakes3 does not know (such as
 // XAmzContentSHA256Mismatch), and the status and range headers of a HEAD
-// with a Range header (gofakes3 ignores it). ListMultipartUploads of a
-// bucket gofakes3's upload table does not know becomes an empty listing
-// (listUploads).
+// with a Range header (gofakes3 ignores it). Multipart uploads live in the
+// catalog: ListMultipartUploads and ListParts are answered from it, and an
+// upload gofakes3 has not seen (begun before a restart) is made known to it
+// before a request continues it (see multipartRoutes).
 package s3api
 
 import (
@@ -69,12 +70,13 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	fake := gofakes3.New(&backend{ns: ns},
+	b := &backend{ns: ns}
+	fake := gofakes3.New(b,
 		gofakes3.WithoutVersioning(),
 		gofakes3.WithIntegrityCheck(true),
 		gofakes3.WithLogger(gofakesLogger{log}),
 	)
-	var h http.Handler = fake.Server()
+	h := multipartRoutes(b, fake.Server())
 	cors := newCORSCache(ns)
 	h = normalize(ns, cors, h)
 	v := sigv4.New(sigv4.StaticCredentials(o.Users), sigv4.WithFailureHook(func(r *http.Request, e *sigv4.Error) {
@@ -232,10 +234,6 @@ func normalize(ns *gateway.Namespace, cors *corsCache, next http.Handler) http.H
 			if v := r.Header.Get(h); v != "" {
 				r.Header.Set(h, md5Part(v))
 			}
-		}
-		if _, ok := q["uploads"]; ok && object == "" && bucket != "" && r.Method == http.MethodGet {
-			listUploads(next, w, r, bucket)
-			return
 		}
 		next.ServeHTTP(w, r)
 	})
