@@ -1,10 +1,10 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twincrypt/twincrypt/internal/testlog"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -114,7 +114,7 @@ func TestRefillWipedProvider(t *testing.T) {
 		t.Fatal("scrub of an unknown member succeeded")
 	}
 
-	var logs syncBuffer
+	var logs testlog.Buffer
 	fixed, marked, err := e.ns.Refill(ctx, gateway.RefillOptions{
 		Members: e.backendsOf(), Targets: []string{"b1"},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), ProgressEvery: time.Hour,
@@ -169,7 +169,7 @@ func TestWatchProvidersRefillsAWipedProvider(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var mu sync.Mutex
 	reached := map[string]int{}
-	var logs syncBuffer
+	var logs testlog.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- e.ns.WatchProviders(ctx, gateway.WatchOptions{
@@ -213,24 +213,6 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	t.Fatalf("condition never held: %s", what)
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // TestRefillSkipsQueuedDeletes has a wiped-and-restored provider hold the

@@ -1,37 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"errors"
+	"github.com/twincrypt/twincrypt/internal/testlog"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // stuckServer serves a handler that reads its request body to the end, and
 // returns it with a connection whose request is in flight (its body never
@@ -63,7 +44,7 @@ func stuckServer(t *testing.T) (*namedServer, net.Conn) {
 
 func TestShutdownDeadline(t *testing.T) {
 	ns, c := stuckServer(t)
-	var log syncBuffer
+	var log testlog.Buffer
 	err := shutdown([]*namedServer{ns}, time.Second, nil, slog.New(slog.NewTextHandler(&log, nil)))
 	if err != nil {
 		t.Fatalf("shutdown: %v", err)
@@ -86,7 +67,7 @@ func TestShutdownDeadline(t *testing.T) {
 
 func TestShutdownSecondSignal(t *testing.T) {
 	ns, _ := stuckServer(t)
-	var log syncBuffer
+	var log testlog.Buffer
 	again := make(chan os.Signal, 1)
 	again <- syscall.SIGINT
 	err := shutdown([]*namedServer{ns}, time.Hour, again, slog.New(slog.NewTextHandler(&log, nil)))
@@ -106,7 +87,7 @@ func TestShutdownIdle(t *testing.T) {
 	ns := &namedServer{name: "idle", ln: ln, conns: &connCounter{}, srv: &http.Server{Handler: http.NotFoundHandler()}}
 	ns.srv.ConnState = ns.conns.track
 	go ns.srv.Serve(ln)
-	var log syncBuffer
+	var log testlog.Buffer
 	if err := shutdown([]*namedServer{ns}, time.Hour, nil, slog.New(slog.NewTextHandler(&log, nil))); err != nil {
 		t.Fatal(err)
 	}

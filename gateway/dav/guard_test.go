@@ -1,12 +1,11 @@
 package dav_test
 
 import (
-	"bytes"
+	"github.com/twincrypt/twincrypt/internal/testlog"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,30 +13,12 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/guard"
 )
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestLoginThrottle guesses passwords: every wrong one is logged without
 // the password, and after the throttle's burst the client is answered 429
 // before its password is checked, even the right one. Requests without
 // credentials still get the 401 challenge.
 func TestLoginThrottle(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	th := guard.NewThrottle(guard.ThrottleOptions{Burst: 5, Interval: time.Hour})
 	e := newEnv(t, func(o *dav.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))

@@ -1,13 +1,12 @@
 package s3api_test
 
 import (
-	"bytes"
+	"github.com/twincrypt/twincrypt/internal/testlog"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,30 +17,12 @@ import (
 	"github.com/twincrypt/twincrypt/internal/testns"
 )
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestLoginThrottle signs requests with a wrong secret and an unknown
 // access key: each is logged without secrets and counted against the
 // client, which after three is answered 503 SlowDown before its signature
 // is checked, even with the right secret.
 func TestLoginThrottle(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	th := guard.NewThrottle(guard.ThrottleOptions{Burst: 3, Interval: time.Hour})
 	ns := testns.New(t, testns.Options{}).NS
