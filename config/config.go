@@ -171,6 +171,35 @@ type User struct {
 	DisplayName string `yaml:"display_name,omitempty"`
 	// Grants give this user access to buckets other users own.
 	Grants []Grant `yaml:"grants,omitempty"`
+	// Admin lets the user run maintenance commands through the admin API,
+	// reach /debug/ and manage every share link. When no user sets it,
+	// the first user is the administrator (see Config.IsAdmin).
+	Admin bool `yaml:"admin,omitempty"`
+}
+
+// IsAdmin reports whether users[i] is an administrator: it sets admin, or
+// no user does and it is the first.
+func (c *Config) IsAdmin(i int) bool {
+	if c.Users[i].Admin {
+		return true
+	}
+	for _, u := range c.Users {
+		if u.Admin {
+			return false
+		}
+	}
+	return i == 0
+}
+
+// AdminUser returns the first administrator, whose key pair the command
+// line signs admin API requests with; nil without users.
+func (c *Config) AdminUser() *User {
+	for i := range c.Users {
+		if c.IsAdmin(i) {
+			return &c.Users[i]
+		}
+	}
+	return nil
 }
 
 // Bucket access levels of a Grant.

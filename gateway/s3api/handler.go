@@ -82,6 +82,7 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 	v := sigv4.New(sigv4.StaticCredentials(o.Users), sigv4.WithFailureHook(func(r *http.Request, e *sigv4.Error) {
 		loginFailed(log, o.Throttle, r, e)
 	}))
+	h = withUser(ns, h)
 	h = v.Middleware(h)
 	h = postUpload(ns, cors, v, log, o.Throttle, h)
 	h = preflight(cors, h)
@@ -158,9 +159,9 @@ func loginFailed(log *slog.Logger, t *guard.Throttle, r *http.Request, e *sigv4.
 // are answered with NotImplemented for every method, so that no request
 // meant to change them can change object data instead.
 var unsupported = []string{
-	"accelerate", "acl", "analytics", "encryption", "intelligent-tiering",
+	"accelerate", "analytics", "encryption", "intelligent-tiering",
 	"inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
-	"object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
+	"object-lock", "policy", "policyStatus", "publicAccessBlock",
 	"replication", "requestPayment", "restore", "retention", "select", "torrent",
 	"website",
 }
@@ -182,6 +183,25 @@ func normalize(ns *gateway.Namespace, cors *corsCache, next http.Handler) http.H
 			}
 		}()
 		w = cw
+		if bucket == "" && r.Method == http.MethodGet {
+			listBuckets(ns, w, r)
+			return
+		}
+		if _, ok := q["acl"]; ok && bucket != "" {
+			aclRequest(ns, w, r, bucket, object)
+			return
+		}
+		if _, ok := q["ownershipControls"]; ok && object == "" && bucket != "" {
+			ownershipRequest(ns, w, r, bucket)
+			return
+		}
+		if r.Method == http.MethodPut || r.Method == http.MethodPost {
+			createBucket := r.Method == http.MethodPut && object == "" && len(q) == 0
+			if e := checkCannedACL(r.Header.Get("X-Amz-Acl"), r.Header, createBucket); e != nil {
+				writeError(w, r, e)
+				return
+			}
+		}
 		if _, ok := q["tagging"]; ok && object == "" && bucket != "" {
 			bucketTagging(ns, w, r, bucket)
 			return
