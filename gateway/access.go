@@ -84,7 +84,9 @@ type userKey struct{}
 // WithUser returns ctx carrying the authenticated user of a request. The
 // front ends attach it to every request they pass on; the namespace then
 // allows only what that user may do. Without one (maintenance passes,
-// share pages, which have their own keys) the namespace allows everything.
+// share pages, which have their own keys) the namespace allows everything;
+// a nil u removes the user of ctx, for reads done on behalf of nobody in
+// particular (the CORS rules that answer anonymous preflights).
 func WithUser(ctx context.Context, u *User) context.Context {
 	return context.WithValue(ctx, userKey{}, u)
 }
