@@ -5,8 +5,12 @@
 // the bucket's rules without credentials), browser POST uploads (their
 // form's policy authenticated and enforced, see postUpload), AWS Signature
 // V4 verification
-// (gateway/s3api/sigv4), a filter (normalize) that answers NotImplemented
-// for sub-resources the gateway does not support, refuses storage classes
+// (gateway/s3api/sigv4), the attachment of the signing user to the request
+// (withUser: the namespace allows that user only its own and granted
+// buckets), a filter (normalize) that answers ListBuckets, the ACL and
+// ownership sub-resources and refuses canned ACLs it cannot honour (see
+// acl.go), answers NotImplemented for sub-resources the gateway does not
+// support, refuses storage classes
 // and tag sets S3 would refuse, answers what gofakes3 cannot (bucket
 // tagging and CORS, GetObjectAttributes with multipart ETags), sets the
 // CORS headers of responses and drops headers
