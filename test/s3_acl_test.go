@@ -128,9 +128,15 @@ func TestUsersAndACLs(t *testing.T) {
 		if !strings.Contains(r.Stdout, `"ObjectOwnership": "BucketOwnerEnforced"`) {
 			t.Errorf("get-bucket-ownership-controls:\n%s", r.Stdout)
 		}
-		r = carol.Must("s3api", "list-objects-v2", "--bucket", bucket, "--fetch-owner")
-		if !strings.Contains(r.Stdout, `"ID": "`+aliceID+`"`) || strings.Contains(r.Stdout, "GoFakeS3") {
-			t.Errorf("list-objects-v2 --fetch-owner: want owner %s\n%s", aliceID, r.Stdout)
+		for _, args := range [][]string{
+			{"list-objects-v2", "--bucket", bucket, "--fetch-owner"},
+			{"list-objects", "--bucket", bucket},
+			{"list-object-versions", "--bucket", bucket},
+		} {
+			r = carol.Must(append([]string{"s3api"}, args...)...)
+			if !strings.Contains(r.Stdout, `"ID": "`+aliceID+`"`) || strings.Contains(r.Stdout, "GoFakeS3") {
+				t.Errorf("%s: want owner %s\n%s", args[0], aliceID, r.Stdout)
+			}
 		}
 	})
 

@@ -67,6 +67,9 @@ func TestUsersAndACLs(t *testing.T) {
 			want: []string{"<Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule>"}},
 		{name: "listing owner", user: "carol", method: "GET", path: "/unit?list-type=2&fetch-owner=true", status: 200,
 			want: []string{"<Owner><ID>" + ownerID + "</ID><DisplayName>Owner</DisplayName></Owner>"}, notWant: []string{"GoFakeS3"}},
+		{name: "version listing owner", user: "carol", method: "GET", path: "/unit?versions", status: 200,
+			want: []string{"<Key>doc</Key>", "<Owner><ID>" + ownerID + "</ID><DisplayName>Owner</DisplayName></Owner>"}, notWant: []string{"GoFakeS3", "fe7272ea"}},
+		{name: "stranger lists versions", user: "bob", method: "GET", path: "/unit?versions", status: 403, want: []string{"AccessDenied"}},
 		{name: "v1 listing owner", user: accessKey, method: "GET", path: "/unit", status: 200,
 			want: []string{"<ID>" + ownerID + "</ID>"}, notWant: []string{"GoFakeS3"}},
 

@@ -195,6 +195,10 @@ func normalize(ns *gateway.Namespace, cors *corsCache, next http.Handler) http.H
 			aclRequest(ns, w, r, bucket, object)
 			return
 		}
+		if _, ok := q["versions"]; ok && object == "" && bucket != "" && r.Method == http.MethodGet {
+			listVersions(ns, w, r, bucket, next)
+			return
+		}
 		if _, ok := q["ownershipControls"]; ok && object == "" && bucket != "" {
 			ownershipRequest(ns, w, r, bucket)
 			return
