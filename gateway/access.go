@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 )
@@ -122,8 +123,9 @@ func (ns *Namespace) UserContext(ctx context.Context, accessKey string) (context
 	return WithUser(ctx, u), nil
 }
 
-// ownerOf returns the owner id of b: its own, or for a bucket made before
-// buckets had owners, the first configured user's.
+// ownerOf returns the owner id of a bucket whose stored owner id is owner:
+// owner, or for a bucket made before buckets had owners, the first
+// configured user's.
 func (ns *Namespace) ownerOf(owner string) string {
 	if owner == "" && len(ns.users) > 0 {
 		return ns.users[0].ID
@@ -203,14 +205,6 @@ func (ns *Namespace) BucketACL(ctx context.Context, bucket string) (BucketACL, e
 			acl.Grants = append(acl.Grants, BucketGrant{Grantee: Owner{ID: u.ID, DisplayName: u.DisplayName}, Access: a})
 		}
 	}
-	slices.SortFunc(acl.Grants, func(a, b BucketGrant) int {
-		switch {
-		case a.Grantee.ID < b.Grantee.ID:
-			return -1
-		case a.Grantee.ID > b.Grantee.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(acl.Grants, func(a, b BucketGrant) int { return strings.Compare(a.Grantee.ID, b.Grantee.ID) })
 	return acl, nil
 }
