@@ -10,6 +10,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -158,6 +160,81 @@ type User struct {
 	// SecretKeyEnv names an environment variable that holds the secret
 	// key instead (read by Load).
 	SecretKeyEnv string `yaml:"secret_key_env,omitempty"`
+	// ID is the user's owner id, as S3 shows it in Owner and ACL grants
+	// (canonical user id): 64 lower-case hex digits. Empty: OwnerID
+	// derives it from the access key. Buckets belong to an owner id, so
+	// changing it (or, without it, the access key) hands the user's
+	// buckets to nobody.
+	ID string `yaml:"id,omitempty"`
+	// DisplayName is the name S3 shows beside the owner id. Empty: the
+	// access key.
+	DisplayName string `yaml:"display_name,omitempty"`
+	// Grants give this user access to buckets other users own.
+	Grants []Grant `yaml:"grants,omitempty"`
+	// Admin lets the user run maintenance commands through the admin API,
+	// reach /debug/ and manage every share link. When no user sets it,
+	// the first user is the administrator (see Config.IsAdmin).
+	Admin bool `yaml:"admin,omitempty"`
+}
+
+// IsAdmin reports whether users[i] is an administrator: it sets admin, or
+// no user does and it is the first.
+func (c *Config) IsAdmin(i int) bool {
+	if c.Users[i].Admin {
+		return true
+	}
+	for _, u := range c.Users {
+		if u.Admin {
+			return false
+		}
+	}
+	return i == 0
+}
+
+// AdminUser returns the first administrator, whose key pair the command
+// line signs admin API requests with; nil without users.
+func (c *Config) AdminUser() *User {
+	for i := range c.Users {
+		if c.IsAdmin(i) {
+			return &c.Users[i]
+		}
+	}
+	return nil
+}
+
+// Bucket access levels of a Grant.
+const (
+	// AccessRead allows reading and listing a bucket's objects.
+	AccessRead = "read"
+	// AccessReadWrite also allows writing and deleting its objects.
+	AccessReadWrite = "read-write"
+)
+
+// Grant gives a user access to a bucket another user owns.
+type Grant struct {
+	// Bucket names the bucket; it need not exist yet.
+	Bucket string `yaml:"bucket"`
+	// Access is AccessRead or AccessReadWrite.
+	Access string `yaml:"access"`
+}
+
+// OwnerID returns u's owner id: ID when set, otherwise the hex SHA-256 of
+// "twincrypt owner id v1", a NUL byte and the access key.
+func (u *User) OwnerID() string {
+	if u.ID != "" {
+		return u.ID
+	}
+	h := sha256.Sum256([]byte("twincrypt owner id v1\x00" + u.AccessKey))
+	return hex.EncodeToString(h[:])
+}
+
+// Name returns u's display name: DisplayName when set, otherwise the
+// access key.
+func (u *User) Name() string {
+	if u.DisplayName != "" {
+		return u.DisplayName
+	}
+	return u.AccessKey
 }
 
 // Backend is one storage provider that receives a full copy of the

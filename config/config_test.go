@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -69,6 +70,14 @@ func TestLoadTestdata(t *testing.T) {
 			"users[2].access_key: required",
 			"users[2].secret_key: required",
 			"users[3].access_key: must be printable and contain no whitespace, '/' or ':'",
+		}},
+		{file: "bad-grants.yaml", want: []string{
+			"users[0].id: must be 64 lower-case hex digits",
+			"users[0].display_name: must be at most 128 printable characters",
+			`users[0].grants[0].bucket: "Bad_Name" is not a valid bucket name`,
+			`users[0].grants[1].access: must be "read" or "read-write", not "write"`,
+			"users[0].grants[2].bucket: duplicate of users[0].grants[1]",
+			"users[2].id: same owner id as users[1]",
 		}},
 		{file: "bad-catalog-type.yaml", want: []string{`catalog.type: "etcd" is not one of bolt, redis`}},
 		{file: "bad-redis.yaml", want: []string{
@@ -194,6 +203,11 @@ func TestRelativePaths(t *testing.T) {
 		{"backends[0].priority", fmt.Sprint(c.Backends[0].Priority), "1"},
 		{"backends[1].priority (default)", fmt.Sprint(c.Backends[1].Priority), "0"},
 		{"replication.check_interval", c.ProviderCheckInterval().String(), "1m30s"},
+		{"users[0] display name (default)", c.Users[0].Name(), "alice"},
+		{"users[1] display name", c.Users[1].Name(), "Bob"},
+		// The derived owner id is part of the contract: buckets belong to it.
+		{"users[0] owner id (derived)", c.Users[0].OwnerID(), "6b222c2224ac1010ecc972e0f3a095f35641b0e7a2c956141988d98c59451b22"},
+		{"users[1].grants", fmt.Sprint(c.Users[1].Grants), "[{alice-photos read} {team read-write}]"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -390,7 +404,7 @@ func TestDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse(default text): %v\n%s", err, text)
 	}
-	if c.Users[0] != c2.Users[0] || c.Keyring != c2.Keyring || len(c2.Backends) != 2 {
+	if !reflect.DeepEqual(c.Users[0], c2.Users[0]) || c.Keyring != c2.Keyring || len(c2.Backends) != 2 {
 		t.Errorf("round trip differs: %+v vs %+v", c, c2)
 	}
 	if err := c.Validate(); err != nil {
@@ -430,7 +444,7 @@ func TestDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c3.Users[0] == c.Users[0] {
+	if c3.Users[0].AccessKey == c.Users[0].AccessKey || c3.Users[0].SecretKey == c.Users[0].SecretKey {
 		t.Error("two defaults share credentials")
 	}
 }

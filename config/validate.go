@@ -172,6 +172,7 @@ func (c *Config) validateUsers(v *validator) {
 		return
 	}
 	seen := make(map[string]int)
+	ids := make(map[string]int)
 	for i, u := range c.Users {
 		f := fmt.Sprintf("users[%d]", i)
 		switch {
@@ -195,8 +196,46 @@ func (c *Config) validateUsers(v *validator) {
 		case len(u.SecretKey) < MinSecretLen:
 			v.add(f+".secret_key", "must be at least %d characters", MinSecretLen)
 		}
+		if u.ID != "" && !ownerIDRE.MatchString(u.ID) {
+			v.add(f+".id", "must be 64 lower-case hex digits")
+		}
+		if u.ID != "" || seen[u.AccessKey] == i {
+			id := u.OwnerID()
+			if j, ok := ids[id]; ok {
+				v.add(f+".id", "same owner id as users[%d]", j)
+			} else {
+				ids[id] = i
+			}
+		}
+		if len(u.DisplayName) > maxDisplayName || strings.IndexFunc(u.DisplayName, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+			v.add(f+".display_name", "must be at most %d printable characters", maxDisplayName)
+		}
+		granted := make(map[string]int)
+		for k, g := range u.Grants {
+			gf := fmt.Sprintf("%s.grants[%d]", f, k)
+			if !bucketNameRE.MatchString(g.Bucket) {
+				v.add(gf+".bucket", "%q is not a valid bucket name", g.Bucket)
+			} else if j, ok := granted[g.Bucket]; ok {
+				v.add(gf+".bucket", "duplicate of %s.grants[%d]", f, j)
+			} else {
+				granted[g.Bucket] = k
+			}
+			if g.Access != AccessRead && g.Access != AccessReadWrite {
+				v.add(gf+".access", "must be %q or %q, not %q", AccessRead, AccessReadWrite, g.Access)
+			}
+		}
 	}
 }
+
+// ownerIDRE is the form of a user's owner id (an S3 canonical user id).
+var ownerIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// bucketNameRE is the form of a bucket name (gateway.ValidBucketName
+// checks the finer rules when a bucket is made).
+var bucketNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// maxDisplayName bounds a user's display name, in bytes.
+const maxDisplayName = 128
 
 // validAccessKey rejects characters that break the SigV4 credential scope
 // ("/"), the basic-auth login (":") or a header (whitespace, controls).

@@ -22,11 +22,14 @@ type CORSRule struct {
 // BucketCORS returns the CORS rules of bucket (nil when it has none). Like
 // the tags, they live in the bucket's sealed record.
 func (ns *Namespace) BucketCORS(ctx context.Context, bucket string) ([]CORSRule, error) {
+	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+		return nil, err
+	}
 	b, err := ns.cat.GetBucket(ctx, bucket)
 	if err != nil {
 		return nil, mapCatalogErr(err, bucket, "")
 	}
-	r, err := ns.bucketRecord(ctx, b.Name, b.Created)
+	r, err := ns.bucketRecord(ctx, b)
 	if err != nil {
 		return nil, err
 	}
@@ -36,6 +39,9 @@ func (ns *Namespace) BucketCORS(ctx context.Context, bucket string) ([]CORSRule,
 // SetBucketCORS replaces the CORS rules of bucket (nil or empty: removes
 // them) and writes its record anew, one generation up.
 func (ns *Namespace) SetBucketCORS(ctx context.Context, bucket string, rules []CORSRule) error {
+	if err := ns.Authorize(ctx, bucket, AccessOwner); err != nil {
+		return err
+	}
 	return ns.updateBucketRecord(ctx, bucket, func(r *record) { r.CORS = cloneCORS(rules) })
 }
 

@@ -4,20 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/twincrypt/twincrypt/backends"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
 )
 
 // BucketTags returns the tags of bucket (nil when it has none). They live
 // in the bucket's sealed record, which only the providers hold, so this
 // reads one provider.
 func (ns *Namespace) BucketTags(ctx context.Context, bucket string) (map[string]string, error) {
+	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+		return nil, err
+	}
 	b, err := ns.cat.GetBucket(ctx, bucket)
 	if err != nil {
 		return nil, mapCatalogErr(err, bucket, "")
 	}
-	r, err := ns.bucketRecord(ctx, b.Name, b.Created)
+	r, err := ns.bucketRecord(ctx, b)
 	if err != nil {
 		return nil, err
 	}
@@ -27,6 +30,9 @@ func (ns *Namespace) BucketTags(ctx context.Context, bucket string) (map[string]
 // SetBucketTags replaces the tags of bucket (nil or empty: removes them)
 // and writes its record anew, one generation up.
 func (ns *Namespace) SetBucketTags(ctx context.Context, bucket string, tags map[string]string) error {
+	if err := ns.Authorize(ctx, bucket, AccessOwner); err != nil {
+		return err
+	}
 	return ns.updateBucketRecord(ctx, bucket, func(r *record) { r.Tags = cloneTags(tags) })
 }
 
@@ -38,7 +44,7 @@ func (ns *Namespace) updateBucketRecord(ctx context.Context, bucket string, chan
 	if err != nil {
 		return mapCatalogErr(err, bucket, "")
 	}
-	r, err := ns.bucketRecord(ctx, b.Name, b.Created)
+	r, err := ns.bucketRecord(ctx, b)
 	if err != nil {
 		return err
 	}
@@ -57,11 +63,12 @@ func (ns *Namespace) updateBucketRecord(ctx context.Context, bucket string, chan
 
 // bucketRecord reads and authenticates the record of bucket; a record no
 // provider holds (lost, not yet repaired) is taken as one without tags.
-func (ns *Namespace) bucketRecord(ctx context.Context, bucket string, created time.Time) (*record, error) {
+func (ns *Namespace) bucketRecord(ctx context.Context, b catalog.Bucket) (*record, error) {
+	bucket := b.Name
 	metaName, id := ns.names.meta(bucket, "")
 	sealed, err := readAll(ctx, ns.store, metaName)
 	if errors.Is(err, backends.ErrNotFound) {
-		return &record{Kind: kindBucket, Bucket: bucket, ModTime: created}, nil
+		return &record{Kind: kindBucket, Bucket: bucket, ModTime: b.Created, Owner: b.Owner}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: read record: %w", bucket, err)

@@ -13,6 +13,9 @@ import (
 // Depth 1) still does no backend I/O. When the catalog does not return
 // records with its listings, each record is fetched from the catalog.
 func (ns *Namespace) ListDetailed(ctx context.Context, bucket string, o ListOptions) (ListResult, error) {
+	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+		return ListResult{}, err
+	}
 	if _, err := ns.cat.GetBucket(ctx, bucket); err != nil {
 		return ListResult{}, mapCatalogErr(err, bucket, "")
 	}

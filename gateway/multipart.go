@@ -60,6 +60,9 @@ func (ns *Namespace) CreateUpload(ctx context.Context, bucket, key string, meta 
 // metadata and tags of o (its conditions are not used) and returns its id.
 // The completed object gets them.
 func (ns *Namespace) CreateUploadWith(ctx context.Context, bucket, key string, o PutOptions) (string, error) {
+	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
+		return "", err
+	}
 	if err := checkKey(key); err != nil {
 		return "", err
 	}
@@ -101,6 +104,9 @@ func (ns *Namespace) upload(ctx context.Context, bucket, key, uploadID string) (
 // encrypting it as it arrives. It returns the part's ETag (hex MD5).
 // Uploading the same number again replaces the earlier part.
 func (ns *Namespace) UploadPart(ctx context.Context, bucket, key, uploadID string, n int, body io.Reader, size int64) (string, error) {
+	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
+		return "", err
+	}
 	if n < 1 || n > 10000 {
 		return "", fmt.Errorf("%w: part number %d", ErrInvalidPart, n)
 	}
@@ -154,6 +160,9 @@ func decodeParts(cp catalog.Part) []partRecord {
 // the last be at least MinPartSize bytes. The object's ETag is the MD5 of the
 // parts' binary MD5s, a dash and the part count, as on S3.
 func (ns *Namespace) CompleteUpload(ctx context.Context, bucket, key, uploadID string, want []CompletedPart) (ObjectInfo, error) {
+	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
+		return ObjectInfo{}, err
+	}
 	u, err := ns.upload(ctx, bucket, key, uploadID)
 	if err != nil {
 		return ObjectInfo{}, err
@@ -239,6 +248,9 @@ func (ns *Namespace) allParts(ctx context.Context, uploadID string) (map[int]cat
 
 // AbortUpload discards an upload and the blobs of its parts.
 func (ns *Namespace) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {
+	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
+		return err
+	}
 	if _, err := ns.upload(ctx, bucket, key, uploadID); err != nil {
 		return err
 	}
@@ -258,6 +270,9 @@ func (ns *Namespace) abort(ctx context.Context, uploadID string) error {
 
 // Parts lists the parts of an upload after part number marker.
 func (ns *Namespace) Parts(ctx context.Context, bucket, key, uploadID string, marker, limit int) ([]PartInfo, bool, error) {
+	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+		return nil, false, err
+	}
 	if _, err := ns.upload(ctx, bucket, key, uploadID); err != nil {
 		return nil, false, err
 	}
@@ -274,6 +289,9 @@ func (ns *Namespace) Parts(ctx context.Context, bucket, key, uploadID string, ma
 
 // Uploads lists the uploads in progress in a bucket.
 func (ns *Namespace) Uploads(ctx context.Context, bucket, prefix, keyMarker, idMarker string, limit int) ([]UploadInfo, bool, error) {
+	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+		return nil, false, err
+	}
 	us, more, err := ns.cat.ListUploads(ctx, bucket, prefix, keyMarker, idMarker, limit)
 	if err != nil {
 		return nil, false, mapCatalogErr(err, bucket, "")
@@ -323,6 +341,9 @@ func (ns *Namespace) AbortStaleUploads(ctx context.Context, cutoff time.Time) (i
 
 // Upload returns the upload uploadID of bucket/key, or ErrNoSuchUpload.
 func (ns *Namespace) Upload(ctx context.Context, bucket, key, uploadID string) (UploadInfo, error) {
+	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+		return UploadInfo{}, err
+	}
 	u, err := ns.upload(ctx, bucket, key, uploadID)
 	if err != nil {
 		return UploadInfo{}, err

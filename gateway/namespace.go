@@ -23,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -77,6 +78,9 @@ type Options struct {
 	Logger  *slog.Logger     // nil: discard
 	Rand    io.Reader        // nil: crypto/rand
 	Clock   func() time.Time // nil: time.Now
+	// Users are the configured users; the first owns the buckets made
+	// before buckets had owners. Requests carry theirs (WithUser).
+	Users []User
 }
 
 // Namespace is the encrypted namespace of buckets and objects.
@@ -89,6 +93,7 @@ type Namespace struct {
 	rand  io.Reader
 	now   func() time.Time
 	names names
+	users []User
 	locks [64]sync.Mutex
 }
 
@@ -97,7 +102,7 @@ func New(o Options) (*Namespace, error) {
 	if o.Keys == nil || o.Store == nil || o.Catalog == nil {
 		return nil, errors.New("gateway: Keys, Store and Catalog are required")
 	}
-	ns := &Namespace{keys: o.Keys, store: o.Store, cat: o.Catalog, log: o.Logger, rand: o.Rand, now: o.Clock}
+	ns := &Namespace{keys: o.Keys, store: o.Store, cat: o.Catalog, log: o.Logger, rand: o.Rand, now: o.Clock, users: slices.Clone(o.Users)}
 	if ns.log == nil {
 		ns.log = slog.New(slog.DiscardHandler)
 	}
@@ -169,17 +174,25 @@ func checkKey(key string) error {
 type BucketInfo struct {
 	Name    string
 	Created time.Time
+	// Owner is the user the bucket belongs to.
+	Owner Owner
 }
 
-// CreateBucket creates a bucket. Its record is written to the backends first,
-// so that a rebuilt catalog knows empty buckets too.
+// CreateBucket creates a bucket that belongs to the user of ctx. Its record
+// is written to the backends first, so that a rebuilt catalog knows empty
+// buckets, and their owners, too. A name that is taken is ErrBucketExists;
+// when the user of ctx owns it, also ErrBucketOwnedByYou.
 func (ns *Namespace) CreateBucket(ctx context.Context, name string) error {
 	if !ValidBucketName(name) {
 		return fmt.Errorf("%w: %q", ErrInvalidBucketName, name)
 	}
+	var owner string
+	if u, ok := UserFrom(ctx); ok {
+		owner = u.ID
+	}
 	defer ns.lock(name, "")()
-	if _, err := ns.cat.GetBucket(ctx, name); err == nil {
-		return fmt.Errorf("%w: %s", ErrBucketExists, name)
+	if b, err := ns.cat.GetBucket(ctx, name); err == nil {
+		return ns.bucketExists(ctx, name, b.Owner)
 	} else if !errors.Is(err, catalog.ErrNoSuchBucket) {
 		return err
 	}
@@ -189,24 +202,38 @@ func (ns *Namespace) CreateBucket(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := ns.sealRecord(&record{Kind: kindBucket, Bucket: name, ModTime: now, Generation: ns.nextGeneration(deleted)}, id)
+	sealed, err := ns.sealRecord(&record{Kind: kindBucket, Bucket: name, ModTime: now, Generation: ns.nextGeneration(deleted), Owner: owner}, id)
 	if err != nil {
 		return err
 	}
 	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
 		return err
 	}
-	if err := ns.cat.CreateBucket(ctx, catalog.Bucket{Name: name, Created: now}); err != nil {
+	if err := ns.cat.CreateBucket(ctx, catalog.Bucket{Name: name, Created: now, Owner: owner}); err != nil {
 		if errors.Is(err, catalog.ErrBucketExists) {
-			return fmt.Errorf("%w: %s", ErrBucketExists, name)
+			b, _ := ns.cat.GetBucket(ctx, name)
+			return ns.bucketExists(ctx, name, b.Owner)
 		}
 		return err
 	}
 	return nil
 }
 
-// DeleteBucket deletes an empty bucket.
+// bucketExists is the error of creating bucket name that the owner id
+// owner holds. A request without a user may do anything, so it owns the
+// bucket too.
+func (ns *Namespace) bucketExists(ctx context.Context, name, owner string) error {
+	if u, ok := UserFrom(ctx); !ok || ns.ownerOf(owner) == u.ID {
+		return fmt.Errorf("%w: %w: %s", ErrBucketExists, ErrBucketOwnedByYou, name)
+	}
+	return fmt.Errorf("%w: %s", ErrBucketExists, name)
+}
+
+// DeleteBucket deletes an empty bucket; only its owner may.
 func (ns *Namespace) DeleteBucket(ctx context.Context, name string) error {
+	if err := ns.Authorize(ctx, name, AccessOwner); err != nil {
+		return err
+	}
 	defer ns.lock(name, "")()
 	if err := ns.cat.DeleteBucket(ctx, name); err != nil {
 		return mapCatalogErr(err, name, "")
@@ -233,24 +260,33 @@ func (ns *Namespace) DeleteBucket(ctx context.Context, name string) error {
 	return nil
 }
 
-// Bucket returns a bucket's information.
+// Bucket returns a bucket's information; the user of ctx needs read
+// access.
 func (ns *Namespace) Bucket(ctx context.Context, name string) (BucketInfo, error) {
 	b, err := ns.cat.GetBucket(ctx, name)
 	if err != nil {
 		return BucketInfo{}, mapCatalogErr(err, name, "")
 	}
-	return BucketInfo{Name: b.Name, Created: b.Created}, nil
+	if u, ok := UserFrom(ctx); ok && ns.accessTo(u, name, b.Owner) < AccessRead {
+		return BucketInfo{}, fmt.Errorf("%w: %s may not read bucket %s", ErrAccessDenied, u.AccessKey, name)
+	}
+	return BucketInfo{Name: b.Name, Created: b.Created, Owner: ns.owner(b.Owner)}, nil
 }
 
-// Buckets lists all buckets, sorted by name.
+// Buckets lists the buckets the user of ctx owns or holds a grant on (all
+// of them without a user), sorted by name.
 func (ns *Namespace) Buckets(ctx context.Context) ([]BucketInfo, error) {
 	bs, err := ns.cat.ListBuckets(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]BucketInfo, len(bs))
-	for i, b := range bs {
-		out[i] = BucketInfo{Name: b.Name, Created: b.Created}
+	u, hasUser := UserFrom(ctx)
+	out := make([]BucketInfo, 0, len(bs))
+	for _, b := range bs {
+		if hasUser && ns.accessTo(u, b.Name, b.Owner) < AccessRead {
+			continue
+		}
+		out = append(out, BucketInfo{Name: b.Name, Created: b.Created, Owner: ns.owner(b.Owner)})
 	}
 	return out, nil
 }

@@ -72,6 +72,9 @@ type PutOptions struct {
 // bucket/key. The old object, if any, stays readable until the new one is
 // complete; if the body fails or is short, nothing changes.
 func (ns *Namespace) PutObject(ctx context.Context, bucket, key string, body io.Reader, size int64, o PutOptions) (ObjectInfo, error) {
+	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
+		return ObjectInfo{}, err
+	}
 	if err := checkKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
@@ -339,6 +342,9 @@ type Object struct {
 // Object looks up bucket/key in the catalog and authenticates its meta
 // record. It does no backend I/O.
 func (ns *Namespace) Object(ctx context.Context, bucket, key string) (*Object, error) {
+	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+		return nil, err
+	}
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
@@ -505,6 +511,9 @@ func (ns *Namespace) openBlobRange(ctx context.Context, p partRecord, off, n int
 
 // DeleteObject deletes bucket/key. A missing key is ErrNoSuchKey.
 func (ns *Namespace) DeleteObject(ctx context.Context, bucket, key string) error {
+	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
+		return err
+	}
 	if err := checkKey(key); err != nil {
 		return err
 	}
@@ -565,6 +574,12 @@ func (ns *Namespace) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucke
 
 // CopyObjectWith is CopyObject with options.
 func (ns *Namespace) CopyObjectWith(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string, o CopyOptions) (ObjectInfo, error) {
+	if err := ns.Authorize(ctx, srcBucket, AccessRead); err != nil {
+		return ObjectInfo{}, err
+	}
+	if err := ns.Authorize(ctx, dstBucket, AccessWrite); err != nil {
+		return ObjectInfo{}, err
+	}
 	src, err := ns.Object(ctx, srcBucket, srcKey)
 	if err != nil {
 		return ObjectInfo{}, err
@@ -606,6 +621,9 @@ func cloneTags(tags map[string]string) map[string]string {
 // writes a new meta record that keeps the object's blobs, ETag, metadata,
 // properties and modification time, as S3's PutObjectTagging does.
 func (ns *Namespace) SetTags(ctx context.Context, bucket, key string, tags map[string]string) (ObjectInfo, error) {
+	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
+		return ObjectInfo{}, err
+	}
 	if err := checkKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
@@ -638,6 +656,9 @@ type ListResult struct {
 
 // List lists a bucket from the catalog alone.
 func (ns *Namespace) List(ctx context.Context, bucket string, o ListOptions) (ListResult, error) {
+	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+		return ListResult{}, err
+	}
 	if _, err := ns.cat.GetBucket(ctx, bucket); err != nil {
 		return ListResult{}, mapCatalogErr(err, bucket, "")
 	}

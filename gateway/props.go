@@ -20,6 +20,9 @@ var ErrPropsTooLarge = fmt.Errorf("dead properties larger than %d bytes", MaxPro
 // It reads only the catalog. The map is the caller's; it is nil when the
 // object has none.
 func (ns *Namespace) Props(ctx context.Context, bucket, key string) (map[string]string, error) {
+	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+		return nil, err
+	}
 	o, err := ns.Object(ctx, bucket, key)
 	if err != nil {
 		return nil, err
@@ -35,6 +38,9 @@ func (ns *Namespace) Props(ctx context.Context, bucket, key string) (map[string]
 // Names are opaque to the namespace; the WebDAV front end uses
 // "{namespace}local" and stores the property's inner XML as the value.
 func (ns *Namespace) SetProps(ctx context.Context, bucket, key string, set map[string]string, remove []string) (ObjectInfo, error) {
+	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
+		return ObjectInfo{}, err
+	}
 	return ns.SetAttrs(ctx, bucket, key, set, remove, nil)
 }
 
@@ -43,6 +49,9 @@ func (ns *Namespace) SetProps(ctx context.Context, bucket, key string, set map[s
 // keeps), or removes it when the value is "". The ETag, content and
 // modification time stay.
 func (ns *Namespace) SetAttrs(ctx context.Context, bucket, key string, set map[string]string, remove []string, meta map[string]string) (ObjectInfo, error) {
+	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
+		return ObjectInfo{}, err
+	}
 	if err := checkKey(key); err != nil {
 		return ObjectInfo{}, err
 	}

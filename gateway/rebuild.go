@@ -247,13 +247,13 @@ func (rb *rebuilder) enter(ctx context.Context, r *record, sealed []byte) error 
 		return nil
 	}
 	if !bs.created {
-		created := r.ModTime
+		created, owner := r.ModTime, ""
 		if bs.record != nil {
-			created = bs.record.ModTime
+			created, owner = bs.record.ModTime, bs.record.Owner
 		} else {
 			bs.implied = true
 		}
-		if err := cat.CreateBucket(ctx, catalog.Bucket{Name: r.Bucket, Created: created}); err != nil && !errors.Is(err, catalog.ErrBucketExists) {
+		if err := cat.CreateBucket(ctx, catalog.Bucket{Name: r.Bucket, Created: created, Owner: owner}); err != nil && !errors.Is(err, catalog.ErrBucketExists) {
 			return err
 		}
 		bs.created = true
@@ -290,7 +290,7 @@ func (rb *rebuilder) settleBuckets(ctx context.Context) error {
 				continue // created, if at all, for its objects
 			}
 			if !bs.created {
-				if err := cat.CreateBucket(ctx, catalog.Bucket{Name: name, Created: bs.record.ModTime}); err != nil && !errors.Is(err, catalog.ErrBucketExists) {
+				if err := cat.CreateBucket(ctx, catalog.Bucket{Name: name, Created: bs.record.ModTime, Owner: bs.record.Owner}); err != nil && !errors.Is(err, catalog.ErrBucketExists) {
 					return err
 				}
 			}

@@ -54,6 +54,9 @@ type record struct {
 	Parts []partRecord      `json:"parts,omitempty"`
 	// CORS is a bucket's CORS configuration (bucket records only).
 	CORS []CORSRule `json:"cors,omitempty"`
+	// Owner is the owner id of the user a bucket belongs to (bucket
+	// records only; empty in records written before buckets had owners).
+	Owner string `json:"owner,omitempty"`
 }
 
 // partRecord names one data blob of an object. Objects of zero bytes have no

@@ -49,6 +49,12 @@ func (ns *Namespace) lockPair(bucketA, keyA, bucketB, keyB string) func() {
 // Renaming an object onto itself does nothing. A missing source is
 // ErrNoSuchKey (or ErrNoSuchBucket).
 func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string) (ObjectInfo, error) {
+	if err := ns.Authorize(ctx, srcBucket, AccessWrite); err != nil {
+		return ObjectInfo{}, err
+	}
+	if err := ns.Authorize(ctx, dstBucket, AccessWrite); err != nil {
+		return ObjectInfo{}, err
+	}
 	if err := checkKey(srcKey); err != nil {
 		return ObjectInfo{}, err
 	}

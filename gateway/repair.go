@@ -422,7 +422,7 @@ func (ns *Namespace) fixBucketRecord(ctx context.Context, members []backends.Bac
 	}
 	if good == nil {
 		_, id := ns.names.meta(p.Bucket, "")
-		good, err = ns.sealRecord(&record{Kind: kindBucket, Bucket: p.Bucket, ModTime: b.Created, Generation: ns.nextGeneration(0)}, id)
+		good, err = ns.sealRecord(&record{Kind: kindBucket, Bucket: p.Bucket, ModTime: b.Created, Generation: ns.nextGeneration(0), Owner: b.Owner}, id)
 		if err != nil {
 			return false, err
 		}
@@ -560,7 +560,7 @@ func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byNa
 		if r, _ := ns.newestCopy(ctx, byName, name, ps); r == nil {
 			return false, 0, nil // deleted meanwhile
 		}
-		if err := ns.cat.CreateBucket(ctx, catalog.Bucket{Name: best.Bucket, Created: best.ModTime}); err != nil && !errors.Is(err, catalog.ErrBucketExists) {
+		if err := ns.cat.CreateBucket(ctx, catalog.Bucket{Name: best.Bucket, Created: best.ModTime, Owner: best.Owner}); err != nil && !errors.Is(err, catalog.ErrBucketExists) {
 			return false, 0, err
 		}
 		return true, 0, nil

@@ -160,7 +160,7 @@ func (ns *Namespace) rewrapBucket(ctx context.Context, b catalog.Bucket, cur uin
 	var r *record
 	switch {
 	case errors.Is(err, backends.ErrNotFound):
-		r = &record{Kind: kindBucket, Bucket: b.Name, ModTime: b.Created}
+		r = &record{Kind: kindBucket, Bucket: b.Name, ModTime: b.Created, Owner: b.Owner}
 	case err != nil:
 		return false, err
 	default:

@@ -275,6 +275,9 @@ func (p *SharedPart) BlobSize() int64 { return seal.CiphertextSize(p.Size) }
 // the data keys a share link needs. A folder of more than MaxShareFiles
 // objects is ErrTooManyFiles.
 func (ns *Namespace) SharedFiles(ctx context.Context, bucket, key string, folder bool) ([]SharedFile, error) {
+	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+		return nil, err
+	}
 	if !folder {
 		o, err := ns.Object(ctx, bucket, key)
 		if err != nil {

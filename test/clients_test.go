@@ -34,6 +34,12 @@ type AWS struct {
 // NewAWS returns an aws cli v2 runner with an isolated configuration.
 func NewAWS(t testing.TB, g *Gateway) *AWS {
 	t.Helper()
+	return NewAWSAs(t, g, g.AccessKey, g.SecretKey)
+}
+
+// NewAWSAs is NewAWS signing as another user of the gateway.
+func NewAWSAs(t testing.TB, g *Gateway, accessKey, secretKey string) *AWS {
+	t.Helper()
 	bin := testenv.Tool(t, "aws", "/usr/bin/aws")
 	if bin != "/usr/bin/aws" {
 		out, _ := exec.Command(bin, "--version").CombinedOutput()
@@ -48,8 +54,8 @@ func NewAWS(t testing.TB, g *Gateway) *AWS {
 		"HOME="+home,
 		"AWS_CONFIG_FILE="+cfg,
 		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "credentials"),
-		"AWS_ACCESS_KEY_ID="+g.AccessKey,
-		"AWS_SECRET_ACCESS_KEY="+g.SecretKey,
+		"AWS_ACCESS_KEY_ID="+accessKey,
+		"AWS_SECRET_ACCESS_KEY="+secretKey,
 		"AWS_DEFAULT_REGION=us-east-1",
 		"AWS_EC2_METADATA_DISABLED=true",
 		"AWS_PAGER=",

@@ -76,6 +76,9 @@ type Setup struct {
 	Extra string
 	// LogFormat is serve's -log-format; empty: text, which tests match.
 	LogFormat string
+	// Users is YAML list entries appended to users, after the gateway's
+	// own user (AccessKey, SecretKey), which stays the first.
+	Users string
 }
 
 // Gateway is a running twincrypt serve process.
@@ -134,10 +137,11 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 		if err := os.WriteFile(filepath.Join(g.Dir, "user.secret"), []byte(g.SecretKey+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&cfg, "users:\n  - access_key: %s\n    secret_key_file: user.secret\nbackends:\n", g.AccessKey)
+		fmt.Fprintf(&cfg, "users:\n  - access_key: %s\n    secret_key_file: user.secret\n", g.AccessKey)
 	} else {
-		fmt.Fprintf(&cfg, "users:\n  - access_key: %s\n    secret_key: %s\nbackends:\n", g.AccessKey, g.SecretKey)
+		fmt.Fprintf(&cfg, "users:\n  - access_key: %s\n    secret_key: %s\n", g.AccessKey, g.SecretKey)
 	}
+	fmt.Fprintf(&cfg, "%sbackends:\n", s.Users)
 	jurisdictions := []string{"DE", "CH", "IS", "NO"}
 	n := 0
 	for i := 0; i < s.Local; i++ {

@@ -22,12 +22,18 @@ import (
 
 // DAV talks WebDAV to a gateway with net/http, as the gateway's user.
 type DAV struct {
-	t testing.TB
-	g *Gateway
+	t          testing.TB
+	g          *Gateway
+	user, pass string
 }
 
 // NewDAV returns a WebDAV client for g.
-func NewDAV(t testing.TB, g *Gateway) *DAV { return &DAV{t: t, g: g} }
+func NewDAV(t testing.TB, g *Gateway) *DAV { return NewDAVAs(t, g, g.AccessKey, g.SecretKey) }
+
+// NewDAVAs returns a WebDAV client for g that logs in as another user.
+func NewDAVAs(t testing.TB, g *Gateway, user, pass string) *DAV {
+	return &DAV{t: t, g: g, user: user, pass: pass}
+}
 
 // URL returns the WebDAV URL of path.
 func (d *DAV) URL(path string) string { return "http://" + d.g.DAVAddr + path }
@@ -40,7 +46,7 @@ func (d *DAV) Do(method, path string, body io.Reader, hdr ...string) (*http.Resp
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	req.SetBasicAuth(d.g.AccessKey, d.g.SecretKey)
+	req.SetBasicAuth(d.user, d.pass)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -80,7 +86,7 @@ func (d *DAV) PutFile(path, file string) *http.Response {
 	}
 	fi, _ := f.Stat()
 	req.ContentLength = fi.Size()
-	req.SetBasicAuth(d.g.AccessKey, d.g.SecretKey)
+	req.SetBasicAuth(d.user, d.pass)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		d.t.Fatal(err)

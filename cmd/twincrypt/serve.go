@@ -172,7 +172,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 				return serveRemote(ctx, st, cfg.Path, req, out)
 			}
 			h := admin.New(admin.Options{
-				Shares: svc, Run: run, Users: users, Logger: log,
+				Shares: svc, Run: run, Users: users, Access: st.ns, Admins: admins(cfg), Logger: log,
 				Metrics: mx.Handler(), Ready: readiness(st), Debug: debugHandler(st.set.Traffic),
 			})
 			srv, err := listenServer("admin", cfg.Listen.Admin, h, lim, log, wrap)

@@ -253,7 +253,7 @@ func (l *localShares) Revoke(ctx context.Context, id string) (*share.Info, error
 func (l *localShares) Close() error { return l.st.Close() }
 
 // adminClient calls a running gateway's admin API, signing every request
-// with the config's first key pair.
+// with the key pair of the config's first administrator.
 type adminClient struct {
 	base           string
 	access, secret string
@@ -263,7 +263,8 @@ type adminClient struct {
 // newAdminClient returns a client for the config's admin listener, or nil
 // when it has none.
 func newAdminClient(cfg *config.Config) *adminClient {
-	if cfg.Listen.Admin == "" || len(cfg.Users) == 0 {
+	au := cfg.AdminUser()
+	if cfg.Listen.Admin == "" || au == nil {
 		return nil
 	}
 	host, port, err := net.SplitHostPort(cfg.Listen.Admin)
@@ -276,8 +277,8 @@ func newAdminClient(cfg *config.Config) *adminClient {
 	case "::":
 		host = "::1"
 	}
-	return &adminClient{base: "http://" + net.JoinHostPort(host, port), access: cfg.Users[0].AccessKey,
-		secret: cfg.Users[0].SecretKey, http: &http.Client{Timeout: 10 * time.Minute}}
+	return &adminClient{base: "http://" + net.JoinHostPort(host, port), access: au.AccessKey,
+		secret: au.SecretKey, http: &http.Client{Timeout: 10 * time.Minute}}
 }
 
 // alive reports whether a gateway answers on the admin listener.

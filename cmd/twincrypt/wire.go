@@ -224,11 +224,28 @@ func openStoreWith(ctx context.Context, c *cli, cfg *config.Config, log *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	st.ns, err = gateway.New(gateway.Options{Keys: st.keys, Store: st.set, Catalog: st.cat, Logger: log})
+	st.ns, err = gateway.New(gateway.Options{Keys: st.keys, Store: st.set, Catalog: st.cat, Logger: log, Users: users(cfg)})
 	if err != nil {
 		return nil, err
 	}
 	return st, nil
+}
+
+// users converts the configured users for the namespace.
+func users(cfg *config.Config) []gateway.User {
+	out := make([]gateway.User, len(cfg.Users))
+	for i := range cfg.Users {
+		u := &cfg.Users[i]
+		grants := make(map[string]gateway.Access, len(u.Grants))
+		for _, g := range u.Grants {
+			grants[g.Bucket] = gateway.AccessRead
+			if g.Access == config.AccessReadWrite {
+				grants[g.Bucket] = gateway.AccessWrite
+			}
+		}
+		out[i] = gateway.User{AccessKey: u.AccessKey, ID: u.OwnerID(), DisplayName: u.Name(), Grants: grants}
+	}
+	return out
 }
 
 // Close releases the catalog and the backends.
@@ -244,4 +261,15 @@ func (st *store) Close() error {
 		errs = append(errs, m.Backend.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// admins returns the access keys of the configured administrators.
+func admins(cfg *config.Config) map[string]bool {
+	out := make(map[string]bool)
+	for i, u := range cfg.Users {
+		if cfg.IsAdmin(i) {
+			out[u.AccessKey] = true
+		}
+	}
+	return out
 }

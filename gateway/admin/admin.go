@@ -46,7 +46,14 @@ type Options struct {
 	// POST /api/v1/run.
 	Run func(ctx context.Context, req RunRequest, out io.Writer) int
 	// Users maps access keys to secret keys.
-	Users  map[string]string
+	Users map[string]string
+	// Access runs the requests of users who are not administrators as
+	// those users (see Admins); nil: every user is an administrator.
+	Access Access
+	// Admins are the access keys of administrators: they may run
+	// commands, reach /debug/ and manage every share link. Other users
+	// make, see and revoke links of the buckets they may use.
+	Admins map[string]bool
 	Logger *slog.Logger // nil: discard
 	// Metrics serves GET /metrics (the Prometheus exposition) without
 	// authentication; nil: 404.
@@ -67,7 +74,7 @@ func New(o Options) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &api{shares: o.Shares, log: log, run: o.Run}
+	a := &api{shares: o.Shares, log: log, run: o.Run, access: o.Access}
 	api := http.NewServeMux()
 	api.HandleFunc("POST /api/v1/run", a.runCommand)
 	api.HandleFunc("POST /api/v1/shares", a.createShare)
@@ -86,9 +93,9 @@ func New(o Options) http.Handler {
 		})
 	}
 	verifier := sigv4.New(sigv4.StaticCredentials(o.Users))
-	mux.Handle("/api/", payloadHash(verifier.Middleware(h)))
+	mux.Handle("/api/", payloadHash(verifier.Middleware(asUser(o, h))))
 	if o.Debug != nil {
-		mux.Handle("/debug/", payloadHash(verifier.Middleware(o.Debug)))
+		mux.Handle("/debug/", payloadHash(verifier.Middleware(asUser(o, adminOnly(o.Debug)))))
 	}
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)
@@ -134,7 +141,68 @@ func payloadHash(next http.Handler) http.Handler {
 	})
 }
 
+// Access is what the admin API needs of the namespace to run a request as
+// its user. *gateway.Namespace implements it.
+type Access interface {
+	UserContext(ctx context.Context, accessKey string) (context.Context, error)
+	Authorize(ctx context.Context, bucket string, want gateway.Access) error
+}
+
+type adminKey struct{}
+
+// asUser runs a request signed by an administrator with full access and
+// marks it so (adminOnly lets it pass), and any other as its user.
+func asUser(o Options, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := sigv4.IdentityFromContext(r.Context())
+		if !ok {
+			writeError(w, http.StatusForbidden, "access denied")
+			return
+		}
+		ctx := r.Context()
+		if o.Access == nil || o.Admins == nil || o.Admins[id.AccessKey] {
+			ctx = context.WithValue(ctx, adminKey{}, true)
+		} else {
+			var err error
+			if ctx, err = o.Access.UserContext(ctx, id.AccessKey); err != nil {
+				writeError(w, http.StatusForbidden, err.Error())
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// isAdmin reports whether asUser found the request's signer to be an
+// administrator.
+func isAdmin(ctx context.Context) bool {
+	v, _ := ctx.Value(adminKey{}).(bool)
+	return v
+}
+
+// adminOnly refuses requests of users who are not administrators.
+func adminOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isAdmin(r.Context()) {
+			writeError(w, http.StatusForbidden, "only an administrator (a user with admin: true) may do this")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authorize checks that the user of ctx has want of the bucket of a share
+// target ("bucket/key"); administrators pass.
+func (a *api) authorize(ctx context.Context, target string, want gateway.Access) error {
+	if a.access == nil || isAdmin(ctx) {
+		return nil
+	}
+	bucket, _, _ := strings.Cut(target, "/")
+	return a.access.Authorize(ctx, bucket, want)
+}
+
 type api struct {
+	access Access
 	shares *share.Service
 	log    *slog.Logger
 	run    func(ctx context.Context, req RunRequest, out io.Writer) int
@@ -156,6 +224,10 @@ const ExitTrailer = "X-Twincrypt-Exit"
 func (a *api) runCommand(w http.ResponseWriter, r *http.Request) {
 	if a.run == nil {
 		writeError(w, http.StatusNotFound, "this gateway does not run commands")
+		return
+	}
+	if !isAdmin(r.Context()) {
+		writeError(w, http.StatusForbidden, "only an administrator (a user with admin: true) may run commands")
 		return
 	}
 	var req RunRequest
@@ -235,6 +307,8 @@ func (a *api) createShare(w http.ResponseWriter, r *http.Request) {
 	if req.Password != nil {
 		o.Password = []byte(*req.Password)
 	}
+	// Making a link needs read access to its bucket: the namespace checks
+	// it as it reads the objects (gateway.ErrAccessDenied).
 	link, info, err := a.shares.Create(r.Context(), o)
 	if err != nil {
 		a.fail(w, err)
@@ -244,19 +318,25 @@ func (a *api) createShare(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) listShares(w http.ResponseWriter, r *http.Request) {
-	infos, err := a.shares.List(r.Context())
+	all, err := a.shares.List(r.Context())
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	if infos == nil {
-		infos = []*share.Info{}
+	infos := []*share.Info{}
+	for _, in := range all {
+		if a.authorize(r.Context(), in.Target, gateway.AccessRead) == nil {
+			infos = append(infos, in)
+		}
 	}
 	writeJSON(w, http.StatusOK, ListSharesResponse{Shares: infos})
 }
 
 func (a *api) getShare(w http.ResponseWriter, r *http.Request) {
 	info, err := a.shares.Get(r.Context(), r.PathValue("id"))
+	if err == nil {
+		err = a.authorize(r.Context(), info.Target, gateway.AccessRead)
+	}
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -265,7 +345,14 @@ func (a *api) getShare(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) revokeShare(w http.ResponseWriter, r *http.Request) {
-	info, err := a.shares.Revoke(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	info, err := a.shares.Get(r.Context(), id)
+	if err == nil {
+		err = a.authorize(r.Context(), info.Target, gateway.AccessWrite)
+	}
+	if err == nil {
+		info, err = a.shares.Revoke(r.Context(), id)
+	}
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -286,6 +373,8 @@ func (a *api) fail(w http.ResponseWriter, err error) {
 		status = http.StatusNotFound
 	case errors.Is(err, gateway.ErrShareGone):
 		status = http.StatusConflict
+	case errors.Is(err, gateway.ErrAccessDenied):
+		status = http.StatusForbidden
 	default:
 		a.log.Warn("admin request failed", "err", err)
 		status = http.StatusServiceUnavailable

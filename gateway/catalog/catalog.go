@@ -63,6 +63,9 @@ const (
 type Bucket struct {
 	Name    string
 	Created time.Time
+	// Owner is the owner id of the user the bucket belongs to; empty for
+	// buckets made before buckets had owners.
+	Owner string
 }
 
 // Entry is the catalog's view of one object.

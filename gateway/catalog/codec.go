@@ -176,15 +176,24 @@ func decodeEntry(bucket, key string, v []byte) (Entry, error) {
 	return e, d.done()
 }
 
+// encodeBucket writes the creation time and, when the bucket has one, its
+// owner: values written before buckets had owners end after the time and
+// still decode.
 func encodeBucket(b *Bucket) []byte {
 	enc := newEncoder()
 	enc.time(b.Created)
+	if b.Owner != "" {
+		enc.str(b.Owner)
+	}
 	return enc.b
 }
 
 func decodeBucket(name string, v []byte) (Bucket, error) {
 	d := newDecoder(v, "bucket", name)
 	b := Bucket{Name: name, Created: d.time()}
+	if d.err == nil && len(d.b) > 0 {
+		b.Owner = d.str()
+	}
 	return b, d.done()
 }
 

@@ -2,7 +2,9 @@ package catalog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -23,6 +25,38 @@ func TestCodecRoundTrip(t *testing.T) {
 			got.Generation != e.Generation || !bytes.Equal(got.Record, e.Record) || got.Bucket != "b" || got.Key != "k" {
 			t.Errorf("round trip of %+v gave %+v", e, got)
 		}
+	}
+}
+
+func TestBucketCodec(t *testing.T) {
+	created := time.Date(2025, 3, 1, 12, 0, 0, 5, time.UTC)
+	tests := []struct {
+		name string
+		in   Bucket
+	}{
+		{"with owner", Bucket{Name: "b", Created: created, Owner: strings.Repeat("ab", 32)}},
+		{"without owner", Bucket{Name: "b", Created: created}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := decodeBucket("b", encodeBucket(&tt.in))
+			if err != nil || got != tt.in {
+				t.Errorf("round trip = %+v, %v; want %+v", got, err, tt.in)
+			}
+		})
+	}
+	// A value written before buckets had owners: version, time only.
+	old := []byte{codecV1}
+	old = binary.AppendVarint(old, created.Unix())
+	old = binary.AppendUvarint(old, uint64(created.Nanosecond()))
+	old = append(old, 1)
+	if got, err := decodeBucket("b", old); err != nil || got != (Bucket{Name: "b", Created: created}) {
+		t.Errorf("old value = %+v, %v", got, err)
+	}
+	// A truncated owner is corrupt, not an empty owner.
+	enc := encodeBucket(&tests[0].in)
+	if _, err := decodeBucket("b", enc[:len(enc)-1]); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("truncated owner: %v, want ErrCorrupt", err)
 	}
 }
 

@@ -100,7 +100,7 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 			}
 		},
 	}
-	h := authenticate(o.Users, o.Throttle, log, &fixer{fs: fs, next: wd, locks: locks, log: log})
+	h := authenticate(ns, o.Users, o.Throttle, log, authorize(ns, &fixer{fs: fs, next: wd, locks: locks, log: log}))
 	return guard.Protect(h, guard.Options{MaxRequests: o.MaxRequests, BodyTimeout: o.BodyTimeout})
 }
 
@@ -111,12 +111,13 @@ type credential [sha256.Size]byte
 // maxLoggedName bounds the length of a client-supplied user name in logs.
 const maxLoggedName = 64
 
-// authenticate requires HTTP Basic authentication as one of users. A wrong
+// authenticate requires HTTP Basic authentication as one of users, and runs
+// the request as that user of ns (gateway.WithUser). A wrong
 // user name or password is logged (the user name, never the password) and
 // counted against the client by throttle; a client that throttle refuses
 // is answered 429 before its password is checked. Refusals do not read
 // the request body and close the connection if there is one.
-func authenticate(users map[string]string, throttle *guard.Throttle, log *slog.Logger, next http.Handler) http.Handler {
+func authenticate(ns *gateway.Namespace, users map[string]string, throttle *guard.Throttle, log *slog.Logger, next http.Handler) http.Handler {
 	type pair struct{ user, pass credential }
 	pairs := make([]pair, 0, len(users))
 	for u, p := range users {
@@ -140,7 +141,13 @@ func authenticate(users map[string]string, throttle *guard.Throttle, log *slog.L
 				match |= subtle.ConstantTimeCompare(u[:], c.user[:]) & subtle.ConstantTimeCompare(p[:], c.pass[:])
 			}
 			if match == 1 {
-				next.ServeHTTP(w, r)
+				ctx, err := ns.UserContext(r.Context(), user)
+				if err != nil {
+					guard.CloseAfter(w, r)
+					http.Error(w, "access denied", http.StatusForbidden)
+					return
+				}
+				next.ServeHTTP(w, r.WithContext(ctx))
 				return
 			}
 			if len(user) > maxLoggedName {

@@ -124,6 +124,8 @@ func (fs *fileSystem) lookupErr(op string, l loc, err error) error {
 	case errors.Is(err, gateway.ErrNoSuchBucket), errors.Is(err, gateway.ErrNoSuchKey),
 		errors.Is(err, gateway.ErrInvalidKey), errors.Is(err, gateway.ErrKeyTooLong):
 		return notExist(op, l.path)
+	case errors.Is(err, gateway.ErrAccessDenied):
+		return &os.PathError{Op: op, Path: l.path, Err: os.ErrPermission}
 	}
 	return fmt.Errorf("%s %s: %w", op, l.path, err)
 }
@@ -379,6 +381,8 @@ func (fs *fileSystem) writeErr(ctx context.Context, err error) error {
 		fail(ctx, http.StatusBadRequest)
 	case errors.Is(err, gateway.ErrNoSuchBucket):
 		fail(ctx, http.StatusConflict)
+	case errors.Is(err, gateway.ErrAccessDenied):
+		fail(ctx, http.StatusForbidden)
 	case errors.Is(err, gateway.ErrPropsTooLarge):
 		fail(ctx, webdav.StatusInsufficientStorage)
 	case errors.Is(err, context.Canceled):

@@ -59,6 +59,15 @@ func (b *backend) ListBucket(ctx context.Context, name string, prefix *gofakes3.
 	if err != nil {
 		return nil, s3Error(ctx, err, name, "")
 	}
+	// Objects belong to the bucket's owner (S3's BucketOwnerEnforced).
+	var owner *gofakes3.UserInfo
+	if len(res.Objects) > 0 {
+		bk, err := b.ns.Bucket(ctx, name)
+		if err != nil {
+			return nil, s3Error(ctx, err, name, "")
+		}
+		owner = &gofakes3.UserInfo{ID: bk.Owner.ID, DisplayName: bk.Owner.DisplayName}
+	}
 	out := gofakes3.NewObjectList()
 	for _, obj := range res.Objects {
 		out.Add(&gofakes3.Content{
@@ -67,6 +76,7 @@ func (b *backend) ListBucket(ctx context.Context, name string, prefix *gofakes3.
 			ETag:         `"` + obj.ETag + `"`,
 			Size:         obj.Size,
 			StorageClass: "STANDARD",
+			Owner:        owner,
 		})
 	}
 	for _, p := range res.CommonPrefixes {

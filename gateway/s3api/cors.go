@@ -202,7 +202,9 @@ func (c *corsCache) rules(ctx context.Context, bucket string) ([]gateway.CORSRul
 	if ok && c.now().Sub(e.at) < corsTTL {
 		return e.rules, nil
 	}
-	rules, err := c.ns.BucketCORS(ctx, bucket)
+	// The rules answer preflights without credentials, for anyone: they
+	// are read, and cached, as no user in particular.
+	rules, err := c.ns.BucketCORS(gateway.WithUser(ctx, nil), bucket)
 	if err != nil {
 		if errors.Is(err, gateway.ErrNoSuchBucket) || errors.Is(err, gateway.ErrInvalidBucketName) {
 			return nil, nil

@@ -44,8 +44,12 @@ func s3Error(ctx context.Context, err error, bucket, key string) error {
 		return gofakes3.BucketNotFound(bucket)
 	case errors.Is(err, gateway.ErrNoSuchKey):
 		return gofakes3.KeyNotFound(key)
-	case errors.Is(err, gateway.ErrBucketExists):
+	case errors.Is(err, gateway.ErrAccessDenied):
+		return override(ctx, http.StatusForbidden, "AccessDenied", "Access Denied")
+	case errors.Is(err, gateway.ErrBucketOwnedByYou):
 		return override(ctx, http.StatusConflict, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.")
+	case errors.Is(err, gateway.ErrBucketExists):
+		return override(ctx, http.StatusConflict, "BucketAlreadyExists", "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.")
 	case errors.Is(err, gateway.ErrBucketNotEmpty):
 		return gofakes3.ResourceError(gofakes3.ErrBucketNotEmpty, bucket)
 	case errors.Is(err, gateway.ErrInvalidBucketName):

@@ -26,6 +26,12 @@ type response struct {
 // do sends a request signed with the test user's keys.
 func do(t *testing.T, srv *httptest.Server, method, path string, header map[string]string, body string) response {
 	t.Helper()
+	return doAs(t, srv, accessKey, secretKey, method, path, header, body)
+}
+
+// doAs sends a request signed with the given keys.
+func doAs(t *testing.T, srv *httptest.Server, accessKey, secretKey, method, path string, header map[string]string, body string) response {
+	t.Helper()
 	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

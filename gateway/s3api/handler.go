@@ -5,8 +5,12 @@
 // the bucket's rules without credentials), browser POST uploads (their
 // form's policy authenticated and enforced, see postUpload), AWS Signature
 // V4 verification
-// (gateway/s3api/sigv4), a filter (normalize) that answers NotImplemented
-// for sub-resources the gateway does not support, refuses storage classes
+// (gateway/s3api/sigv4), the attachment of the signing user to the request
+// (withUser: the namespace allows that user only its own and granted
+// buckets), a filter (normalize) that answers ListBuckets, the ACL and
+// ownership sub-resources and refuses canned ACLs it cannot honour (see
+// acl.go), answers NotImplemented for sub-resources the gateway does not
+// support, refuses storage classes
 // and tag sets S3 would refuse, answers what gofakes3 cannot (bucket
 // tagging and CORS, GetObjectAttributes with multipart ETags), sets the
 // CORS headers of responses and drops headers
@@ -82,6 +86,7 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 	v := sigv4.New(sigv4.StaticCredentials(o.Users), sigv4.WithFailureHook(func(r *http.Request, e *sigv4.Error) {
 		loginFailed(log, o.Throttle, r, e)
 	}))
+	h = withUser(ns, h)
 	h = v.Middleware(h)
 	h = postUpload(ns, cors, v, log, o.Throttle, h)
 	h = preflight(cors, h)
@@ -158,9 +163,9 @@ func loginFailed(log *slog.Logger, t *guard.Throttle, r *http.Request, e *sigv4.
 // are answered with NotImplemented for every method, so that no request
 // meant to change them can change object data instead.
 var unsupported = []string{
-	"accelerate", "acl", "analytics", "encryption", "intelligent-tiering",
+	"accelerate", "analytics", "encryption", "intelligent-tiering",
 	"inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
-	"object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
+	"object-lock", "policy", "policyStatus", "publicAccessBlock",
 	"replication", "requestPayment", "restore", "retention", "select", "torrent",
 	"website",
 }
@@ -182,6 +187,29 @@ func normalize(ns *gateway.Namespace, cors *corsCache, next http.Handler) http.H
 			}
 		}()
 		w = cw
+		if bucket == "" && r.Method == http.MethodGet {
+			listBuckets(ns, w, r)
+			return
+		}
+		if _, ok := q["acl"]; ok && bucket != "" {
+			aclRequest(ns, w, r, bucket, object)
+			return
+		}
+		if _, ok := q["versions"]; ok && object == "" && bucket != "" && r.Method == http.MethodGet {
+			listVersions(ns, w, r, bucket, next)
+			return
+		}
+		if _, ok := q["ownershipControls"]; ok && object == "" && bucket != "" {
+			ownershipRequest(ns, w, r, bucket)
+			return
+		}
+		if r.Method == http.MethodPut || r.Method == http.MethodPost {
+			createBucket := r.Method == http.MethodPut && object == "" && len(q) == 0
+			if e := checkCannedACL(r.Header.Get("X-Amz-Acl"), r.Header, createBucket); e != nil {
+				writeError(w, r, e)
+				return
+			}
+		}
 		if _, ok := q["tagging"]; ok && object == "" && bucket != "" {
 			bucketTagging(ns, w, r, bucket)
 			return

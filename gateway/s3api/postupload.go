@@ -319,10 +319,18 @@ func browserUpload(ns *gateway.Namespace, v *sigv4.Verifier, log *slog.Logger, t
 				Message: "Anonymous access is not allowed; a POST upload needs a policy signed with AWS Signature Version 4 (missing " + f + ")."}
 		}
 	}
-	if _, err := v.VerifyPolicy(fields["x-amz-algorithm"], fields["x-amz-credential"], fields["x-amz-date"], fields["policy"], fields["x-amz-signature"]); err != nil {
+	id, err := v.VerifyPolicy(fields["x-amz-algorithm"], fields["x-amz-credential"], fields["x-amz-date"], fields["policy"], fields["x-amz-signature"])
+	if err != nil {
 		e, _ := sigv4.AsError(err)
 		loginFailed(log, t, r, e)
 		return &apiError{Status: e.Status, Code: e.Code, Message: e.Message}
+	}
+	ctx, err := ns.UserContext(r.Context(), id.AccessKey)
+	if err != nil {
+		return accessDenied
+	}
+	if e := checkCannedACL(fields["acl"], nil, false); e != nil {
+		return e
 	}
 	if fields["key"] == "" {
 		return &apiError{Status: http.StatusBadRequest, Code: "InvalidArgument",
@@ -358,7 +366,7 @@ func browserUpload(ns *gateway.Namespace, v *sigv4.Verifier, log *slog.Logger, t
 		meta["Content-Type"] = "binary/octet-stream"
 	}
 	body := &rangeReader{r: file, min: min, max: min64(max, maxPostObject)}
-	info, err := ns.PutObject(r.Context(), bucket, key, body, -1, gateway.PutOptions{Meta: meta})
+	info, err := ns.PutObject(ctx, bucket, key, body, -1, gateway.PutOptions{Meta: meta})
 	if err != nil {
 		var pl errPolicyLength
 		switch {

@@ -24,6 +24,8 @@ type Options struct {
 	Wrap func(backends.Backend) backends.Backend
 	// Catalog options, for example catalog.WithNoSync() for bulk loads.
 	Catalog []catalog.BoltOption
+	// Users are the namespace's configured users (gateway.Options.Users).
+	Users []gateway.User
 }
 
 // Env is a namespace and what it is made of.
@@ -64,7 +66,7 @@ func New(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Catalog.Close() })
-	if e.NS, err = gateway.New(gateway.Options{Keys: e.Keys, Store: e.Store, Catalog: e.Catalog}); err != nil {
+	if e.NS, err = gateway.New(gateway.Options{Keys: e.Keys, Store: e.Store, Catalog: e.Catalog, Users: o.Users}); err != nil {
 		t.Fatal(err)
 	}
 	if o.Bucket != "" {

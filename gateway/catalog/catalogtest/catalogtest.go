@@ -148,6 +148,22 @@ func testBuckets(t *testing.T, c catalog.Catalog) {
 			t.Fatalf("CreateBucket(%q): %v", n, err)
 		}
 	}
+	owner := strings.Repeat("0f", 32)
+	if err := c.CreateBucket(ctx, catalog.Bucket{Name: "owned", Created: t0, Owner: owner}); err != nil {
+		t.Fatalf("CreateBucket with owner: %v", err)
+	}
+	if b, err := c.GetBucket(ctx, "owned"); err != nil || b.Owner != owner {
+		t.Errorf("GetBucket(owned) = %+v, %v; want owner %s", b, err, owner)
+	}
+	if b, err := c.GetBucket(ctx, "alpha"); err != nil || b.Owner != "" {
+		t.Errorf("GetBucket(alpha) = %+v, %v; want no owner", b, err)
+	}
+	if bs, err := c.ListBuckets(ctx); err != nil || len(bs) != len(names)+1 || bs[len(bs)-2].Name != "owned" || bs[len(bs)-2].Owner != owner {
+		t.Errorf("ListBuckets = %+v, %v; want owned with its owner", bs, err)
+	}
+	if err := c.DeleteBucket(ctx, "owned"); err != nil {
+		t.Fatal(err)
+	}
 	wantErr(t, "CreateBucket twice", c.CreateBucket(ctx, catalog.Bucket{Name: "alpha"}), catalog.ErrBucketExists)
 	wantErr(t, "CreateBucket empty name", c.CreateBucket(ctx, catalog.Bucket{}), catalog.ErrInvalid)
 
