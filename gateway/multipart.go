@@ -27,6 +27,10 @@ type UploadInfo struct {
 	Bucket    string
 	Key       string
 	Initiated time.Time
+	// ChecksumAlgorithm and ChecksumType are those the upload was
+	// created with ("" when it named no algorithm; Upload only).
+	ChecksumAlgorithm checksum.Algorithm
+	ChecksumType      checksum.Type
 }
 
 // PartInfo describes one uploaded part.
@@ -448,9 +452,13 @@ func (ns *Namespace) AbortStaleUploads(ctx context.Context, cutoff time.Time) (i
 
 // Upload returns the upload uploadID of bucket/key, or ErrNoSuchUpload.
 func (ns *Namespace) Upload(ctx context.Context, bucket, key, uploadID string) (UploadInfo, error) {
-	u, err := ns.upload(ctx, bucket, key, uploadID)
+	u, r, err := ns.uploadRecord(ctx, bucket, key, uploadID)
 	if err != nil {
 		return UploadInfo{}, err
 	}
-	return UploadInfo{ID: u.ID, Bucket: u.Bucket, Key: u.Key, Initiated: u.Initiated}, nil
+	info := UploadInfo{ID: u.ID, Bucket: u.Bucket, Key: u.Key, Initiated: u.Initiated}
+	if alg, typ, named := uploadChecksum(r); named {
+		info.ChecksumAlgorithm, info.ChecksumType = alg, typ
+	}
+	return info, nil
 }
