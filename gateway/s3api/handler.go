@@ -157,12 +157,17 @@ func loginFailed(log *slog.Logger, t *guard.Throttle, r *http.Request, e *sigv4.
 // unsupported lists the sub-resources the gateway does not implement. They
 // are answered with NotImplemented for every method, so that no request
 // meant to change them can change object data instead.
+// Without this list gofakes3 would take some of them for another
+// request on the same path (PUT /bucket?abac for CreateBucket, DELETE
+// /bucket?metadataConfiguration for DeleteBucket, PUT
+// /bucket/key?renameObject for PutObject).
 var unsupported = []string{
-	"accelerate", "acl", "analytics", "encryption", "intelligent-tiering",
-	"inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
-	"object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
-	"replication", "requestPayment", "restore", "retention", "select", "torrent",
-	"website",
+	"abac", "accelerate", "acl", "analytics", "encryption", "intelligent-tiering",
+	"inventory", "legal-hold", "lifecycle", "logging", "metadataConfiguration",
+	"metadataInventoryTable", "metadataJournalTable", "metadataTable", "metrics",
+	"notification", "object-lock", "ownershipControls", "policy", "policyStatus",
+	"publicAccessBlock", "renameObject", "replication", "requestPayment", "restore",
+	"retention", "select", "session", "torrent", "website",
 }
 
 // normalize answers NotImplemented for unsupported sub-resources and takes
