@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -265,6 +266,44 @@ func TestMinioTrailingChecksums(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("%s multipart: stat %q, want %q (upload answered %+v)", mc, got, want, up)
+		}
+	}
+}
+
+// TestPostChecksum checks browser uploads with a checksum field: a
+// matching one is stored, a wrong one refused with BadDigest and nothing
+// stored, x-amz-checksum-algorithm alone computed.
+func TestPostChecksum(t *testing.T) {
+	_, srv := newServer(t)
+	exp := time.Now().Add(time.Hour)
+	data := []byte("posted with a checksum")
+	mode := map[string]string{"X-Amz-Checksum-Mode": "ENABLED"}
+	for _, tc := range []struct {
+		key, name, value string
+		status           int
+		header, want     string
+	}{
+		{"ok", "x-amz-checksum-sha256", checksum.Encode(checksum.SHA256.Sum(data)), 204, "X-Amz-Checksum-Sha256", checksum.Encode(checksum.SHA256.Sum(data))},
+		{"wrong", "x-amz-checksum-crc32", checksum.Encode(checksum.CRC32.Sum([]byte("x"))), 400, "", "BadDigest"},
+		{"malformed", "x-amz-checksum-crc32", "!", 400, "", "InvalidRequest"},
+		{"named", "x-amz-checksum-algorithm", "CRC32C", 204, "X-Amz-Checksum-Crc32c", checksum.Encode(checksum.CRC32C.Sum(data))},
+	} {
+		fields := policyFields(t, secretKey, exp, []any{map[string]string{"bucket": "unit"}, []any{"starts-with", "$key", "p/"}, map[string]string{tc.name: tc.value}},
+			field{"key", "p/" + tc.key}, field{tc.name, tc.value})
+		r := post(t, srv, "/unit", fields, "f", data, "")
+		if r.status != tc.status {
+			t.Errorf("%s: %d %s", tc.key, r.status, r.body)
+			continue
+		}
+		h := do(t, srv, "HEAD", "/unit/p/"+tc.key, mode, "")
+		if tc.status != 204 {
+			if !strings.Contains(r.body, "<Code>"+tc.want+"</Code>") || h.status != 404 {
+				t.Errorf("%s: %s, HEAD %d", tc.key, r.body, h.status)
+			}
+			continue
+		}
+		if h.header.Get(tc.header) != tc.want {
+			t.Errorf("%s: stored %v, want %s %s", tc.key, h.header, tc.header, tc.want)
 		}
 	}
 }
