@@ -13,9 +13,10 @@ import (
 	"fmt"
 	"hash"
 	"hash/crc32"
-	"hash/crc64"
 	"strconv"
 	"strings"
+
+	"github.com/minio/crc64nvme"
 )
 
 // Algorithm is a checksum algorithm, named as S3 names it in
@@ -38,14 +39,11 @@ var Algorithms = []Algorithm{CRC32, CRC32C, CRC64NVME, SHA1, SHA256}
 // object whose writer asked for none, as S3 does for new objects.
 const Default = CRC64NVME
 
-// crc64NVMEPoly is the CRC-64/NVME polynomial in the reversed form that
-// hash/crc64 takes.
+// crc64NVMEPoly is the CRC-64/NVME polynomial in reversed (LSB-first)
+// form, as hash/crc64 takes it.
 const crc64NVMEPoly = 0x9a6c9329ac4bc9b5
 
-var (
-	crc32cTable    = crc32.MakeTable(crc32.Castagnoli)
-	crc64NVMETable = crc64.MakeTable(crc64NVMEPoly)
-)
+var crc32cTable = crc32.MakeTable(crc32.Castagnoli)
 
 // Errors that callers branch on. Both wrap into an *Error that carries the
 // message S3 answers with.
@@ -118,7 +116,12 @@ func (a Algorithm) New() hash.Hash {
 	case CRC32C:
 		return crc32.New(crc32cTable)
 	case CRC64NVME:
-		return crc64.New(crc64NVMETable)
+		// github.com/minio/crc64nvme computes CRC-64/NVME with
+		// carry-less multiplication where the CPU has it (tens of
+		// GB/s); hash/crc64 with this polynomial has only its plain
+		// table (about 300 MB/s here), which would make the default
+		// checksum of every write slower than its encryption.
+		return crc64nvme.New()
 	case SHA1:
 		return sha1.New()
 	case SHA256:

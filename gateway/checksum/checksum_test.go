@@ -2,8 +2,10 @@ package checksum
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"hash/crc64"
 	"math/rand/v2"
 	"testing"
 )
@@ -141,6 +143,24 @@ func TestParseAndDecode(t *testing.T) {
 	} {
 		if err := CheckType(tc.a, tc.t); (err == nil) != tc.ok {
 			t.Errorf("CheckType(%s, %s): %v", tc.a, tc.t, err)
+		}
+	}
+}
+
+// TestCRC64NVMEAgainstHashCRC64 checks the CRC64NVME implementation
+// against hash/crc64 with the NVMe polynomial, on lengths around its
+// block sizes.
+func TestCRC64NVMEAgainstHashCRC64(t *testing.T) {
+	table := crc64.MakeTable(crc64NVMEPoly)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 7, 8, 15, 16, 63, 64, 127, 128, 255, 256, 1023, 4096, 65537, 1<<20 + 3} {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(rng.Uint32())
+		}
+		want := binary.BigEndian.AppendUint64(nil, crc64.Checksum(p, table))
+		if got := CRC64NVME.Sum(p); !bytes.Equal(got, want) {
+			t.Errorf("%d bytes: %x, hash/crc64 %x", n, got, want)
 		}
 	}
 }
