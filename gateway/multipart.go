@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -8,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/checksum"
 	"github.com/twincrypt/twincrypt/gateway/seal"
 )
 
@@ -24,6 +27,10 @@ type UploadInfo struct {
 	Bucket    string
 	Key       string
 	Initiated time.Time
+	// ChecksumAlgorithm and ChecksumType are those the upload was
+	// created with ("" when it named no algorithm; Upload only).
+	ChecksumAlgorithm checksum.Algorithm
+	ChecksumType      checksum.Type
 }
 
 // PartInfo describes one uploaded part.
@@ -32,12 +39,37 @@ type PartInfo struct {
 	Size     int64
 	ETag     string // without quotes
 	Uploaded time.Time
+	// Checksum is the part's checksum (of the upload's algorithm, or
+	// checksum.Default); nil for a part stored before checksums were
+	// kept.
+	Checksum *checksum.Checksum
 }
 
 // CompletedPart names a part in a CompleteMultipartUpload request.
 type CompletedPart struct {
 	Number int
 	ETag   string
+	// Checksum, when set, is the part's checksum as the client lists
+	// it: one of the upload's algorithm must match the stored part's.
+	Checksum *checksum.Checksum
+}
+
+// CompleteOptions are the optional parts of CompleteUploadWith.
+type CompleteOptions struct {
+	// Checksum, when set, is the object's checksum as the client
+	// computed it: it must be of the upload's algorithm and match.
+	Checksum *checksum.Checksum
+	// ChecksumType, when set, must be the upload's checksum type.
+	ChecksumType checksum.Type
+}
+
+// uploadChecksum returns the algorithm and type of an upload's checksum
+// from its record, and whether the client named the algorithm.
+func uploadChecksum(r *record) (checksum.Algorithm, checksum.Type, bool) {
+	if r.Checksum == nil || r.Checksum.Alg == "" {
+		return checksum.Default, checksum.DefaultType(checksum.Default), false
+	}
+	return r.Checksum.Alg, r.Checksum.Type, true
 }
 
 // uploadObjectID binds an upload's sealed record to its id.
@@ -74,7 +106,11 @@ func (ns *Namespace) CreateUploadWith(ctx context.Context, bucket, key string, o
 		return "", fmt.Errorf("upload id: %w", err)
 	}
 	uploadID := hex.EncodeToString(id[:])
-	sealed, err := ns.sealRecord(&record{Kind: kindUpload, Bucket: bucket, Key: key, Meta: StoredMeta(o.Meta), Tags: cloneTags(o.Tags)}, id)
+	ck, err := newUploadChecksum(o.Checksum, o.ChecksumType)
+	if err != nil {
+		return "", err
+	}
+	sealed, err := ns.sealRecord(&record{Kind: kindUpload, Bucket: bucket, Key: key, Meta: StoredMeta(o.Meta), Tags: cloneTags(o.Tags), Checksum: ck}, id)
 	if err != nil {
 		return "", err
 	}
@@ -83,6 +119,38 @@ func (ns *Namespace) CreateUploadWith(ctx context.Context, bucket, key string, o
 		return "", mapCatalogErr(err, bucket, key)
 	}
 	return uploadID, nil
+}
+
+// newUploadChecksum checks the checksum algorithm and type a multipart
+// upload is created with and returns them for its record.
+func newUploadChecksum(alg checksum.Algorithm, t checksum.Type) (*checksumRecord, error) {
+	if alg == "" {
+		if t != "" {
+			return nil, checksum.Invalidf("The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.")
+		}
+		return nil, nil
+	}
+	if !alg.Valid() {
+		return nil, checksum.Invalidf("Checksum algorithm %q is unsupported.", alg)
+	}
+	if t == "" {
+		t = checksum.DefaultType(alg)
+	}
+	if err := checksum.CheckType(alg, t); err != nil {
+		return nil, err
+	}
+	return &checksumRecord{Alg: alg, Type: t}, nil
+}
+
+// uploadRecord returns an upload's catalog entry and its opened record.
+func (ns *Namespace) uploadRecord(ctx context.Context, bucket, key, uploadID string) (catalog.Upload, *record, error) {
+	u, err := ns.upload(ctx, bucket, key, uploadID)
+	if err != nil {
+		return u, nil, err
+	}
+	uid, _ := uploadObjectID(uploadID)
+	r, err := ns.openRecord(u.Record, uid)
+	return u, r, err
 }
 
 // upload returns the upload and checks that it belongs to bucket/key.
@@ -104,18 +172,35 @@ func (ns *Namespace) upload(ctx context.Context, bucket, key, uploadID string) (
 // encrypting it as it arrives. It returns the part's ETag (hex MD5).
 // Uploading the same number again replaces the earlier part.
 func (ns *Namespace) UploadPart(ctx context.Context, bucket, key, uploadID string, n int, body io.Reader, size int64) (string, error) {
+	p, err := ns.UploadPartWith(ctx, bucket, key, uploadID, n, body, size, "")
+	return p.ETag, err
+}
+
+// UploadPartWith is UploadPart for a client that declared a checksum of
+// algorithm declared with the part ("": none): in an upload created with
+// an algorithm, it must be that one (else a checksum.ErrInvalid error).
+// The part is stored with its checksum of the upload's algorithm
+// (checksum.Default for an upload without one), which the returned
+// PartInfo holds.
+func (ns *Namespace) UploadPartWith(ctx context.Context, bucket, key, uploadID string, n int, body io.Reader, size int64, declared checksum.Algorithm) (PartInfo, error) {
 	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
-		return "", err
+		return PartInfo{}, err
 	}
 	if n < 1 || n > 10000 {
-		return "", fmt.Errorf("%w: part number %d", ErrInvalidPart, n)
+		return PartInfo{}, fmt.Errorf("%w: part number %d", ErrInvalidPart, n)
 	}
-	if _, err := ns.upload(ctx, bucket, key, uploadID); err != nil {
-		return "", err
-	}
-	part, sum, err := ns.writeBlob(ctx, body, size)
+	_, urec, err := ns.uploadRecord(ctx, bucket, key, uploadID)
 	if err != nil {
-		return "", err
+		return PartInfo{}, err
+	}
+	alg, _, named := uploadChecksum(urec)
+	if named && declared != "" && declared != alg {
+		return PartInfo{}, checksum.Invalidf("Checksum Type mismatch occurred, expected checksum Type: %s, actual checksum Type: %s",
+			strings.ToLower(string(alg)), strings.ToLower(string(declared)))
+	}
+	part, sum, ck, err := ns.writeBlob(ctx, body, size, alg)
+	if err != nil {
+		return PartInfo{}, err
 	}
 	etag := hex.EncodeToString(sum)
 	pr := partRecord{ETag: etag}
@@ -123,19 +208,22 @@ func (ns *Namespace) UploadPart(ctx context.Context, bucket, key, uploadID strin
 		pr = *part
 		pr.ETag = etag
 	}
+	pr.Sum = ck
 	raw, err := json.Marshal(pr)
 	if err != nil {
-		return "", err
+		return PartInfo{}, err
 	}
-	prev, err := ns.cat.PutPart(ctx, uploadID, catalog.Part{Number: n, Size: pr.Size, ETag: etag, Record: raw, Uploaded: ns.now().UTC()})
+	now := ns.now().UTC()
+	prev, err := ns.cat.PutPart(ctx, uploadID, catalog.Part{Number: n, Size: pr.Size, ETag: etag, Record: raw, Uploaded: now})
 	if err != nil {
 		ns.deleteBlobs(ctx, parts(pr))
-		return "", mapCatalogErr(err, bucket, uploadID)
+		return PartInfo{}, mapCatalogErr(err, bucket, uploadID)
 	}
 	if prev != nil {
 		ns.deleteBlobs(ctx, decodeParts(*prev))
 	}
-	return etag, nil
+	return PartInfo{Number: n, Size: pr.Size, ETag: etag, Uploaded: now,
+		Checksum: &checksum.Checksum{Algorithm: alg, Type: checksum.FullObject, Sum: ck}}, nil
 }
 
 // parts returns p as a slice, or nothing for an empty part (no blob).
@@ -160,10 +248,20 @@ func decodeParts(cp catalog.Part) []partRecord {
 // the last be at least MinPartSize bytes. The object's ETag is the MD5 of the
 // parts' binary MD5s, a dash and the part count, as on S3.
 func (ns *Namespace) CompleteUpload(ctx context.Context, bucket, key, uploadID string, want []CompletedPart) (ObjectInfo, error) {
+	return ns.CompleteUploadWith(ctx, bucket, key, uploadID, want, CompleteOptions{})
+}
+
+// CompleteUploadWith is CompleteUpload with the checksums a client sends
+// with the completion. The object's checksum is of the upload's algorithm
+// and type: COMPOSITE, the checksum of the parts' checksums; FULL_OBJECT
+// (CRCs only), the CRC of the whole object, combined from the parts'.
+// An upload created without an algorithm gets a FULL_OBJECT
+// checksum.Default.
+func (ns *Namespace) CompleteUploadWith(ctx context.Context, bucket, key, uploadID string, want []CompletedPart, o CompleteOptions) (ObjectInfo, error) {
 	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
 		return ObjectInfo{}, err
 	}
-	u, err := ns.upload(ctx, bucket, key, uploadID)
+	_, urec, err := ns.uploadRecord(ctx, bucket, key, uploadID)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
@@ -174,18 +272,19 @@ func (ns *Namespace) CompleteUpload(ctx context.Context, bucket, key, uploadID s
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	uid, _ := uploadObjectID(uploadID)
-	urec, err := ns.openRecord(u.Record, uid)
-	if err != nil {
-		return ObjectInfo{}, err
+	alg, typ, named := uploadChecksum(urec)
+	if o.ChecksumType != "" && named && o.ChecksumType != typ {
+		return ObjectInfo{}, checksum.Invalidf("The upload was created using the %s checksum mode. The complete request must use the same checksum mode.", typ)
 	}
 	rec := &record{Kind: kindObject, Bucket: bucket, Key: key, Meta: urec.Meta, Tags: urec.Tags}
+	var sums [][]byte
+	var sizes []int64
 	for i := 1; i < len(want); i++ {
 		if want[i].Number <= want[i-1].Number {
 			return ObjectInfo{}, ErrInvalidPartOrder
 		}
 	}
-	sums := md5.New()
+	md5s := md5.New()
 	for i, w := range want {
 		cp, ok := stored[w.Number]
 		if !ok || strings.Trim(w.ETag, `"`) != cp.ETag {
@@ -198,14 +297,38 @@ func (ns *Namespace) CompleteUpload(ctx context.Context, bucket, key, uploadID s
 		if err := json.Unmarshal(cp.Record, &pr); err != nil {
 			return ObjectInfo{}, fmt.Errorf("%w: part %d: %v", ErrCorruptRecord, w.Number, err)
 		}
+		if w.Checksum != nil && w.Checksum.Algorithm == alg && pr.Sum != nil && !bytes.Equal(w.Checksum.Sum, pr.Sum) {
+			return ObjectInfo{}, fmt.Errorf("%w: part %d: %s checksum", ErrInvalidPart, w.Number, alg)
+		}
+		sums = append(sums, pr.Sum)
+		sizes = append(sizes, pr.Size)
 		raw, _ := hex.DecodeString(cp.ETag)
-		sums.Write(raw)
+		md5s.Write(raw)
 		rec.Size += pr.Size
 		if pr.Blob != "" {
 			rec.Parts = append(rec.Parts, pr)
 		}
 	}
-	rec.ETag = fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(want))
+	rec.ETag = fmt.Sprintf("%s-%d", hex.EncodeToString(md5s.Sum(nil)), len(want))
+	if !slices.ContainsFunc(sums, func(s []byte) bool { return s == nil }) {
+		// Parts stored before checksums were kept leave the object
+		// without one.
+		var ck checksum.Checksum
+		if typ == checksum.Composite {
+			ck = checksum.CompositeOf(alg, sums)
+		} else if ck, err = checksum.FullObjectOf(alg, sums, sizes); err != nil {
+			return ObjectInfo{}, err
+		}
+		if c := o.Checksum; c != nil {
+			if c.Algorithm != alg {
+				return ObjectInfo{}, checksum.Invalidf("The upload was created using a %s checksum. The complete request must use the same checksum algorithm.", strings.ToLower(string(alg)))
+			}
+			if !bytes.Equal(c.Sum, ck.Sum) {
+				return ObjectInfo{}, checksum.MismatchError(alg)
+			}
+		}
+		rec.Checksum = newChecksumRecord(ck)
+	}
 	info, err := ns.commit(ctx, rec, PutOptions{})
 	if err != nil {
 		return ObjectInfo{}, err
@@ -273,9 +396,11 @@ func (ns *Namespace) Parts(ctx context.Context, bucket, key, uploadID string, ma
 	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
 		return nil, false, err
 	}
-	if _, err := ns.upload(ctx, bucket, key, uploadID); err != nil {
+	_, urec, err := ns.uploadRecord(ctx, bucket, key, uploadID)
+	if err != nil {
 		return nil, false, err
 	}
+	alg, _, _ := uploadChecksum(urec)
 	ps, more, err := ns.cat.ListParts(ctx, uploadID, marker, limit)
 	if err != nil {
 		return nil, false, mapCatalogErr(err, bucket, uploadID)
@@ -283,6 +408,10 @@ func (ns *Namespace) Parts(ctx context.Context, bucket, key, uploadID string, ma
 	out := make([]PartInfo, len(ps))
 	for i, p := range ps {
 		out[i] = PartInfo{Number: p.Number, Size: p.Size, ETag: p.ETag, Uploaded: p.Uploaded}
+		var pr partRecord
+		if json.Unmarshal(p.Record, &pr) == nil && len(pr.Sum) == alg.Size() {
+			out[i].Checksum = &checksum.Checksum{Algorithm: alg, Type: checksum.FullObject, Sum: pr.Sum}
+		}
 	}
 	return out, more, nil
 }
@@ -344,9 +473,13 @@ func (ns *Namespace) Upload(ctx context.Context, bucket, key, uploadID string) (
 	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
 		return UploadInfo{}, err
 	}
-	u, err := ns.upload(ctx, bucket, key, uploadID)
+	u, r, err := ns.uploadRecord(ctx, bucket, key, uploadID)
 	if err != nil {
 		return UploadInfo{}, err
 	}
-	return UploadInfo{ID: u.ID, Bucket: u.Bucket, Key: u.Key, Initiated: u.Initiated}, nil
+	info := UploadInfo{ID: u.ID, Bucket: u.Bucket, Key: u.Key, Initiated: u.Initiated}
+	if alg, typ, named := uploadChecksum(r); named {
+		info.ChecksumAlgorithm, info.ChecksumType = alg, typ
+	}
+	return info, nil
 }

@@ -314,16 +314,16 @@ func TestMultipart(t *testing.T) {
 	if err != nil || len(parts) != 3 || parts[2].Size != 1234 {
 		t.Fatalf("parts %+v %v", parts, err)
 	}
-	if _, err := e.ns.CompleteUpload(ctx, "bucket", "big", id, []gateway.CompletedPart{{2, etags[1]}, {1, etags[0]}}); !errors.Is(err, gateway.ErrInvalidPartOrder) {
+	if _, err := e.ns.CompleteUpload(ctx, "bucket", "big", id, []gateway.CompletedPart{{Number: 2, ETag: etags[1]}, {Number: 1, ETag: etags[0]}}); !errors.Is(err, gateway.ErrInvalidPartOrder) {
 		t.Errorf("unordered: %v", err)
 	}
-	if _, err := e.ns.CompleteUpload(ctx, "bucket", "big", id, []gateway.CompletedPart{{1, etags[0]}, {2, "bad"}}); !errors.Is(err, gateway.ErrInvalidPart) {
+	if _, err := e.ns.CompleteUpload(ctx, "bucket", "big", id, []gateway.CompletedPart{{Number: 1, ETag: etags[0]}, {Number: 2, ETag: "bad"}}); !errors.Is(err, gateway.ErrInvalidPart) {
 		t.Errorf("wrong etag: %v", err)
 	}
-	if _, err := e.ns.CompleteUpload(ctx, "bucket", "big", id, []gateway.CompletedPart{{3, etags[2]}, {2, etags[1]}}); !errors.Is(err, gateway.ErrInvalidPartOrder) {
+	if _, err := e.ns.CompleteUpload(ctx, "bucket", "big", id, []gateway.CompletedPart{{Number: 3, ETag: etags[2]}, {Number: 2, ETag: etags[1]}}); !errors.Is(err, gateway.ErrInvalidPartOrder) {
 		t.Errorf("descending: %v", err)
 	}
-	info, err := e.ns.CompleteUpload(ctx, "bucket", "big", id, []gateway.CompletedPart{{1, etags[0]}, {2, `"` + etags[1] + `"`}, {3, etags[2]}})
+	info, err := e.ns.CompleteUpload(ctx, "bucket", "big", id, []gateway.CompletedPart{{Number: 1, ETag: etags[0]}, {Number: 2, ETag: `"` + etags[1] + `"`}, {Number: 3, ETag: etags[2]}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,12 @@ import (
 	"io"
 	"maps"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/checksum"
 	"github.com/twincrypt/twincrypt/gateway/seal"
 )
 
@@ -30,6 +32,13 @@ type ObjectInfo struct {
 	Props      map[string]string // WebDAV dead properties
 	Tags       map[string]string // S3 object tags; nil when there are none
 	PartSizes  []int64           // plaintext size of each part; one entry for single-part objects
+	// Checksum is the object's checksum (S3's x-amz-checksum-*); nil for
+	// objects stored before checksums were kept.
+	Checksum *checksum.Checksum
+	// PartChecksums are the raw checksums of a multipart object's parts
+	// (of Checksum's algorithm), one per entry of PartSizes; nil when
+	// not known.
+	PartChecksums [][]byte
 }
 
 // storedHeaders are the request headers kept with an object besides
@@ -66,6 +75,18 @@ type PutOptions struct {
 	// Tags are the object's tags, kept in its sealed meta record. The
 	// namespace stores them as given; the front end checks them.
 	Tags map[string]string
+	// Checksum is the algorithm of the checksum stored with the object
+	// (a full-object one; "": checksum.Default). For CreateUploadWith it
+	// is the algorithm of the upload's parts and object ("": none asked
+	// for; the object then gets a full-object checksum.Default).
+	Checksum checksum.Algorithm
+	// ChecksumType is the type of a multipart upload's checksum
+	// (CreateUploadWith only; "": checksum.DefaultType).
+	ChecksumType checksum.Type
+	// WantChecksum, when set, is the raw checksum of algorithm Checksum
+	// the body must have: a body that does not match fails with a
+	// checksum.ErrMismatch error and nothing is stored.
+	WantChecksum []byte
 }
 
 // PutObject stores body, of exactly size bytes (-1 if unknown), as
@@ -81,11 +102,25 @@ func (ns *Namespace) PutObject(ctx context.Context, bucket, key string, body io.
 	if _, err := ns.cat.GetBucket(ctx, bucket); err != nil {
 		return ObjectInfo{}, mapCatalogErr(err, bucket, key)
 	}
-	part, sum, err := ns.writeBlob(ctx, body, size)
+	alg := o.Checksum
+	if alg == "" {
+		alg = checksum.Default
+	}
+	if !alg.Valid() {
+		return ObjectInfo{}, checksum.Invalidf("Checksum algorithm %q is unsupported.", alg)
+	}
+	part, sum, ck, err := ns.writeBlob(ctx, body, size, alg)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	rec := &record{Kind: kindObject, Bucket: bucket, Key: key, ETag: hex.EncodeToString(sum), Meta: StoredMeta(o.Meta), Tags: cloneTags(o.Tags)}
+	if o.WantChecksum != nil && !bytes.Equal(o.WantChecksum, ck) {
+		if part != nil {
+			ns.deleteBlobs(ctx, []partRecord{*part})
+		}
+		return ObjectInfo{}, checksum.MismatchError(alg)
+	}
+	rec := &record{Kind: kindObject, Bucket: bucket, Key: key, ETag: hex.EncodeToString(sum), Meta: StoredMeta(o.Meta), Tags: cloneTags(o.Tags),
+		Checksum: &checksumRecord{Alg: alg, Type: checksum.FullObject, Sum: ck}}
 	if part != nil {
 		rec.Parts = []partRecord{*part}
 		rec.Size = part.Size
@@ -104,6 +139,7 @@ type countingReader struct {
 	want int64 // -1: unknown
 	n    int64
 	h    hash.Hash // nil: the caller hashes (see WithBodyMD5)
+	ck   hash.Hash // the checksum; nil: the caller has it (see WithBodyChecksum)
 	err  error     // the first error seen from r or from the length check
 }
 
@@ -120,6 +156,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	if c.h != nil {
 		c.h.Write(p[:n])
 	}
+	if c.ck != nil {
+		c.ck.Write(p[:n])
+	}
 	switch {
 	case c.want >= 0 && c.n > c.want:
 		c.err = fmt.Errorf("%w: body longer than its declared %d bytes", ErrPrecondition, c.want)
@@ -134,8 +173,24 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // writeBlob seals body into a new blob and returns its part record (nil for
-// an empty body) and the plaintext MD5.
-func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64) (*partRecord, []byte, error) {
+// an empty body), the plaintext MD5 and its checksum of algorithm alg.
+func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64, alg checksum.Algorithm) (*partRecord, []byte, []byte, error) {
+	callerCk := bodyChecksumFrom(ctx, alg)
+	newCk := func() hash.Hash {
+		if callerCk != nil {
+			return nil
+		}
+		return alg.New()
+	}
+	ckSum := func(cr *countingReader) ([]byte, error) {
+		if cr.ck != nil {
+			return cr.ck.Sum(nil), nil
+		}
+		if v := callerCk(); v != nil {
+			return v, nil
+		}
+		return nil, fmt.Errorf("%w: the body's %s checksum is not known", checksum.ErrInvalid, alg)
+	}
 	callerSum := bodyMD5From(ctx)
 	newHash := func() hash.Hash {
 		if callerSum != nil {
@@ -149,7 +204,7 @@ func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64) 
 		}
 		return cr.h.Sum(nil)
 	}
-	cr := &countingReader{r: body, want: size, h: newHash()}
+	cr := &countingReader{r: body, want: size, h: newHash(), ck: newCk()}
 	if size <= 0 {
 		// Find out whether there is any content at all: empty objects
 		// get no blob.
@@ -157,22 +212,26 @@ func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64) 
 		n, err := io.ReadFull(cr, first[:])
 		if n == 0 {
 			if err == io.EOF {
-				return nil, sum(cr), nil
+				ck, err := ckSum(cr)
+				if err != nil {
+					return nil, nil, nil, err
+				}
+				return nil, sum(cr), ck, nil
 			}
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		// Content of unknown length (content where size is 0 fails the
 		// length check above). A caller's hash already covers the first
 		// byte.
-		cr = &countingReader{r: io.MultiReader(bytes.NewReader(first[:n]), body), want: -1, h: newHash()}
+		cr = &countingReader{r: io.MultiReader(bytes.NewReader(first[:n]), body), want: -1, h: newHash(), ck: newCk()}
 	}
 	var id seal.ObjectID
 	if _, err := io.ReadFull(ns.rand, id[:]); err != nil {
-		return nil, nil, fmt.Errorf("blob id: %w", err)
+		return nil, nil, nil, fmt.Errorf("blob id: %w", err)
 	}
 	s, err := seal.NewSealer(ns.keys, id, ns.rand)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	blobSize := int64(-1)
 	if size > 0 {
@@ -194,15 +253,20 @@ func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64) 
 		if cr.err != nil && !errors.Is(err, cr.err) {
 			err = fmt.Errorf("%w (%v)", cr.err, err)
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if cr.err != nil {
 		// The store accepted a stream that failed: never happens with a
 		// correct store, but must not commit a short object.
 		_ = ns.store.Delete(ctx, blobName(id))
-		return nil, nil, cr.err
+		return nil, nil, nil, cr.err
 	}
-	return &partRecord{Blob: hex.EncodeToString(id[:]), Size: cr.n, Header: s.Header().Marshal()}, sum(cr), nil
+	ck, err := ckSum(cr)
+	if err != nil {
+		_ = ns.store.Delete(ctx, blobName(id))
+		return nil, nil, nil, err
+	}
+	return &partRecord{Blob: hex.EncodeToString(id[:]), Size: cr.n, Header: s.Header().Marshal()}, sum(cr), ck, nil
 }
 
 // commit writes rec as the new state of its object: meta record on the
@@ -322,12 +386,18 @@ func (ns *Namespace) deleteBlobs(ctx context.Context, parts []partRecord) {
 
 func (r *record) info() ObjectInfo {
 	sizes := make([]int64, len(r.Parts))
+	var sums [][]byte
 	for i, p := range r.Parts {
 		sizes[i] = p.Size
+		sums = append(sums, p.Sum)
+	}
+	if len(sums) == 0 || slices.ContainsFunc(sums, func(s []byte) bool { return s == nil }) {
+		sums = nil
 	}
 	return ObjectInfo{
 		Bucket: r.Bucket, Key: r.Key, Size: r.Size, ETag: r.ETag, ModTime: r.ModTime,
 		Generation: r.Generation, Meta: maps.Clone(r.Meta), Props: maps.Clone(r.Props), Tags: cloneTags(r.Tags), PartSizes: sizes,
+		Checksum: r.Checksum.checksum(), PartChecksums: sums,
 	}
 }
 
@@ -561,6 +631,11 @@ type CopyOptions struct {
 	// ReplaceTags gives the copy Tags instead of the source's tags.
 	ReplaceTags bool
 	Tags        map[string]string
+	// Checksum is the algorithm of the copy's full-object checksum,
+	// computed over the copied plaintext. "": the source's algorithm,
+	// or checksum.Default for a source without a checksum. A copy of an
+	// object onto itself that keeps its algorithm keeps its checksum.
+	Checksum checksum.Algorithm
 }
 
 // CopyObject copies src to dst inside the gateway: no data passes through
@@ -595,9 +670,13 @@ func (ns *Namespace) CopyObjectWith(ctx context.Context, srcBucket, srcKey, dstB
 	if o.ReplaceTags {
 		tags = o.Tags
 	}
-	if srcBucket == dstBucket && srcKey == dstKey {
+	alg := o.Checksum
+	if alg == "" && src.rec.Checksum != nil && src.rec.Checksum.Alg.Valid() {
+		alg = src.rec.Checksum.Alg
+	}
+	if srcBucket == dstBucket && srcKey == dstKey && (o.Checksum == "" || src.Checksum != nil && src.Checksum.Algorithm == o.Checksum) {
 		rec := &record{Kind: kindObject, Bucket: dstBucket, Key: dstKey, Size: src.Size, ETag: src.ETag,
-			Meta: StoredMeta(meta), Props: src.rec.Props, Tags: cloneTags(tags), Parts: src.rec.Parts}
+			Meta: StoredMeta(meta), Props: src.rec.Props, Tags: cloneTags(tags), Parts: src.rec.Parts, Checksum: src.rec.Checksum}
 		return ns.commit(ctx, rec, PutOptions{})
 	}
 	body, err := src.NewReader(ctx, 0, -1)
@@ -605,7 +684,7 @@ func (ns *Namespace) CopyObjectWith(ctx context.Context, srcBucket, srcKey, dstB
 		return ObjectInfo{}, err
 	}
 	defer body.Close()
-	return ns.PutObject(ctx, dstBucket, dstKey, body, src.Size, PutOptions{Meta: meta, Tags: tags})
+	return ns.PutObject(ctx, dstBucket, dstKey, body, src.Size, PutOptions{Meta: meta, Tags: tags, Checksum: alg})
 }
 
 // cloneTags copies tags; an empty set becomes nil, so that records

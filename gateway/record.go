@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twincrypt/twincrypt/backends/replica"
+	"github.com/twincrypt/twincrypt/gateway/checksum"
 	"github.com/twincrypt/twincrypt/gateway/seal"
 )
 
@@ -57,6 +58,33 @@ type record struct {
 	// Owner is the owner id of the user a bucket belongs to (bucket
 	// records only; empty in records written before buckets had owners).
 	Owner string `json:"owner,omitempty"`
+	// Checksum is an object's checksum (S3's x-amz-checksum-*), or, in
+	// the record of a multipart upload, the algorithm and type its
+	// object's checksum will have (no sum). Records written before
+	// checksums were kept have none.
+	Checksum *checksumRecord `json:"cksum,omitempty"`
+}
+
+// checksumRecord is an object's checksum in its meta record.
+type checksumRecord struct {
+	Alg   checksum.Algorithm `json:"alg,omitempty"`   // "" in an upload record: none asked for
+	Type  checksum.Type      `json:"type,omitempty"`  // FULL_OBJECT or COMPOSITE
+	Sum   []byte             `json:"sum,omitempty"`   // raw digest
+	Parts int                `json:"parts,omitempty"` // COMPOSITE: number of parts
+}
+
+// checksum returns c as a checksum.Checksum, nil for a record without a
+// complete one.
+func (c *checksumRecord) checksum() *checksum.Checksum {
+	if c == nil || !c.Alg.Valid() || len(c.Sum) != c.Alg.Size() {
+		return nil
+	}
+	return &checksum.Checksum{Algorithm: c.Alg, Type: c.Type, Sum: c.Sum, Parts: c.Parts}
+}
+
+// newChecksumRecord returns c as a checksumRecord.
+func newChecksumRecord(c checksum.Checksum) *checksumRecord {
+	return &checksumRecord{Alg: c.Algorithm, Type: c.Type, Sum: c.Sum, Parts: c.Parts}
 }
 
 // partRecord names one data blob of an object. Objects of zero bytes have no
@@ -66,6 +94,10 @@ type partRecord struct {
 	Size   int64  `json:"size"`           // plaintext bytes
 	ETag   string `json:"etag,omitempty"` // hex MD5 of the part's plaintext (multipart only)
 	Header []byte `json:"hdr"`            // the blob's seal header, so a read needs no extra round trip
+	// Sum is the part's checksum, of the algorithm of the object's (or
+	// upload's) checksum (multipart only; absent in parts stored before
+	// checksums were kept).
+	Sum []byte `json:"sum,omitempty"`
 }
 
 // names derives the opaque backend names of meta records and the object ids
@@ -137,7 +169,7 @@ const (
 )
 
 // recordClass returns the size a record of n plaintext bytes is padded to.
-// Every record of an object with a key of up to about 500 bytes and a single
+// Every record of an object with a key of up to about 400 bytes and a single
 // part is 1 KiB, whatever its name; with longer keys or more parts, 2, 4, 8
 // or 16 KiB. Larger records (many parts) are padded with Padmé (Nikitin et
 // al., "Reducing Metadata Leakage from Encrypted Files and Communication

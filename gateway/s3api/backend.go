@@ -12,6 +12,7 @@ import (
 	"github.com/rclone/gofakes3"
 
 	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/checksum"
 )
 
 // backend adapts the namespace to gofakes3's Backend and MultipartBackend.
@@ -126,6 +127,12 @@ func object(ctx context.Context, info gateway.ObjectInfo) *gofakes3.Object {
 			st.etag = `"` + info.ETag + `"`
 		}
 	}
+	if c := info.Checksum; c != nil {
+		// gofakes3 sends the X-Amz-Checksum-* metadata with
+		// x-amz-checksum-mode: ENABLED, for the whole object only.
+		meta[http.CanonicalHeaderKey(c.Algorithm.Header())] = c.String()
+		meta["X-Amz-Checksum-Type"] = string(c.Type)
+	}
 	// gofakes3 takes an object with part sizes for a multipart one
 	// (partNumber, x-amz-mp-parts-count); one completed from a single
 	// part is one too, and its ETag says so.
@@ -201,11 +208,38 @@ func bodyMD5(ctx context.Context, input io.Reader) context.Context {
 
 func (b *backend) PutObject(ctx context.Context, bucket, key string, meta map[string]string, input io.Reader, size int64) (gofakes3.PutObjectResult, error) {
 	meta, tags := splitTags(meta)
-	info, err := b.ns.PutObject(bodyMD5(ctx, input), bucket, key, input, size, gateway.PutOptions{Meta: meta, Tags: tags})
+	var alg checksum.Algorithm
+	if st := stateFrom(ctx); st != nil {
+		alg = st.checksum.algorithm()
+	}
+	info, err := b.ns.PutObject(bodyChecksum(bodyMD5(ctx, input)), bucket, key, input, size,
+		gateway.PutOptions{Meta: meta, Tags: tags, Checksum: alg})
 	if err != nil {
 		return gofakes3.PutObjectResult{}, s3Error(ctx, err, bucket, key)
 	}
+	respondChecksum(ctx, info.Checksum)
 	return gofakes3.PutObjectResult{ETag: `"` + info.ETag + `"`}, nil
+}
+
+// bodyChecksum returns ctx carrying the checksum of the request body that
+// sigv4 verifies, if the body declared one (see gateway.WithBodyChecksum).
+func bodyChecksum(ctx context.Context) context.Context {
+	if st := stateFrom(ctx); st != nil && st.checksum.body != "" {
+		return gateway.WithBodyChecksum(ctx, st.checksum.body, st.checksum.value)
+	}
+	return ctx
+}
+
+// respondChecksum has the response carry c in its checksum headers.
+func respondChecksum(ctx context.Context, c *checksum.Checksum) {
+	st := stateFrom(ctx)
+	if st == nil || c == nil {
+		return
+	}
+	if st.respHeaders == nil {
+		st.respHeaders = http.Header{}
+	}
+	setChecksumHeaders(st.respHeaders, c)
 }
 
 func (b *backend) DeleteMulti(ctx context.Context, bucket string, keys ...string) (gofakes3.MultiDeleteResult, error) {
@@ -227,8 +261,12 @@ func (b *backend) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, 
 	// gofakes3 has applied x-amz-metadata-directive and
 	// x-amz-tagging-directive: meta holds the copy's metadata and tags.
 	meta, tags := splitTags(meta)
+	var alg checksum.Algorithm
+	if st := stateFrom(ctx); st != nil {
+		alg = st.checksum.alg
+	}
 	info, err := b.ns.CopyObjectWith(ctx, srcBucket, srcKey, dstBucket, dstKey,
-		gateway.CopyOptions{Meta: meta, ReplaceTags: true, Tags: tags})
+		gateway.CopyOptions{Meta: meta, ReplaceTags: true, Tags: tags, Checksum: alg})
 	if err != nil {
 		return gofakes3.CopyObjectResult{}, s3Error(ctx, err, srcBucket, srcKey)
 	}
@@ -242,30 +280,63 @@ func (b *backend) CreateMultipartUpload(ctx context.Context, bucket, key string,
 		return gofakes3.UploadID(id), nil
 	}
 	meta, tags := splitTags(meta)
-	id, err := b.ns.CreateUploadWith(ctx, bucket, key, gateway.PutOptions{Meta: meta, Tags: tags})
+	o := gateway.PutOptions{Meta: meta, Tags: tags}
+	st := stateFrom(ctx)
+	if st != nil {
+		o.Checksum, o.ChecksumType = st.checksum.alg, st.checksum.typ
+	}
+	id, err := b.ns.CreateUploadWith(ctx, bucket, key, o)
 	if err != nil {
 		return "", s3Error(ctx, err, bucket, key)
+	}
+	if st != nil && o.Checksum != "" {
+		typ := o.ChecksumType
+		if typ == "" {
+			typ = checksum.DefaultType(o.Checksum)
+		}
+		st.respHeaders = http.Header{"X-Amz-Checksum-Algorithm": {string(o.Checksum)}, "X-Amz-Checksum-Type": {string(typ)}}
 	}
 	b.uploads.known.Store(id, struct{}{})
 	return gofakes3.UploadID(id), nil
 }
 
 func (b *backend) UploadPart(ctx context.Context, bucket, key string, id gofakes3.UploadID, n int, size int64, body io.Reader) (string, error) {
-	etag, err := b.ns.UploadPart(bodyMD5(ctx, nil), bucket, key, string(id), n, body, size)
+	var declared checksum.Algorithm
+	st := stateFrom(ctx)
+	if st != nil {
+		declared = st.checksum.body
+	}
+	p, err := b.ns.UploadPartWith(bodyChecksum(bodyMD5(ctx, nil)), bucket, key, string(id), n, body, size, declared)
 	if err != nil {
 		return "", s3Error(ctx, err, bucket, key)
 	}
-	return `"` + etag + `"`, nil
+	if c := p.Checksum; declared != "" && (c == nil || c.Algorithm != declared) {
+		// The part is stored with the default algorithm of an upload
+		// created without one; the answer names the client's own,
+		// verified.
+		p.Checksum = &checksum.Checksum{Algorithm: declared, Type: checksum.FullObject, Sum: st.checksum.value()}
+	}
+	respondChecksum(ctx, p.Checksum)
+	return `"` + p.ETag + `"`, nil
 }
 
 func (b *backend) CompleteMultipartUpload(ctx context.Context, bucket, key string, id gofakes3.UploadID, in *gofakes3.CompleteMultipartUploadRequest) (gofakes3.VersionID, string, error) {
+	st := stateFrom(ctx)
+	var o gateway.CompleteOptions
+	var sums map[int]*checksum.Checksum
+	if st != nil {
+		o.Checksum, o.ChecksumType, sums = st.checksum.object, st.checksum.typ, st.checksum.parts
+	}
 	parts := make([]gateway.CompletedPart, len(in.Parts))
 	for i, p := range in.Parts {
-		parts[i] = gateway.CompletedPart{Number: p.PartNumber, ETag: p.ETag}
+		parts[i] = gateway.CompletedPart{Number: p.PartNumber, ETag: p.ETag, Checksum: sums[p.PartNumber]}
 	}
-	info, err := b.ns.CompleteUpload(ctx, bucket, key, string(id), parts)
+	info, err := b.ns.CompleteUploadWith(ctx, bucket, key, string(id), parts, o)
 	if err != nil {
 		return "", "", s3Error(ctx, err, bucket, key)
+	}
+	if st != nil {
+		st.completed = &info
 	}
 	b.uploads.known.Delete(string(id))
 	return "", `"` + info.ETag + `"`, nil

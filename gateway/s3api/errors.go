@@ -10,6 +10,7 @@ import (
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/checksum"
 	"github.com/twincrypt/twincrypt/gateway/s3api/sigv4"
 )
 
@@ -39,7 +40,11 @@ func s3Error(ctx context.Context, err error, bucket, key string) error {
 		}
 		return gofakes3.ErrorMessage(gofakes3.ErrorCode(e.Code), e.Message)
 	}
+	var ce *checksum.Error
 	switch {
+	case errors.As(err, &ce):
+		e := checksumAPIError(ce)
+		return override(ctx, e.Status, e.Code, e.Message)
 	case errors.Is(err, gateway.ErrNoSuchBucket):
 		return gofakes3.BucketNotFound(bucket)
 	case errors.Is(err, gateway.ErrNoSuchKey):

@@ -12,6 +12,7 @@ import (
 	"github.com/rclone/gofakes3"
 
 	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/checksum"
 )
 
 // storageClasses are the storage classes a write may name. The gateway
@@ -77,12 +78,13 @@ func partsCount(etag string) int {
 
 // attributesResult is the answer to GetObjectAttributes.
 type attributesResult struct {
-	XMLName      xml.Name         `xml:"GetObjectAttributesResponse"`
-	Xmlns        string           `xml:"xmlns,attr"`
-	ETag         string           `xml:"ETag,omitempty"`
-	ObjectParts  *attributesParts `xml:"ObjectParts,omitempty"`
-	StorageClass string           `xml:"StorageClass,omitempty"`
-	ObjectSize   *int64           `xml:"ObjectSize,omitempty"`
+	XMLName      xml.Name            `xml:"GetObjectAttributesResponse"`
+	Xmlns        string              `xml:"xmlns,attr"`
+	ETag         string              `xml:"ETag,omitempty"`
+	Checksum     *attributesChecksum `xml:"Checksum,omitempty"`
+	ObjectParts  *attributesParts    `xml:"ObjectParts,omitempty"`
+	StorageClass string              `xml:"StorageClass,omitempty"`
+	ObjectSize   *int64              `xml:"ObjectSize,omitempty"`
 }
 
 type attributesParts struct {
@@ -97,11 +99,18 @@ type attributesParts struct {
 type attributesPartID struct {
 	PartNumber int   `xml:"PartNumber"`
 	Size       int64 `xml:"Size"`
+	checksumXML
+}
+
+type attributesChecksum struct {
+	checksumXML
+	ChecksumType string `xml:"ChecksumType"`
 }
 
 // objectAttributes answers GetObjectAttributes from the namespace; gofakes3
-// knows a multipart ETag only without its "-<parts>" suffix. Checksums are
-// not stored, so Checksum is never returned.
+// knows a multipart ETag only without its "-<parts>" suffix. Checksum is
+// the object's stored checksum (none for an object stored before checksums
+// were kept); the parts of a multipart object carry their own.
 func objectAttributes(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bucket, key string) {
 	attrs := map[string]bool{}
 	for _, v := range r.Header.Values("X-Amz-Object-Attributes") {
@@ -152,6 +161,13 @@ func objectAttributes(ns *gateway.Namespace, w http.ResponseWriter, r *http.Requ
 	if attrs["StorageClass"] {
 		res.StorageClass = "STANDARD"
 	}
+	if attrs["Checksum"] && o.Checksum != nil {
+		res.Checksum = &attributesChecksum{checksumXML: newChecksumXML(o.Checksum), ChecksumType: string(o.Checksum.Type)}
+		if o.Checksum.Type == checksum.Composite {
+			// S3 gives the composite value without its "-N".
+			*res.Checksum.field(o.Checksum.Algorithm) = checksum.Encode(o.Checksum.Sum)
+		}
+	}
 	if attrs["ObjectSize"] {
 		size := o.Size
 		res.ObjectSize = &size
@@ -166,7 +182,11 @@ func objectAttributes(ns *gateway.Namespace, w http.ResponseWriter, r *http.Requ
 					p.IsTruncated = true
 					break
 				}
-				p.Parts = append(p.Parts, attributesPartID{PartNumber: i + 1, Size: o.PartSizes[i]})
+				part := attributesPartID{PartNumber: i + 1, Size: o.PartSizes[i]}
+				if c := o.Checksum; c != nil && len(o.PartChecksums) == n {
+					part.checksumXML = newChecksumXML(&checksum.Checksum{Algorithm: c.Algorithm, Type: checksum.FullObject, Sum: o.PartChecksums[i]})
+				}
+				p.Parts = append(p.Parts, part)
 				p.NextPartNumberMarker = i + 1
 			}
 		}

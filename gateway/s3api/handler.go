@@ -162,18 +162,23 @@ func loginFailed(log *slog.Logger, t *guard.Throttle, r *http.Request, e *sigv4.
 // unsupported lists the sub-resources the gateway does not implement. They
 // are answered with NotImplemented for every method, so that no request
 // meant to change them can change object data instead.
+// Without this list gofakes3 would take some of them for another
+// request on the same path (PUT /bucket?abac for CreateBucket, DELETE
+// /bucket?metadataConfiguration for DeleteBucket, PUT
+// /bucket/key?renameObject for PutObject).
 var unsupported = []string{
-	"accelerate", "analytics", "encryption", "intelligent-tiering",
-	"inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
-	"object-lock", "policy", "policyStatus", "publicAccessBlock",
-	"replication", "requestPayment", "restore", "retention", "select", "torrent",
-	"website",
+	"abac", "accelerate", "acl", "analytics", "encryption", "intelligent-tiering",
+	"inventory", "legal-hold", "lifecycle", "logging", "metadataConfiguration",
+	"metadataInventoryTable", "metadataJournalTable", "metadataTable", "metrics",
+	"notification", "object-lock", "ownershipControls", "policy", "policyStatus",
+	"publicAccessBlock", "renameObject", "replication", "requestPayment", "restore",
+	"retention", "select", "session", "torrent", "website",
 }
 
-// normalize answers NotImplemented for unsupported sub-resources and drops
-// X-Amz-Checksum-Algorithm, which names the algorithm of a checksum sent in
-// its own x-amz-checksum-<alg> header (verified by sigv4) and which gofakes3
-// would otherwise take for a checksum of an unknown algorithm.
+// normalize answers NotImplemented for unsupported sub-resources and takes
+// the checksum headers into the request state (prepareChecksums), hiding
+// them from gofakes3, which would take X-Amz-Checksum-Algorithm for a
+// checksum of an unknown algorithm and hash the body once more.
 func normalize(ns *gateway.Namespace, cors *corsCache, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -234,7 +239,9 @@ func normalize(ns *gateway.Namespace, cors *corsCache, next http.Handler) http.H
 			writeError(w, r, e)
 			return
 		}
-		r.Header.Del("X-Amz-Checksum-Algorithm")
+		if !prepareChecksums(w, r, object) {
+			return
+		}
 		// sigv4 verifies Content-MD5 against the body (a mismatch fails
 		// the body's last read). Record it for the namespace, which then
 		// takes it as the body's MD5, and hide it from gofakes3, which
@@ -305,6 +312,14 @@ type state struct {
 	// contentMD5 is the request's Content-MD5, verified against the body
 	// by sigv4 as it is read.
 	contentMD5 []byte
+	// checksum is what the request says about checksums.
+	checksum reqChecksum
+	// respHeaders are set on a successful response (the checksum of a
+	// PutObject or UploadPart, the algorithm of a new upload).
+	respHeaders http.Header
+	// completed is the object a CompleteMultipartUpload made; its
+	// answer, with the checksum, replaces gofakes3's.
+	completed *gateway.ObjectInfo
 }
 
 type stateKey struct{}
@@ -355,6 +370,22 @@ func (f *fixer) WriteHeader(code int) {
 	}
 	if code == http.StatusOK && f.r.Method == http.MethodHead {
 		code = headRange(f.Header(), f.r)
+	}
+	if code >= 200 && code < 300 {
+		for k, v := range f.st.respHeaders {
+			f.Header()[k] = v
+		}
+	}
+	if c := f.st.completed; c != nil && code == http.StatusOK {
+		// gofakes3's answer lacks the checksum: send ours instead.
+		f.swallow = true
+		body, _ := xml.Marshal(newCompleteResult(f.r, *c))
+		f.Header().Del("Content-Length")
+		f.Header().Set("Content-Type", "application/xml")
+		f.ResponseWriter.WriteHeader(code)
+		f.ResponseWriter.Write([]byte(xml.Header))
+		f.ResponseWriter.Write(body)
+		return
 	}
 	if f.st.etag != "" && f.Header().Get("ETag") != "" {
 		f.Header().Set("ETag", f.st.etag)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/checksum"
 	"github.com/twincrypt/twincrypt/gateway/guard"
 	"github.com/twincrypt/twincrypt/gateway/s3api/sigv4"
 )
@@ -365,8 +366,12 @@ func browserUpload(ns *gateway.Namespace, v *sigv4.Verifier, log *slog.Logger, t
 	if _, ok := meta["Content-Type"]; !ok {
 		meta["Content-Type"] = "binary/octet-stream"
 	}
+	o := gateway.PutOptions{Meta: meta}
+	if e := postChecksum(fields, &o); e != nil {
+		return e
+	}
 	body := &rangeReader{r: file, min: min, max: min64(max, maxPostObject)}
-	info, err := ns.PutObject(ctx, bucket, key, body, -1, gateway.PutOptions{Meta: meta})
+	info, err := ns.PutObject(ctx, bucket, key, body, -1, o)
 	if err != nil {
 		var pl errPolicyLength
 		switch {
@@ -410,6 +415,34 @@ func browserUpload(ns *gateway.Namespace, v *sigv4.Verifier, log *slog.Logger, t
 		w.Write(b)
 	default:
 		w.WriteHeader(http.StatusNoContent)
+	}
+	return nil
+}
+
+// postChecksum sets the checksum a POST form asks for in o: the
+// algorithm of x-amz-checksum-algorithm, or of an x-amz-checksum-<alg>
+// field, whose value the file must match (400 BadDigest otherwise).
+func postChecksum(fields map[string]string, o *gateway.PutOptions) *apiError {
+	if v, ok := fields["x-amz-checksum-algorithm"]; ok {
+		a, err := checksum.Parse(v)
+		if err != nil {
+			return checksumAPIError(err)
+		}
+		o.Checksum = a
+	}
+	for _, a := range checksum.Algorithms {
+		v, ok := fields[a.Header()]
+		if !ok {
+			continue
+		}
+		if o.WantChecksum != nil || (o.Checksum != "" && o.Checksum != a) {
+			return checksumAPIError(checksum.Invalidf("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."))
+		}
+		sum, parts, err := checksum.Decode(a, v)
+		if err != nil || parts != 0 {
+			return checksumAPIError(checksum.Invalidf("Value for %s header is invalid.", a.Header()))
+		}
+		o.Checksum, o.WantChecksum = a, sum
 	}
 	return nil
 }

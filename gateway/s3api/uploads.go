@@ -129,6 +129,8 @@ type listPartsResult struct {
 	NextPartNumberMarker int        `xml:"NextPartNumberMarker"`
 	MaxParts             int        `xml:"MaxParts"`
 	IsTruncated          bool       `xml:"IsTruncated"`
+	ChecksumAlgorithm    string     `xml:"ChecksumAlgorithm,omitempty"`
+	ChecksumType         string     `xml:"ChecksumType,omitempty"`
 	Parts                []partItem `xml:"Part"`
 }
 
@@ -137,6 +139,7 @@ type partItem struct {
 	LastModified gofakes3.ContentTime `xml:"LastModified"`
 	ETag         string               `xml:"ETag"`
 	Size         int64                `xml:"Size"`
+	checksumXML
 }
 
 // listUploadsResult is the ListMultipartUploads answer.
@@ -218,12 +221,13 @@ func listParts(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bu
 	}
 	res := listPartsResult{Xmlns: s3Xmlns, Bucket: bucket, Key: key, UploadID: id, StorageClass: "STANDARD",
 		PartNumberMarker: marker, MaxParts: maxParts}
+	u, err := ns.Upload(r.Context(), bucket, key, id)
+	if err != nil {
+		writeNSError(w, r, err, bucket, key)
+		return
+	}
+	res.ChecksumAlgorithm, res.ChecksumType = string(u.ChecksumAlgorithm), string(u.ChecksumType)
 	if maxParts == 0 {
-		// Only check that the upload exists.
-		if _, err := ns.Upload(r.Context(), bucket, key, id); err != nil {
-			writeNSError(w, r, err, bucket, key)
-			return
-		}
 		writeXML(w, res)
 		return
 	}
@@ -233,8 +237,14 @@ func listParts(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bu
 		return
 	}
 	for _, p := range ps {
-		res.Parts = append(res.Parts, partItem{PartNumber: p.Number, LastModified: gofakes3.NewContentTime(p.Uploaded),
-			ETag: `"` + p.ETag + `"`, Size: p.Size})
+		item := partItem{PartNumber: p.Number, LastModified: gofakes3.NewContentTime(p.Uploaded),
+			ETag: `"` + p.ETag + `"`, Size: p.Size}
+		if u.ChecksumAlgorithm != "" {
+			// Parts of an upload that named no algorithm carry
+			// the default one internally; S3 lists none.
+			item.checksumXML = newChecksumXML(p.Checksum)
+		}
+		res.Parts = append(res.Parts, item)
 		res.NextPartNumberMarker = p.Number
 	}
 	res.IsTruncated = more

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/twincrypt/twincrypt/gateway/checksum"
 )
 
 // Values of x-amz-content-sha256 that select how the body is sent.
@@ -44,6 +46,11 @@ type body struct {
 	digests []digest
 	err     atomic.Pointer[Error]
 	done    bool
+	// sumAlg and sumValue are the x-amz-checksum-<alg> checksum the
+	// body declared (see Checksum); sumValue is set for a trailer once
+	// it has been verified.
+	sumAlg   checksum.Algorithm
+	sumValue []byte
 }
 
 // Read implements io.Reader.
@@ -106,6 +113,9 @@ func (b *body) finish() *Error {
 				return e
 			}
 			return errIncomplete(err)
+		}
+		if c.sum != nil && b.sumAlg == checksumAlg(c.sumAlg) && b.sumValue == nil {
+			b.sumValue = c.sumWant
 		}
 	}
 	for _, d := range b.digests {
@@ -173,20 +183,27 @@ func (v *Verifier) prepareBody(r *http.Request, a *authorization) (*body, *Error
 	}
 
 	if checksumHeadersDescribeBody(r) {
-		for name, vals := range r.Header {
-			alg, ok := checksumName(name)
+		for _, a := range checksum.Algorithms {
+			vals, ok := r.Header[http.CanonicalHeaderKey(a.Header())]
 			if !ok || len(vals) == 0 {
 				continue
 			}
+			alg := strings.ToLower(string(a))
 			want, err := base64.StdEncoding.DecodeString(vals[0])
-			if len(vals) != 1 || err != nil || len(want) != checksumAlgorithms[alg]().Size() {
+			if len(vals) != 1 || err != nil || len(want) != a.Size() {
 				return nil, newError(CodeInvalidRequest, http.StatusBadRequest,
 					fmt.Sprintf("Value for x-amz-checksum-%s header is invalid.", alg))
 			}
-			b.digests = append(b.digests, digest{h: checksumAlgorithms[alg](), want: want, fail: func() *Error {
+			b.digests = append(b.digests, digest{h: a.New(), want: want, fail: func() *Error {
 				return errChecksumMismatch(alg)
 			}})
+			if b.sumAlg == "" {
+				b.sumAlg, b.sumValue = a, want
+			}
 		}
+	}
+	if c, ok := b.src.(*chunkedReader); ok && c.sum != nil && b.sumAlg == "" {
+		b.sumAlg = checksumAlg(c.sumAlg)
 	}
 	// A consumer never reads an empty body (io.LimitReader with 0 returns
 	// io.EOF at once), so an empty body is verified here and now: a signed

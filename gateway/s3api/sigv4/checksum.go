@@ -1,42 +1,45 @@
 package sigv4
 
 import (
-	"crypto/sha1"
-	"crypto/sha256"
-	"hash"
-	"hash/crc32"
-	"hash/crc64"
+	"io"
 	"strings"
+
+	"github.com/twincrypt/twincrypt/gateway/checksum"
 )
-
-// crc64NVME is the CRC-64/NVME polynomial in the reversed form that
-// hash/crc64 takes.
-const crc64NVME = 0x9a6c9329ac4bc9b5
-
-// checksumAlgorithms are the x-amz-checksum-<name> algorithms verified,
-// by lower-case name.
-var checksumAlgorithms = map[string]func() hash.Hash{
-	"crc32":     func() hash.Hash { return crc32.NewIEEE() },
-	"crc32c":    func() hash.Hash { return crc32.New(crc32.MakeTable(crc32.Castagnoli)) },
-	"crc64nvme": func() hash.Hash { return crc64.New(crc64.MakeTable(crc64NVME)) },
-	"sha1":      sha1.New,
-	"sha256":    sha256.New,
-}
 
 // checksumHeaderPrefix starts the names of the checksum headers and
 // trailers, in lower case.
 const checksumHeaderPrefix = "x-amz-checksum-"
 
 // checksumName returns the algorithm of a checksum header or trailer
-// name, and whether it is one this package verifies.
+// name (x-amz-checksum-<alg>) in lower case, as the error messages name
+// it, and whether it is one this package verifies.
 func checksumName(header string) (string, bool) {
-	header = strings.ToLower(header)
-	if !strings.HasPrefix(header, checksumHeaderPrefix) {
-		return "", false
+	a, ok := checksum.FromHeader(header)
+	return strings.ToLower(string(a)), ok
+}
+
+// checksumAlg returns the checksum.Algorithm of a lower-case name that
+// checksumName accepted.
+func checksumAlg(name string) checksum.Algorithm { return checksum.Algorithm(strings.ToUpper(name)) }
+
+// Checksum returns the algorithm of the x-amz-checksum-<alg> checksum
+// that body, the body of a request this package's middleware passed on,
+// declared in a header or a trailer and verifies, and a function that
+// returns its raw value once the body has been read to its end and
+// verified (nil before, and nil if verification failed). ok is false when
+// body is no such body or declared no checksum. With several checksum
+// headers, the first in checksum.Algorithms' order is returned (every one
+// is verified).
+func Checksum(rb io.Reader) (alg checksum.Algorithm, value func() []byte, ok bool) {
+	b, isBody := rb.(*body)
+	if !isBody || b.sumAlg == "" {
+		return "", nil, false
 	}
-	alg := header[len(checksumHeaderPrefix):]
-	if _, ok := checksumAlgorithms[alg]; !ok {
-		return "", false
-	}
-	return alg, true
+	return b.sumAlg, func() []byte {
+		if !b.done || b.failure() != nil {
+			return nil
+		}
+		return b.sumValue
+	}, true
 }

@@ -87,11 +87,12 @@ type chunkedReader struct {
 	buf       []byte
 	pending   []byte // verified data not yet returned
 
-	sumAlg string    // trailer checksum algorithm, if declared
-	sum    hash.Hash // over the decoded data
-	values map[string]string
-	err    error
-	done   bool
+	sumAlg  string    // trailer checksum algorithm, if declared
+	sum     hash.Hash // over the decoded data
+	sumWant []byte    // the trailer's checksum, once verified
+	values  map[string]string
+	err     error
+	done    bool
 }
 
 func newChunkedReader(body io.Reader, decoded int64, signer *chunkSigner, trailerMode bool, trailers []string, maxChunk int) (*chunkedReader, *Error) {
@@ -117,7 +118,7 @@ func newChunkedReader(body io.Reader, decoded int64, signer *chunkSigner, traile
 			return nil, newError(CodeInvalidRequest, http.StatusBadRequest,
 				"Expecting a single x-amz-checksum- trailer. Multiple checksum Types are not allowed.")
 		}
-		c.sumAlg, c.sum = alg, checksumAlgorithms[alg]()
+		c.sumAlg, c.sum = alg, checksumAlg(alg).New()
 	}
 	return c, nil
 }
@@ -385,6 +386,7 @@ func (c *chunkedReader) finish() error {
 		if !bytes.Equal(c.sum.Sum(nil), want) {
 			return errChecksumMismatch(c.sumAlg)
 		}
+		c.sumWant = want
 	}
 	return nil
 }

@@ -110,8 +110,10 @@
 // x-amz-decoded-content-length and x-amz-trailer are removed, the
 // aws-chunked token is removed from Content-Encoding (the header is removed
 // if nothing is left), and x-amz-checksum-algorithm is removed when the
-// checksum came in the trailer. The trailing checksum is verified but not
-// passed on: the next handler cannot store it as the object's checksum.
+// checksum came in the trailer. The checksum a body declares, in an
+// x-amz-checksum-<alg> header or the trailer, is available to the next
+// handler through [Checksum] once the body has been read and verified, so
+// that it can store it without hashing the body again.
 //
 // The next handler finds the request's [Identity] (access key, region,
 // presigned or not) with [IdentityFromContext], for example to make
