@@ -1,0 +1,86 @@
+package dav_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"golang.org/x/net/webdav"
+
+	"github.com/twincrypt/twincrypt/gateway/dav"
+	"github.com/twincrypt/twincrypt/gateway/dav/locktest"
+	"github.com/twincrypt/twincrypt/gateway/dav/redislocks"
+	"github.com/twincrypt/twincrypt/internal/redisconn"
+	"github.com/twincrypt/twincrypt/internal/testenv"
+)
+
+func TestMemLocks(t *testing.T) {
+	locktest.Run(t, func(t *testing.T) dav.SharedLockSystem { return dav.NewMemLocks() })
+}
+
+// redisLocks returns a lock system on its own connection to url.
+func redisLocks(t *testing.T, url string) *redislocks.Locks {
+	t.Helper()
+	c, err := redisconn.Open(url, redisconn.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	key := [32]byte{7}
+	l, err := redislocks.New(c, redislocks.Options{Key: &key, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestLocksAcrossFrontEnds serves one namespace through two front ends
+// whose locks live in the same Redis, as two gateway instances do: a lock
+// taken through one holds on the other. When Redis is unreachable, every
+// request that needs the locks fails with 503, and works again when Redis
+// is back.
+func TestLocksAcrossFrontEnds(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	a := newEnv(t, func(o *dav.Options) { o.Locks = redisLocks(t, srv.URL()) })
+	hb := dav.New(a.ns, dav.Options{Users: map[string]string{user: pass}, Locks: redisLocks(t, srv.URL())})
+	sb := httptest.NewServer(hb)
+	t.Cleanup(sb.Close)
+	b := *a
+	b.url = sb.URL
+
+	a.must(http.StatusCreated, "PUT", "/bucket/doc", "v1")
+	lockBody := `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>` +
+		`<D:locktype><D:write/></D:locktype><D:owner>me</D:owner></D:lockinfo>`
+	resp, _ := a.must(http.StatusOK, "LOCK", "/bucket/doc", lockBody, "Timeout", "Second-600")
+	token := resp.Header.Get("Lock-Token")
+	b.must(webdav.StatusLocked, "PUT", "/bucket/doc", "v2")
+	b.must(webdav.StatusLocked, "LOCK", "/bucket/", lockBody)
+	b.must(webdav.StatusLocked, "DELETE", "/bucket/doc", "")
+	b.must(http.StatusCreated, "PUT", "/bucket/doc", "v2", "If", "("+token+")")
+	_, body := a.must(http.StatusOK, "GET", "/bucket/doc", "")
+	if body != "v2" {
+		t.Fatalf("GET after the locked PUT through the other front end: %q", body)
+	}
+
+	srv.Stop()
+	for _, e := range []*env{a, &b} {
+		e.must(http.StatusServiceUnavailable, "PUT", "/bucket/doc", "v3")
+		e.must(http.StatusServiceUnavailable, "PUT", "/bucket/doc", "v3", "If", "("+token+")")
+		e.must(http.StatusServiceUnavailable, "LOCK", "/bucket/other", lockBody)
+		e.must(http.StatusServiceUnavailable, "LOCK", "/bucket/doc", "", "If", "("+token+")")
+		e.must(http.StatusServiceUnavailable, "UNLOCK", "/bucket/doc", "", "Lock-Token", token)
+		e.must(http.StatusServiceUnavailable, "DELETE", "/bucket/doc", "")
+	}
+	_, body = a.must(http.StatusOK, "GET", "/bucket/doc", "")
+	if body != "v2" {
+		t.Fatalf("GET after the refused writes: %q", body)
+	}
+
+	srv.Start() // a restarted Redis without persistence has lost the locks
+	b.must(http.StatusCreated, "PUT", "/bucket/doc", "v4")
+	resp, _ = b.must(http.StatusOK, "LOCK", "/bucket/doc", lockBody)
+	a.must(webdav.StatusLocked, "PUT", "/bucket/doc", "v5")
+	a.must(http.StatusNoContent, "UNLOCK", "/bucket/doc", "", "Lock-Token", resp.Header.Get("Lock-Token"))
+	a.must(http.StatusCreated, "PUT", "/bucket/doc", "v5")
+}
