@@ -126,7 +126,7 @@ func authenticate(users map[string]string, throttle *guard.Throttle, log *slog.L
 		user, pass, ok := r.BasicAuth()
 		if ok {
 			addr := guard.ClientAddr(r)
-			if wait, allowed := throttle.Allow(addr); !allowed {
+			if wait, allowed := throttle.Allow(r.Context(), addr); !allowed {
 				guard.SetRetryAfter(w, wait)
 				guard.CloseAfter(w, r)
 				http.Error(w, "too many failed logins; retry later", http.StatusTooManyRequests)
@@ -147,7 +147,7 @@ func authenticate(users map[string]string, throttle *guard.Throttle, log *slog.L
 				user = user[:maxLoggedName] + "..."
 			}
 			log.Warn("webdav login failed", "client", addr, "user", user, "method", r.Method, "path", r.URL.Path)
-			if wait, now := throttle.Failure(addr); now {
+			if wait, now := throttle.Failure(r.Context(), addr); now {
 				log.Warn("client throttled after failed logins", "client", addr, "front_end", "webdav", "retry_after", wait.Round(time.Second))
 			}
 		}
