@@ -71,8 +71,11 @@ const (
 	DefaultHold    = 30 * time.Second
 	DefaultTimeout = 5 * time.Second
 	sweepEvery     = time.Minute
+	retryEvery     = time.Second
 	// maxToken bounds a client-supplied token; longer ones name no lock.
 	maxToken = 256
+	// maxPending bounds the failed unlocks kept for a retry.
+	maxPending = 10000
 )
 
 // Options configure New.
@@ -108,6 +111,11 @@ type Locks struct {
 	timeout time.Duration
 	log     *slog.Logger
 	allKey  string
+
+	// pending holds the tokens whose Unlock failed because Redis was
+	// unreachable; Run retries them (see Unlock).
+	mu      sync.Mutex
+	pending map[string]bool
 }
 
 var _ dav.SharedLockSystem = (*Locks)(nil)
@@ -143,7 +151,7 @@ func New(c redis.UniversalClient, o Options) (*Locks, error) {
 	l := &Locks{
 		c: c, tag: "{" + prefix + ":davlocks}", id: rand.Text(), pathKey: pk, aead: aead,
 		lease: cmp(o.Lease, DefaultLease), hold: cmp(o.Hold, DefaultHold), timeout: cmp(o.Timeout, DefaultTimeout),
-		log: o.Logger,
+		log: o.Logger, pending: make(map[string]bool),
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -159,8 +167,8 @@ func cmp(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Run keeps this instance's lease until ctx is done, and sweeps dead lock
-// records every minute. It returns ctx's error. Renewal failures are
+// Run keeps this instance's lease until ctx is done, sweeps dead lock
+// records every minute and retries failed unlocks every second. It returns ctx's error. Renewal failures are
 // logged; the lease of an instance that cannot reach Redis lapses, and
 // with it its locks.
 func (l *Locks) Run(ctx context.Context) error {
@@ -168,6 +176,8 @@ func (l *Locks) Run(ctx context.Context) error {
 	defer renew.Stop()
 	sweep := time.NewTicker(sweepEvery)
 	defer sweep.Stop()
+	retry := time.NewTicker(retryEvery)
+	defer retry.Stop()
 	l.renewLease(ctx)
 	for {
 		select {
@@ -175,6 +185,8 @@ func (l *Locks) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-renew.C:
 			l.renewLease(ctx)
+		case <-retry.C:
+			l.retryUnlocks(ctx)
 		case <-sweep.C:
 			if err := l.Sweep(ctx); err != nil && ctx.Err() == nil {
 				l.log.Warn("webdav locks: sweep of expired locks failed", "err", err)
@@ -188,6 +200,34 @@ func (l *Locks) renewLease(ctx context.Context) {
 	defer cancel()
 	if err := l.c.Set(ctx, l.tag+":inst:"+l.id, "1", l.lease).Err(); err != nil && ctx.Err() == nil {
 		l.log.Warn("webdav locks: renewing this instance's lease in Redis failed", "err", err)
+	}
+}
+
+// retryUnlocks retries the unlocks that failed while Redis was unreachable.
+func (l *Locks) retryUnlocks(ctx context.Context) {
+	l.mu.Lock()
+	if len(l.pending) == 0 {
+		l.mu.Unlock()
+		return
+	}
+	tokens := make([]string, 0, len(l.pending))
+	for t := range l.pending {
+		tokens = append(tokens, t)
+	}
+	l.mu.Unlock()
+	now := ms(time.Now())
+	for _, t := range tokens {
+		ctx, cancel := context.WithTimeout(ctx, l.timeout)
+		res, err := unlockScript.Run(ctx, l.c, []string{l.allKey}, l.tag, now, t).Text()
+		cancel()
+		if err != nil {
+			return // still unreachable; the next round retries
+		}
+		if res != "held" {
+			l.mu.Lock()
+			delete(l.pending, t)
+			l.mu.Unlock()
+		}
 	}
 }
 
@@ -427,7 +467,11 @@ func (l *Locks) Refresh(now time.Time, token string, duration time.Duration) (we
 	return webdav.LockDetails{Root: s.Root, OwnerXML: s.Owner, Duration: duration, ZeroDepth: res[2] == "1"}, nil
 }
 
-// Unlock implements webdav.LockSystem.
+// Unlock implements webdav.LockSystem. An Unlock that fails because Redis
+// is unreachable returns the error and is retried by Run until Redis takes
+// it: the lock is released late rather than kept. This matters most for the
+// lock x/net/webdav takes for the duration of a request that names no
+// token, which nothing else would release while this instance lives.
 func (l *Locks) Unlock(now time.Time, token string) error {
 	if len(token) > maxToken {
 		return webdav.ErrNoSuchLock
@@ -437,6 +481,13 @@ func (l *Locks) Unlock(now time.Time, token string) error {
 	res, err := unlockScript.Run(ctx, l.c, []string{l.allKey}, l.tag, ms(now), token).Text()
 	switch {
 	case err != nil:
+		l.mu.Lock()
+		if len(l.pending) < maxPending {
+			l.pending[token] = true
+		} else {
+			l.log.Warn("webdav locks: too many unlocks waiting for Redis; this lock lives until its timeout or this instance's end")
+		}
+		l.mu.Unlock()
 		return unavailable(err)
 	case res == "none":
 		return webdav.ErrNoSuchLock

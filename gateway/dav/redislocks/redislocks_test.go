@@ -317,3 +317,34 @@ func TestStoredForm(t *testing.T) {
 		t.Errorf("Confirm under another key (other path hashes): %v", err)
 	}
 }
+
+// TestUnlockRetried: an Unlock that fails while Redis is unreachable
+// (here: the connection hangs) is retried when it answers again, so that
+// the lock, which its instance's lease would keep alive, does not stay.
+func TestUnlockRetried(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	proxy := testenv.StartProxy(t, srv.Addr)
+	cut := newLocks(t, client(t, "redis://"+proxy.Addr+"/0"), redislocks.Options{Lease: time.Hour, Timeout: 300 * time.Millisecond})
+	other := newLocks(t, client(t, srv.URL()), redislocks.Options{})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go cut.Run(ctx)
+
+	d := webdav.LockDetails{Root: "/bucket/doc", Duration: -1, ZeroDepth: true}
+	tok, err := cut.Create(time.Now(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Hang()
+	if err := cut.Unlock(time.Now(), tok); !errors.Is(err, dav.ErrUnavailable) {
+		t.Fatalf("Unlock through a hanging connection: %v", err)
+	}
+	if _, err := other.Create(time.Now(), d); !errors.Is(err, webdav.ErrLocked) {
+		t.Fatalf("Create while the failed unlock waits: %v", err)
+	}
+	proxy.Pass()
+	waitFor(t, "the failed unlock is retried", func() bool {
+		_, err := other.Create(time.Now(), d)
+		return err == nil
+	})
+}
