@@ -42,16 +42,54 @@ func redisLocks(t *testing.T, url string) *redislocks.Locks {
 // is back.
 func TestLocksAcrossFrontEnds(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	a := newEnv(t, func(o *dav.Options) { o.Locks = redisLocks(t, srv.URL()) })
-	hb := dav.New(a.ns, dav.Options{Users: map[string]string{user: pass}, Locks: redisLocks(t, srv.URL())})
-	sb := httptest.NewServer(hb)
-	t.Cleanup(sb.Close)
-	b := *a
-	b.url = sb.URL
+	cluster := testenv.StartRedisCluster(t)
+	t.Run("cluster", func(t *testing.T) {
+		a, b := twoFrontEnds(t, cluster.URL())
+		crossLocks(t, a, b)
+	})
+	a, b := twoFrontEnds(t, srv.URL())
+	token := crossLocks(t, a, b)
 
+	srv.Stop()
+	for _, e := range []*env{a, b} {
+		e.must(http.StatusServiceUnavailable, "PUT", "/bucket/doc", "v3")
+		e.must(http.StatusServiceUnavailable, "PUT", "/bucket/doc", "v3", "If", "("+token+")")
+		e.must(http.StatusServiceUnavailable, "LOCK", "/bucket/other", lockBody)
+		e.must(http.StatusServiceUnavailable, "LOCK", "/bucket/doc", "", "If", "("+token+")")
+		e.must(http.StatusServiceUnavailable, "UNLOCK", "/bucket/doc", "", "Lock-Token", token)
+		e.must(http.StatusServiceUnavailable, "DELETE", "/bucket/doc", "")
+	}
+	_, body := a.must(http.StatusOK, "GET", "/bucket/doc", "")
+	if body != "v2" {
+		t.Fatalf("GET after the refused writes: %q", body)
+	}
+
+	srv.Start() // a restarted Redis without persistence has lost the locks
+	b.must(http.StatusCreated, "PUT", "/bucket/doc", "v4")
+	resp, _ := b.must(http.StatusOK, "LOCK", "/bucket/doc", lockBody)
+	a.must(webdav.StatusLocked, "PUT", "/bucket/doc", "v5")
+	a.must(http.StatusNoContent, "UNLOCK", "/bucket/doc", "", "Lock-Token", resp.Header.Get("Lock-Token"))
+	a.must(http.StatusCreated, "PUT", "/bucket/doc", "v5")
+}
+
+const lockBody = `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>` +
+	`<D:locktype><D:write/></D:locktype><D:owner>me</D:owner></D:lockinfo>`
+
+// twoFrontEnds returns two front ends on one namespace whose locks live in
+// the Redis at url, each on its own connection.
+func twoFrontEnds(t *testing.T, url string) (a, b *env) {
+	a = newEnv(t, func(o *dav.Options) { o.Locks = redisLocks(t, url) })
+	sb := httptest.NewServer(dav.New(a.ns, dav.Options{Users: map[string]string{user: pass}, Locks: redisLocks(t, url)}))
+	t.Cleanup(sb.Close)
+	bb := *a
+	bb.url = sb.URL
+	return a, &bb
+}
+
+// crossLocks locks /bucket/doc through a and checks that b honours the
+// lock; it returns the lock's token.
+func crossLocks(t *testing.T, a, b *env) string {
 	a.must(http.StatusCreated, "PUT", "/bucket/doc", "v1")
-	lockBody := `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>` +
-		`<D:locktype><D:write/></D:locktype><D:owner>me</D:owner></D:lockinfo>`
 	resp, _ := a.must(http.StatusOK, "LOCK", "/bucket/doc", lockBody, "Timeout", "Second-600")
 	token := resp.Header.Get("Lock-Token")
 	b.must(webdav.StatusLocked, "PUT", "/bucket/doc", "v2")
@@ -62,25 +100,5 @@ func TestLocksAcrossFrontEnds(t *testing.T) {
 	if body != "v2" {
 		t.Fatalf("GET after the locked PUT through the other front end: %q", body)
 	}
-
-	srv.Stop()
-	for _, e := range []*env{a, &b} {
-		e.must(http.StatusServiceUnavailable, "PUT", "/bucket/doc", "v3")
-		e.must(http.StatusServiceUnavailable, "PUT", "/bucket/doc", "v3", "If", "("+token+")")
-		e.must(http.StatusServiceUnavailable, "LOCK", "/bucket/other", lockBody)
-		e.must(http.StatusServiceUnavailable, "LOCK", "/bucket/doc", "", "If", "("+token+")")
-		e.must(http.StatusServiceUnavailable, "UNLOCK", "/bucket/doc", "", "Lock-Token", token)
-		e.must(http.StatusServiceUnavailable, "DELETE", "/bucket/doc", "")
-	}
-	_, body = a.must(http.StatusOK, "GET", "/bucket/doc", "")
-	if body != "v2" {
-		t.Fatalf("GET after the refused writes: %q", body)
-	}
-
-	srv.Start() // a restarted Redis without persistence has lost the locks
-	b.must(http.StatusCreated, "PUT", "/bucket/doc", "v4")
-	resp, _ = b.must(http.StatusOK, "LOCK", "/bucket/doc", lockBody)
-	a.must(webdav.StatusLocked, "PUT", "/bucket/doc", "v5")
-	a.must(http.StatusNoContent, "UNLOCK", "/bucket/doc", "", "Lock-Token", resp.Header.Get("Lock-Token"))
-	a.must(http.StatusCreated, "PUT", "/bucket/doc", "v5")
+	return token
 }
