@@ -1,8 +1,14 @@
 package dav_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +107,53 @@ func crossLocks(t *testing.T, a, b *env) string {
 		t.Fatalf("GET after the locked PUT through the other front end: %q", body)
 	}
 	return token
+}
+
+// litmusSummary matches litmus's per-group result line.
+var litmusSummary = regexp.MustCompile("<- summary for `(\\w+)': of (\\d+) tests run: (\\d+) passed, (\\d+) failed")
+
+// TestLitmusOnRedisLocks runs litmus's lock tests (and the groups whose
+// writes take locks) against a front end whose locks live in Redis, on one
+// server and on a three-master cluster: every test must pass, as with
+// MemLocks (test/webdav_test.go).
+func TestLitmusOnRedisLocks(t *testing.T) {
+	litmus := testenv.Tool(t, "litmus", "/usr/bin/litmus")
+	single := testenv.StartRedis(t)
+	cluster := testenv.StartRedisCluster(t)
+	for _, tc := range []struct{ name, url string }{{"single", single.URL()}, {"cluster", cluster.URL()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			locks := redisLocks(t, tc.url)
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			go locks.Run(ctx)
+			e := newEnv(t, func(o *dav.Options) { o.Locks = locks })
+			e.must(http.StatusCreated, "MKCOL", "/bucket/litmus/", "")
+			groups := []string{"basic", "copymove", "locks"}
+			cmd := exec.Command(litmus, "-k", e.url+"/bucket/litmus/", user, pass)
+			cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "TESTS="+strings.Join(groups, " "))
+			cmd.Dir = t.TempDir()
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("litmus: %v\n%s", err, out)
+			}
+			found := map[string]bool{}
+			for _, m := range litmusSummary.FindAllStringSubmatch(string(out), -1) {
+				ran, _ := strconv.Atoi(m[2])
+				passed, _ := strconv.Atoi(m[3])
+				found[m[1]] = true
+				t.Logf("litmus %s: %d run, %d passed", m[1], ran, passed)
+				if passed != ran || ran == 0 {
+					t.Errorf("litmus group %s: %d of %d passed", m[1], passed, ran)
+				}
+			}
+			for _, g := range groups {
+				if !found[g] {
+					t.Errorf("litmus printed no summary for %s", g)
+				}
+			}
+			if t.Failed() {
+				t.Logf("litmus output:\n%s", out)
+			}
+		})
+	}
 }
