@@ -2,10 +2,27 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/twincrypt/twincrypt/backends"
+	"github.com/twincrypt/twincrypt/gateway/lease"
+)
+
+// ScrubLease is the name of the lease (package lease) under which a
+// background scrub runs, so that of several gateway instances sharing a
+// catalog one scrubs at a time.
+const ScrubLease = "scrub"
+
+// Timings of the scrub lease.
+const (
+	// scrubLeaseTTL is how long the lease outlives an instance that died
+	// during a pass; it is renewed every third of it.
+	scrubLeaseTTL = time.Minute
+	// scrubRetry is how soon an instance that found the lease held, or
+	// could not reach the leaser, tries again.
+	scrubRetry = 5 * time.Minute
 )
 
 // ScrubberOptions configure RunScrubber.
@@ -19,6 +36,15 @@ type ScrubberOptions struct {
 	// Logger receives one line per pass and one per problem left; nil:
 	// the namespace's logger.
 	Logger *slog.Logger
+	// Lease grants the pass to one instance of several (ScrubLease). A
+	// pass that succeeded keeps the lease for Interval, so that the
+	// instances together scrub once per Interval; an instance that finds
+	// it held tries again after Retry. nil means lease.Local{}: every pass
+	// runs.
+	Lease lease.Leaser
+	// Retry is how soon to try again when the lease is held elsewhere or
+	// the leaser is unreachable; <= 0 means 5 minutes (at most Interval).
+	Retry time.Duration
 }
 
 // RunScrubber runs a light repair pass (Repair without Deep: meta records
@@ -26,7 +52,8 @@ type ScrubberOptions struct {
 // Interval until ctx is done, and returns ctx's error. It is meant to run
 // inside the gateway next to the replicated set's repairer: the passes take
 // the same per-name locks as writes, so they are safe alongside traffic in
-// the same process. Deep checks stay with `twincrypt scrub --deep`.
+// the same process. Deep checks stay with `twincrypt scrub --deep`. With
+// several instances, the lease of o.Lease lets one pass run at a time.
 func (ns *Namespace) RunScrubber(ctx context.Context, o ScrubberOptions) error {
 	interval := o.Interval
 	if interval <= 0 {
@@ -36,6 +63,15 @@ func (ns *Namespace) RunScrubber(ctx context.Context, o ScrubberOptions) error {
 	if log == nil {
 		log = ns.log
 	}
+	leaser := o.Lease
+	if leaser == nil {
+		leaser = lease.Local{}
+	}
+	retry := o.Retry
+	if retry <= 0 {
+		retry = scrubRetry
+	}
+	retry = min(retry, interval)
 	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
@@ -44,24 +80,46 @@ func (ns *Namespace) RunScrubber(ctx context.Context, o ScrubberOptions) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		rep, err := ns.Repair(ctx, RepairOptions{Members: o.Members})
+		ran, err := lease.Do(ctx, leaser, ScrubLease, lease.DoOptions{TTL: scrubLeaseTTL, Keep: interval}, func(ctx context.Context) error {
+			ns.scrubPass(ctx, o.Members, log)
+			return ctx.Err()
+		})
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
+		case errors.Is(err, lease.ErrLost):
+			log.Warn("background scrub stopped: its lease lapsed, another instance may scrub", "err", err)
+			t.Reset(retry)
 		case err != nil:
-			log.Warn("background scrub failed", "err", err)
-		case rep.Actions() > 0 || len(rep.Unrepaired) > 0:
-			log.Warn("background scrub repaired the backends", "objects", rep.Found.Objects,
-				"meta_rewritten", rep.MetaRewritten, "blobs_copied", rep.BlobsCopied,
-				"adopted", rep.Adopted, "discarded", rep.Discarded, "unrepaired", len(rep.Unrepaired))
+			log.Warn("background scrub skipped: the lease store is unreachable", "retry_in", retry, "err", err)
+			t.Reset(retry)
+		case !ran:
+			log.Debug("background scrub skipped: another instance holds the scrub lease", "retry_in", retry)
+			t.Reset(retry)
 		default:
-			log.Info("background scrub found nothing to repair", "objects", rep.Found.Objects, "blobs", rep.Found.Blobs)
+			t.Reset(interval)
 		}
-		if rep != nil {
-			for _, p := range rep.Unrepaired {
-				log.Warn("background scrub could not repair", "problem", p.String())
-			}
+	}
+}
+
+// scrubPass runs one pass of RunScrubber and logs what it found.
+func (ns *Namespace) scrubPass(ctx context.Context, members []backends.Backend, log *slog.Logger) {
+	rep, err := ns.Repair(ctx, RepairOptions{Members: members})
+	switch {
+	case ctx.Err() != nil:
+		return
+	case err != nil:
+		log.Warn("background scrub failed", "err", err)
+	case rep.Actions() > 0 || len(rep.Unrepaired) > 0:
+		log.Warn("background scrub repaired the backends", "objects", rep.Found.Objects,
+			"meta_rewritten", rep.MetaRewritten, "blobs_copied", rep.BlobsCopied,
+			"adopted", rep.Adopted, "discarded", rep.Discarded, "unrepaired", len(rep.Unrepaired))
+	default:
+		log.Info("background scrub found nothing to repair", "objects", rep.Found.Objects, "blobs", rep.Found.Blobs)
+	}
+	if rep != nil {
+		for _, p := range rep.Unrepaired {
+			log.Warn("background scrub could not repair", "problem", p.String())
 		}
-		t.Reset(interval)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/twincrypt/twincrypt/config"
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/admin"
@@ -25,6 +27,7 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/guard"
 	"github.com/twincrypt/twincrypt/gateway/s3api"
 	"github.com/twincrypt/twincrypt/gateway/sharepage"
+	"github.com/twincrypt/twincrypt/internal/redisconn"
 	"github.com/twincrypt/twincrypt/keyring"
 )
 
@@ -108,8 +111,21 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		users[u.AccessKey] = u.SecretKey
 	}
 	lim := cfg.Limits
+	// With a Redis catalog, the instances sharing it share their WebDAV
+	// locks, login throttling and background leases there too.
+	var redisClient redis.UniversalClient
+	if cfg.Catalog.Type == config.CatalogRedis {
+		if redisClient, err = redisconn.Open(cfg.Catalog.URL, redisconn.Options{}); err != nil {
+			return err
+		}
+		defer redisClient.Close()
+	}
+	shared, err := newSharedState(redisClient, st.keys, lim, log)
+	if err != nil {
+		return err
+	}
 	// One throttle for both front ends: they share the users.
-	throttle := guard.NewThrottle(guard.ThrottleOptions{Burst: lim.LoginFailures, Interval: lim.LoginFailureInterval})
+	throttle := shared.throttle
 	var downloads atomic.Int64
 	mx := newMetrics(st, throttle, &downloads)
 	access := &accessLog{log: log, users: users}
@@ -131,7 +147,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return fmt.Errorf("listen webdav: %w", err)
 	}
 	davsrv := newServer(wrap("webdav", dav.New(st.ns, dav.Options{
-		Users: users, Logger: log, Throttle: throttle, MaxRequests: lim.MaxRequests, BodyTimeout: lim.BodyTimeout,
+		Users: users, Logger: log, Throttle: throttle, Locks: shared.locks, MaxRequests: lim.MaxRequests, BodyTimeout: lim.BodyTimeout,
 	})), lim, log)
 	s3ln, davln = guard.Listener(s3ln, lim.MaxConnections), guard.Listener(davln, lim.MaxConnections)
 
@@ -220,8 +236,9 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		workers.Wait()
 	}()
 	workers.Go(func() { st.set.RunRepairer(bg, repairInterval) })
+	workers.Go(func() { shared.run(bg) })
 	workers.Go(func() {
-		st.ns.RunScrubber(bg, gateway.ScrubberOptions{Members: st.backendList(), Interval: scrubInterval, Logger: log})
+		st.ns.RunScrubber(bg, gateway.ScrubberOptions{Members: st.backendList(), Interval: scrubInterval, Logger: log, Lease: shared.lease})
 	})
 	workers.Go(func() { sweepUploads(bg, st, log) })
 	workers.Go(func() { keepEpoch(bg, st, log) })

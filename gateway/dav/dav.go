@@ -100,7 +100,7 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 			}
 		},
 	}
-	h := authenticate(ns, o.Users, o.Throttle, log, authorize(ns, &fixer{fs: fs, next: wd, locks: locks, log: log}))
+	h := authenticate(ns, o.Users, o.Throttle, log, authorize(ns, &fixer{fs: fs, wd: wd, locks: locks, log: log}))
 	return guard.Protect(h, guard.Options{MaxRequests: o.MaxRequests, BodyTimeout: o.BodyTimeout})
 }
 
@@ -127,7 +127,7 @@ func authenticate(ns *gateway.Namespace, users map[string]string, throttle *guar
 		user, pass, ok := r.BasicAuth()
 		if ok {
 			addr := guard.ClientAddr(r)
-			if wait, allowed := throttle.Allow(addr); !allowed {
+			if wait, allowed := throttle.Allow(r.Context(), addr); !allowed {
 				guard.SetRetryAfter(w, wait)
 				guard.CloseAfter(w, r)
 				http.Error(w, "too many failed logins; retry later", http.StatusTooManyRequests)
@@ -154,7 +154,7 @@ func authenticate(ns *gateway.Namespace, users map[string]string, throttle *guar
 				user = user[:maxLoggedName] + "..."
 			}
 			log.Warn("webdav login failed", "client", addr, "user", user, "method", r.Method, "path", r.URL.Path)
-			if wait, now := throttle.Failure(addr); now {
+			if wait, now := throttle.Failure(r.Context(), addr); now {
 				log.Warn("client throttled after failed logins", "client", addr, "front_end", "webdav", "retry_after", wait.Round(time.Second))
 			}
 		}
@@ -208,10 +208,61 @@ func fail(ctx context.Context, status int) {
 
 // fixer corrects x/net/webdav's protocol gaps (see the package comment).
 type fixer struct {
-	fs    *fileSystem
-	next  http.Handler
+	fs *fileSystem
+	// wd is the handler requests go on to; each request gets a copy whose
+	// lock system records an ErrUnavailable as 503 (requestLocks).
+	wd    *webdav.Handler
 	locks webdav.LockSystem
 	log   *slog.Logger
+}
+
+// requestLocks is the lock system as one request sees it: an error that
+// wraps ErrUnavailable makes the request fail with 503 instead of the
+// 500 webdav.Handler answers for any error of a lock system.
+type requestLocks struct {
+	webdav.LockSystem
+	ctx context.Context
+	log *slog.Logger
+}
+
+func (l requestLocks) check(err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		l.log.Error("webdav: the lock store is unreachable; answering 503", "err", err)
+		fail(l.ctx, http.StatusServiceUnavailable)
+	}
+	return err
+}
+
+func (l requestLocks) Confirm(now time.Time, name0, name1 string, conditions ...webdav.Condition) (func(), error) {
+	release, err := l.LockSystem.Confirm(now, name0, name1, conditions...)
+	return release, l.check(err)
+}
+
+func (l requestLocks) Create(now time.Time, details webdav.LockDetails) (string, error) {
+	token, err := l.LockSystem.Create(now, details)
+	return token, l.check(err)
+}
+
+func (l requestLocks) Refresh(now time.Time, token string, duration time.Duration) (webdav.LockDetails, error) {
+	details, err := l.LockSystem.Refresh(now, token, duration)
+	return details, l.check(err)
+}
+
+func (l requestLocks) Unlock(now time.Time, token string) error {
+	return l.check(l.LockSystem.Unlock(now, token))
+}
+
+// lockFailed answers a LOCK request whose lock system failed with err
+// (other than ErrLocked or ErrNoSuchLock).
+func (f *fixer) lockFailed(w http.ResponseWriter, what, name string, err error) {
+	if errors.Is(err, ErrUnavailable) {
+		f.log.Error("webdav "+what+": the lock store is unreachable", "path", name, "err", err)
+		guard.SetRetryAfter(w, time.Second)
+		http.Error(w, "lock store unavailable; retry later", http.StatusServiceUnavailable)
+		return
+	}
+	f.log.Warn("webdav "+what, "path", name, "err", err)
+	http.Error(w, what+" failed", http.StatusInternalServerError)
 }
 
 func (f *fixer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -308,7 +359,9 @@ func (f *fixer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// x/net/webdav's DAV:supportedlock lists exclusive locks only.
 		sw.rewrite = &rewriter{w: w, old: []byte(exclusiveEntry), new: []byte(exclusiveEntry + sharedEntry)}
 	}
-	f.next.ServeHTTP(sw, r)
+	wd := *f.wd
+	wd.LockSystem = requestLocks{LockSystem: f.locks, ctx: ctx, log: f.log}
+	wd.ServeHTTP(sw, r)
 	if sw.rewrite != nil && !sw.swallow {
 		sw.rewrite.flush()
 	}

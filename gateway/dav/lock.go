@@ -103,8 +103,7 @@ func (f *fixer) serveLock(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, webdav.StatusText(webdav.StatusLocked), webdav.StatusLocked)
 		return
 	case err != nil:
-		f.log.Warn("webdav lock", "path", name, "err", err)
-		http.Error(w, "lock failed", http.StatusInternalServerError)
+		f.lockFailed(w, "lock", name, err)
 		return
 	}
 	created := false
@@ -154,8 +153,7 @@ func (f *fixer) refreshLock(w http.ResponseWriter, r *http.Request, now time.Tim
 		http.Error(w, webdav.StatusText(webdav.StatusLocked), webdav.StatusLocked)
 		return
 	case err != nil:
-		f.log.Warn("webdav lock refresh", "err", err)
-		http.Error(w, "lock refresh failed", http.StatusInternalServerError)
+		f.lockFailed(w, "lock refresh", cleanPath(r.URL.Path), err)
 		return
 	}
 	sls, ok := f.locks.(SharedLockSystem)

@@ -2,6 +2,7 @@ package dav
 
 import (
 	"crypto/rand"
+	"errors"
 	"path"
 	"sync"
 	"time"
@@ -20,6 +21,19 @@ type SharedLockSystem interface {
 	CreateShared(now time.Time, details webdav.LockDetails) (token string, err error)
 	// IsShared reports whether token names a live shared lock.
 	IsShared(now time.Time, token string) bool
+}
+
+// ErrUnavailable is wrapped by the errors of a lock system that cannot
+// reach the store its locks live in (Redis, for one). The front end
+// answers a request that fails with it 503 Service Unavailable: a lock
+// system that cannot tell whether a resource is locked must not answer as
+// if it were not.
+var ErrUnavailable = errors.New("webdav: lock store unavailable")
+
+// NewLockToken returns a new, unique lock token: a URI of the
+// opaquelocktoken scheme with 128 random bits.
+func NewLockToken() string {
+	return "opaquelocktoken:" + rand.Text()
 }
 
 // MemLocks is an in-memory SharedLockSystem: exclusive and shared write
@@ -136,7 +150,7 @@ func (m *MemLocks) create(now time.Time, details webdav.LockDetails, shared bool
 			return "", webdav.ErrLocked
 		}
 	}
-	nl.token = "opaquelocktoken:" + rand.Text()
+	nl.token = NewLockToken()
 	if details.Duration >= 0 {
 		nl.expires = now.Add(details.Duration)
 	}

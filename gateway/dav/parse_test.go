@@ -3,11 +3,8 @@ package dav
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"testing"
 	"time"
-
-	"golang.org/x/net/webdav"
 )
 
 func TestParseIf(t *testing.T) {
@@ -86,91 +83,6 @@ func TestPropKey(t *testing.T) {
 		if _, ok := parsePropKey(bad); ok {
 			t.Errorf("parsePropKey(%q) accepted", bad)
 		}
-	}
-}
-
-func TestMemLocks(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
-	excl := func(root string, zero bool) webdav.LockDetails {
-		return webdav.LockDetails{Root: root, Duration: time.Minute, ZeroDepth: zero}
-	}
-	type step struct {
-		op     string // "x" exclusive, "s" shared
-		d      webdav.LockDetails
-		locked bool
-	}
-	for _, tc := range []struct {
-		name  string
-		steps []step
-	}{
-		{"shared twice", []step{{"s", excl("/a", true), false}, {"s", excl("/a", true), false}}},
-		{"exclusive after shared", []step{{"s", excl("/a", true), false}, {"x", excl("/a", true), true}}},
-		{"shared after exclusive", []step{{"x", excl("/a", true), false}, {"s", excl("/a", true), true}}},
-		{"depth infinity covers children", []step{{"x", excl("/a", false), false}, {"x", excl("/a/b/c", true), true}}},
-		{"depth 0 does not", []step{{"x", excl("/a", true), false}, {"x", excl("/a/b", true), false}}},
-		{"parent over a locked child", []step{{"x", excl("/a/b", true), false}, {"x", excl("/a", false), true}}},
-		{"siblings", []step{{"x", excl("/a/b", false), false}, {"x", excl("/a/bc", false), false}}},
-		{"root lock", []step{{"x", excl("/", false), false}, {"s", excl("/z", true), true}}},
-		{"trailing slash", []step{{"x", excl("/a/", true), false}, {"x", excl("/a", true), true}}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			m := NewMemLocks()
-			for i, s := range tc.steps {
-				var err error
-				if s.op == "s" {
-					_, err = m.CreateShared(now, s.d)
-				} else {
-					_, err = m.Create(now, s.d)
-				}
-				if got := errors.Is(err, webdav.ErrLocked); got != s.locked || (err != nil && !got) {
-					t.Fatalf("step %d: err %v, want locked %v", i, err, s.locked)
-				}
-			}
-		})
-	}
-
-	m := NewMemLocks()
-	tok, err := m.CreateShared(now, excl("/f", true))
-	if err != nil || !m.IsShared(now, tok) {
-		t.Fatalf("CreateShared: %q %v", tok, err)
-	}
-	release, err := m.Confirm(now, "/f", "", webdav.Condition{Token: tok})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Confirm(now, "/f", "", webdav.Condition{Token: tok}); !errors.Is(err, webdav.ErrConfirmationFailed) {
-		t.Errorf("second Confirm while held: %v", err)
-	}
-	if err := m.Unlock(now, tok); !errors.Is(err, webdav.ErrLocked) {
-		t.Errorf("Unlock while held: %v", err)
-	}
-	release()
-	if _, err := m.Confirm(now, "/g", "", webdav.Condition{Token: tok}); !errors.Is(err, webdav.ErrConfirmationFailed) {
-		t.Errorf("Confirm of another resource: %v", err)
-	}
-	if _, err := m.Confirm(now, "/f", "", webdav.Condition{Token: tok, Not: true}); !errors.Is(err, webdav.ErrConfirmationFailed) {
-		t.Errorf("Confirm with Not: %v", err)
-	}
-	if ld, err := m.Refresh(now, tok, 2*time.Minute); err != nil || ld.Duration != 2*time.Minute {
-		t.Errorf("Refresh: %+v %v", ld, err)
-	}
-	// Expiry.
-	later := now.Add(3 * time.Minute)
-	if _, err := m.Refresh(later, tok, time.Minute); !errors.Is(err, webdav.ErrNoSuchLock) {
-		t.Errorf("Refresh after expiry: %v", err)
-	}
-	if _, err := m.Create(later, excl("/f", true)); err != nil {
-		t.Errorf("Create after expiry: %v", err)
-	}
-	if err := m.Unlock(later, "opaquelocktoken:nope"); !errors.Is(err, webdav.ErrNoSuchLock) {
-		t.Errorf("Unlock of an unknown token: %v", err)
-	}
-	inf, err := m.Create(later, webdav.LockDetails{Root: "/forever", Duration: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Refresh(later.Add(1000*time.Hour), inf, -1); err != nil {
-		t.Errorf("infinite lock expired: %v", err)
 	}
 }
 

@@ -13,7 +13,9 @@
 //     of holding a handler forever.
 //   - Throttle counts failed logins per client address and refuses further
 //     logins from an address that failed too often, before their
-//     credentials are checked.
+//     credentials are checked. The counts live in a ThrottleStore: in this
+//     process (MemThrottleStore), or in Redis (RedisThrottleStore) so that
+//     several gateway instances count together.
 //   - CloseAfter marks a response to a request whose body was not read, so
 //     that the server closes the connection instead of waiting for the body
 //     to arrive and discarding it (it waits no longer than Linger).
@@ -29,8 +31,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -178,157 +178,6 @@ func (b *deadlineBody) finish(w http.ResponseWriter) {
 		}
 	case !b.ended && w.Header().Get("Connection") != "close":
 		_ = b.rc.SetReadDeadline(time.Now().Add(b.timeout))
-	}
-}
-
-// Throttle limits failed logins per client address with a token bucket:
-// an address may fail Burst times in a row, and then once more per
-// Interval. While an address has no failure left, its logins are refused
-// before their credentials are checked, whether they would succeed or not,
-// so that guessing from it learns nothing. A nil *Throttle allows
-// everything. It is safe for concurrent use.
-type Throttle struct {
-	burst    float64
-	interval time.Duration
-	max      int
-	now      func() time.Time
-
-	mu      sync.Mutex
-	clients map[string]*bucket
-
-	refused atomic.Int64
-}
-
-// bucket is the failures an address has left.
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-// ThrottleOptions configure NewThrottle.
-type ThrottleOptions struct {
-	// Burst is how many failed logins in a row an address may make
-	// before it is throttled; at least 1.
-	Burst int
-	// Interval is how often an address earns one more failed login;
-	// it must be positive.
-	Interval time.Duration
-	// MaxClients bounds the addresses tracked at once; 0 means 10000.
-	// When the table is full, addresses that have earned back every
-	// failure are dropped first, then the one seen least recently.
-	MaxClients int
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-}
-
-// NewThrottle returns a Throttle with the settings of o.
-func NewThrottle(o ThrottleOptions) *Throttle {
-	t := &Throttle{
-		burst:    float64(max(o.Burst, 1)),
-		interval: o.Interval,
-		max:      o.MaxClients,
-		now:      o.Now,
-		clients:  make(map[string]*bucket),
-	}
-	if t.interval <= 0 {
-		t.interval = time.Minute
-	}
-	if t.max <= 0 {
-		t.max = 10000
-	}
-	if t.now == nil {
-		t.now = time.Now
-	}
-	return t
-}
-
-// refill brings b up to date at now. The caller holds t.mu.
-func (t *Throttle) refill(b *bucket, now time.Time) {
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens = min(t.burst, b.tokens+float64(d)/float64(t.interval))
-	}
-	b.last = now
-}
-
-// wait is how long until b has a whole token. The caller holds t.mu.
-func (t *Throttle) wait(b *bucket) time.Duration {
-	if b.tokens >= 1 {
-		return 0
-	}
-	return time.Duration((1 - b.tokens) * float64(t.interval))
-}
-
-// Allow reports whether a login from the client address addr (see
-// ClientAddr) may be checked, and if not, how long until it may.
-func (t *Throttle) Allow(addr string) (retryAfter time.Duration, ok bool) {
-	if t == nil {
-		return 0, true
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	b := t.clients[addr]
-	if b == nil {
-		return 0, true
-	}
-	t.refill(b, t.now())
-	if w := t.wait(b); w > 0 {
-		t.refused.Add(1)
-		return w, false
-	}
-	return 0, true
-}
-
-// Failure records a failed login from addr. It returns whether this
-// failure used up the address's last one (so that the caller logs, once,
-// that the address is now throttled) and how long it will be refused.
-func (t *Throttle) Failure(addr string) (retryAfter time.Duration, nowThrottled bool) {
-	if t == nil {
-		return 0, false
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	b := t.clients[addr]
-	if b == nil {
-		t.makeRoom(now)
-		b = &bucket{tokens: t.burst, last: now}
-		t.clients[addr] = b
-	}
-	t.refill(b, now)
-	wasOK := b.tokens >= 1
-	b.tokens = max(b.tokens-1, 0)
-	w := t.wait(b)
-	return w, wasOK && w > 0
-}
-
-// Refused returns how many logins Allow has refused so far.
-func (t *Throttle) Refused() int64 {
-	if t == nil {
-		return 0
-	}
-	return t.refused.Load()
-}
-
-// makeRoom drops entries until there is room for one more. The caller
-// holds t.mu.
-func (t *Throttle) makeRoom(now time.Time) {
-	if len(t.clients) < t.max {
-		return
-	}
-	for addr, b := range t.clients {
-		if b.tokens+float64(now.Sub(b.last))/float64(t.interval) >= t.burst {
-			delete(t.clients, addr)
-		}
-	}
-	for len(t.clients) >= t.max {
-		var oldest string
-		var at time.Time
-		for addr, b := range t.clients {
-			if oldest == "" || b.last.Before(at) {
-				oldest, at = addr, b.last
-			}
-		}
-		delete(t.clients, oldest)
 	}
 }
 

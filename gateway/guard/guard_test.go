@@ -2,16 +2,22 @@ package guard
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twincrypt/twincrypt/internal/redisconn"
+	"github.com/twincrypt/twincrypt/internal/testenv"
 )
 
 // fakeClock is a clock the test moves by hand.
@@ -32,9 +38,39 @@ func (c *fakeClock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// throttleStores are the stores every throttle test runs against: in
+// memory, on one Redis server and on a three-master Redis Cluster.
+func throttleStores(t *testing.T) map[string]func(t *testing.T) ThrottleStore {
+	single := testenv.StartRedis(t)
+	cluster := testenv.StartRedisCluster(t)
+	key := [32]byte{5}
+	onRedis := func(url string) func(t *testing.T) ThrottleStore {
+		return func(t *testing.T) ThrottleStore {
+			c, err := redisconn.Open(url, redisconn.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return NewRedisThrottleStore(c, &key, strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()))
+		}
+	}
+	return map[string]func(t *testing.T) ThrottleStore{
+		"memory":  func(*testing.T) ThrottleStore { return NewMemThrottleStore(0) },
+		"single":  onRedis(single.URL()),
+		"cluster": onRedis(cluster.URL()),
+	}
+}
+
 func TestThrottle(t *testing.T) {
+	for name, open := range throttleStores(t) {
+		t.Run(name, func(t *testing.T) { testThrottle(t, open(t)) })
+	}
+}
+
+func testThrottle(t *testing.T, store ThrottleStore) {
+	ctx := context.Background()
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	th := NewThrottle(ThrottleOptions{Burst: 3, Interval: 10 * time.Second, Now: clock.now})
+	th := NewThrottle(ThrottleOptions{Burst: 3, Interval: 10 * time.Second, Now: clock.now, Store: store})
 	const a, b = "192.0.2.1", "192.0.2.2"
 	type step struct {
 		advance   time.Duration
@@ -60,6 +96,8 @@ func TestThrottle(t *testing.T) {
 		{time.Hour, "fail", a, false, 0}, // refilled to the burst, not beyond
 		{0, "fail", a, false, 0},
 		{0, "fail", a, true, 10 * time.Second},
+		{2500 * time.Millisecond, "allow", a, false, 7500 * time.Millisecond},
+		{0, "allow", "2001:db8::/64", true, 0},
 	}
 	for i, s := range steps {
 		clock.add(s.advance)
@@ -67,25 +105,105 @@ func TestThrottle(t *testing.T) {
 		var wait time.Duration
 		switch s.op {
 		case "allow":
-			wait, ok = th.Allow(s.addr)
+			wait, ok = th.Allow(ctx, s.addr)
 		case "fail":
-			wait, ok = th.Failure(s.addr)
+			wait, ok = th.Failure(ctx, s.addr)
 		}
 		if ok != s.ok || wait != s.wantRetry {
 			t.Fatalf("step %d (%s %s after %v): %v %v, want %v %v", i, s.op, s.addr, s.advance, ok, wait, s.ok, s.wantRetry)
 		}
 	}
-	if got := th.Refused(); got != 2 {
-		t.Errorf("Refused() = %d, want 2", got)
+	if got := th.Refused(); got != 3 {
+		t.Errorf("Refused() = %d, want 3", got)
+	}
+}
+
+// TestThrottleShared: two gateway instances on one Redis count an
+// address's failures together, also when they fail at the same moment.
+func TestThrottleShared(t *testing.T) {
+	stores := throttleStores(t)
+	for _, name := range []string{"single", "cluster"} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			o := ThrottleOptions{Burst: 20, Interval: time.Hour, Now: clock.now}
+			o.Store = stores[name](t)
+			a := NewThrottle(o)
+			o.Store = NewRedisThrottleStore(o.Store.(*RedisThrottleStore).c, &[32]byte{5}, o.Store.(*RedisThrottleStore).prefix)
+			b := NewThrottle(o)
+			var wg sync.WaitGroup
+			var throttled atomic.Int32
+			for i := range 20 {
+				th := a
+				if i%2 == 1 {
+					th = b
+				}
+				wg.Go(func() {
+					if _, now := th.Failure(ctx, "198.51.100.7"); now {
+						throttled.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			if n := throttled.Load(); n != 1 {
+				t.Errorf("%d failures reported the address throttled, want exactly 1", n)
+			}
+			for _, th := range []*Throttle{a, b} {
+				if _, ok := th.Allow(ctx, "198.51.100.7"); ok {
+					t.Errorf("an instance allows the address after 20 failures on two instances")
+				}
+			}
+		})
+	}
+}
+
+// TestThrottleStoreDown: with Redis unreachable the throttle fails open
+// (the credentials are still checked by the caller) and says so in the
+// log; when Redis is back, it counts again.
+func TestThrottleStoreDown(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	c, err := redisconn.Open(srv.URL(), redisconn.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var logs strings.Builder
+	th := NewThrottle(ThrottleOptions{Burst: 1, Interval: time.Hour,
+		Store: NewRedisThrottleStore(c, &[32]byte{5}, ""), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx := context.Background()
+	srv.Stop()
+	if _, now := th.Failure(ctx, "192.0.2.1"); now {
+		t.Error("Failure with Redis down throttled")
+	}
+	if _, ok := th.Allow(ctx, "192.0.2.1"); !ok {
+		t.Error("Allow with Redis down refused")
+	}
+	if !strings.Contains(logs.String(), "store of failed logins is unreachable") {
+		t.Errorf("no log line about the unreachable store:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "192.0.2.1") {
+		t.Errorf("log line does not name the client:\n%s", logs.String())
+	}
+	srv.Start()
+	if _, now := th.Failure(ctx, "192.0.2.1"); !now {
+		t.Error("Failure after Redis is back did not throttle")
+	}
+	if _, ok := th.Allow(ctx, "192.0.2.1"); ok {
+		t.Error("Allow after Redis is back allowed a throttled address")
+	}
+	// Redis holds no address.
+	keys := c.Keys(ctx, "*").Val()
+	if len(keys) != 1 || strings.Contains(keys[0], "192.0.2") {
+		t.Errorf("keys in Redis: %q", keys)
 	}
 }
 
 func TestThrottleNil(t *testing.T) {
 	var th *Throttle
-	if _, ok := th.Allow("192.0.2.1"); !ok {
+	if _, ok := th.Allow(context.Background(), "192.0.2.1"); !ok {
 		t.Error("a nil Throttle refused")
 	}
-	if _, throttled := th.Failure("192.0.2.1"); throttled {
+	if _, throttled := th.Failure(context.Background(), "192.0.2.1"); throttled {
 		t.Error("a nil Throttle throttled")
 	}
 }
@@ -94,27 +212,27 @@ func TestThrottleBounded(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	th := NewThrottle(ThrottleOptions{Burst: 1, Interval: time.Minute, MaxClients: 3, Now: clock.now})
 	for i := range 3 {
-		th.Failure(fmt.Sprintf("192.0.2.%d", i))
+		th.Failure(context.Background(), fmt.Sprintf("192.0.2.%d", i))
 		clock.add(time.Second)
 	}
 	// A fourth address makes room by dropping the one idle the longest.
-	th.Failure("192.0.2.3")
-	if len(th.clients) != 3 {
-		t.Fatalf("%d addresses tracked, want at most 3", len(th.clients))
+	th.Failure(context.Background(), "192.0.2.3")
+	if len(th.store.(*MemThrottleStore).clients) != 3 {
+		t.Fatalf("%d addresses tracked, want at most 3", len(th.store.(*MemThrottleStore).clients))
 	}
-	if _, ok := th.Allow("192.0.2.0"); !ok {
+	if _, ok := th.Allow(context.Background(), "192.0.2.0"); !ok {
 		t.Error("the oldest address is still tracked")
 	}
 	for _, addr := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
-		if _, ok := th.Allow(addr); ok {
+		if _, ok := th.Allow(context.Background(), addr); ok {
 			t.Errorf("%s was dropped instead of the oldest", addr)
 		}
 	}
 	// Addresses that have earned everything back go first.
 	clock.add(time.Hour)
-	th.Failure("192.0.2.9")
-	if len(th.clients) != 1 {
-		t.Errorf("%d addresses tracked after the others were forgiven, want 1", len(th.clients))
+	th.Failure(context.Background(), "192.0.2.9")
+	if len(th.store.(*MemThrottleStore).clients) != 1 {
+		t.Errorf("%d addresses tracked after the others were forgiven, want 1", len(th.store.(*MemThrottleStore).clients))
 	}
 }
 

@@ -120,7 +120,7 @@ func throttle(t *guard.Throttle, next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hasCredentials(r) {
-			if wait, ok := t.Allow(guard.ClientAddr(r)); !ok {
+			if wait, ok := t.Allow(r.Context(), guard.ClientAddr(r)); !ok {
 				guard.SetRetryAfter(w, wait)
 				guard.CloseAfter(w, r)
 				slowDown(w, r)
@@ -154,7 +154,7 @@ func loginFailed(log *slog.Logger, t *guard.Throttle, r *http.Request, e *sigv4.
 	}
 	addr := guard.ClientAddr(r)
 	log.Warn("s3 login failed", "client", addr, "access_key", key, "reason", e.Code, "method", r.Method, "path", r.URL.Path)
-	if wait, now := t.Failure(addr); now {
+	if wait, now := t.Failure(r.Context(), addr); now {
 		log.Warn("client throttled after failed logins", "client", addr, "front_end", "s3", "retry_after", wait.Round(time.Second))
 	}
 }

@@ -255,7 +255,7 @@ func postUpload(ns *gateway.Namespace, cors *corsCache, v *sigv4.Verifier, log *
 			return
 		}
 		if t != nil {
-			if wait, ok := t.Allow(guard.ClientAddr(r)); !ok {
+			if wait, ok := t.Allow(r.Context(), guard.ClientAddr(r)); !ok {
 				guard.SetRetryAfter(w, wait)
 				guard.CloseAfter(w, r)
 				slowDown(w, r)
