@@ -41,6 +41,7 @@ func (c *Config) Validate() error {
 	var v validator
 	c.validateListen(&v)
 	c.validateShare(&v)
+	c.validateTLS(&v)
 	if c.Keyring == "" {
 		v.add("keyring", "required")
 	}
@@ -92,6 +93,15 @@ func (c *Config) validateListen(v *validator) {
 			continue
 		}
 		seen[a.addr] = a.field
+	}
+}
+
+func (c *Config) validateTLS(v *validator) {
+	switch {
+	case c.TLS.Cert != "" && c.TLS.Key == "":
+		v.add("tls.key", "required with tls.cert")
+	case c.TLS.Key != "" && c.TLS.Cert == "":
+		v.add("tls.cert", "required with tls.key")
 	}
 }
 
