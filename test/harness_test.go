@@ -76,6 +76,14 @@ type Setup struct {
 	Extra string
 	// LogFormat is serve's -log-format; empty: text, which tests match.
 	LogFormat string
+	// TLS makes a CA for the test and a certificate from it for
+	// 127.0.0.1, ::1 and localhost, written next to the config as
+	// tls.pem and tls-key.pem and named by tls.cert and tls.key; every
+	// listener then speaks https.
+	TLS bool
+	// Env is added to the environment of every twincrypt command the
+	// gateway runs (serve included), for TWINCRYPT_* overrides.
+	Env []string
 }
 
 // Gateway is a running twincrypt serve process.
@@ -92,6 +100,11 @@ type Gateway struct {
 	SecretKey string
 	LocalDirs []string
 	Buckets   []S3Bucket // S3 backends with their bucket
+	// CA issued Cert, the certificate serve presents, with Setup.TLS;
+	// nil otherwise.
+	CA        *testenv.CA
+	Cert      *testenv.Issued
+	env       []string
 	logFormat string
 
 	mu     sync.Mutex
@@ -107,10 +120,18 @@ type S3Bucket struct {
 }
 
 // ShareURL is the base URL of the share listener.
-func (g *Gateway) ShareURL() string { return "http://" + g.ShareAddr }
+func (g *Gateway) ShareURL() string { return g.Scheme() + "://" + g.ShareAddr }
 
 // Endpoint is the gateway's S3 URL.
-func (g *Gateway) Endpoint() string { return "http://" + g.Addr }
+func (g *Gateway) Endpoint() string { return g.Scheme() + "://" + g.Addr }
+
+// Scheme is https with Setup.TLS and http otherwise.
+func (g *Gateway) Scheme() string {
+	if g.CA != nil {
+		return "https"
+	}
+	return "http"
+}
 
 // StartGateway writes a config for s, runs `twincrypt init` and starts
 // `twincrypt serve`, stopping it when the test ends.
@@ -120,6 +141,7 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 		AccessKey: "e2e" + randHex(t, 6), SecretKey: randHex(t, 20)}
 	g.Config = filepath.Join(g.Dir, "twincrypt.yaml")
 	g.logFormat = s.LogFormat
+	g.env = s.Env
 	if g.logFormat == "" {
 		g.logFormat = "text"
 	}
@@ -128,6 +150,11 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 	if s.Share {
 		g.ShareAddr, g.AdminAddr = testenv.FreeAddr(t), testenv.FreeAddr(t)
 		fmt.Fprintf(&cfg, "  share: %s\n  admin: %s\n", g.ShareAddr, g.AdminAddr)
+	}
+	if s.TLS {
+		g.CA = testenv.NewCA(t)
+		g.Cert = g.CA.Issue(t, g.Dir, "tls")
+		fmt.Fprintf(&cfg, "tls:\n  cert: tls.pem\n  key: tls-key.pem\n")
 	}
 	fmt.Fprintf(&cfg, "keyring: twincrypt.keyring\ncatalog:\n  type: bolt\n  path: twincrypt.db\n")
 	if s.SecretKeyFile {
@@ -189,7 +216,7 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 // combined output.
 func (g *Gateway) Run(args ...string) (string, error) {
 	cmd := exec.Command(g.Bin, args...)
-	cmd.Env = append(os.Environ(), "TWINCRYPT_PASSPHRASE="+passphrase)
+	cmd.Env = append(append(os.Environ(), g.env...), "TWINCRYPT_PASSPHRASE="+passphrase)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -200,7 +227,7 @@ func (g *Gateway) Start() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	cmd := exec.Command(g.Bin, "serve", "-log-format", g.logFormat, "-c", g.Config)
-	cmd.Env = append(os.Environ(), "TWINCRYPT_PASSPHRASE="+passphrase)
+	cmd.Env = append(append(os.Environ(), g.env...), "TWINCRYPT_PASSPHRASE="+passphrase)
 	g.output = &bytes.Buffer{}
 	cmd.Stdout = &lockedWriter{w: g.output, mu: &g.mu}
 	cmd.Stderr = cmd.Stdout

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -10,12 +11,16 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twincrypt/twincrypt/config"
 	"github.com/twincrypt/twincrypt/gateway"
@@ -25,6 +30,7 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/guard"
 	"github.com/twincrypt/twincrypt/gateway/s3api"
 	"github.com/twincrypt/twincrypt/gateway/sharepage"
+	"github.com/twincrypt/twincrypt/gateway/tlscert"
 	"github.com/twincrypt/twincrypt/keyring"
 )
 
@@ -77,6 +83,18 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if w := configModeWarning(cfg.Path); w != "" {
 		log.Warn(w)
 	}
+	if err := cfg.CheckPlaintext(); err != nil {
+		return err
+	}
+	// SIGHUP reloads the certificate; caught from here on, so that it
+	// never ends serve.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	cert, err := loadCert(cfg, log)
+	if err != nil {
+		return err
+	}
 	var setRedactKey func(*[32]byte)
 	if cfg.Log.RedactNames {
 		// Every line of the log, also of the namespace and the
@@ -112,6 +130,9 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	throttle := guard.NewThrottle(guard.ThrottleOptions{Burst: lim.LoginFailures, Interval: lim.LoginFailureInterval})
 	var downloads atomic.Int64
 	mx := newMetrics(st, throttle, &downloads)
+	if cert != nil {
+		registerCertMetrics(mx.Registry(), cert)
+	}
 	access := &accessLog{log: log, users: users}
 	// wrap gives a listener's requests an id, counts them and logs them
 	// (docs/OPERATIONS.md).
@@ -184,16 +205,21 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		}
 	}
 
+	scheme := cfg.Scheme()
 	fmt.Fprintf(c.stdout, "twincrypt serving (config %s)\n", cfg.Path)
-	fmt.Fprintf(c.stdout, "  S3 endpoint:  http://%s\n", s3ln.Addr())
-	fmt.Fprintf(c.stdout, "  WebDAV endpoint: http://%s\n", davln.Addr())
+	fmt.Fprintf(c.stdout, "  S3 endpoint:  %s://%s\n", scheme, s3ln.Addr())
+	fmt.Fprintf(c.stdout, "  WebDAV endpoint: %s://%s\n", scheme, davln.Addr())
 	for _, srv := range servers[2:] {
 		switch srv.name {
 		case "share":
-			fmt.Fprintf(c.stdout, "  share links:  http://%s (links start with %s/s/)\n", srv.ln.Addr(), shareBase)
+			fmt.Fprintf(c.stdout, "  share links:  %s://%s (links start with %s/s/)\n", scheme, srv.ln.Addr(), shareBase)
 		case "admin":
-			fmt.Fprintf(c.stdout, "  admin API:    http://%s\n", srv.ln.Addr())
+			fmt.Fprintf(c.stdout, "  admin API:    %s://%s\n", scheme, srv.ln.Addr())
 		}
+	}
+	if cert != nil {
+		certFile, _ := cert.Files()
+		fmt.Fprintf(c.stdout, "  TLS:          %s (SIGHUP reloads it)\n", certFile)
 	}
 	if embedded {
 		// The secret key is printed once, when it was generated;
@@ -225,6 +251,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	})
 	workers.Go(func() { sweepUploads(bg, st, log) })
 	workers.Go(func() { keepEpoch(bg, st, log) })
+	workers.Go(func() { reloadOnHangup(bg, hup, cert, log) })
 	workers.Go(func() {
 		st.ns.WatchProviders(bg, gateway.WatchOptions{
 			Members:  st.backendList(),
@@ -250,8 +277,14 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	}
 	errc := make(chan error, len(servers))
 	for _, srv := range servers {
+		ln := srv.ln
+		if cert != nil {
+			// TLS inside the connection limit: a connection
+			// counts from its first byte, handshake included.
+			ln = tls.NewListener(ln, cert.ServerConfig())
+		}
 		go func() {
-			if err := srv.srv.Serve(srv.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("serve %s: %w", srv.name, err)
 			}
 		}()
@@ -461,4 +494,76 @@ func configModeWarning(path string) string {
 	}
 	return fmt.Sprintf("the config file %s holds secrets and is readable by others than its owner (mode %04o): chmod 600 %s, or keep the secrets in secret_key_file files",
 		path, fi.Mode().Perm(), path)
+}
+
+// loadCert loads the certificate of tls.cert and tls.key, or returns nil
+// when the config has none. A certificate outside its validity period is
+// served all the same, with a warning: clients will say why they refuse it.
+func loadCert(cfg *config.Config, log *slog.Logger) (*tlscert.Cert, error) {
+	if !cfg.TLS.Enabled() {
+		return nil, nil
+	}
+	cert, err := tlscert.Load(cfg.TLS.Cert, cfg.TLS.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	logCert(log, "TLS certificate loaded", cert)
+	return cert, nil
+}
+
+// logCert logs the current certificate of cert: its subject, names, serial
+// number and expiry, and a warning when it is not valid now.
+func logCert(log *slog.Logger, msg string, cert *tlscert.Cert) {
+	leaf := cert.Current().Leaf
+	notAfter, problem := cert.Validity(time.Now())
+	names := append([]string(nil), leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		names = append(names, ip.String())
+	}
+	log.Info(msg, "subject", leaf.Subject.String(), "names", strings.Join(names, ","),
+		"serial", leaf.SerialNumber.Text(16), "not_after", notAfter.UTC().Format(time.RFC3339))
+	if problem != nil {
+		log.Warn(problem.Error())
+	}
+}
+
+// reloadOnHangup reloads cert on every signal on hup until ctx ends. A
+// certificate that does not load leaves the old one in use. Without a
+// certificate, it says there is nothing to reload.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, cert *tlscert.Cert, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if cert == nil {
+			log.Info("SIGHUP: no TLS certificate to reload (tls.cert and tls.key are not set)")
+			continue
+		}
+		if err := cert.Reload(); err != nil {
+			log.Error("SIGHUP: the TLS certificate did not load; keeping the current one", "err", err)
+			continue
+		}
+		logCert(log, "SIGHUP: TLS certificate reloaded; new connections get it", cert)
+	}
+}
+
+// registerCertMetrics adds the certificate's reload counters and expiry to
+// reg.
+func registerCertMetrics(reg *prometheus.Registry, cert *tlscert.Cert) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "twincrypt_tls_reloads_total",
+			Help: "TLS certificate reloads (SIGHUP) that put a new certificate in use.",
+		}, func() float64 { return float64(cert.Reloads()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "twincrypt_tls_reload_failures_total",
+			Help: "TLS certificate reloads (SIGHUP) that failed and kept the old certificate.",
+		}, func() float64 { return float64(cert.Failures()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "twincrypt_tls_certificate_expiry_timestamp_seconds",
+			Help: "When the TLS certificate in use expires, in seconds since the Unix epoch.",
+		}, func() float64 { return float64(cert.Current().Leaf.NotAfter.Unix()) }),
+	)
 }
