@@ -103,8 +103,11 @@ func (c *Cert) Files() (certFile, keyFile string) { return c.certFile, c.keyFile
 
 // ServerConfig returns a server configuration that presents the current
 // pair at every handshake, accepts TLS 1.2 and later, and offers HTTP/1.1
-// only (see docs/OPERATIONS.md: the listeners' connection limits and body
-// deadlines count HTTP/1.1 connections).
+// only: the listeners' defences are built on HTTP/1.1 connections (a
+// connection limit that bounds clients, and refused or stalled uploads
+// that end their connection with "Connection: close" or by closing it),
+// which HTTP/2 would multiplex many requests over; S3 and WebDAV clients
+// speak HTTP/1.1 anyway (docs/CONFIG.md, "TLS").
 func (c *Cert) ServerConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: MinVersion,
