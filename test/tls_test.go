@@ -167,8 +167,16 @@ func promFloat(n int64) string { return strconv.FormatFloat(float64(n), 'g', -1,
 // WebDAV upload is half sent: the upload completes on its connection, new
 // handshakes get the new certificate, and a broken replacement keeps it.
 func TestTLSReload(t *testing.T) {
-	g := StartGateway(t, Setup{Local: 2, Share: true, TLS: true})
+	g := StartGateway(t, Setup{Local: 2, Share: true, TLS: true, Extra: "limits:\n  header_timeout: 1s\n"})
 	next := g.CA.Issue(t, t.TempDir(), "next")
+
+	// A client that connects and never says hello is cut off after
+	// limits.header_timeout, as one that never sends its headers is.
+	silent, err := net.Dial("tcp", g.DAVAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: g.CA.Pool()}, MaxConnsPerHost: 1}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
@@ -278,6 +286,9 @@ func TestTLSReload(t *testing.T) {
 		t.Errorf("share list after SIGHUP: %v\n%s", err, out)
 	}
 	NewAWS(t, g).Must("s3", "ls", "s3://reload/")
+	if n, err := silent.Read(make([]byte, 1)); err == nil {
+		t.Errorf("a connection without a handshake got %d bytes and stays open", n)
+	}
 
 	// A broken replacement: the certificate in use stays.
 	if err := os.WriteFile(g.Cert.KeyFile, []byte("-----BEGIN PRIVATE KEY-----\nbroken\n"), 0o600); err != nil {
