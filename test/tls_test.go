@@ -309,11 +309,11 @@ func TestTLSReload(t *testing.T) {
 	}
 }
 
-// TestPlaintextRefusal starts serve with WebDAV, share or admin on a
-// wildcard address without TLS: it refuses, naming the listener and the key
-// that allows it; with listen.allow_plaintext it serves (reached here on
-// 127.0.0.1 only).
-func TestPlaintextRefusal(t *testing.T) {
+// TestServeRefusals starts serve with WebDAV, share or admin on a wildcard
+// address without TLS: it refuses, naming the listener and the key that
+// allows it; with listen.allow_plaintext it serves (reached here on
+// 127.0.0.1 only). A certificate that does not load stops it too.
+func TestServeRefusals(t *testing.T) {
 	g := StartGateway(t, Setup{Local: 2, Share: true})
 	g.Stop()
 	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
@@ -328,6 +328,22 @@ func TestPlaintextRefusal(t *testing.T) {
 		want := tt.key + " " + tt.addr + ": plaintext HTTP on a non-loopback address"
 		if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), want) || !strings.Contains(string(out), "listen.allow_plaintext: true") {
 			t.Errorf("%s=%s: %v, exit %d, want %q\n%s", tt.env, tt.addr, err, code, want, out)
+		}
+	}
+
+	// A certificate that does not match its key, or a missing file:
+	// serve does not start, and says which files.
+	ca := testenv.NewCA(t)
+	a, b := ca.Issue(t, g.Dir, "a"), ca.Issue(t, g.Dir, "b")
+	for _, tt := range []struct{ cert, key, want string }{
+		{a.CertFile, b.KeyFile, "TLS certificate " + a.CertFile + " and key " + b.KeyFile + ": tls: private key does not match public key"},
+		{a.CertFile, "missing-key.pem", "open " + filepath.Join(g.Dir, "missing-key.pem") + ": no such file or directory"},
+	} {
+		cmd := exec.Command(g.Bin, "serve", "-c", g.Config)
+		cmd.Env = append(os.Environ(), "TWINCRYPT_PASSPHRASE="+passphrase, "TWINCRYPT_TLS_CERT="+tt.cert, "TWINCRYPT_TLS_KEY="+tt.key)
+		out, err := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), tt.want) {
+			t.Errorf("serve with tls %s, %s: %v, exit %d, want %q\n%s", tt.cert, tt.key, err, code, tt.want, out)
 		}
 	}
 

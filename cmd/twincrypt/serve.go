@@ -521,7 +521,7 @@ func loadCert(cfg *config.Config, log *slog.Logger) (*tlscert.Cert, error) {
 	}
 	cert, err := tlscert.Load(cfg.TLS.Cert, cfg.TLS.Key)
 	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
+		return nil, err // names both files
 	}
 	logCert(log, "TLS certificate loaded", cert)
 	return cert, nil
