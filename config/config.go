@@ -125,10 +125,31 @@ type TLS struct {
 	Cert string `yaml:"cert,omitempty"`
 	// Key is the PEM file of its private key.
 	Key string `yaml:"key,omitempty"`
+	// Listeners gives single listeners, by name (s3, webdav, share,
+	// admin), a certificate of their own instead of Cert and Key.
+	Listeners map[string]TLSPair `yaml:"listeners,omitempty"`
+}
+
+// TLSPair is a certificate file and the file of its private key.
+type TLSPair struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
 }
 
 // Enabled reports whether the listeners speak TLS.
 func (t TLS) Enabled() bool { return t.Cert != "" && t.Key != "" }
+
+// For returns the pair the listener called name presents:
+// tls.listeners.NAME, else tls.cert and tls.key; empty without TLS.
+func (t TLS) For(name string) TLSPair {
+	if !t.Enabled() {
+		return TLSPair{}
+	}
+	if p, ok := t.Listeners[name]; ok {
+		return p
+	}
+	return TLSPair{Cert: t.Cert, Key: t.Key}
+}
 
 // Scheme returns the URL scheme of the listeners: https with TLS, http
 // without.
@@ -452,6 +473,9 @@ func (c *Config) resolvePaths(dir string) {
 	c.Catalog.Path = abs(c.Catalog.Path)
 	c.TLS.Cert = abs(c.TLS.Cert)
 	c.TLS.Key = abs(c.TLS.Key)
+	for name, p := range c.TLS.Listeners {
+		c.TLS.Listeners[name] = TLSPair{Cert: abs(p.Cert), Key: abs(p.Key)}
+	}
 	for i := range c.Backends {
 		c.Backends[i].Path = abs(c.Backends[i].Path)
 	}

@@ -118,6 +118,14 @@ func TestLoadTestdata(t *testing.T) {
 		{file: "tls-cert-only.yaml", want: []string{"tls.key: required with tls.cert"}},
 		{file: "tls-key-only.yaml", want: []string{"tls.cert: required with tls.key"}},
 		{file: "tls-unknown-key.yaml", parse: true, want: []string{"field ca not found"}},
+		{file: "valid-tls-listeners.yaml"},
+		{file: "bad-tls-listeners.yaml", want: []string{
+			"tls.listeners.admin: listen.admin is not set",
+			"tls.listeners.ftp: not a listener (s3, webdav, share, admin)",
+			"tls.listeners.share.key: required with tls.listeners.share.cert",
+			"tls.listeners.webdav.cert: required",
+		}},
+		{file: "tls-listeners-only.yaml", want: []string{"tls.listeners: needs tls.cert and tls.key: every listener speaks TLS, or none"}},
 	}
 	dir := testdataDir(t)
 	for _, tt := range tests {
@@ -687,6 +695,33 @@ func TestTLS(t *testing.T) {
 		}
 		if got := c.LinkBase(); got != "https://:8422" {
 			t.Errorf("LinkBase = %q, want https://:8422", got)
+		}
+	})
+	t.Run("per listener", func(t *testing.T) {
+		c, err := LoadWithEnv(filepath.Join(dir, "valid-tls-listeners.yaml"), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		internal := TLSPair{Cert: filepath.Join(dir, "internal.pem"), Key: filepath.Join(dir, "internal-key.pem")}
+		for _, tt := range []struct {
+			name string
+			want TLSPair
+		}{
+			{"s3", internal},
+			{"webdav", internal},
+			{"admin", internal},
+			{"share", TLSPair{Cert: filepath.Join(dir, "public", "fullchain.pem"), Key: "/etc/twincrypt/public-key.pem"}},
+		} {
+			if got := c.TLS.For(tt.name); got != tt.want {
+				t.Errorf("For(%s) = %+v, want %+v", tt.name, got, tt.want)
+			}
+		}
+		plain, err := LoadWithEnv(filepath.Join(dir, "valid-minimal.yaml"), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := plain.TLS.For("s3"); got != (TLSPair{}) {
+			t.Errorf("For(s3) without TLS = %+v", got)
 		}
 	})
 	t.Run("environment", func(t *testing.T) {

@@ -81,6 +81,10 @@ type Setup struct {
 	// tls.pem and tls-key.pem and named by tls.cert and tls.key; every
 	// listener then speaks https.
 	TLS bool
+	// TLSOwn names listeners (s3, webdav, share, admin) that get a
+	// certificate of their own from the same CA, tls-NAME.pem and
+	// tls-NAME-key.pem, in tls.listeners; with TLS only.
+	TLSOwn []string
 	// Env is added to the environment of every twincrypt command the
 	// gateway runs (serve included), for TWINCRYPT_* overrides.
 	Env []string
@@ -102,8 +106,10 @@ type Gateway struct {
 	Buckets   []S3Bucket // S3 backends with their bucket
 	// CA issued Cert, the certificate serve presents, with Setup.TLS;
 	// nil otherwise.
-	CA        *testenv.CA
-	Cert      *testenv.Issued
+	CA   *testenv.CA
+	Cert *testenv.Issued
+	// OwnCerts are the certificates of Setup.TLSOwn, by listener.
+	OwnCerts  map[string]*testenv.Issued
 	env       []string
 	logFormat string
 
@@ -155,6 +161,14 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 		g.CA = testenv.NewCA(t)
 		g.Cert = g.CA.Issue(t, g.Dir, "tls")
 		fmt.Fprintf(&cfg, "tls:\n  cert: tls.pem\n  key: tls-key.pem\n")
+		if len(s.TLSOwn) > 0 {
+			g.OwnCerts = make(map[string]*testenv.Issued)
+			fmt.Fprintf(&cfg, "  listeners:\n")
+		}
+		for _, name := range s.TLSOwn {
+			g.OwnCerts[name] = g.CA.Issue(t, g.Dir, "tls-"+name)
+			fmt.Fprintf(&cfg, "    %s: {cert: tls-%s.pem, key: tls-%s-key.pem}\n", name, name, name)
+		}
 	}
 	fmt.Fprintf(&cfg, "keyring: twincrypt.keyring\ncatalog:\n  type: bolt\n  path: twincrypt.db\n")
 	if s.SecretKeyFile {

@@ -30,7 +30,7 @@ func TestTLSClients(t *testing.T) {
 		"WebDAV endpoint: https://" + g.DAVAddr,
 		"share links:  https://" + g.ShareAddr + " (links start with https://" + g.ShareAddr + "/s/)",
 		"admin API:    https://" + g.AdminAddr,
-		"TLS:          " + g.Cert.CertFile,
+		"TLS:          " + g.Cert.CertFile + " (s3, webdav, share, admin; SIGHUP reloads it)",
 	} {
 		if out := g.WaitOutput(func(out string) bool { return strings.Contains(out, want) }); !strings.Contains(out, want) {
 			t.Errorf("serve's output lacks %q:\n%s", want, out)
@@ -153,9 +153,15 @@ func TestTLSClients(t *testing.T) {
 
 	t.Run("metrics", func(t *testing.T) {
 		r := run(t, cleanEnv(), "", curl, "-sS", "--cacert", g.CA.File, "https://"+g.AdminAddr+"/metrics").must(t, "curl /metrics")
-		want := fmt.Sprintf("\ntwincrypt_tls_certificate_expiry_timestamp_seconds %s\n", promFloat(g.Cert.Cert.NotAfter.Unix()))
-		if !strings.Contains(r.Stdout, want) || !strings.Contains(r.Stdout, "\ntwincrypt_tls_reload_failures_total 0\n") {
-			t.Errorf("metrics lack %q or the reload failures:\n%s", want, r.Stdout)
+		for _, listener := range []string{"s3", "webdav", "share", "admin"} {
+			for _, want := range []string{
+				fmt.Sprintf("\ntwincrypt_tls_certificate_expiry_timestamp_seconds{listener=%q} %s\n", listener, promFloat(g.Cert.Cert.NotAfter.Unix())),
+				fmt.Sprintf("\ntwincrypt_tls_reload_failures_total{listener=%q} 0\n", listener),
+			} {
+				if !strings.Contains(r.Stdout, want) {
+					t.Errorf("metrics lack %q", want)
+				}
+			}
 		}
 	})
 }
@@ -302,9 +308,60 @@ func TestTLSReload(t *testing.T) {
 		t.Errorf("handshake after a failed reload: serial %s, want %s", got, next.Serial)
 	}
 	r := run(t, cleanEnv(), "", testenv.Tool(t, "curl"), "-sS", "--cacert", g.CA.File, "https://"+g.AdminAddr+"/metrics").must(t, "curl /metrics")
-	for _, want := range []string{"\ntwincrypt_tls_reloads_total 1\n", "\ntwincrypt_tls_reload_failures_total 1\n"} {
+	for _, want := range []string{`twincrypt_tls_reloads_total{listener="webdav"} 1`, `twincrypt_tls_reload_failures_total{listener="webdav"} 1`} {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// TestTLSPerListener gives the share and admin listeners certificates of
+// their own: each listener presents its own, the command line pins the
+// admin listener's, and SIGHUP reloads each from its own files.
+func TestTLSPerListener(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2, Share: true, TLS: true, TLSOwn: []string{"share", "admin"}})
+	serial := func(addr string) string {
+		t.Helper()
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: g.CA.Pool(), ServerName: "localhost"})
+		if err != nil {
+			t.Fatalf("handshake with %s: %v", addr, err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	want := map[string]string{
+		g.Addr: g.Cert.Serial.String(), g.DAVAddr: g.Cert.Serial.String(),
+		g.ShareAddr: g.OwnCerts["share"].Serial.String(), g.AdminAddr: g.OwnCerts["admin"].Serial.String(),
+	}
+	for addr, s := range want {
+		if got := serial(addr); got != s {
+			t.Errorf("%s presents serial %s, want %s", addr, got, s)
+		}
+	}
+	out := g.WaitOutput(func(out string) bool { return strings.Contains(out, "tls-admin.pem (admin;") })
+	for _, line := range []string{
+		"TLS:          " + g.Cert.CertFile + " (s3, webdav; SIGHUP reloads it)",
+		"TLS:          " + g.OwnCerts["share"].CertFile + " (share; SIGHUP reloads it)",
+		"TLS:          " + g.OwnCerts["admin"].CertFile + " (admin; SIGHUP reloads it)",
+	} {
+		if !strings.Contains(out, line) {
+			t.Errorf("serve's output lacks %q:\n%s", line, out)
+		}
+	}
+	NewAWS(t, g).Must("s3", "mb", "s3://own")
+	if out, err := g.Run("share", "list", "-c", g.Config); err != nil {
+		t.Errorf("share list through the admin listener's own certificate: %v\n%s", err, out)
+	}
+
+	next := g.CA.Issue(t, t.TempDir(), "next-share")
+	copyFile(t, next.CertFile, g.OwnCerts["share"].CertFile)
+	copyFile(t, next.KeyFile, g.OwnCerts["share"].KeyFile)
+	g.Signal(syscall.SIGHUP)
+	g.WaitOutput(func(out string) bool { return strings.Count(out, "TLS certificate reloaded") == 3 })
+	want[g.ShareAddr] = next.Serial.String()
+	for addr, s := range want {
+		if got := serial(addr); got != s {
+			t.Errorf("after SIGHUP, %s presents serial %s, want %s", addr, got, s)
 		}
 	}
 }

@@ -87,12 +87,12 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if err := cfg.CheckPlaintext(); err != nil {
 		return err
 	}
-	// SIGHUP reloads the certificate; caught from here on, so that it
+	// SIGHUP reloads the certificates; caught from here on, so that it
 	// never ends serve.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	cert, err := loadCert(cfg, log)
+	certs, err := loadCerts(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -131,9 +131,6 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	throttle := guard.NewThrottle(guard.ThrottleOptions{Burst: lim.LoginFailures, Interval: lim.LoginFailureInterval})
 	var downloads atomic.Int64
 	mx := newMetrics(st, throttle, &downloads)
-	if cert != nil {
-		registerCertMetrics(mx.Registry(), cert)
-	}
 	access := &accessLog{log: log, users: users}
 	// wrap gives a listener's requests an id, counts them and logs them
 	// (docs/OPERATIONS.md).
@@ -218,9 +215,22 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 			fmt.Fprintf(c.stdout, "  admin API:    %s://%s\n", scheme, srv.ln.Addr())
 		}
 	}
-	if cert != nil {
-		certFile, _ := cert.Files()
-		fmt.Fprintf(c.stdout, "  TLS:          %s (SIGHUP reloads it)\n", certFile)
+	if certs != nil {
+		for _, tc := range certs.all {
+			var names []string
+			for _, srv := range servers {
+				if certs.byListener[srv.name] == tc {
+					names = append(names, srv.name)
+				}
+			}
+			if len(names) > 0 {
+				certFile, _ := tc.Files()
+				fmt.Fprintf(c.stdout, "  TLS:          %s (%s; SIGHUP reloads it)\n", certFile, strings.Join(names, ", "))
+			}
+		}
+		for _, srv := range servers {
+			registerCertMetrics(mx.Registry(), srv.name, certs.byListener[srv.name])
+		}
 	}
 	if embedded {
 		// The secret key is printed once, when it was generated;
@@ -252,7 +262,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	})
 	workers.Go(func() { sweepUploads(bg, st, log) })
 	workers.Go(func() { keepEpoch(bg, st, log) })
-	workers.Go(func() { reloadOnHangup(bg, hup, cert, log) })
+	workers.Go(func() { reloadOnHangup(bg, hup, certs.list(), log) })
 	workers.Go(func() {
 		st.ns.WatchProviders(bg, gateway.WatchOptions{
 			Members:  st.backendList(),
@@ -279,10 +289,10 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	errc := make(chan error, len(servers))
 	for _, srv := range servers {
 		ln := srv.ln
-		if cert != nil {
+		if certs != nil {
 			// TLS inside the connection limit: a connection
 			// counts from its first byte, handshake included.
-			ln = tls.NewListener(ln, cert.ServerConfig())
+			ln = tls.NewListener(ln, certs.byListener[srv.name].ServerConfig())
 		}
 		go func() {
 			if err := srv.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -512,19 +522,47 @@ func configModeWarning(path string) string {
 		path, fi.Mode().Perm(), path)
 }
 
-// loadCert loads the certificate of tls.cert and tls.key, or returns nil
-// when the config has none. A certificate outside its validity period is
-// served all the same, with a warning: clients will say why they refuse it.
-func loadCert(cfg *config.Config, log *slog.Logger) (*tlscert.Cert, error) {
+// serveCerts are the certificates serve's listeners present: one
+// tlscert.Cert per distinct pair of files, shared by the listeners that
+// present it.
+type serveCerts struct {
+	byListener map[string]*tlscert.Cert
+	all        []*tlscert.Cert
+}
+
+// list returns the distinct certificates; none for a nil serveCerts.
+func (sc *serveCerts) list() []*tlscert.Cert {
+	if sc == nil {
+		return nil
+	}
+	return sc.all
+}
+
+// loadCerts loads the certificates of tls.cert and tls.key and of
+// tls.listeners, or returns nil when the config has none. A certificate
+// outside its validity period is served all the same, with a warning:
+// clients will say why they refuse it.
+func loadCerts(cfg *config.Config, log *slog.Logger) (*serveCerts, error) {
 	if !cfg.TLS.Enabled() {
 		return nil, nil
 	}
-	cert, err := tlscert.Load(cfg.TLS.Cert, cfg.TLS.Key)
-	if err != nil {
-		return nil, err // names both files
+	sc := &serveCerts{byListener: make(map[string]*tlscert.Cert)}
+	loaded := make(map[config.TLSPair]*tlscert.Cert)
+	for _, name := range []string{"s3", "webdav", "share", "admin"} {
+		p := cfg.TLS.For(name)
+		tc, ok := loaded[p]
+		if !ok {
+			var err error
+			if tc, err = tlscert.Load(p.Cert, p.Key); err != nil {
+				return nil, err // names both files
+			}
+			loaded[p] = tc
+			sc.all = append(sc.all, tc)
+			logCert(log, "TLS certificate loaded", tc)
+		}
+		sc.byListener[name] = tc
 	}
-	logCert(log, "TLS certificate loaded", cert)
-	return cert, nil
+	return sc, nil
 }
 
 // logCert logs the current certificate of cert: its subject, names, serial
@@ -536,50 +574,57 @@ func logCert(log *slog.Logger, msg string, cert *tlscert.Cert) {
 	for _, ip := range leaf.IPAddresses {
 		names = append(names, ip.String())
 	}
-	log.Info(msg, "subject", leaf.Subject.String(), "names", strings.Join(names, ","),
+	certFile, _ := cert.Files()
+	log.Info(msg, "file", certFile, "subject", leaf.Subject.String(), "names", strings.Join(names, ","),
 		"serial", leaf.SerialNumber.Text(16), "not_after", notAfter.UTC().Format(time.RFC3339))
 	if problem != nil {
 		log.Warn(problem.Error())
 	}
 }
 
-// reloadOnHangup reloads cert on every signal on hup until ctx ends. A
-// certificate that does not load leaves the old one in use. Without a
-// certificate, it says there is nothing to reload.
-func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, cert *tlscert.Cert, log *slog.Logger) {
+// reloadOnHangup reloads certs on every signal on hup until ctx ends. A
+// certificate that does not load leaves its old one in use. Without
+// certificates, it says there is nothing to reload.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, certs []*tlscert.Cert, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 		}
-		if cert == nil {
+		if len(certs) == 0 {
 			log.Info("SIGHUP: no TLS certificate to reload (tls.cert and tls.key are not set)")
 			continue
 		}
-		if err := cert.Reload(); err != nil {
-			log.Error("SIGHUP: the TLS certificate did not load; keeping the current one", "err", err)
-			continue
+		for _, cert := range certs {
+			if err := cert.Reload(); err != nil {
+				log.Error("SIGHUP: the TLS certificate did not load; keeping the current one", "err", err)
+				continue
+			}
+			logCert(log, "SIGHUP: TLS certificate reloaded; new connections get it", cert)
 		}
-		logCert(log, "SIGHUP: TLS certificate reloaded; new connections get it", cert)
 	}
 }
 
-// registerCertMetrics adds the certificate's reload counters and expiry to
-// reg.
-func registerCertMetrics(reg *prometheus.Registry, cert *tlscert.Cert) {
+// registerCertMetrics adds the reload counters and the expiry of the
+// certificate the listener called name presents to reg.
+func registerCertMetrics(reg *prometheus.Registry, name string, cert *tlscert.Cert) {
+	l := prometheus.Labels{"listener": name}
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "twincrypt_tls_reloads_total",
-			Help: "TLS certificate reloads (SIGHUP) that put a new certificate in use.",
+			Name:        "twincrypt_tls_reloads_total",
+			Help:        "Reloads (SIGHUP) of the listener's TLS certificate that put a new certificate in use.",
+			ConstLabels: l,
 		}, func() float64 { return float64(cert.Reloads()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "twincrypt_tls_reload_failures_total",
-			Help: "TLS certificate reloads (SIGHUP) that failed and kept the old certificate.",
+			Name:        "twincrypt_tls_reload_failures_total",
+			Help:        "Reloads (SIGHUP) of the listener's TLS certificate that failed and kept the old certificate.",
+			ConstLabels: l,
 		}, func() float64 { return float64(cert.Failures()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "twincrypt_tls_certificate_expiry_timestamp_seconds",
-			Help: "When the TLS certificate in use expires, in seconds since the Unix epoch.",
+			Name:        "twincrypt_tls_certificate_expiry_timestamp_seconds",
+			Help:        "When the listener's TLS certificate expires, in seconds since the Unix epoch.",
+			ConstLabels: l,
 		}, func() float64 { return float64(cert.Current().Leaf.NotAfter.Unix()) }),
 	)
 }

@@ -44,12 +44,12 @@ func TestReloadOnHangup(t *testing.T) {
 	var buf testlog.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	hup := make(chan os.Signal)
-	// hangups sends n signals to a reloadOnHangup of cert and returns
+	// hangups sends n signals to a reloadOnHangup of certs and returns
 	// once it has handled them all.
-	hangups := func(cert *tlscert.Cert, log *slog.Logger, n int) {
+	hangups := func(certs []*tlscert.Cert, log *slog.Logger, n int) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { reloadOnHangup(ctx, hup, cert, log); close(done) }()
+		go func() { reloadOnHangup(ctx, hup, certs, log); close(done) }()
 		for range n {
 			hup <- syscall.SIGHUP
 		}
@@ -61,9 +61,9 @@ func TestReloadOnHangup(t *testing.T) {
 		data, _ := os.ReadFile(b[0])
 		os.WriteFile(b[1], data, 0o600)
 	}
-	hangups(cert, log, 1)
+	hangups([]*tlscert.Cert{cert}, log, 1)
 	os.WriteFile(live.KeyFile, []byte("garbage"), 0o600)
-	hangups(cert, log, 1)
+	hangups([]*tlscert.Cert{cert}, log, 1)
 	if got := cert.Current().Leaf.SerialNumber; got.Cmp(next.Serial) != 0 {
 		t.Errorf("serial %v, want the reloaded %v", got, next.Serial)
 	}

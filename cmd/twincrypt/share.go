@@ -273,7 +273,8 @@ type adminClient struct {
 
 // newAdminClient returns a client for the config's admin listener, or nil
 // when it has none. With TLS it speaks https and trusts exactly the
-// certificate in tls.cert, whatever names that certificate holds: it
+// certificate the admin listener presents (tls.listeners.admin.cert, else
+// tls.cert), whatever names that certificate holds: it
 // reaches the listener on a loopback address when the listener is on a
 // wildcard one.
 func newAdminClient(cfg *config.Config) (*adminClient, error) {
@@ -292,7 +293,7 @@ func newAdminClient(cfg *config.Config) (*adminClient, error) {
 	}
 	hc := &http.Client{Timeout: 10 * time.Minute}
 	if cfg.TLS.Enabled() {
-		tc, err := tlscert.PinnedClientConfig(cfg.TLS.Cert)
+		tc, err := tlscert.PinnedClientConfig(cfg.TLS.For("admin").Cert)
 		if err != nil {
 			return nil, fmt.Errorf("the admin API speaks TLS: %w", err)
 		}
