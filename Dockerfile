@@ -27,10 +27,15 @@ ENV TWINCRYPT_HOME=/data \
     TWINCRYPT_LISTEN_S3=0.0.0.0:8420 \
     TWINCRYPT_LISTEN_WEBDAV=0.0.0.0:8421 \
     TWINCRYPT_LISTEN_SHARE=0.0.0.0:8422 \
-    TWINCRYPT_SHARE_URL=http://127.0.0.1:8422
+    TWINCRYPT_SHARE_URL=http://127.0.0.1:8422 \
+    TWINCRYPT_LISTEN_ALLOW_PLAINTEXT=true
 VOLUME ["/data"]
 # S3, WebDAV, share links. The admin API (8423) stays on the container's
-# loopback, for `docker exec twincrypt twincrypt share ...`.
+# loopback, for `docker exec twincrypt twincrypt share ...`. Plain HTTP on
+# the container's wildcard address is allowed (TWINCRYPT_LISTEN_ALLOW_PLAINTEXT)
+# because the ports are meant to be published on the host's loopback or
+# behind a TLS proxy; for TLS in the container, mount the certificate and
+# set TWINCRYPT_TLS_CERT and TWINCRYPT_TLS_KEY (docs/OPERATIONS.md).
 EXPOSE 8420 8421 8422
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/twincrypt"]

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -50,6 +51,10 @@ const (
 	EnvCatalogURL    = "TWINCRYPT_CATALOG_URL"    // catalog.url, and catalog.type: redis
 	EnvMinWrites     = "TWINCRYPT_MIN_WRITES"     // replication.min_writes
 	EnvCheckInterval = "TWINCRYPT_CHECK_INTERVAL" // replication.check_interval
+	EnvTLSCert       = "TWINCRYPT_TLS_CERT"       // tls.cert
+	EnvTLSKey        = "TWINCRYPT_TLS_KEY"        // tls.key
+	// EnvAllowPlaintext sets listen.allow_plaintext: true, 1, false or 0.
+	EnvAllowPlaintext = "TWINCRYPT_LISTEN_ALLOW_PLAINTEXT"
 )
 
 // Bounds of replication.check_interval.
@@ -71,6 +76,7 @@ type Config struct {
 	// was parsed from memory.
 	Path        string      `yaml:"-"`
 	Listen      Listen      `yaml:"listen"`
+	TLS         TLS         `yaml:"tls,omitempty"`
 	Share       Share       `yaml:"share,omitempty"`
 	Keyring     string      `yaml:"keyring"`
 	Catalog     Catalog     `yaml:"catalog"`
@@ -108,6 +114,52 @@ type Listen struct {
 	// Admin is optional; empty disables the admin API, through which
 	// the command line reaches a running gateway (docs/SHARING.md).
 	Admin string `yaml:"admin,omitempty"`
+	// AllowPlaintext lets serve offer WebDAV, share pages and the admin
+	// API without TLS on addresses other than loopback ones, which it
+	// otherwise refuses (CheckPlaintext).
+	AllowPlaintext bool `yaml:"allow_plaintext,omitempty"`
+}
+
+// TLS names the certificate every listener presents. Both keys or neither:
+// without them every listener speaks plain HTTP.
+type TLS struct {
+	// Cert is the PEM file of the certificate, followed by its chain.
+	Cert string `yaml:"cert,omitempty"`
+	// Key is the PEM file of its private key.
+	Key string `yaml:"key,omitempty"`
+	// Listeners gives single listeners, by name (s3, webdav, share,
+	// admin), a certificate of their own instead of Cert and Key.
+	Listeners map[string]TLSPair `yaml:"listeners,omitempty"`
+}
+
+// TLSPair is a certificate file and the file of its private key.
+type TLSPair struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Enabled reports whether the listeners speak TLS.
+func (t TLS) Enabled() bool { return t.Cert != "" && t.Key != "" }
+
+// For returns the pair the listener called name presents:
+// tls.listeners.NAME, else tls.cert and tls.key; empty without TLS.
+func (t TLS) For(name string) TLSPair {
+	if !t.Enabled() {
+		return TLSPair{}
+	}
+	if p, ok := t.Listeners[name]; ok {
+		return p
+	}
+	return TLSPair{Cert: t.Cert, Key: t.Key}
+}
+
+// Scheme returns the URL scheme of the listeners: https with TLS, http
+// without.
+func (c *Config) Scheme() string {
+	if c.TLS.Enabled() {
+		return "https"
+	}
+	return "http"
 }
 
 // Log configures serve's log.
@@ -121,18 +173,18 @@ type Log struct {
 type Share struct {
 	// PublicURL is what links start with, before "/s/ID": the share
 	// listener's address as recipients reach it. Default
-	// http://<listen.share>.
+	// http://<listen.share>, or https:// with TLS.
 	PublicURL string `yaml:"public_url,omitempty"`
 }
 
 // LinkBase returns what share links start with: share.public_url, else
-// http://<listen.share>; empty when neither is set.
+// http://<listen.share> (https:// with TLS); empty when neither is set.
 func (c *Config) LinkBase() string {
 	if c.Share.PublicURL != "" {
 		return strings.TrimRight(c.Share.PublicURL, "/")
 	}
 	if c.Listen.Share != "" {
-		return "http://" + c.Listen.Share
+		return c.Scheme() + "://" + c.Listen.Share
 	}
 	return ""
 }
@@ -477,6 +529,15 @@ func (c *Config) applyDefaults() {
 	}
 }
 
+// resolve makes a relative path absolute against the config file's
+// directory.
+func (c *Config) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.dir == "" {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
 // resolvePaths makes every relative path absolute against dir.
 func (c *Config) resolvePaths(dir string) {
 	abs := func(p string) string {
@@ -487,6 +548,11 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	c.Keyring = abs(c.Keyring)
 	c.Catalog.Path = abs(c.Catalog.Path)
+	c.TLS.Cert = abs(c.TLS.Cert)
+	c.TLS.Key = abs(c.TLS.Key)
+	for name, p := range c.TLS.Listeners {
+		c.TLS.Listeners[name] = TLSPair{Cert: abs(p.Cert), Key: abs(p.Key)}
+	}
 	for i := range c.Backends {
 		c.Backends[i].Path = abs(c.Backends[i].Path)
 	}
@@ -514,6 +580,19 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 	}
 	if v := getenv(EnvListenShare); v != "" {
 		c.Listen.Share = v
+	}
+	if v := getenv(EnvTLSCert); v != "" {
+		c.TLS.Cert = c.resolve(v)
+	}
+	if v := getenv(EnvTLSKey); v != "" {
+		c.TLS.Key = c.resolve(v)
+	}
+	if v := getenv(EnvAllowPlaintext); v != "" {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%s=%q: %w: not true or false", EnvAllowPlaintext, v, ErrInvalid)
+		}
+		c.Listen.AllowPlaintext = b
 	}
 	if v := getenv(EnvCatalogURL); v != "" {
 		c.Catalog = Catalog{Type: CatalogRedis, URL: v}
@@ -573,6 +652,17 @@ func (c *Config) Warnings() []string {
 		w = append(w, fmt.Sprintf("only one backend (%s): there is no second copy, and losing that provider loses the data", c.Backends[0].Name))
 	case len(js) == 1:
 		w = append(w, fmt.Sprintf("all backends are in one jurisdiction (%s): a single seizure, outage or legal order reaches every copy; use backends in two jurisdictions for real protection", js[0]))
+	}
+	if !c.TLS.Enabled() {
+		var open []string
+		for _, l := range c.listeners() {
+			if l.addr != "" && !IsLoopback(l.addr) && (l.name == "s3" || c.Listen.AllowPlaintext) {
+				open = append(open, fmt.Sprintf("listen.%s %s", l.name, l.addr))
+			}
+		}
+		if len(open) > 0 {
+			w = append(w, fmt.Sprintf("%s: not loopback and TLS is off, so requests and object data cross the network in plaintext (S3 signatures keep the secret key off the wire); set tls.cert and tls.key", strings.Join(open, ", ")))
+		}
 	}
 	if c.Listen.Share != "" && c.Share.PublicURL == "" {
 		if host, _, err := net.SplitHostPort(c.Listen.Share); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
@@ -665,4 +755,59 @@ func readSecretFile(path string) (string, error) {
 		return "", fmt.Errorf("%s holds more than one line", path)
 	}
 	return secret, nil
+}
+
+// ErrPlaintext is wrapped by the errors of CheckPlaintext.
+var ErrPlaintext = errors.New("plaintext HTTP on a non-loopback address")
+
+// listener is one of the listen addresses.
+type listener struct{ name, addr string }
+
+// listeners returns the listen addresses by name (s3, webdav, share,
+// admin); those not configured are empty.
+func (c *Config) listeners() []listener {
+	return []listener{{"s3", c.Listen.S3}, {"webdav", c.Listen.WebDAV}, {"share", c.Listen.Share}, {"admin", c.Listen.Admin}}
+}
+
+// IsLoopback reports whether the host:port addr is a loopback address:
+// 127.0.0.0/8, ::1 or localhost. Wildcards (0.0.0.0, ::, an empty host)
+// and every other name are not.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// CheckPlaintext returns an error for every listener that would carry
+// passwords in plaintext HTTP on an address other than a loopback one:
+// WebDAV (basic-auth logins), share (link passwords) and admin (the keyring
+// passphrase of `keys passwd` and `keys rotate`, share passwords). TLS
+// (tls.cert and tls.key) or listen.allow_plaintext: true lifts it. The S3
+// listener is left out: SigV4 keeps the secret key off the wire (Warnings
+// reports it).
+func (c *Config) CheckPlaintext() error {
+	if c.TLS.Enabled() || c.Listen.AllowPlaintext {
+		return nil
+	}
+	carries := map[string]string{
+		"webdav": "WebDAV basic-auth passwords",
+		"share":  "share-link passwords and shared files",
+		"admin":  "the keyring passphrase (keys passwd, keys rotate) and share passwords",
+	}
+	var errs []error
+	for _, l := range c.listeners() {
+		what, ok := carries[l.name]
+		if !ok || l.addr == "" || IsLoopback(l.addr) {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("listen.%s %s: %w: it would carry %s unencrypted; set tls.cert and tls.key, or listen.allow_plaintext: true when a TLS proxy or a private network protects the port",
+			l.name, l.addr, ErrPlaintext, what))
+	}
+	return errors.Join(errs...)
 }

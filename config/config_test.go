@@ -123,6 +123,18 @@ func TestLoadTestdata(t *testing.T) {
 			"limits.idle_timeout: 48h0m0s is not between 1s and 24h0m0s",
 		}},
 		{file: "limits-duration-int.yaml", parse: true, want: []string{"cannot unmarshal !!int `10` into time.Duration"}},
+		{file: "valid-tls.yaml"},
+		{file: "tls-cert-only.yaml", want: []string{"tls.key: required with tls.cert"}},
+		{file: "tls-key-only.yaml", want: []string{"tls.cert: required with tls.key"}},
+		{file: "tls-unknown-key.yaml", parse: true, want: []string{"field ca not found"}},
+		{file: "valid-tls-listeners.yaml"},
+		{file: "bad-tls-listeners.yaml", want: []string{
+			"tls.listeners.admin: listen.admin is not set",
+			"tls.listeners.ftp: not a listener (s3, webdav, share, admin)",
+			"tls.listeners.share.key: required with tls.listeners.share.cert",
+			"tls.listeners.webdav.cert: required",
+		}},
+		{file: "tls-listeners-only.yaml", want: []string{"tls.listeners: needs tls.cert and tls.key: every listener speaks TLS, or none"}},
 	}
 	dir := testdataDir(t)
 	for _, tt := range tests {
@@ -270,7 +282,7 @@ func TestEnvOverrides(t *testing.T) {
 			name: "listen",
 			env:  map[string]string{EnvListenS3: "127.0.0.1:1", EnvListenWebDAV: "127.0.0.1:2", EnvListenShare: "127.0.0.1:3", EnvListenAdmin: "127.0.0.1:4"},
 			check: func(t *testing.T, c *Config) {
-				if got := (Listen{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4"}); c.Listen != got {
+				if got := (Listen{S3: "127.0.0.1:1", WebDAV: "127.0.0.1:2", Share: "127.0.0.1:3", Admin: "127.0.0.1:4"}); c.Listen != got {
 					t.Errorf("Listen = %+v, want %+v", c.Listen, got)
 				}
 			},
@@ -676,5 +688,172 @@ func TestSecretKeyFile(t *testing.T) {
 	text := strings.Replace(cfg("secret_key: 12345678", "secret_key: s"), "path: a}", "path: a, secret_key_file: creds/s3}", 1)
 	if _, err := load(text, nil); err == nil || !strings.Contains(err.Error(), "backends[0].secret_key_file: only used with type s3") {
 		t.Errorf("local backend with secret_key_file: %v", err)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	dir := testdataDir(t)
+	t.Run("paths and link base", func(t *testing.T) {
+		c, err := LoadWithEnv(filepath.Join(dir, "valid-tls.yaml"), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := filepath.Join(dir, "certs", "fullchain.pem"); c.TLS.Cert != want {
+			t.Errorf("tls.cert = %q, want %q", c.TLS.Cert, want)
+		}
+		if c.TLS.Key != "/etc/twincrypt/privkey.pem" {
+			t.Errorf("tls.key = %q", c.TLS.Key)
+		}
+		if !c.TLS.Enabled() || c.Scheme() != "https" {
+			t.Errorf("Enabled %t, Scheme %q", c.TLS.Enabled(), c.Scheme())
+		}
+		if got := c.LinkBase(); got != "https://:8422" {
+			t.Errorf("LinkBase = %q, want https://:8422", got)
+		}
+	})
+	t.Run("per listener", func(t *testing.T) {
+		c, err := LoadWithEnv(filepath.Join(dir, "valid-tls-listeners.yaml"), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		internal := TLSPair{Cert: filepath.Join(dir, "internal.pem"), Key: filepath.Join(dir, "internal-key.pem")}
+		for _, tt := range []struct {
+			name string
+			want TLSPair
+		}{
+			{"s3", internal},
+			{"webdav", internal},
+			{"admin", internal},
+			{"share", TLSPair{Cert: filepath.Join(dir, "public", "fullchain.pem"), Key: "/etc/twincrypt/public-key.pem"}},
+		} {
+			if got := c.TLS.For(tt.name); got != tt.want {
+				t.Errorf("For(%s) = %+v, want %+v", tt.name, got, tt.want)
+			}
+		}
+		plain, err := LoadWithEnv(filepath.Join(dir, "valid-minimal.yaml"), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := plain.TLS.For("s3"); got != (TLSPair{}) {
+			t.Errorf("For(s3) without TLS = %+v", got)
+		}
+	})
+	t.Run("environment", func(t *testing.T) {
+		c, err := LoadWithEnv(filepath.Join(dir, "valid-minimal.yaml"), envMap(map[string]string{
+			EnvTLSCert: "tls/cert.pem", EnvTLSKey: "/run/credentials/key.pem", EnvListenShare: "127.0.0.1:8422",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := filepath.Join(dir, "tls", "cert.pem"); c.TLS.Cert != want || c.TLS.Key != "/run/credentials/key.pem" {
+			t.Errorf("tls = %+v, want cert %q", c.TLS, want)
+		}
+		if got := c.LinkBase(); got != "https://127.0.0.1:8422" {
+			t.Errorf("LinkBase = %q", got)
+		}
+		c, err = LoadWithEnv(filepath.Join(dir, "valid-minimal.yaml"), envMap(map[string]string{EnvTLSCert: "cert.pem"}))
+		if err == nil || !strings.Contains(err.Error(), "tls.key: required with tls.cert") {
+			t.Errorf("only %s set: %v", EnvTLSCert, err)
+		}
+	})
+	t.Run("plain", func(t *testing.T) {
+		c, err := LoadWithEnv(filepath.Join(dir, "valid-minimal.yaml"), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.TLS.Enabled() || c.Scheme() != "http" {
+			t.Errorf("Enabled %t, Scheme %q", c.TLS.Enabled(), c.Scheme())
+		}
+	})
+}
+
+func TestIsLoopback(t *testing.T) {
+	tests := []struct {
+		addr string
+		want bool
+	}{
+		{"127.0.0.1:8420", true},
+		{"127.255.0.9:1", true},
+		{"[::1]:8420", true},
+		{"localhost:8420", true},
+		{"LocalHost:8420", true},
+		{"0.0.0.0:8420", false},
+		{"[::]:8420", false},
+		{":8420", false},
+		{"10.0.0.1:8420", false},
+		{"[::ffff:10.0.0.1]:8420", false},
+		{"files.example.org:443", false},
+		{"localhost.example.org:443", false},
+		{"127.0.0.1", false}, // no port: not an address serve listens on
+	}
+	for _, tt := range tests {
+		if got := IsLoopback(tt.addr); got != tt.want {
+			t.Errorf("IsLoopback(%q) = %t, want %t", tt.addr, got, tt.want)
+		}
+	}
+}
+
+func TestCheckPlaintext(t *testing.T) {
+	tests := []struct {
+		file string
+		env  map[string]string
+		// refused lists the listeners CheckPlaintext names; none: nil.
+		refused []string
+		// warn is a substring of the plaintext warning; empty: none.
+		warn string
+	}{
+		{file: "plaintext-public.yaml", refused: []string{"listen.webdav 0.0.0.0:8421", "listen.share :8422", "listen.admin [::]:8423"},
+			warn: "listen.s3 0.0.0.0:8420: not loopback and TLS is off"},
+		{file: "plaintext-public.yaml", env: map[string]string{EnvAllowPlaintext: "true"},
+			warn: "listen.s3 0.0.0.0:8420, listen.webdav 0.0.0.0:8421, listen.share :8422, listen.admin [::]:8423: not loopback and TLS is off"},
+		{file: "plaintext-public.yaml", env: map[string]string{EnvTLSCert: "c.pem", EnvTLSKey: "k.pem"}},
+		{file: "plaintext-allowed.yaml", warn: "listen.s3 0.0.0.0:8420, listen.webdav 10.0.0.5:8421: not loopback"},
+		{file: "plaintext-allowed.yaml", env: map[string]string{EnvAllowPlaintext: "false"}, refused: []string{"listen.webdav 10.0.0.5:8421"},
+			warn: "listen.s3 0.0.0.0:8420: not loopback"},
+		{file: "plaintext-loopback.yaml"},
+		{file: "plaintext-s3-public.yaml", warn: "listen.s3 0.0.0.0:8420: not loopback"},
+		{file: "valid-tls.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.file, tt.env), func(t *testing.T) {
+			c, err := LoadWithEnv(filepath.Join(testdataDir(t), tt.file), envMap(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.CheckPlaintext()
+			if len(tt.refused) == 0 {
+				if err != nil {
+					t.Errorf("CheckPlaintext: %v", err)
+				}
+			} else {
+				if !errors.Is(err, ErrPlaintext) {
+					t.Fatalf("CheckPlaintext = %v, want ErrPlaintext", err)
+				}
+				lines := strings.Split(err.Error(), "\n")
+				if len(lines) != len(tt.refused) {
+					t.Errorf("%d refusals, want %d:\n%v", len(lines), len(tt.refused), err)
+				}
+				for i, want := range tt.refused {
+					if i < len(lines) && (!strings.HasPrefix(lines[i], want+": ") || !strings.Contains(lines[i], "listen.allow_plaintext: true")) {
+						t.Errorf("refusal %d = %q, want it to start with %q and name listen.allow_plaintext", i, lines[i], want)
+					}
+				}
+			}
+			var got []string
+			for _, w := range c.Warnings() {
+				if strings.Contains(w, "TLS is off") {
+					got = append(got, w)
+				}
+			}
+			switch {
+			case tt.warn == "" && len(got) > 0:
+				t.Errorf("unexpected warnings %q", got)
+			case tt.warn != "" && (len(got) != 1 || !strings.Contains(got[0], tt.warn)):
+				t.Errorf("warnings %q, want one with %q", got, tt.warn)
+			}
+		})
+	}
+	if _, err := LoadWithEnv(filepath.Join(testdataDir(t), "plaintext-public.yaml"), envMap(map[string]string{EnvAllowPlaintext: "yes please"})); err == nil || !strings.Contains(err.Error(), EnvAllowPlaintext) {
+		t.Errorf("%s=yes please: %v", EnvAllowPlaintext, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,7 @@ func (c *Config) Validate() error {
 	var v validator
 	c.validateListen(&v)
 	c.validateShare(&v)
+	c.validateTLS(&v)
 	if c.Keyring == "" {
 		v.add("keyring", "required")
 	}
@@ -92,6 +94,46 @@ func (c *Config) validateListen(v *validator) {
 			continue
 		}
 		seen[a.addr] = a.field
+	}
+}
+
+func (c *Config) validateTLS(v *validator) {
+	pair := func(prefix string, p TLSPair) {
+		switch {
+		case p.Cert != "" && p.Key == "":
+			v.add(prefix+"key", "required with %scert", prefix)
+		case p.Key != "" && p.Cert == "":
+			v.add(prefix+"cert", "required with %skey", prefix)
+		case p.Cert == "" && p.Key == "" && prefix != "tls.":
+			v.add(prefix+"cert", "required")
+		}
+	}
+	pair("tls.", TLSPair{Cert: c.TLS.Cert, Key: c.TLS.Key})
+	if len(c.TLS.Listeners) == 0 {
+		return
+	}
+	if !c.TLS.Enabled() {
+		v.add("tls.listeners", "needs tls.cert and tls.key: every listener speaks TLS, or none")
+	}
+	addrs := make(map[string]string)
+	for _, l := range c.listeners() {
+		addrs[l.name] = l.addr
+	}
+	names := make([]string, 0, len(c.TLS.Listeners))
+	for name := range c.TLS.Listeners {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		addr, known := addrs[name]
+		switch {
+		case !known:
+			v.add("tls.listeners."+name, "not a listener (s3, webdav, share, admin)")
+			continue
+		case addr == "":
+			v.add("tls.listeners."+name, "listen.%s is not set", name)
+		}
+		pair("tls.listeners."+name+".", c.TLS.Listeners[name])
 	}
 }
 

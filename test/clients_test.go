@@ -65,7 +65,11 @@ func NewAWSAs(t testing.TB, g *Gateway, accessKey, secretKey string) *AWS {
 // Run runs aws with --endpoint-url set.
 func (a *AWS) Run(args ...string) Result {
 	a.t.Helper()
-	return run(a.t, a.env, "", a.bin, append([]string{"--endpoint-url", a.g.Endpoint()}, args...)...)
+	base := []string{"--endpoint-url", a.g.Endpoint()}
+	if a.g.CA != nil {
+		base = append(base, "--ca-bundle", a.g.CA.File)
+	}
+	return run(a.t, a.env, "", a.bin, append(base, args...)...)
 }
 
 // Must runs aws and fails the test if it fails.
@@ -123,9 +127,12 @@ func (r *Rclone) Remote(path string) string {
 		",secret_access_key=" + r.g.SecretKey + ",region=us-east-1:" + path
 }
 
-// Run runs rclone.
+// Run runs rclone; with a TLS gateway it trusts the gateway's CA.
 func (r *Rclone) Run(args ...string) Result {
 	r.t.Helper()
+	if r.g.CA != nil {
+		args = append([]string{"--ca-cert", r.g.CA.File}, args...)
+	}
 	return run(r.t, r.env, "", r.bin, args...)
 }
 

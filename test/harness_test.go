@@ -79,6 +79,18 @@ type Setup struct {
 	// Users is YAML list entries appended to users, after the gateway's
 	// own user (AccessKey, SecretKey), which stays the first.
 	Users string
+	// TLS makes a CA for the test and a certificate from it for
+	// 127.0.0.1, ::1 and localhost, written next to the config as
+	// tls.pem and tls-key.pem and named by tls.cert and tls.key; every
+	// listener then speaks https.
+	TLS bool
+	// TLSOwn names listeners (s3, webdav, share, admin) that get a
+	// certificate of their own from the same CA, tls-NAME.pem and
+	// tls-NAME-key.pem, in tls.listeners; with TLS only.
+	TLSOwn []string
+	// Env is added to the environment of every twincrypt command the
+	// gateway runs (serve included), for TWINCRYPT_* overrides.
+	Env []string
 }
 
 // Gateway is a running twincrypt serve process.
@@ -95,6 +107,13 @@ type Gateway struct {
 	SecretKey string
 	LocalDirs []string
 	Buckets   []S3Bucket // S3 backends with their bucket
+	// CA issued Cert, the certificate serve presents, with Setup.TLS;
+	// nil otherwise.
+	CA   *testenv.CA
+	Cert *testenv.Issued
+	// OwnCerts are the certificates of Setup.TLSOwn, by listener.
+	OwnCerts  map[string]*testenv.Issued
+	env       []string
 	logFormat string
 
 	mu     sync.Mutex
@@ -110,10 +129,18 @@ type S3Bucket struct {
 }
 
 // ShareURL is the base URL of the share listener.
-func (g *Gateway) ShareURL() string { return "http://" + g.ShareAddr }
+func (g *Gateway) ShareURL() string { return g.Scheme() + "://" + g.ShareAddr }
 
 // Endpoint is the gateway's S3 URL.
-func (g *Gateway) Endpoint() string { return "http://" + g.Addr }
+func (g *Gateway) Endpoint() string { return g.Scheme() + "://" + g.Addr }
+
+// Scheme is https with Setup.TLS and http otherwise.
+func (g *Gateway) Scheme() string {
+	if g.CA != nil {
+		return "https"
+	}
+	return "http"
+}
 
 // StartGateway writes a config for s, runs `twincrypt init` and starts
 // `twincrypt serve`, stopping it when the test ends.
@@ -123,6 +150,7 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 		AccessKey: "e2e" + randHex(t, 6), SecretKey: randHex(t, 20)}
 	g.Config = filepath.Join(g.Dir, "twincrypt.yaml")
 	g.logFormat = s.LogFormat
+	g.env = s.Env
 	if g.logFormat == "" {
 		g.logFormat = "text"
 	}
@@ -131,6 +159,19 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 	if s.Share {
 		g.ShareAddr, g.AdminAddr = testenv.FreeAddr(t), testenv.FreeAddr(t)
 		fmt.Fprintf(&cfg, "  share: %s\n  admin: %s\n", g.ShareAddr, g.AdminAddr)
+	}
+	if s.TLS {
+		g.CA = testenv.NewCA(t)
+		g.Cert = g.CA.Issue(t, g.Dir, "tls")
+		fmt.Fprintf(&cfg, "tls:\n  cert: tls.pem\n  key: tls-key.pem\n")
+		if len(s.TLSOwn) > 0 {
+			g.OwnCerts = make(map[string]*testenv.Issued)
+			fmt.Fprintf(&cfg, "  listeners:\n")
+		}
+		for _, name := range s.TLSOwn {
+			g.OwnCerts[name] = g.CA.Issue(t, g.Dir, "tls-"+name)
+			fmt.Fprintf(&cfg, "    %s: {cert: tls-%s.pem, key: tls-%s-key.pem}\n", name, name, name)
+		}
 	}
 	fmt.Fprintf(&cfg, "keyring: twincrypt.keyring\ncatalog:\n  type: bolt\n  path: twincrypt.db\n")
 	if s.SecretKeyFile {
@@ -193,7 +234,7 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 // combined output.
 func (g *Gateway) Run(args ...string) (string, error) {
 	cmd := exec.Command(g.Bin, args...)
-	cmd.Env = append(os.Environ(), "TWINCRYPT_PASSPHRASE="+passphrase)
+	cmd.Env = append(append(os.Environ(), g.env...), "TWINCRYPT_PASSPHRASE="+passphrase)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -204,7 +245,7 @@ func (g *Gateway) Start() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	cmd := exec.Command(g.Bin, "serve", "-log-format", g.logFormat, "-c", g.Config)
-	cmd.Env = append(os.Environ(), "TWINCRYPT_PASSPHRASE="+passphrase)
+	cmd.Env = append(append(os.Environ(), g.env...), "TWINCRYPT_PASSPHRASE="+passphrase)
 	g.output = &bytes.Buffer{}
 	cmd.Stdout = &lockedWriter{w: g.output, mu: &g.mu}
 	cmd.Stderr = cmd.Stdout

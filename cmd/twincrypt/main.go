@@ -44,7 +44,7 @@ type command struct {
 // commands lists the subcommands in the order help shows them.
 func commands() []command {
 	return []command{
-		{"serve", "serve S3 and WebDAV until SIGINT/SIGTERM", runServe},
+		{"serve", "serve S3 and WebDAV until SIGINT/SIGTERM (SIGHUP reloads the TLS certificate)", runServe},
 		{"init", "create the keyring (and a default config file)", runInit},
 		{"keys", "manage keys: passwd, rotate, rewrap, export-recovery, import-recovery", runKeys},
 		{"scrub", "check every backend holds every blob and meta record (--deep: authenticate)", runScrub},

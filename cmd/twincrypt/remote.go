@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/twincrypt/twincrypt/config"
 	"github.com/twincrypt/twincrypt/gateway/admin"
+	"github.com/twincrypt/twincrypt/gateway/tlscert"
 )
 
 // Maintenance commands that, while a gateway serves their config, run inside
@@ -87,8 +89,19 @@ func runRemote(ctx context.Context, c *cli, args []string) (code int, ok bool) {
 	if err != nil {
 		return 0, false // the command reports it
 	}
-	ac := newAdminClient(cfg)
-	if ac == nil || !ac.alive(ctx) {
+	ac, err := newAdminClient(cfg)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "twincrypt %s: %v\n", args[0], err)
+		return 1, true
+	}
+	if ac == nil {
+		return 0, false
+	}
+	if err := ac.alive(ctx); err != nil {
+		if errors.Is(err, tlscert.ErrUnpinned) {
+			fmt.Fprintf(c.stderr, "twincrypt %s: %v\n", args[0], err)
+			return 1, true
+		}
 		return 0, false
 	}
 	name := strings.Join(args[:min(2, len(args))], " ")

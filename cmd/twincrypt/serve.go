@@ -2,21 +2,26 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/twincrypt/twincrypt/config"
@@ -27,6 +32,7 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/guard"
 	"github.com/twincrypt/twincrypt/gateway/s3api"
 	"github.com/twincrypt/twincrypt/gateway/sharepage"
+	"github.com/twincrypt/twincrypt/gateway/tlscert"
 	"github.com/twincrypt/twincrypt/internal/redisconn"
 	"github.com/twincrypt/twincrypt/keyring"
 )
@@ -79,6 +85,18 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	}
 	if w := configModeWarning(cfg.Path); w != "" {
 		log.Warn(w)
+	}
+	if err := cfg.CheckPlaintext(); err != nil {
+		return err
+	}
+	// SIGHUP reloads the certificates; caught from here on, so that it
+	// never ends serve.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	certs, err := loadCerts(cfg, log)
+	if err != nil {
+		return err
 	}
 	var setRedactKey func(*[32]byte)
 	if cfg.Log.RedactNames {
@@ -200,15 +218,33 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		}
 	}
 
+	scheme := cfg.Scheme()
 	fmt.Fprintf(c.stdout, "twincrypt serving (config %s)\n", cfg.Path)
-	fmt.Fprintf(c.stdout, "  S3 endpoint:  http://%s\n", s3ln.Addr())
-	fmt.Fprintf(c.stdout, "  WebDAV endpoint: http://%s\n", davln.Addr())
+	fmt.Fprintf(c.stdout, "  S3 endpoint:  %s://%s\n", scheme, s3ln.Addr())
+	fmt.Fprintf(c.stdout, "  WebDAV endpoint: %s://%s\n", scheme, davln.Addr())
 	for _, srv := range servers[2:] {
 		switch srv.name {
 		case "share":
-			fmt.Fprintf(c.stdout, "  share links:  http://%s (links start with %s/s/)\n", srv.ln.Addr(), shareBase)
+			fmt.Fprintf(c.stdout, "  share links:  %s://%s (links start with %s/s/)\n", scheme, srv.ln.Addr(), shareBase)
 		case "admin":
-			fmt.Fprintf(c.stdout, "  admin API:    http://%s\n", srv.ln.Addr())
+			fmt.Fprintf(c.stdout, "  admin API:    %s://%s\n", scheme, srv.ln.Addr())
+		}
+	}
+	if certs != nil {
+		for _, tc := range certs.all {
+			var names []string
+			for _, srv := range servers {
+				if certs.byListener[srv.name] == tc {
+					names = append(names, srv.name)
+				}
+			}
+			if len(names) > 0 {
+				certFile, _ := tc.Files()
+				fmt.Fprintf(c.stdout, "  TLS:          %s (%s; SIGHUP reloads it)\n", certFile, strings.Join(names, ", "))
+			}
+		}
+		for _, srv := range servers {
+			registerCertMetrics(mx.Registry(), srv.name, certs.byListener[srv.name])
 		}
 	}
 	if embedded {
@@ -242,6 +278,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	})
 	workers.Go(func() { sweepUploads(bg, st, log) })
 	workers.Go(func() { keepEpoch(bg, st, log) })
+	workers.Go(func() { reloadOnHangup(bg, hup, certs.list(), log) })
 	workers.Go(func() {
 		st.ns.WatchProviders(bg, gateway.WatchOptions{
 			Members:  st.backendList(),
@@ -267,8 +304,14 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	}
 	errc := make(chan error, len(servers))
 	for _, srv := range servers {
+		ln := srv.ln
+		if certs != nil {
+			// TLS inside the connection limit: a connection
+			// counts from its first byte, handshake included.
+			ln = tls.NewListener(ln, certs.byListener[srv.name].ServerConfig())
+		}
 		go func() {
-			if err := srv.srv.Serve(srv.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("serve %s: %w", srv.name, err)
 			}
 		}()
@@ -379,8 +422,23 @@ func newServer(h http.Handler, lim config.Limits, log *slog.Logger) *http.Server
 		Handler:           h,
 		ReadHeaderTimeout: lim.HeaderTimeout,
 		IdleTimeout:       lim.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          stdlog.New(serverErrors{log}, "", 0),
 	}
+}
+
+// serverErrors carries net/http's server errors to the log: as warnings,
+// except failed TLS handshakes, which any port scanner or TCP health check
+// causes and which are logged at debug level.
+type serverErrors struct{ log *slog.Logger }
+
+func (e serverErrors) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	e.log.Log(context.Background(), level, msg)
+	return len(p), nil
 }
 
 // sweepUploads aborts abandoned multipart uploads: at start and then
@@ -478,4 +536,111 @@ func configModeWarning(path string) string {
 	}
 	return fmt.Sprintf("the config file %s holds secrets and is readable by others than its owner (mode %04o): chmod 600 %s, or keep the secrets in secret_key_file files",
 		path, fi.Mode().Perm(), path)
+}
+
+// serveCerts are the certificates serve's listeners present: one
+// tlscert.Cert per distinct pair of files, shared by the listeners that
+// present it.
+type serveCerts struct {
+	byListener map[string]*tlscert.Cert
+	all        []*tlscert.Cert
+}
+
+// list returns the distinct certificates; none for a nil serveCerts.
+func (sc *serveCerts) list() []*tlscert.Cert {
+	if sc == nil {
+		return nil
+	}
+	return sc.all
+}
+
+// loadCerts loads the certificates of tls.cert and tls.key and of
+// tls.listeners, or returns nil when the config has none. A certificate
+// outside its validity period is served all the same, with a warning:
+// clients will say why they refuse it.
+func loadCerts(cfg *config.Config, log *slog.Logger) (*serveCerts, error) {
+	if !cfg.TLS.Enabled() {
+		return nil, nil
+	}
+	sc := &serveCerts{byListener: make(map[string]*tlscert.Cert)}
+	loaded := make(map[config.TLSPair]*tlscert.Cert)
+	for _, name := range []string{"s3", "webdav", "share", "admin"} {
+		p := cfg.TLS.For(name)
+		tc, ok := loaded[p]
+		if !ok {
+			var err error
+			if tc, err = tlscert.Load(p.Cert, p.Key); err != nil {
+				return nil, err // names both files
+			}
+			loaded[p] = tc
+			sc.all = append(sc.all, tc)
+			logCert(log, "TLS certificate loaded", tc)
+		}
+		sc.byListener[name] = tc
+	}
+	return sc, nil
+}
+
+// logCert logs the current certificate of cert: its subject, names, serial
+// number and expiry, and a warning when it is not valid now.
+func logCert(log *slog.Logger, msg string, cert *tlscert.Cert) {
+	leaf := cert.Current().Leaf
+	notAfter, problem := cert.Validity(time.Now())
+	names := append([]string(nil), leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		names = append(names, ip.String())
+	}
+	certFile, _ := cert.Files()
+	log.Info(msg, "file", certFile, "subject", leaf.Subject.String(), "names", strings.Join(names, ","),
+		"serial", leaf.SerialNumber.Text(16), "not_after", notAfter.UTC().Format(time.RFC3339))
+	if problem != nil {
+		log.Warn(problem.Error())
+	}
+}
+
+// reloadOnHangup reloads certs on every signal on hup until ctx ends. A
+// certificate that does not load leaves its old one in use. Without
+// certificates, it says there is nothing to reload.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, certs []*tlscert.Cert, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if len(certs) == 0 {
+			log.Info("SIGHUP: no TLS certificate to reload (tls.cert and tls.key are not set)")
+			continue
+		}
+		for _, cert := range certs {
+			if err := cert.Reload(); err != nil {
+				log.Error("SIGHUP: the TLS certificate did not load; keeping the current one", "err", err)
+				continue
+			}
+			logCert(log, "SIGHUP: TLS certificate reloaded; new connections get it", cert)
+		}
+	}
+}
+
+// registerCertMetrics adds the reload counters and the expiry of the
+// certificate the listener called name presents to reg.
+func registerCertMetrics(reg *prometheus.Registry, name string, cert *tlscert.Cert) {
+	l := prometheus.Labels{"listener": name}
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "twincrypt_tls_reloads_total",
+			Help:        "Reloads (SIGHUP) of the listener's TLS certificate that put a new certificate in use.",
+			ConstLabels: l,
+		}, func() float64 { return float64(cert.Reloads()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "twincrypt_tls_reload_failures_total",
+			Help:        "Reloads (SIGHUP) of the listener's TLS certificate that failed and kept the old certificate.",
+			ConstLabels: l,
+		}, func() float64 { return float64(cert.Failures()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "twincrypt_tls_certificate_expiry_timestamp_seconds",
+			Help:        "When the listener's TLS certificate expires, in seconds since the Unix epoch.",
+			ConstLabels: l,
+		}, func() float64 { return float64(cert.Current().Leaf.NotAfter.Unix()) }),
+	)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/admin"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/share"
+	"github.com/twincrypt/twincrypt/gateway/tlscert"
 )
 
 // envSharePassword holds the password of a password-protected link, for
@@ -195,8 +196,18 @@ func openShares(ctx context.Context, c *cli, path string) (shares, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ac := newAdminClient(cfg); ac != nil && ac.alive(ctx) {
-		return ac, nil
+	ac, err := newAdminClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if ac != nil {
+		err := ac.alive(ctx)
+		if err == nil {
+			return ac, nil
+		}
+		if errors.Is(err, tlscert.ErrUnpinned) {
+			return nil, err
+		}
 	}
 	st, err := openStore(ctx, c, cfg, maintenanceLogger(c))
 	if errors.Is(err, catalog.ErrInUse) {
@@ -261,15 +272,19 @@ type adminClient struct {
 }
 
 // newAdminClient returns a client for the config's admin listener, or nil
-// when it has none.
-func newAdminClient(cfg *config.Config) *adminClient {
+// when it has none. With TLS it speaks https and trusts exactly the
+// certificate the admin listener presents (tls.listeners.admin.cert, else
+// tls.cert), whatever names that certificate holds: it
+// reaches the listener on a loopback address when the listener is on a
+// wildcard one.
+func newAdminClient(cfg *config.Config) (*adminClient, error) {
 	au := cfg.AdminUser()
 	if cfg.Listen.Admin == "" || au == nil {
-		return nil
+		return nil, nil
 	}
 	host, port, err := net.SplitHostPort(cfg.Listen.Admin)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	switch host {
 	case "", "0.0.0.0":
@@ -277,24 +292,40 @@ func newAdminClient(cfg *config.Config) *adminClient {
 	case "::":
 		host = "::1"
 	}
-	return &adminClient{base: "http://" + net.JoinHostPort(host, port), access: au.AccessKey,
-		secret: au.SecretKey, http: &http.Client{Timeout: 10 * time.Minute}}
+	hc := &http.Client{Timeout: 10 * time.Minute}
+	if cfg.TLS.Enabled() {
+		tc, err := tlscert.PinnedClientConfig(cfg.TLS.For("admin").Cert)
+		if err != nil {
+			return nil, fmt.Errorf("the admin API speaks TLS: %w", err)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tc
+		// No proxy for the gateway's own loopback listener.
+		tr.Proxy = nil
+		hc.Transport = tr
+	}
+	return &adminClient{base: cfg.Scheme() + "://" + net.JoinHostPort(host, port), access: au.AccessKey,
+		secret: au.SecretKey, http: hc}, nil
 }
 
-// alive reports whether a gateway answers on the admin listener.
-func (a *adminClient) alive(ctx context.Context) bool {
+// alive returns nil when a gateway answers on the admin listener, and why
+// not otherwise.
+func (a *adminClient) alive(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/healthz", nil)
 	if err != nil {
-		return false
+		return err
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {
-		return false
+		return fmt.Errorf("admin API at %s: %w", a.base, err)
 	}
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("admin API at %s: /healthz answered HTTP %d", a.base, resp.StatusCode)
+	}
+	return nil
 }
 
 // do sends one signed request and decodes a JSON answer into out.
