@@ -73,6 +73,28 @@ func holdsAll(have, want []string) bool {
 	return true
 }
 
+// sameRecords reports whether every meta record of dir b holds the same bytes
+// in dir a: a returned provider has caught up with the records (the
+// namespace epoch's among them) rewritten while it was away, not only with
+// their names.
+func sameRecords(t testing.TB, a, b string) bool {
+	t.Helper()
+	for _, n := range storedNames(t, b) {
+		if !strings.HasPrefix(n, "m/") {
+			continue
+		}
+		want, err := os.ReadFile(filepath.Join(b, n))
+		if err != nil {
+			continue // replaced meanwhile
+		}
+		got, err := os.ReadFile(filepath.Join(a, n))
+		if err != nil || !bytes.Equal(got, want) {
+			return false
+		}
+	}
+	return true
+}
+
 // mustPut stores data under bucket/key through the S3 API.
 func mustPut(t testing.TB, c *minio.Client, bucket, key string, data []byte) {
 	t.Helper()
@@ -156,10 +178,10 @@ func TestOutageServeStartsAndHeals(t *testing.T) {
 	// The provider comes back: what was written meanwhile reaches it.
 	vgw.Start()
 	want := storedNames(t, local)
-	polls := waitCond(t, g, "the returned provider holds every blob and meta record", func() bool {
-		return holdsAll(storedNames(t, remote), want)
+	polls := waitCond(t, g, "the returned provider holds every blob and the newest meta records", func() bool {
+		return holdsAll(storedNames(t, remote), want) && sameRecords(t, remote, local)
 	})
-	t.Logf("provider back: it held all %d blobs and meta records after %d polls of %v", len(want), polls, outagePause)
+	t.Logf("provider back: it held all %d blobs and the newest meta records after %d polls of %v", len(want), polls, outagePause)
 	for key, want := range data {
 		mustGet(t, c, bucket, key, want)
 	}
