@@ -380,7 +380,7 @@ if bad then return bad end
 return {'ok', deldo(ARGV[1])}`)
 
 // scriptMove is a Move within one bucket: ARGV source key, its gen20 or
-// '', destination key, gen20, value.
+// ”, destination key, gen20, value.
 var scriptMove = redis.NewScript(putCheck + `
 local bad = delcheck(ARGV[1], ARGV[2])
 if bad then return bad end
