@@ -176,7 +176,7 @@ type store struct {
 	// rdb is the Redis client of a Redis catalog (nil for an embedded
 	// one), shared with everything else the gateway keeps in Redis.
 	rdb redis.UniversalClient
-	ns      *gateway.Namespace
+	ns  *gateway.Namespace
 	// borrowed marks the running gateway's store lent to a command run
 	// through the admin API: Close leaves it open.
 	borrowed bool
