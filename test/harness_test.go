@@ -76,6 +76,9 @@ type Setup struct {
 	Extra string
 	// LogFormat is serve's -log-format; empty: text, which tests match.
 	LogFormat string
+	// CatalogURL, when set, makes the catalog a Redis one at this URL
+	// (catalog.type redis) instead of the embedded file.
+	CatalogURL string
 }
 
 // Gateway is a running twincrypt serve process.
@@ -129,7 +132,11 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 		g.ShareAddr, g.AdminAddr = testenv.FreeAddr(t), testenv.FreeAddr(t)
 		fmt.Fprintf(&cfg, "  share: %s\n  admin: %s\n", g.ShareAddr, g.AdminAddr)
 	}
-	fmt.Fprintf(&cfg, "keyring: twincrypt.keyring\ncatalog:\n  type: bolt\n  path: twincrypt.db\n")
+	if s.CatalogURL != "" {
+		fmt.Fprintf(&cfg, "keyring: twincrypt.keyring\ncatalog:\n  type: redis\n  url: %s\n", s.CatalogURL)
+	} else {
+		fmt.Fprintf(&cfg, "keyring: twincrypt.keyring\ncatalog:\n  type: bolt\n  path: twincrypt.db\n")
+	}
 	if s.SecretKeyFile {
 		if err := os.WriteFile(filepath.Join(g.Dir, "user.secret"), []byte(g.SecretKey+"\n"), 0o600); err != nil {
 			t.Fatal(err)
