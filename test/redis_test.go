@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/signer"
 
 	"github.com/twincrypt/twincrypt/internal/testenv"
 )
@@ -109,6 +110,23 @@ func TestRedisCatalog(t *testing.T) {
 		err := ch.fn()
 		if got := statusOf(err); got != http.StatusServiceUnavailable {
 			t.Errorf("%s with Redis down: status %d (%v), want 503", ch.name, got, err)
+		}
+	}
+	// The raw answers say when to try again, on S3 and WebDAV.
+	s3req, _ := http.NewRequest(http.MethodGet, g.Endpoint()+"/photos/dir/", nil)
+	s3req.Header.Set("X-Amz-Content-Sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+	s3req = signer.SignV4(*s3req, g.AccessKey, g.SecretKey, "", "us-east-1")
+	davreq, _ := http.NewRequest("PROPFIND", "http://"+g.DAVAddr+"/photos/dir/", nil)
+	davreq.Header.Set("Depth", "1")
+	davreq.SetBasicAuth(g.AccessKey, g.SecretKey)
+	for _, req := range []*http.Request{s3req, davreq} {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s %s with Redis down: %s, Retry-After %q; want 503 with Retry-After", req.Method, req.URL, resp.Status, resp.Header.Get("Retry-After"))
 		}
 	}
 	out := g.WaitOutput(func(out string) bool { return strings.Contains(out, "catalog unavailable") })
