@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -129,6 +130,15 @@ func TestRedisCatalog(t *testing.T) {
 			t.Errorf("%s %s with Redis down: %s, Retry-After %q; want 503 with Retry-After", req.Method, req.URL, resp.Status, resp.Header.Get("Retry-After"))
 		}
 	}
+	resp, err := http.Get("http://" + g.AdminAddr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "catalog") {
+		t.Errorf("/readyz with Redis down: %s %q, want 503 naming the catalog", resp.Status, body)
+	}
 	out := g.WaitOutput(func(out string) bool { return strings.Contains(out, "catalog unavailable") })
 	if !strings.Contains(out, "catalog unavailable") {
 		t.Errorf("no log line says the catalog is unavailable:\n%s", out)
@@ -138,7 +148,6 @@ func TestRedisCatalog(t *testing.T) {
 	// serves again without a restart, and rebuild-catalog (run inside the
 	// gateway through its admin API) restores the namespace.
 	srv.Start()
-	var err error
 	for range 100 {
 		if _, err = c.ListBuckets(ctx); err == nil {
 			break
@@ -227,4 +236,94 @@ func TestRedisMigrateCatalog(t *testing.T) {
 		t.Errorf("after migrating back: %q, %v; want %q", got, err, want)
 	}
 	mustGet(t, c, "docs", "new", []byte("written to redis"))
+}
+
+// secondInstance starts another `twincrypt serve` on g's config with its
+// own listeners: the same keyring, providers and (Redis) catalog.
+func secondInstance(t *testing.T, g *Gateway) *Gateway {
+	t.Helper()
+	cfg, err := os.ReadFile(g.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2 := &Gateway{t: t, Bin: g.Bin, Dir: g.Dir, Config: g.Dir + "/second.yaml", Addr: testenv.FreeAddr(t), DAVAddr: testenv.FreeAddr(t),
+		AccessKey: g.AccessKey, SecretKey: g.SecretKey, LocalDirs: g.LocalDirs, logFormat: "text"}
+	s := strings.Replace(string(cfg), "s3: "+g.Addr, "s3: "+g2.Addr, 1)
+	s = strings.Replace(s, "webdav: "+g.DAVAddr, "webdav: "+g2.DAVAddr, 1)
+	if g.AdminAddr != "" {
+		g2.ShareAddr, g2.AdminAddr = testenv.FreeAddr(t), testenv.FreeAddr(t)
+		s = strings.Replace(s, "share: "+g.ShareAddr, "share: "+g2.ShareAddr, 1)
+		s = strings.Replace(s, "admin: "+g.AdminAddr, "admin: "+g2.AdminAddr, 1)
+	}
+	if err := os.WriteFile(g2.Config, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g2.Start()
+	t.Cleanup(g2.Stop)
+	return g2
+}
+
+// TestRedisTwoInstances runs two gateways on one Redis catalog (a
+// cluster) and the same providers: what one writes the other lists and
+// reads, a multipart upload begun on one takes parts on both and completes
+// on the other, and a deletion on one is seen by the other.
+func TestRedisTwoInstances(t *testing.T) {
+	cluster := testenv.StartRedisCluster(t)
+	a := StartGateway(t, Setup{Local: 2, CatalogURL: cluster.URL()})
+	b := secondInstance(t, a)
+	ca, cb := faultClient(t, a), faultClient(t, b)
+	ctx := context.Background()
+	if err := ca.MakeBucket(ctx, "shared", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cb.MakeBucket(ctx, "shared", minio.MakeBucketOptions{}); statusOf(err) != http.StatusConflict {
+		t.Errorf("second CreateBucket through the other instance: %v, want 409", err)
+	}
+	want := putTree(t, ca, "shared", 6)
+	checkTree(t, cb, "shared", want)
+
+	// Multipart: begun on a, part 1 on a, part 2 on b, completed on b.
+	core := minio.Core{Client: ca}
+	coreB := minio.Core{Client: cb}
+	id, err := core.NewMultipartUpload(ctx, "shared", "big", minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := faultData(5<<20, 11), faultData(1000, 12)
+	part1, err := core.PutObjectPart(ctx, "shared", "big", id, 1, strings.NewReader(string(p1)), int64(len(p1)), minio.PutObjectPartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part2, err := coreB.PutObjectPart(ctx, "shared", "big", id, 2, strings.NewReader(string(p2)), int64(len(p2)), minio.PutObjectPartOptions{})
+	if err != nil {
+		t.Fatalf("part 2 through the other instance: %v", err)
+	}
+	res, err := coreB.ListObjectParts(ctx, "shared", "big", id, 0, 0)
+	if err != nil || len(res.ObjectParts) != 2 {
+		t.Fatalf("ListParts through b: %+v, %v", res.ObjectParts, err)
+	}
+	_, err = coreB.CompleteMultipartUpload(ctx, "shared", "big", id, []minio.CompletePart{
+		{PartNumber: 1, ETag: part1.ETag}, {PartNumber: 2, ETag: part2.ETag}}, minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatalf("complete through b: %v", err)
+	}
+	mustGet(t, ca, "shared", "big", append(p1, p2...))
+
+	if err := cb.RemoveObject(ctx, "shared", "top", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := getObject(ctx, ca, "shared", "top"); statusOf(err) != http.StatusNotFound {
+		t.Errorf("GET through a of what b deleted: %v, want 404", err)
+	}
+	// Both instances restart on the shared catalog.
+	a.Stop()
+	b.Stop()
+	a.Start()
+	b.Start()
+	got, err := listKeys(t, cb, "shared", true)
+	want = append(slices.DeleteFunc(want, func(k string) bool { return k == "top" }), "big")
+	slices.Sort(want)
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("after restarting both: %q, %v; want %q", got, err, want)
+	}
 }
