@@ -103,7 +103,7 @@ func OpenBolt(path string, opts ...BoltOption) (*Bolt, error) {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bkMeta, bkBuckets, bkObjects, bkUploads, bkUploadIndex, bkParts, bkQueue, bkQueueTime, bkShares, bkTombstones, bkVersions, bkVersionIDs, bkVersionTombs} {
+		for _, name := range [][]byte{bkMeta, bkBuckets, bkObjects, bkUploads, bkUploadIndex, bkParts, bkQueue, bkQueueTime, bkShares, bkTombstones, bkVersions, bkVersionIDs, bkVersionTombs, bkBucketVersioning} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -229,6 +229,9 @@ func (c *Bolt) CreateBucket(ctx context.Context, b Bucket) error {
 		if err := tx.Bucket(bkTombstones).Delete(tombKey(b.Name, "")); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bkBucketVersioning).Delete(name); err != nil {
+			return err
+		}
 		if _, err := tx.Bucket(bkObjects).CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
@@ -256,6 +259,9 @@ func (c *Bolt) DeleteBucket(ctx context.Context, name string) error {
 			if err := tx.Bucket(parent).DeleteBucket(key); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 				return err
 			}
+		}
+		if err := tx.Bucket(bkBucketVersioning).Delete(key); err != nil {
+			return err
 		}
 		return tx.Bucket(bkBuckets).Delete(key)
 	})

@@ -24,7 +24,76 @@ var (
 	bkVersions     = []byte("versions")
 	bkVersionIDs   = []byte("version-ids")
 	bkVersionTombs = []byte("version-tombstones")
+	// bucket name -> bucket versioning value
+	bkBucketVersioning = []byte("bucket-versioning")
 )
+
+func checkBucketVersioning(old, v *BucketVersioning) error {
+	switch {
+	case v.Status != "" && v.Status != VersioningEnabled && v.Status != VersioningSuspended:
+		return fmt.Errorf("%w: versioning status %q", ErrInvalid, v.Status)
+	case old.Status != "" && v.Status == "":
+		return fmt.Errorf("%w: versioning cannot be turned off, only suspended", ErrInvalid)
+	case old.ObjectLock && !v.ObjectLock:
+		return fmt.Errorf("%w: object lock cannot be turned off", ErrInvalid)
+	case v.ObjectLock && v.Status != VersioningEnabled:
+		return fmt.Errorf("%w: object lock needs versioning enabled", ErrInvalid)
+	case v.DefaultMode != "" && v.DefaultMode != RetainGovernance && v.DefaultMode != RetainCompliance:
+		return fmt.Errorf("%w: retention mode %q", ErrInvalid, v.DefaultMode)
+	case v.DefaultMode == "" && (v.DefaultDays != 0 || v.DefaultYears != 0):
+		return fmt.Errorf("%w: a default retention needs a mode", ErrInvalid)
+	case v.DefaultMode != "" && !v.ObjectLock:
+		return fmt.Errorf("%w: a default retention needs object lock", ErrInvalid)
+	case v.DefaultMode != "" && (v.DefaultDays > 0) == (v.DefaultYears > 0):
+		return fmt.Errorf("%w: a default retention needs days or years, not both", ErrInvalid)
+	case v.DefaultDays < 0 || v.DefaultYears < 0:
+		return fmt.Errorf("%w: negative retention period", ErrInvalid)
+	}
+	return nil
+}
+
+// SetBucketVersioning implements Versions.
+func (c *Bolt) SetBucketVersioning(ctx context.Context, bucket string, v BucketVersioning) error {
+	return c.update(ctx, "set bucket versioning", func(tx *bbolt.Tx) error {
+		name := []byte(bucket)
+		if bucket == "" || tx.Bucket(bkBuckets).Get(name) == nil {
+			return fmt.Errorf("%w: %q", ErrNoSuchBucket, bucket)
+		}
+		var old BucketVersioning
+		if b := tx.Bucket(bkBucketVersioning).Get(name); b != nil {
+			var err error
+			if old, err = decodeBucketVersioning(bucket, b); err != nil {
+				return err
+			}
+			if old.Generation >= v.Generation {
+				return fmt.Errorf("%w: bucket %q has versioning of generation %d, not below %d", ErrStale, bucket, old.Generation, v.Generation)
+			}
+		}
+		if err := checkBucketVersioning(&old, &v); err != nil {
+			return err
+		}
+		return tx.Bucket(bkBucketVersioning).Put(name, encodeBucketVersioning(&v))
+	})
+}
+
+// GetBucketVersioning implements Versions.
+func (c *Bolt) GetBucketVersioning(ctx context.Context, bucket string) (BucketVersioning, error) {
+	var out BucketVersioning
+	err := c.view(ctx, "get bucket versioning", func(tx *bbolt.Tx) error {
+		name := []byte(bucket)
+		if bucket == "" || tx.Bucket(bkBuckets).Get(name) == nil {
+			return fmt.Errorf("%w: %q", ErrNoSuchBucket, bucket)
+		}
+		b := tx.Bucket(bkBucketVersioning).Get(name)
+		if b == nil {
+			return nil
+		}
+		var err error
+		out, err = decodeBucketVersioning(bucket, b)
+		return err
+	})
+	return out, err
+}
 
 func versionRowKey(key string, seq uint64, id string) []byte {
 	b := escape(nil, key)

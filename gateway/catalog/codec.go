@@ -344,3 +344,34 @@ func successor(p []byte) []byte {
 	}
 	return nil
 }
+
+func encodeBucketVersioning(v *BucketVersioning) []byte {
+	enc := newEncoder()
+	enc.str(v.Status)
+	var flags uint64
+	if v.ObjectLock {
+		flags = 1
+	}
+	enc.uvarint(flags)
+	enc.str(v.DefaultMode)
+	enc.uvarint(uint64(v.DefaultDays))
+	enc.uvarint(uint64(v.DefaultYears))
+	enc.uvarint(v.Generation)
+	return enc.b
+}
+
+func decodeBucketVersioning(name string, b []byte) (BucketVersioning, error) {
+	d := newDecoder(b, "bucket versioning", name)
+	var v BucketVersioning
+	v.Status = d.str()
+	flags := d.uvarint()
+	v.ObjectLock = flags&1 != 0
+	v.DefaultMode = d.str()
+	days, years := d.uvarint(), d.uvarint()
+	v.Generation = d.uvarint()
+	if d.err == nil && (flags > 1 || days > 1<<31 || years > 1<<31) {
+		d.fail("out of range")
+	}
+	v.DefaultDays, v.DefaultYears = int(days), int(years)
+	return v, d.done()
+}

@@ -126,6 +126,9 @@ func FuzzDecode(f *testing.F) {
 		if _, err := decodeVersion("b", "k", "v", 1, v); err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Errorf("version error %v is not ErrCorrupt", err)
 		}
+		if _, err := decodeBucketVersioning("b", v); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("bucket versioning error %v is not ErrCorrupt", err)
+		}
 		if _, err := decodeBucket("b", v); err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Errorf("bucket error %v is not ErrCorrupt", err)
 		}

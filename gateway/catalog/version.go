@@ -30,6 +30,34 @@ const (
 	RetainCompliance = "COMPLIANCE"
 )
 
+// Versioning states of a bucket, as S3 spells them. A bucket that never
+// had versioning has the empty state; once enabled, versioning can only be
+// suspended, never turned off.
+const (
+	VersioningEnabled   = "Enabled"
+	VersioningSuspended = "Suspended"
+)
+
+// BucketVersioning is a bucket's versioning and object-lock configuration,
+// kept in plain fields because every write of the bucket needs it. The
+// bucket's sealed record on the providers holds the same, and is the
+// truth a rebuilt catalog takes it from.
+type BucketVersioning struct {
+	// Status is VersioningEnabled, VersioningSuspended or empty.
+	Status string
+	// ObjectLock is set for a bucket created with object lock; it
+	// implies Status VersioningEnabled and cannot be cleared.
+	ObjectLock bool
+	// DefaultMode (RetainGovernance, RetainCompliance or empty) and one
+	// of DefaultDays and DefaultYears are the default retention of new
+	// versions in an object-lock bucket.
+	DefaultMode               string
+	DefaultDays, DefaultYears int
+	// Generation is the generation of the bucket record that holds this
+	// configuration; an older one is stale.
+	Generation uint64
+}
+
 // Version is one version of a key in a bucket that has had versioning: an
 // object or a delete marker. The newest version (highest Seq) is the
 // key's current version; the catalog keeps the object index (Get, List,
@@ -154,6 +182,18 @@ type VersionListResult struct {
 // has a non-empty VersionID) or an unversioned Entry (VersionID empty), and
 // never both kinds of state.
 type Versions interface {
+	// SetBucketVersioning records the versioning configuration of an
+	// existing bucket. ErrStale if the stored one has the same or a
+	// higher Generation; ErrInvalid for an unknown status or mode,
+	// turning versioning off or object lock off once on, object lock
+	// without versioning enabled, a default retention outside an
+	// object-lock bucket, without a mode, or with both days and years.
+	SetBucketVersioning(ctx context.Context, bucket string, v BucketVersioning) error
+	// GetBucketVersioning returns the versioning configuration of a
+	// bucket, the zero value if none was ever set; ErrNoSuchBucket if
+	// the bucket is missing.
+	GetBucketVersioning(ctx context.Context, bucket string) (BucketVersioning, error)
+
 	// PutVersion stores v and makes the object index mirror the key's
 	// newest version. It is S3's versioned PUT (v newer than all,
 	// becomes current), a DELETE that adds a delete marker (v a

@@ -65,6 +65,7 @@ func Run(t *testing.T, newCatalog func(t *testing.T) catalog.Catalog) {
 		{"VersionsInvalid", testVersionsInvalid},
 		{"ListVersions", testListVersions},
 		{"WalkVersions", testWalkVersions},
+		{"BucketVersioning", testBucketVersioning},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })

@@ -693,3 +693,60 @@ func firstDiff(a, b []string) int {
 	}
 	return min(len(a), len(b))
 }
+
+// testBucketVersioning checks the versioning configuration of buckets: its
+// transitions, validation, generations, and that it goes with the bucket.
+func testBucketVersioning(t *testing.T, c catalog.Catalog) {
+	ctx := t.Context()
+	mustCreateBucket(t, c, "b")
+	if v, err := c.GetBucketVersioning(ctx, "b"); err != nil || v != (catalog.BucketVersioning{}) {
+		t.Fatalf("GetBucketVersioning of a new bucket = %+v, %v; want the zero value", v, err)
+	}
+	wantErr(t, "missing bucket", c.SetBucketVersioning(ctx, "nope", catalog.BucketVersioning{Status: catalog.VersioningEnabled, Generation: 1}), catalog.ErrNoSuchBucket)
+	if _, err := c.GetBucketVersioning(ctx, "nope"); !errors.Is(err, catalog.ErrNoSuchBucket) {
+		t.Errorf("GetBucketVersioning of a missing bucket: %v", err)
+	}
+	set := func(v catalog.BucketVersioning) error { return c.SetBucketVersioning(ctx, "b", v) }
+	enabled := catalog.BucketVersioning{Status: catalog.VersioningEnabled, Generation: 10}
+	if err := set(enabled); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.GetBucketVersioning(ctx, "b"); err != nil || v != enabled {
+		t.Fatalf("GetBucketVersioning = %+v, %v; want %+v", v, err, enabled)
+	}
+	tests := []struct {
+		name string
+		v    catalog.BucketVersioning
+		want error
+	}{
+		{"same generation", catalog.BucketVersioning{Status: catalog.VersioningSuspended, Generation: 10}, catalog.ErrStale},
+		{"turned off", catalog.BucketVersioning{Generation: 11}, catalog.ErrInvalid},
+		{"unknown status", catalog.BucketVersioning{Status: "On", Generation: 11}, catalog.ErrInvalid},
+		{"lock while suspended", catalog.BucketVersioning{Status: catalog.VersioningSuspended, ObjectLock: true, Generation: 11}, catalog.ErrInvalid},
+		{"retention without lock", catalog.BucketVersioning{Status: catalog.VersioningEnabled, DefaultMode: catalog.RetainGovernance, DefaultDays: 1, Generation: 11}, catalog.ErrInvalid},
+		{"days and years", catalog.BucketVersioning{Status: catalog.VersioningEnabled, ObjectLock: true, DefaultMode: catalog.RetainGovernance, DefaultDays: 1, DefaultYears: 1, Generation: 11}, catalog.ErrInvalid},
+		{"neither days nor years", catalog.BucketVersioning{Status: catalog.VersioningEnabled, ObjectLock: true, DefaultMode: catalog.RetainGovernance, Generation: 11}, catalog.ErrInvalid},
+		{"period without mode", catalog.BucketVersioning{Status: catalog.VersioningEnabled, ObjectLock: true, DefaultDays: 3, Generation: 11}, catalog.ErrInvalid},
+		{"unknown mode", catalog.BucketVersioning{Status: catalog.VersioningEnabled, ObjectLock: true, DefaultMode: "LEGAL", DefaultDays: 3, Generation: 11}, catalog.ErrInvalid},
+	}
+	for _, tt := range tests {
+		wantErr(t, tt.name, set(tt.v), tt.want)
+	}
+	locked := catalog.BucketVersioning{Status: catalog.VersioningEnabled, ObjectLock: true, DefaultMode: catalog.RetainCompliance, DefaultYears: 2, Generation: 12}
+	if err := set(locked); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := c.GetBucketVersioning(ctx, "b"); v != locked {
+		t.Errorf("GetBucketVersioning = %+v, want %+v", v, locked)
+	}
+	wantErr(t, "lock turned off", set(catalog.BucketVersioning{Status: catalog.VersioningEnabled, Generation: 13}), catalog.ErrInvalid)
+	wantErr(t, "locked bucket suspended", set(catalog.BucketVersioning{Status: catalog.VersioningSuspended, ObjectLock: true, Generation: 13}), catalog.ErrInvalid)
+	// The configuration goes with the bucket.
+	if err := c.DeleteBucket(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	mustCreateBucket(t, c, "b")
+	if v, err := c.GetBucketVersioning(ctx, "b"); err != nil || v != (catalog.BucketVersioning{}) {
+		t.Errorf("GetBucketVersioning of a re-created bucket = %+v, %v; want the zero value", v, err)
+	}
+}
