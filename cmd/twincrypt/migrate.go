@@ -17,7 +17,7 @@ func runMigrateCatalog(ctx context.Context, c *cli, args []string) error {
 	flags := newFlagSet(c, "migrate-catalog", "-c FILE --to redis://HOST:PORT[/DB] | rediss://... | bolt:PATH | PATH [--force]\n\n"+
 		"Copies the catalog the config names into another one: an embedded catalog\n"+
 		"into Redis (one server or a cluster, see docs/CONFIG.md for the URL), or a\n"+
-		"Redis catalog into an embedded file. It copies buckets, objects, deletions,\n"+
+		"Redis catalog into an embedded file. It copies buckets, objects, versions, deletions,\n"+
 		"the epoch, share links with their download counts, multipart uploads in\n"+
 		"progress with their parts, and the repair queue; then it scrubs the\n"+
 		"backends against the new catalog and prints the report. The destination\n"+
@@ -94,8 +94,8 @@ func runMigrateCatalog(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "copied into %s: %d buckets, %d objects, %d deletions, %d share links, %d uploads with %d parts, %d repair tasks, epoch %d\n",
-		describeCatalog(dstCat), st.Buckets, st.Entries, st.Tombstones, st.Shares, st.Uploads, st.Parts, st.Tasks, st.Epoch)
+	fmt.Fprintf(c.stdout, "copied into %s: %d buckets, %d objects, %d versions, %d deletions, %d deleted versions, %d share links, %d uploads with %d parts, %d repair tasks, epoch %d\n",
+		describeCatalog(dstCat), st.Buckets, st.Entries, st.Versions, st.Tombstones, st.VersionTombstones, st.Shares, st.Uploads, st.Parts, st.Tasks, st.Epoch)
 	if err := src.Close(); err != nil {
 		return err
 	}

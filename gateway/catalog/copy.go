@@ -11,7 +11,11 @@ import (
 // CopyStats counts what Copy copied.
 type CopyStats struct {
 	Buckets, Entries, Tombstones, Shares, Uploads, Parts, Tasks int
-	Epoch                                                       uint64
+	// Versions counts versions and delete markers (Entries counts only
+	// objects of keys without versions); VersionTombstones the deleted
+	// versions.
+	Versions, VersionTombstones int
+	Epoch                       uint64
 }
 
 // errStop ends a walk early.
@@ -47,9 +51,10 @@ func Empty(ctx context.Context, c Catalog) (bool, error) {
 	return true, nil
 }
 
-// Copy copies everything src holds into dst: buckets, entries,
-// tombstones, the epoch, share links, multipart uploads with their parts
-// and, when both are repair queues, the queued tasks. dst should be empty
+// Copy copies everything src holds into dst: buckets with their
+// versioning, entries, versions, tombstones, the epoch, share links,
+// multipart uploads with their parts and, when both are repair queues, the
+// queued tasks. dst should be empty
 // (see Empty); what it holds already is kept where it is newer (the
 // generation rules of Put, PutTombstone, PutShare and AdvanceEpoch), and
 // an existing bucket or upload is left as it is. progress, if not nil, is
@@ -65,8 +70,40 @@ func Copy(ctx context.Context, dst, src Catalog, progress func(entries int)) (Co
 			return st, fmt.Errorf("copy catalog: bucket %s: %w", b.Name, err)
 		}
 		st.Buckets++
+		bv, err := src.GetBucketVersioning(ctx, b.Name)
+		if err != nil {
+			return st, fmt.Errorf("copy catalog: bucket %s: %w", b.Name, err)
+		}
+		if bv != (BucketVersioning{}) {
+			if err := dst.SetBucketVersioning(ctx, b.Name, bv); err != nil && !errors.Is(err, ErrStale) {
+				return st, fmt.Errorf("copy catalog: versioning of bucket %s: %w", b.Name, err)
+			}
+		}
+	}
+	err = src.WalkVersions(ctx, func(v Version) error {
+		if _, err := dst.PutVersion(ctx, v); err != nil && !errors.Is(err, ErrStale) {
+			return fmt.Errorf("version %s/%s?versionId=%s: %w", v.Bucket, v.Key, v.VersionID, err)
+		}
+		st.Versions++
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("copy catalog: %w", err)
+	}
+	err = src.WalkVersionTombstones(ctx, func(t Tombstone) error {
+		if _, err := dst.DeleteVersion(ctx, t, DeleteVersionOptions{}); err != nil && !errors.Is(err, ErrStale) {
+			return fmt.Errorf("tombstone of %s/%s?versionId=%s: %w", t.Bucket, t.Key, t.VersionID, err)
+		}
+		st.VersionTombstones++
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("copy catalog: %w", err)
 	}
 	err = src.Walk(ctx, func(e Entry) error {
+		if e.VersionID != "" {
+			return nil // the current version, copied with the versions
+		}
 		if _, err := dst.Put(ctx, e); err != nil && !errors.Is(err, ErrStale) {
 			return fmt.Errorf("entry %s/%s: %w", e.Bucket, e.Key, err)
 		}

@@ -46,6 +46,27 @@ func dump(t *testing.T, c catalog.Catalog) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	err = c.WalkVersions(ctx, func(v catalog.Version) error {
+		fmt.Fprintf(&b, "version %+v\n", v)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.WalkVersionTombstones(ctx, func(ts catalog.Tombstone) error {
+		fmt.Fprintf(&b, "version tombstone %+v\n", ts)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bk := range bs {
+		bv, err := c.GetBucketVersioning(ctx, bk.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "versioning %s %+v\n", bk.Name, bv)
+	}
 	err = c.WalkTombstones(ctx, func(ts catalog.Tombstone) error {
 		fmt.Fprintf(&b, "tombstone %s/%q %d %s %q\n", ts.Bucket, ts.Key, ts.Generation, ts.Deleted.Format(time.RFC3339Nano), ts.Record)
 		return nil
@@ -106,6 +127,19 @@ func fill(t *testing.T, c catalog.Catalog) {
 		_, err := c.PutPart(ctx, "u1", catalog.Part{Number: n, Size: int64(n), ETag: fmt.Sprint("p", n), Uploaded: when, Record: []byte{byte(n)}})
 		must(err)
 	}
+	must(c.SetBucketVersioning(ctx, "beta", catalog.BucketVersioning{Status: catalog.VersioningEnabled, ObjectLock: true, DefaultMode: catalog.RetainGovernance, DefaultDays: 3, Generation: 2}))
+	for i, v := range []catalog.Version{
+		{Bucket: "beta", Key: "doc", VersionID: "v1", Seq: 10, Generation: 10, Size: 5, ETag: "e1", ModTime: when, Record: []byte("r1")},
+		{Bucket: "beta", Key: "doc", VersionID: "v2", Seq: 11, Generation: 12, Size: 6, ETag: "e2", ModTime: when, RetainMode: catalog.RetainCompliance, RetainUntil: when.Add(time.Hour), LegalHold: true, Record: []byte("r2")},
+		{Bucket: "beta", Key: "gone-now", VersionID: "v3", Seq: 20, Generation: 20, ModTime: when, Record: []byte("r3")},
+		{Bucket: "beta", Key: "gone-now", VersionID: "dm", Seq: 21, Generation: 21, DeleteMarker: true, ModTime: when},
+	} {
+		if _, err := c.PutVersion(ctx, v); err != nil {
+			t.Fatalf("PutVersion %d: %v", i, err)
+		}
+	}
+	_, err = c.DeleteVersion(ctx, catalog.Tombstone{Bucket: "beta", Key: "doc", VersionID: "v0", Generation: 9, Deleted: when, Record: []byte("vt")}, catalog.DeleteVersionOptions{})
+	must(err)
 	must(c.(replica.Queue).Add(ctx,
 		replica.Task{Backend: "m1", Name: "blob", Op: replica.OpPut, Added: when},
 		replica.Task{Backend: "m2", Name: "meta", Op: replica.OpDelete, Added: when.Add(time.Second)}))
@@ -128,7 +162,8 @@ func TestCopyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Buckets != 3 || st.Entries != 6 || st.Tombstones != 2 || st.Shares != 2 || st.Uploads != 1 || st.Parts != 3 || st.Tasks != 2 || st.Epoch != 17 {
+	if st.Buckets != 3 || st.Entries != 6 || st.Tombstones != 2 || st.Shares != 2 || st.Uploads != 1 || st.Parts != 3 || st.Tasks != 2 || st.Epoch != 17 ||
+		st.Versions != 4 || st.VersionTombstones != 1 {
 		t.Errorf("copy stats %+v", st)
 	}
 	if got := dump(t, mid); got != want {

@@ -200,12 +200,15 @@ var scriptCreateBucket = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], '')
+redis.call('DEL', KEYS[3])
 return {'ok'}`)
 
+// scriptDeleteBucket: KEYS bucket record, keys, upload index, version
+// rows, then what goes with them.
 var scriptDeleteBucket = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'nobucket'} end
-if redis.call('ZCARD', KEYS[2]) > 0 or redis.call('ZCARD', KEYS[3]) > 0 then return {'notempty'} end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+if redis.call('ZCARD', KEYS[2]) > 0 or redis.call('ZCARD', KEYS[3]) > 0 or redis.call('ZCARD', KEYS[4]) > 0 then return {'notempty'} end
+redis.call('DEL', unpack(KEYS))
 return {'ok'}`)
 
 // CreateBucket implements Catalog. The bucket's record (in its own slot)
@@ -222,7 +225,7 @@ func (r *Redis) CreateBucket(ctx context.Context, b Bucket) error {
 		return r.fail(ctx, "create bucket", err)
 	}
 	res, err := r.run(ctx, "create bucket", scriptCreateBucket,
-		[]string{r.bkey(b.Name, "b"), r.bkey(b.Name, "t")}, encodeBucket(&b))
+		[]string{r.bkey(b.Name, "b"), r.bkey(b.Name, "t"), r.bkey(b.Name, "bv")}, encodeBucket(&b))
 	if err != nil {
 		return err
 	}
@@ -241,7 +244,8 @@ func (r *Redis) DeleteBucket(ctx context.Context, name string) error {
 		return fmt.Errorf("catalog delete bucket: %w: %q", ErrNoSuchBucket, name)
 	}
 	res, err := r.run(ctx, "delete bucket", scriptDeleteBucket,
-		[]string{r.bkey(name, "b"), r.bkey(name, "k"), r.bkey(name, "x"), r.bkey(name, "e"), r.bkey(name, "u")})
+		[]string{r.bkey(name, "b"), r.bkey(name, "k"), r.bkey(name, "x"), r.bkey(name, "vr"),
+			r.bkey(name, "e"), r.bkey(name, "u"), r.bkey(name, "vv"), r.bkey(name, "vi"), r.bkey(name, "bv")})
 	if err != nil {
 		return err
 	}
@@ -335,12 +339,18 @@ local v = redis.call('HGET', KEYS[2], ARGV[1])
 if not v then return {'notfound'} end
 return {'ok', v}`)
 
-// putBody is the Lua that checks and stores one entry; it expects the
-// bucket record in KEYS[1], entries, keys and tombstones in KEYS[2..4],
-// and key, gen20 and value in ARGV[a], ARGV[a+1], ARGV[a+2].
+// putCheck is the Lua that checks and makes changes of single entries; it
+// expects the bucket record in KEYS[1], entries, keys and tombstones in
+// KEYS[2..4] and the version rows in KEYS[5]; esc is escape(key), the
+// prefix of the key's version rows.
 const putCheck = `
-local function putcheck(key, gen)
+local function versioned(esc)
+  local r = redis.call('ZRANGEBYLEX', KEYS[5], '[' .. esc, '+', 'LIMIT', 0, 1)
+  return r[1] ~= nil and string.sub(r[1], 1, #esc) == esc
+end
+local function putcheck(key, gen, esc)
   if redis.call('EXISTS', KEYS[1]) == 0 then return {'nobucket'} end
+  if versioned(esc) then return {'versioned', ''} end
   local old = redis.call('HGET', KEYS[2], key)
   if old and string.sub(old, 1, 20) >= gen then return {'stale', old} end
   local t = redis.call('HGET', KEYS[4], key)
@@ -354,8 +364,9 @@ local function putdo(key, val)
   redis.call('ZADD', KEYS[3], 0, key)
   return old or ''
 end
-local function delcheck(key, gen)
+local function delcheck(key, gen, esc)
   if redis.call('EXISTS', KEYS[1]) == 0 then return {'nobucket'} end
+  if versioned(esc) then return {'versioned', ''} end
   local old = redis.call('HGET', KEYS[2], key)
   if not old then return {'notfound'} end
   if gen ~= '' and string.sub(old, 1, 20) > gen then return {'stale', old} end
@@ -370,28 +381,32 @@ end
 `
 
 var scriptPut = redis.NewScript(putCheck + `
-local bad = putcheck(ARGV[1], ARGV[2])
+local bad = putcheck(ARGV[1], ARGV[2], ARGV[4])
 if bad then return bad end
 return {'ok', putdo(ARGV[1], ARGV[3])}`)
 
 var scriptDelete = redis.NewScript(putCheck + `
-local bad = delcheck(ARGV[1], ARGV[2])
+local bad = delcheck(ARGV[1], ARGV[2], ARGV[3])
 if bad then return bad end
 return {'ok', deldo(ARGV[1])}`)
 
 // scriptMove is a Move within one bucket: ARGV source key, its gen20 or
-// ”, destination key, gen20, value.
+// the empty string, destination key, gen20, value, and the two keys
+// escaped.
 var scriptMove = redis.NewScript(putCheck + `
-local bad = delcheck(ARGV[1], ARGV[2])
+local bad = delcheck(ARGV[1], ARGV[2], ARGV[6])
 if bad then return bad end
-bad = putcheck(ARGV[3], ARGV[4])
+bad = putcheck(ARGV[3], ARGV[4], ARGV[7])
 if bad then return {'dst' .. bad[1], bad[2]} end
 deldo(ARGV[1])
 return {'ok', putdo(ARGV[3], ARGV[5])}`)
 
 func (r *Redis) objectKeys(bucket string) []string {
-	return []string{r.bkey(bucket, "b"), r.bkey(bucket, "e"), r.bkey(bucket, "k"), r.bkey(bucket, "t")}
+	return []string{r.bkey(bucket, "b"), r.bkey(bucket, "e"), r.bkey(bucket, "k"), r.bkey(bucket, "t"), r.bkey(bucket, "vr")}
 }
+
+// esc is escape(key) as a script argument.
+func esc(key string) string { return string(escape(nil, key)) }
 
 // Get implements Catalog.
 func (r *Redis) Get(ctx context.Context, bucket, key string) (Entry, error) {
@@ -423,6 +438,8 @@ func (r *Redis) putError(op string, res []string, e *Entry) error {
 	switch res[0] {
 	case "nobucket":
 		return fmt.Errorf("catalog %s: %w: %q", op, ErrNoSuchBucket, e.Bucket)
+	case "versioned":
+		return fmt.Errorf("catalog %s: %w: %s/%s", op, ErrVersioned, e.Bucket, e.Key)
 	case "stale":
 		old, err := r.entryFrom(e.Bucket, e.Key, res[1])
 		if err != nil {
@@ -440,8 +457,11 @@ func (r *Redis) Put(ctx context.Context, e Entry) (*Entry, error) {
 	if err := checkKey(e.Bucket, e.Key); err != nil {
 		return nil, fmt.Errorf("catalog put: %w", err)
 	}
+	if e.VersionID != "" {
+		return nil, fmt.Errorf("catalog put: %w: an entry with a version ID (use PutVersion)", ErrInvalid)
+	}
 	g := gen20(e.Generation)
-	res, err := r.run(ctx, "put", scriptPut, r.objectKeys(e.Bucket), e.Key, g, g+string(encodeEntry(&e)))
+	res, err := r.run(ctx, "put", scriptPut, r.objectKeys(e.Bucket), e.Key, g, g+string(encodeEntry(&e)), esc(e.Key))
 	if err != nil {
 		return nil, err
 	}
@@ -468,6 +488,8 @@ func (r *Redis) deleteError(op string, res []string, bucket, key string, gen uin
 	switch res[0] {
 	case "nobucket":
 		return fmt.Errorf("catalog %s: %w: %q", op, ErrNoSuchBucket, bucket)
+	case "versioned":
+		return fmt.Errorf("catalog %s: %w: %s/%s", op, ErrVersioned, bucket, key)
 	case "notfound":
 		return fmt.Errorf("catalog %s: %w: %s/%s", op, ErrNotFound, bucket, key)
 	case "stale":
@@ -488,7 +510,7 @@ func (r *Redis) Delete(ctx context.Context, bucket, key string, gen uint64) (*En
 	if key == "" {
 		return nil, fmt.Errorf("catalog delete: %w: %s/%s", ErrNotFound, bucket, key)
 	}
-	res, err := r.run(ctx, "delete", scriptDelete, r.objectKeys(bucket), key, deleteGen(gen))
+	res, err := r.run(ctx, "delete", scriptDelete, r.objectKeys(bucket), key, deleteGen(gen), esc(key))
 	if err != nil {
 		return nil, err
 	}
@@ -512,6 +534,9 @@ func (r *Redis) Move(ctx context.Context, bucket, key string, gen uint64, dst En
 	if bucket == dst.Bucket && key == dst.Key {
 		return nil, fmt.Errorf("catalog move: %w: source and destination are both %s/%s", ErrInvalid, bucket, key)
 	}
+	if dst.VersionID != "" {
+		return nil, fmt.Errorf("catalog move: %w: an entry with a version ID (use PutVersion)", ErrInvalid)
+	}
 	if bucket == "" {
 		return nil, fmt.Errorf("catalog move: %w: %q", ErrNoSuchBucket, bucket)
 	}
@@ -520,7 +545,7 @@ func (r *Redis) Move(ctx context.Context, bucket, key string, gen uint64, dst En
 	}
 	g := gen20(dst.Generation)
 	if bucket == dst.Bucket {
-		res, err := r.run(ctx, "move", scriptMove, r.objectKeys(bucket), key, deleteGen(gen), dst.Key, g, g+string(encodeEntry(&dst)))
+		res, err := r.run(ctx, "move", scriptMove, r.objectKeys(bucket), key, deleteGen(gen), dst.Key, g, g+string(encodeEntry(&dst)), esc(key), esc(dst.Key))
 		if err != nil {
 			return nil, err
 		}

@@ -32,12 +32,24 @@ func (r *Redis) watch(ctx context.Context, op string, fn func(tx *redis.Tx) erro
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, ErrStale) || errors.Is(err, ErrNoSuchShare) || errors.Is(err, ErrShareGone) || errors.Is(err, ErrCorrupt) {
+		if decided(err) {
 			return fmt.Errorf("catalog %s: %w", op, err)
 		}
 		return r.fail(ctx, op, err)
 	}
 	return fmt.Errorf("catalog %s: %w: key changed %d times in a row", op, ErrUnavailable, maxTxRetries)
+}
+
+// decided reports whether err is the catalog's answer rather than a
+// failure to reach Redis.
+func decided(err error) bool {
+	for _, s := range []error{ErrStale, ErrNoSuchShare, ErrShareGone, ErrCorrupt, ErrNoSuchBucket, ErrNotFound,
+		ErrInvalid, ErrLocked, ErrVersioned} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // getShareTx reads one share; nil if there is none.

@@ -19,6 +19,10 @@ local removed = ''
 if ARGV[1] == '' then
   if redis.call('EXISTS', KEYS[1]) == 1 then return {'bucket'} end
 else
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    local r = redis.call('ZRANGEBYLEX', KEYS[5], '[' .. ARGV[4], '+', 'LIMIT', 0, 1)
+    if r[1] ~= nil and string.sub(r[1], 1, #ARGV[4]) == ARGV[4] then return {'versioned'} end
+  end
   local e = redis.call('HGET', KEYS[2], ARGV[1])
   if e then
     if string.sub(e, 1, 20) >= ARGV[2] then return {'estale', e} end
@@ -35,6 +39,9 @@ func (r *Redis) PutTombstone(ctx context.Context, t Tombstone) (*Entry, error) {
 	if err := checkBucketName(t.Bucket); err != nil {
 		return nil, fmt.Errorf("catalog put tombstone: %w", err)
 	}
+	if t.VersionID != "" {
+		return nil, fmt.Errorf("catalog put tombstone: %w: a version tombstone (use DeleteVersion)", ErrInvalid)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("catalog put tombstone: %w", err)
 	}
@@ -42,7 +49,7 @@ func (r *Redis) PutTombstone(ctx context.Context, t Tombstone) (*Entry, error) {
 		return nil, r.fail(ctx, "put tombstone", err)
 	}
 	g := gen20(t.Generation)
-	res, err := r.run(ctx, "put tombstone", scriptPutTombstone, r.objectKeys(t.Bucket), t.Key, g, g+string(encodeTombstone(&t)))
+	res, err := r.run(ctx, "put tombstone", scriptPutTombstone, r.objectKeys(t.Bucket), t.Key, g, g+string(encodeTombstone(&t)), esc(t.Key))
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +64,8 @@ func (r *Redis) PutTombstone(ctx context.Context, t Tombstone) (*Entry, error) {
 		return nil, fmt.Errorf("catalog put tombstone: %w: %s/%s has a tombstone of generation %d, not below %d", ErrStale, t.Bucket, t.Key, old.Generation, t.Generation)
 	case "bucket":
 		return nil, fmt.Errorf("catalog put tombstone: %w: bucket %q still exists", ErrBucketNotEmpty, t.Bucket)
+	case "versioned":
+		return nil, fmt.Errorf("catalog put tombstone: %w: %s/%s", ErrVersioned, t.Bucket, t.Key)
 	case "estale":
 		e, err := r.entryFrom(t.Bucket, t.Key, res[1])
 		if err != nil {
