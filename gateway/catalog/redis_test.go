@@ -269,3 +269,75 @@ func TestRedisOutage(t *testing.T) {
 		t.Errorf("Get after recovery: %+v, %v", e, err)
 	}
 }
+
+// TestRedisRacingVersions has writers on two instances add versions of one
+// key, rewrite them and delete some at once (on a cluster): every version
+// acknowledged and not deleted is there, and the object index mirrors the
+// newest.
+func TestRedisRacingVersions(t *testing.T) {
+	url := testenv.StartRedisCluster(t).URL()
+	ctx := t.Context()
+	a := openRedis(t, redisClient(t, url), "rv:")
+	b := openRedis(t, redisClient(t, url), "rv:")
+	if err := a.CreateBucket(ctx, catalog.Bucket{Name: "bkt", Created: when}); err != nil {
+		t.Fatal(err)
+	}
+	const workers, perWorker = 10, 8
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*perWorker*3)
+	for w := range workers {
+		c := a
+		if w%2 == 1 {
+			c = b
+		}
+		wg.Go(func() {
+			for i := range perWorker {
+				seq := uint64(i*workers + w + 1)
+				v := catalog.Version{Bucket: "bkt", Key: "hot", VersionID: fmt.Sprintf("v%03d", seq), Seq: seq, Generation: seq, ModTime: when, Size: int64(seq)}
+				if _, err := c.PutVersion(ctx, v); err != nil {
+					errs <- err
+					continue
+				}
+				v.Generation += 1000 // a rewrite of the record (tags, retention)
+				if _, err := c.PutVersion(ctx, v); err != nil {
+					errs <- err
+				}
+				if seq%3 == 0 {
+					_, err := c.DeleteVersion(ctx, catalog.Tombstone{Bucket: "bkt", Key: "hot", VersionID: v.VersionID, Generation: v.Generation + 1, Deleted: when}, catalog.DeleteVersionOptions{})
+					if err != nil {
+						errs <- err
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	res, err := a.ListVersions(ctx, catalog.VersionListOptions{Bucket: "bkt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for seq := workers * perWorker; seq >= 1; seq-- {
+		if seq%3 != 0 {
+			want = append(want, fmt.Sprintf("v%03d", seq))
+		}
+	}
+	var got []string
+	for _, v := range res.Versions {
+		got = append(got, v.VersionID)
+		if v.Generation != v.Seq+1000 {
+			t.Errorf("%s: generation %d, want the rewrite's %d", v.VersionID, v.Generation, v.Seq+1000)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("versions %v, want %v", got, want)
+	}
+	e, err := b.Get(ctx, "bkt", "hot")
+	if err != nil || e.VersionID != want[0] {
+		t.Errorf("object index: %+v, %v; want version %s", e, err, want[0])
+	}
+}

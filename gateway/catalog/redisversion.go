@@ -45,6 +45,9 @@ type vreader struct {
 	c      redis.Cmdable
 	bucket string
 	k      vkeys
+	// live is set for reads outside a transaction, which skip a version
+	// deleted between reading its row and its record.
+	live bool
 }
 
 // rows returns up to n versions of key, newest first.
@@ -75,6 +78,9 @@ func (x *vreader) decodeRows(rs []string) ([]Version, error) {
 		}
 		s, ok := vals[i].(string)
 		if !ok {
+			if x.live {
+				continue
+			}
 			return nil, fmt.Errorf("%w: version row of %s/%s?versionId=%s without a record", ErrCorrupt, x.bucket, key, id)
 		}
 		v, err := decodeVersion(x.bucket, key, id, seq, []byte(s))
@@ -104,7 +110,7 @@ func (x *vreader) get(key, id string) (*Version, error) {
 		return nil, fmt.Errorf("%w: version seq of %s/%s?versionId=%s", ErrCorrupt, x.bucket, key, id)
 	}
 	vs, err := x.decodeRows([]string{string(versionRowKey(key, binary.BigEndian.Uint64([]byte(s)), id))})
-	if err != nil {
+	if err != nil || len(vs) == 0 {
 		return nil, err
 	}
 	return &vs[0], nil
@@ -242,6 +248,11 @@ func (r *Redis) vtx(ctx context.Context, op, bucket string, fn func(x *vreader) 
 		x := &vreader{ctx: ctx, c: tx, bucket: bucket, k: k}
 		writes, err := fn(x)
 		if err != nil {
+			// Reads under WATCH are not isolated: what fn decided holds
+			// only if nothing changed meanwhile; else it runs again.
+			if _, xerr := tx.TxPipelined(ctx, func(p redis.Pipeliner) error { p.Ping(ctx); return nil }); errors.Is(xerr, redis.TxFailedErr) {
+				return xerr
+			}
 			return err
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -554,7 +565,7 @@ func (r *Redis) GetVersionTombstone(ctx context.Context, bucket, key, id string)
 	if id == "" {
 		return Tombstone{}, notFound
 	}
-	x := &vreader{ctx: ctx, c: r.rdb, bucket: bucket, k: r.vkeysOf(bucket)}
+	x := &vreader{ctx: ctx, c: r.rdb, bucket: bucket, k: r.vkeysOf(bucket), live: true}
 	t, err := x.tomb(key, id)
 	if err != nil {
 		return Tombstone{}, r.failv(ctx, "get version tombstone", err)
@@ -616,7 +627,7 @@ func (r *Redis) WalkVersions(ctx context.Context, fn func(Version) error) error 
 		return err
 	}
 	for _, bk := range buckets {
-		x := &vreader{ctx: ctx, c: r.rdb, bucket: bk.Name, k: r.vkeysOf(bk.Name)}
+		x := &vreader{ctx: ctx, c: r.rdb, bucket: bk.Name, k: r.vkeysOf(bk.Name), live: true}
 		bound, prevKey, first := "-", "", true
 		for {
 			rs, err := r.rdb.ZRangeByLex(ctx, x.k.vr, &redis.ZRangeBy{Min: bound, Max: "+", Count: walkBatch}).Result()
@@ -663,7 +674,7 @@ func (r *Redis) ListVersions(ctx context.Context, o VersionListOptions) (Version
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	x := &vreader{ctx: ctx, c: r.rdb, bucket: o.Bucket, k: r.vkeysOf(o.Bucket)}
+	x := &vreader{ctx: ctx, c: r.rdb, bucket: o.Bucket, k: r.vkeysOf(o.Bucket), live: true}
 	n, err := r.rdb.Exists(ctx, x.k.b).Result()
 	if err != nil {
 		return VersionListResult{}, r.fail(ctx, "list versions", err)
