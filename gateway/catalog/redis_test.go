@@ -341,3 +341,61 @@ func TestRedisRacingVersions(t *testing.T) {
 		t.Errorf("object index: %+v, %v; want version %s", e, err, want[0])
 	}
 }
+
+// TestRedisCorruptValues puts garbage where the catalog keeps records, as
+// a faulty or hostile writer to Redis could: every read fails with
+// ErrCorrupt, nothing panics, and other keys are unaffected.
+func TestRedisCorruptValues(t *testing.T) {
+	rdb := redisClient(t, testenv.StartRedis(t).URL())
+	ctx := t.Context()
+	c := openRedis(t, rdb, "bad:")
+	if err := c.CreateBucket(ctx, catalog.Bucket{Name: "b", Created: when}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"good", "short", "badcodec"} {
+		if _, err := c.Put(ctx, catalog.Entry{Bucket: "b", Key: k, Generation: 3, ModTime: when}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.PutShare(ctx, catalog.Share{ID: "s", Generation: 1, Created: when}); err != nil {
+		t.Fatal(err)
+	}
+	writes := map[string][2]string{
+		"short":    {"bad:{b:b}:e", "123"},
+		"badcodec": {"bad:{b:b}:e", "00000000000000000003\x09garbage"},
+	}
+	for field, kv := range writes {
+		if err := rdb.HSet(ctx, kv[0], field, kv[1]).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.Set(ctx, "bad:{s}:s:s", "\x01\xff", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, "bad:{b:b}:b", "", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name string
+		fn   func() error
+	}{
+		{"Get short", func() error { _, err := c.Get(ctx, "b", "short"); return err }},
+		{"Get bad codec", func() error { _, err := c.Get(ctx, "b", "badcodec"); return err }},
+		{"List", func() error { _, err := c.List(ctx, catalog.ListOptions{Bucket: "b"}); return err }},
+		{"Put over it", func() error {
+			_, err := c.Put(ctx, catalog.Entry{Bucket: "b", Key: "badcodec", Generation: 9})
+			return err
+		}},
+		{"GetShare", func() error { _, err := c.GetShare(ctx, "s"); return err }},
+		{"CountDownload", func() error { _, err := c.CountDownload(ctx, "s", when); return err }},
+		{"GetBucket", func() error { _, err := c.GetBucket(ctx, "b"); return err }},
+	}
+	for _, ch := range checks {
+		if err := ch.fn(); !errors.Is(err, catalog.ErrCorrupt) {
+			t.Errorf("%s: %v, want ErrCorrupt", ch.name, err)
+		}
+	}
+	if e, err := c.Get(ctx, "b", "good"); err != nil || e.Generation != 3 {
+		t.Errorf("Get of an intact key: %+v, %v", e, err)
+	}
+}
