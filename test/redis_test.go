@@ -315,6 +315,14 @@ func TestRedisTwoInstances(t *testing.T) {
 	if _, err := getObject(ctx, ca, "shared", "top"); statusOf(err) != http.StatusNotFound {
 		t.Errorf("GET through a of what b deleted: %v, want 404", err)
 	}
+	// Maintenance commands run beside the serving instances (no admin
+	// listener here: they open Redis themselves).
+	if out := a.mustRun(t, 0, "scrub", "-c", a.Config); !strings.Contains(out, "problems: 0") {
+		t.Errorf("scrub while two instances serve:\n%s", out)
+	}
+	if out := a.mustRun(t, 0, "repair", "-c", a.Config); !strings.Contains(out, "found: 0 problem(s) in 7 objects") {
+		t.Errorf("repair while two instances serve:\n%s", out)
+	}
 	// Both instances restart on the shared catalog.
 	a.Stop()
 	b.Stop()
