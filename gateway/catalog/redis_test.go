@@ -399,3 +399,46 @@ func TestRedisCorruptValues(t *testing.T) {
 		t.Errorf("Get of an intact key: %+v, %v", e, err)
 	}
 }
+
+// TestRedisShareCountTwoInstances has two instances count one share link
+// at once: it opens exactly MaxDownloads times in all.
+func TestRedisShareCountTwoInstances(t *testing.T) {
+	url := testenv.StartRedisCluster(t).URL()
+	ctx := t.Context()
+	a := openRedis(t, redisClient(t, url), "sc:")
+	b := openRedis(t, redisClient(t, url), "sc:")
+	if err := a.PutShare(ctx, catalog.Share{ID: "link", Generation: 1, Created: when, MaxDownloads: 10}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var opened, gone atomic.Int64
+	errs := make(chan error, 40)
+	for i := range 40 {
+		c := a
+		if i%2 == 1 {
+			c = b
+		}
+		wg.Go(func() {
+			_, err := c.CountDownload(ctx, "link", when)
+			switch {
+			case err == nil:
+				opened.Add(1)
+			case errors.Is(err, catalog.ErrShareGone):
+				gone.Add(1)
+			default:
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if opened.Load() != 10 || gone.Load() != 30 {
+		t.Errorf("opened %d, refused %d; want 10 and 30", opened.Load(), gone.Load())
+	}
+	if s, err := b.GetShare(ctx, "link"); err != nil || s.Downloads != 10 {
+		t.Errorf("stored share: %+v, %v", s, err)
+	}
+}
