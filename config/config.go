@@ -195,8 +195,18 @@ type Catalog struct {
 	Type string `yaml:"type"`
 	// Path is the bbolt file (type bolt).
 	Path string `yaml:"path,omitempty"`
-	// URL is the Redis URL, redis:// or rediss:// (type redis).
+	// URL is the Redis URL, redis:// or rediss:// (type redis). A
+	// username and password may be in it, or the password in
+	// PasswordFile or PasswordEnv.
 	URL string `yaml:"url,omitempty"`
+	// PasswordFile names a file that holds the Redis password (type
+	// redis), read as secret_key_file is; it replaces one in the URL.
+	PasswordFile string `yaml:"password_file,omitempty"`
+	// PasswordEnv names an environment variable that holds the Redis
+	// password instead (read by Load).
+	PasswordEnv string `yaml:"password_env,omitempty"`
+	// Password is the password read from PasswordFile or PasswordEnv.
+	Password string `yaml:"-"`
 }
 
 // User is one S3 credential pair; the same pair is the WebDAV basic-auth
@@ -686,7 +696,7 @@ func (c *Config) readSecretFiles(getenv func(string) string) {
 	fail := func(field, format string, args ...any) {
 		c.secretErrs = append(c.secretErrs, &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)})
 	}
-	read := func(prefix, inline, path, env string, dst *string) {
+	read := func(prefix, field, inline, path, env string, dst *string) {
 		set := 0
 		for _, v := range []string{inline, path, env} {
 			if v != "" {
@@ -694,7 +704,7 @@ func (c *Config) readSecretFiles(getenv func(string) string) {
 			}
 		}
 		if set > 1 {
-			fail(prefix+".secret_key", "set only one of secret_key, secret_key_file and secret_key_env")
+			fail(prefix+"."+field, "set only one of %s, %s_file and %s_env", field, field, field)
 			return
 		}
 		switch {
@@ -704,7 +714,7 @@ func (c *Config) readSecretFiles(getenv func(string) string) {
 				v = getenv(env)
 			}
 			if v == "" {
-				fail(prefix+".secret_key_env", "the environment variable %s is not set or empty", env)
+				fail(prefix+"."+field+"_env", "the environment variable %s is not set or empty", env)
 				return
 			}
 			*dst = v
@@ -717,7 +727,7 @@ func (c *Config) readSecretFiles(getenv func(string) string) {
 			}
 			secret, err := readSecretFile(path)
 			if err != nil {
-				fail(prefix+".secret_key_file", "%v", err)
+				fail(prefix+"."+field+"_file", "%v", err)
 				return
 			}
 			*dst = secret
@@ -725,12 +735,13 @@ func (c *Config) readSecretFiles(getenv func(string) string) {
 	}
 	for i := range c.Users {
 		u := &c.Users[i]
-		read(fmt.Sprintf("users[%d]", i), u.SecretKey, u.SecretKeyFile, u.SecretKeyEnv, &u.SecretKey)
+		read(fmt.Sprintf("users[%d]", i), "secret_key", u.SecretKey, u.SecretKeyFile, u.SecretKeyEnv, &u.SecretKey)
 	}
 	for i := range c.Backends {
 		b := &c.Backends[i]
-		read(fmt.Sprintf("backends[%d]", i), b.SecretKey, b.SecretKeyFile, b.SecretKeyEnv, &b.SecretKey)
+		read(fmt.Sprintf("backends[%d]", i), "secret_key", b.SecretKey, b.SecretKeyFile, b.SecretKeyEnv, &b.SecretKey)
 	}
+	read("catalog", "password", "", c.Catalog.PasswordFile, c.Catalog.PasswordEnv, &c.Catalog.Password)
 }
 
 // readSecretFile returns the one line held in the file at path.

@@ -857,3 +857,56 @@ func TestCheckPlaintext(t *testing.T) {
 		t.Errorf("%s=yes please: %v", EnvAllowPlaintext, err)
 	}
 }
+
+// TestCatalogPassword reads the Redis password from a file or the
+// environment, relative to the config file, and refuses it for bolt.
+func TestCatalogPassword(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "redis.pw"), []byte("pw-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "twincrypt.yaml")
+	load := func(catalog string, env map[string]string) (*Config, error) {
+		text := "listen: {s3: \"127.0.0.1:8420\", webdav: \"127.0.0.1:8421\"}\nkeyring: k\ncatalog: {" + catalog + "}\n" +
+			"users: [{access_key: demo, secret_key: 12345678}]\nbackends:\n" +
+			"  - {name: a, jurisdiction: US, type: local, path: a}\n  - {name: b, jurisdiction: EU, type: local, path: b}\n"
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return LoadWithEnv(path, func(k string) string { return env[k] })
+	}
+	tests := []struct {
+		name, catalog string
+		env           map[string]string
+		password      string
+		err           string
+	}{
+		{"file", "type: redis, url: \"redis://u@127.0.0.1:6379/0\", password_file: redis.pw", nil, "pw-from-file", ""},
+		{"env", "type: redis, url: \"redis://127.0.0.1:6379/0\", password_env: RPW", map[string]string{"RPW": "pw-from-env"}, "pw-from-env", ""},
+		{"none", "type: redis, url: \"redis://127.0.0.1:6379/0\"", nil, "", ""},
+		{"both", "type: redis, url: \"redis://h:1\", password_env: RPW, password_file: redis.pw", map[string]string{"RPW": "x"}, "", "catalog.password: set only one of password, password_file and password_env"},
+		{"unset env", "type: redis, url: \"redis://h:1\", password_env: NOPE", nil, "", "catalog.password_env: the environment variable NOPE is not set or empty"},
+		{"missing file", "type: redis, url: \"redis://h:1\", password_file: nope", nil, "", "catalog.password_file: open "},
+		{"bolt", "type: bolt, path: c.db, password_file: redis.pw", nil, "", "catalog.password_file: only used with type redis"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := load(tt.catalog, tt.env)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				if strings.Contains(err.Error(), "pw-from") {
+					t.Errorf("an error shows the password: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Catalog.Password != tt.password {
+				t.Errorf("password %q, want %q", c.Catalog.Password, tt.password)
+			}
+		})
+	}
+}

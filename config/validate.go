@@ -177,6 +177,9 @@ func (c *Config) validateCatalog(v *validator) {
 		if c.Catalog.URL != "" {
 			v.add("catalog.url", "only used with type redis")
 		}
+		if c.Catalog.PasswordFile != "" || c.Catalog.PasswordEnv != "" {
+			v.add("catalog.password_file", "only used with type redis")
+		}
 	case CatalogRedis:
 		if c.Catalog.URL == "" {
 			v.add("catalog.url", "required for type redis")

@@ -55,6 +55,10 @@ var (
 	ErrCorruptRecord = errors.New("corrupt meta record")
 	// ErrIntegrity is the object format's authentication failure.
 	ErrIntegrity = seal.ErrIntegrity
+	// ErrCatalogUnavailable means the catalog could not be reached (a
+	// Redis catalog whose server is down): nothing was decided, and the
+	// same request succeeds once it is back.
+	ErrCatalogUnavailable = catalog.ErrUnavailable
 )
 
 // MaxKeyLength is the longest object key accepted, in bytes, as on S3.

@@ -91,6 +91,9 @@ type Setup struct {
 	// Env is added to the environment of every twincrypt command the
 	// gateway runs (serve included), for TWINCRYPT_* overrides.
 	Env []string
+	// CatalogURL, when set, makes the catalog a Redis one at this URL
+	// (catalog.type redis) instead of the embedded file.
+	CatalogURL string
 }
 
 // Gateway is a running twincrypt serve process.
@@ -173,7 +176,11 @@ func StartGateway(t testing.TB, s Setup) *Gateway {
 			fmt.Fprintf(&cfg, "    %s: {cert: tls-%s.pem, key: tls-%s-key.pem}\n", name, name, name)
 		}
 	}
-	fmt.Fprintf(&cfg, "keyring: twincrypt.keyring\ncatalog:\n  type: bolt\n  path: twincrypt.db\n")
+	if s.CatalogURL != "" {
+		fmt.Fprintf(&cfg, "keyring: twincrypt.keyring\ncatalog:\n  type: redis\n  url: %s\n", s.CatalogURL)
+	} else {
+		fmt.Fprintf(&cfg, "keyring: twincrypt.keyring\ncatalog:\n  type: bolt\n  path: twincrypt.db\n")
+	}
 	if s.SecretKeyFile {
 		if err := os.WriteFile(filepath.Join(g.Dir, "user.secret"), []byte(g.SecretKey+"\n"), 0o600); err != nil {
 			t.Fatal(err)

@@ -54,6 +54,7 @@ func commands() []command {
 		{"share", "make, list and revoke share links: create, list, revoke", runShare},
 		{"get", "download a share link: a file, or a folder's files (no config needed)", runGet},
 		{"rebuild-catalog", "rebuild the catalog from the meta records on one backend", runRebuildCatalog},
+		{"migrate-catalog", "copy the catalog into Redis or an embedded file, then scrub against it", runMigrateCatalog},
 		{"version", "print the version, the commit it was built from and the Go version", runVersion},
 	}
 }

@@ -86,7 +86,14 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 		defer be.Close()
 		bes = append(bes, be)
 	}
-	cat, err := openCatalog(ctx, cfg)
+	rdb, err := openRedis(cfg)
+	if err != nil {
+		return err
+	}
+	if rdb != nil {
+		defer rdb.Close()
+	}
+	cat, err := openCatalog(ctx, cfg, rdb)
 	if err != nil {
 		return err
 	}

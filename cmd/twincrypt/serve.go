@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/twincrypt/twincrypt/config"
 	"github.com/twincrypt/twincrypt/gateway"
@@ -33,7 +32,6 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/s3api"
 	"github.com/twincrypt/twincrypt/gateway/sharepage"
 	"github.com/twincrypt/twincrypt/gateway/tlscert"
-	"github.com/twincrypt/twincrypt/internal/redisconn"
 	"github.com/twincrypt/twincrypt/keyring"
 )
 
@@ -130,15 +128,9 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	}
 	lim := cfg.Limits
 	// With a Redis catalog, the instances sharing it share their WebDAV
-	// locks, login throttling and background leases there too.
-	var redisClient redis.UniversalClient
-	if cfg.Catalog.Type == config.CatalogRedis {
-		if redisClient, err = redisconn.Open(cfg.Catalog.URL, redisconn.Options{}); err != nil {
-			return err
-		}
-		defer redisClient.Close()
-	}
-	shared, err := newSharedState(redisClient, st.keys, lim, log)
+	// locks, login throttling and background leases there too, on the
+	// catalog's client (closed with the store, after the workers stop).
+	shared, err := newSharedState(st.rdb, st.keys, lim, log)
 	if err != nil {
 		return err
 	}

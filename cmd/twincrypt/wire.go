@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/backends/local"
@@ -17,6 +20,7 @@ import (
 	"github.com/twincrypt/twincrypt/config"
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/internal/redisconn"
 	"github.com/twincrypt/twincrypt/keyring"
 )
 
@@ -116,17 +120,50 @@ func openServedBackend(ctx context.Context, b config.Backend) (be backends.Backe
 	return nil, nil, fmt.Errorf("backend %s: unknown type %q", b.Name, b.Type)
 }
 
-// openCatalog opens the catalog cfg names.
-func openCatalog(ctx context.Context, cfg *config.Config) (catalog.Catalog, error) {
+// openRedis returns the Redis client of cfg's catalog, or nil for an
+// embedded catalog. The client is made once per process and shared by
+// everything kept in Redis; the caller closes it.
+func openRedis(cfg *config.Config) (redis.UniversalClient, error) {
+	if cfg.Catalog.Type != config.CatalogRedis {
+		return nil, nil
+	}
+	rdb, err := redisconn.Open(cfg.Catalog.URL, redisconn.Options{Password: cfg.Catalog.Password})
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	return rdb, nil
+}
+
+// openCatalog opens the catalog cfg names; a Redis catalog runs on rdb
+// (from openRedis), which it does not close.
+func openCatalog(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient) (catalog.Catalog, error) {
 	switch cfg.Catalog.Type {
-	case "bolt":
+	case config.CatalogBolt:
 		c, err := catalog.OpenBolt(cfg.Catalog.Path)
 		if err != nil {
 			return nil, err // not a non-nil interface around a nil *Bolt
 		}
 		return c, nil
+	case config.CatalogRedis:
+		if rdb == nil {
+			return nil, errors.New("catalog: no Redis client")
+		}
+		c, err := catalog.OpenRedis(ctx, rdb)
+		if err != nil {
+			return nil, fmt.Errorf("catalog %s: %w", redactedURL(cfg.Catalog.URL), err)
+		}
+		return c, nil
 	}
 	return nil, fmt.Errorf("catalog type %q is not supported by this build", cfg.Catalog.Type)
+}
+
+// redactedURL is raw with any password hidden, for messages.
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // store is everything a subcommand needs to reach the encrypted data.
@@ -136,7 +173,10 @@ type store struct {
 	members []replica.Member
 	set     *replica.Set
 	cat     catalog.Catalog
-	ns      *gateway.Namespace
+	// rdb is the Redis client of a Redis catalog (nil for an embedded
+	// one), shared with everything else the gateway keeps in Redis.
+	rdb redis.UniversalClient
+	ns  *gateway.Namespace
 	// borrowed marks the running gateway's store lent to a command run
 	// through the admin API: Close leaves it open.
 	borrowed bool
@@ -210,7 +250,10 @@ func openStoreWith(ctx context.Context, c *cli, cfg *config.Config, log *slog.Lo
 		log.Warn("fewer backends reachable than a write needs (replication.min_writes): writes answer 503 until enough are back",
 			"reachable", reachable, "needed", cfg.WriteQuorum())
 	}
-	if st.cat, err = openCatalog(ctx, cfg); err != nil {
+	if st.rdb, err = openRedis(cfg); err != nil {
+		return nil, err
+	}
+	if st.cat, err = openCatalog(ctx, cfg, st.rdb); err != nil {
 		return nil, err
 	}
 	queue, ok := st.cat.(replica.Queue)
@@ -256,6 +299,9 @@ func (st *store) Close() error {
 	var errs []error
 	if st.cat != nil {
 		errs = append(errs, st.cat.Close())
+	}
+	if st.rdb != nil {
+		errs = append(errs, st.rdb.Close())
 	}
 	for _, m := range st.members {
 		errs = append(errs, m.Backend.Close())

@@ -103,7 +103,7 @@ func OpenBolt(path string, opts ...BoltOption) (*Bolt, error) {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bkMeta, bkBuckets, bkObjects, bkUploads, bkUploadIndex, bkParts, bkQueue, bkQueueTime, bkShares, bkTombstones} {
+		for _, name := range [][]byte{bkMeta, bkBuckets, bkObjects, bkUploads, bkUploadIndex, bkParts, bkQueue, bkQueueTime, bkShares, bkTombstones, bkVersions, bkVersionIDs, bkVersionTombs, bkBucketVersioning} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -229,6 +229,9 @@ func (c *Bolt) CreateBucket(ctx context.Context, b Bucket) error {
 		if err := tx.Bucket(bkTombstones).Delete(tombKey(b.Name, "")); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bkBucketVersioning).Delete(name); err != nil {
+			return err
+		}
 		if _, err := tx.Bucket(bkObjects).CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
@@ -244,17 +247,21 @@ func (c *Bolt) DeleteBucket(ctx context.Context, name string) error {
 		if name == "" || tx.Bucket(bkBuckets).Get(key) == nil {
 			return fmt.Errorf("%w: %q", ErrNoSuchBucket, name)
 		}
-		for _, parent := range [][]byte{bkObjects, bkUploadIndex} {
+		parents := [][]byte{bkObjects, bkUploadIndex, bkVersions, bkVersionIDs}
+		for _, parent := range parents {
 			if b := tx.Bucket(parent).Bucket(key); b != nil {
 				if k, _ := b.Cursor().First(); k != nil {
 					return fmt.Errorf("%w: %q", ErrBucketNotEmpty, name)
 				}
 			}
 		}
-		for _, parent := range [][]byte{bkObjects, bkUploadIndex} {
+		for _, parent := range parents {
 			if err := tx.Bucket(parent).DeleteBucket(key); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 				return err
 			}
+		}
+		if err := tx.Bucket(bkBucketVersioning).Delete(key); err != nil {
+			return err
 		}
 		return tx.Bucket(bkBuckets).Delete(key)
 	})
@@ -327,8 +334,14 @@ func (c *Bolt) Put(ctx context.Context, e Entry) (*Entry, error) {
 
 // putEntry is Put inside a transaction.
 func putEntry(tx *bbolt.Tx, e *Entry) (*Entry, error) {
+	if e.VersionID != "" {
+		return nil, fmt.Errorf("%w: an entry with a version ID (use PutVersion)", ErrInvalid)
+	}
 	ob, err := objects(tx, e.Bucket)
 	if err != nil {
+		return nil, err
+	}
+	if err := refuseVersioned(tx, e.Bucket, e.Key); err != nil {
 		return nil, err
 	}
 	k := []byte(e.Key)
@@ -377,6 +390,9 @@ func deleteEntry(tx *bbolt.Tx, bucket, key string, gen uint64) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseVersioned(tx, bucket, key); err != nil {
+		return nil, err
+	}
 	k := []byte(key)
 	v := ob.Get(k)
 	if key == "" || v == nil {
@@ -390,6 +406,18 @@ func deleteEntry(tx *bbolt.Tx, bucket, key string, gen uint64) (*Entry, error) {
 		return nil, fmt.Errorf("%w: %s/%s holds generation %d, above %d", ErrStale, bucket, key, old.Generation, gen)
 	}
 	return &old, ob.Delete(k)
+}
+
+// refuseVersioned is ErrVersioned if bucket/key has versions.
+func refuseVersioned(tx *bbolt.Tx, bucket, key string) error {
+	has, err := hasVersions(tx, bucket, key)
+	if err != nil {
+		return err
+	}
+	if has {
+		return fmt.Errorf("%w: %s/%s", ErrVersioned, bucket, key)
+	}
+	return nil
 }
 
 // Move implements Catalog: Delete of the source and Put of dst in one

@@ -29,6 +29,9 @@ func (c *Bolt) PutTombstone(ctx context.Context, t Tombstone) (*Entry, error) {
 	if err := checkBucketName(t.Bucket); err != nil {
 		return nil, fmt.Errorf("catalog put tombstone: %w", err)
 	}
+	if t.VersionID != "" {
+		return nil, fmt.Errorf("catalog put tombstone: %w: a version tombstone (use DeleteVersion)", ErrInvalid)
+	}
 	var removed *Entry
 	err := c.batch(ctx, "put tombstone", func(tx *bbolt.Tx) error {
 		removed = nil
@@ -44,6 +47,9 @@ func (c *Bolt) PutTombstone(ctx context.Context, t Tombstone) (*Entry, error) {
 				return fmt.Errorf("%w: bucket %q still exists", ErrBucketNotEmpty, t.Bucket)
 			}
 		} else if ob := tx.Bucket(bkObjects).Bucket([]byte(t.Bucket)); ob != nil {
+			if err := refuseVersioned(tx, t.Bucket, t.Key); err != nil {
+				return err
+			}
 			if v := ob.Get([]byte(t.Key)); v != nil {
 				e, err := decodeEntry(t.Bucket, t.Key, v)
 				if err != nil {

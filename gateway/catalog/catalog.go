@@ -71,9 +71,13 @@ type Bucket struct {
 // Entry is the catalog's view of one object.
 type Entry struct {
 	Bucket, Key string
-	Size        int64     // plaintext size in bytes
-	ETag        string    // as served to clients, without quotes
-	ModTime     time.Time // last modification
+	// VersionID is empty for an object of a key without versions;
+	// otherwise the key's current version, whose fields these are (see
+	// Versions).
+	VersionID string
+	Size      int64     // plaintext size in bytes
+	ETag      string    // as served to clients, without quotes
+	ModTime   time.Time // last modification
 	// Generation orders the versions of one key; a higher generation
 	// replaces a lower one.
 	Generation uint64
@@ -134,7 +138,8 @@ type Catalog interface {
 	// the bucket's tombstone: the caller has written a newer record.
 	CreateBucket(ctx context.Context, b Bucket) error
 	// DeleteBucket removes an empty bucket; ErrBucketNotEmpty if it
-	// holds objects or multipart uploads in progress.
+	// holds objects, versions (delete markers included) or multipart
+	// uploads in progress.
 	DeleteBucket(ctx context.Context, name string) error
 	// GetBucket returns one bucket; ErrNoSuchBucket if it is missing.
 	GetBucket(ctx context.Context, name string) (Bucket, error)
@@ -147,11 +152,12 @@ type Catalog interface {
 	// Put stores e unless the catalog holds an entry or a tombstone for
 	// the same key with a higher or equal Generation (then ErrStale). It
 	// returns the entry it replaced (nil if none) and drops a tombstone
-	// it supersedes.
+	// it supersedes. e.VersionID must be empty, and a key that has
+	// versions is ErrVersioned (see Versions).
 	Put(ctx context.Context, e Entry) (prev *Entry, err error)
 	// Delete removes the entry if its Generation <= gen (gen 0 means
 	// unconditionally; otherwise ErrStale) and returns it; a missing
-	// entry is ErrNotFound.
+	// entry is ErrNotFound; a key that has versions is ErrVersioned.
 	Delete(ctx context.Context, bucket, key string, gen uint64) (*Entry, error)
 	// Move atomically does Delete(bucket, key, gen) and Put(dst): either
 	// both happen or neither does, with the errors of each. It returns
@@ -194,6 +200,8 @@ type Catalog interface {
 	Epochs
 	// Shares holds the share links.
 	Shares
+	// Versions keeps the versions of keys in versioned buckets.
+	Versions
 
 	// Close releases the catalog's resources.
 	Close() error

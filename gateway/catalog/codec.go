@@ -162,6 +162,11 @@ func encodeEntry(e *Entry) []byte {
 	enc.time(e.ModTime)
 	enc.uvarint(e.Generation)
 	enc.bytes(e.Record)
+	if e.VersionID != "" {
+		// Optional trailing field: entries written before versions
+		// existed decode as unversioned.
+		enc.str(e.VersionID)
+	}
 	return enc.b
 }
 
@@ -173,7 +178,59 @@ func decodeEntry(bucket, key string, v []byte) (Entry, error) {
 	e.ModTime = d.time()
 	e.Generation = d.uvarint()
 	e.Record = d.bytes()
+	if d.err == nil && len(d.b) > 0 {
+		e.VersionID = d.str()
+		if d.err == nil && e.VersionID == "" {
+			d.fail("empty version ID")
+		}
+	}
 	return e, d.done()
+}
+
+// Version values hold everything but the names, which are in the bolt
+// key.
+const (
+	versionDeleteMarker = 1 << iota
+	versionLegalHold
+)
+
+func encodeVersion(v *Version) []byte {
+	enc := newEncoder()
+	enc.uvarint(v.Generation)
+	var flags uint64
+	if v.DeleteMarker {
+		flags |= versionDeleteMarker
+	}
+	if v.LegalHold {
+		flags |= versionLegalHold
+	}
+	enc.uvarint(flags)
+	enc.varint(v.Size)
+	enc.str(v.ETag)
+	enc.time(v.ModTime)
+	enc.str(v.RetainMode)
+	enc.time(v.RetainUntil)
+	enc.bytes(v.Record)
+	return enc.b
+}
+
+func decodeVersion(bucket, key, id string, seq uint64, b []byte) (Version, error) {
+	d := newDecoder(b, "version", key+"?versionId="+id)
+	v := Version{Bucket: bucket, Key: key, VersionID: id, Seq: seq}
+	v.Generation = d.uvarint()
+	flags := d.uvarint()
+	v.DeleteMarker = flags&versionDeleteMarker != 0
+	v.LegalHold = flags&versionLegalHold != 0
+	v.Size = d.varint()
+	v.ETag = d.str()
+	v.ModTime = d.time()
+	v.RetainMode = d.str()
+	v.RetainUntil = d.time()
+	v.Record = d.bytes()
+	if d.err == nil && flags&^(versionDeleteMarker|versionLegalHold) != 0 {
+		d.fail("unknown flags")
+	}
+	return v, d.done()
 }
 
 // encodeBucket writes the creation time and, when the bucket has one, its
@@ -295,4 +352,35 @@ func successor(p []byte) []byte {
 		}
 	}
 	return nil
+}
+
+func encodeBucketVersioning(v *BucketVersioning) []byte {
+	enc := newEncoder()
+	enc.str(v.Status)
+	var flags uint64
+	if v.ObjectLock {
+		flags = 1
+	}
+	enc.uvarint(flags)
+	enc.str(v.DefaultMode)
+	enc.uvarint(uint64(v.DefaultDays))
+	enc.uvarint(uint64(v.DefaultYears))
+	enc.uvarint(v.Generation)
+	return enc.b
+}
+
+func decodeBucketVersioning(name string, b []byte) (BucketVersioning, error) {
+	d := newDecoder(b, "bucket versioning", name)
+	var v BucketVersioning
+	v.Status = d.str()
+	flags := d.uvarint()
+	v.ObjectLock = flags&1 != 0
+	v.DefaultMode = d.str()
+	days, years := d.uvarint(), d.uvarint()
+	v.Generation = d.uvarint()
+	if d.err == nil && (flags > 1 || days > 1<<31 || years > 1<<31) {
+		d.fail("out of range")
+	}
+	v.DefaultDays, v.DefaultYears = int(days), int(years)
+	return v, d.done()
 }

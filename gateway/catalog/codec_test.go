@@ -15,6 +15,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		{},
 		{Size: -1, ETag: "e", ModTime: when, Generation: 1<<64 - 1, Record: []byte{0, 1, 2}},
 		{Size: 1 << 62, ModTime: time.Unix(0, 1).In(time.FixedZone("Z", 3600))},
+		{Size: 3, ETag: "v", Generation: 9, VersionID: "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo", Record: []byte("r")},
 	}
 	for _, e := range entries {
 		got, err := decodeEntry("b", "k", encodeEntry(&e))
@@ -22,7 +23,7 @@ func TestCodecRoundTrip(t *testing.T) {
 			t.Fatalf("decode(encode(%+v)): %v", e, err)
 		}
 		if got.Size != e.Size || got.ETag != e.ETag || !got.ModTime.Equal(e.ModTime) || got.ModTime.IsZero() != e.ModTime.IsZero() ||
-			got.Generation != e.Generation || !bytes.Equal(got.Record, e.Record) || got.Bucket != "b" || got.Key != "k" {
+			got.Generation != e.Generation || !bytes.Equal(got.Record, e.Record) || got.Bucket != "b" || got.Key != "k" || got.VersionID != e.VersionID {
 			t.Errorf("round trip of %+v gave %+v", e, got)
 		}
 	}
@@ -57,6 +58,39 @@ func TestBucketCodec(t *testing.T) {
 	enc := encodeBucket(&tests[0].in)
 	if _, err := decodeBucket("b", enc[:len(enc)-1]); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("truncated owner: %v, want ErrCorrupt", err)
+	}
+}
+
+func TestVersionCodec(t *testing.T) {
+	when := time.Date(2026, 3, 14, 1, 2, 3, 4, time.UTC)
+	versions := []Version{
+		{Generation: 7, Size: 12, ETag: "e", ModTime: when, Record: []byte("r")},
+		{Generation: 8, DeleteMarker: true, ModTime: when},
+		{Generation: 9, LegalHold: true, RetainMode: RetainCompliance, RetainUntil: when, Record: []byte{0}},
+	}
+	for _, v := range versions {
+		v.Bucket, v.Key, v.VersionID, v.Seq = "b", "k", "id", 7
+		got, err := decodeVersion("b", "k", "id", 7, encodeVersion(&v))
+		if err != nil {
+			t.Fatalf("decode(encode(%+v)): %v", v, err)
+		}
+		if got.Generation != v.Generation || got.DeleteMarker != v.DeleteMarker || got.LegalHold != v.LegalHold ||
+			got.Size != v.Size || got.ETag != v.ETag || !got.ModTime.Equal(v.ModTime) || got.RetainMode != v.RetainMode ||
+			!got.RetainUntil.Equal(v.RetainUntil) || !bytes.Equal(got.Record, v.Record) || got.Seq != 7 || got.VersionID != "id" {
+			t.Errorf("round trip of %+v gave %+v", v, got)
+		}
+	}
+	// An entry encoded with an empty trailing version ID is corrupt.
+	bad := append(encodeEntry(&Entry{Generation: 1}), 0)
+	if _, err := decodeEntry("b", "k", bad); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("entry with an empty version ID: %v, want ErrCorrupt", err)
+	}
+	// Unknown flag bits are corrupt.
+	enc := newEncoder()
+	enc.uvarint(1)
+	enc.uvarint(1 << 5)
+	if _, err := decodeVersion("b", "k", "id", 1, enc.b); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("version with unknown flags: %v, want ErrCorrupt", err)
 	}
 }
 
@@ -122,6 +156,12 @@ func FuzzDecode(f *testing.F) {
 		}
 		if _, err := decodePart(1, v); err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Errorf("part error %v is not ErrCorrupt", err)
+		}
+		if _, err := decodeVersion("b", "k", "v", 1, v); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("version error %v is not ErrCorrupt", err)
+		}
+		if _, err := decodeBucketVersioning("b", v); err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("bucket versioning error %v is not ErrCorrupt", err)
 		}
 		if _, err := decodeBucket("b", v); err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Errorf("bucket error %v is not ErrCorrupt", err)

@@ -9,8 +9,13 @@ import (
 // bucket) at a generation: nothing of that name with a generation at or
 // below it may come back, whatever a provider serves. Record is the sealed
 // tombstone as the providers hold it, opaque to the catalog.
+//
+// With a VersionID it records the deletion of one version of a key
+// (Versions.DeleteVersion); the key's own tombstone (VersionID empty)
+// also stands for its null version.
 type Tombstone struct {
 	Bucket, Key string
+	VersionID   string
 	Generation  uint64
 	Deleted     time.Time
 	Record      []byte
@@ -26,7 +31,9 @@ type Tombstones interface {
 	// name and returns it, unless the entry's generation is at or above
 	// t.Generation (then ErrStale and nothing changes); for a bucket
 	// (empty Key) the bucket must already be deleted. A tombstone at or
-	// below a stored one is ErrStale.
+	// below a stored one is ErrStale. t.VersionID must be empty (see
+	// Versions.DeleteVersion), and an object that has versions is
+	// ErrVersioned.
 	PutTombstone(ctx context.Context, t Tombstone) (removed *Entry, err error)
 	// GetTombstone returns the tombstone of bucket/key (key empty: of
 	// the bucket); ErrNotFound if there is none.

@@ -412,6 +412,9 @@ func (r *rewriter) flush() error {
 	return err
 }
 
+// retryAfter is the Retry-After of every 503 Service Unavailable answer.
+const retryAfter = time.Second
+
 // statusWriter replaces webdav.Handler's error status with the one the
 // file system recorded, if any.
 type statusWriter struct {
@@ -465,6 +468,9 @@ func (s *statusWriter) replace(status int) {
 		}
 	}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
+	if status == http.StatusServiceUnavailable {
+		guard.SetRetryAfter(s.ResponseWriter, retryAfter)
+	}
 	s.ResponseWriter.WriteHeader(status)
 	io.WriteString(s.ResponseWriter, webdav.StatusText(status))
 }

@@ -271,7 +271,7 @@ func (f *file) list() ([]os.FileInfo, error) {
 	for {
 		res, err := ns.ListDetailed(ctx, f.loc.bucket, gateway.ListOptions{Prefix: prefix, Delimiter: "/", StartAfter: after, Limit: listPage})
 		if err != nil {
-			return nil, f.fs.lookupErr("readdir", f.loc, err)
+			return nil, f.fs.lookupErr(ctx, "readdir", f.loc, err)
 		}
 		for i := range res.Objects {
 			oi := &res.Objects[i]

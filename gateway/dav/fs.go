@@ -85,7 +85,7 @@ func (fs *fileSystem) lookup(ctx context.Context, l loc) (*fileInfo, error) {
 	case l.isBucket():
 		b, err := fs.ns.Bucket(ctx, l.bucket)
 		if err != nil {
-			return nil, fs.lookupErr("stat", l, err)
+			return nil, fs.lookupErr(ctx, "stat", l, err)
 		}
 		return &fileInfo{loc: l, name: l.bucket, dir: true, mod: b.Created}, nil
 	}
@@ -94,18 +94,18 @@ func (fs *fileSystem) lookup(ctx context.Context, l loc) (*fileInfo, error) {
 		return objectInfo(l, &o.ObjectInfo, o), nil
 	}
 	if !errors.Is(err, gateway.ErrNoSuchKey) {
-		return nil, fs.lookupErr("stat", l, err)
+		return nil, fs.lookupErr(ctx, "stat", l, err)
 	}
 	m, err := fs.ns.Object(ctx, l.bucket, l.dirPrefix())
 	if err == nil {
 		return &fileInfo{loc: l, name: path.Base(l.key), dir: true, marker: true, mod: m.MTime(), props: m.Props}, nil
 	}
 	if !errors.Is(err, gateway.ErrNoSuchKey) {
-		return nil, fs.lookupErr("stat", l, err)
+		return nil, fs.lookupErr(ctx, "stat", l, err)
 	}
 	res, err := fs.ns.List(ctx, l.bucket, gateway.ListOptions{Prefix: l.dirPrefix(), Limit: 1})
 	if err != nil {
-		return nil, fs.lookupErr("stat", l, err)
+		return nil, fs.lookupErr(ctx, "stat", l, err)
 	}
 	if len(res.Objects) == 0 && len(res.CommonPrefixes) == 0 {
 		return nil, notExist("stat", l.path)
@@ -119,13 +119,16 @@ func (fs *fileSystem) lookup(ctx context.Context, l loc) (*fileInfo, error) {
 
 // lookupErr turns a namespace error from a lookup into a file system
 // error: names that cannot exist do not exist.
-func (fs *fileSystem) lookupErr(op string, l loc, err error) error {
+func (fs *fileSystem) lookupErr(ctx context.Context, op string, l loc, err error) error {
 	switch {
 	case errors.Is(err, gateway.ErrNoSuchBucket), errors.Is(err, gateway.ErrNoSuchKey),
 		errors.Is(err, gateway.ErrInvalidKey), errors.Is(err, gateway.ErrKeyTooLong):
 		return notExist(op, l.path)
 	case errors.Is(err, gateway.ErrAccessDenied):
 		return &os.PathError{Op: op, Path: l.path, Err: os.ErrPermission}
+	case errors.Is(err, gateway.ErrCatalogUnavailable):
+		fs.log.Error("catalog unavailable: answering 503", "op", op, "path", l.path, "err", err)
+		fail(ctx, http.StatusServiceUnavailable)
 	}
 	return fmt.Errorf("%s %s: %w", op, l.path, err)
 }
@@ -230,9 +233,10 @@ func (fs *fileSystem) Mkdir(ctx context.Context, name string, perm os.FileMode) 
 }
 
 // unavailable records 503 Service Unavailable for an error that says too
-// few storage providers were reachable, and returns err.
+// few storage providers, or not the catalog, were reachable, and returns
+// err.
 func unavailable(ctx context.Context, err error) error {
-	if errors.Is(err, backends.ErrQuorum) || errors.Is(err, backends.ErrUnavailable) {
+	if errors.Is(err, backends.ErrQuorum) || errors.Is(err, backends.ErrUnavailable) || errors.Is(err, gateway.ErrCatalogUnavailable) {
 		fail(ctx, http.StatusServiceUnavailable)
 	}
 	return err
@@ -389,6 +393,9 @@ func (fs *fileSystem) writeErr(ctx context.Context, err error) error {
 	case errors.Is(err, backends.ErrQuorum), errors.Is(err, backends.ErrUnavailable):
 		// Too few providers reachable: the same request succeeds later.
 		fs.log.Warn("webdav write: storage providers unavailable", "err", err)
+		unavailable(ctx, err)
+	case errors.Is(err, gateway.ErrCatalogUnavailable):
+		fs.log.Error("catalog unavailable: answering 503", "err", err)
 		unavailable(ctx, err)
 	default:
 		fs.log.Warn("webdav write", "err", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/rclone/gofakes3"
 
@@ -18,6 +19,13 @@ import (
 // change that fewer storage providers than replication.min_writes could
 // take.
 const QuorumMessage = "Too few storage providers are reachable to store this change on as many as the gateway requires (replication.min_writes); try again later."
+
+// CatalogMessage is the message of the 503 ServiceUnavailable answer to a
+// request the catalog (Redis) could not be reached for.
+const CatalogMessage = "The gateway's catalog cannot be reached; try again later."
+
+// RetryAfter is the Retry-After of every 503 ServiceUnavailable answer.
+const RetryAfter = time.Second
 
 // apiError is an S3 error response the front end writes itself, for codes
 // gofakes3 does not know the status of.
@@ -77,6 +85,9 @@ func s3Error(ctx context.Context, err error, bucket, key string) error {
 		return gofakes3.ErrIncompleteBody
 	case errors.Is(err, gateway.ErrPrecondition):
 		return gofakes3.ErrPreconditionFailed
+	case errors.Is(err, gateway.ErrCatalogUnavailable):
+		logFrom(ctx).Error("catalog unavailable: answering 503", "bucket", bucket, "key", key, "err", err)
+		return override(ctx, http.StatusServiceUnavailable, "ServiceUnavailable", CatalogMessage)
 	case errors.Is(err, backends.ErrQuorum):
 		logFrom(ctx).Error("write quorum not met", "bucket", bucket, "key", key, "err", err)
 		return override(ctx, http.StatusServiceUnavailable, "ServiceUnavailable", QuorumMessage)

@@ -418,6 +418,9 @@ type errorBody struct {
 // writeError writes an S3 error response.
 func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
 	w.Header().Set("Content-Type", "application/xml")
+	if e.Status == http.StatusServiceUnavailable {
+		guard.SetRetryAfter(w, RetryAfter)
+	}
 	w.WriteHeader(e.Status)
 	if r.Method == http.MethodHead {
 		return

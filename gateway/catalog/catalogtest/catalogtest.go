@@ -58,6 +58,15 @@ func Run(t *testing.T, newCatalog func(t *testing.T) catalog.Catalog) {
 		{"Epoch", testEpoch},
 		{"Shares", testShares},
 		{"ShareCountRace", testShareCountRace},
+		{"VersionsLifecycle", testVersionsLifecycle},
+		{"VersionsNull", testVersionsNull},
+		{"VersionsRewrite", testVersionsRewrite},
+		{"VersionsLock", testVersionsLock},
+		{"VersionsInvalid", testVersionsInvalid},
+		{"ListVersions", testListVersions},
+		{"WalkVersions", testWalkVersions},
+		{"BucketVersioning", testBucketVersioning},
+		{"VersionsConcurrent", testVersionsConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
