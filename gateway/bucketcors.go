@@ -36,7 +36,7 @@ func (ns *Namespace) BucketCORS(ctx context.Context, bucket string) ([]CORSRule,
 // SetBucketCORS replaces the CORS rules of bucket (nil or empty: removes
 // them) and writes its record anew, one generation up.
 func (ns *Namespace) SetBucketCORS(ctx context.Context, bucket string, rules []CORSRule) error {
-	return ns.updateBucketRecord(ctx, bucket, func(r *record) { r.CORS = cloneCORS(rules) })
+	return ns.updateBucketRecord(ctx, bucket, func(r *record) error { r.CORS = cloneCORS(rules); return nil })
 }
 
 func cloneCORS(rules []CORSRule) []CORSRule {

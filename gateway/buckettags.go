@@ -27,12 +27,12 @@ func (ns *Namespace) BucketTags(ctx context.Context, bucket string) (map[string]
 // SetBucketTags replaces the tags of bucket (nil or empty: removes them)
 // and writes its record anew, one generation up.
 func (ns *Namespace) SetBucketTags(ctx context.Context, bucket string, tags map[string]string) error {
-	return ns.updateBucketRecord(ctx, bucket, func(r *record) { r.Tags = cloneTags(tags) })
+	return ns.updateBucketRecord(ctx, bucket, func(r *record) error { r.Tags = cloneTags(tags); return nil })
 }
 
 // updateBucketRecord applies change to the record of bucket and writes it
-// anew, one generation up.
-func (ns *Namespace) updateBucketRecord(ctx context.Context, bucket string, change func(*record)) error {
+// anew, one generation up. An error from change stops it.
+func (ns *Namespace) updateBucketRecord(ctx context.Context, bucket string, change func(*record) error) error {
 	defer ns.lock(bucket, "")()
 	b, err := ns.cat.GetBucket(ctx, bucket)
 	if err != nil {
@@ -42,8 +42,10 @@ func (ns *Namespace) updateBucketRecord(ctx context.Context, bucket string, chan
 	if err != nil {
 		return err
 	}
-	change(r)
 	r.Generation = ns.nextGeneration(r.Generation)
+	if err := change(r); err != nil {
+		return err
+	}
 	metaName, id := ns.names.meta(bucket, "")
 	sealed, err := ns.sealRecord(r, id)
 	if err != nil {

@@ -174,6 +174,18 @@ type BucketInfo struct {
 // CreateBucket creates a bucket. Its record is written to the backends first,
 // so that a rebuilt catalog knows empty buckets too.
 func (ns *Namespace) CreateBucket(ctx context.Context, name string) error {
+	return ns.CreateBucketWith(ctx, name, CreateBucketOptions{})
+}
+
+// CreateBucketOptions are the optional parts of CreateBucketWith.
+type CreateBucketOptions struct {
+	// ObjectLock creates the bucket with object lock, and so with
+	// versioning enabled; neither can be turned off.
+	ObjectLock bool
+}
+
+// CreateBucketWith is CreateBucket with options.
+func (ns *Namespace) CreateBucketWith(ctx context.Context, name string, o CreateBucketOptions) error {
 	if !ValidBucketName(name) {
 		return fmt.Errorf("%w: %q", ErrInvalidBucketName, name)
 	}
@@ -189,7 +201,11 @@ func (ns *Namespace) CreateBucket(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := ns.sealRecord(&record{Kind: kindBucket, Bucket: name, ModTime: now, Generation: ns.nextGeneration(deleted)}, id)
+	rec := &record{Kind: kindBucket, Bucket: name, ModTime: now, Generation: ns.nextGeneration(deleted)}
+	if o.ObjectLock {
+		rec.Versioning = &versioningRecord{Status: VersioningEnabled, ObjectLock: true}
+	}
+	sealed, err := ns.sealRecord(rec, id)
 	if err != nil {
 		return err
 	}
@@ -201,6 +217,9 @@ func (ns *Namespace) CreateBucket(ctx context.Context, name string) error {
 			return fmt.Errorf("%w: %s", ErrBucketExists, name)
 		}
 		return err
+	}
+	if rec.Versioning != nil {
+		return ns.recordVersioning(ctx, name, rec.Versioning.catalog(rec.Generation))
 	}
 	return nil
 }

@@ -54,6 +54,26 @@ type record struct {
 	Parts []partRecord      `json:"parts,omitempty"`
 	// CORS is a bucket's CORS configuration (bucket records only).
 	CORS []CORSRule `json:"cors,omitempty"`
+
+	// VersionID and Seq name and order a version of a key in a bucket
+	// with versioning (object, delete-marker and version-tombstone
+	// records); both are absent from the records of unversioned objects.
+	// The null version's record has VersionID "null" (or none, if it was
+	// written before versioning).
+	VersionID string `json:"vid,omitempty"`
+	Seq       uint64 `json:"seq,omitempty"`
+	// Retention and LegalHold are a version's object lock.
+	Retention *retentionRecord `json:"ret,omitempty"`
+	LegalHold bool             `json:"hold,omitempty"`
+	// Versioning is a bucket's versioning and object-lock configuration
+	// (bucket records only).
+	Versioning *versioningRecord `json:"versioning,omitempty"`
+}
+
+// retentionRecord is a version's object-lock retention.
+type retentionRecord struct {
+	Mode  string    `json:"mode"`
+	Until time.Time `json:"until"`
 }
 
 // partRecord names one data blob of an object. Objects of zero bytes have no

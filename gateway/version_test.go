@@ -1,0 +1,324 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twincrypt/twincrypt/gateway"
+)
+
+func (e *env) putv(t *testing.T, bucket, key, body string) gateway.ObjectInfo {
+	t.Helper()
+	info, err := e.ns.PutObject(context.Background(), bucket, key, strings.NewReader(body), int64(len(body)), gateway.PutOptions{})
+	if err != nil {
+		t.Fatalf("PutObject(%s/%s): %v", bucket, key, err)
+	}
+	return info
+}
+
+func readVersion(t *testing.T, ns *gateway.Namespace, bucket, key, id string) string {
+	t.Helper()
+	var o *gateway.Object
+	var err error
+	if id == "" {
+		o, err = ns.Object(context.Background(), bucket, key)
+	} else {
+		o, err = ns.ObjectVersion(context.Background(), bucket, key, id)
+	}
+	if err != nil {
+		t.Fatalf("read %s/%s?versionId=%s: %v", bucket, key, id, err)
+	}
+	r, err := o.NewReader(context.Background(), 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// listVersions returns "key?id[*][ marker]" for every version of bucket.
+func listVersions(t *testing.T, ns *gateway.Namespace, bucket string) []string {
+	t.Helper()
+	res, err := ns.ListVersions(context.Background(), bucket, gateway.VersionListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, v := range res.Versions {
+		s := v.Key + "?" + v.VersionID
+		if v.Latest {
+			s += "*"
+		}
+		if v.DeleteMarker {
+			s += " marker"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestVersioningLifecycle(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	old := e.putv(t, "bucket", "k", "before versioning")
+	if old.VersionID != "" {
+		t.Fatalf("version ID %q in an unversioned bucket", old.VersionID)
+	}
+	if err := e.ns.SetBucketVersioning(ctx, "bucket", gateway.VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := e.ns.Object(ctx, "bucket", "k"); err != nil || o.VersionID != gateway.NullVersion {
+		t.Fatalf("object from before versioning: %+v, %v; want the null version", o, err)
+	}
+	v1 := e.putv(t, "bucket", "k", "one")
+	v2 := e.putv(t, "bucket", "k", "two")
+	if v1.VersionID == "" || v2.VersionID == "" || v1.VersionID == v2.VersionID || v1.VersionID == gateway.NullVersion {
+		t.Fatalf("version IDs %q, %q", v1.VersionID, v2.VersionID)
+	}
+	for id, want := range map[string]string{"": "two", v2.VersionID: "two", v1.VersionID: "one", gateway.NullVersion: "before versioning"} {
+		if got := readVersion(t, e.ns, "bucket", "k", id); got != want {
+			t.Errorf("version %q reads %q, want %q", id, got, want)
+		}
+	}
+	// A delete adds a delete marker; the versions stay.
+	res, err := e.ns.Delete(ctx, "bucket", "k", gateway.DeleteOptions{})
+	if err != nil || !res.DeleteMarker || res.VersionID == "" {
+		t.Fatalf("Delete = %+v, %v", res, err)
+	}
+	var dm *gateway.DeleteMarkerError
+	if _, err := e.ns.Object(ctx, "bucket", "k"); !errors.As(err, &dm) || !dm.Current || !errors.Is(err, gateway.ErrNoSuchKey) || dm.VersionID != res.VersionID {
+		t.Fatalf("Object after delete: %v; want a current delete marker", err)
+	}
+	if _, err := e.ns.ObjectVersion(ctx, "bucket", "k", res.VersionID); !errors.As(err, &dm) || dm.Current {
+		t.Fatalf("ObjectVersion of the marker: %v", err)
+	}
+	if got := readVersion(t, e.ns, "bucket", "k", v1.VersionID); got != "one" {
+		t.Errorf("v1 after the delete marker reads %q", got)
+	}
+	want := []string{"k?" + res.VersionID + "* marker", "k?" + v2.VersionID, "k?" + v1.VersionID, "k?null"}
+	if got := listVersions(t, e.ns, "bucket"); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("versions %q, want %q", got, want)
+	}
+	lr, err := e.ns.List(ctx, "bucket", gateway.ListOptions{})
+	if err != nil || len(lr.Objects) != 0 {
+		t.Errorf("List after the delete marker: %+v, %v", lr.Objects, err)
+	}
+	// Deleting the marker by ID brings v2 back.
+	if _, err := e.ns.Delete(ctx, "bucket", "k", gateway.DeleteOptions{VersionID: res.VersionID}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readVersion(t, e.ns, "bucket", "k", ""); got != "two" {
+		t.Errorf("after deleting the marker: %q, want two", got)
+	}
+	// Deleting v2 for good promotes v1 and deletes v2's blob.
+	blobsBefore := len(e.names(t, 0, "b/"))
+	if _, err := e.ns.Delete(ctx, "bucket", "k", gateway.DeleteOptions{VersionID: v2.VersionID}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readVersion(t, e.ns, "bucket", "k", ""); got != "one" {
+		t.Errorf("after deleting v2: %q, want one", got)
+	}
+	if n := len(e.names(t, 0, "b/")); n != blobsBefore-1 {
+		t.Errorf("%d blobs after deleting a version, want %d", n, blobsBefore-1)
+	}
+	if _, err := e.ns.ObjectVersion(ctx, "bucket", "k", v2.VersionID); !errors.Is(err, gateway.ErrNoSuchVersion) {
+		t.Errorf("deleted version: %v, want ErrNoSuchVersion", err)
+	}
+	if _, err := e.ns.ObjectVersion(ctx, "bucket", "k", "nonsense"); !errors.Is(err, gateway.ErrInvalidVersionID) {
+		t.Errorf("malformed version ID: %v, want ErrInvalidVersionID", err)
+	}
+	// A copy from an old version.
+	cp, err := e.ns.CopyObjectWith(ctx, "bucket", "k", "bucket", "copy", gateway.CopyOptions{SourceVersionID: gateway.NullVersion})
+	if err != nil || cp.VersionID == "" {
+		t.Fatalf("copy of the null version: %+v, %v", cp, err)
+	}
+	if got := readVersion(t, e.ns, "bucket", "copy", ""); got != "before versioning" {
+		t.Errorf("copy reads %q", got)
+	}
+	// A copy onto itself makes a new version with its own blobs.
+	self, err := e.ns.CopyObjectWith(ctx, "bucket", "k", "bucket", "k", gateway.CopyOptions{})
+	if err != nil || self.VersionID == v1.VersionID {
+		t.Fatalf("copy onto itself: %+v, %v", self, err)
+	}
+	if _, err := e.ns.Delete(ctx, "bucket", "k", gateway.DeleteOptions{VersionID: v1.VersionID}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readVersion(t, e.ns, "bucket", "k", ""); got != "one" {
+		t.Errorf("the copy onto itself after deleting its source version: %q", got)
+	}
+	// Versioning cannot be turned off.
+	if err := e.ns.SetBucketVersioning(ctx, "bucket", ""); !errors.Is(err, gateway.ErrInvalidVersioning) {
+		t.Errorf("turning versioning off: %v", err)
+	}
+	// A bucket with versions is not empty.
+	if err := e.ns.DeleteBucket(ctx, "bucket"); !errors.Is(err, gateway.ErrBucketNotEmpty) {
+		t.Errorf("DeleteBucket with versions: %v", err)
+	}
+}
+
+func TestVersioningSuspended(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if err := e.ns.SetBucketVersioning(ctx, "bucket", gateway.VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	v1 := e.putv(t, "bucket", "k", "one")
+	if err := e.ns.SetBucketVersioning(ctx, "bucket", gateway.VersioningSuspended); err != nil {
+		t.Fatal(err)
+	}
+	n1 := e.putv(t, "bucket", "k", "null one")
+	n2 := e.putv(t, "bucket", "k", "null two")
+	if n1.VersionID != gateway.NullVersion || n2.VersionID != gateway.NullVersion {
+		t.Fatalf("suspended puts made versions %q, %q; want null", n1.VersionID, n2.VersionID)
+	}
+	want := []string{"k?null*", "k?" + v1.VersionID}
+	if got := listVersions(t, e.ns, "bucket"); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("versions %q, want %q", got, want)
+	}
+	if got := readVersion(t, e.ns, "bucket", "k", gateway.NullVersion); got != "null two" {
+		t.Errorf("null version reads %q", got)
+	}
+	res, err := e.ns.Delete(ctx, "bucket", "k", gateway.DeleteOptions{})
+	if err != nil || res.VersionID != gateway.NullVersion || !res.DeleteMarker {
+		t.Fatalf("suspended delete = %+v, %v", res, err)
+	}
+	want = []string{"k?null* marker", "k?" + v1.VersionID}
+	if got := listVersions(t, e.ns, "bucket"); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("versions %q, want %q", got, want)
+	}
+}
+
+// TestObjectLock checks retention, legal holds and their refusals.
+func TestObjectLock(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	now := time.Now().UTC()
+	if err := e.ns.CreateBucketWith(ctx, "locked", gateway.CreateBucketOptions{ObjectLock: true}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := e.ns.BucketVersioning(ctx, "locked")
+	if err != nil || cfg.Status != gateway.VersioningEnabled || !cfg.ObjectLock {
+		t.Fatalf("object-lock bucket: %+v, %v", cfg, err)
+	}
+	if err := e.ns.SetBucketVersioning(ctx, "locked", gateway.VersioningSuspended); !errors.Is(err, gateway.ErrInvalidVersioning) {
+		t.Errorf("suspending an object-lock bucket: %v", err)
+	}
+	if err := e.ns.SetObjectLockConfig(ctx, "locked", gateway.LockConfig{Mode: gateway.RetainCompliance, Days: 1}); err != nil {
+		t.Fatal(err)
+	}
+	v1 := e.putv(t, "locked", "k", "kept")
+	ret, err := e.ns.ObjectRetention(ctx, "locked", "k", v1.VersionID)
+	if err != nil || ret == nil || ret.Mode != gateway.RetainCompliance || ret.Until.Before(now.Add(23*time.Hour)) {
+		t.Fatalf("default retention: %+v, %v", ret, err)
+	}
+	del := func(id string, bypass bool) error {
+		_, err := e.ns.Delete(ctx, "locked", "k", gateway.DeleteOptions{VersionID: id, BypassGovernance: bypass})
+		return err
+	}
+	for _, bypass := range []bool{false, true} {
+		if err := del(v1.VersionID, bypass); !errors.Is(err, gateway.ErrObjectLocked) {
+			t.Errorf("delete of a COMPLIANCE version (bypass %v): %v", bypass, err)
+		}
+	}
+	// COMPLIANCE cannot be shortened, with or without the bypass.
+	for _, bypass := range []bool{false, true} {
+		_, err := e.ns.SetObjectRetention(ctx, "locked", "k", v1.VersionID, &gateway.Retention{Mode: gateway.RetainCompliance, Until: now.Add(time.Hour)}, bypass)
+		if !errors.Is(err, gateway.ErrObjectLocked) {
+			t.Errorf("shortening COMPLIANCE (bypass %v): %v", bypass, err)
+		}
+	}
+	// ... but extended.
+	if _, err := e.ns.SetObjectRetention(ctx, "locked", "k", v1.VersionID, &gateway.Retention{Mode: gateway.RetainCompliance, Until: now.Add(72 * time.Hour)}, false); err != nil {
+		t.Errorf("extending COMPLIANCE: %v", err)
+	}
+	// GOVERNANCE yields to the bypass only.
+	if err := e.ns.SetObjectLockConfig(ctx, "locked", gateway.LockConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	v2, err := e.ns.PutObject(ctx, "locked", "k", strings.NewReader("gov"), 3, gateway.PutOptions{Retention: &gateway.Retention{Mode: gateway.RetainGovernance, Until: now.Add(time.Hour)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := del(v2.VersionID, false); !errors.Is(err, gateway.ErrObjectLocked) {
+		t.Errorf("delete of a GOVERNANCE version without the bypass: %v", err)
+	}
+	// A legal hold stops even the bypass.
+	if _, err := e.ns.SetObjectLegalHold(ctx, "locked", "k", v2.VersionID, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := del(v2.VersionID, true); !errors.Is(err, gateway.ErrObjectLocked) {
+		t.Errorf("delete of a held version with the bypass: %v", err)
+	}
+	if on, err := e.ns.ObjectLegalHold(ctx, "locked", "k", v2.VersionID); err != nil || !on {
+		t.Errorf("ObjectLegalHold = %v, %v", on, err)
+	}
+	// WebDAV's delete and overwrite refuse a locked current version.
+	if err := e.ns.DeleteObject(ctx, "locked", "k"); !errors.Is(err, gateway.ErrObjectLocked) {
+		t.Errorf("DeleteObject of a locked current version: %v", err)
+	}
+	if _, err := e.ns.PutObject(ctx, "locked", "k", strings.NewReader("x"), 1, gateway.PutOptions{RefuseLocked: true}); !errors.Is(err, gateway.ErrObjectLocked) {
+		t.Errorf("overwrite refusing locked versions: %v", err)
+	}
+	if _, err := e.ns.Rename(ctx, "locked", "k", "locked", "elsewhere"); !errors.Is(err, gateway.ErrObjectLocked) {
+		t.Errorf("rename of a locked version: %v", err)
+	}
+	if _, err := e.ns.SetObjectLegalHold(ctx, "locked", "k", v2.VersionID, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := del(v2.VersionID, true); err != nil {
+		t.Errorf("delete of a GOVERNANCE version with the bypass: %v", err)
+	}
+	// S3's delete adds a marker over a locked version; the version stays.
+	if _, err := e.ns.Delete(ctx, "locked", "k", gateway.DeleteOptions{}); err != nil {
+		t.Errorf("delete marker over a locked version: %v", err)
+	}
+	if got := readVersion(t, e.ns, "locked", "k", v1.VersionID); got != "kept" {
+		t.Errorf("locked version reads %q", got)
+	}
+	// Lock settings outside an object-lock bucket are refused.
+	if _, err := e.ns.PutObject(ctx, "bucket", "k", bytes.NewReader(nil), 0, gateway.PutOptions{LegalHold: true}); !errors.Is(err, gateway.ErrInvalidLock) {
+		t.Errorf("legal hold in a bucket without object lock: %v", err)
+	}
+	if _, err := e.ns.ObjectRetention(ctx, "bucket", "k", ""); !errors.Is(err, gateway.ErrNoLockConfig) {
+		t.Errorf("retention in a bucket without object lock: %v", err)
+	}
+}
+
+// TestGCKeepsVersions checks that gc with no grace keeps the blobs of
+// every version.
+func TestGCKeepsVersions(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if err := e.ns.SetBucketVersioning(ctx, "bucket", gateway.VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	v1 := e.putv(t, "bucket", "k", "one")
+	e.putv(t, "bucket", "k", "two")
+	if _, err := e.ns.Delete(ctx, "bucket", "k", gateway.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.ns.GC(ctx, gateway.GCOptions{Members: e.backendsOf()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range rep.Backends {
+		if b.Deleted != 0 {
+			t.Errorf("gc deleted %d blobs on %s", b.Deleted, b.Name)
+		}
+	}
+	if rep.Uncataloged != 0 {
+		t.Errorf("gc found %d uncataloged records: the version records are unknown to it", rep.Uncataloged)
+	}
+	if got := readVersion(t, e.ns, "bucket", "k", v1.VersionID); got != "one" {
+		t.Errorf("v1 after gc: %q", got)
+	}
+}
