@@ -30,9 +30,9 @@ type ObjectInfo struct {
 	// (NullVersion for the null version), empty otherwise.
 	VersionID string
 	Meta      map[string]string // stored headers: Content-Type, ..., X-Amz-Meta-*
-	Props      map[string]string // WebDAV dead properties
-	Tags       map[string]string // S3 object tags; nil when there are none
-	PartSizes  []int64           // plaintext size of each part; one entry for single-part objects
+	Props     map[string]string // WebDAV dead properties
+	Tags      map[string]string // S3 object tags; nil when there are none
+	PartSizes []int64           // plaintext size of each part; one entry for single-part objects
 }
 
 // storedHeaders are the request headers kept with an object besides
