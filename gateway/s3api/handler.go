@@ -159,9 +159,9 @@ func loginFailed(log *slog.Logger, t *guard.Throttle, r *http.Request, e *sigv4.
 // meant to change them can change object data instead.
 var unsupported = []string{
 	"accelerate", "acl", "analytics", "encryption", "intelligent-tiering",
-	"inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification",
-	"object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
-	"replication", "requestPayment", "restore", "retention", "select", "torrent",
+	"inventory", "lifecycle", "logging", "metrics", "notification",
+	"ownershipControls", "policy", "policyStatus", "publicAccessBlock",
+	"replication", "requestPayment", "restore", "select", "torrent",
 	"website",
 }
 
@@ -193,6 +193,9 @@ func normalize(ns *gateway.Namespace, cors *corsCache, next http.Handler) http.H
 		if _, ok := q["cors"]; ok {
 			writeError(w, r, &apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
 				Message: "The cors sub-resource is not supported on objects."})
+			return
+		}
+		if versionRoutes(ns, w, r, bucket, object) {
 			return
 		}
 		for _, sub := range unsupported {
@@ -277,6 +280,34 @@ type state struct {
 	// contentMD5 is the request's Content-MD5, verified against the body
 	// by sigv4 as it is read.
 	contentMD5 []byte
+	// hasChecksum reports a Content-MD5 or x-amz-checksum-* header.
+	hasChecksum bool
+
+	// versionID is the versionId of a GET, HEAD or DELETE (see
+	// versionRoutes); copySourceVersion the one of a copy's source, and
+	// copyRestore marks a copy of an old version onto its own key.
+	versionID, copySourceVersion string
+	copyRestore                  bool
+	// bypassGovernance is x-amz-bypass-governance-retention: true.
+	bypassGovernance bool
+	// objectLock is x-amz-bucket-object-lock-enabled: true on CreateBucket.
+	objectLock bool
+	// retention and legalHold are the x-amz-object-lock-* headers of a
+	// write; lockHeaders reports that it had any.
+	retention   *gateway.Retention
+	legalHold   bool
+	lockHeaders bool
+	// header holds response headers to send whatever the handler
+	// writes (version IDs, delete markers), errors included.
+	header http.Header
+}
+
+// setHeader records a response header for the fixer to send.
+func (st *state) setHeader(k, v string) {
+	if st.header == nil {
+		st.header = make(http.Header)
+	}
+	st.header.Set(k, v)
 }
 
 type stateKey struct{}
@@ -322,8 +353,14 @@ func (f *fixer) WriteHeader(code int) {
 				f.ResponseWriter.Header().Del(k)
 			}
 		}
+		for k, v := range f.st.header {
+			f.ResponseWriter.Header()[k] = v
+		}
 		writeError(f.ResponseWriter, f.r, e)
 		return
+	}
+	for k, v := range f.st.header {
+		f.Header()[k] = v
 	}
 	if code == http.StatusOK && f.r.Method == http.MethodHead {
 		code = headRange(f.Header(), f.r)
