@@ -3,13 +3,18 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
 )
 
 func (e *env) putv(t *testing.T, bucket, key, body string) gateway.ObjectInfo {
@@ -321,4 +326,241 @@ func TestGCKeepsVersions(t *testing.T) {
 	if got := readVersion(t, e.ns, "bucket", "k", v1.VersionID); got != "one" {
 		t.Errorf("v1 after gc: %q", got)
 	}
+}
+
+// allVersions returns every version of every bucket of cat, with its lock,
+// and the bucket versioning, as strings.
+func allVersions(t *testing.T, cat catalog.Catalog) []string {
+	t.Helper()
+	ctx := context.Background()
+	var out []string
+	bs, err := cat.ListBuckets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs {
+		cfg, err := cat.GetBucketVersioning(ctx, b.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("bucket %s %s lock=%v %s/%d/%d", b.Name, cfg.Status, cfg.ObjectLock, cfg.DefaultMode, cfg.DefaultDays, cfg.DefaultYears))
+		res, err := cat.ListVersions(ctx, catalog.VersionListOptions{Bucket: b.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range res.Versions {
+			out = append(out, fmt.Sprintf("%s/%s?%s seq=%d gen=%d latest=%v marker=%v %s %s hold=%v %x",
+				v.Bucket, v.Key, v.VersionID, v.Seq, v.Generation, v.Latest, v.DeleteMarker, v.RetainMode, v.RetainUntil.Format(time.RFC3339Nano), v.LegalHold, md5.Sum(v.Record)))
+		}
+		l, err := cat.List(ctx, catalog.ListOptions{Bucket: b.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range l.Entries {
+			out = append(out, fmt.Sprintf("entry %s/%s?%s gen=%d %x", e.Bucket, e.Key, e.VersionID, e.Generation, md5.Sum(e.Record)))
+		}
+	}
+	err = cat.WalkVersionTombstones(ctx, func(tb catalog.Tombstone) error {
+		out = append(out, fmt.Sprintf("tombstone %s/%s?%s gen=%d", tb.Bucket, tb.Key, tb.VersionID, tb.Generation))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cat.WalkTombstones(ctx, func(tb catalog.Tombstone) error {
+		out = append(out, fmt.Sprintf("key tombstone %s/%s gen=%d", tb.Bucket, tb.Key, tb.Generation))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// versionedFixture fills e with a versioned bucket and an object-lock
+// bucket holding versions, delete markers, deleted versions, a null
+// version from before versioning and locked versions.
+func versionedFixture(t *testing.T, e *env) {
+	t.Helper()
+	ctx := context.Background()
+	e.putv(t, "bucket", "plain", "before versioning")
+	e.putv(t, "bucket", "gone", "deleted before versioning")
+	if err := e.ns.DeleteObject(ctx, "bucket", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ns.SetBucketVersioning(ctx, "bucket", gateway.VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	e.putv(t, "bucket", "plain", "after versioning")
+	v := e.putv(t, "bucket", "doc", "one")
+	e.putv(t, "bucket", "doc", "two")
+	if _, err := e.ns.Delete(ctx, "bucket", "doc", gateway.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.putv(t, "bucket", "dir/a", "a")
+	e.putv(t, "bucket", "dir/a", "a2")
+	if _, err := e.ns.Delete(ctx, "bucket", "doc", gateway.DeleteOptions{VersionID: v.VersionID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ns.CreateBucketWith(ctx, "locked", gateway.CreateBucketOptions{ObjectLock: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ns.SetObjectLockConfig(ctx, "locked", gateway.LockConfig{Mode: gateway.RetainGovernance, Days: 3}); err != nil {
+		t.Fatal(err)
+	}
+	l := e.putv(t, "locked", "backup", "locked one")
+	if _, err := e.ns.SetObjectLegalHold(ctx, "locked", "backup", l.VersionID, true); err != nil {
+		t.Fatal(err)
+	}
+	e.putv(t, "locked", "backup", "locked two")
+	if _, err := e.ns.Delete(ctx, "locked", "backup", gateway.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRebuildCatalogVersions rebuilds the catalog of versioned buckets
+// from one backend and compares it with the original.
+func TestRebuildCatalogVersions(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	versionedFixture(t, e)
+	want := allVersions(t, e.cat)
+	if len(want) < 12 {
+		t.Fatalf("fixture too small: %q", want)
+	}
+	fresh, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "rebuilt.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	rep, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backends: e.backendsOf()[:1], Catalog: fresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Failed) != 0 || rep.Versions == 0 {
+		t.Fatalf("rebuild: %+v", rep)
+	}
+	got := allVersions(t, fresh)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rebuilt catalog differs:\n got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// storeFiles returns every name on member i with a hash of its bytes.
+func (e *env) storeFiles(t *testing.T, i int) map[string][16]byte {
+	t.Helper()
+	out := make(map[string][16]byte)
+	for _, prefix := range []string{"m/", "b/"} {
+		for _, n := range e.names(t, i, prefix) {
+			b, err := os.ReadFile(e.file(i, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[n] = md5.Sum(b)
+		}
+	}
+	return out
+}
+
+// TestScrubRepairVersions damages one backend's copies of versions, delete
+// markers, locked versions and version tombstones, and checks that a deep
+// scrub finds each and repair restores the backend byte for byte.
+func TestScrubRepairVersions(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	versionedFixture(t, e)
+	if rep := e.scrub(t, true); len(rep.Problems) != 0 {
+		t.Fatalf("problems on a clean versioned store: %v", summary(rep))
+	}
+	want := e.storeFiles(t, 0)
+	if got := e.storeFiles(t, 1); len(got) != len(want) {
+		t.Fatalf("the backends differ before any damage: %d and %d files", len(want), len(got))
+	}
+	// One of each: a noncurrent version's record, a delete marker's, a
+	// locked version's blob, a version tombstone.
+	res, err := e.ns.ListVersions(ctx, "bucket", gateway.VersionListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var noncurrent, marker string
+	for _, v := range res.Versions {
+		if !v.Latest && !v.DeleteMarker && noncurrent == "" {
+			noncurrent = e.versionName(t, "bucket", v.Key, v.VersionID)
+		}
+		if v.DeleteMarker && marker == "" {
+			marker = e.versionName(t, "bucket", v.Key, v.VersionID)
+		}
+	}
+	var tomb string
+	e.cat.WalkVersionTombstones(ctx, func(tb catalog.Tombstone) error {
+		tomb = e.versionName(t, tb.Bucket, tb.Key, tb.VersionID)
+		return nil
+	})
+	locked, err := e.ns.ListVersions(ctx, "locked", gateway.VersionListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobsBefore := e.names(t, 1, "b/")
+	var lockedBlob string
+	for _, v := range locked.Versions {
+		if !v.DeleteMarker && !v.Latest {
+			lockedBlob = e.blobOf(t, "locked", v.Key, v.VersionID)
+		}
+	}
+	if noncurrent == "" || marker == "" || tomb == "" || lockedBlob == "" || len(blobsBefore) == 0 {
+		t.Fatalf("fixture lacks a version, marker, tombstone or locked blob: %q %q %q %q", noncurrent, marker, tomb, lockedBlob)
+	}
+	for _, n := range []string{noncurrent, marker, tomb, lockedBlob} {
+		if err := os.Remove(e.file(1, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := e.scrub(t, true)
+	got := summary(rep)
+	if len(got) != 4 {
+		t.Fatalf("scrub found %q; want the 4 missing files", got)
+	}
+	for _, p := range rep.Problems {
+		if p.Backend != "b1" || p.Kind != gateway.ProblemMissing {
+			t.Errorf("problem %v; want missing on b1", p)
+		}
+		if p.Name != lockedBlob && p.VersionID == "" {
+			t.Errorf("problem %v names no version", p)
+		}
+	}
+	rr, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Deep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rr.Unrepaired) != 0 {
+		t.Fatalf("repair left %v", rr.Unrepaired)
+	}
+	if rep := e.scrub(t, true); len(rep.Problems) != 0 {
+		t.Fatalf("problems after repair: %v", summary(rep))
+	}
+	after := e.storeFiles(t, 1)
+	for n, h := range want {
+		if after[n] != h {
+			t.Errorf("%s differs on b1 after repair", n)
+		}
+	}
+	if len(after) != len(want) {
+		t.Errorf("b1 holds %d files after repair, b0 %d", len(after), len(want))
+	}
+}
+
+// versionName returns the backend name of a version's record.
+func (e *env) versionName(t *testing.T, bucket, key, id string) string {
+	t.Helper()
+	return e.ns.VersionName(bucket, key, id)
+}
+
+// blobOf returns the backend name of the first blob of a version.
+func (e *env) blobOf(t *testing.T, bucket, key, id string) string {
+	t.Helper()
+	o, err := e.ns.ObjectVersion(context.Background(), bucket, key, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.BlobNames()[0]
 }
