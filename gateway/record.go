@@ -68,6 +68,8 @@ type record struct {
 	// Versioning is a bucket's versioning and object-lock configuration
 	// (bucket records only).
 	Versioning *versioningRecord `json:"versioning,omitempty"`
+	// Lifecycle holds a bucket's lifecycle rules (bucket records only).
+	Lifecycle []lifecycleRule `json:"lifecycle,omitempty"`
 }
 
 // retentionRecord is a version's object-lock retention.

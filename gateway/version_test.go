@@ -657,3 +657,79 @@ func TestRecoverVersions(t *testing.T) {
 		t.Errorf("restored %d versions, want %d", rep.Versions, n)
 	}
 }
+
+func TestLifecycleNoncurrent(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if err := e.ns.SetBucketVersioning(ctx, "bucket", gateway.VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	var logs []string
+	for i := range 5 {
+		logs = append(logs, e.putv(t, "bucket", "logs/a", fmt.Sprint("log ", i)).VersionID)
+	}
+	for i := range 3 {
+		e.putv(t, "bucket", "other/b", fmt.Sprint("other ", i))
+	}
+	if _, err := e.ns.BucketLifecycle(ctx, "bucket"); !errors.Is(err, gateway.ErrNoLifecycle) {
+		t.Errorf("lifecycle of a new bucket: %v", err)
+	}
+	bad := []gateway.NoncurrentRule{{Prefix: "logs/", Enabled: true}}
+	if err := e.ns.SetBucketLifecycle(ctx, "bucket", bad); !errors.Is(err, gateway.ErrInvalidLifecycle) {
+		t.Errorf("a rule with neither days nor versions: %v", err)
+	}
+	rules := []gateway.NoncurrentRule{{ID: "logs", Prefix: "logs/", Enabled: true, Days: 1, Keep: 2}}
+	if err := e.ns.SetBucketLifecycle(ctx, "bucket", rules); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.ns.BucketLifecycle(ctx, "bucket"); err != nil || len(got) != 1 || got[0] != rules[0] {
+		t.Fatalf("BucketLifecycle = %+v, %v", got, err)
+	}
+	now := time.Now()
+	rep, err := e.ns.ApplyLifecycle(ctx, now)
+	if err != nil || rep.Expired != 0 || rep.Buckets != 1 {
+		t.Fatalf("lifecycle before a day passed: %+v, %v", rep, err)
+	}
+	rep, err = e.ns.ApplyLifecycle(ctx, now.Add(49*time.Hour))
+	if err != nil || rep.Expired != 2 {
+		t.Fatalf("lifecycle two days on: %+v, %v; want 2 expired", rep, err)
+	}
+	want := []string{"logs/a?" + logs[4] + "*", "logs/a?" + logs[3], "logs/a?" + logs[2]}
+	var got []string
+	for _, v := range listVersions(t, e.ns, "bucket") {
+		if strings.HasPrefix(v, "logs/") {
+			got = append(got, v)
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("versions after the lifecycle %q, want %q", got, want)
+	}
+	if n := len(listVersions(t, e.ns, "bucket")); n != 6 {
+		t.Errorf("%d versions left, want 6 (other/ is outside the rule)", n)
+	}
+
+	// Locked versions stay.
+	if err := e.ns.CreateBucketWith(ctx, "locked", gateway.CreateBucketOptions{ObjectLock: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ns.SetObjectLockConfig(ctx, "locked", gateway.LockConfig{Mode: gateway.RetainGovernance, Days: 30}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		e.putv(t, "locked", "k", fmt.Sprint(i))
+	}
+	if err := e.ns.SetBucketLifecycle(ctx, "locked", []gateway.NoncurrentRule{{Enabled: true, Keep: 0, Days: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = e.ns.ApplyLifecycle(ctx, now.Add(49*time.Hour))
+	if err != nil || rep.Locked != 2 || rep.Expired != 0 {
+		t.Errorf("lifecycle over locked versions: %+v, %v; want 2 locked", rep, err)
+	}
+	// Removing the rules stops the lifecycle.
+	if err := e.ns.SetBucketLifecycle(ctx, "bucket", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ns.BucketLifecycle(ctx, "bucket"); !errors.Is(err, gateway.ErrNoLifecycle) {
+		t.Errorf("lifecycle after removing it: %v", err)
+	}
+}

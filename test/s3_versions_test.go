@@ -440,3 +440,46 @@ func TestS3VersionsRclone(t *testing.T) {
 		t.Errorf("rclone cat of the current version: %q", got)
 	}
 }
+
+// TestS3LifecycleNoncurrent sets a lifecycle rule for noncurrent versions
+// with aws cli and checks that serve applies it, and that other rule kinds
+// are refused.
+func TestS3LifecycleNoncurrent(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2})
+	aws := NewAWS(t, g)
+	const bucket = "lifecycle"
+	aws.Must("s3api", "create-bucket", "--bucket", bucket)
+	aws.Must("s3api", "put-bucket-versioning", "--bucket", bucket, "--versioning-configuration", "Status=Enabled")
+	var ids []string
+	for i := range 4 {
+		ids = append(ids, putVersion(t, aws, bucket, "logs/app.log", strings.Repeat("x", i+1)))
+	}
+	putVersion(t, aws, bucket, "keep/me", "1")
+	putVersion(t, aws, bucket, "keep/me", "2")
+	wantFailure(t, "get-bucket-lifecycle-configuration without one", aws.Run("s3api", "get-bucket-lifecycle-configuration", "--bucket", bucket), "NoSuchLifecycleConfiguration")
+	wantFailure(t, "an Expiration rule", aws.Run("s3api", "put-bucket-lifecycle-configuration", "--bucket", bucket, "--lifecycle-configuration",
+		`{"Rules":[{"ID":"old","Status":"Enabled","Filter":{"Prefix":""},"Expiration":{"Days":30}}]}`), "NotImplemented", "NoncurrentVersionExpiration")
+	aws.Must("s3api", "put-bucket-lifecycle-configuration", "--bucket", bucket, "--lifecycle-configuration",
+		`{"Rules":[{"ID":"logs","Status":"Enabled","Filter":{"Prefix":"logs/"},"NoncurrentVersionExpiration":{"NewerNoncurrentVersions":1}}]}`)
+	out := aws.Must("s3api", "get-bucket-lifecycle-configuration", "--bucket", bucket).Stdout
+	if !strings.Contains(out, `"NewerNoncurrentVersions": 1`) || !strings.Contains(out, `"logs/"`) {
+		t.Errorf("get-bucket-lifecycle-configuration: %s", out)
+	}
+	// serve applies the rules at start.
+	g.Stop()
+	g.Start()
+	g.WaitOutput(func(out string) bool { return strings.Contains(out, "lifecycle rules applied") })
+	l := listObjectVersions(t, aws, bucket, "--prefix", "logs/")
+	var got []string
+	for _, v := range l.Versions {
+		got = append(got, v.VersionId)
+	}
+	if want := []string{ids[3], ids[2]}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("versions of logs/ after the lifecycle: %q, want %q", got, want)
+	}
+	if l := listObjectVersions(t, aws, bucket, "--prefix", "keep/"); len(l.Versions) != 2 {
+		t.Errorf("versions outside the rule's prefix: %+v", l.Versions)
+	}
+	aws.Must("s3api", "delete-bucket-lifecycle", "--bucket", bucket)
+	wantFailure(t, "get-bucket-lifecycle-configuration after deleting it", aws.Run("s3api", "get-bucket-lifecycle-configuration", "--bucket", bucket), "NoSuchLifecycleConfiguration")
+}

@@ -159,7 +159,7 @@ func loginFailed(log *slog.Logger, t *guard.Throttle, r *http.Request, e *sigv4.
 // meant to change them can change object data instead.
 var unsupported = []string{
 	"accelerate", "acl", "analytics", "encryption", "intelligent-tiering",
-	"inventory", "lifecycle", "logging", "metrics", "notification",
+	"inventory", "logging", "metrics", "notification",
 	"ownershipControls", "policy", "policyStatus", "publicAccessBlock",
 	"replication", "requestPayment", "restore", "select", "torrent",
 	"website",

@@ -50,6 +50,9 @@ func versionRoutes(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request
 	case object == "" && bucket != "" && q.Has("versions") && r.Method == http.MethodGet:
 		listVersions(ns, w, r, bucket)
 		return true
+	case object == "" && bucket != "" && q.Has("lifecycle"):
+		bucketLifecycle(ns, w, r, bucket)
+		return true
 	case object == "" && bucket != "" && q.Has("object-lock"):
 		objectLockConfig(ns, w, r, bucket)
 		return true
@@ -61,7 +64,7 @@ func versionRoutes(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request
 		return true
 	case object == "" && bucket != "" && q.Has("delete") && r.Method == http.MethodPost:
 		return deleteVersions(ns, w, r, bucket)
-	case q.Has("versions") || q.Has("versioning") || q.Has("object-lock"):
+	case q.Has("versions") || q.Has("versioning") || q.Has("object-lock") || q.Has("lifecycle"):
 		writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowed", Message: "The specified method is not allowed against this resource."})
 		return true
 	}
