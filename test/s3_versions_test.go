@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/twincrypt/twincrypt/internal/testenv"
 )
 
 // versionList is what aws cli prints for list-object-versions.
@@ -482,4 +485,52 @@ func TestS3LifecycleNoncurrent(t *testing.T) {
 	}
 	aws.Must("s3api", "delete-bucket-lifecycle", "--bucket", bucket)
 	wantFailure(t, "get-bucket-lifecycle-configuration after deleting it", aws.Run("s3api", "get-bucket-lifecycle-configuration", "--bucket", bucket), "NoSuchLifecycleConfiguration")
+}
+
+// TestResticObjectLock backs up to, checks and restores from a bucket with
+// versioning, object lock and a default retention, with restic.
+func TestResticObjectLock(t *testing.T) {
+	restic := testenv.Tool(t, "restic", "/usr/bin/restic")
+	g := StartGateway(t, Setup{Local: 2})
+	aws := NewAWS(t, g)
+	const bucket = "restic-locked"
+	aws.Must("s3api", "create-bucket", "--bucket", bucket, "--object-lock-enabled-for-bucket")
+	aws.Must("s3api", "put-object-lock-configuration", "--bucket", bucket, "--object-lock-configuration",
+		`{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"GOVERNANCE","Days":1}}}`)
+	src := t.TempDir()
+	for i := range 5 {
+		writeFile(t, filepath.Join(src, "data", fmt.Sprintf("file%d", i)), int64(i+1)*100<<10, uint64(i))
+	}
+	env := cleanEnv("HOME="+t.TempDir(), "AWS_ACCESS_KEY_ID="+g.AccessKey, "AWS_SECRET_ACCESS_KEY="+g.SecretKey,
+		"RESTIC_REPOSITORY=s3:"+g.Endpoint()+"/"+bucket+"/repo", "RESTIC_PASSWORD=correct horse battery staple",
+		"RESTIC_CACHE_DIR="+t.TempDir())
+	r := func(args ...string) Result {
+		t.Helper()
+		return run(t, env, src, restic, args...).must(t, "restic "+strings.Join(args, " "))
+	}
+	r("init")
+	r("backup", "data")
+	writeFile(t, filepath.Join(src, "data", "file0"), 50<<10, 99) // a second snapshot that differs
+	r("backup", "data")
+	r("check", "--read-data")
+	dst := t.TempDir()
+	r("restore", "latest", "--target", dst)
+	for i := range 5 {
+		want, err := os.ReadFile(filepath.Join(src, "data", fmt.Sprintf("file%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(dst, "data", fmt.Sprintf("file%d", i)))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("restored file%d differs (%d bytes, %v)", i, len(got), err)
+		}
+	}
+	// Every pack file the repository wrote is retained: deleting it for
+	// good without the bypass is refused.
+	l := listObjectVersions(t, aws, bucket, "--prefix", "repo/data/")
+	if len(l.Versions) == 0 {
+		t.Fatal("no pack files listed")
+	}
+	v := l.Versions[0]
+	wantFailure(t, "delete of a retained pack file", aws.Run("s3api", "delete-object", "--bucket", bucket, "--key", v.Key, "--version-id", v.VersionId), "AccessDenied")
 }
