@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twincrypt/twincrypt/backends/replica"
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 )
@@ -731,5 +732,65 @@ func TestLifecycleNoncurrent(t *testing.T) {
 	}
 	if _, err := e.ns.BucketLifecycle(ctx, "bucket"); !errors.Is(err, gateway.ErrNoLifecycle) {
 		t.Errorf("lifecycle after removing it: %v", err)
+	}
+}
+
+// TestRewrapVersions rewraps every version after a key rotation: each reads
+// back, with its lock, without the old key.
+func TestRewrapVersions(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	versionedFixture(t, e)
+	type ver struct{ bucket, key, id, body string }
+	var all []ver
+	for _, b := range []string{"bucket", "locked"} {
+		res, err := e.ns.ListVersions(ctx, b, gateway.VersionListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range res.Versions {
+			if !v.DeleteMarker {
+				all = append(all, ver{b, v.Key, v.VersionID, readVersion(t, e.ns, b, v.Key, v.VersionID)})
+			}
+		}
+	}
+	held, err := e.ns.ObjectLegalHold(ctx, "locked", "backup", all[len(all)-1].id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := e.keys.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.ns.Rewrap(ctx)
+	if err != nil || rep.Failed != 0 || rep.ObjectsRewrapped < len(all) {
+		t.Fatalf("rewrap: %+v, %v; want at least %d rewrapped", rep, err, len(all))
+	}
+	var members []replica.Member
+	for i, m := range e.members {
+		members = append(members, replica.Member{Backend: m, Jurisdiction: fmt.Sprint(i)})
+	}
+	set, err := replica.New(members, replica.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retired, err := gateway.New(gateway.Options{Keys: minKEK{e.keys, cur}, Store: set, Catalog: e.cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range all {
+		if got := readVersion(t, retired, v.bucket, v.key, v.id); got != v.body {
+			t.Errorf("%s/%s?versionId=%s after rewrap: %q, want %q", v.bucket, v.key, v.id, got, v.body)
+		}
+	}
+	if on, err := retired.ObjectLegalHold(ctx, "locked", "backup", all[len(all)-1].id); err != nil || on != held {
+		t.Errorf("legal hold after rewrap: %v %v, want %v", on, err, held)
+	}
+	if sr, err := retired.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf(), Deep: true}); err != nil || len(sr.Problems) != 0 {
+		t.Errorf("deep scrub without the old key: %v %v", summary(sr), err)
+	}
+	again, err := e.ns.Rewrap(ctx)
+	if err != nil || again.ObjectsRewrapped != 0 {
+		t.Errorf("second rewrap %+v %v; want nothing to do", again, err)
 	}
 }
