@@ -293,6 +293,22 @@ func TestS3ObjectLockAWSCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("a multipart upload gets the default retention", func(t *testing.T) {
+		big := filepath.Join(t.TempDir(), "big")
+		writeFile(t, big, 12<<20, 5)
+		aws.Must("s3", "cp", big, "s3://"+bucket+"/big.bin")
+		l := listObjectVersions(t, aws, bucket, "--prefix", "big.bin")
+		if len(l.Versions) != 1 {
+			t.Fatalf("versions of big.bin: %+v", l)
+		}
+		out := aws.Must("s3api", "get-object-retention", "--bucket", bucket, "--key", "big.bin", "--version-id", l.Versions[0].VersionId).Stdout
+		if !strings.Contains(out, `"GOVERNANCE"`) {
+			t.Errorf("retention of a multipart object: %s", out)
+		}
+		wantFailure(t, "create-multipart-upload with lock headers", aws.Run("s3api", "create-multipart-upload", "--bucket", bucket, "--key", "mp",
+			"--object-lock-mode", "GOVERNANCE", "--object-lock-retain-until-date", until), "NotImplemented")
+	})
+
 	t.Run("WebDAV neither replaces nor removes a locked file", func(t *testing.T) {
 		dav := func(method, path, body string) int {
 			req, _ := http.NewRequest(method, "http://"+g.DAVAddr+path, strings.NewReader(body))

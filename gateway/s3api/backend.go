@@ -295,6 +295,9 @@ func (b *backend) CreateMultipartUpload(ctx context.Context, bucket, key string,
 		b.uploads.known.Store(id, struct{}{})
 		return gofakes3.UploadID(id), nil
 	}
+	if st := stateFrom(ctx); st != nil && st.lockHeaders {
+		return "", override(ctx, http.StatusNotImplemented, "NotImplemented", "Object lock headers on a multipart upload are not supported by this gateway; the object gets the bucket's default retention, or set its retention after the upload.")
+	}
 	meta, tags := splitTags(meta)
 	id, err := b.ns.CreateUploadWith(ctx, bucket, key, gateway.PutOptions{Meta: meta, Tags: tags})
 	if err != nil {
@@ -305,6 +308,9 @@ func (b *backend) CreateMultipartUpload(ctx context.Context, bucket, key string,
 }
 
 func (b *backend) UploadPart(ctx context.Context, bucket, key string, id gofakes3.UploadID, n int, size int64, body io.Reader) (string, error) {
+	if err := b.lockOptions(ctx, bucket, &gateway.PutOptions{}, "Put Part"); err != nil {
+		return "", err
+	}
 	etag, err := b.ns.UploadPart(bodyMD5(ctx, nil), bucket, key, string(id), n, body, size)
 	if err != nil {
 		return "", s3Error(ctx, err, bucket, key)

@@ -280,7 +280,8 @@ type state struct {
 	// contentMD5 is the request's Content-MD5, verified against the body
 	// by sigv4 as it is read.
 	contentMD5 []byte
-	// hasChecksum reports a Content-MD5 or x-amz-checksum-* header.
+	// hasChecksum reports a Content-MD5 or x-amz-checksum-* header, or a
+	// copy source (no body).
 	hasChecksum bool
 
 	// versionID is the versionId of a GET, HEAD or DELETE (see

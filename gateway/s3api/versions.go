@@ -71,7 +71,8 @@ func versionRoutes(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request
 	if st == nil {
 		return false
 	}
-	st.hasChecksum = hasChecksum(r.Header)
+	// A copy (UploadPartCopy) has no body to check.
+	st.hasChecksum = hasChecksum(r.Header) || r.Header.Get("X-Amz-Copy-Source") != ""
 	if object == "" && bucket != "" && r.Method == http.MethodPut && len(q) == 0 {
 		switch v := strings.ToLower(r.Header.Get(hdrLockEnabled)); v {
 		case "":
