@@ -794,3 +794,55 @@ func TestRewrapVersions(t *testing.T) {
 		t.Errorf("second rewrap %+v %v; want nothing to do", again, err)
 	}
 }
+
+// TestVersionReplayRefused has a provider serve the record of a version
+// deleted since: scrub reports it, repair puts the tombstone back, and a
+// rebuild from every provider leaves the version deleted.
+func TestVersionReplayRefused(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if err := e.ns.SetBucketVersioning(ctx, "bucket", gateway.VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	v1 := e.putv(t, "bucket", "k", "old secret")
+	e.putv(t, "bucket", "k", "current")
+	name := e.ns.VersionName("bucket", "k", v1.VersionID)
+	saved, err := os.ReadFile(e.file(1, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ns.Delete(ctx, "bucket", "k", gateway.DeleteOptions{VersionID: v1.VersionID}); err != nil {
+		t.Fatal(err)
+	}
+	// The provider rolls the record back.
+	if err := os.WriteFile(e.file(1, name), saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.scrub(t, false)
+	if len(rep.Problems) != 1 || rep.Problems[0].Kind != gateway.ProblemStale || rep.Problems[0].VersionID != v1.VersionID {
+		t.Fatalf("scrub: %v", summary(rep))
+	}
+	fresh, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "rebuilt.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if _, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backends: e.backendsOf(), Catalog: fresh}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.GetVersion(ctx, "bucket", "k", v1.VersionID); !errors.Is(err, catalog.ErrNotFound) {
+		t.Errorf("rebuild from every provider brought the deleted version back: %v", err)
+	}
+	if _, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()}); err != nil {
+		t.Fatal(err)
+	}
+	if rep := e.scrub(t, true); len(rep.Problems) != 0 {
+		t.Errorf("after repair: %v", summary(rep))
+	}
+	if _, err := e.ns.ObjectVersion(ctx, "bucket", "k", v1.VersionID); !errors.Is(err, gateway.ErrNoSuchVersion) {
+		t.Errorf("the deleted version reads: %v", err)
+	}
+	if b, _ := os.ReadFile(e.file(1, name)); bytes.Equal(b, saved) {
+		t.Error("repair left the replayed record in place")
+	}
+}
