@@ -201,6 +201,61 @@ func TestS3VersionsAWSCLI(t *testing.T) {
 	wantFailure(t, "delete-bucket with versions", aws.Run("s3api", "delete-bucket", "--bucket", bucket), "BucketNotEmpty")
 }
 
+// TestS3VersionsMinio reads, lists and deletes versions with minio-go.
+func TestS3VersionsMinio(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2})
+	c, err := minio.New(g.Addr, &minio.Options{Creds: credentials.NewStaticV4(g.AccessKey, g.SecretKey, ""), Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const bucket = "minio-versions"
+	if err := c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EnableVersioning(ctx, bucket); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := c.GetBucketVersioning(ctx, bucket); err != nil || !cfg.Enabled() {
+		t.Fatalf("GetBucketVersioning: %+v, %v", cfg, err)
+	}
+	var ids []string
+	for _, body := range []string{"alpha", "beta"} {
+		info, err := c.PutObject(ctx, bucket, "k", strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, info.VersionID)
+	}
+	o, err := c.GetObject(ctx, bucket, "k", minio.GetObjectOptions{VersionID: ids[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(o); err != nil || string(b) != "alpha" {
+		t.Errorf("GetObject of the first version: %q, %v", b, err)
+	}
+	var listed []string
+	for oi := range c.ListObjects(ctx, bucket, minio.ListObjectsOptions{WithVersions: true, Recursive: true}) {
+		if oi.Err != nil {
+			t.Fatal(oi.Err)
+		}
+		listed = append(listed, fmt.Sprintf("%s?%s/%v", oi.Key, oi.VersionID, oi.IsLatest))
+	}
+	if want := []string{"k?" + ids[1] + "/true", "k?" + ids[0] + "/false"}; strings.Join(listed, ",") != strings.Join(want, ",") {
+		t.Errorf("ListObjects WithVersions: %q, want %q", listed, want)
+	}
+	if err := c.RemoveObject(ctx, bucket, "k", minio.RemoveObjectOptions{VersionID: ids[1]}); err != nil {
+		t.Fatal(err)
+	}
+	o, err = c.GetObject(ctx, bucket, "k", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(o); err != nil || string(b) != "alpha" {
+		t.Errorf("current version after deleting the newest: %q, %v", b, err)
+	}
+}
+
 // TestS3ObjectLockAWSCLI drives object lock with aws cli s3api, with a
 // test per refusal.
 func TestS3ObjectLockAWSCLI(t *testing.T) {
@@ -603,8 +658,17 @@ func TestVersionsMaintenanceCLI(t *testing.T) {
 	beforeVault := aws.Must("s3api", "list-object-versions", "--bucket", "vault").Stdout
 	g.Stop()
 
-	// A wiped provider: scrub finds it, repair restores it byte for byte.
+	// No provider file shows a key, a bucket or a version ID.
 	want := treeHashes(t, g.LocalDirs[0])
+	for name, content := range want {
+		for _, secret := range []string{"report.txt", "backup.tar", "vault", id} {
+			if strings.Contains(name, secret) || strings.Contains(content, secret) {
+				t.Errorf("provider file %s shows %q", name, secret)
+			}
+		}
+	}
+
+	// A wiped provider: scrub finds it, repair restores it byte for byte.
 	if err := os.RemoveAll(g.LocalDirs[1]); err != nil {
 		t.Fatal(err)
 	}
