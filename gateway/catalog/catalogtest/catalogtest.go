@@ -66,6 +66,7 @@ func Run(t *testing.T, newCatalog func(t *testing.T) catalog.Catalog) {
 		{"ListVersions", testListVersions},
 		{"WalkVersions", testWalkVersions},
 		{"BucketVersioning", testBucketVersioning},
+		{"VersionsConcurrent", testVersionsConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })

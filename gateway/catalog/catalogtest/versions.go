@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -748,5 +749,82 @@ func testBucketVersioning(t *testing.T, c catalog.Catalog) {
 	mustCreateBucket(t, c, "b")
 	if v, err := c.GetBucketVersioning(ctx, "b"); err != nil || v != (catalog.BucketVersioning{}) {
 		t.Errorf("GetBucketVersioning of a re-created bucket = %+v, %v; want the zero value", v, err)
+	}
+}
+
+// testVersionsConcurrent puts and deletes versions of one key from several
+// goroutines at once: every change is atomic, so the versions left are
+// exactly those not deleted, in order, and the object index mirrors the
+// newest.
+func testVersionsConcurrent(t *testing.T, c catalog.Catalog) {
+	ctx := context.Background()
+	mustCreateBucket(t, c, "b")
+	const workers, each = 8, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				seq := uint64(1 + w + workers*i)
+				id := fmt.Sprintf("w%d-%02d", w, i)
+				v := version("b", "k", id, seq)
+				if i%5 == 4 {
+					v = marker("b", "k", id, seq)
+				}
+				if _, err := c.PutVersion(ctx, v); err != nil {
+					errs <- fmt.Errorf("PutVersion %s: %w", id, err)
+					return
+				}
+				if i%2 == 1 {
+					t := catalog.Tombstone{Bucket: "b", Key: "k", VersionID: id, Generation: seq + 1, Deleted: t0}
+					if _, err := c.DeleteVersion(ctx, t, catalog.DeleteVersionOptions{}); err != nil {
+						errs <- fmt.Errorf("DeleteVersion %s: %w", id, err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// The survivors, newest first.
+	var want []string
+	var newest *catalog.Version
+	for seq := uint64(workers * each); seq >= 1; seq-- {
+		w, i := int(seq-1)%workers, int(seq-1)/workers
+		if i%2 == 1 {
+			continue
+		}
+		id := fmt.Sprintf("w%d-%02d", w, i)
+		want = append(want, id)
+		if newest == nil {
+			v := version("b", "k", id, seq)
+			if i%5 == 4 {
+				v = marker("b", "k", id, seq)
+			}
+			newest = &v
+		}
+	}
+	res, err := c.ListVersions(ctx, catalog.VersionListOptions{Bucket: "b", Limit: workers * each})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, v := range res.Versions {
+		got = append(got, v.VersionID)
+		if v.Latest != (i == 0) {
+			t.Errorf("version %s: Latest %v", v.VersionID, v.Latest)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("versions after concurrent changes:\n got %q\nwant %q", got, want)
+	}
+	if newest.DeleteMarker {
+		checkCurrent(t, c, "b", "k", nil)
+	} else {
+		checkCurrent(t, c, "b", "k", newest)
 	}
 }
