@@ -137,6 +137,10 @@ func TestS3VersionsAWSCLI(t *testing.T) {
 	wantFailure(t, "get-object of a deleted key", r, "NoSuchKey")
 	_, r = getVersion(t, aws, bucket, "doc.txt", del.VersionId)
 	wantFailure(t, "get-object of a delete marker", r, "MethodNotAllowed")
+	wantFailure(t, "head-object of a delete marker", aws.Run("s3api", "head-object", "--bucket", bucket, "--key", "doc.txt", "--version-id", del.VersionId), "405")
+	wantFailure(t, "head-object of a deleted key", aws.Run("s3api", "head-object", "--bucket", bucket, "--key", "doc.txt"), "404")
+	wantFailure(t, "list-object-versions with a version-id-marker alone",
+		aws.Run("s3api", "list-object-versions", "--bucket", bucket, "--version-id-marker", v1, "--no-paginate"), "InvalidArgument")
 	wantFailure(t, "get-object of a malformed version", func() Result { _, r := getVersion(t, aws, bucket, "doc.txt", "bogus"); return r }(), "InvalidArgument")
 	wantFailure(t, "get-object of a missing version", func() Result {
 		_, r := getVersion(t, aws, bucket, "doc.txt", "0123456789abcdef0123456789abcdef")
