@@ -237,7 +237,7 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 		return ns.commitVersionLocked(ctx, rec, o, cfg)
 	}
 	if o.Retention != nil || o.LegalHold {
-		return ObjectInfo{}, fmt.Errorf("%w: the bucket has no object lock", ErrInvalidLock)
+		return ObjectInfo{}, fmt.Errorf("%w: %s", ErrNoLockConfig, rec.Bucket)
 	}
 	prev, err := ns.cat.Get(ctx, rec.Bucket, rec.Key)
 	var prevGen uint64
@@ -593,6 +593,9 @@ type CopyOptions struct {
 	SourceVersionID string
 	// RefuseLocked is PutOptions.RefuseLocked for the destination.
 	RefuseLocked bool
+	// Retention and LegalHold lock the copy (see PutOptions).
+	Retention *Retention
+	LegalHold bool
 	// Meta replaces the source's metadata; nil keeps it.
 	Meta map[string]string
 	// ReplaceTags gives the copy Tags instead of the source's tags.
@@ -641,14 +644,15 @@ func (ns *Namespace) CopyObjectWith(ctx context.Context, srcBucket, srcKey, dstB
 	if srcBucket == dstBucket && srcKey == dstKey && cfg.Status == "" {
 		rec := &record{Kind: kindObject, Bucket: dstBucket, Key: dstKey, Size: src.Size, ETag: src.ETag,
 			Meta: StoredMeta(meta), Props: src.rec.Props, Tags: cloneTags(tags), Parts: src.rec.Parts}
-		return ns.commit(ctx, rec, PutOptions{})
+		return ns.commit(ctx, rec, PutOptions{Retention: o.Retention, LegalHold: o.LegalHold})
 	}
 	body, err := src.NewReader(ctx, 0, -1)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
 	defer body.Close()
-	return ns.PutObject(ctx, dstBucket, dstKey, body, src.Size, PutOptions{Meta: meta, Tags: tags, RefuseLocked: o.RefuseLocked})
+	return ns.PutObject(ctx, dstBucket, dstKey, body, src.Size, PutOptions{Meta: meta, Tags: tags, RefuseLocked: o.RefuseLocked,
+		Retention: o.Retention, LegalHold: o.LegalHold})
 }
 
 // cloneTags copies tags; an empty set becomes nil, so that records

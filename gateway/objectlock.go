@@ -21,11 +21,12 @@ var (
 	// is under a legal hold or retained. It is also the error of an
 	// attempt to shorten or lift a retention the caller may not.
 	ErrObjectLocked = errors.New("object version is locked")
-	// ErrInvalidLock means an object-lock request makes no sense: lock
-	// settings in a bucket without object lock, an unknown mode, a date
-	// in the past.
+	// ErrInvalidLock means an object-lock request makes no sense: an
+	// unknown mode, a retain-until date in the past, a default retention
+	// without a period.
 	ErrInvalidLock = errors.New("invalid object lock request")
-	// ErrNoLockConfig means the bucket has no object lock.
+	// ErrNoLockConfig means the bucket has no object lock: also the error
+	// of lock settings on a write to such a bucket.
 	ErrNoLockConfig = errors.New("bucket has no object lock configuration")
 )
 
@@ -59,7 +60,7 @@ func checkRetention(r *Retention, now time.Time) error {
 func (ns *Namespace) applyDefaultRetention(rec *record, cfg catalog.BucketVersioning, o PutOptions) error {
 	if !cfg.ObjectLock {
 		if o.Retention != nil || o.LegalHold {
-			return fmt.Errorf("%w: the bucket has no object lock", ErrInvalidLock)
+			return fmt.Errorf("%w: %s", ErrNoLockConfig, rec.Bucket)
 		}
 		return nil
 	}

@@ -294,7 +294,7 @@ func TestObjectLock(t *testing.T) {
 		t.Errorf("locked version reads %q", got)
 	}
 	// Lock settings outside an object-lock bucket are refused.
-	if _, err := e.ns.PutObject(ctx, "bucket", "k", bytes.NewReader(nil), 0, gateway.PutOptions{LegalHold: true}); !errors.Is(err, gateway.ErrInvalidLock) {
+	if _, err := e.ns.PutObject(ctx, "bucket", "k", bytes.NewReader(nil), 0, gateway.PutOptions{LegalHold: true}); !errors.Is(err, gateway.ErrNoLockConfig) {
 		t.Errorf("legal hold in a bucket without object lock: %v", err)
 	}
 	if _, err := e.ns.ObjectRetention(ctx, "bucket", "k", ""); !errors.Is(err, gateway.ErrNoLockConfig) {

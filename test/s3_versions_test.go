@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -365,8 +368,36 @@ func TestS3ObjectLockAWSCLI(t *testing.T) {
 		if !strings.Contains(out, `"GOVERNANCE"`) {
 			t.Errorf("retention of a multipart object: %s", out)
 		}
-		wantFailure(t, "create-multipart-upload with lock headers", aws.Run("s3api", "create-multipart-upload", "--bucket", bucket, "--key", "mp",
-			"--object-lock-mode", "GOVERNANCE", "--object-lock-retain-until-date", until), "NotImplemented")
+	})
+	t.Run("lock headers on a multipart upload and a copy", func(t *testing.T) {
+		out := aws.Must("s3api", "create-multipart-upload", "--bucket", bucket, "--key", "mp",
+			"--object-lock-mode", "COMPLIANCE", "--object-lock-retain-until-date", until).Stdout
+		var up struct{ UploadId string }
+		if err := json.Unmarshal([]byte(out), &up); err != nil || up.UploadId == "" {
+			t.Fatalf("create-multipart-upload: %v %s", err, out)
+		}
+		part := filepath.Join(t.TempDir(), "part")
+		if err := os.WriteFile(part, []byte("one part"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sum := md5.Sum([]byte("one part"))
+		md5b64 := base64.StdEncoding.EncodeToString(sum[:])
+		out = aws.Must("s3api", "upload-part", "--bucket", bucket, "--key", "mp", "--upload-id", up.UploadId, "--part-number", "1",
+			"--body", part, "--content-md5", md5b64).Stdout
+		var p struct{ ETag string }
+		if err := json.Unmarshal([]byte(out), &p); err != nil {
+			t.Fatal(err)
+		}
+		aws.Must("s3api", "complete-multipart-upload", "--bucket", bucket, "--key", "mp", "--upload-id", up.UploadId,
+			"--multipart-upload", `{"Parts":[{"PartNumber":1,"ETag":`+strconv.Quote(p.ETag)+`}]}`)
+		if out := aws.Must("s3api", "get-object-retention", "--bucket", bucket, "--key", "mp").Stdout; !strings.Contains(out, `"COMPLIANCE"`) {
+			t.Errorf("retention of a multipart object with lock headers: %s", out)
+		}
+		aws.Must("s3api", "copy-object", "--bucket", bucket, "--key", "mp-copy", "--copy-source", bucket+"/mp",
+			"--object-lock-legal-hold-status", "ON")
+		if out := aws.Must("s3api", "get-object-legal-hold", "--bucket", bucket, "--key", "mp-copy").Stdout; !strings.Contains(out, `"ON"`) {
+			t.Errorf("legal hold of a copy with lock headers: %s", out)
+		}
 	})
 
 	t.Run("WebDAV neither replaces nor removes a locked file", func(t *testing.T) {

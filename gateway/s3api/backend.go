@@ -275,9 +275,7 @@ func (b *backend) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, 
 			// metadata and tags.
 			o.Meta, o.ReplaceTags, o.Tags = nil, false, nil
 		}
-		if st.lockHeaders {
-			return gofakes3.CopyObjectResult{}, override(ctx, http.StatusNotImplemented, "NotImplemented", "Object lock headers on a copy are not supported by this gateway; set the retention afterwards.")
-		}
+		o.Retention, o.LegalHold = st.retention, st.legalHold
 	}
 	info, err := b.ns.CopyObjectWith(ctx, srcBucket, srcKey, dstBucket, dstKey, o)
 	if err != nil {
@@ -295,11 +293,12 @@ func (b *backend) CreateMultipartUpload(ctx context.Context, bucket, key string,
 		b.uploads.known.Store(id, struct{}{})
 		return gofakes3.UploadID(id), nil
 	}
-	if st := stateFrom(ctx); st != nil && st.lockHeaders {
-		return "", override(ctx, http.StatusNotImplemented, "NotImplemented", "Object lock headers on a multipart upload are not supported by this gateway; the object gets the bucket's default retention, or set its retention after the upload.")
-	}
 	meta, tags := splitTags(meta)
-	id, err := b.ns.CreateUploadWith(ctx, bucket, key, gateway.PutOptions{Meta: meta, Tags: tags})
+	o := gateway.PutOptions{Meta: meta, Tags: tags}
+	if st := stateFrom(ctx); st != nil {
+		o.Retention, o.LegalHold = st.retention, st.legalHold
+	}
+	id, err := b.ns.CreateUploadWith(ctx, bucket, key, o)
 	if err != nil {
 		return "", s3Error(ctx, err, bucket, key)
 	}
