@@ -48,6 +48,7 @@ type DeleteMarkerError struct {
 	Current                bool
 }
 
+// Error implements error.
 func (e *DeleteMarkerError) Error() string {
 	return fmt.Sprintf("%s/%s: version %s is a delete marker", e.Bucket, e.Key, e.VersionID)
 }
