@@ -42,7 +42,7 @@ func (ns *Namespace) SetBucketCORS(ctx context.Context, bucket string, rules []C
 	if err := ns.Authorize(ctx, bucket, AccessOwner); err != nil {
 		return err
 	}
-	return ns.updateBucketRecord(ctx, bucket, func(r *record) { r.CORS = cloneCORS(rules) })
+	return ns.updateBucketRecord(ctx, bucket, func(r *record) error { r.CORS = cloneCORS(rules); return nil })
 }
 
 func cloneCORS(rules []CORSRule) []CORSRule {

@@ -33,12 +33,12 @@ func (ns *Namespace) SetBucketTags(ctx context.Context, bucket string, tags map[
 	if err := ns.Authorize(ctx, bucket, AccessOwner); err != nil {
 		return err
 	}
-	return ns.updateBucketRecord(ctx, bucket, func(r *record) { r.Tags = cloneTags(tags) })
+	return ns.updateBucketRecord(ctx, bucket, func(r *record) error { r.Tags = cloneTags(tags); return nil })
 }
 
 // updateBucketRecord applies change to the record of bucket and writes it
-// anew, one generation up.
-func (ns *Namespace) updateBucketRecord(ctx context.Context, bucket string, change func(*record)) error {
+// anew, one generation up. An error from change stops it.
+func (ns *Namespace) updateBucketRecord(ctx context.Context, bucket string, change func(*record) error) error {
 	defer ns.lock(bucket, "")()
 	b, err := ns.cat.GetBucket(ctx, bucket)
 	if err != nil {
@@ -48,8 +48,10 @@ func (ns *Namespace) updateBucketRecord(ctx context.Context, bucket string, chan
 	if err != nil {
 		return err
 	}
-	change(r)
 	r.Generation = ns.nextGeneration(r.Generation)
+	if err := change(r); err != nil {
+		return err
+	}
 	metaName, id := ns.names.meta(bucket, "")
 	sealed, err := ns.sealRecord(r, id)
 	if err != nil {

@@ -35,8 +35,7 @@ func (ns *Namespace) ListDetailed(ctx context.Context, bucket string, o ListOpti
 			}
 			sealed = full.Record
 		}
-		_, id := ns.names.meta(e.Bucket, e.Key)
-		rec, err := ns.openRecord(sealed, id)
+		rec, err := ns.openRecord(sealed, ns.names.entryID(&e))
 		if err != nil {
 			return ListResult{}, fmt.Errorf("%s/%s: %w", e.Bucket, e.Key, err)
 		}

@@ -58,7 +58,8 @@ type GCReport struct {
 }
 
 // GC deletes blobs that nothing references. The referenced set is built
-// first, from every catalog entry, every part of every multipart upload in
+// first, from every catalog entry, every version (current or not, retained
+// or not: a version's blobs go only with the version), every part of every multipart upload in
 // progress, and every meta record on any backend that the catalog does not
 // list (so that Repair can still adopt it); then each backend's blobs are
 // listed and those outside the set, older than the grace period, deleted.
@@ -98,7 +99,7 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
 	err = ns.cat.Walk(ctx, func(e catalog.Entry) error {
-		name, id := ns.names.meta(e.Bucket, e.Key)
+		name, id := ns.names.version(e.Bucket, e.Key, e.VersionID)
 		h, _ := metaHashOf(name)
 		known[h] = true
 		r, err := ns.openRecord(e.Record, id)
@@ -108,6 +109,32 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 		for _, p := range r.Parts {
 			refs[p.Blob] = true
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
+	// Every version of every key, current or not, keeps its blobs.
+	err = ns.cat.WalkVersions(ctx, func(v catalog.Version) error {
+		name, _ := ns.names.version(v.Bucket, v.Key, v.VersionID)
+		h, _ := metaHashOf(name)
+		known[h] = true
+		r, err := ns.openVersion(&v)
+		if err != nil {
+			return fmt.Errorf("%w: catalog record of %s/%s?versionId=%s: %w", ErrUnsafeGC, v.Bucket, v.Key, v.VersionID, err)
+		}
+		for _, p := range r.Parts {
+			refs[p.Blob] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
+	err = ns.cat.WalkVersionTombstones(ctx, func(t catalog.Tombstone) error {
+		name, _ := ns.names.version(t.Bucket, t.Key, t.VersionID)
+		h, _ := metaHashOf(name)
+		known[h] = true
 		return nil
 	})
 	if err != nil {

@@ -21,8 +21,7 @@ import (
 func (ns *Namespace) blobOwners(ctx context.Context, cat catalog.Catalog) (map[string]uint64, error) {
 	owners := make(map[string]uint64)
 	err := cat.Walk(ctx, func(e catalog.Entry) error {
-		_, id := ns.names.meta(e.Bucket, e.Key)
-		r, err := ns.openRecord(e.Record, id)
+		r, err := ns.openRecord(e.Record, ns.names.entryID(&e))
 		if err != nil {
 			return fmt.Errorf("catalog record of %s/%s: %w", e.Bucket, e.Key, err)
 		}
@@ -54,6 +53,9 @@ func (ns *Namespace) dropRenameLeftovers(ctx context.Context, cat catalog.Catalo
 	}
 	var stale []catalog.Entry
 	err = cat.Walk(ctx, func(e catalog.Entry) error {
+		if e.VersionID != "" {
+			return nil // renames in versioned buckets keep the source as a version
+		}
 		_, id := ns.names.meta(e.Bucket, e.Key)
 		if r, err := ns.openRecord(e.Record, id); err == nil && renameLeftover(r, owners) {
 			stale = append(stale, e)

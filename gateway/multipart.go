@@ -89,8 +89,8 @@ func (ns *Namespace) CreateUpload(ctx context.Context, bucket, key string, meta 
 }
 
 // CreateUploadWith starts a multipart upload of bucket/key with the
-// metadata and tags of o (its conditions are not used) and returns its id.
-// The completed object gets them.
+// metadata, tags and object lock of o (its conditions are not used) and
+// returns its id. The completed object gets them.
 func (ns *Namespace) CreateUploadWith(ctx context.Context, bucket, key string, o PutOptions) (string, error) {
 	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
 		return "", err
@@ -101,6 +101,23 @@ func (ns *Namespace) CreateUploadWith(ctx context.Context, bucket, key string, o
 	if _, err := ns.cat.GetBucket(ctx, bucket); err != nil {
 		return "", mapCatalogErr(err, bucket, key)
 	}
+	urec := &record{Kind: kindUpload, Bucket: bucket, Key: key, Meta: StoredMeta(o.Meta), Tags: cloneTags(o.Tags), LegalHold: o.LegalHold}
+	if o.Retention != nil || o.LegalHold {
+		// Checked now, as S3 does, and again when the upload completes.
+		cfg, err := ns.BucketVersioning(ctx, bucket)
+		if err != nil {
+			return "", err
+		}
+		if !cfg.ObjectLock {
+			return "", fmt.Errorf("%w: %s", ErrNoLockConfig, bucket)
+		}
+		if o.Retention != nil {
+			if err := checkRetention(o.Retention, ns.now()); err != nil {
+				return "", err
+			}
+			urec.Retention = &retentionRecord{Mode: o.Retention.Mode, Until: o.Retention.Until.UTC()}
+		}
+	}
 	var id seal.ObjectID
 	if _, err := io.ReadFull(ns.rand, id[:]); err != nil {
 		return "", fmt.Errorf("upload id: %w", err)
@@ -110,7 +127,8 @@ func (ns *Namespace) CreateUploadWith(ctx context.Context, bucket, key string, o
 	if err != nil {
 		return "", err
 	}
-	sealed, err := ns.sealRecord(&record{Kind: kindUpload, Bucket: bucket, Key: key, Meta: StoredMeta(o.Meta), Tags: cloneTags(o.Tags), Checksum: ck}, id)
+	urec.Checksum = ck
+	sealed, err := ns.sealRecord(urec, id)
 	if err != nil {
 		return "", err
 	}
@@ -329,7 +347,11 @@ func (ns *Namespace) CompleteUploadWith(ctx context.Context, bucket, key, upload
 		}
 		rec.Checksum = newChecksumRecord(ck)
 	}
-	info, err := ns.commit(ctx, rec, PutOptions{})
+	po := PutOptions{LegalHold: urec.LegalHold}
+	if r := urec.Retention; r != nil {
+		po.Retention = &Retention{Mode: r.Mode, Until: r.Until}
+	}
+	info, err := ns.commit(ctx, rec, po)
 	if err != nil {
 		return ObjectInfo{}, err
 	}

@@ -187,6 +187,18 @@ type BucketInfo struct {
 // buckets, and their owners, too. A name that is taken is ErrBucketExists;
 // when the user of ctx owns it, also ErrBucketOwnedByYou.
 func (ns *Namespace) CreateBucket(ctx context.Context, name string) error {
+	return ns.CreateBucketWith(ctx, name, CreateBucketOptions{})
+}
+
+// CreateBucketOptions are the optional parts of CreateBucketWith.
+type CreateBucketOptions struct {
+	// ObjectLock creates the bucket with object lock, and so with
+	// versioning enabled; neither can be turned off.
+	ObjectLock bool
+}
+
+// CreateBucketWith is CreateBucket with options.
+func (ns *Namespace) CreateBucketWith(ctx context.Context, name string, o CreateBucketOptions) error {
 	if !ValidBucketName(name) {
 		return fmt.Errorf("%w: %q", ErrInvalidBucketName, name)
 	}
@@ -206,7 +218,11 @@ func (ns *Namespace) CreateBucket(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := ns.sealRecord(&record{Kind: kindBucket, Bucket: name, ModTime: now, Generation: ns.nextGeneration(deleted), Owner: owner}, id)
+	rec := &record{Kind: kindBucket, Bucket: name, ModTime: now, Generation: ns.nextGeneration(deleted), Owner: owner}
+	if o.ObjectLock {
+		rec.Versioning = &versioningRecord{Status: VersioningEnabled, ObjectLock: true}
+	}
+	sealed, err := ns.sealRecord(rec, id)
 	if err != nil {
 		return err
 	}
@@ -219,6 +235,9 @@ func (ns *Namespace) CreateBucket(ctx context.Context, name string) error {
 			return ns.bucketExists(ctx, name, b.Owner)
 		}
 		return err
+	}
+	if rec.Versioning != nil {
+		return ns.recordVersioning(ctx, name, rec.Versioning.catalog(rec.Generation))
 	}
 	return nil
 }

@@ -28,10 +28,13 @@ type ObjectInfo struct {
 	ETag       string // without quotes
 	ModTime    time.Time
 	Generation uint64
-	Meta       map[string]string // stored headers: Content-Type, ..., X-Amz-Meta-*
-	Props      map[string]string // WebDAV dead properties
-	Tags       map[string]string // S3 object tags; nil when there are none
-	PartSizes  []int64           // plaintext size of each part; one entry for single-part objects
+	// VersionID is the version's ID in a bucket with versioning
+	// (NullVersion for the null version), empty otherwise.
+	VersionID string
+	Meta      map[string]string // stored headers: Content-Type, ..., X-Amz-Meta-*
+	Props     map[string]string // WebDAV dead properties
+	Tags      map[string]string // S3 object tags; nil when there are none
+	PartSizes []int64           // plaintext size of each part; one entry for single-part objects
 	// Checksum is the object's checksum (S3's x-amz-checksum-*); nil for
 	// objects stored before checksums were kept.
 	Checksum *checksum.Checksum
@@ -87,6 +90,19 @@ type PutOptions struct {
 	// the body must have: a body that does not match fails with a
 	// checksum.ErrMismatch error and nothing is stored.
 	WantChecksum []byte
+
+	// Retention and LegalHold lock the new version in a bucket with
+	// object lock; a nil Retention takes the bucket's default.
+	Retention *Retention
+	LegalHold bool
+
+	// RefuseLocked refuses to replace a current version that is locked
+	// (ErrObjectLocked), for front ends that show no versions (WebDAV).
+	RefuseLocked bool
+
+	// inPlace rewrites the record of the current version (tags,
+	// properties) instead of making a new version.
+	inPlace bool
 }
 
 // PutObject stores body, of exactly size bytes (-1 if unknown), as
@@ -281,6 +297,16 @@ func (ns *Namespace) commit(ctx context.Context, rec *record, o PutOptions) (Obj
 // zero rec.ModTime is set to the current time; a set one is kept (renames
 // and property changes do not change an object's modification time).
 func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions) (ObjectInfo, error) {
+	cfg, err := ns.BucketVersioning(ctx, rec.Bucket)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	if cfg.Status != "" {
+		return ns.commitVersionLocked(ctx, rec, o, cfg)
+	}
+	if o.Retention != nil || o.LegalHold {
+		return ObjectInfo{}, fmt.Errorf("%w: %s", ErrNoLockConfig, rec.Bucket)
+	}
 	prev, err := ns.cat.Get(ctx, rec.Bucket, rec.Key)
 	var prevGen uint64
 	switch {
@@ -396,7 +422,7 @@ func (r *record) info() ObjectInfo {
 	}
 	return ObjectInfo{
 		Bucket: r.Bucket, Key: r.Key, Size: r.Size, ETag: r.ETag, ModTime: r.ModTime,
-		Generation: r.Generation, Meta: maps.Clone(r.Meta), Props: maps.Clone(r.Props), Tags: cloneTags(r.Tags), PartSizes: sizes,
+		Generation: r.Generation, VersionID: r.VersionID, Meta: maps.Clone(r.Meta), Props: maps.Clone(r.Props), Tags: cloneTags(r.Tags), PartSizes: sizes,
 		Checksum: r.Checksum.checksum(), PartChecksums: sums,
 	}
 }
@@ -425,17 +451,27 @@ func (ns *Namespace) Object(ctx context.Context, bucket, key string) (*Object, e
 				return nil, mapCatalogErr(berr, bucket, key)
 			}
 		}
+		if cur, verr := ns.cat.GetVersion(ctx, bucket, key, ""); verr == nil && cur.DeleteMarker {
+			return nil, &DeleteMarkerError{Bucket: bucket, Key: key, VersionID: cur.VersionID, Current: true}
+		}
 		return nil, mapCatalogErr(err, bucket, key)
 	}
-	_, id := ns.names.meta(bucket, key)
-	rec, err := ns.openRecord(e.Record, id)
+	rec, err := ns.openRecord(e.Record, ns.names.entryID(&e))
 	if err != nil {
 		return nil, fmt.Errorf("%s/%s: %w", bucket, key, err)
 	}
 	if err := checkRecord(rec, kindObject, bucket, key); err != nil {
 		return nil, err
 	}
-	return &Object{ObjectInfo: rec.info(), ns: ns, rec: rec}, nil
+	info := rec.info()
+	info.VersionID = e.VersionID
+	if info.VersionID == "" {
+		// An object written before versioning is the null version.
+		if cfg, err := ns.cat.GetBucketVersioning(ctx, bucket); err == nil && cfg.Status != "" {
+			info.VersionID = NullVersion
+		}
+	}
+	return &Object{ObjectInfo: info, ns: ns, rec: rec}, nil
 }
 
 // NewReader returns the plaintext bytes [off, off+length) of the object;
@@ -579,14 +615,17 @@ func (ns *Namespace) openBlobRange(ctx context.Context, p partRecord, off, n int
 	return op.NewReader(rc, p.Size, off, n), rc, nil
 }
 
-// DeleteObject deletes bucket/key. A missing key is ErrNoSuchKey.
+// DeleteObject deletes bucket/key, as a front end that shows no versions
+// (WebDAV) does: a missing key is ErrNoSuchKey; in a bucket with
+// versioning it adds a delete marker (see Delete), unless the current
+// version is locked (ErrObjectLocked).
 func (ns *Namespace) DeleteObject(ctx context.Context, bucket, key string) error {
-	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
-		return err
-	}
-	if err := checkKey(key); err != nil {
-		return err
-	}
+	_, err := ns.Delete(ctx, bucket, key, DeleteOptions{MustExist: true, RefuseLocked: true})
+	return err
+}
+
+// deleteObject deletes bucket/key in a bucket without versioning.
+func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string) error {
 	defer ns.lock(bucket, key)()
 	e, err := ns.cat.Get(ctx, bucket, key)
 	if err != nil {
@@ -626,6 +665,14 @@ func (ns *Namespace) DeleteObject(ctx context.Context, bucket, key string) error
 
 // CopyOptions are the optional parts of a copy.
 type CopyOptions struct {
+	// SourceVersionID copies that version of the source instead of the
+	// current one.
+	SourceVersionID string
+	// RefuseLocked is PutOptions.RefuseLocked for the destination.
+	RefuseLocked bool
+	// Retention and LegalHold lock the copy (see PutOptions).
+	Retention *Retention
+	LegalHold bool
 	// Meta replaces the source's metadata; nil keeps it.
 	Meta map[string]string
 	// ReplaceTags gives the copy Tags instead of the source's tags.
@@ -655,7 +702,13 @@ func (ns *Namespace) CopyObjectWith(ctx context.Context, srcBucket, srcKey, dstB
 	if err := ns.Authorize(ctx, dstBucket, AccessWrite); err != nil {
 		return ObjectInfo{}, err
 	}
-	src, err := ns.Object(ctx, srcBucket, srcKey)
+	var src *Object
+	var err error
+	if o.SourceVersionID != "" {
+		src, err = ns.ObjectVersion(ctx, srcBucket, srcKey, o.SourceVersionID)
+	} else {
+		src, err = ns.Object(ctx, srcBucket, srcKey)
+	}
 	if err != nil {
 		return ObjectInfo{}, err
 	}
@@ -674,17 +727,24 @@ func (ns *Namespace) CopyObjectWith(ctx context.Context, srcBucket, srcKey, dstB
 	if alg == "" && src.rec.Checksum != nil && src.rec.Checksum.Alg.Valid() {
 		alg = src.rec.Checksum.Alg
 	}
-	if srcBucket == dstBucket && srcKey == dstKey && (o.Checksum == "" || src.Checksum != nil && src.Checksum.Algorithm == o.Checksum) {
+	cfg, err := ns.BucketVersioning(ctx, dstBucket)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	// A copy onto itself shares its blobs, unless it makes a new version,
+	// which must not share blobs with the version it keeps.
+	if srcBucket == dstBucket && srcKey == dstKey && cfg.Status == "" && (o.Checksum == "" || src.Checksum != nil && src.Checksum.Algorithm == o.Checksum) {
 		rec := &record{Kind: kindObject, Bucket: dstBucket, Key: dstKey, Size: src.Size, ETag: src.ETag,
 			Meta: StoredMeta(meta), Props: src.rec.Props, Tags: cloneTags(tags), Parts: src.rec.Parts, Checksum: src.rec.Checksum}
-		return ns.commit(ctx, rec, PutOptions{})
+		return ns.commit(ctx, rec, PutOptions{Retention: o.Retention, LegalHold: o.LegalHold})
 	}
 	body, err := src.NewReader(ctx, 0, -1)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
 	defer body.Close()
-	return ns.PutObject(ctx, dstBucket, dstKey, body, src.Size, PutOptions{Meta: meta, Tags: tags, Checksum: alg})
+	return ns.PutObject(ctx, dstBucket, dstKey, body, src.Size, PutOptions{Meta: meta, Tags: tags, Checksum: alg, RefuseLocked: o.RefuseLocked,
+		Retention: o.Retention, LegalHold: o.LegalHold})
 }
 
 // cloneTags copies tags; an empty set becomes nil, so that records
@@ -715,7 +775,7 @@ func (ns *Namespace) SetTags(ctx context.Context, bucket, key string, tags map[s
 		Kind: kindObject, Bucket: bucket, Key: key, Size: o.rec.Size, ETag: o.rec.ETag,
 		ModTime: o.rec.ModTime, Meta: o.rec.Meta, Props: o.rec.Props, Tags: cloneTags(tags), Parts: o.rec.Parts,
 	}
-	return ns.commitLocked(ctx, rec, PutOptions{IfMatch: o.rec.ETag})
+	return ns.commitLocked(ctx, rec, PutOptions{IfMatch: o.rec.ETag, inPlace: true})
 }
 
 // ListOptions select a page of a bucket listing.

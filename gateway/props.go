@@ -100,5 +100,5 @@ func (ns *Namespace) SetAttrs(ctx context.Context, bucket, key string, set map[s
 	// The same blobs stay referenced: commit deletes only superseded ones.
 	// IfMatch pins the version read above against writers of other
 	// gateway instances.
-	return ns.commitLocked(ctx, rec, PutOptions{IfMatch: o.rec.ETag})
+	return ns.commitLocked(ctx, rec, PutOptions{IfMatch: o.rec.ETag, inPlace: true})
 }

@@ -35,6 +35,9 @@ type RebuildReport struct {
 	// while no bucket record was found.
 	ImpliedBuckets int
 	Objects        int // objects entered
+	// Versions counts versions (and delete markers) of keys in buckets
+	// with versioning entered; Objects does not count them.
+	Versions int
 	// Tombstones counts deletions entered.
 	Tombstones int
 	// Skipped counts records not entered because the catalog already
@@ -192,7 +195,7 @@ func (rb *rebuilder) backend(ctx context.Context, b backends.Backend) error {
 			rb.fail(it.Name, nil, err)
 			return nil
 		}
-		if bs := rb.buckets[r.Bucket]; r.Key != "" && r.Kind == kindObject && (bs == nil || (bs.record == nil && !bs.created)) {
+		if bs := rb.buckets[r.Bucket]; r.Key != "" && (r.Kind == kindObject || r.Kind == kindDeleteMarker) && (bs == nil || (bs.record == nil && !bs.created)) {
 			rb.pending = append(rb.pending, pendingRecord{b, it.Name})
 			if bs == nil {
 				rb.buckets[r.Bucket] = &bucketState{}
@@ -238,8 +241,24 @@ func (rb *rebuilder) enter(ctx context.Context, r *record, sealed []byte) error 
 			bs.tombstone, bs.tombSealed = r, sealed
 		}
 		return nil
+	case r.Kind == kindTombstone && r.VersionID != "":
+		// The tombstone of one version. The gateway that wrote it had
+		// checked the version's lock (or its GOVERNANCE bypass).
+		t := tombstoneOf(r, sealed)
+		_, err := cat.DeleteVersion(ctx, t, catalog.DeleteVersionOptions{BypassGovernance: true})
+		if errors.Is(err, catalog.ErrLocked) {
+			rb.fail(fmt.Sprintf("%s/%s?versionId=%s", r.Bucket, r.Key, r.VersionID), r, fmt.Errorf("a tombstone of a version that another backend holds locked: %w", err))
+			return nil
+		}
+		return rb.count(err, &rb.rep.Tombstones, r)
 	case r.Kind == kindTombstone:
 		_, err := cat.PutTombstone(ctx, tombstoneOf(r, sealed))
+		if errors.Is(err, catalog.ErrVersioned) {
+			// The key's tombstone is its null version's too.
+			t := tombstoneOf(r, sealed)
+			t.VersionID = NullVersion
+			_, err = cat.DeleteVersion(ctx, t, catalog.DeleteVersionOptions{BypassGovernance: true})
+		}
 		return rb.count(err, &rb.rep.Tombstones, r)
 	}
 	if rb.settled && bs.tombstone != nil && r.Generation <= bs.tombstone.Generation && (bs.record == nil || bs.tombstone.Generation > bs.record.Generation) {
@@ -258,7 +277,16 @@ func (rb *rebuilder) enter(ctx context.Context, r *record, sealed []byte) error 
 		}
 		bs.created = true
 	}
+	if r.VersionID != "" || r.Kind == kindDeleteMarker {
+		_, err := cat.PutVersion(ctx, versionOf(r, sealed))
+		return rb.count(err, &rb.rep.Versions, r)
+	}
 	_, err := cat.Put(ctx, entryOf(r, sealed))
+	if errors.Is(err, catalog.ErrVersioned) {
+		// An object written before versioning, now the null version of
+		// a key with versions.
+		_, err = cat.PutVersion(ctx, versionOf(r, sealed))
+	}
 	return rb.count(err, &rb.rep.Objects, r)
 }
 
@@ -294,6 +322,11 @@ func (rb *rebuilder) settleBuckets(ctx context.Context) error {
 					return err
 				}
 			}
+			if v := bs.record.Versioning; v != nil {
+				if err := cat.SetBucketVersioning(ctx, name, v.catalog(bs.record.Generation)); err != nil && !errors.Is(err, catalog.ErrStale) {
+					return fmt.Errorf("bucket %s: versioning: %w", name, err)
+				}
+			}
 			rb.rep.Buckets++
 			continue
 		}
@@ -322,7 +355,7 @@ func (rb *rebuilder) settleBuckets(ctx context.Context) error {
 			return err
 		}
 		for _, e := range dead {
-			if _, err := cat.Delete(ctx, e.Bucket, e.Key, e.Generation); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+			if _, err := cat.Delete(ctx, e.Bucket, e.Key, e.Generation); err != nil && !errors.Is(err, catalog.ErrNotFound) && !errors.Is(err, catalog.ErrVersioned) {
 				return err
 			}
 			rb.rep.Objects--

@@ -63,6 +63,28 @@ type record struct {
 	// object's checksum will have (no sum). Records written before
 	// checksums were kept have none.
 	Checksum *checksumRecord `json:"cksum,omitempty"`
+
+	// VersionID and Seq name and order a version of a key in a bucket
+	// with versioning (object, delete-marker and version-tombstone
+	// records); both are absent from the records of unversioned objects.
+	// The null version's record has VersionID "null" (or none, if it was
+	// written before versioning).
+	VersionID string `json:"vid,omitempty"`
+	Seq       uint64 `json:"seq,omitempty"`
+	// Retention and LegalHold are a version's object lock.
+	Retention *retentionRecord `json:"ret,omitempty"`
+	LegalHold bool             `json:"hold,omitempty"`
+	// Versioning is a bucket's versioning and object-lock configuration
+	// (bucket records only).
+	Versioning *versioningRecord `json:"versioning,omitempty"`
+	// Lifecycle holds a bucket's lifecycle rules (bucket records only).
+	Lifecycle []lifecycleRule `json:"lifecycle,omitempty"`
+}
+
+// retentionRecord is a version's object-lock retention.
+type retentionRecord struct {
+	Mode  string    `json:"mode"`
+	Until time.Time `json:"until"`
 }
 
 // checksumRecord is an object's checksum in its meta record.

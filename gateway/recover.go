@@ -45,6 +45,10 @@ type RecoverOptions struct {
 	Progress func(RecoverProgress)
 	// Logger receives one line per object that failed; nil: discard.
 	Logger *slog.Logger
+	// AllVersions also restores every version of every key of a bucket
+	// with versioning under Dir/%versions (see VersionsDir), with a
+	// manifest; without it only current versions are restored.
+	AllVersions bool
 }
 
 // RecoverProgress reports how far a recovery has come.
@@ -69,6 +73,9 @@ type RecoverReport struct {
 	// Deleted counts tombstones: deleted objects and buckets, not
 	// restored.
 	Deleted int
+	// Versions counts the versions written under VersionsDir (with
+	// AllVersions).
+	Versions int
 	// Renamed lists the objects restored under a path other than their
 	// key (see filePath); they are also written to RenamesFile.
 	Renamed []RenamedKey
@@ -115,11 +122,12 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 	defer root.Close()
 	rep := &RecoverReport{}
 	var prog RecoverProgress
+	vs := make(versionSet)
 	err = listAll(ctx, o.Backend, metaPrefix, func(it backends.Info) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		f := ns.recoverOne(ctx, root, it.Name, rep)
+		f := ns.recoverOne(ctx, root, it.Name, rep, vs)
 		if f != nil {
 			rep.Failed = append(rep.Failed, *f)
 			log.Warn("not recovered", "record", f.Name, "bucket", f.Bucket, "key", f.Key, "err", f.Err)
@@ -133,6 +141,9 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 	})
 	if err != nil {
 		return rep, fmt.Errorf("recover: list %s: %w", o.Backend.Name(), err)
+	}
+	if err := ns.recoverVersions(ctx, root, vs, o.AllVersions, rep, log); err != nil {
+		return rep, fmt.Errorf("recover: %w", err)
 	}
 	if len(rep.Renamed) > 0 {
 		var b bytes.Buffer
@@ -153,8 +164,9 @@ func readOnlyNamespace(keys Keys, store backends.Backend, log *slog.Logger) *Nam
 	return &Namespace{keys: keys, store: store, log: log, rand: rand.Reader, now: time.Now, names: names{key: *keys.NameKey()}}
 }
 
-// recoverOne restores the record name; it returns a failure or nil.
-func (ns *Namespace) recoverOne(ctx context.Context, root *os.Root, name string, rep *RecoverReport) *RecoverFailure {
+// recoverOne restores the record name; it returns a failure or nil. The
+// records of versions are only noted in vs, for recoverVersions.
+func (ns *Namespace) recoverOne(ctx context.Context, root *os.Root, name string, rep *RecoverReport, vs versionSet) *RecoverFailure {
 	fail := func(r *record, err error) *RecoverFailure {
 		f := &RecoverFailure{Name: name, Err: err}
 		if r != nil {
@@ -182,6 +194,10 @@ func (ns *Namespace) recoverOne(ctx context.Context, root *os.Root, name string,
 	}
 	if !ValidBucketName(r.Bucket) {
 		return fail(r, fmt.Errorf("%w: bucket %q", ErrUnsafePath, r.Bucket))
+	}
+	if isVersionRecord(r) {
+		vs.add(name, r, true)
+		return nil
 	}
 	if r.Kind == kindBucket {
 		if err := root.MkdirAll(r.Bucket, 0o700); err != nil {

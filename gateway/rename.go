@@ -71,6 +71,11 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 	if _, err := ns.cat.GetBucket(ctx, dstBucket); err != nil {
 		return ObjectInfo{}, mapCatalogErr(err, dstBucket, dstKey)
 	}
+	if versioned, err := ns.anyVersioned(ctx, srcBucket, dstBucket); err != nil {
+		return ObjectInfo{}, err
+	} else if versioned {
+		return ns.renameVersioned(ctx, srcBucket, srcKey, dstBucket, dstKey)
+	}
 	defer ns.lockPair(srcBucket, srcKey, dstBucket, dstKey)()
 
 	// Under the source's lock no other writer of this gateway changes it.
@@ -128,4 +133,39 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 		}
 	}
 	return rec.info(), nil
+}
+
+// anyVersioned reports whether either bucket has versioning.
+func (ns *Namespace) anyVersioned(ctx context.Context, buckets ...string) (bool, error) {
+	for _, b := range buckets {
+		cfg, err := ns.BucketVersioning(ctx, b)
+		if err != nil {
+			return false, err
+		}
+		if cfg.Status != "" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// renameVersioned is Rename where a bucket has versioning: the source's
+// versions must stay, and blobs are never shared between versions, so it
+// copies the object (re-encrypting it) and then deletes the source, which
+// leaves a delete marker. Neither a locked destination nor a locked source
+// is replaced or hidden (ErrObjectLocked).
+func (ns *Namespace) renameVersioned(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string) (ObjectInfo, error) {
+	if cur, err := ns.cat.GetVersion(ctx, srcBucket, srcKey, ""); err == nil {
+		if now := ns.now(); cur.Locked(now, false) {
+			return ObjectInfo{}, lockedError(&cur, now)
+		}
+	}
+	info, err := ns.CopyObjectWith(ctx, srcBucket, srcKey, dstBucket, dstKey, CopyOptions{RefuseLocked: true})
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	if err := ns.DeleteObject(ctx, srcBucket, srcKey); err != nil {
+		return ObjectInfo{}, fmt.Errorf("rename %s/%s: copied to %s/%s, but the source stays: %w", srcBucket, srcKey, dstBucket, dstKey, err)
+	}
+	return info, nil
 }

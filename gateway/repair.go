@@ -273,6 +273,9 @@ var errNotAdopted = errors.New("not adopted: 'twincrypt repair --adopt' brings i
 // fixTombstone rewrites one backend's copy of a deleted name's record with
 // the catalog's tombstone. It reports whether it wrote.
 func (ns *Namespace) fixTombstone(ctx context.Context, dst backends.Backend, p Problem) (bool, error) {
+	if p.VersionID != "" {
+		return ns.fixVersionTombstone(ctx, dst, p)
+	}
 	if dst == nil {
 		return false, fmt.Errorf("unknown backend %q", p.Backend)
 	}
@@ -321,6 +324,9 @@ func (ns *Namespace) adoptNewer(ctx context.Context, members []backends.Backend,
 	if best == nil {
 		return false, errors.New("no copy authenticates")
 	}
+	if isVersionRecord(best) || ns.keyVersioned(ctx, best.Bucket, best.Key) {
+		return ns.adoptVersion(ctx, members, best, bestSealed)
+	}
 	if best.Kind == kindObject {
 		held, err := ns.blobsHeld(ctx, members, best)
 		if err != nil {
@@ -365,6 +371,9 @@ func (ns *Namespace) adoptNewer(ctx context.Context, members []backends.Backend,
 // fixMeta rewrites one backend's copy of an object's meta record with the
 // catalog's bytes. It reports whether it wrote.
 func (ns *Namespace) fixMeta(ctx context.Context, dst backends.Backend, p Problem) (bool, error) {
+	if p.VersionID != "" {
+		return ns.fixVersionMeta(ctx, dst, p)
+	}
 	if dst == nil {
 		return false, fmt.Errorf("unknown backend %q", p.Backend)
 	}
@@ -533,6 +542,13 @@ func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byNa
 	best, bestSealed := ns.newestCopy(ctx, byName, name, ps)
 	if best == nil {
 		return false, 0, errors.New("no copy authenticates")
+	}
+	if isVersionRecord(best) || ns.keyVersioned(ctx, best.Bucket, best.Key) {
+		if !bringBack && best.Kind != kindTombstone {
+			return false, 0, fmt.Errorf("%w: %s/%s?versionId=%s (%d bytes, modified %s)", errNotAdopted, best.Bucket, best.Key, best.VersionID, best.Size, best.ModTime.Format(time.RFC3339))
+		}
+		adopted, err := ns.adoptVersion(ctx, members, best, bestSealed)
+		return adopted, 0, err
 	}
 	switch best.Kind {
 	case kindTombstone:

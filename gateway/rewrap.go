@@ -47,17 +47,30 @@ func (ns *Namespace) Rewrap(ctx context.Context) (*RewrapReport, error) {
 			rep.BucketsRewrapped++
 		}
 	}
-	type name struct{ bucket, key string }
+	type name struct{ bucket, key, versionID string }
 	var todo []name
 	err = ns.cat.Walk(ctx, func(e catalog.Entry) error {
+		if e.VersionID != "" {
+			return nil // rewrapped with the key's other versions
+		}
 		rep.Objects++
 		_, id := ns.names.meta(e.Bucket, e.Key)
 		r, err := ns.openRecord(e.Record, id)
 		if err != nil || !underKEK(e.Record, r, cur) {
-			todo = append(todo, name{e.Bucket, e.Key})
+			todo = append(todo, name{e.Bucket, e.Key, ""})
 		}
 		return nil
 	})
+	if err == nil {
+		err = ns.cat.WalkVersions(ctx, func(v catalog.Version) error {
+			rep.Objects++
+			r, err := ns.openVersion(&v)
+			if err != nil || !underKEK(v.Record, r, cur) {
+				todo = append(todo, name{v.Bucket, v.Key, v.VersionID})
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		return rep, fmt.Errorf("rewrap: %w", errors.Join(append(errs, err)...))
 	}
@@ -65,10 +78,16 @@ func (ns *Namespace) Rewrap(ctx context.Context) (*RewrapReport, error) {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		done, err := ns.rewrapObject(ctx, n.bucket, n.key, cur)
+		var done bool
+		var err error
+		if n.versionID != "" {
+			done, err = ns.rewrapVersion(ctx, n.bucket, n.key, n.versionID, cur)
+		} else {
+			done, err = ns.rewrapObject(ctx, n.bucket, n.key, cur)
+		}
 		if err != nil {
 			rep.Failed++
-			errs = append(errs, fmt.Errorf("%s/%s: %w", n.bucket, n.key, err))
+			errs = append(errs, fmt.Errorf("%s/%s (version %q): %w", n.bucket, n.key, n.versionID, err))
 		} else if done {
 			rep.ObjectsRewrapped++
 		}
@@ -93,6 +112,56 @@ func underKEK(sealed []byte, r *record, cur uint32) bool {
 	return true
 }
 
+// rewrapParts puts the part headers of r under the KEK cur.
+func (ns *Namespace) rewrapParts(r *record, cur uint32) error {
+	for i := range r.Parts {
+		h, err := seal.ParseHeader(r.Parts[i].Header)
+		if err != nil {
+			return err
+		}
+		if h.KeyID == cur {
+			continue
+		}
+		nh, err := h.Rewrap(ns.keys, cur)
+		if err != nil {
+			return fmt.Errorf("part %s: %w", r.Parts[i].Blob, err)
+		}
+		r.Parts[i].Header = nh.Marshal()
+	}
+	return nil
+}
+
+// rewrapVersion rewraps one version of a key (an object or a delete
+// marker) as a new record of the same version; it reports whether it
+// wrote.
+func (ns *Namespace) rewrapVersion(ctx context.Context, bucket, key, versionID string, cur uint32) (bool, error) {
+	defer ns.lock(bucket, key)()
+	v, err := ns.cat.GetVersion(ctx, bucket, key, versionID)
+	if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
+		return false, nil // deleted meanwhile
+	}
+	if err != nil {
+		return false, err
+	}
+	r, err := ns.openVersion(&v)
+	if err != nil {
+		return false, err
+	}
+	if underKEK(v.Record, r, cur) {
+		return false, nil
+	}
+	if err := ns.rewrapParts(r, cur); err != nil {
+		return false, err
+	}
+	if _, err := ns.rewriteVersion(ctx, &v, r); err != nil {
+		if errors.Is(err, ErrPrecondition) {
+			return false, nil // rewritten meanwhile, under the current key
+		}
+		return false, err
+	}
+	return true, nil
+}
+
 // rewrapObject rewraps one object; it reports whether it wrote.
 func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur uint32) (bool, error) {
 	defer ns.lock(bucket, key)()
@@ -114,19 +183,8 @@ func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur u
 	if underKEK(e.Record, r, cur) {
 		return false, nil
 	}
-	for i := range r.Parts {
-		h, err := seal.ParseHeader(r.Parts[i].Header)
-		if err != nil {
-			return false, err
-		}
-		if h.KeyID == cur {
-			continue
-		}
-		nh, err := h.Rewrap(ns.keys, cur)
-		if err != nil {
-			return false, fmt.Errorf("part %s: %w", r.Parts[i].Blob, err)
-		}
-		r.Parts[i].Header = nh.Marshal()
+	if err := ns.rewrapParts(r, cur); err != nil {
+		return false, err
 	}
 	r.Generation = ns.nextGeneration(e.Generation)
 	sealed, err := ns.sealRecord(r, id)

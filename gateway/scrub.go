@@ -57,10 +57,13 @@ type Problem struct {
 	Name    string      // backend object name: "b/<id>" or "m/<hash>"
 	Bucket  string      // the bucket concerned, when known
 	Key     string      // the object key concerned, when known (empty for bucket records)
-	Err     error       // details
-	part    *partRecord // for blob problems: the part the blob holds
-	tomb    bool        // the name is deleted: the catalog holds its tombstone
-	epoch   bool        // the namespace epoch record
+	// VersionID is the version concerned, for the records of versions
+	// in buckets with versioning (and their tombstones).
+	VersionID string
+	Err       error       // details
+	part      *partRecord // for blob problems: the part the blob holds
+	tomb      bool        // the name is deleted: the catalog holds its tombstone
+	epoch     bool        // the namespace epoch record
 }
 
 // String describes the problem on one line: backend, kind, name, the
@@ -69,6 +72,9 @@ func (p Problem) String() string {
 	what := p.Name
 	if p.Bucket != "" {
 		what = fmt.Sprintf("%s (%s/%s)", p.Name, p.Bucket, p.Key)
+	}
+	if p.VersionID != "" {
+		what = fmt.Sprintf("%s (%s/%s?versionId=%s)", p.Name, p.Bucket, p.Key, p.VersionID)
 	}
 	if p.Err != nil {
 		return fmt.Sprintf("%s: %s %s: %v", p.Backend, p.Kind, what, p.Err)
@@ -267,8 +273,18 @@ func (ns *Namespace) openStoredRecord(name string, sealed []byte) (*record, erro
 	if err != nil {
 		return nil, err
 	}
-	if want, _ := ns.names.meta(r.Bucket, r.Key); want != name || (r.Kind != kindBucket && r.Kind != kindObject && r.Kind != kindTombstone) ||
-		(r.Kind == kindBucket && r.Key != "") || (r.Kind == kindObject && r.Key == "") {
+	kindOK := false
+	switch r.Kind {
+	case kindBucket:
+		kindOK = r.Key == "" && r.VersionID == ""
+	case kindObject:
+		kindOK = r.Key != ""
+	case kindDeleteMarker:
+		kindOK = r.Key != "" && r.VersionID != ""
+	case kindTombstone:
+		kindOK = r.Key != "" || r.VersionID == ""
+	}
+	if want, _ := ns.names.version(r.Bucket, r.Key, r.VersionID); want != name || !kindOK {
 		return nil, fmt.Errorf("%w: %s holds a %s record of %q/%q", ErrCorruptRecord, name, r.Kind, r.Bucket, r.Key)
 	}
 	return r, nil
@@ -371,11 +387,26 @@ func (s *scrubber) buckets(ctx context.Context) error {
 	return nil
 }
 
+// scrubItem is one record to check: an unversioned object or one version
+// of a key in a bucket with versioning.
+type scrubItem struct {
+	e      catalog.Entry
+	marker bool // a delete marker
+}
+
 func (s *scrubber) objects(ctx context.Context) error {
 	total := 0
 	if s.o.Progress != nil {
-		if err := s.ns.cat.Walk(ctx, func(catalog.Entry) error { total++; return nil }); err != nil {
+		if err := s.ns.cat.Walk(ctx, func(e catalog.Entry) error {
+			if e.VersionID == "" {
+				total++
+			}
+			return nil
+		}); err != nil {
 			return fmt.Errorf("scrub: walk catalog: %w", err)
+		}
+		if err := s.ns.cat.WalkVersions(ctx, func(catalog.Version) error { total++; return nil }); err != nil {
+			return fmt.Errorf("scrub: walk versions: %w", err)
 		}
 	}
 	s.done.TotalObjects = total
@@ -385,24 +416,38 @@ func (s *scrubber) objects(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	entries := make(chan catalog.Entry)
+	items := make(chan scrubItem)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			for e := range entries {
-				s.object(ctx, e)
+			for it := range items {
+				s.object(ctx, it.e, it.marker)
 			}
 		})
 	}
-	err := s.ns.cat.Walk(ctx, func(e catalog.Entry) error {
+	send := func(it scrubItem) error {
 		select {
-		case entries <- e:
+		case items <- it:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+	// The current version of a key with versions is checked with the
+	// key's other versions.
+	err := s.ns.cat.Walk(ctx, func(e catalog.Entry) error {
+		if e.VersionID != "" {
+			return nil
+		}
+		return send(scrubItem{e: e})
 	})
-	close(entries)
+	if err == nil {
+		err = s.ns.cat.WalkVersions(ctx, func(v catalog.Version) error {
+			return send(scrubItem{e: catalog.Entry{Bucket: v.Bucket, Key: v.Key, VersionID: v.VersionID, Size: v.Size, ETag: v.ETag,
+				ModTime: v.ModTime, Generation: v.Generation, Record: v.Record}, marker: v.DeleteMarker})
+		})
+	}
+	close(items)
 	wg.Wait()
 	if err != nil {
 		return fmt.Errorf("scrub: walk catalog: %w", err)
@@ -410,16 +455,21 @@ func (s *scrubber) objects(ctx context.Context) error {
 	return nil
 }
 
-// object checks one catalog entry on every backend.
-func (s *scrubber) object(ctx context.Context, e catalog.Entry) {
-	name, id := s.ns.names.meta(e.Bucket, e.Key)
+// object checks one catalog entry, or one version (marker: a delete
+// marker), on every backend.
+func (s *scrubber) object(ctx context.Context, e catalog.Entry, marker bool) {
+	name, id := s.ns.names.version(e.Bucket, e.Key, e.VersionID)
 	h, _ := metaHashOf(name)
 	var found []Problem
 	var blobs int
 	var nbytes int64
+	kind := kindObject
+	if marker {
+		kind = kindDeleteMarker
+	}
 	rec, err := s.ns.openRecord(e.Record, id)
 	if err == nil {
-		err = checkRecord(rec, kindObject, e.Bucket, e.Key)
+		err = checkRecord(rec, kind, e.Bucket, e.Key)
 	}
 	if err != nil {
 		// Without a catalog record that opens there is nothing to
@@ -466,6 +516,9 @@ func (s *scrubber) object(ctx context.Context, e catalog.Entry) {
 				}
 			}
 		}
+	}
+	for i := range found {
+		found[i].VersionID = e.VersionID
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -626,6 +679,31 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("scrub: walk tombstones: %w", err)
 	}
+	err = s.ns.cat.WalkVersionTombstones(ctx, func(t catalog.Tombstone) error {
+		name, _ := s.ns.names.version(t.Bucket, t.Key, t.VersionID)
+		h, _ := metaHashOf(name)
+		s.known[h] = true
+		s.rep.Tombstones++
+		for _, m := range s.checked {
+			if s.reach.down(m.Name()) {
+				s.rep.add(Problem{Backend: m.Name(), Kind: ProblemUnavailable, Name: name, Bucket: t.Bucket, Key: t.Key, VersionID: t.VersionID, Err: errSkipped, tomb: true})
+				continue
+			}
+			p, ok := s.ns.checkMeta(ctx, m, name, catalog.Entry{Bucket: t.Bucket, Key: t.Key, Generation: t.Generation, Record: t.Record})
+			s.reach.note(m.Name(), p.Err)
+			if !ok {
+				p.tomb, p.VersionID = true, t.VersionID
+				if p.Kind == ProblemStale {
+					p.Err = fmt.Errorf("version deleted at generation %d; the backend serves %v", t.Generation, p.Err)
+				}
+				s.rep.add(p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scrub: walk version tombstones: %w", err)
+	}
 	return nil
 }
 
@@ -647,7 +725,7 @@ func (s *scrubber) uncataloged(ctx context.Context) error {
 			} else if r, err := s.ns.openStoredRecord(it.Name, sealed); err != nil {
 				p.Kind, p.Err = ProblemForeign, err
 			} else {
-				p.Bucket, p.Key = r.Bucket, r.Key
+				p.Bucket, p.Key, p.VersionID = r.Bucket, r.Key, r.VersionID
 				p.Err = fmt.Errorf("%s record of generation %d", r.Kind, r.Generation)
 			}
 			s.rep.add(p)

@@ -303,8 +303,7 @@ func (ns *Namespace) SharedFiles(ctx context.Context, bucket, key string, folder
 			if len(out) == MaxShareFiles {
 				return nil, fmt.Errorf("%w: more than %d under %s/%s", ErrTooManyFiles, MaxShareFiles, bucket, key)
 			}
-			_, id := ns.names.meta(bucket, e.Key)
-			rec, err := ns.openRecord(e.Record, id)
+			rec, err := ns.openRecord(e.Record, ns.names.entryID(&e))
 			if err != nil {
 				return nil, fmt.Errorf("%s/%s: %w", bucket, e.Key, err)
 			}

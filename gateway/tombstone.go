@@ -48,5 +48,5 @@ func (ns *Namespace) writeTombstone(ctx context.Context, bucket, key string, aft
 // tombstoneOf returns the catalog tombstone of an authenticated tombstone
 // record.
 func tombstoneOf(r *record, sealed []byte) catalog.Tombstone {
-	return catalog.Tombstone{Bucket: r.Bucket, Key: r.Key, Generation: r.Generation, Deleted: r.ModTime, Record: sealed}
+	return catalog.Tombstone{Bucket: r.Bucket, Key: r.Key, VersionID: r.VersionID, Generation: r.Generation, Deleted: r.ModTime, Record: sealed}
 }

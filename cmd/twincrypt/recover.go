@@ -21,10 +21,13 @@ import (
 const recoverBackendName = "source"
 
 func runRecover(ctx context.Context, c *cli, args []string) error {
-	fs := newFlagSet(c, "recover", "--keyring FILE --backend DIR|URL --to DIR\n\n"+
+	fs := newFlagSet(c, "recover", "--keyring FILE --backend DIR|URL --to DIR [--all-versions]\n\n"+
 		"Restores every bucket and object as plain files DIR/<bucket>/<key> from one\n"+
 		"backend and the keyring alone: no config, no catalog. The passphrase comes\n"+
-		"from "+envPassphrase+", else from a prompt.\n\n"+
+		"from "+envPassphrase+", else from a prompt. In buckets with versioning it\n"+
+		"restores the current versions; --all-versions also writes every version to\n"+
+		"DIR/"+gateway.VersionsDir+"/<bucket>/<key>/<time>-<version id>, listed in\n"+
+		"DIR/"+gateway.VersionsDir+"/"+gateway.VersionsManifest+".\n\n"+
 		"The backend is a local backend directory, or an S3 bucket given as\n"+
 		"  s3://ACCESS:SECRET@HOST[:PORT]/BUCKET[/PREFIX][?region=R&insecure=true&lookup=path|dns]\n"+
 		"insecure=true speaks plain http; the credentials may instead come from\n"+
@@ -33,6 +36,7 @@ func runRecover(ctx context.Context, c *cli, args []string) error {
 	keyPath := fs.String("keyring", "", "keyring `FILE` (required)")
 	spec := fs.String("backend", "", "backend `DIR or URL` to read (required)")
 	to := fs.String("to", "", "`DIR` to restore into (required)")
+	allVersions := fs.Bool("all-versions", false, "also restore every version of every key of a bucket with versioning")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -55,13 +59,16 @@ func runRecover(ctx context.Context, c *cli, args []string) error {
 	}
 	prog := newProgress(c, "recover", "records")
 	rep, err := gateway.Recover(ctx, gateway.RecoverOptions{
-		Keys: keys, Backend: be, Dir: *to, Logger: maintenanceLogger(c),
+		Keys: keys, Backend: be, Dir: *to, Logger: maintenanceLogger(c), AllVersions: *allVersions,
 		Progress: func(p gateway.RecoverProgress) { prog.update(p.Records, 0, p.Bytes) },
 	})
 	prog.finish()
 	if rep != nil {
 		fmt.Fprintf(c.stdout, "recovered %d buckets, %d objects, %d directories, %s into %s\n",
 			rep.Buckets, rep.Objects, rep.Dirs, humanBytes(rep.Bytes), *to)
+		if *allVersions {
+			fmt.Fprintf(c.stdout, "%d versions restored under %s\n", rep.Versions, filepath.Join(*to, gateway.VersionsDir))
+		}
 		if len(rep.Renamed) > 0 {
 			fmt.Fprintf(c.stdout, "%d objects restored under other names (keys a file system cannot hold as they are); see %s\n",
 				len(rep.Renamed), filepath.Join(*to, gateway.RenamesFile))

@@ -43,6 +43,10 @@ const (
 	// `twincrypt scrub --deep` authenticates every chunk.
 	scrubInterval    = 24 * time.Hour
 	uploadSweepEvery = time.Hour
+	// lifecycleEvery is the time between applications of the buckets'
+	// lifecycle rules (noncurrent versions); serve applies them at start
+	// too.
+	lifecycleEvery = time.Hour
 	// staleUploadAge is how long a multipart upload may stay incomplete
 	// before it is aborted and its parts deleted.
 	staleUploadAge = 7 * 24 * time.Hour
@@ -269,6 +273,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		st.ns.RunScrubber(bg, gateway.ScrubberOptions{Members: st.backendList(), Interval: scrubInterval, Logger: log, Lease: shared.lease})
 	})
 	workers.Go(func() { sweepUploads(bg, st, log) })
+	workers.Go(func() { applyLifecycle(bg, st, log) })
 	workers.Go(func() { keepEpoch(bg, st, log) })
 	workers.Go(func() { reloadOnHangup(bg, hup, certs.list(), log) })
 	workers.Go(func() {
@@ -446,6 +451,27 @@ func sweepUploads(ctx context.Context, st *store, log *slog.Logger) {
 		}
 		if n > 0 {
 			log.Info("aborted abandoned uploads", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// applyLifecycle applies the buckets' lifecycle rules at start and then
+// every lifecycleEvery: noncurrent versions past their rules are deleted.
+func applyLifecycle(ctx context.Context, st *store, log *slog.Logger) {
+	t := time.NewTicker(lifecycleEvery)
+	defer t.Stop()
+	for {
+		rep, err := st.ns.ApplyLifecycle(ctx, time.Now())
+		if err != nil && ctx.Err() == nil {
+			log.Warn("apply lifecycle rules", "err", err)
+		}
+		if rep != nil && (rep.Expired > 0 || rep.Locked > 0) {
+			log.Info("lifecycle rules applied", "expired_versions", rep.Expired, "locked_kept", rep.Locked)
 		}
 		select {
 		case <-ctx.Done():

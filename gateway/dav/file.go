@@ -314,6 +314,7 @@ func (f *file) putOptions(body io.Reader) (gateway.PutOptions, int64) {
 		o.IfMatch, o.IfNoneMatch = st.ifMatch, st.ifNoneMatch
 	}
 	o.Meta = map[string]string{"Content-Type": contentType(ct, f.loc.key)}
+	o.RefuseLocked = true
 	if st != nil && st.mtime != "" && body != nil && body == st.body {
 		o.Meta[gateway.MtimeMeta] = st.mtime
 	}
@@ -348,7 +349,7 @@ func (f *file) ReadFrom(r io.Reader) (int64, error) {
 	}
 	f.written = true
 	if src, ok := r.(*file); ok && src.fs == f.fs && src.info != nil && !src.info.dir {
-		info, err := f.fs.ns.CopyObject(f.ctx, src.loc.bucket, src.loc.key, f.loc.bucket, f.loc.key, nil)
+		info, err := f.fs.ns.CopyObjectWith(f.ctx, src.loc.bucket, src.loc.key, f.loc.bucket, f.loc.key, gateway.CopyOptions{RefuseLocked: true})
 		if err != nil {
 			return 0, f.fs.writeErr(f.ctx, err)
 		}

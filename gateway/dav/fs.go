@@ -295,7 +295,7 @@ func (fs *fileSystem) RemoveAll(ctx context.Context, name string) error {
 	}
 	del := func(key string) error {
 		if err := fs.ns.DeleteObject(ctx, l.bucket, key); err != nil && !errors.Is(err, gateway.ErrNoSuchKey) {
-			return err
+			return fs.writeErr(ctx, err)
 		}
 		return nil
 	}
@@ -389,6 +389,10 @@ func (fs *fileSystem) writeErr(ctx context.Context, err error) error {
 		fail(ctx, http.StatusForbidden)
 	case errors.Is(err, gateway.ErrPropsTooLarge):
 		fail(ctx, webdav.StatusInsufficientStorage)
+	case errors.Is(err, gateway.ErrObjectLocked):
+		// A retained or held file of an object-lock bucket: WebDAV
+		// shows no versions, so it may not be replaced or removed.
+		fail(ctx, http.StatusForbidden)
 	case errors.Is(err, context.Canceled):
 	case errors.Is(err, backends.ErrQuorum), errors.Is(err, backends.ErrUnavailable):
 		// Too few providers reachable: the same request succeeds later.

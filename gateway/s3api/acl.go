@@ -365,35 +365,3 @@ func listBuckets(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request) 
 	}
 	writeXML(w, res)
 }
-
-// gofakes3Owner is the owner gofakes3 writes into every version of
-// ListObjectVersions, which it answers itself (each object's only version,
-// "null"): its id and display name elements.
-var gofakes3Owner = [2][]byte{[]byte("<ID>fe7272ea58be830e56fe1663b10fafef</ID>"), []byte("<DisplayName>GoFakeS3</DisplayName>")}
-
-// listVersions answers ListObjectVersions through gofakes3 with the
-// bucket's owner as the owner of every version, as ListObjects has it.
-func listVersions(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bucket string, next http.Handler) {
-	bk, err := ns.Bucket(r.Context(), bucket)
-	if err != nil {
-		writeNSError(w, r, err, bucket, "")
-		return
-	}
-	c := &captureWriter{ResponseWriter: w}
-	next.ServeHTTP(c, r)
-	body := c.buf.Bytes()
-	if c.code == http.StatusOK {
-		var id, name bytes.Buffer
-		id.WriteString("<ID>")
-		xml.EscapeText(&id, []byte(bk.Owner.ID))
-		id.WriteString("</ID>")
-		name.WriteString("<DisplayName>")
-		xml.EscapeText(&name, []byte(bk.Owner.DisplayName))
-		name.WriteString("</DisplayName>")
-		body = bytes.ReplaceAll(body, gofakes3Owner[0], id.Bytes())
-		body = bytes.ReplaceAll(body, gofakes3Owner[1], name.Bytes())
-	}
-	w.Header().Del("Content-Length")
-	w.WriteHeader(c.code)
-	w.Write(body)
-}

@@ -91,7 +91,11 @@ func (b *backend) ListBucket(ctx context.Context, name string, prefix *gofakes3.
 }
 
 func (b *backend) CreateBucket(ctx context.Context, name string) error {
-	return s3Error(ctx, b.ns.CreateBucket(ctx, name), name, "")
+	var o gateway.CreateBucketOptions
+	if st := stateFrom(ctx); st != nil {
+		o.ObjectLock = st.objectLock
+	}
+	return s3Error(ctx, b.ns.CreateBucketWith(ctx, name, o), name, "")
 }
 
 func (b *backend) BucketExists(ctx context.Context, name string) (bool, error) {
@@ -146,11 +150,23 @@ func object(ctx context.Context, info gateway.ObjectInfo) *gofakes3.Object {
 		Size:      info.Size,
 		Hash:      hash,
 		PartSizes: parts,
+		VersionID: gofakes3.VersionID(info.VersionID),
 	}
 }
 
+// open opens the object a request names: the version of its versionId
+// (or of its copy source's), else the current one.
+func (b *backend) open(ctx context.Context, bucket, key string) (*gateway.Object, error) {
+	if st := stateFrom(ctx); st != nil {
+		if id := st.versionID + st.copySourceVersion; id != "" {
+			return b.ns.ObjectVersion(ctx, bucket, key, id)
+		}
+	}
+	return b.ns.Object(ctx, bucket, key)
+}
+
 func (b *backend) HeadObject(ctx context.Context, bucket, key string) (*gofakes3.Object, error) {
-	o, err := b.ns.Object(ctx, bucket, key)
+	o, err := b.open(ctx, bucket, key)
 	if err != nil {
 		return nil, s3Error(ctx, err, bucket, key)
 	}
@@ -160,7 +176,7 @@ func (b *backend) HeadObject(ctx context.Context, bucket, key string) (*gofakes3
 }
 
 func (b *backend) GetObject(ctx context.Context, bucket, key string, rng *gofakes3.ObjectRangeRequest) (*gofakes3.Object, error) {
-	o, err := b.ns.Object(ctx, bucket, key)
+	o, err := b.open(ctx, bucket, key)
 	if err != nil {
 		return nil, s3Error(ctx, err, bucket, key)
 	}
@@ -183,12 +199,16 @@ func (b *backend) GetObject(ctx context.Context, bucket, key string, rng *gofake
 }
 
 func (b *backend) DeleteObject(ctx context.Context, bucket, key string) (gofakes3.ObjectDeleteResult, error) {
-	err := b.ns.DeleteObject(ctx, bucket, key)
+	var o gateway.DeleteOptions
+	if st := stateFrom(ctx); st != nil {
+		o.VersionID, o.BypassGovernance = st.versionID, st.bypassGovernance
+	}
+	res, err := b.ns.Delete(ctx, bucket, key, o)
 	if errors.Is(err, gateway.ErrNoSuchKey) {
 		// Deleting a missing key succeeds on S3.
 		err = nil
 	}
-	return gofakes3.ObjectDeleteResult{}, s3Error(ctx, err, bucket, key)
+	return gofakes3.ObjectDeleteResult{IsDeleteMarker: res.DeleteMarker, VersionID: gofakes3.VersionID(res.VersionID)}, s3Error(ctx, err, bucket, key)
 }
 
 // bodyMD5 returns ctx carrying the MD5 of a request body when one is at hand
@@ -208,17 +228,45 @@ func bodyMD5(ctx context.Context, input io.Reader) context.Context {
 
 func (b *backend) PutObject(ctx context.Context, bucket, key string, meta map[string]string, input io.Reader, size int64) (gofakes3.PutObjectResult, error) {
 	meta, tags := splitTags(meta)
-	var alg checksum.Algorithm
+	o := gateway.PutOptions{Meta: meta, Tags: tags}
 	if st := stateFrom(ctx); st != nil {
-		alg = st.checksum.algorithm()
+		o.Checksum = st.checksum.algorithm()
 	}
-	info, err := b.ns.PutObject(bodyChecksum(bodyMD5(ctx, input)), bucket, key, input, size,
-		gateway.PutOptions{Meta: meta, Tags: tags, Checksum: alg})
+	if err := b.lockOptions(ctx, bucket, &o, "Put Object"); err != nil {
+		return gofakes3.PutObjectResult{}, err
+	}
+	info, err := b.ns.PutObject(bodyChecksum(bodyMD5(ctx, input)), bucket, key, input, size, o)
 	if err != nil {
 		return gofakes3.PutObjectResult{}, s3Error(ctx, err, bucket, key)
 	}
 	respondChecksum(ctx, info.Checksum)
-	return gofakes3.PutObjectResult{ETag: `"` + info.ETag + `"`}, nil
+	return gofakes3.PutObjectResult{ETag: `"` + info.ETag + `"`, VersionID: gofakes3.VersionID(info.VersionID)}, nil
+}
+
+// lockOptions sets the object lock of a write from its headers and, as
+// S3 does, refuses one without a checksum of its body that would lock the
+// new version (by its headers or the bucket's default retention).
+func (b *backend) lockOptions(ctx context.Context, bucket string, o *gateway.PutOptions, what string) error {
+	st := stateFrom(ctx)
+	if st == nil {
+		return nil
+	}
+	o.Retention, o.LegalHold = st.retention, st.legalHold
+	if st.hasChecksum {
+		return nil
+	}
+	locking := st.lockHeaders
+	if !locking {
+		cfg, err := b.ns.BucketVersioning(ctx, bucket)
+		if err != nil {
+			return s3Error(ctx, err, bucket, "")
+		}
+		locking = cfg.DefaultMode != ""
+	}
+	if locking {
+		return override(ctx, http.StatusBadRequest, "InvalidRequest", "Content-MD5 OR x-amz-checksum- HTTP header is required for "+what+" requests with Object Lock parameters")
+	}
+	return nil
 }
 
 // bodyChecksum returns ctx carrying the checksum of the request body that
@@ -245,7 +293,7 @@ func respondChecksum(ctx context.Context, c *checksum.Checksum) {
 func (b *backend) DeleteMulti(ctx context.Context, bucket string, keys ...string) (gofakes3.MultiDeleteResult, error) {
 	var out gofakes3.MultiDeleteResult
 	for _, key := range keys {
-		err := b.ns.DeleteObject(ctx, bucket, key)
+		_, err := b.ns.Delete(ctx, bucket, key, gateway.DeleteOptions{})
 		if err == nil || errors.Is(err, gateway.ErrNoSuchKey) {
 			out.Deleted = append(out.Deleted, gofakes3.ObjectID{Key: key})
 			continue
@@ -261,14 +309,23 @@ func (b *backend) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, 
 	// gofakes3 has applied x-amz-metadata-directive and
 	// x-amz-tagging-directive: meta holds the copy's metadata and tags.
 	meta, tags := splitTags(meta)
-	var alg checksum.Algorithm
+	o := gateway.CopyOptions{Meta: meta, ReplaceTags: true, Tags: tags}
 	if st := stateFrom(ctx); st != nil {
-		alg = st.checksum.alg
+		o.SourceVersionID = st.copySourceVersion
+		o.Checksum = st.checksum.alg
+		if st.copyRestore {
+			// A copy of an old version onto its key keeps the version's
+			// metadata and tags.
+			o.Meta, o.ReplaceTags, o.Tags = nil, false, nil
+		}
+		o.Retention, o.LegalHold = st.retention, st.legalHold
 	}
-	info, err := b.ns.CopyObjectWith(ctx, srcBucket, srcKey, dstBucket, dstKey,
-		gateway.CopyOptions{Meta: meta, ReplaceTags: true, Tags: tags, Checksum: alg})
+	info, err := b.ns.CopyObjectWith(ctx, srcBucket, srcKey, dstBucket, dstKey, o)
 	if err != nil {
 		return gofakes3.CopyObjectResult{}, s3Error(ctx, err, srcBucket, srcKey)
+	}
+	if st := stateFrom(ctx); st != nil && info.VersionID != "" {
+		st.setHeader(hdrVersionID, info.VersionID)
 	}
 	return gofakes3.CopyObjectResult{ETag: `"` + info.ETag + `"`, LastModified: gofakes3.NewContentTime(info.ModTime)}, nil
 }
@@ -284,6 +341,7 @@ func (b *backend) CreateMultipartUpload(ctx context.Context, bucket, key string,
 	st := stateFrom(ctx)
 	if st != nil {
 		o.Checksum, o.ChecksumType = st.checksum.alg, st.checksum.typ
+		o.Retention, o.LegalHold = st.retention, st.legalHold
 	}
 	id, err := b.ns.CreateUploadWith(ctx, bucket, key, o)
 	if err != nil {
@@ -301,6 +359,9 @@ func (b *backend) CreateMultipartUpload(ctx context.Context, bucket, key string,
 }
 
 func (b *backend) UploadPart(ctx context.Context, bucket, key string, id gofakes3.UploadID, n int, size int64, body io.Reader) (string, error) {
+	if err := b.lockOptions(ctx, bucket, &gateway.PutOptions{}, "Put Part"); err != nil {
+		return "", err
+	}
 	var declared checksum.Algorithm
 	st := stateFrom(ctx)
 	if st != nil {
@@ -339,7 +400,7 @@ func (b *backend) CompleteMultipartUpload(ctx context.Context, bucket, key strin
 		st.completed = &info
 	}
 	b.uploads.known.Delete(string(id))
-	return "", `"` + info.ETag + `"`, nil
+	return gofakes3.VersionID(info.VersionID), `"` + info.ETag + `"`, nil
 }
 
 func (b *backend) AbortMultipartUpload(ctx context.Context, bucket, key string, id gofakes3.UploadID) error {

@@ -48,11 +48,32 @@ func s3Error(ctx context.Context, err error, bucket, key string) error {
 		}
 		return gofakes3.ErrorMessage(gofakes3.ErrorCode(e.Code), e.Message)
 	}
+	var dm *gateway.DeleteMarkerError
+	if errors.As(err, &dm) {
+		if st := stateFrom(ctx); st != nil {
+			st.setHeader(hdrDeleteMarker, "true")
+			st.setHeader(hdrVersionID, dm.VersionID)
+		}
+		if dm.Current {
+			return gofakes3.KeyNotFound(key)
+		}
+		return override(ctx, http.StatusMethodNotAllowed, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+	}
 	var ce *checksum.Error
 	switch {
 	case errors.As(err, &ce):
 		e := checksumAPIError(ce)
 		return override(ctx, e.Status, e.Code, e.Message)
+	case errors.Is(err, gateway.ErrNoSuchVersion):
+		return override(ctx, http.StatusNotFound, "NoSuchVersion", "The specified version does not exist.")
+	case errors.Is(err, gateway.ErrInvalidVersionID):
+		return override(ctx, http.StatusBadRequest, "InvalidArgument", "Invalid version id specified")
+	case errors.Is(err, gateway.ErrObjectLocked):
+		return override(ctx, http.StatusForbidden, "AccessDenied", "Access Denied because object protected by object lock.")
+	case errors.Is(err, gateway.ErrNoLockConfig):
+		return override(ctx, http.StatusBadRequest, "InvalidRequest", "Bucket is missing Object Lock Configuration")
+	case errors.Is(err, gateway.ErrInvalidLock):
+		return override(ctx, http.StatusBadRequest, "InvalidArgument", "The retain until date must be in the future!")
 	case errors.Is(err, gateway.ErrNoSuchBucket):
 		return gofakes3.BucketNotFound(bucket)
 	case errors.Is(err, gateway.ErrNoSuchKey):

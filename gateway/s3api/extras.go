@@ -37,17 +37,20 @@ func checkStorageClass(r *http.Request) *apiError {
 // writeNSError writes the S3 error for a namespace error, for the handlers
 // that answer without gofakes3.
 func writeNSError(w http.ResponseWriter, r *http.Request, err error, bucket, key string) {
+	writeError(w, r, nsAPIError(r, err, bucket, key))
+}
+
+// nsAPIError returns the S3 error for a namespace error.
+func nsAPIError(r *http.Request, err error, bucket, key string) *apiError {
 	e := s3Error(r.Context(), err, bucket, key)
 	if st := stateFrom(r.Context()); st != nil && st.override != nil {
 		a := st.override
 		st.override = nil
-		writeError(w, r, a)
-		return
+		return a
 	}
 	var ge interface{ ErrorCode() gofakes3.ErrorCode }
 	if !errors.As(e, &ge) {
-		writeError(w, r, &apiError{Status: http.StatusInternalServerError, Code: "InternalError", Message: "We encountered an internal error. Please try again."})
-		return
+		return &apiError{Status: http.StatusInternalServerError, Code: "InternalError", Message: "We encountered an internal error. Please try again."}
 	}
 	code := ge.ErrorCode()
 	msg := code.Message()
@@ -59,7 +62,7 @@ func writeNSError(w http.ResponseWriter, r *http.Request, err error, bucket, key
 		// aws cli fails on an error without a message.
 		msg = "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
 	}
-	writeError(w, r, &apiError{Status: code.Status(), Code: string(code), Message: msg})
+	return &apiError{Status: code.Status(), Code: string(code), Message: msg}
 }
 
 // partsCount returns the number of parts of a multipart object from its

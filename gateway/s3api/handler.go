@@ -168,11 +168,11 @@ func loginFailed(log *slog.Logger, t *guard.Throttle, r *http.Request, e *sigv4.
 // /bucket/key?renameObject for PutObject).
 var unsupported = []string{
 	"abac", "accelerate", "acl", "analytics", "encryption", "intelligent-tiering",
-	"inventory", "legal-hold", "lifecycle", "logging", "metadataConfiguration",
+	"inventory", "logging", "metadataConfiguration",
 	"metadataInventoryTable", "metadataJournalTable", "metadataTable", "metrics",
-	"notification", "object-lock", "ownershipControls", "policy", "policyStatus",
+	"notification", "ownershipControls", "policy", "policyStatus",
 	"publicAccessBlock", "renameObject", "replication", "requestPayment", "restore",
-	"retention", "select", "session", "torrent", "website",
+	"select", "session", "torrent", "website",
 }
 
 // normalize answers NotImplemented for unsupported sub-resources and takes
@@ -200,10 +200,6 @@ func normalize(ns *gateway.Namespace, cors *corsCache, next http.Handler) http.H
 			aclRequest(ns, w, r, bucket, object)
 			return
 		}
-		if _, ok := q["versions"]; ok && object == "" && bucket != "" && r.Method == http.MethodGet {
-			listVersions(ns, w, r, bucket, next)
-			return
-		}
 		if _, ok := q["ownershipControls"]; ok && object == "" && bucket != "" {
 			ownershipRequest(ns, w, r, bucket)
 			return
@@ -226,6 +222,9 @@ func normalize(ns *gateway.Namespace, cors *corsCache, next http.Handler) http.H
 		if _, ok := q["cors"]; ok {
 			writeError(w, r, &apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
 				Message: "The cors sub-resource is not supported on objects."})
+			return
+		}
+		if versionRoutes(ns, w, r, bucket, object) {
 			return
 		}
 		for _, sub := range unsupported {
@@ -320,6 +319,35 @@ type state struct {
 	// completed is the object a CompleteMultipartUpload made; its
 	// answer, with the checksum, replaces gofakes3's.
 	completed *gateway.ObjectInfo
+	// hasChecksum reports a Content-MD5 or x-amz-checksum-* header, or a
+	// copy source (no body).
+	hasChecksum bool
+
+	// versionID is the versionId of a GET, HEAD or DELETE (see
+	// versionRoutes); copySourceVersion the one of a copy's source, and
+	// copyRestore marks a copy of an old version onto its own key.
+	versionID, copySourceVersion string
+	copyRestore                  bool
+	// bypassGovernance is x-amz-bypass-governance-retention: true.
+	bypassGovernance bool
+	// objectLock is x-amz-bucket-object-lock-enabled: true on CreateBucket.
+	objectLock bool
+	// retention and legalHold are the x-amz-object-lock-* headers of a
+	// write; lockHeaders reports that it had any.
+	retention   *gateway.Retention
+	legalHold   bool
+	lockHeaders bool
+	// header holds response headers to send whatever the handler
+	// writes (version IDs, delete markers), errors included.
+	header http.Header
+}
+
+// setHeader records a response header for the fixer to send.
+func (st *state) setHeader(k, v string) {
+	if st.header == nil {
+		st.header = make(http.Header)
+	}
+	st.header.Set(k, v)
 }
 
 type stateKey struct{}
@@ -365,8 +393,14 @@ func (f *fixer) WriteHeader(code int) {
 				f.ResponseWriter.Header().Del(k)
 			}
 		}
+		for k, v := range f.st.header {
+			f.ResponseWriter.Header()[k] = v
+		}
 		writeError(f.ResponseWriter, f.r, e)
 		return
+	}
+	for k, v := range f.st.header {
+		f.Header()[k] = v
 	}
 	if code == http.StatusOK && f.r.Method == http.MethodHead {
 		code = headRange(f.Header(), f.r)

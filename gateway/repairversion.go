@@ -1,0 +1,125 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twincrypt/twincrypt/backends"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+)
+
+// isVersionRecord reports whether r belongs to a version of a key in a
+// bucket with versioning: it names a version, or is a delete marker.
+func isVersionRecord(r *record) bool {
+	return r.Kind != kindBucket && (r.VersionID != "" || r.Kind == kindDeleteMarker)
+}
+
+// keyVersioned reports whether the catalog keeps bucket/key as versions.
+func (ns *Namespace) keyVersioned(ctx context.Context, bucket, key string) bool {
+	if key == "" {
+		return false
+	}
+	if e, err := ns.cat.Get(ctx, bucket, key); err == nil {
+		return e.VersionID != ""
+	}
+	v, err := ns.cat.GetVersion(ctx, bucket, key, "")
+	return err == nil && v.DeleteMarker
+}
+
+// fixVersionMeta rewrites one backend's copy of a version's record with
+// the catalog's bytes. It reports whether it wrote.
+func (ns *Namespace) fixVersionMeta(ctx context.Context, dst backends.Backend, p Problem) (bool, error) {
+	if dst == nil {
+		return false, fmt.Errorf("unknown backend %q", p.Backend)
+	}
+	defer ns.lock(p.Bucket, p.Key)()
+	v, err := ns.cat.GetVersion(ctx, p.Bucket, p.Key, p.VersionID)
+	if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
+		return false, nil // deleted meanwhile
+	}
+	if err != nil {
+		return false, err
+	}
+	// Never spread a catalog record that does not open.
+	if _, err := ns.openVersion(&v); err != nil {
+		return false, fmt.Errorf("the catalog's record: %w", err)
+	}
+	if err := dst.Put(ctx, p.Name, bytes.NewReader(v.Record), int64(len(v.Record))); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// fixVersionTombstone rewrites one backend's copy of a deleted version's
+// record with the catalog's tombstone. It reports whether it wrote.
+func (ns *Namespace) fixVersionTombstone(ctx context.Context, dst backends.Backend, p Problem) (bool, error) {
+	if dst == nil {
+		return false, fmt.Errorf("unknown backend %q", p.Backend)
+	}
+	defer ns.lock(p.Bucket, p.Key)()
+	t, err := ns.cat.GetVersionTombstone(ctx, p.Bucket, p.Key, p.VersionID)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	_, id := ns.names.version(p.Bucket, p.Key, p.VersionID)
+	r, err := ns.openRecord(t.Record, id)
+	if err == nil && (r.Kind != kindTombstone || r.Bucket != p.Bucket || r.Key != p.Key || r.VersionID != p.VersionID) {
+		err = fmt.Errorf("%w: the catalog's tombstone holds a %s record of %q/%q?versionId=%s", ErrCorruptRecord, r.Kind, r.Bucket, r.Key, r.VersionID)
+	}
+	if err != nil {
+		return false, fmt.Errorf("the catalog's tombstone: %w", err)
+	}
+	if err := dst.Put(ctx, p.Name, bytes.NewReader(t.Record), int64(len(t.Record))); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// adoptVersion takes an authenticated record of a version (or a version's
+// tombstone) into the catalog unless it holds the same or a newer one: a
+// version whose blobs some backend holds, a tombstone always (the gateway
+// that wrote it checked the version's lock). It reports whether the
+// catalog changed.
+func (ns *Namespace) adoptVersion(ctx context.Context, members []backends.Backend, r *record, sealed []byte) (bool, error) {
+	if r.Kind == kindObject {
+		held, err := ns.blobsHeld(ctx, members, r)
+		if err != nil {
+			return false, err
+		}
+		if !held {
+			return false, fmt.Errorf("the version's blobs are missing on every backend; left as is (generation %d)", r.Generation)
+		}
+	}
+	if r.Kind != kindTombstone {
+		if err := ns.ensureBucket(ctx, r.Bucket, r.ModTime); err != nil {
+			return false, err
+		}
+	}
+	defer ns.lock(r.Bucket, r.Key)()
+	var err error
+	switch r.Kind {
+	case kindTombstone:
+		t := tombstoneOf(r, sealed)
+		if t.VersionID == "" {
+			t.VersionID = NullVersion
+		}
+		_, err = ns.cat.DeleteVersion(ctx, t, catalog.DeleteVersionOptions{BypassGovernance: true})
+	case kindObject, kindDeleteMarker:
+		_, err = ns.cat.PutVersion(ctx, versionOf(r, sealed))
+	default:
+		return false, fmt.Errorf("%w: kind %q under a version's name", ErrCorruptRecord, r.Kind)
+	}
+	if errors.Is(err, catalog.ErrStale) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ns.log.Info("repair: took over a version's record", "bucket", r.Bucket, "key", r.Key, "version", r.VersionID, "kind", r.Kind, "generation", r.Generation)
+	return true, nil
+}

@@ -1,0 +1,553 @@
+package gateway
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/seal"
+)
+
+// kindDeleteMarker is the kind of a delete marker's record: a version of a
+// key that says the key was deleted, with no data.
+const kindDeleteMarker = "marker"
+
+// NullVersion is the version ID of the null version (see catalog).
+const NullVersion = catalog.NullVersion
+
+// Versioning states of a bucket, as S3 spells them.
+const (
+	VersioningEnabled   = catalog.VersioningEnabled
+	VersioningSuspended = catalog.VersioningSuspended
+)
+
+// Errors of versioned buckets.
+var (
+	// ErrNoSuchVersion means the version ID names no version of the key.
+	ErrNoSuchVersion = errors.New("no such version")
+	// ErrInvalidVersionID means a version ID is not one this gateway
+	// could have made.
+	ErrInvalidVersionID = errors.New("invalid version id")
+	// ErrInvalidVersioning means a versioning change the bucket cannot
+	// take (turning it off, suspending an object-lock bucket).
+	ErrInvalidVersioning = errors.New("invalid versioning state")
+)
+
+// DeleteMarkerError reports that a read found a delete marker: the key's
+// current version (then it is also ErrNoSuchKey) or the version asked for
+// by ID.
+type DeleteMarkerError struct {
+	Bucket, Key, VersionID string
+	Current                bool
+}
+
+// Error implements error.
+func (e *DeleteMarkerError) Error() string {
+	return fmt.Sprintf("%s/%s: version %s is a delete marker", e.Bucket, e.Key, e.VersionID)
+}
+
+// Unwrap makes a current delete marker ErrNoSuchKey.
+func (e *DeleteMarkerError) Unwrap() error {
+	if e.Current {
+		return ErrNoSuchKey
+	}
+	return nil
+}
+
+// versionIDLen is the length of the version IDs this gateway makes: 16
+// random bytes in hex.
+const versionIDLen = 32
+
+// newVersionID returns a fresh random version ID.
+func (ns *Namespace) newVersionID() (string, error) {
+	var b [versionIDLen / 2]byte
+	if _, err := io.ReadFull(ns.rand, b[:]); err != nil {
+		return "", fmt.Errorf("version id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// checkVersionID accepts NullVersion and the IDs newVersionID makes.
+func checkVersionID(id string) error {
+	if id == NullVersion {
+		return nil
+	}
+	if len(id) != versionIDLen {
+		return fmt.Errorf("%w: %q", ErrInvalidVersionID, id)
+	}
+	if _, err := hex.DecodeString(id); err != nil {
+		return fmt.Errorf("%w: %q", ErrInvalidVersionID, id)
+	}
+	return nil
+}
+
+// versionHash is HMAC-SHA-256 under the name key of a length-prefixed
+// encoding of bucket, key and version ID, under its own label so that it
+// never equals a metaHash.
+func (n names) versionHash(bucket, key, versionID string) [32]byte {
+	m := hmac.New(sha256.New, n.key[:])
+	var l [2]byte
+	m.Write([]byte("twincrypt version name v1\x00"))
+	binary.BigEndian.PutUint16(l[:], uint16(len(bucket)))
+	m.Write(l[:])
+	m.Write([]byte(bucket))
+	binary.BigEndian.PutUint16(l[:], uint16(len(key)))
+	m.Write(l[:])
+	m.Write([]byte(key))
+	m.Write([]byte(versionID))
+	var out [32]byte
+	m.Sum(out[:0])
+	return out
+}
+
+// version returns the backend name of the record of one version of
+// bucket/key and the object id its sealed form is bound to. The null
+// version (and an object without versions, versionID empty) lives under
+// the key's own name, so an object written before versioning is its null
+// version as it is.
+func (n names) version(bucket, key, versionID string) (string, seal.ObjectID) {
+	if versionID == "" || versionID == NullVersion {
+		return n.meta(bucket, key)
+	}
+	h := n.versionHash(bucket, key, versionID)
+	var id seal.ObjectID
+	copy(id[:], h[:])
+	return metaPrefix + hex.EncodeToString(h[:]), id
+}
+
+// entryID returns the object id the record of a catalog entry is bound to.
+func (n names) entryID(e *catalog.Entry) seal.ObjectID {
+	_, id := n.version(e.Bucket, e.Key, e.VersionID)
+	return id
+}
+
+// BucketVersioning returns the versioning configuration of bucket.
+func (ns *Namespace) BucketVersioning(ctx context.Context, bucket string) (catalog.BucketVersioning, error) {
+	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+		return catalog.BucketVersioning{}, err
+	}
+	v, err := ns.cat.GetBucketVersioning(ctx, bucket)
+	if err != nil {
+		return v, mapCatalogErr(err, bucket, "")
+	}
+	return v, nil
+}
+
+// SetBucketVersioning enables or suspends versioning of bucket: the
+// bucket's sealed record first, then the catalog.
+func (ns *Namespace) SetBucketVersioning(ctx context.Context, bucket, status string) error {
+	if err := ns.Authorize(ctx, bucket, AccessOwner); err != nil {
+		return err
+	}
+	if status != VersioningEnabled && status != VersioningSuspended {
+		return fmt.Errorf("%w: %q", ErrInvalidVersioning, status)
+	}
+	var cfg catalog.BucketVersioning
+	err := ns.updateBucketRecord(ctx, bucket, func(r *record) error {
+		if r.Versioning != nil && r.Versioning.ObjectLock && status != VersioningEnabled {
+			return fmt.Errorf("%w: versioning of an object-lock bucket cannot be suspended", ErrInvalidVersioning)
+		}
+		if r.Versioning == nil {
+			r.Versioning = &versioningRecord{}
+		}
+		r.Versioning.Status = status
+		cfg = r.Versioning.catalog(r.Generation)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return ns.recordVersioning(ctx, bucket, cfg)
+}
+
+// recordVersioning stores cfg in the catalog.
+func (ns *Namespace) recordVersioning(ctx context.Context, bucket string, cfg catalog.BucketVersioning) error {
+	if err := ns.cat.SetBucketVersioning(ctx, bucket, cfg); err != nil {
+		if errors.Is(err, catalog.ErrInvalid) {
+			return fmt.Errorf("%w: %w", ErrInvalidVersioning, err)
+		}
+		return mapCatalogErr(err, bucket, "")
+	}
+	return nil
+}
+
+// versioningRecord is a bucket's versioning and object-lock configuration
+// in its sealed record.
+type versioningRecord struct {
+	Status     string `json:"status,omitempty"`
+	ObjectLock bool   `json:"lock,omitempty"`
+	// DefaultMode, DefaultDays and DefaultYears: the default retention.
+	DefaultMode  string `json:"mode,omitempty"`
+	DefaultDays  int    `json:"days,omitempty"`
+	DefaultYears int    `json:"years,omitempty"`
+}
+
+func (v *versioningRecord) catalog(gen uint64) catalog.BucketVersioning {
+	if v == nil {
+		return catalog.BucketVersioning{Generation: gen}
+	}
+	return catalog.BucketVersioning{Status: v.Status, ObjectLock: v.ObjectLock, DefaultMode: v.DefaultMode,
+		DefaultDays: v.DefaultDays, DefaultYears: v.DefaultYears, Generation: gen}
+}
+
+// versionOf returns the catalog version of an authenticated object or
+// delete-marker record sealed as sealed.
+func versionOf(r *record, sealed []byte) catalog.Version {
+	v := catalog.Version{
+		Bucket: r.Bucket, Key: r.Key, VersionID: r.VersionID, Seq: r.Seq, Generation: r.Generation,
+		DeleteMarker: r.Kind == kindDeleteMarker, Size: r.Size, ETag: r.ETag, ModTime: r.ModTime,
+		LegalHold: r.LegalHold, Record: sealed,
+	}
+	if v.VersionID == "" {
+		v.VersionID = NullVersion
+	}
+	if v.Seq == 0 {
+		v.Seq = r.Generation
+	}
+	if r.Retention != nil {
+		v.RetainMode, v.RetainUntil = r.Retention.Mode, r.Retention.Until
+	}
+	return v
+}
+
+// commitVersionLocked is commitLocked in a bucket that has versioning:
+// rec becomes a new version (the null one while versioning is suspended),
+// or with o.inPlace a new record of the current version.
+func (ns *Namespace) commitVersionLocked(ctx context.Context, rec *record, o PutOptions, cfg catalog.BucketVersioning) (ObjectInfo, error) {
+	cur, err := ns.cat.GetVersion(ctx, rec.Bucket, rec.Key, "")
+	found := err == nil
+	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
+		return ObjectInfo{}, mapCatalogErr(err, rec.Bucket, rec.Key)
+	}
+	exists := found && !cur.DeleteMarker
+	if err := checkConditions(exists, cur.ETag, o); err != nil {
+		return ObjectInfo{}, err
+	}
+	if now := ns.now(); o.RefuseLocked && exists && cur.Locked(now, false) {
+		return ObjectInfo{}, lockedError(&cur, now)
+	}
+	if rec.ModTime.IsZero() {
+		rec.ModTime = ns.now().UTC().Truncate(time.Millisecond)
+	}
+	if o.inPlace {
+		if !exists {
+			return ObjectInfo{}, fmt.Errorf("%w: %s/%s", ErrNoSuchKey, rec.Bucket, rec.Key)
+		}
+		old, err := ns.openVersion(&cur)
+		if err != nil {
+			return ObjectInfo{}, err
+		}
+		rec.VersionID, rec.Seq = cur.VersionID, cur.Seq
+		rec.Retention, rec.LegalHold = old.Retention, old.LegalHold
+		rec.Generation = ns.nextGeneration(cur.Generation)
+	} else {
+		prev := cur.Generation
+		tg, err := ns.tombstoneGen(ctx, rec.Bucket, rec.Key)
+		if err != nil {
+			return ObjectInfo{}, err
+		}
+		prev = max(prev, tg)
+		rec.VersionID = NullVersion
+		if cfg.Status == VersioningEnabled {
+			if rec.VersionID, err = ns.newVersionID(); err != nil {
+				return ObjectInfo{}, err
+			}
+		}
+		rec.Generation = ns.nextGeneration(prev)
+		rec.Seq = rec.Generation
+		if err := ns.applyDefaultRetention(rec, cfg, o); err != nil {
+			return ObjectInfo{}, err
+		}
+	}
+	return ns.putVersion(ctx, rec)
+}
+
+// putVersion seals rec, writes it under its version's name and records it
+// in the catalog; the blobs of a record it replaces (the null version, or
+// an older record of the same version) that it no longer uses are deleted.
+func (ns *Namespace) putVersion(ctx context.Context, rec *record) (ObjectInfo, error) {
+	metaName, id := ns.names.version(rec.Bucket, rec.Key, rec.VersionID)
+	sealed, err := ns.sealRecord(rec, id)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
+		return ObjectInfo{}, fmt.Errorf("write meta record: %w", err)
+	}
+	replaced, err := ns.cat.PutVersion(ctx, versionOf(rec, sealed))
+	switch {
+	case errors.Is(err, catalog.ErrStale):
+		if cur, gerr := ns.cat.GetVersion(ctx, rec.Bucket, rec.Key, rec.VersionID); gerr == nil {
+			if perr := ns.putBytes(ctx, metaName, cur.Record); perr != nil {
+				ns.log.Warn("restore newer meta record", "err", perr)
+			}
+		}
+		return ObjectInfo{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, rec.Bucket, rec.Key)
+	case err != nil:
+		return ObjectInfo{}, mapCatalogErr(err, rec.Bucket, rec.Key)
+	}
+	if replaced != nil {
+		if old, err := ns.openVersion(replaced); err == nil {
+			ns.deleteBlobs(ctx, supersededParts(old.Parts, rec.Parts))
+		} else {
+			ns.log.Warn("open replaced meta record; its blobs are left to gc", "err", err)
+		}
+	}
+	info := rec.info()
+	return info, nil
+}
+
+// openVersion authenticates the record of a catalog version.
+func (ns *Namespace) openVersion(v *catalog.Version) (*record, error) {
+	_, id := ns.names.version(v.Bucket, v.Key, v.VersionID)
+	r, err := ns.openRecord(v.Record, id)
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s?versionId=%s: %w", v.Bucket, v.Key, v.VersionID, err)
+	}
+	kind := kindObject
+	if v.DeleteMarker {
+		kind = kindDeleteMarker
+	}
+	if err := checkRecord(r, kind, v.Bucket, v.Key); err != nil {
+		return nil, err
+	}
+	if rid := r.VersionID; rid != v.VersionID && !(rid == "" && v.VersionID == NullVersion) {
+		return nil, fmt.Errorf("%w: record of version %q under version %q", ErrCorruptRecord, rid, v.VersionID)
+	}
+	return r, nil
+}
+
+// DeleteOptions adjust Delete.
+type DeleteOptions struct {
+	// VersionID deletes that version for good instead of the key.
+	VersionID string
+	// BypassGovernance lets the deletion of a version override a
+	// GOVERNANCE retention.
+	BypassGovernance bool
+	// MustExist makes the deletion of a key without a current object
+	// ErrNoSuchKey in a versioned bucket too (WebDAV), instead of adding
+	// a delete marker (S3).
+	MustExist bool
+	// RefuseLocked refuses to hide a current version that is locked
+	// behind a delete marker (ErrObjectLocked), for front ends that show
+	// no versions (WebDAV).
+	RefuseLocked bool
+}
+
+// DeleteResult says what a deletion did.
+type DeleteResult struct {
+	// VersionID is the delete marker's ID (deleting a key in a versioned
+	// bucket) or the deleted version's; empty in an unversioned bucket.
+	VersionID string
+	// DeleteMarker reports that a delete marker was made or deleted.
+	DeleteMarker bool
+}
+
+// Delete deletes bucket/key as S3 does: in an unversioned bucket it is
+// DeleteObject; in a versioned one it adds a delete marker (the null one
+// while versioning is suspended, replacing the null version); with
+// o.VersionID it removes that version for good, unless it is locked.
+func (ns *Namespace) Delete(ctx context.Context, bucket, key string, o DeleteOptions) (DeleteResult, error) {
+	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
+		return DeleteResult{}, err
+	}
+	if err := checkKey(key); err != nil {
+		return DeleteResult{}, err
+	}
+	cfg, err := ns.BucketVersioning(ctx, bucket)
+	if err != nil {
+		return DeleteResult{}, err
+	}
+	if o.VersionID != "" {
+		return ns.deleteVersion(ctx, bucket, key, o)
+	}
+	if cfg.Status == "" {
+		return DeleteResult{}, ns.deleteObject(ctx, bucket, key)
+	}
+	defer ns.lock(bucket, key)()
+	cur, err := ns.cat.GetVersion(ctx, bucket, key, "")
+	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
+		return DeleteResult{}, mapCatalogErr(err, bucket, key)
+	}
+	if o.MustExist && (err != nil || cur.DeleteMarker) {
+		return DeleteResult{}, fmt.Errorf("%w: %s/%s", ErrNoSuchKey, bucket, key)
+	}
+	if now := ns.now(); o.RefuseLocked && err == nil && cur.Locked(now, false) {
+		return DeleteResult{}, lockedError(&cur, now)
+	}
+	tg, err := ns.tombstoneGen(ctx, bucket, key)
+	if err != nil {
+		return DeleteResult{}, err
+	}
+	rec := &record{Kind: kindDeleteMarker, Bucket: bucket, Key: key, ModTime: ns.now().UTC().Truncate(time.Millisecond), VersionID: NullVersion}
+	if cfg.Status == VersioningEnabled {
+		if rec.VersionID, err = ns.newVersionID(); err != nil {
+			return DeleteResult{}, err
+		}
+	}
+	rec.Generation = ns.nextGeneration(max(cur.Generation, tg))
+	rec.Seq = rec.Generation
+	if _, err := ns.putVersion(ctx, rec); err != nil {
+		return DeleteResult{}, err
+	}
+	return DeleteResult{VersionID: rec.VersionID, DeleteMarker: true}, nil
+}
+
+// deleteVersion removes one version for good: a sealed tombstone under the
+// version's name, then the catalog (which refuses a locked version), then
+// the version's blobs.
+func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o DeleteOptions) (DeleteResult, error) {
+	if err := checkVersionID(o.VersionID); err != nil {
+		return DeleteResult{}, err
+	}
+	defer ns.lock(bucket, key)()
+	v, err := ns.cat.GetVersion(ctx, bucket, key, o.VersionID)
+	if errors.Is(err, catalog.ErrNotFound) {
+		// As S3: deleting a version that is not there succeeds.
+		return DeleteResult{VersionID: o.VersionID}, nil
+	}
+	if err != nil {
+		return DeleteResult{}, mapCatalogErr(err, bucket, key)
+	}
+	now := ns.now().UTC()
+	if v.Locked(now, o.BypassGovernance) {
+		return DeleteResult{}, lockedError(&v, now)
+	}
+	tomb, err := ns.writeVersionTombstone(ctx, bucket, key, o.VersionID, v.Generation)
+	if err != nil {
+		return DeleteResult{}, err
+	}
+	removed, err := ns.cat.DeleteVersion(ctx, tomb, catalog.DeleteVersionOptions{BypassGovernance: o.BypassGovernance})
+	switch {
+	case errors.Is(err, catalog.ErrLocked):
+		// Locked meanwhile: put the version's record back.
+		if cur, gerr := ns.cat.GetVersion(ctx, bucket, key, o.VersionID); gerr == nil {
+			metaName, _ := ns.names.version(bucket, key, o.VersionID)
+			if perr := ns.putBytes(ctx, metaName, cur.Record); perr != nil {
+				ns.log.Warn("restore locked meta record", "err", perr)
+			}
+		}
+		return DeleteResult{}, lockedError(&v, now)
+	case errors.Is(err, catalog.ErrStale):
+		return DeleteResult{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, bucket, key)
+	case err != nil:
+		return DeleteResult{}, mapCatalogErr(err, bucket, key)
+	}
+	if removed != nil && !removed.DeleteMarker {
+		if r, err := ns.openVersion(removed); err == nil {
+			ns.deleteBlobs(ctx, r.Parts)
+		} else {
+			ns.log.Warn("open deleted version's record; its blobs are left to gc", "err", err)
+		}
+	}
+	return DeleteResult{VersionID: o.VersionID, DeleteMarker: v.DeleteMarker}, nil
+}
+
+// writeVersionTombstone seals a tombstone of one version at a generation
+// above after, writes it over the version's record and returns it for the
+// catalog. The caller holds the key's lock.
+func (ns *Namespace) writeVersionTombstone(ctx context.Context, bucket, key, versionID string, after uint64) (catalog.Tombstone, error) {
+	now := ns.now().UTC().Truncate(time.Millisecond)
+	r := &record{Kind: kindTombstone, Bucket: bucket, Key: key, VersionID: versionID, ModTime: now, Generation: ns.nextGeneration(after)}
+	if versionID == NullVersion {
+		r.VersionID = ""
+	}
+	metaName, id := ns.names.version(bucket, key, versionID)
+	sealed, err := ns.sealRecord(r, id)
+	if err != nil {
+		return catalog.Tombstone{}, err
+	}
+	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
+		return catalog.Tombstone{}, fmt.Errorf("write tombstone: %w", err)
+	}
+	return catalog.Tombstone{Bucket: bucket, Key: key, VersionID: versionID, Generation: r.Generation, Deleted: now, Record: sealed}, nil
+}
+
+// ObjectVersion opens one version of bucket/key, as Object opens the
+// current one. A delete marker is a *DeleteMarkerError.
+func (ns *Namespace) ObjectVersion(ctx context.Context, bucket, key, versionID string) (*Object, error) {
+	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+		return nil, err
+	}
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	if err := checkVersionID(versionID); err != nil {
+		return nil, err
+	}
+	v, err := ns.cat.GetVersion(ctx, bucket, key, versionID)
+	if err != nil {
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s/%s?versionId=%s", ErrNoSuchVersion, bucket, key, versionID)
+		}
+		return nil, mapCatalogErr(err, bucket, key)
+	}
+	if v.DeleteMarker {
+		return nil, &DeleteMarkerError{Bucket: bucket, Key: key, VersionID: versionID}
+	}
+	r, err := ns.openVersion(&v)
+	if err != nil {
+		return nil, err
+	}
+	info := r.info()
+	info.VersionID = v.VersionID
+	return &Object{ObjectInfo: info, ns: ns, rec: r}, nil
+}
+
+// VersionInfo describes one version in a listing.
+type VersionInfo struct {
+	Key, VersionID string
+	Latest         bool
+	DeleteMarker   bool
+	Size           int64
+	ETag           string
+	ModTime        time.Time
+}
+
+// VersionListOptions select a page of a version listing.
+type VersionListOptions struct {
+	Prefix, Delimiter          string
+	KeyMarker, VersionIDMarker string
+	Limit                      int // <= 0: 1000
+}
+
+// VersionListResult is one page of a version listing.
+type VersionListResult struct {
+	Versions                           []VersionInfo
+	CommonPrefixes                     []string
+	Truncated                          bool
+	NextKeyMarker, NextVersionIDMarker string
+}
+
+// ListVersions lists the versions of a bucket from the catalog alone: by
+// key, newest first; objects written before versioning are null versions.
+func (ns *Namespace) ListVersions(ctx context.Context, bucket string, o VersionListOptions) (VersionListResult, error) {
+	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+		return VersionListResult{}, err
+	}
+	if o.VersionIDMarker != "" {
+		if err := checkVersionID(o.VersionIDMarker); err != nil {
+			return VersionListResult{}, err
+		}
+	}
+	res, err := ns.cat.ListVersions(ctx, catalog.VersionListOptions{Bucket: bucket, Prefix: o.Prefix, Delimiter: o.Delimiter,
+		KeyMarker: o.KeyMarker, VersionIDMarker: o.VersionIDMarker, Limit: o.Limit})
+	if err != nil {
+		return VersionListResult{}, mapCatalogErr(err, bucket, "")
+	}
+	out := VersionListResult{CommonPrefixes: res.CommonPrefixes, Truncated: res.Truncated,
+		NextKeyMarker: res.NextKeyMarker, NextVersionIDMarker: res.NextVersionIDMarker}
+	out.Versions = make([]VersionInfo, len(res.Versions))
+	for i, v := range res.Versions {
+		out.Versions[i] = VersionInfo{Key: v.Key, VersionID: v.VersionID, Latest: v.Latest, DeleteMarker: v.DeleteMarker,
+			Size: v.Size, ETag: v.ETag, ModTime: v.ModTime}
+	}
+	return out, nil
+}
