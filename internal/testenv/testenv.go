@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -62,18 +63,38 @@ func Tool(t testing.TB, name string, candidates ...string) string {
 	return ""
 }
 
-// FreeAddr returns a free 127.0.0.1:port address. The port is released before
-// returning, so a server started on it races only with other processes that
-// pick ports the same way.
+// handedOut holds every port FreeAddr returned in this process. The port
+// is free when FreeAddr returns it, and stays unbound until its server
+// starts, or while a test restarts its server: without the record, the
+// kernel may hand the same port to another test meanwhile, whose client
+// would then talk to the wrong server. It is process-wide because the
+// ports are.
+var handedOut = struct {
+	sync.Mutex
+	ports map[string]bool
+}{ports: make(map[string]bool)}
+
+// FreeAddr returns a free 127.0.0.1:port address that no earlier call in
+// this process returned. The port is released before returning, so a
+// server started on it races only with other processes.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 1000 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		addr := l.Addr().String()
+		if err := l.Close(); err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		if !handedOut.ports[addr] {
+			handedOut.ports[addr] = true
+			return addr
+		}
 	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	return addr
+	t.Fatalf("free port: no port that was not handed out before")
+	return ""
 }
