@@ -273,7 +273,11 @@ func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64, 
 // store, then the catalog; then deletes blobs the old state used that the
 // new one does not.
 func (ns *Namespace) commit(ctx context.Context, rec *record, o PutOptions) (ObjectInfo, error) {
-	defer ns.lock(rec.Bucket, rec.Key)()
+	unlock, lerr := ns.lock(ctx, rec.Bucket, rec.Key)
+	if lerr != nil {
+		return ObjectInfo{}, lerr
+	}
+	defer unlock()
 	return ns.commitLocked(ctx, rec, o)
 }
 
@@ -587,7 +591,11 @@ func (ns *Namespace) DeleteObject(ctx context.Context, bucket, key string) error
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	defer ns.lock(bucket, key)()
+	unlock, lerr := ns.lock(ctx, bucket, key)
+	if lerr != nil {
+		return lerr
+	}
+	defer unlock()
 	e, err := ns.cat.Get(ctx, bucket, key)
 	if err != nil {
 		if errors.Is(err, catalog.ErrNotFound) {
@@ -706,7 +714,11 @@ func (ns *Namespace) SetTags(ctx context.Context, bucket, key string, tags map[s
 	if err := checkKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
-	defer ns.lock(bucket, key)()
+	unlock, lerr := ns.lock(ctx, bucket, key)
+	if lerr != nil {
+		return ObjectInfo{}, lerr
+	}
+	defer unlock()
 	o, err := ns.Object(ctx, bucket, key)
 	if err != nil {
 		return ObjectInfo{}, err

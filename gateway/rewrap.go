@@ -95,7 +95,11 @@ func underKEK(sealed []byte, r *record, cur uint32) bool {
 
 // rewrapObject rewraps one object; it reports whether it wrote.
 func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur uint32) (bool, error) {
-	defer ns.lock(bucket, key)()
+	unlock, lerr := ns.lock(ctx, bucket, key)
+	if lerr != nil {
+		return false, lerr
+	}
+	defer unlock()
 	e, err := ns.cat.Get(ctx, bucket, key)
 	if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
 		return false, nil // deleted meanwhile
@@ -154,7 +158,11 @@ func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur u
 
 // rewrapBucket reseals a bucket record that is not under the KEK cur.
 func (ns *Namespace) rewrapBucket(ctx context.Context, b catalog.Bucket, cur uint32) (bool, error) {
-	defer ns.lock(b.Name, "")()
+	unlock, lerr := ns.lock(ctx, b.Name, "")
+	if lerr != nil {
+		return false, lerr
+	}
+	defer unlock()
 	metaName, id := ns.names.meta(b.Name, "")
 	sealed, err := readAll(ctx, ns.store, metaName)
 	var r *record
