@@ -127,11 +127,19 @@ func (ns *Namespace) PutObject(ctx context.Context, bucket, key string, body io.
 	}
 	info, err := ns.commit(ctx, rec, o)
 	if err != nil {
-		ns.deleteBlobs(ctx, rec.Parts)
+		if !errors.Is(err, errOutcomeUnknown) {
+			ns.deleteBlobs(ctx, rec.Parts)
+		}
 		return ObjectInfo{}, err
 	}
 	return info, nil
 }
+
+// errOutcomeUnknown marks a commit whose catalog update failed without
+// telling whether it landed (the catalog became unreachable): the blobs
+// of the new state must stay. It wraps catalog.ErrUnavailable, so callers
+// answer 503.
+var errOutcomeUnknown = errors.New("catalog update outcome unknown")
 
 // countingReader enforces an exact length and hashes what passes through.
 type countingReader struct {
@@ -299,7 +307,8 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 	default:
 		return ObjectInfo{}, err
 	}
-	if err := checkConditions(err == nil, prev.ETag, o); err != nil {
+	exists := err == nil
+	if err := checkConditions(exists, prev.ETag, o); err != nil {
 		return ObjectInfo{}, err
 	}
 	rec.Generation = ns.nextGeneration(prevGen)
@@ -330,7 +339,23 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 		}
 		return ObjectInfo{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, rec.Bucket, rec.Key)
 	case err != nil:
-		_ = ns.store.Delete(ctx, metaName)
+		// Put back on the store what the catalog holds (normally: the
+		// Put did not land). When the catalog could not be reached, the
+		// Put may have landed nonetheless (its answer was lost): the new
+		// blobs are then kept (errOutcomeUnknown), so that the object is
+		// whole either way; gc collects them if it did not land, and scrub
+		// reports the meta record if it did.
+		ctx := context.WithoutCancel(ctx)
+		if exists {
+			if perr := ns.putBytes(ctx, metaName, prev.Record); perr != nil {
+				ns.log.Warn("restore the previous meta record; scrub reports it", "err", perr)
+			}
+		} else {
+			_ = ns.store.Delete(ctx, metaName)
+		}
+		if errors.Is(err, catalog.ErrUnavailable) {
+			return ObjectInfo{}, fmt.Errorf("%w: %w", errOutcomeUnknown, err)
+		}
 		return ObjectInfo{}, mapCatalogErr(err, rec.Bucket, rec.Key)
 	}
 	if replaced != nil {
@@ -621,6 +646,11 @@ func (ns *Namespace) DeleteObject(ctx context.Context, bucket, key string) error
 				}
 			}
 			return fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, bucket, key)
+		}
+		// The object stays in the catalog (if the tombstone did not
+		// land): put its record back over the tombstone.
+		if perr := ns.putBytes(context.WithoutCancel(ctx), ns.MetaName(bucket, key), e.Record); perr != nil {
+			ns.log.Warn("restore the meta record of an object not deleted; scrub reports it", "err", perr)
 		}
 		return mapCatalogErr(err, bucket, key)
 	}
