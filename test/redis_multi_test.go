@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -221,7 +222,6 @@ func testMultiInstance(t *testing.T, rd redisDeployment) {
 
 		// A large upload whose client sends 8 MiB of 64 and then waits.
 		release := make(chan struct{})
-		defer close(release)
 		body := io.MultiReader(bytes.NewReader(faultData(8<<20, 41)), blockingReader(release))
 		req, err := http.NewRequest("PUT", davA.URL("/"+bucket+"/dying.bin"), body)
 		if err != nil {
@@ -246,6 +246,8 @@ func testMultiInstance(t *testing.T, rd redisDeployment) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		a.Kill()
+		// The client learns of it once it sends more.
+		close(release)
 		if err := <-uploadDone; err == nil {
 			t.Fatal("the upload to the killed instance succeeded")
 		}
@@ -286,13 +288,22 @@ func testMultiInstance(t *testing.T, rd redisDeployment) {
 		if n := countFiles(t, filepath.Join(local0, "~tmp")); n <= tmpBefore {
 			t.Fatalf("no leftover of the lost upload on the provider (%d temporary files)", n)
 		}
-		a.mustRun(t, 0, "gc", "-c", a.Config, "--grace", "0s")
-		if n := countFiles(t, filepath.Join(local0, "~tmp")); n != 0 {
-			t.Errorf("%d temporary files left after gc", n)
-		}
 		if n := countFiles(t, filepath.Join(local0, "b")); n != blobsBefore+1 {
 			// +1: the object PUT through b once the lock expired.
-			t.Errorf("%d blobs after gc, want %d", n, blobsBefore+1)
+			t.Errorf("%d blobs before gc, want %d: the lost upload left a blob", n, blobsBefore+1)
+		}
+		out := a.mustRun(t, 0, "gc", "-c", a.Config, "--grace", "0s")
+		if n := countFiles(t, filepath.Join(local0, "~tmp")); n != 0 {
+			t.Errorf("%d temporary files left after gc:\n%s", n, out)
+		}
+		// What is left is exactly what is in use (the outage may have
+		// left blobs of PUTs answered 503 for gc too).
+		m := regexp.MustCompile(`referenced blobs: (\d+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("gc output:\n%s", out)
+		}
+		if n := countFiles(t, filepath.Join(local0, "b")); strconv.Itoa(n) != m[1] {
+			t.Errorf("%d blobs after gc, %s referenced:\n%s", n, m[1], out)
 		}
 		b.Start()
 		checkKnown(t, []*minio.Client{cb}, bucket, known)
