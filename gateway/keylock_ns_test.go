@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/twincrypt/twincrypt/gateway"
@@ -165,4 +166,60 @@ func TestLapsedLockReconciles(t *testing.T) {
 	if got := read(t, ns, "k"); string(got) != "new" {
 		t.Errorf("object reads %q, want new", got)
 	}
+}
+
+// TestCompleteAbortRace completes and aborts the same uploads at once:
+// whichever wins, a completion that succeeded reads back whole (an abort
+// never deletes the blobs of a completed object) and a lost one reports
+// ErrNoSuchUpload.
+func TestCompleteAbortRace(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const uploads = 12
+	type up struct {
+		key  string
+		id   string
+		data []byte
+		done []gateway.CompletedPart
+	}
+	var ups []up
+	for i := range uploads {
+		u := up{key: "k" + string(rune('a'+i)), data: payload(20_000+i, uint64(i))}
+		var err error
+		if u.id, err = e.ns.CreateUpload(ctx, "bucket", u.key, nil); err != nil {
+			t.Fatal(err)
+		}
+		etag, err := e.ns.UploadPart(ctx, "bucket", u.key, u.id, 1, bytes.NewReader(u.data), int64(len(u.data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.done = []gateway.CompletedPart{{Number: 1, ETag: etag}}
+		ups = append(ups, u)
+	}
+	completed := make([]error, uploads)
+	var wg sync.WaitGroup
+	for i, u := range ups {
+		wg.Go(func() {
+			_, completed[i] = e.ns.CompleteUpload(ctx, "bucket", u.key, u.id, u.done)
+		})
+		wg.Go(func() {
+			if err := e.ns.AbortUpload(ctx, "bucket", u.key, u.id); err != nil && !errors.Is(err, gateway.ErrNoSuchUpload) {
+				t.Errorf("abort %s: %v", u.key, err)
+			}
+		})
+	}
+	wg.Wait()
+	won := 0
+	for i, u := range ups {
+		switch err := completed[i]; {
+		case err == nil:
+			won++
+			if got := read(t, e.ns, u.key); !bytes.Equal(got, u.data) {
+				t.Errorf("%s: completed object reads %d bytes, want %d", u.key, len(got), len(u.data))
+			}
+		case !errors.Is(err, gateway.ErrNoSuchUpload):
+			t.Errorf("complete %s: %v", u.key, err)
+		}
+	}
+	t.Logf("%d of %d completions won", won, uploads)
 }
