@@ -73,6 +73,15 @@ type ListPage struct {
 	Next string
 }
 
+// TempSweeper is a Backend that keeps the temporary files of writes in
+// progress where an interrupted write (a killed process) leaves them
+// behind. Garbage collection sweeps them.
+type TempSweeper interface {
+	// SweepTemp removes the temporary files last written before
+	// olderThan and returns how many it removed.
+	SweepTemp(ctx context.Context, olderThan time.Time) (int, error)
+}
+
 // Backend is one storage provider holding ciphertext.
 //
 // Names are slash-separated relative paths made of [A-Za-z0-9._-] segments

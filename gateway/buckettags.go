@@ -39,7 +39,11 @@ func (ns *Namespace) SetBucketTags(ctx context.Context, bucket string, tags map[
 // updateBucketRecord applies change to the record of bucket and writes it
 // anew, one generation up. An error from change stops it.
 func (ns *Namespace) updateBucketRecord(ctx context.Context, bucket string, change func(*record) error) error {
-	defer ns.lock(bucket, "")()
+	unlock, lerr := ns.lock(ctx, bucket, "")
+	if lerr != nil {
+		return lerr
+	}
+	defer unlock()
 	b, err := ns.cat.GetBucket(ctx, bucket)
 	if err != nil {
 		return mapCatalogErr(err, bucket, "")

@@ -105,7 +105,11 @@ func (ns *Namespace) openEpoch(sealed []byte) (*record, error) {
 // catalog. It returns the new epoch.
 func (ns *Namespace) AdvanceEpoch(ctx context.Context, seen ...uint64) (uint64, error) {
 	name, id := ns.names.epoch()
-	defer ns.lock(name, "")()
+	unlock, lerr := ns.lock(ctx, name, "")
+	if lerr != nil {
+		return 0, lerr
+	}
+	defer unlock()
 	cur, _, err := ns.cat.Epoch(ctx)
 	if err != nil {
 		return 0, err

@@ -40,6 +40,10 @@ type GCBackend struct {
 	DeletedBytes int64 // their size
 	Foreign      int   // names under b/ that are not blob names; left alone
 	Failed       int   // deletions that failed; left for the next run
+	// Temp counts the temporary files of interrupted writes removed
+	// (older than the grace period; see backends.TempSweeper), or with
+	// DryRun 0: they are not counted.
+	Temp int
 }
 
 // GCReport is the result of GC.
@@ -206,6 +210,13 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("gc: list blobs on %s: %w", m.Name(), err))
+		}
+		if ts, ok := m.(backends.TempSweeper); ok && !o.DryRun {
+			n, err := ts.SweepTemp(ctx, cutoff)
+			gb.Temp = n
+			if err != nil {
+				errs = append(errs, fmt.Errorf("gc: temporary files on %s: %w", m.Name(), err))
+			}
 		}
 		rep.Backends = append(rep.Backends, gb)
 	}

@@ -232,9 +232,21 @@ func (ns *Namespace) UploadPartWith(ctx context.Context, bucket, key, uploadID s
 		return PartInfo{}, err
 	}
 	now := ns.now().UTC()
-	prev, err := ns.cat.PutPart(ctx, uploadID, catalog.Part{Number: n, Size: pr.Size, ETag: etag, Record: raw, Uploaded: now})
+	// Under the object's lock a completion or an abort of the upload
+	// (which read the parts, or delete their blobs) is not under way.
+	unlock, err := ns.lock(ctx, bucket, key)
 	if err != nil {
 		ns.deleteBlobs(ctx, parts(pr))
+		return PartInfo{}, err
+	}
+	defer unlock()
+	prev, err := ns.cat.PutPart(ctx, uploadID, catalog.Part{Number: n, Size: pr.Size, ETag: etag, Record: raw, Uploaded: now})
+	if err != nil {
+		if !errors.Is(err, catalog.ErrUnavailable) {
+			// Else the part may have landed (its answer lost): its blob
+			// stays, for gc to collect if it did not.
+			ns.deleteBlobs(ctx, parts(pr))
+		}
 		return PartInfo{}, mapCatalogErr(err, bucket, uploadID)
 	}
 	if prev != nil {
@@ -279,6 +291,14 @@ func (ns *Namespace) CompleteUploadWith(ctx context.Context, bucket, key, upload
 	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
 		return ObjectInfo{}, err
 	}
+	// The object's lock, held from reading the parts until the upload is
+	// gone, keeps an abort (which deletes the parts' blobs) or a new
+	// part (which replaces one) from coming between.
+	unlock, err := ns.lock(ctx, bucket, key)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	defer unlock()
 	_, urec, err := ns.uploadRecord(ctx, bucket, key, uploadID)
 	if err != nil {
 		return ObjectInfo{}, err
@@ -351,7 +371,7 @@ func (ns *Namespace) CompleteUploadWith(ctx context.Context, bucket, key, upload
 	if r := urec.Retention; r != nil {
 		po.Retention = &Retention{Mode: r.Mode, Until: r.Until}
 	}
-	info, err := ns.commit(ctx, rec, po)
+	info, err := ns.commitLocked(ctx, rec, po)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
@@ -396,12 +416,29 @@ func (ns *Namespace) AbortUpload(ctx context.Context, bucket, key, uploadID stri
 	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
 		return err
 	}
+	unlock, err := ns.lock(ctx, bucket, key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if _, err := ns.upload(ctx, bucket, key, uploadID); err != nil {
 		return err
 	}
 	return ns.abort(ctx, uploadID)
 }
 
+// abortLocked aborts u under the lock of its object.
+func (ns *Namespace) abortLocked(ctx context.Context, u catalog.Upload) error {
+	unlock, err := ns.lock(ctx, u.Bucket, u.Key)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return ns.abort(ctx, u.ID)
+}
+
+// abort deletes an upload and its parts' blobs; the caller holds the lock
+// of the upload's object.
 func (ns *Namespace) abort(ctx context.Context, uploadID string) error {
 	removed, err := ns.cat.DeleteUpload(ctx, uploadID)
 	if err != nil {
@@ -474,7 +511,9 @@ func (ns *Namespace) AbortStaleUploads(ctx context.Context, cutoff time.Time) (i
 			}
 			for _, u := range us {
 				if u.Initiated.Before(cutoff) {
-					if err := ns.abort(ctx, u.ID); err != nil {
+					if err := ns.abortLocked(ctx, u); errors.Is(err, ErrNoSuchUpload) {
+						continue // completed or aborted meanwhile
+					} else if err != nil {
 						errs = append(errs, err)
 						continue
 					}

@@ -19,18 +19,17 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/keylock"
 	"github.com/twincrypt/twincrypt/gateway/seal"
 )
 
@@ -85,6 +84,10 @@ type Options struct {
 	// Users are the configured users; the first owns the buckets made
 	// before buckets had owners. Requests carry theirs (WithUser).
 	Users []User
+	// Locker serialises the writers of one name; nil: a
+	// keylock.Striped, which serialises the writers of this process only.
+	// Instances that share a catalog share a Locker (keylock.Redis).
+	Locker keylock.Locker
 }
 
 // Namespace is the encrypted namespace of buckets and objects.
@@ -98,7 +101,7 @@ type Namespace struct {
 	now   func() time.Time
 	names names
 	users []User
-	locks [64]sync.Mutex
+	locks keylock.Locker
 }
 
 // New returns a namespace over the given store and catalog.
@@ -106,7 +109,10 @@ func New(o Options) (*Namespace, error) {
 	if o.Keys == nil || o.Store == nil || o.Catalog == nil {
 		return nil, errors.New("gateway: Keys, Store and Catalog are required")
 	}
-	ns := &Namespace{keys: o.Keys, store: o.Store, cat: o.Catalog, log: o.Logger, rand: o.Rand, now: o.Clock, users: slices.Clone(o.Users)}
+	ns := &Namespace{keys: o.Keys, store: o.Store, cat: o.Catalog, log: o.Logger, rand: o.Rand, now: o.Clock, users: slices.Clone(o.Users), locks: o.Locker}
+	if ns.locks == nil {
+		ns.locks = new(keylock.Striped)
+	}
 	if ns.log == nil {
 		ns.log = slog.New(slog.DiscardHandler)
 	}
@@ -120,22 +126,58 @@ func New(o Options) (*Namespace, error) {
 	return ns, nil
 }
 
-// lock serialises writers of one name within this process, so that meta
-// record writes and catalog updates for a key happen in generation order.
-func (ns *Namespace) lock(bucket, key string) func() {
-	m := &ns.locks[ns.lockIndex(bucket, key)]
-	m.Lock()
-	return m.Unlock
+// lock takes the lock of bucket/key (see lockNames).
+func (ns *Namespace) lock(ctx context.Context, bucket, key string) (func(), error) {
+	return ns.lockNames(ctx, keylock.Name{Bucket: bucket, Key: key})
 }
 
-// lockIndex returns the index in ns.locks of the lock that guards
-// bucket/key.
-func (ns *Namespace) lockIndex(bucket, key string) int {
-	h := fnv.New32a()
-	h.Write([]byte(bucket))
-	h.Write([]byte{0})
-	h.Write([]byte(key))
-	return int(h.Sum32() % uint32(len(ns.locks)))
+// lockNames serialises the writers of names, in this process or, with a
+// shared Locker, in every instance, so that meta record writes and
+// catalog updates of a name happen in generation order. It returns the
+// function that releases the locks. When a lock lapsed while held (this
+// process stalled past its time-to-live), another writer may have
+// interleaved with this one: the release then puts the catalog's state of
+// the names back on the store (reconcile).
+func (ns *Namespace) lockNames(ctx context.Context, names ...keylock.Name) (func(), error) {
+	unlock, err := ns.locks.Lock(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s/%s: %w", names[0].Bucket, names[0].Key, err)
+	}
+	return func() {
+		if !unlock() {
+			ns.reconcile(context.WithoutCancel(ctx), names)
+		}
+	}, nil
+}
+
+// reconcile writes, under the names' locks, the catalog's record (or
+// tombstone) of each object name over the store's, after a writer lost
+// its lock while it held it. What fails is left to scrub and repair.
+func (ns *Namespace) reconcile(ctx context.Context, names []keylock.Name) {
+	unlock, err := ns.locks.Lock(ctx, names...)
+	if err != nil {
+		ns.log.Warn("a lock lapsed while held; scrub reports any meta record left behind", "err", err)
+		return
+	}
+	defer unlock()
+	for _, n := range names {
+		if n.Key == "" {
+			continue
+		}
+		metaName, _ := ns.names.meta(n.Bucket, n.Key)
+		var rec []byte
+		if e, err := ns.cat.Get(ctx, n.Bucket, n.Key); err == nil {
+			rec = e.Record
+		} else if t, terr := ns.cat.GetTombstone(ctx, n.Bucket, n.Key); errors.Is(err, catalog.ErrNotFound) && terr == nil {
+			rec = t.Record
+		}
+		if rec == nil {
+			continue
+		}
+		if err := ns.putBytes(ctx, metaName, rec); err != nil {
+			ns.log.Warn("a lock lapsed while held; restoring the catalog's meta record failed, scrub reports it", "err", err)
+		}
+	}
 }
 
 // nextGeneration returns a generation greater than prev and, normally, the
@@ -206,7 +248,11 @@ func (ns *Namespace) CreateBucketWith(ctx context.Context, name string, o Create
 	if u, ok := UserFrom(ctx); ok {
 		owner = u.ID
 	}
-	defer ns.lock(name, "")()
+	unlock, lerr := ns.lock(ctx, name, "")
+	if lerr != nil {
+		return lerr
+	}
+	defer unlock()
 	if b, err := ns.cat.GetBucket(ctx, name); err == nil {
 		return ns.bucketExists(ctx, name, b.Owner)
 	} else if !errors.Is(err, catalog.ErrNoSuchBucket) {
@@ -257,7 +303,11 @@ func (ns *Namespace) DeleteBucket(ctx context.Context, name string) error {
 	if err := ns.Authorize(ctx, name, AccessOwner); err != nil {
 		return err
 	}
-	defer ns.lock(name, "")()
+	unlock, lerr := ns.lock(ctx, name, "")
+	if lerr != nil {
+		return lerr
+	}
+	defer unlock()
 	if err := ns.cat.DeleteBucket(ctx, name); err != nil {
 		return mapCatalogErr(err, name, "")
 	}

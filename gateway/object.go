@@ -143,11 +143,19 @@ func (ns *Namespace) PutObject(ctx context.Context, bucket, key string, body io.
 	}
 	info, err := ns.commit(ctx, rec, o)
 	if err != nil {
-		ns.deleteBlobs(ctx, rec.Parts)
+		if !errors.Is(err, errOutcomeUnknown) {
+			ns.deleteBlobs(ctx, rec.Parts)
+		}
 		return ObjectInfo{}, err
 	}
 	return info, nil
 }
+
+// errOutcomeUnknown marks a commit whose catalog update failed without
+// telling whether it landed (the catalog became unreachable): the blobs
+// of the new state must stay. It wraps catalog.ErrUnavailable, so callers
+// answer 503.
+var errOutcomeUnknown = errors.New("catalog update outcome unknown")
 
 // countingReader enforces an exact length and hashes what passes through.
 type countingReader struct {
@@ -289,7 +297,11 @@ func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64, 
 // store, then the catalog; then deletes blobs the old state used that the
 // new one does not.
 func (ns *Namespace) commit(ctx context.Context, rec *record, o PutOptions) (ObjectInfo, error) {
-	defer ns.lock(rec.Bucket, rec.Key)()
+	unlock, lerr := ns.lock(ctx, rec.Bucket, rec.Key)
+	if lerr != nil {
+		return ObjectInfo{}, lerr
+	}
+	defer unlock()
 	return ns.commitLocked(ctx, rec, o)
 }
 
@@ -321,7 +333,8 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 	default:
 		return ObjectInfo{}, err
 	}
-	if err := checkConditions(err == nil, prev.ETag, o); err != nil {
+	exists := err == nil
+	if err := checkConditions(exists, prev.ETag, o); err != nil {
 		return ObjectInfo{}, err
 	}
 	rec.Generation = ns.nextGeneration(prevGen)
@@ -352,7 +365,23 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 		}
 		return ObjectInfo{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, rec.Bucket, rec.Key)
 	case err != nil:
-		_ = ns.store.Delete(ctx, metaName)
+		// Put back on the store what the catalog holds (normally: the
+		// Put did not land). When the catalog could not be reached, the
+		// Put may have landed nonetheless (its answer was lost): the new
+		// blobs are then kept (errOutcomeUnknown), so that the object is
+		// whole either way; gc collects them if it did not land, and scrub
+		// reports the meta record if it did.
+		ctx := context.WithoutCancel(ctx)
+		if exists {
+			if perr := ns.putBytes(ctx, metaName, prev.Record); perr != nil {
+				ns.log.Warn("restore the previous meta record; scrub reports it", "err", perr)
+			}
+		} else {
+			_ = ns.store.Delete(ctx, metaName)
+		}
+		if errors.Is(err, catalog.ErrUnavailable) {
+			return ObjectInfo{}, fmt.Errorf("%w: %w", errOutcomeUnknown, err)
+		}
 		return ObjectInfo{}, mapCatalogErr(err, rec.Bucket, rec.Key)
 	}
 	if replaced != nil {
@@ -626,7 +655,11 @@ func (ns *Namespace) DeleteObject(ctx context.Context, bucket, key string) error
 
 // deleteObject deletes bucket/key in a bucket without versioning.
 func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string) error {
-	defer ns.lock(bucket, key)()
+	unlock, lerr := ns.lock(ctx, bucket, key)
+	if lerr != nil {
+		return lerr
+	}
+	defer unlock()
 	e, err := ns.cat.Get(ctx, bucket, key)
 	if err != nil {
 		if errors.Is(err, catalog.ErrNotFound) {
@@ -652,6 +685,11 @@ func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string) error
 				}
 			}
 			return fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, bucket, key)
+		}
+		// The object stays in the catalog (if the tombstone did not
+		// land): put its record back over the tombstone.
+		if perr := ns.putBytes(context.WithoutCancel(ctx), ns.MetaName(bucket, key), e.Record); perr != nil {
+			ns.log.Warn("restore the meta record of an object not deleted; scrub reports it", "err", perr)
 		}
 		return mapCatalogErr(err, bucket, key)
 	}
@@ -766,7 +804,11 @@ func (ns *Namespace) SetTags(ctx context.Context, bucket, key string, tags map[s
 	if err := checkKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
-	defer ns.lock(bucket, key)()
+	unlock, lerr := ns.lock(ctx, bucket, key)
+	if lerr != nil {
+		return ObjectInfo{}, lerr
+	}
+	defer unlock()
 	o, err := ns.Object(ctx, bucket, key)
 	if err != nil {
 		return ObjectInfo{}, err

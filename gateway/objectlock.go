@@ -196,7 +196,11 @@ func (ns *Namespace) SetObjectRetention(ctx context.Context, bucket, key, versio
 	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
 		return ObjectInfo{}, err
 	}
-	defer ns.lock(bucket, key)()
+	unlock, lerr := ns.lock(ctx, bucket, key)
+	if lerr != nil {
+		return ObjectInfo{}, lerr
+	}
+	defer unlock()
 	v, r, err := ns.lockVersion(ctx, bucket, key, versionID)
 	if err != nil {
 		return ObjectInfo{}, err
@@ -238,7 +242,11 @@ func (ns *Namespace) SetObjectLegalHold(ctx context.Context, bucket, key, versio
 	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
 		return ObjectInfo{}, err
 	}
-	defer ns.lock(bucket, key)()
+	unlock, lerr := ns.lock(ctx, bucket, key)
+	if lerr != nil {
+		return ObjectInfo{}, lerr
+	}
+	defer unlock()
 	v, r, err := ns.lockVersion(ctx, bucket, key, versionID)
 	if err != nil {
 		return ObjectInfo{}, err

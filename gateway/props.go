@@ -55,7 +55,11 @@ func (ns *Namespace) SetAttrs(ctx context.Context, bucket, key string, set map[s
 	if err := checkKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
-	defer ns.lock(bucket, key)()
+	unlock, lerr := ns.lock(ctx, bucket, key)
+	if lerr != nil {
+		return ObjectInfo{}, lerr
+	}
+	defer unlock()
 	o, err := ns.Object(ctx, bucket, key)
 	if err != nil {
 		return ObjectInfo{}, err

@@ -4,28 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/keylock"
 )
-
-// lockPair takes the locks of two names in a fixed order, so that two
-// renames in opposite directions cannot deadlock, and returns the function
-// that releases them. Both names may share one lock. It uses the same lock
-// table and hashing as lock (lockIndex).
-func (ns *Namespace) lockPair(bucketA, keyA, bucketB, keyB string) func() {
-	held := []int{ns.lockIndex(bucketA, keyA), ns.lockIndex(bucketB, keyB)}
-	slices.Sort(held)
-	held = slices.Compact(held)
-	for _, i := range held {
-		ns.locks[i].Lock()
-	}
-	return func() {
-		for _, i := range slices.Backward(held) {
-			ns.locks[i].Unlock()
-		}
-	}
-}
 
 // Rename moves the object srcBucket/srcKey to dstBucket/dstKey by changing
 // meta records only: no data is read, re-encrypted or copied. The
@@ -76,7 +58,11 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 	} else if versioned {
 		return ns.renameVersioned(ctx, srcBucket, srcKey, dstBucket, dstKey)
 	}
-	defer ns.lockPair(srcBucket, srcKey, dstBucket, dstKey)()
+	unlock, err := ns.lockNames(ctx, keylock.Name{Bucket: srcBucket, Key: srcKey}, keylock.Name{Bucket: dstBucket, Key: dstKey})
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	defer unlock()
 
 	// Under the source's lock no other writer of this gateway changes it.
 	src, err := ns.Object(ctx, srcBucket, srcKey)

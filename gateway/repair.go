@@ -279,7 +279,11 @@ func (ns *Namespace) fixTombstone(ctx context.Context, dst backends.Backend, p P
 	if dst == nil {
 		return false, fmt.Errorf("unknown backend %q", p.Backend)
 	}
-	defer ns.lock(p.Bucket, p.Key)()
+	unlock, lerr := ns.lock(ctx, p.Bucket, p.Key)
+	if lerr != nil {
+		return false, lerr
+	}
+	defer unlock()
 	t, err := ns.cat.GetTombstone(ctx, p.Bucket, p.Key)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return false, nil // written again meanwhile
@@ -339,7 +343,11 @@ func (ns *Namespace) adoptNewer(ctx context.Context, members []backends.Backend,
 			return false, err
 		}
 	}
-	defer ns.lock(p.Bucket, p.Key)()
+	unlock, lerr := ns.lock(ctx, p.Bucket, p.Key)
+	if lerr != nil {
+		return false, lerr
+	}
+	defer unlock()
 	var cur uint64
 	if e, err := ns.cat.Get(ctx, p.Bucket, p.Key); err == nil {
 		cur = e.Generation
@@ -377,7 +385,11 @@ func (ns *Namespace) fixMeta(ctx context.Context, dst backends.Backend, p Proble
 	if dst == nil {
 		return false, fmt.Errorf("unknown backend %q", p.Backend)
 	}
-	defer ns.lock(p.Bucket, p.Key)()
+	unlock, lerr := ns.lock(ctx, p.Bucket, p.Key)
+	if lerr != nil {
+		return false, lerr
+	}
+	defer unlock()
 	e, err := ns.cat.Get(ctx, p.Bucket, p.Key)
 	if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
 		return false, nil // deleted meanwhile
@@ -407,7 +419,11 @@ func (ns *Namespace) fixBucketRecord(ctx context.Context, members []backends.Bac
 	if dst == nil {
 		return false, fmt.Errorf("unknown backend %q", p.Backend)
 	}
-	defer ns.lock(p.Bucket, "")()
+	unlock, lerr := ns.lock(ctx, p.Bucket, "")
+	if lerr != nil {
+		return false, lerr
+	}
+	defer unlock()
 	b, err := ns.cat.GetBucket(ctx, p.Bucket)
 	if errors.Is(err, catalog.ErrNoSuchBucket) {
 		return false, nil // deleted meanwhile
@@ -445,7 +461,11 @@ func (ns *Namespace) fixBucketRecord(ctx context.Context, members []backends.Bac
 // fixCatalogEntry replaces a catalog entry whose record does not open with
 // a backend's copy that does.
 func (ns *Namespace) fixCatalogEntry(ctx context.Context, members []backends.Backend, p Problem) error {
-	defer ns.lock(p.Bucket, p.Key)()
+	unlock, lerr := ns.lock(ctx, p.Bucket, p.Key)
+	if lerr != nil {
+		return lerr
+	}
+	defer unlock()
 	var best *record
 	var bestSealed []byte
 	for _, m := range members {
@@ -554,7 +574,11 @@ func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byNa
 	case kindTombstone:
 		// A deletion the catalog does not know of: taking it over
 		// removes nothing newer (PutTombstone refuses that).
-		defer ns.lock(best.Bucket, best.Key)()
+		unlock, lerr := ns.lock(ctx, best.Bucket, best.Key)
+		if lerr != nil {
+			return false, 0, lerr
+		}
+		defer unlock()
 		if best.Key == "" {
 			if _, err := ns.cat.GetBucket(ctx, best.Bucket); err == nil {
 				return false, 0, nil // the bucket exists; its record is checked as such
@@ -569,7 +593,11 @@ func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byNa
 		if !bringBack {
 			return false, 0, fmt.Errorf("%w: bucket %s", errNotAdopted, best.Bucket)
 		}
-		defer ns.lock(best.Bucket, "")()
+		unlock, lerr := ns.lock(ctx, best.Bucket, "")
+		if lerr != nil {
+			return false, 0, lerr
+		}
+		defer unlock()
 		if _, err := ns.cat.GetBucket(ctx, best.Bucket); err == nil {
 			return false, 0, nil
 		}
@@ -591,7 +619,11 @@ func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byNa
 	if !held || renameLeftover(best, owners) {
 		// Debris: a record whose blobs are gone everywhere, or whose
 		// blobs a newer object owns after a rename.
-		defer ns.lock(best.Bucket, best.Key)()
+		unlock, lerr := ns.lock(ctx, best.Bucket, best.Key)
+		if lerr != nil {
+			return false, 0, lerr
+		}
+		defer unlock()
 		if _, err := ns.cat.Get(ctx, best.Bucket, best.Key); err == nil {
 			return false, 0, nil
 		}
@@ -615,7 +647,11 @@ func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byNa
 	if err := ns.ensureBucket(ctx, best.Bucket, best.ModTime); err != nil {
 		return false, 0, err
 	}
-	defer ns.lock(best.Bucket, best.Key)()
+	unlock, lerr := ns.lock(ctx, best.Bucket, best.Key)
+	if lerr != nil {
+		return false, 0, lerr
+	}
+	defer unlock()
 	if _, err := ns.cat.Get(ctx, best.Bucket, best.Key); err == nil {
 		return false, 0, nil // written meanwhile
 	}
@@ -693,7 +729,11 @@ func (ns *Namespace) blobsHeld(ctx context.Context, members []backends.Backend, 
 // ensureBucket creates bucket in the catalog, with a record on the store,
 // unless it exists.
 func (ns *Namespace) ensureBucket(ctx context.Context, bucket string, created time.Time) error {
-	defer ns.lock(bucket, "")()
+	unlock, lerr := ns.lock(ctx, bucket, "")
+	if lerr != nil {
+		return lerr
+	}
+	defer unlock()
 	if _, err := ns.cat.GetBucket(ctx, bucket); err == nil {
 		return nil
 	} else if !errors.Is(err, catalog.ErrNoSuchBucket) {

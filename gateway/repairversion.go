@@ -34,7 +34,11 @@ func (ns *Namespace) fixVersionMeta(ctx context.Context, dst backends.Backend, p
 	if dst == nil {
 		return false, fmt.Errorf("unknown backend %q", p.Backend)
 	}
-	defer ns.lock(p.Bucket, p.Key)()
+	unlock, lerr := ns.lock(ctx, p.Bucket, p.Key)
+	if lerr != nil {
+		return false, lerr
+	}
+	defer unlock()
 	v, err := ns.cat.GetVersion(ctx, p.Bucket, p.Key, p.VersionID)
 	if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
 		return false, nil // deleted meanwhile
@@ -58,7 +62,11 @@ func (ns *Namespace) fixVersionTombstone(ctx context.Context, dst backends.Backe
 	if dst == nil {
 		return false, fmt.Errorf("unknown backend %q", p.Backend)
 	}
-	defer ns.lock(p.Bucket, p.Key)()
+	unlock, lerr := ns.lock(ctx, p.Bucket, p.Key)
+	if lerr != nil {
+		return false, lerr
+	}
+	defer unlock()
 	t, err := ns.cat.GetVersionTombstone(ctx, p.Bucket, p.Key, p.VersionID)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return false, nil
@@ -100,7 +108,11 @@ func (ns *Namespace) adoptVersion(ctx context.Context, members []backends.Backen
 			return false, err
 		}
 	}
-	defer ns.lock(r.Bucket, r.Key)()
+	unlock, lerr := ns.lock(ctx, r.Bucket, r.Key)
+	if lerr != nil {
+		return false, lerr
+	}
+	defer unlock()
 	var err error
 	switch r.Kind {
 	case kindTombstone:

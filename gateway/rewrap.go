@@ -135,7 +135,11 @@ func (ns *Namespace) rewrapParts(r *record, cur uint32) error {
 // marker) as a new record of the same version; it reports whether it
 // wrote.
 func (ns *Namespace) rewrapVersion(ctx context.Context, bucket, key, versionID string, cur uint32) (bool, error) {
-	defer ns.lock(bucket, key)()
+	unlock, lerr := ns.lock(ctx, bucket, key)
+	if lerr != nil {
+		return false, lerr
+	}
+	defer unlock()
 	v, err := ns.cat.GetVersion(ctx, bucket, key, versionID)
 	if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
 		return false, nil // deleted meanwhile
@@ -164,7 +168,11 @@ func (ns *Namespace) rewrapVersion(ctx context.Context, bucket, key, versionID s
 
 // rewrapObject rewraps one object; it reports whether it wrote.
 func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur uint32) (bool, error) {
-	defer ns.lock(bucket, key)()
+	unlock, lerr := ns.lock(ctx, bucket, key)
+	if lerr != nil {
+		return false, lerr
+	}
+	defer unlock()
 	e, err := ns.cat.Get(ctx, bucket, key)
 	if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
 		return false, nil // deleted meanwhile
@@ -212,7 +220,11 @@ func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur u
 
 // rewrapBucket reseals a bucket record that is not under the KEK cur.
 func (ns *Namespace) rewrapBucket(ctx context.Context, b catalog.Bucket, cur uint32) (bool, error) {
-	defer ns.lock(b.Name, "")()
+	unlock, lerr := ns.lock(ctx, b.Name, "")
+	if lerr != nil {
+		return false, lerr
+	}
+	defer unlock()
 	metaName, id := ns.names.meta(b.Name, "")
 	sealed, err := readAll(ctx, ns.store, metaName)
 	var r *record

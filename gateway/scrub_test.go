@@ -350,6 +350,17 @@ func TestGC(t *testing.T) {
 		if err := e.members[i].Put(ctx, "b/not-a-blob", strings.NewReader("x"), 1); err != nil {
 			t.Fatal(err)
 		}
+		// The temporary file of a write a crash interrupted.
+		if err := os.WriteFile(filepath.Join(e.members[i].Root(), "~tmp", "interrupted"), []byte("part"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tempLeft := func(i int) int {
+		ents, err := os.ReadDir(filepath.Join(e.members[i].Root(), "~tmp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
 	}
 	opts := func(grace time.Duration, dry bool) gateway.GCOptions {
 		return gateway.GCOptions{Members: e.backendsOf(), Grace: grace, DryRun: dry}
@@ -359,12 +370,13 @@ func TestGC(t *testing.T) {
 		o                           gateway.GCOptions
 		listed, unreferenced, young int
 		deleted, namesAfter         int
+		temp, tempAfter             int
 	}{
 		// Listed: 2 referenced blobs, 3 orphans, 1 foreign name.
-		{"dry run", opts(0, true), 6, 3, 0, 3, 6},
-		{"within grace", opts(time.Hour, false), 6, 3, 3, 0, 6},
-		{"collect", opts(0, false), 6, 3, 0, 3, 3},
-		{"nothing left", opts(0, false), 3, 0, 0, 0, 3},
+		{"dry run", opts(0, true), 6, 3, 0, 3, 6, 0, 1},
+		{"within grace", opts(time.Hour, false), 6, 3, 3, 0, 6, 0, 1},
+		{"collect", opts(0, false), 6, 3, 0, 3, 3, 1, 0},
+		{"nothing left", opts(0, false), 3, 0, 0, 0, 3, 0, 0},
 	}
 	for _, c := range cases {
 		rep, err := e.ns.GC(ctx, c.o)
@@ -375,11 +387,14 @@ func TestGC(t *testing.T) {
 			t.Errorf("%s: referenced %d, want 2 (object and upload part)", c.name, rep.Referenced)
 		}
 		for i, b := range rep.Backends {
-			if b.Blobs != c.listed || b.Unreferenced != c.unreferenced || b.Young != c.young || b.Deleted != c.deleted || b.Foreign != 1 {
+			if b.Blobs != c.listed || b.Unreferenced != c.unreferenced || b.Young != c.young || b.Deleted != c.deleted || b.Foreign != 1 || b.Temp != c.temp {
 				t.Errorf("%s: backend %d: %+v", c.name, i, b)
 			}
 			if n := len(e.names(t, i, "b/")); n != c.namesAfter {
 				t.Errorf("%s: backend %d holds %d names under b/, want %d", c.name, i, n, c.namesAfter)
+			}
+			if n := tempLeft(i); n != c.tempAfter {
+				t.Errorf("%s: backend %d holds %d temporary files, want %d", c.name, i, n, c.tempAfter)
 			}
 		}
 	}

@@ -140,7 +140,11 @@ func decodeShare(plain []byte, id string) (*ShareRecord, error) {
 // ErrShareGone.
 func (ns *Namespace) PutShare(ctx context.Context, r *ShareRecord) error {
 	name, _ := ns.names.share(r.ID)
-	defer ns.lock(name, "")()
+	unlock, lerr := ns.lock(ctx, name, "")
+	if lerr != nil {
+		return lerr
+	}
+	defer unlock()
 	return ns.putShareLocked(ctx, r)
 }
 
@@ -220,7 +224,11 @@ func (ns *Namespace) Shares(ctx context.Context) ([]*ShareRecord, error) {
 // rebuilt catalog keeps it.
 func (ns *Namespace) CountShareDownload(ctx context.Context, id string) (*ShareRecord, error) {
 	name, _ := ns.names.share(id)
-	defer ns.lock(name, "")()
+	unlock, lerr := ns.lock(ctx, name, "")
+	if lerr != nil {
+		return nil, lerr
+	}
+	defer unlock()
 	c, err := ns.cat.CountDownload(ctx, id, ns.now())
 	switch {
 	case errors.Is(err, catalog.ErrNoSuchShare):

@@ -371,7 +371,11 @@ func (ns *Namespace) Delete(ctx context.Context, bucket, key string, o DeleteOpt
 	if cfg.Status == "" {
 		return DeleteResult{}, ns.deleteObject(ctx, bucket, key)
 	}
-	defer ns.lock(bucket, key)()
+	unlock, lerr := ns.lock(ctx, bucket, key)
+	if lerr != nil {
+		return DeleteResult{}, lerr
+	}
+	defer unlock()
 	cur, err := ns.cat.GetVersion(ctx, bucket, key, "")
 	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		return DeleteResult{}, mapCatalogErr(err, bucket, key)
@@ -407,7 +411,11 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 	if err := checkVersionID(o.VersionID); err != nil {
 		return DeleteResult{}, err
 	}
-	defer ns.lock(bucket, key)()
+	unlock, lerr := ns.lock(ctx, bucket, key)
+	if lerr != nil {
+		return DeleteResult{}, lerr
+	}
+	defer unlock()
 	v, err := ns.cat.GetVersion(ctx, bucket, key, o.VersionID)
 	if errors.Is(err, catalog.ErrNotFound) {
 		// As S3: deleting a version that is not there succeeds.

@@ -19,10 +19,16 @@
 // directory serves every rename made into it before the fsync began, so
 // concurrent Puts share them). Readers therefore
 // see the old file or the complete new one, and a crash leaves at most a
-// stray temporary file, which New removes. Directories that Put creates are
-// fsynced into their parents. Delete fsyncs the directory it removed the file
-// from and leaves empty directories in place. Because New clears root/~tmp,
-// one root must be served by one process at a time.
+// stray temporary file. Directories that Put creates are fsynced into their
+// parents. Delete fsyncs the directory it removed the file from and leaves
+// empty directories in place.
+//
+// Stray temporary files are removed when the directory is opened, once they
+// have not been written for StaleTemp, and by SweepTemp (which garbage
+// collection calls with its grace period). Files that are younger may belong
+// to a write in progress in another process that serves the same directory
+// (gateway instances on a shared file system, or a maintenance command run
+// beside serve), so they are left alone.
 //
 // Symbolic links that stay inside the root are followed by Get and Stat (the
 // os.Root rules) but never listed; links that lead outside fail.
@@ -67,9 +73,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/twincrypt/twincrypt/backends"
 )
+
+// StaleTemp is the age (since its last write) after which opening the
+// directory removes a temporary file: no write in progress stays silent
+// that long.
+const StaleTemp = time.Hour
 
 // tmpDir holds files being written. '~' is not allowed in object names, so
 // this directory can never collide with an object or appear in a listing.
@@ -204,15 +216,15 @@ func (b *Backend) open() (*rootDir, error) {
 		r.Close() // opened by another request meanwhile
 		return d, nil
 	}
-	if err := r.RemoveAll(tmpDir); err != nil {
-		r.Close()
-		return nil, fmt.Errorf("removing stale temporary files: %w", err)
-	}
-	if err := r.Mkdir(tmpDir, 0o700); err != nil {
+	if err := r.Mkdir(tmpDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		r.Close()
 		return nil, err
 	}
 	d := &rootDir{root: r, id: id}
+	if _, err := d.sweepTemp(time.Now().Add(-StaleTemp)); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("removing stale temporary files: %w", err)
+	}
 	d.dirs = newDirSyncer(d.syncDir)
 	if old := b.cur.Swap(d); old != nil {
 		// Requests still running in the old directory finish (or fail)
@@ -656,4 +668,54 @@ func (w *walker) walk(dir string) error {
 		}
 	}
 	return nil
+}
+
+// SweepTemp removes the temporary files of interrupted writes that were
+// last written before olderThan, and returns how many it removed. A write
+// in progress, in this process or another serving the same directory,
+// keeps writing its file; olderThan must leave it alone (garbage
+// collection passes its grace period).
+func (b *Backend) SweepTemp(ctx context.Context, olderThan time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	d, err := b.current("sweep", tmpDir)
+	if err != nil {
+		return 0, err
+	}
+	return d.sweepTemp(olderThan)
+}
+
+// sweepTemp removes the files in tmpDir last modified before olderThan.
+func (d *rootDir) sweepTemp(olderThan time.Time) (int, error) {
+	f, err := d.root.Open(tmpDir)
+	if err != nil {
+		return 0, err
+	}
+	ents, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, e := range ents {
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // renamed into place meanwhile
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !fi.ModTime().Before(olderThan) {
+			continue
+		}
+		if err := d.root.RemoveAll(tmpDir + "/" + e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/backends/backendtest"
@@ -107,9 +108,19 @@ func TestCrashLeftovers(t *testing.T) {
 	if err := b.Put(ctx, "b/whole", bytes.NewReader([]byte("whole")), 5); err != nil {
 		t.Fatal(err)
 	}
-	// What an interrupted Put leaves: a partial temporary file.
+	// What an interrupted Put leaves: a partial temporary file, last
+	// written long ago. A fresh one may be the write in progress of
+	// another process serving the same directory.
 	partial := filepath.Join(root, "~tmp", "0123456789abcdef")
 	if err := os.WriteFile(partial, []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-local.StaleTemp - time.Minute)
+	if err := os.Chtimes(partial, old, old); err != nil {
+		t.Fatal(err)
+	}
+	inFlight := filepath.Join(root, "~tmp", "fedcba9876543210")
+	if err := os.WriteFile(inFlight, []byte("in flight"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// A foreign file whose name is not a valid object name is not listed either.
@@ -133,8 +144,19 @@ func TestCrashLeftovers(t *testing.T) {
 		t.Fatalf("temporary file survived New: %v", err)
 	}
 	entries, err := os.ReadDir(filepath.Join(root, "~tmp"))
-	if err != nil || len(entries) != 0 {
-		t.Fatalf("temporary directory after New: %d entries, %v", len(entries), err)
+	if err != nil || len(entries) != 1 || entries[0].Name() != "fedcba9876543210" {
+		t.Fatalf("temporary directory after New: %v, %v; want only the fresh file", entries, err)
+	}
+	// Garbage collection sweeps by age: a cutoff before the fresh file
+	// keeps it, one after it removes it.
+	if n, err := b.SweepTemp(ctx, time.Now().Add(-time.Hour)); n != 0 || err != nil {
+		t.Fatalf("SweepTemp of nothing old: %d, %v", n, err)
+	}
+	if n, err := b.SweepTemp(ctx, time.Now().Add(time.Second)); n != 1 || err != nil {
+		t.Fatalf("SweepTemp: %d, %v; want 1", n, err)
+	}
+	if _, err := os.Stat(inFlight); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("temporary file survived SweepTemp: %v", err)
 	}
 	rc, err := b.Get(ctx, "b/whole", 0, -1)
 	if err != nil {

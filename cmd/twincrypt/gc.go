@@ -50,8 +50,8 @@ func runGC(ctx context.Context, c *cli, args []string) error {
 	total := 0
 	for _, b := range rep.Backends {
 		total += b.Deleted
-		fmt.Fprintf(c.stdout, "backend %s: %d blobs, %d unreferenced, %d within the grace period, %s %d (%s), %d failed\n",
-			b.Name, b.Blobs, b.Unreferenced, b.Young, verb, b.Deleted, humanBytes(b.DeletedBytes), b.Failed)
+		fmt.Fprintf(c.stdout, "backend %s: %d blobs, %d unreferenced, %d within the grace period, %s %d (%s), %d failed; temporary files of interrupted writes removed: %d\n",
+			b.Name, b.Blobs, b.Unreferenced, b.Young, verb, b.Deleted, humanBytes(b.DeletedBytes), b.Failed, b.Temp)
 	}
 	fmt.Fprintf(c.stdout, "%s: %d\n", verb, total)
 	if rep.Uncataloged > 0 {

@@ -20,6 +20,7 @@ import (
 	"github.com/twincrypt/twincrypt/config"
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/keylock"
 	"github.com/twincrypt/twincrypt/internal/redisconn"
 	"github.com/twincrypt/twincrypt/keyring"
 )
@@ -267,7 +268,16 @@ func openStoreWith(ctx context.Context, c *cli, cfg *config.Config, log *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	st.ns, err = gateway.New(gateway.Options{Keys: st.keys, Store: st.set, Catalog: st.cat, Logger: log, Users: users(cfg)})
+	// Instances that share a Redis catalog serialise the writers of a
+	// name across instances; maintenance commands that run beside them
+	// take the same locks.
+	var locker keylock.Locker
+	if st.rdb != nil {
+		if locker, err = keylock.NewRedis(st.rdb, keylock.RedisOptions{Key: st.keys.Derive(keylock.KeyLabel), Logger: log}); err != nil {
+			return nil, err
+		}
+	}
+	st.ns, err = gateway.New(gateway.Options{Keys: st.keys, Store: st.set, Catalog: st.cat, Logger: log, Users: users(cfg), Locker: locker})
 	if err != nil {
 		return nil, err
 	}

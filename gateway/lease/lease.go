@@ -11,6 +11,7 @@ package lease
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -62,53 +63,99 @@ type DoOptions struct {
 }
 
 // Do runs work under the lease name of lr if it can take it, renewing it
-// while work runs, and gives it up afterwards (or keeps it, see
+// while work runs (see Hold), and gives it up afterwards (or keeps it, see
 // DoOptions.Keep). ran is false when another holder has the lease; err is
 // then the leaser's error, if any. When a renewal finds the lease lost,
 // work's context is cancelled and Do returns ErrLost (joined with work's
 // error). Otherwise Do returns work's error.
 func Do(ctx context.Context, lr Leaser, name string, o DoOptions, work func(ctx context.Context) error) (ran bool, err error) {
-	l, ok, err := lr.Acquire(ctx, name, o.TTL)
+	h, ok, err := Hold(ctx, lr, name, o.TTL)
 	if err != nil || !ok {
 		return false, err
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	lost := make(chan error, 1)
-	stop := make(chan struct{})
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		t := time.NewTicker(o.TTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if err := l.Renew(wctx, o.TTL); errors.Is(err, ErrLost) {
-					lost <- err
-					cancel()
-					return
-				}
-				// Another failure (the leaser is unreachable): the lease
-				// may still hold; the next renewal tells.
-			}
-		}
-	}()
+	stopWatch := context.AfterFunc(h.lostCtx, cancel)
 	err = work(wctx)
-	close(stop)
-	<-renewed
-	select {
-	case lerr := <-lost:
-		return true, errors.Join(lerr, err)
-	default:
+	stopWatch()
+	h.stopRenewing()
+	if h.Lost() {
+		return true, errors.Join(ErrLost, err)
 	}
 	if err == nil && o.Keep > 0 {
-		if kerr := l.Renew(ctx, o.Keep); kerr == nil {
+		if kerr := h.l.Renew(ctx, o.Keep); kerr == nil {
 			return true, nil
 		}
 	}
-	l.Release(context.WithoutCancel(ctx))
+	h.l.Release(context.WithoutCancel(ctx))
 	return true, err
+}
+
+// Held is a lease that Hold keeps renewed until Release.
+type Held struct {
+	l        Lease
+	lostCtx  context.Context // done when a renewal found the lease lost
+	markLost context.CancelFunc
+	stop     chan struct{}
+	renewing chan struct{} // closed when the renewal goroutine ends
+	once     sync.Once
+}
+
+// Hold takes the lease name of lr for ttl, as Acquire does, and renews it
+// every ttl/3 in the background, whatever becomes of ctx, until Release.
+// ok is false, with no error, when another holder has it. A renewal that
+// fails for another reason than ErrLost (the leaser is unreachable) is
+// retried at the next tick: the lease may still hold.
+func Hold(ctx context.Context, lr Leaser, name string, ttl time.Duration) (h *Held, ok bool, err error) {
+	l, ok, err := lr.Acquire(ctx, name, ttl)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	lostCtx, markLost := context.WithCancel(context.Background())
+	h = &Held{l: l, lostCtx: lostCtx, markLost: markLost, stop: make(chan struct{}), renewing: make(chan struct{})}
+	go func() {
+		defer close(h.renewing)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-h.stop:
+				return
+			case <-t.C:
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl/3)
+				err := l.Renew(rctx, ttl)
+				cancel()
+				if errors.Is(err, ErrLost) {
+					markLost()
+					return
+				}
+			}
+		}
+	}()
+	return h, true, nil
+}
+
+// Lost reports whether a renewal found the lease lost: it lapsed while
+// held, and another holder may have had it since.
+func (h *Held) Lost() bool { return h.lostCtx.Err() != nil }
+
+// stopRenewing ends the renewals and waits for the goroutine.
+func (h *Held) stopRenewing() {
+	h.once.Do(func() { close(h.stop) })
+	<-h.renewing
+}
+
+// Release stops the renewals and gives the lease up if it is still this
+// holder's. It returns ErrLost when the lease lapsed while held (whether
+// a renewal or the release found out).
+func (h *Held) Release(ctx context.Context) error {
+	h.stopRenewing()
+	if h.Lost() {
+		return ErrLost
+	}
+	err := h.l.Release(ctx)
+	if errors.Is(err, ErrLost) {
+		h.markLost()
+	}
+	return err
 }

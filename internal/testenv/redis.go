@@ -38,6 +38,17 @@ func StartRedis(t testing.TB) *RedisServer {
 	return startRedis(t, "")
 }
 
+// durable are the arguments that make a server keep every acknowledged
+// write across a crash: an append-only file fsynced on every write.
+var durable = []string{"--appendonly", "yes", "--appendfsync", "always"}
+
+// StartRedisDurable is StartRedis with persistence (an append-only file
+// fsynced on every write), so that data survives Stop and Start.
+func StartRedisDurable(t testing.TB) *RedisServer {
+	t.Helper()
+	return startRedis(t, "", durable...)
+}
+
 // URL is the server's redis:// URL for database 0.
 func (r *RedisServer) URL() string { return "redis://" + r.Addr + "/0" }
 
@@ -171,6 +182,19 @@ type RedisCluster struct {
 // is ok. A missing redis-server or redis-cli is reported with Unavailable.
 func StartRedisCluster(t testing.TB) *RedisCluster {
 	t.Helper()
+	return startRedisCluster(t)
+}
+
+// StartRedisClusterDurable is StartRedisCluster with persistence on every
+// node (see StartRedisDurable): the cluster comes back with its data after
+// Stop and Start of its nodes.
+func StartRedisClusterDurable(t testing.TB) *RedisCluster {
+	t.Helper()
+	return startRedisCluster(t, durable...)
+}
+
+func startRedisCluster(t testing.TB, extra ...string) *RedisCluster {
+	t.Helper()
 	cli := Tool(t, "redis-cli")
 	c := &RedisCluster{}
 	addrs := make([]string, 3)
@@ -179,8 +203,8 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		n := startRedis(t, dir, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "5000")
+		n := startRedis(t, dir, append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "5000"}, extra...)...)
 		c.Nodes = append(c.Nodes, n)
 		addrs[i] = n.Addr
 	}
@@ -191,22 +215,8 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	for range readyTries {
-		ok := true
-		for _, n := range c.Nodes {
-			reply, err := n.command("CLUSTER INFO")
-			if err != nil || !strings.Contains(reply, "cluster_state:ok") {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return c
-		}
-		time.Sleep(readyPause)
-	}
-	t.Fatalf("redis cluster on %v did not reach cluster_state:ok", addrs)
-	return nil
+	c.waitOK(t)
+	return c
 }
 
 // URL is the cluster's redis:// URL as twincrypt's config takes it: the
@@ -217,4 +227,40 @@ func (c *RedisCluster) URL() string {
 		u += "&addr=" + n.Addr
 	}
 	return u
+}
+
+// Stop kills every node, as a crash of the whole cluster would.
+func (c *RedisCluster) Stop() {
+	for _, n := range c.Nodes {
+		n.Stop()
+	}
+}
+
+// Start starts every node again after Stop and waits until the cluster
+// state is ok (a durable cluster then has its data back).
+func (c *RedisCluster) Start() {
+	for _, n := range c.Nodes {
+		n.Start()
+	}
+	c.waitOK(c.Nodes[0].t)
+}
+
+// waitOK waits until every node reports cluster_state:ok.
+func (c *RedisCluster) waitOK(t testing.TB) {
+	t.Helper()
+	for range readyTries {
+		ok := true
+		for _, n := range c.Nodes {
+			reply, err := n.command("CLUSTER INFO")
+			if err != nil || !strings.Contains(reply, "cluster_state:ok") {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return
+		}
+		time.Sleep(readyPause)
+	}
+	t.Fatalf("redis cluster did not reach cluster_state:ok")
 }
