@@ -456,7 +456,7 @@ func (ns *Namespace) Object(ctx context.Context, bucket, key string) (*Object, e
 // length -1 means to the end. The first part's ciphertext is requested
 // before NewReader returns, so an unreachable store fails here rather than in
 // the middle of a response. A range over several parts requests the next
-// parts (up to partsAhead) while the current one is read, so that from
+// parts (see partsAhead) while the current one is read, so that from
 // providers far away each part's round trip overlaps the transfer of the one
 // before it; the opened streams hold no buffers of their own.
 func (o *Object) NewReader(ctx context.Context, off, length int64) (io.ReadCloser, error) {
@@ -477,9 +477,14 @@ func (o *Object) NewReader(ctx context.Context, off, length int64) (io.ReadClose
 	return r, nil
 }
 
-// partsAhead is how many parts after the current one a reader requests
-// ahead.
-const partsAhead = 2
+// A reader requests parts ahead until it has partsAhead of them, or
+// bytesAhead of plaintext, requested beyond the current part (at least
+// one part). Enough to cover a round trip of 100 ms at 640 MiB/s with 16
+// MiB parts; an unread stream holds only what the kernel buffers for it.
+const (
+	partsAhead = 8
+	bytesAhead = 64 << 20
+)
 
 // objectReader reads a plaintext range that may span several parts.
 type objectReader struct {
@@ -551,7 +556,7 @@ func (r *objectReader) requestAhead() {
 	if r.nextOff < r.curEnd {
 		r.nextOff = r.curEnd
 	}
-	for len(r.ahead) < partsAhead && r.nextOff < r.end {
+	for len(r.ahead) < partsAhead && r.nextOff < r.end && (len(r.ahead) == 0 || r.nextOff-r.curEnd < bytesAhead) {
 		p, start, end, ok := r.partAt(r.nextOff)
 		if !ok {
 			return

@@ -92,10 +92,16 @@ func (b *farBackend) wait(ctx context.Context) {
 	}
 }
 
+// Put takes the whole body before its request starts, as a provider
+// upload of a small body does (the bodies here are a few MiB at most).
 func (b *farBackend) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
 	s := b.log.begin()
-	err := b.Backend.Put(ctx, name, r, size)
 	b.wait(ctx)
+	err = b.Backend.Put(ctx, name, bytes.NewReader(body), size)
 	b.log.done(b.Name(), "put", s)
 	return err
 }
@@ -108,13 +114,26 @@ func (b *farBackend) Get(ctx context.Context, name string, off, n int64) (io.Rea
 		b.log.done(b.Name(), "get", s)
 		return nil, err
 	}
-	return &farReader{ReadCloser: rc, done: func() { b.log.done(b.Name(), "get", s) }}, nil
+	return &farReader{ReadCloser: rc, b: b, ctx: ctx, done: func() { b.log.done(b.Name(), "get", s) }}, nil
 }
 
+// farReader is a stream from a farBackend: its body takes another delay
+// to arrive after the response's headers.
 type farReader struct {
 	io.ReadCloser
-	once sync.Once
-	done func()
+	b       *farBackend
+	ctx     context.Context
+	started bool
+	once    sync.Once
+	done    func()
+}
+
+func (r *farReader) Read(p []byte) (int, error) {
+	if !r.started {
+		r.started = true
+		r.b.wait(r.ctx)
+	}
+	return r.ReadCloser.Read(p)
 }
 
 func (r *farReader) Close() error {

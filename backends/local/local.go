@@ -17,7 +17,11 @@
 // not a valid object name, so it is never listed), fsyncs it, renames it over
 // the destination and fsyncs the destination's directory (one fsync of a
 // directory serves every rename made into it before the fsync began, so
-// concurrent Puts share them). Readers therefore
+// concurrent Puts share them). Files of up to 1 MiB written while another
+// one is being synced share one sync of the whole file system instead of an
+// fsync each (syncfs on Linux, followed by a check of each file's own
+// writeback errors; see fileSyncer); a Put still returns only once its file
+// and its directory entry are durable. Readers therefore
 // see the old file or the complete new one, and a crash leaves at most a
 // stray temporary file, which New removes. Directories that Put creates are
 // fsynced into their parents. Delete fsyncs the directory it removed the file
