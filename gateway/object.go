@@ -496,7 +496,7 @@ type objectReader struct {
 	closer   io.Closer
 	curEnd   int64
 	ahead    []*openedPart // requested ahead, in order of position
-	nextOff  int64         // where the next part to request ahead begins; 0: none yet
+	nextOff  int64         // where the next part to request ahead begins
 }
 
 // openedPart is a part's stream being opened in the background.
