@@ -23,10 +23,15 @@ import (
 	"log"
 	"net"
 	"os"
+	"sync"
 	"time"
 )
 
-const chunkSize = 64 << 10
+// chunkSize is the most one read takes from a connection; buffers of this
+// size are reused.
+const chunkSize = 256 << 10
+
+var buffers = sync.Pool{New: func() any { return new([chunkSize]byte) }}
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
@@ -43,18 +48,18 @@ func main() {
 		log.Fatalf("delayproxy: %v", err)
 	}
 	fmt.Println(ln.Addr().String())
-	slots := max(1, *buffer/chunkSize)
+	limit := max(chunkSize, *buffer)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			log.Fatalf("delayproxy: accept: %v", err)
 		}
-		go serve(c.(*net.TCPConn), *target, *delay, slots)
+		go serve(c.(*net.TCPConn), *target, *delay, limit)
 	}
 }
 
 // serve connects c to target and pipes both directions through delay.
-func serve(c *net.TCPConn, target string, delay time.Duration, slots int) {
+func serve(c *net.TCPConn, target string, delay time.Duration, limit int) {
 	t, err := net.Dial("tcp", target)
 	if err != nil {
 		log.Printf("delayproxy: dial %s: %v", target, err)
@@ -65,8 +70,8 @@ func serve(c *net.TCPConn, target string, delay time.Duration, slots int) {
 	c.SetNoDelay(true)
 	tc.SetNoDelay(true)
 	done := make(chan struct{}, 2)
-	go func() { pipe(tc, c, delay, slots); done <- struct{}{} }()
-	go func() { pipe(c, tc, delay, slots); done <- struct{}{} }()
+	go func() { pipe(tc, c, delay, limit); done <- struct{}{} }()
+	go func() { pipe(c, tc, delay, limit); done <- struct{}{} }()
 	<-done
 	<-done
 	c.Close()
@@ -74,25 +79,57 @@ func serve(c *net.TCPConn, target string, delay time.Duration, slots int) {
 }
 
 type chunk struct {
-	b  []byte
-	at time.Time // when it may be forwarded
+	buf *[chunkSize]byte // nil: the source failed; reset the destination
+	n   int
+	at  time.Time // when it may be forwarded
+}
+
+// window counts the bytes waiting in one direction of a connection.
+type window struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	held  int
+	limit int
+}
+
+// take waits until n more bytes fit.
+func (w *window) take(n int) {
+	w.mu.Lock()
+	for w.held > 0 && w.held+n > w.limit {
+		w.cond.Wait()
+	}
+	w.held += n
+	w.mu.Unlock()
+}
+
+func (w *window) give(n int) {
+	w.mu.Lock()
+	w.held -= n
+	w.cond.Broadcast()
+	w.mu.Unlock()
 }
 
 // pipe copies src to dst, each chunk delay after it arrived, and closes
-// dst's write side after src's end.
-func pipe(dst, src *net.TCPConn, delay time.Duration, slots int) {
-	ch := make(chan chunk, slots)
+// dst's write side after src's end. At most limit bytes wait at a time.
+func pipe(dst, src *net.TCPConn, delay time.Duration, limit int) {
+	w := &window{limit: limit}
+	w.cond = sync.NewCond(&w.mu)
+	ch := make(chan chunk, limit/1024+1)
 	go func() {
 		defer close(ch)
 		for {
-			b := make([]byte, chunkSize)
-			n, err := src.Read(b)
+			w.take(chunkSize) // room for a whole read; the unused part is given back
+			b := buffers.Get().(*[chunkSize]byte)
+			n, err := src.Read(b[:])
+			w.give(chunkSize - n)
 			if n > 0 {
-				ch <- chunk{b: b[:n], at: time.Now().Add(delay)}
+				ch <- chunk{buf: b, n: n, at: time.Now().Add(delay)}
+			} else {
+				buffers.Put(b)
 			}
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
-					ch <- chunk{at: time.Now().Add(delay)} // nil b: reset
+					ch <- chunk{at: time.Now().Add(delay)}
 				}
 				return
 			}
@@ -102,17 +139,24 @@ func pipe(dst, src *net.TCPConn, delay time.Duration, slots int) {
 		if d := time.Until(c.at); d > 0 {
 			time.Sleep(d)
 		}
-		if c.b == nil {
+		if c.buf == nil {
 			dst.SetLinger(0)
 			dst.Close()
 			break
 		}
-		if _, err := dst.Write(c.b); err != nil {
+		_, err := dst.Write(c.buf[:c.n])
+		buffers.Put(c.buf)
+		w.give(c.n)
+		if err != nil {
 			src.Close()
 			break
 		}
 	}
-	for range ch {
+	for c := range ch {
+		if c.buf != nil {
+			buffers.Put(c.buf)
+			w.give(c.n)
+		}
 	}
 	dst.CloseWrite()
 }
