@@ -30,6 +30,32 @@ type tripLog struct {
 	clock atomic.Int64
 	mu    sync.Mutex
 	reqs  []trip
+	// open and maxOpen count the Gets requested and not yet closed.
+	open, maxOpen int
+}
+
+// opened and closed track the streams open at once.
+func (l *tripLog) opened() {
+	l.mu.Lock()
+	l.open++
+	l.maxOpen = max(l.maxOpen, l.open)
+	l.mu.Unlock()
+}
+
+func (l *tripLog) closed() {
+	l.mu.Lock()
+	l.open--
+	l.mu.Unlock()
+}
+
+// streams returns how many Gets are requested and not closed, and the most that were
+// open at once since the last call, and starts counting anew.
+func (l *tripLog) streams() (open, most int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	open, most = l.open, l.maxOpen
+	l.maxOpen = l.open
+	return open, most
 }
 
 type trip struct {
@@ -108,13 +134,15 @@ func (b *farBackend) Put(ctx context.Context, name string, r io.Reader, size int
 
 func (b *farBackend) Get(ctx context.Context, name string, off, n int64) (io.ReadCloser, error) {
 	s := b.log.begin()
+	b.log.opened()
 	b.wait(ctx)
 	rc, err := b.Backend.Get(ctx, name, off, n)
 	if err != nil {
+		b.log.closed()
 		b.log.done(b.Name(), "get", s)
 		return nil, err
 	}
-	return &farReader{ReadCloser: rc, b: b, ctx: ctx, done: func() { b.log.done(b.Name(), "get", s) }}, nil
+	return &farReader{ReadCloser: rc, b: b, ctx: ctx, done: func() { b.log.closed(); b.log.done(b.Name(), "get", s) }}, nil
 }
 
 // farReader is a stream from a farBackend: its body takes another delay
@@ -165,13 +193,10 @@ func (b *farBackend) List(ctx context.Context, prefix, after string, limit int) 
 	return p, err
 }
 
-// TestProviderRoundTrips counts the provider requests and the round trips
-// on each operation's critical path, with two providers that each take
-// 20 ms to answer (the table "Provider round trips per operation" in
-// docs/BENCHMARKS.md). A round trip is a request that could only start
-// after another had ended; requests to the two providers at once, or to
-// one provider at once, are one round trip.
-func TestProviderRoundTrips(t *testing.T) {
+// farNamespace returns a namespace with a bucket "bucket" over two local
+// providers that answer 20 ms late, and the log of their requests.
+func farNamespace(t *testing.T) (*gateway.Namespace, *tripLog) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	keys := testns.Keys(t, dir)
@@ -200,6 +225,18 @@ func TestProviderRoundTrips(t *testing.T) {
 	if err := ns.CreateBucket(ctx, "bucket"); err != nil {
 		t.Fatal(err)
 	}
+	return ns, log
+}
+
+// TestProviderRoundTrips counts the provider requests and the round trips
+// on each operation's critical path, with two providers that each take
+// 20 ms to answer (the table "Provider round trips per operation" in
+// docs/BENCHMARKS.md). A round trip is a request that could only start
+// after another had ended; requests to the two providers at once, or to
+// one provider at once, are one round trip.
+func TestProviderRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	ns, log := farNamespace(t)
 	small := bytes.Repeat([]byte("s"), 4096)
 	large := bytes.Repeat([]byte("L"), 3<<20)
 	part := bytes.Repeat([]byte("p"), 5<<20)
@@ -259,6 +296,7 @@ func TestProviderRoundTrips(t *testing.T) {
 			}
 		}, 4, 2},
 		{"multipart create", func() {
+			var err error
 			if upload, err = ns.CreateUpload(ctx, "bucket", "mp", nil); err != nil {
 				t.Fatal(err)
 			}
@@ -313,4 +351,75 @@ func TestProviderRoundTrips(t *testing.T) {
 		}
 	}
 	t.Logf("\n%s", table.String())
+}
+
+// TestPartsAheadBounded reads objects of many parts from far providers:
+// the reader keeps at most 8 parts (or 64 MiB) requested beyond the one it
+// reads, and every stream is closed once the reader is, also when it is
+// closed early.
+func TestPartsAheadBounded(t *testing.T) {
+	ctx := context.Background()
+	ns, log := farNamespace(t)
+	tests := []struct {
+		name     string
+		parts    int
+		partSize int
+		readN    int64 // bytes read before Close; -1: all
+		wantMost int   // the most streams requested at once
+	}{
+		{"12 parts of 5 MiB: 8 ahead", 12, 5 << 20, -1, 9},
+		{"6 parts of 20 MiB: 64 MiB ahead", 6, 20 << 20, -1, 5},
+		{"closed after one byte", 12, 5 << 20, 1, 9},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, err := ns.CreateUpload(ctx, "bucket", "many", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			part := bytes.Repeat([]byte("m"), tt.partSize)
+			var done []gateway.CompletedPart
+			for n := 1; n <= tt.parts; n++ {
+				etag, err := ns.UploadPart(ctx, "bucket", "many", id, n, bytes.NewReader(part), int64(len(part)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				done = append(done, gateway.CompletedPart{Number: n, ETag: etag})
+			}
+			if _, err := ns.CompleteUpload(ctx, "bucket", "many", id, done); err != nil {
+				t.Fatal(err)
+			}
+			o, err := ns.Object(ctx, "bucket", "many")
+			if err != nil {
+				t.Fatal(err)
+			}
+			log.streams()
+			r, err := o.NewReader(ctx, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int64
+			if tt.readN < 0 {
+				n, err = io.Copy(io.Discard, r)
+				if want := int64(tt.parts * tt.partSize); n != want {
+					t.Errorf("read %d bytes, want %d", n, want)
+				}
+			} else {
+				n, err = io.CopyN(io.Discard, r, tt.readN)
+			}
+			if err != nil {
+				t.Fatalf("after %d bytes: %v", n, err)
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			open, most := log.streams()
+			if open != 0 {
+				t.Errorf("%d provider streams still open after Close", open)
+			}
+			if most > tt.wantMost || most < 2 {
+				t.Errorf("%d provider streams requested at once, want 2 to %d", most, tt.wantMost)
+			}
+		})
+	}
 }
