@@ -118,16 +118,28 @@ func (b *farBackend) wait(ctx context.Context) {
 	}
 }
 
-// Put takes the whole body before its request starts, as a provider
-// upload of a small body does (the bodies here are a few MiB at most).
+// Put starts its request as a provider upload does: a body of up to
+// 1 MiB once it is complete (it is buffered to be retryable), a larger one
+// with its first bytes (it is streamed).
 func (b *farBackend) Put(ctx context.Context, name string, r io.Reader, size int64) error {
-	body, err := io.ReadAll(r)
-	if err != nil {
-		return err
+	var body io.Reader
+	if size >= 0 && size <= 1<<20 {
+		all, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(all)
+	} else {
+		first := make([]byte, 64<<10)
+		n, err := io.ReadAtLeast(r, first, 1)
+		if err != nil && err != io.EOF {
+			return err
+		}
+		body = io.MultiReader(bytes.NewReader(first[:n]), r)
 	}
 	s := b.log.begin()
+	err := b.Backend.Put(ctx, name, body, size)
 	b.wait(ctx)
-	err = b.Backend.Put(ctx, name, bytes.NewReader(body), size)
 	b.log.done(b.Name(), "put", s)
 	return err
 }
