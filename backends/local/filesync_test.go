@@ -1,13 +1,18 @@
 package local
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twincrypt/twincrypt/backends"
 )
 
 // syncProbe instruments a fileSyncer: it counts writes, and records up to
@@ -195,5 +200,84 @@ func TestFileSyncerErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPutSharedSyncFails runs concurrent small Puts on a backend whose
+// shared syncs fail: every Put in a failed round fails, and none of them
+// leaves its object visible or its temporary file behind; Puts synced
+// alone succeed. It also checks that Put goes through the file syncer.
+func TestPutSharedSyncFails(t *testing.T) {
+	ctx := context.Background()
+	b, err := New("t", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	d, err := b.current("put", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errEIO := errors.New("syncfs: input/output error")
+	hold := make(chan struct{})
+	var first atomic.Bool
+	var ones, alls atomic.Int64
+	d.files = &fileSyncer{
+		one: func(f *os.File) error {
+			ones.Add(1)
+			if first.CompareAndSwap(false, true) {
+				<-hold // the others gather behind the first
+			}
+			return f.Sync()
+		},
+		all:   func() error { alls.Add(1); return errEIO },
+		check: writebackErr,
+	}
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = b.Put(ctx, fmt.Sprintf("m/o%d", i), strings.NewReader("small object"), 12)
+		})
+	}
+	// Let the first Put's fsync finish once the others wait for the next round.
+	for {
+		d.files.mu.Lock()
+		waiting := 0
+		if d.files.next != nil {
+			waiting = len(d.files.next.files)
+		}
+		d.files.mu.Unlock()
+		if waiting == n-1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(hold)
+	wg.Wait()
+	var failed, ok int
+	for i, err := range errs {
+		_, serr := b.Stat(ctx, fmt.Sprintf("m/o%d", i))
+		switch {
+		case err == nil:
+			ok++
+			if serr != nil {
+				t.Errorf("o%d: Put succeeded, Stat: %v", i, serr)
+			}
+		case errors.Is(err, errEIO):
+			failed++
+			if !errors.Is(serr, backends.ErrNotFound) {
+				t.Errorf("o%d: Put failed, yet Stat: %v", i, serr)
+			}
+		default:
+			t.Errorf("o%d: %v", i, err)
+		}
+	}
+	if ok != 1 || failed != n-1 || alls.Load() != 1 || ones.Load() != 1 {
+		t.Errorf("%d Puts succeeded and %d failed with %d fsyncs and %d shared syncs; want 1, %d, 1, 1", ok, failed, ones.Load(), alls.Load(), n-1)
+	}
+	if tmp, err := os.ReadDir(filepath.Join(b.Root(), tmpDir)); err != nil || len(tmp) != 0 {
+		t.Errorf("temporary files left: %v %v", tmp, err)
 	}
 }
