@@ -13,6 +13,7 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twincrypt/twincrypt/gateway/catalog"
@@ -426,18 +427,31 @@ func supersededParts(old, cur []partRecord) []partRecord {
 }
 
 // deleteBlobs deletes the blobs of parts, best effort: what fails is left
-// for garbage collection.
+// for garbage collection. The deletes are independent of each other and
+// run at once, so that deleting many parts from providers far away costs
+// one round trip, not one per part.
 func (ns *Namespace) deleteBlobs(ctx context.Context, parts []partRecord) {
+	ctx = context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxParallelDeletes)
 	for _, p := range parts {
 		id, err := parseBlobID(p.Blob)
 		if err != nil {
 			continue
 		}
-		if err := ns.store.Delete(context.WithoutCancel(ctx), blobName(id)); err != nil {
-			ns.log.Warn("delete blob; left for gc", "blob", p.Blob, "err", err)
-		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := ns.store.Delete(ctx, blobName(id)); err != nil {
+				ns.log.Warn("delete blob; left for gc", "blob", p.Blob, "err", err)
+			}
+		})
 	}
+	wg.Wait()
 }
+
+// maxParallelDeletes bounds the blob deletes one request has in flight.
+const maxParallelDeletes = 16
 
 func (r *record) info() ObjectInfo {
 	sizes := make([]int64, len(r.Parts))
@@ -506,7 +520,10 @@ func (ns *Namespace) Object(ctx context.Context, bucket, key string) (*Object, e
 // NewReader returns the plaintext bytes [off, off+length) of the object;
 // length -1 means to the end. The first part's ciphertext is requested
 // before NewReader returns, so an unreachable store fails here rather than in
-// the middle of a response.
+// the middle of a response. A range over several parts requests the next
+// parts (see partsAhead) while the current one is read, so that from
+// providers far away each part's round trip overlaps the transfer of the one
+// before it; the opened streams hold no buffers of their own.
 func (o *Object) NewReader(ctx context.Context, off, length int64) (io.ReadCloser, error) {
 	if length < 0 {
 		length = o.Size - off
@@ -514,42 +531,121 @@ func (o *Object) NewReader(ctx context.Context, off, length int64) (io.ReadClose
 	if off < 0 || length < 0 || off+length > o.Size || (off > 0 && off >= o.Size) {
 		return nil, fmt.Errorf("%w: %d+%d of %d bytes", ErrInvalidRange, off, length, o.Size)
 	}
-	r := &objectReader{ctx: ctx, o: o, off: off, end: off + length}
+	ctx, cancel := context.WithCancel(ctx)
+	r := &objectReader{ctx: ctx, cancel: cancel, o: o, off: off, end: off + length}
 	if length > 0 {
 		if err := r.openPart(); err != nil {
+			r.Close()
 			return nil, err
 		}
 	}
 	return r, nil
 }
 
+// A reader requests parts ahead until it has partsAhead of them, or
+// bytesAhead of plaintext, requested beyond the current part (at least
+// one part). Enough to cover a round trip of 100 ms at 640 MiB/s with 16
+// MiB parts; an unread stream holds only what the kernel buffers for it.
+const (
+	partsAhead = 8
+	bytesAhead = 64 << 20
+)
+
 // objectReader reads a plaintext range that may span several parts.
 type objectReader struct {
 	ctx      context.Context
+	cancel   context.CancelFunc
 	o        *Object
 	off, end int64 // absolute plaintext positions
 	cur      io.Reader
 	closer   io.Closer
 	curEnd   int64
+	ahead    []*openedPart // requested ahead, in order of position
+	nextOff  int64         // where the next part to request ahead begins
 }
 
-// openPart opens the part that holds r.off.
-func (r *objectReader) openPart() error {
+// openedPart is a part's stream being opened in the background.
+type openedPart struct {
+	from, end int64 // the plaintext range it serves
+	done      chan struct{}
+	rd        io.Reader
+	closer    io.Closer
+	err       error
+}
+
+// partAt returns the range of the part holding plaintext offset off, cut
+// to the reader's end, and the part itself.
+func (r *objectReader) partAt(off int64) (partRecord, int64, int64, bool) {
 	var start int64
 	for _, p := range r.o.rec.Parts {
-		if r.off < start+p.Size {
-			local := r.off - start
-			n := min(r.end, start+p.Size) - r.off
-			rd, c, err := r.o.ns.openBlobRange(r.ctx, p, local, n)
-			if err != nil {
-				return err
-			}
-			r.cur, r.closer, r.curEnd = rd, c, r.off+n
-			return nil
+		if off < start+p.Size {
+			return p, start, min(r.end, start+p.Size), true
 		}
 		start += p.Size
 	}
-	return fmt.Errorf("%w: offset %d beyond parts", ErrCorruptRecord, r.off)
+	return partRecord{}, 0, 0, false
+}
+
+// openPart opens the part that holds r.off, taking it from the parts
+// requested ahead when it is there, and requests the parts after it.
+func (r *objectReader) openPart() error {
+	if len(r.ahead) > 0 && r.ahead[0].from == r.off {
+		op := r.ahead[0]
+		r.ahead = r.ahead[1:]
+		<-op.done
+		if op.err != nil {
+			return op.err
+		}
+		r.cur, r.closer, r.curEnd = op.rd, op.closer, op.end
+		r.requestAhead()
+		return nil
+	}
+	r.dropAhead()
+	p, start, end, ok := r.partAt(r.off)
+	if !ok {
+		return fmt.Errorf("%w: offset %d beyond parts", ErrCorruptRecord, r.off)
+	}
+	rd, c, err := r.o.ns.openBlobRange(r.ctx, p, r.off-start, end-r.off)
+	if err != nil {
+		return err
+	}
+	r.cur, r.closer, r.curEnd = rd, c, end
+	r.nextOff = end
+	r.requestAhead()
+	return nil
+}
+
+// requestAhead starts opening the parts after the current one, keeping
+// up to partsAhead of them requested.
+func (r *objectReader) requestAhead() {
+	if r.nextOff < r.curEnd {
+		r.nextOff = r.curEnd
+	}
+	for len(r.ahead) < partsAhead && r.nextOff < r.end && (len(r.ahead) == 0 || r.nextOff-r.curEnd < bytesAhead) {
+		p, start, end, ok := r.partAt(r.nextOff)
+		if !ok {
+			return
+		}
+		op := &openedPart{from: r.nextOff, end: end, done: make(chan struct{})}
+		local, n := r.nextOff-start, end-r.nextOff
+		go func() {
+			defer close(op.done)
+			op.rd, op.closer, op.err = r.o.ns.openBlobRange(r.ctx, p, local, n)
+		}()
+		r.ahead = append(r.ahead, op)
+		r.nextOff = end
+	}
+}
+
+// dropAhead closes the parts requested ahead.
+func (r *objectReader) dropAhead() {
+	for _, op := range r.ahead {
+		<-op.done
+		if op.closer != nil {
+			op.closer.Close()
+		}
+	}
+	r.ahead = nil
 }
 
 func (r *objectReader) Read(p []byte) (int, error) {
@@ -612,9 +708,11 @@ func (r *objectReader) closeCur() {
 	r.cur, r.closer = nil, nil
 }
 
-// Close releases the backend stream.
+// Close releases the backend streams, also those requested ahead.
 func (r *objectReader) Close() error {
 	r.closeCur()
+	r.cancel()
+	r.dropAhead()
 	r.off = r.end
 	return nil
 }

@@ -17,7 +17,11 @@
 // not a valid object name, so it is never listed), fsyncs it, renames it over
 // the destination and fsyncs the destination's directory (one fsync of a
 // directory serves every rename made into it before the fsync began, so
-// concurrent Puts share them). Readers therefore
+// concurrent Puts share them). Files of up to 1 MiB written while another
+// one is being synced share one sync of the whole file system instead of an
+// fsync each (syncfs on Linux, followed by a check of each file's own
+// writeback errors; see fileSyncer); a Put still returns only once its file
+// and its directory entry are durable. Readers therefore
 // see the old file or the complete new one, and a crash leaves at most a
 // stray temporary file. Directories that Put creates are fsynced into their
 // parents. Delete fsyncs the directory it removed the file from and leaves
@@ -116,9 +120,10 @@ type Backend struct {
 
 // rootDir is one open instance of the root directory.
 type rootDir struct {
-	root *os.Root
-	id   os.FileInfo // its identity (device and inode), for os.SameFile
-	dirs *dirSyncer  // fsyncs of directories after renames and removals
+	root  *os.Root
+	id    os.FileInfo // its identity (device and inode), for os.SameFile
+	dirs  *dirSyncer  // fsyncs of directories after renames and removals
+	files *fileSyncer // fsyncs of small files, shared among concurrent Puts
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -226,6 +231,7 @@ func (b *Backend) open() (*rootDir, error) {
 		return nil, fmt.Errorf("removing stale temporary files: %w", err)
 	}
 	d.dirs = newDirSyncer(d.syncDir)
+	d.files = &fileSyncer{one: (*os.File).Sync, all: d.syncFS, check: writebackErr}
 	if old := b.cur.Swap(d); old != nil {
 		// Requests still running in the old directory finish (or fail)
 		// there; it is closed with the backend.
@@ -366,10 +372,16 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 	// would allocate 32 KiB for every Put, however small), into a writer
 	// that starts writeback as it goes.
 	buf := backends.CopyBuffer(size, copyBufferSize)
-	if _, err := io.CopyBuffer(&writebackWriter{f: f}, body, buf); err != nil {
+	written, err := io.CopyBuffer(&writebackWriter{f: f}, body, buf)
+	if err != nil {
 		return b.err(d, "put", name, err)
 	}
-	if err := f.Sync(); err != nil {
+	if written <= groupSyncMax {
+		err = d.files.Sync(f)
+	} else {
+		err = f.Sync()
+	}
+	if err != nil {
 		return b.err(d, "put", name, err)
 	}
 	if err := f.Close(); err != nil {
@@ -415,6 +427,19 @@ func (d *rootDir) mkdirs(dir string) error {
 		return err
 	}
 	return d.syncDir(path.Dir(dir))
+}
+
+// syncFS syncs the file system that holds the root.
+func (d *rootDir) syncFS() error {
+	f, err := d.root.Open(".")
+	if err != nil {
+		return err
+	}
+	err = syncFS(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func (d *rootDir) syncDir(dir string) error {

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"errors"
 	"io"
 	"os"
 )
@@ -32,3 +33,7 @@ func (w *writebackWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = (*writebackWriter)(nil)
+
+// errNoSyncFS is syncFS's answer where no system call syncs one file
+// system.
+var errNoSyncFS = errors.New("no syncfs on this system")

@@ -82,7 +82,7 @@ for w in workloads:
         xc = f"{v['rate'] / ceil['rate']:.2f}" if ceil else "-"
         xr = f"{v['rate'] / rcl['rate']:.2f}" if rcl else "-"
         # Only tc-versity runs providers of its own (two versitygw processes).
-        pcpu = f"{v['pcpu']:.1f}" if s == "tc-versity" else "-"
+        pcpu = f"{v['pcpu']:.1f}" if s in ("tc-versity", "tc-near", "tc-far") else "-"
         print(f"| {DESC.get(w, w)} | {s} | {v['rate']:.1f} {UNIT.get(w, '')} | {xc} | {xr} | "
               f"{v['p50']:.1f} | {v['p99']:.1f} | {v['rss']:.0f} | {v['cpu']:.1f} | {pcpu} | {v['ccpu']:.1f} |")
 print()
@@ -102,6 +102,40 @@ print()
 
 def target(ok, text):
     print(f"{'PASS' if ok else 'MISS'}: {text}")
+
+
+# Latency mode: providers BENCH_LATENCY_MS away in each direction.
+lat = float(os.environ.get("BENCH_LATENCY_MS", "0") or 0)
+if lat > 0 and "tc-far" in servers:
+    rtt = 2 * lat
+    print(f"Providers {lat:g} ms away each way (round trip {rtt:g} ms):")
+    print()
+    print("| workload | server | rate | x tc-near | x rclone | p50 ms | p50 round trips |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for w in workloads:
+        near, rcl = summary("tc-near", w), summary(RCL, w)
+        for s in servers:
+            v = summary(s, w)
+            if not v:
+                continue
+            xn = f"{v['rate'] / near['rate']:.2f}" if near else "-"
+            xr = f"{v['rate'] / rcl['rate']:.2f}" if rcl else "-"
+            rt = f"{v['p50'] / rtt:.2f}" if s != "tc-near" else "-"
+            print(f"| {DESC.get(w, w)} | {s} | {v['rate']:.1f} {UNIT.get(w, '')} | {xn} | {xr} | {v['p50']:.1f} | {rt} |")
+    print()
+    for w, lim in (("put-4k", 1.3), ("get-4k", 1.2)):
+        v = summary("tc-far", w)
+        if v:
+            target(v["p50"] <= lim * rtt, f"tc-far {DESC[w]} p50 is {v['p50'] / rtt:.2f} round trips (target <= {lim})")
+    for w in ("put-4k", "get-4k", "put-1", "get-1"):
+        v, r = summary("tc-far", w), summary(RCL, w)
+        if v and r:
+            target(v["rate"] >= 2 * r["rate"], f"tc-far {DESC[w]} is {v['rate'] / r['rate']:.2f}x rclone's rate (target >= 2x)")
+    for w in ("put-1", "get-1"):
+        v, n = summary("tc-far", w), summary("tc-near", w)
+        if v and n:
+            target(v["rate"] >= 0.7 * n["rate"], f"tc-far {DESC[w]} is {v['rate'] / n['rate']:.2f}x its rate without the latency (target >= 0.7x)")
+    print()
 
 
 for tc in ("tc-local", "tc-versity"):

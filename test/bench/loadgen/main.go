@@ -69,6 +69,8 @@ var (
 	parallel = flag.Int("parallel", 1, "concurrent requests")
 	davURL   = flag.String("dav", "", "WebDAV base URL, ending in /")
 	work     = flag.String("w", "", "workload")
+	partSize = flag.Uint64("partsize", 0, "put: multipart upload with parts of this size (0: single PUT requests)")
+	threads  = flag.Uint("threads", 4, "put: multipart parts in flight")
 )
 
 // pattern is the payload source: 1 MiB of pseudo-random bytes, repeated.
@@ -140,8 +142,12 @@ func main() {
 		}
 	case "put":
 		res = run(*count, *parallel, func(i int) (int64, error) {
-			_, err := cl.PutObject(ctx, *bucket, name(i), &payload{n: *size}, *size,
-				minio.PutObjectOptions{DisableMultipart: true, ContentType: "application/octet-stream"})
+			opts := minio.PutObjectOptions{DisableMultipart: true, ContentType: "application/octet-stream"}
+			if *partSize > 0 && uint64(*size) > *partSize {
+				opts.DisableMultipart = false
+				opts.PartSize, opts.NumThreads, opts.ConcurrentStreamParts = *partSize, *threads, true
+			}
+			_, err := cl.PutObject(ctx, *bucket, name(i), &payload{n: *size}, *size, opts)
 			return *size, err
 		})
 	case "get":
