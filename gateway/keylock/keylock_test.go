@@ -127,9 +127,14 @@ func testRedis(t *testing.T, url string) {
 	}
 
 	// Redis sees no bucket or key name.
-	var keys []string
+	var (
+		mu   sync.Mutex // ForEachMaster calls scan on every master at once
+		keys []string
+	)
 	scan := func(c *redis.Client) error {
 		k, err := c.Keys(ctx, "*").Result()
+		mu.Lock()
+		defer mu.Unlock()
 		keys = append(keys, k...)
 		return err
 	}
