@@ -56,7 +56,7 @@ func runMigrateCatalog(ctx context.Context, c *cli, args []string) error {
 		}
 	}
 
-	rdb, err := openRedis(cfg)
+	rdb, err := openRedis(cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func runMigrateCatalog(ctx context.Context, c *cli, args []string) error {
 
 	dstCfg := *cfg
 	dstCfg.Catalog = dstCat
-	drdb, err := openRedis(&dstCfg)
+	drdb, err := openRedis(&dstCfg, nil)
 	if err != nil {
 		return err
 	}

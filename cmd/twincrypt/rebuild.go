@@ -86,7 +86,7 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 		defer be.Close()
 		bes = append(bes, be)
 	}
-	rdb, err := openRedis(cfg)
+	rdb, err := openRedis(cfg, nil)
 	if err != nil {
 		return err
 	}

@@ -123,10 +123,14 @@ func openServedBackend(ctx context.Context, b config.Backend) (be backends.Backe
 
 // openRedis returns the Redis client of cfg's catalog, or nil for an
 // embedded catalog. The client is made once per process and shared by
-// everything kept in Redis; the caller closes it.
-func openRedis(cfg *config.Config) (redis.UniversalClient, error) {
+// everything kept in Redis; the caller closes it. go-redis's own messages
+// go to log, when there is one.
+func openRedis(cfg *config.Config, log *slog.Logger) (redis.UniversalClient, error) {
 	if cfg.Catalog.Type != config.CatalogRedis {
 		return nil, nil
+	}
+	if log != nil {
+		redisconn.LogTo(log)
 	}
 	rdb, err := redisconn.Open(cfg.Catalog.URL, redisconn.Options{Password: cfg.Catalog.Password})
 	if err != nil {
@@ -251,7 +255,7 @@ func openStoreWith(ctx context.Context, c *cli, cfg *config.Config, log *slog.Lo
 		log.Warn("fewer backends reachable than a write needs (replication.min_writes): writes answer 503 until enough are back",
 			"reachable", reachable, "needed", cfg.WriteQuorum())
 	}
-	if st.rdb, err = openRedis(cfg); err != nil {
+	if st.rdb, err = openRedis(cfg, log); err != nil {
 		return nil, err
 	}
 	if st.cat, err = openCatalog(ctx, cfg, st.rdb); err != nil {

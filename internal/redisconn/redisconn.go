@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"time"
 
@@ -80,3 +81,16 @@ func Ping(ctx context.Context, c redis.UniversalClient, timeout time.Duration) e
 	defer cancel()
 	return c.Ping(ctx).Err()
 }
+
+// slogLogger passes go-redis's own messages (a pool that cannot dial, a
+// cluster slot refresh that failed) to a slog.Logger.
+type slogLogger struct{ log *slog.Logger }
+
+func (l slogLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}
+
+// LogTo sends go-redis's messages, which it otherwise prints to stderr in
+// its own format, to log at level Warn. go-redis keeps one logger per
+// process: the command that opens Redis calls LogTo once.
+func LogTo(log *slog.Logger) { redis.SetLogger(slogLogger{log}) }
