@@ -175,6 +175,11 @@ func TestWrapKeepsFlusher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The flushed response reaches the client before the handler returns;
+	// its end is written only after the wrapper has counted the request.
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatal(err)
+	}
 	resp.Body.Close()
 	if got := testutil.ToFloat64(m.requests.WithLabelValues(Admin, "run", "200")); got != 1 {
 		t.Errorf("run 200 = %v, want 1", got)
