@@ -126,7 +126,7 @@ func (ns *Namespace) PutObject(ctx context.Context, bucket, key string, body io.
 	if !alg.Valid() {
 		return ObjectInfo{}, checksum.Invalidf("Checksum algorithm %q is unsupported.", alg)
 	}
-	part, sum, ck, err := ns.writeBlob(ctx, body, size, alg)
+	part, sum, ck, err := ns.writeBlob(ctx, body, size, alg, true)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
@@ -198,8 +198,10 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // writeBlob seals body into a new blob and returns its part record (nil for
-// an empty body), the plaintext MD5 and its checksum of algorithm alg.
-func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64, alg checksum.Algorithm) (*partRecord, []byte, []byte, error) {
+// an empty body), the plaintext MD5 and its checksum of algorithm alg. With
+// inline, a body of up to InlineMax bytes is sealed into the part record
+// itself (Data) and no blob is stored.
+func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64, alg checksum.Algorithm, inline bool) (*partRecord, []byte, []byte, error) {
 	callerCk := bodyChecksumFrom(ctx, alg)
 	newCk := func() hash.Hash {
 		if callerCk != nil {
@@ -259,7 +261,7 @@ func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64, 
 		return nil, nil, nil, err
 	}
 	src := io.Reader(cr)
-	if size <= InlineMax {
+	if inline && size <= InlineMax {
 		// Small (or of unknown size, until more than InlineMax bytes
 		// have come): sealed into the meta record, no blob.
 		buf := make([]byte, InlineMax+1)
