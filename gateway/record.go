@@ -131,10 +131,10 @@ func (p *partRecord) inline() bool { return len(p.Data) > 0 }
 
 // InlineMax is the largest object, in plaintext bytes, that a PUT stores
 // inside its meta record instead of as a blob (docs/FORMAT.md, "Inline
-// objects"). Its sealed payload, base64 in the record's JSON, keeps every
-// such record, with a key of the longest length S3 allows, within the
-// 16 KiB size class.
-const InlineMax = 8 << 10
+// objects"). Its sealed payload, base64 in the record's JSON, keeps such a
+// record, with a key of up to 1 KiB and the usual metadata, within the
+// 8 KiB size class: what the catalog holds per small object stays bounded.
+const InlineMax = 4 << 10
 
 // names derives the opaque backend names of meta records and the object ids
 // that bind sealed meta records to them.
