@@ -413,7 +413,7 @@ func TestGC(t *testing.T) {
 func TestGCKeepsBlobsOfUncatalogedRecords(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.put(t, "crashed", []byte("committed to the backends only"))
+	e.put(t, "crashed", payload(gateway.InlineMax+1, 9)) // with a blob
 	if _, err := e.cat.Delete(ctx, "bucket", "crashed", 0); err != nil {
 		t.Fatal(err)
 	}
