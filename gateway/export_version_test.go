@@ -6,10 +6,14 @@ func (ns *Namespace) VersionName(bucket, key, versionID string) string {
 	return name
 }
 
-// BlobNames returns the backend names of the object's blobs.
+// BlobNames returns the backend names of the object's blobs (none for
+// an inline object).
 func (o *Object) BlobNames() []string {
 	var out []string
 	for _, p := range o.rec.Parts {
+		if p.inline() {
+			continue
+		}
 		out = append(out, blobPrefix+p.Blob)
 	}
 	return out

@@ -111,7 +111,9 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 			return fmt.Errorf("%w: catalog record of %s/%s: %w", ErrUnsafeGC, e.Bucket, e.Key, err)
 		}
 		for _, p := range r.Parts {
-			refs[p.Blob] = true
+			if !p.inline() {
+				refs[p.Blob] = true // an inline part has no blob to keep
+			}
 		}
 		return nil
 	})
@@ -128,7 +130,9 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 			return fmt.Errorf("%w: catalog record of %s/%s?versionId=%s: %w", ErrUnsafeGC, v.Bucket, v.Key, v.VersionID, err)
 		}
 		for _, p := range r.Parts {
-			refs[p.Blob] = true
+			if !p.inline() {
+				refs[p.Blob] = true // an inline part has no blob to keep
+			}
 		}
 		return nil
 	})
@@ -168,7 +172,9 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 			}
 			rep.Uncataloged++
 			for _, p := range r.Parts {
-				refs[p.Blob] = true
+				if !p.inline() {
+					refs[p.Blob] = true // an inline part has no blob to keep
+				}
 			}
 			return nil
 		})

@@ -216,7 +216,7 @@ func (ns *Namespace) UploadPartWith(ctx context.Context, bucket, key, uploadID s
 		return PartInfo{}, checksum.Invalidf("Checksum Type mismatch occurred, expected checksum Type: %s, actual checksum Type: %s",
 			strings.ToLower(string(alg)), strings.ToLower(string(declared)))
 	}
-	part, sum, ck, err := ns.writeBlob(ctx, body, size, alg)
+	part, sum, ck, err := ns.writeBlob(ctx, body, size, alg, false)
 	if err != nil {
 		return PartInfo{}, err
 	}

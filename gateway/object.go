@@ -126,7 +126,7 @@ func (ns *Namespace) PutObject(ctx context.Context, bucket, key string, body io.
 	if !alg.Valid() {
 		return ObjectInfo{}, checksum.Invalidf("Checksum algorithm %q is unsupported.", alg)
 	}
-	part, sum, ck, err := ns.writeBlob(ctx, body, size, alg)
+	part, sum, ck, err := ns.writeBlob(ctx, body, size, alg, true)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
@@ -198,8 +198,10 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // writeBlob seals body into a new blob and returns its part record (nil for
-// an empty body), the plaintext MD5 and its checksum of algorithm alg.
-func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64, alg checksum.Algorithm) (*partRecord, []byte, []byte, error) {
+// an empty body), the plaintext MD5 and its checksum of algorithm alg. With
+// inline, a body of up to InlineMax bytes is sealed into the part record
+// itself (Data) and no blob is stored.
+func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64, alg checksum.Algorithm, inline bool) (*partRecord, []byte, []byte, error) {
 	callerCk := bodyChecksumFrom(ctx, alg)
 	newCk := func() hash.Hash {
 		if callerCk != nil {
@@ -258,6 +260,28 @@ func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	src := io.Reader(cr)
+	if inline && size <= InlineMax {
+		// Small (or of unknown size, until more than InlineMax bytes
+		// have come): sealed into the meta record, no blob.
+		buf := make([]byte, InlineMax+1)
+		n, err := io.ReadFull(cr, buf)
+		switch {
+		case cr.err != nil:
+			return nil, nil, nil, cr.err
+		case err == io.ErrUnexpectedEOF || err == io.EOF:
+			ck, err := ckSum(cr)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			sealed := s.Seal(nil, buf[:n])
+			return &partRecord{Blob: hex.EncodeToString(id[:]), Size: cr.n, Header: s.Header().Marshal(),
+				Data: sealed[seal.HeaderSize:]}, sum(cr), ck, nil
+		case err != nil:
+			return nil, nil, nil, err
+		}
+		src = io.MultiReader(bytes.NewReader(buf), cr)
+	}
 	blobSize := int64(-1)
 	if size > 0 {
 		blobSize = seal.CiphertextSize(size)
@@ -265,9 +289,8 @@ func (ns *Namespace) writeBlob(ctx context.Context, body io.Reader, size int64, 
 	// A body of more than one block (or of unknown size) is read ahead
 	// in a second goroutine while what it read is sealed and stored.
 	var ra *readAhead
-	src := io.Reader(cr)
 	if size <= 0 || size > readAheadBlock {
-		ra = newReadAhead(cr)
+		ra = newReadAhead(src)
 		src = ra
 	}
 	err = ns.store.Put(ctx, blobName(id), s.Reader(src), blobSize)
@@ -436,7 +459,7 @@ func (ns *Namespace) deleteBlobs(ctx context.Context, parts []partRecord) {
 	sem := make(chan struct{}, maxParallelDeletes)
 	for _, p := range parts {
 		id, err := parseBlobID(p.Blob)
-		if err != nil {
+		if err != nil || p.inline() {
 			continue
 		}
 		sem <- struct{}{}
@@ -735,11 +758,33 @@ func (ns *Namespace) openBlobRange(ctx context.Context, p partRecord, off, n int
 		return nil, nil, err
 	}
 	boff, blen := op.Window(p.Size, off, n)
-	rc, err := ns.store.Get(ctx, blobName(id), boff, blen)
+	rc, err := ns.partBytes(ctx, &p, id, boff, blen)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read blob %s: %w", p.Blob, err)
+		return nil, nil, err
 	}
 	return op.NewReader(rc, p.Size, off, n), rc, nil
+}
+
+// partBytes returns the stored bytes [off, off+length) of a part's blob
+// (length -1: to its end; off at or after the header): from the meta
+// record for an inline part, else from the store.
+func (ns *Namespace) partBytes(ctx context.Context, p *partRecord, id seal.ObjectID, off, length int64) (io.ReadCloser, error) {
+	if !p.inline() {
+		rc, err := ns.store.Get(ctx, blobName(id), off, length)
+		if err != nil {
+			return nil, fmt.Errorf("read blob %s: %w", p.Blob, err)
+		}
+		return rc, nil
+	}
+	data, start := int64(len(p.Data)), off-seal.HeaderSize
+	end := data
+	if length >= 0 {
+		end = start + length
+	}
+	if start < 0 || start > end || end > data {
+		return nil, fmt.Errorf("%w: bytes %d+%d of an inline blob of %d", ErrIntegrity, off, length, seal.HeaderSize+data)
+	}
+	return io.NopCloser(bytes.NewReader(p.Data[start:end])), nil
 }
 
 // DeleteObject deletes bucket/key, as a front end that shows no versions

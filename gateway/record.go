@@ -120,7 +120,21 @@ type partRecord struct {
 	// upload's) checksum (multipart only; absent in parts stored before
 	// checksums were kept).
 	Sum []byte `json:"sum,omitempty"`
+	// Data, in the part of an inline object, is the sealed blob after its
+	// header: the blob is Header followed by Data, and no backend holds
+	// b/<Blob>. Empty for parts stored as blobs.
+	Data []byte `json:"data,omitempty"`
 }
+
+// inline reports whether the part's blob lives in its meta record.
+func (p *partRecord) inline() bool { return len(p.Data) > 0 }
+
+// InlineMax is the largest object, in plaintext bytes, that a PUT stores
+// inside its meta record instead of as a blob (docs/FORMAT.md, "Inline
+// objects"). Its sealed payload, base64 in the record's JSON, keeps such a
+// record, with a key of up to 1 KiB and the usual metadata, within the
+// 8 KiB size class: what the catalog holds per small object stays bounded.
+const InlineMax = 4 << 10
 
 // names derives the opaque backend names of meta records and the object ids
 // that bind sealed meta records to them.

@@ -398,7 +398,7 @@ func (ns *Namespace) copyPart(ctx context.Context, w io.Writer, p *partRecord) (
 	}
 	id, _ := parseBlobID(p.Blob)
 	boff, blen := op.Window(p.Size, 0, -1)
-	rc, err := ns.store.Get(ctx, blobName(id), boff, blen)
+	rc, err := ns.partBytes(ctx, p, id, boff, blen)
 	if err != nil {
 		return 0, err
 	}

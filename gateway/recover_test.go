@@ -73,7 +73,7 @@ func TestRecover(t *testing.T) {
 	if err := e.ns.DeleteObject(ctx, "bucket", "deleted"); err != nil {
 		t.Fatal(err)
 	}
-	corrupt := e.put(t, "corrupt", payload(1000, 3))
+	corrupt := e.put(t, "corrupt", payload(gateway.InlineMax+1000, 3))
 	flipByte(t, e.file(1, corrupt[0]), seal.HeaderSize+10)
 
 	out := filepath.Join(t.TempDir(), "out")

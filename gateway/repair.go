@@ -708,6 +708,9 @@ func (ns *Namespace) eachCopy(ctx context.Context, byName map[string]backends.Ba
 func (ns *Namespace) blobsHeld(ctx context.Context, members []backends.Backend, r *record) (bool, error) {
 	for i := range r.Parts {
 		part := &r.Parts[i]
+		if part.inline() {
+			continue // in the record itself
+		}
 		held := false
 		for _, m := range members {
 			info, err := m.Stat(ctx, blobPrefix+part.Blob)

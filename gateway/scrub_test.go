@@ -103,10 +103,11 @@ func TestScrubCleanStore(t *testing.T) {
 		if !rep.Clean() || len(rep.Problems) != 0 {
 			t.Fatalf("deep=%v: problems on a clean store: %v", deep, summary(rep))
 		}
-		// The empty object has no blob: 2 blobs on each of 2 backends.
-		wantBytes := 2 * (seal.CiphertextSize(1) + seal.CiphertextSize(int64(sizes[2])))
-		if rep.Buckets != 1 || rep.Objects != 3 || rep.Blobs != 4 || rep.Bytes != wantBytes {
-			t.Errorf("deep=%v: counted %d buckets, %d objects, %d blobs, %d bytes; want 1, 3, 4, %d", deep, rep.Buckets, rep.Objects, rep.Blobs, rep.Bytes, wantBytes)
+		// The empty object has no blob and the 1-byte object's is in its
+		// record (inline): 1 blob on each of 2 backends.
+		wantBytes := 2 * seal.CiphertextSize(int64(sizes[2]))
+		if rep.Buckets != 1 || rep.Objects != 3 || rep.Blobs != 2 || rep.Bytes != wantBytes {
+			t.Errorf("deep=%v: counted %d buckets, %d objects, %d blobs, %d bytes; want 1, 3, 2, %d", deep, rep.Buckets, rep.Objects, rep.Blobs, rep.Bytes, wantBytes)
 		}
 		if len(progress) != 3 || progress[2].Objects != 3 || progress[2].TotalObjects != 3 || progress[2].Bytes != wantBytes {
 			t.Errorf("deep=%v: progress %+v", deep, progress)
@@ -266,7 +267,7 @@ func TestRepairAdoptsUncatalogedRecords(t *testing.T) {
 	ctx := context.Background()
 	data := payload(100000, 3)
 	e.put(t, "kept", data)
-	debrisBlobs := e.put(t, "debris", []byte("blobs gone"))
+	debrisBlobs := e.put(t, "debris", payload(gateway.InlineMax+10, 4))
 	// The catalog loses both entries, as after a crash between the meta
 	// record and the catalog update; "debris" also loses its blob.
 	for _, k := range []string{"kept", "debris"} {
@@ -412,7 +413,7 @@ func TestGC(t *testing.T) {
 func TestGCKeepsBlobsOfUncatalogedRecords(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.put(t, "crashed", []byte("committed to the backends only"))
+	e.put(t, "crashed", payload(gateway.InlineMax+1, 9)) // with a blob
 	if _, err := e.cat.Delete(ctx, "bucket", "crashed", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -550,7 +551,7 @@ func TestScrubStopsAskingADeadBackend(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	for i := range 10 {
-		e.put(t, fmt.Sprintf("k%d", i), []byte("x"))
+		e.put(t, fmt.Sprintf("k%d", i), payload(gateway.InlineMax+1, uint64(i))) // with a blob each
 	}
 	calls := 0
 	members := []backends.Backend{e.members[0], deadBackend{&calls}}

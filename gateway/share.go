@@ -273,6 +273,14 @@ type SharedPart struct {
 	ObjectID seal.ObjectID
 	Salt     [seal.SaltSize]byte
 	DataKey  [seal.KeySize]byte
+	// Inline marks a part whose blob lives in its object's meta record
+	// (docs/FORMAT.md, "Inline objects"); Bucket, Key and VersionID
+	// (empty for an object without versions) name the record that holds
+	// it, which must still hold it when the blob is served.
+	Inline    bool
+	Bucket    string
+	Key       string
+	VersionID string
 }
 
 // BlobSize is the stored size of the part's blob.
@@ -350,8 +358,12 @@ func (ns *Namespace) sharedFile(rec *record) (SharedFile, error) {
 		if err != nil {
 			return SharedFile{}, fmt.Errorf("%s/%s: %w", rec.Bucket, rec.Key, err)
 		}
-		f.Parts = append(f.Parts, SharedPart{Blob: p.Blob, Size: p.Size, Header: p.Header,
-			ObjectID: h.ObjectID, Salt: h.Salt, DataKey: *o.DataKey()})
+		sp := SharedPart{Blob: p.Blob, Size: p.Size, Header: p.Header,
+			ObjectID: h.ObjectID, Salt: h.Salt, DataKey: *o.DataKey()}
+		if p.inline() {
+			sp.Inline, sp.Bucket, sp.Key, sp.VersionID = true, rec.Bucket, rec.Key, rec.VersionID
+		}
+		f.Parts = append(f.Parts, sp)
 	}
 	return f, nil
 }
@@ -382,11 +394,21 @@ func (ns *Namespace) OpenSharedBlob(ctx context.Context, p *SharedPart, off, len
 		head = p.Header[off : off+n]
 		off, length = off+n, length-n
 	}
+	var inline *partRecord
+	if p.Inline {
+		// The blob is in its object's record: that record must still
+		// hold it, as a stored blob must still exist.
+		if inline, err = ns.sharedInline(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 	if length == 0 {
 		// Check that the blob still exists, so a replaced file is not
 		// offered by its header alone.
-		if _, err := ns.store.Stat(ctx, blobName(id)); err != nil {
-			return nil, sharedBlobErr(p.Blob, err)
+		if inline == nil {
+			if _, err := ns.store.Stat(ctx, blobName(id)); err != nil {
+				return nil, sharedBlobErr(p.Blob, err)
+			}
 		}
 		return io.NopCloser(bytes.NewReader(head)), nil
 	}
@@ -398,7 +420,12 @@ func (ns *Namespace) OpenSharedBlob(ctx context.Context, p *SharedPart, off, len
 	if err != nil {
 		return nil, err
 	}
-	rc, err := ns.store.Get(ctx, blobName(id), bo, bl)
+	var rc io.ReadCloser
+	if inline != nil {
+		rc, err = ns.partBytes(ctx, inline, id, bo, bl)
+	} else {
+		rc, err = ns.store.Get(ctx, blobName(id), bo, bl)
+	}
 	if err != nil {
 		return nil, sharedBlobErr(p.Blob, err)
 	}
@@ -407,6 +434,51 @@ func (ns *Namespace) OpenSharedBlob(ctx context.Context, p *SharedPart, off, len
 		io.Reader
 		io.Closer
 	}{r, rc}, nil
+}
+
+// sharedInline returns the inline part of a shared part from the catalog
+// record of its object, which must still hold it (the same blob id, the
+// same size and data key): ErrBlobGone if the object was replaced or
+// deleted since the link was made.
+func (ns *Namespace) sharedInline(ctx context.Context, p *SharedPart) (*partRecord, error) {
+	gone := fmt.Errorf("%w (blob %s)", ErrBlobGone, p.Blob)
+	var rec *record
+	if p.VersionID == "" {
+		e, err := ns.cat.Get(ctx, p.Bucket, p.Key)
+		if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
+			return nil, gone
+		}
+		if err != nil {
+			return nil, err
+		}
+		if rec, err = ns.openRecord(e.Record, ns.names.entryID(&e)); err != nil {
+			return nil, err
+		}
+	} else {
+		v, err := ns.cat.GetVersion(ctx, p.Bucket, p.Key, p.VersionID)
+		if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
+			return nil, gone
+		}
+		if err != nil {
+			return nil, err
+		}
+		if v.DeleteMarker {
+			return nil, gone
+		}
+		if rec, err = ns.openVersion(&v); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkRecord(rec, kindObject, p.Bucket, p.Key); err != nil {
+		return nil, err
+	}
+	for i := range rec.Parts {
+		q := &rec.Parts[i]
+		if q.Blob == p.Blob && q.inline() && q.Size == p.Size {
+			return q, nil
+		}
+	}
+	return nil, gone
 }
 
 // sharedBlobErr maps a missing blob to ErrBlobGone.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -268,7 +269,7 @@ func TestDoSLimits(t *testing.T) {
 		}
 		// More connections than max_connections hold the gateway; a
 		// user's request waits for a free one and is served.
-		body := []byte("content")
+		body := bytes.Repeat([]byte("content "), 1024) // more than 4 KiB: a blob, not inline
 		if status, code, _ := g.do(t, request{method: "PUT", path: "/limits/after-slow-headers", body: body}); status != 200 {
 			t.Errorf("PUT while slow headers fill the connections: %d %s", status, code)
 		}

@@ -140,6 +140,12 @@ type partBody struct {
 	Blob   string `json:"blob"`
 	Size   int64  `json:"size"`
 	Header []byte `json:"hdr"`
+	// Inline parts live in their object's meta record: Key and VID (the
+	// version id, empty for an object without versions) name it, in the
+	// bucket of the link's target.
+	Inline bool   `json:"inline,omitempty"`
+	Key    string `json:"key,omitempty"`
+	VID    string `json:"vid,omitempty"`
 }
 
 // CreateOptions describe a new link.
@@ -220,7 +226,11 @@ func (s *Service) Create(ctx context.Context, o CreateOptions) (sharelink.Link, 
 		for _, p := range f.Parts {
 			e.Parts = append(e.Parts, sharelink.Part{Size: p.Size, ObjectID: p.ObjectID[:],
 				Salt: p.Salt[:], DataKey: p.DataKey[:]})
-			fb.Parts = append(fb.Parts, partBody{Blob: p.Blob, Size: p.Size, Header: p.Header})
+			pb := partBody{Blob: p.Blob, Size: p.Size, Header: p.Header}
+			if p.Inline {
+				pb.Inline, pb.Key, pb.VID = true, p.Key, p.VersionID
+			}
+			fb.Parts = append(fb.Parts, pb)
 		}
 		sealed, err := keys.SealEntry(s.rand, uint32(i), &e)
 		for j := range e.Parts {
@@ -501,5 +511,13 @@ func (s *Service) part(ctx context.Context, id, ticket string, file, part int) (
 		return nil, fmt.Errorf("%w: no file %d part %d", gateway.ErrNoSuchKey, file, part)
 	}
 	pb := b.Files[file].Parts[part]
-	return &gateway.SharedPart{Blob: pb.Blob, Size: pb.Size, Header: pb.Header}, nil
+	sp := &gateway.SharedPart{Blob: pb.Blob, Size: pb.Size, Header: pb.Header}
+	if pb.Inline {
+		bucket, _, _, err := parseTarget(b.Target)
+		if err != nil {
+			return nil, err
+		}
+		sp.Inline, sp.Bucket, sp.Key, sp.VersionID = true, bucket, pb.Key, pb.VID
+	}
+	return sp, nil
 }

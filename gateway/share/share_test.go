@@ -648,3 +648,78 @@ func TestTamperedRecordInCatalog(t *testing.T) {
 		t.Fatalf("open of a tampered record: %d, want 503", status)
 	}
 }
+
+// TestInlineObjectLinks shares objects small enough to live inside their
+// meta record: the blob route serves the same bytes a stored blob would
+// (header, then chunks; whole and by range), for as long as the object's
+// record still holds them: a delete, or an overwrite without versioning,
+// ends it (410); with versioning the shared version keeps serving until
+// that version is deleted.
+func TestInlineObjectLinks(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	data := random(t, 3000)
+	e.put(t, "small", data)
+	o, err := e.NS.Object(ctx, "bkt", "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, _, err := e.svc.Create(ctx, share.CreateOptions{Target: "bkt/small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, got := download(t, link, nil)
+	if len(entries) != 1 || !bytes.Equal(got[0], data) || o.Size != 3000 {
+		t.Fatalf("download: %d entries, content equal %v", len(entries), len(got) == 1 && bytes.Equal(got[0], data))
+	}
+	_, m, _ := open(t, link)
+	status, whole := getBlob(t, link, m.Ticket, 0, 0, "")
+	if status != http.StatusOK || int64(len(whole)) != seal.CiphertextSize(3000) {
+		t.Fatalf("whole blob: %d, %d bytes; want 200, %d", status, len(whole), seal.CiphertextSize(3000))
+	}
+	for _, r := range [][2]int{{0, 10}, {100, 200}, {seal.HeaderSize, len(whole) - 1}, {0, seal.HeaderSize - 1}} {
+		status, part := getBlob(t, link, m.Ticket, 0, 0, fmt.Sprintf("bytes=%d-%d", r[0], r[1]))
+		if status != http.StatusPartialContent || !bytes.Equal(part, whole[r[0]:r[1]+1]) {
+			t.Errorf("range %v: %d, equal %v", r, status, bytes.Equal(part, whole[r[0]:r[1]+1]))
+		}
+	}
+	// Deleted: gone, also for the header alone.
+	if err := e.NS.DeleteObject(ctx, "bkt", "small"); err != nil {
+		t.Fatal(err)
+	}
+	for _, rng := range []string{"", "bytes=0-10"} {
+		if status, _ := getBlob(t, link, m.Ticket, 0, 0, rng); status != http.StatusGone {
+			t.Errorf("after delete, range %q: %d, want 410", rng, status)
+		}
+	}
+	// Recreated with the same content: a new object, still gone.
+	e.put(t, "small", data)
+	if status, _ := getBlob(t, link, m.Ticket, 0, 0, ""); status != http.StatusGone {
+		t.Errorf("after re-create: %d, want 410", status)
+	}
+
+	// With versioning, the shared version outlives an overwrite.
+	if err := e.NS.SetBucketVersioning(ctx, "bkt", gateway.VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, "v", data)
+	vo, err := e.NS.Object(ctx, "bkt", "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vlink, _, err := e.svc.Create(ctx, share.CreateOptions{Target: "bkt/v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, "v", []byte("newer"))
+	if _, got := download(t, vlink, nil); !bytes.Equal(got[0], data) {
+		t.Error("the shared version does not read after an overwrite")
+	}
+	if _, err := e.NS.Delete(ctx, "bkt", "v", gateway.DeleteOptions{VersionID: vo.VersionID}); err != nil {
+		t.Fatal(err)
+	}
+	_, vm, _ := open(t, vlink)
+	if status, _ := getBlob(t, vlink, vm.Ticket, 0, 0, ""); status != http.StatusGone {
+		t.Errorf("after deleting the shared version: %d, want 410", status)
+	}
+}
