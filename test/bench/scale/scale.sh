@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# test/bench/scale/scale.sh measures twincrypt at many objects: it creates
+# SCALE_N objects of 1 KiB in SCALE_P prefixes on two local-directory
+# backends (test/bench/scale populate, straight through the namespace),
+# then runs every maintenance command as an operator would (the real
+# binary, peak RSS and wall time from /usr/bin/time -v) and times a
+# 1,000-key listing page, a HEAD and a PROPFIND Depth 1 through a running
+# `twincrypt serve`. Prints one line per measurement.
+#
+#   SCALE_N=100000 SCALE_P=1000 test/bench/scale/scale.sh   # from the repository root
+#
+# SCALE_DIR keeps the store between runs (default: a new temporary
+# directory, removed at exit); populating is resumable, so a run with a
+# larger SCALE_N over the same SCALE_DIR adds the missing objects.
+# SCALE_OPS (default "scrub deep gc repair rebuild serve") picks the
+# measurements. Populating skips fsync (eatmydata) when it is installed:
+# it is set-up, not a measurement.
+set -euo pipefail
+BENCH_LOG=scale
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
+: "${SCALE_N:=100000}" "${SCALE_P:=1000}" "${SCALE_OPS:=scrub deep gc repair rebuild serve}"
+dir=${SCALE_DIR:-$work/store}
+mkdir -p "$dir"
+export TWINCRYPT_PASSPHRASE=bench-passphrase
+
+go build -o "$work/twincrypt" ./cmd/twincrypt
+go build -o "$work/scale" ./test/bench/scale
+tc=$work/twincrypt
+
+s3port=$(freeport) davport=$(freeport)
+cfg() { # cfg CATALOG-FILE
+	printf 'listen:\n  s3: 127.0.0.1:%s\n  webdav: 127.0.0.1:%s\nkeyring: twincrypt.keyring\ncatalog:\n  type: bolt\n  path: %s\nusers:\n  - access_key: %s\n    secret_key: %s\nbackends:\n  - {name: a, jurisdiction: DE, type: local, path: data/a}\n  - {name: b, jurisdiction: CH, type: local, path: data/b}\n' \
+		"$s3port" "$davport" "$1" "$AK" "$SK"
+}
+cfg twincrypt.db >"$dir/gw.yaml"
+cfg rebuilt.db >"$dir/rebuild.yaml"
+[[ -f $dir/twincrypt.keyring ]] || "$tc" init -c "$dir/gw.yaml" >/dev/null
+
+nosync=()
+command -v eatmydata >/dev/null && nosync=(eatmydata)
+log "populate $SCALE_N objects in $SCALE_P prefixes"
+"${nosync[@]}" "$work/scale" populate -c "$dir/gw.yaml" -n "$SCALE_N" -p "$SCALE_P"
+db=$(stat -c %s "$dir/twincrypt.db")
+echo "catalog n=$SCALE_N bytes=$db bytes_per_object=$((db / SCALE_N))"
+
+# measure NAME CMD...: peak RSS (MiB) and wall seconds of one command.
+measure() {
+	local name=$1; shift
+	local rc=0
+	/usr/bin/time -v -o "$work/time.$name" "$@" >"$work/out.$name" 2>&1 || rc=$?
+	local rss wall
+	rss=$(awk -F': ' '/Maximum resident/ {printf "%.1f", $2/1024}' "$work/time.$name")
+	wall=$(awk -F': ' '/Elapsed \(wall/ {print $2}' "$work/time.$name")
+	echo "$name n=$SCALE_N rc=$rc peak_rss_mib=$rss wall=$wall $(tail -n 1 "$work/out.$name" | tr -s ' \n' ' ')"
+}
+
+for op in $SCALE_OPS; do
+	case $op in
+	scrub) measure scrub "$tc" scrub -c "$dir/gw.yaml" ;;
+	deep) measure scrub-deep "$tc" scrub --deep -c "$dir/gw.yaml" ;;
+	gc) measure gc "$tc" gc -c "$dir/gw.yaml" --dry-run ;;
+	repair) measure repair "$tc" repair -c "$dir/gw.yaml" --deep=false ;;
+	rebuild)
+		rm -f "$dir/rebuilt.db"
+		measure rebuild-catalog "$tc" rebuild-catalog -c "$dir/rebuild.yaml"
+		echo "rebuilt-catalog n=$SCALE_N bytes=$(stat -c %s "$dir/rebuilt.db") bytes_per_object=$(($(stat -c %s "$dir/rebuilt.db") / SCALE_N))"
+		;;
+	serve)
+		"$tc" serve -c "$dir/gw.yaml" >"$work/serve.log" 2>&1 &
+		spid=$!; pids+=("$spid")
+		waitport "$s3port" serve "$work/serve.log"
+		echo "probe n=$SCALE_N $("$work/scale" probe -s3 "127.0.0.1:$s3port" -dav "http://127.0.0.1:$davport/" -access "$AK" -secret "$SK" -n "$SCALE_N" -p "$SCALE_P")"
+		echo "serve n=$SCALE_N peak_rss_mib=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$spid/status")"
+		kill "$spid"; wait "$spid" || true
+		;;
+	esac
+done
