@@ -13,6 +13,7 @@ import (
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/seal"
+	"github.com/twincrypt/twincrypt/internal/spill"
 )
 
 // ProblemKind classifies what a scrub found wrong with one stored object
@@ -300,7 +301,8 @@ func (ns *Namespace) openStoredRecord(name string, sealed []byte) (*record, erro
 // problems with the data, and backends that cannot be read or listed
 // (ProblemUnavailable), go in the report.
 func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, error) {
-	s := &scrubber{ns: ns, o: o, rep: &ScrubReport{}, known: make(map[[32]byte]bool)}
+	s := &scrubber{ns: ns, o: o, rep: &ScrubReport{}, known: newMetaSet()}
+	defer s.known.Close()
 	if len(o.Members) == 0 {
 		return nil, errors.New("scrub: no backends")
 	}
@@ -354,9 +356,21 @@ type scrubber struct {
 	checked []backends.Backend // the members checked: o.Members, or those o.Only names
 	mu      sync.Mutex         // guards rep, known, done
 	rep     *ScrubReport
-	known   map[[32]byte]bool // meta record names the catalog accounts for
+	// known holds the hashes of the meta record names the catalog
+	// accounts for, in bounded memory (see sets.go); knownErr is the
+	// first error adding to it.
+	known    *spill.Set
+	knownErr error
 	done    ScrubProgress
 	reach   reachability
+}
+
+// know adds a meta record hash to known. The caller holds mu, or no
+// worker runs.
+func (s *scrubber) know(h [32]byte) {
+	if err := s.known.Add(h[:]); err != nil && s.knownErr == nil {
+		s.knownErr = err
+	}
 }
 
 func (s *scrubber) buckets(ctx context.Context) error {
@@ -368,7 +382,7 @@ func (s *scrubber) buckets(ctx context.Context) error {
 		s.rep.Buckets++
 		name, _ := s.ns.names.meta(b.Name, "")
 		h, _ := metaHashOf(name)
-		s.known[h] = true
+		s.know(h)
 		for _, m := range s.checked {
 			p := Problem{Backend: m.Name(), Name: name, Bucket: b.Name}
 			sealed, err := readAll(ctx, m, name)
@@ -522,7 +536,7 @@ func (s *scrubber) object(ctx context.Context, e catalog.Entry, marker bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.known[h] = true
+	s.know(h)
 	s.rep.Objects++
 	s.rep.Blobs += blobs
 	s.rep.Bytes += nbytes
@@ -657,7 +671,7 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 	err := s.ns.cat.WalkTombstones(ctx, func(t catalog.Tombstone) error {
 		name, _ := s.ns.names.meta(t.Bucket, t.Key)
 		h, _ := metaHashOf(name)
-		s.known[h] = true
+		s.know(h)
 		s.rep.Tombstones++
 		for _, m := range s.checked {
 			if s.reach.down(m.Name()) {
@@ -682,7 +696,7 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 	err = s.ns.cat.WalkVersionTombstones(ctx, func(t catalog.Tombstone) error {
 		name, _ := s.ns.names.version(t.Bucket, t.Key, t.VersionID)
 		h, _ := metaHashOf(name)
-		s.known[h] = true
+		s.know(h)
 		s.rep.Tombstones++
 		for _, m := range s.checked {
 			if s.reach.down(m.Name()) {
@@ -710,10 +724,12 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 // uncataloged lists the meta records of every backend and reports those
 // the catalog does not account for.
 func (s *scrubber) uncataloged(ctx context.Context) error {
+	if s.knownErr != nil {
+		return fmt.Errorf("scrub: %w", s.knownErr)
+	}
 	for _, m := range s.checked {
-		err := listAll(ctx, m, metaPrefix, func(it backends.Info) error {
-			h, ok := metaHashOf(it.Name)
-			if !ok || s.known[h] {
+		err := listJoin(ctx, m, metaPrefix, s.known, metaKey, func(it backends.Info, held bool) error {
+			if _, ok := metaHashOf(it.Name); !ok || held {
 				return nil
 			}
 			p := Problem{Backend: m.Name(), Kind: ProblemUncataloged, Name: it.Name}

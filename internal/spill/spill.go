@@ -36,6 +36,7 @@ type Set struct {
 	max   int
 	buf   []byte
 	runs  []*os.File
+	sizes []int64 // of runs
 	added int64
 	iter  bool
 }
@@ -96,6 +97,7 @@ func (s *Set) flush() error {
 		return fmt.Errorf("spill: %w", err)
 	}
 	s.runs = append(s.runs, f)
+	s.sizes = append(s.sizes, int64(len(s.buf)))
 	if _, err := f.Write(s.buf); err != nil {
 		return fmt.Errorf("spill: write run: %w", err)
 	}
@@ -103,23 +105,20 @@ func (s *Set) flush() error {
 	return nil
 }
 
-// Iter returns the keys in ascending byte order, each once. It may be
-// called once; no key can be added afterwards.
+// Iter returns the keys in ascending byte order, each once. Once it has
+// been called no key can be added; it may be called again for another
+// pass over the keys, and iterators do not disturb each other.
 func (s *Set) Iter() (*Iter, error) {
-	if s.iter {
-		return nil, errors.New("spill: Iter called twice")
+	if !s.iter {
+		s.iter = true
+		s.sortBuf()
 	}
-	s.iter = true
-	s.sortBuf()
 	it := &Iter{width: s.width}
 	if len(s.buf) > 0 {
 		it.add(bytes.NewReader(s.buf))
 	}
-	for _, f := range s.runs {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, fmt.Errorf("spill: %w", err)
-		}
-		it.add(bufio.NewReaderSize(f, runBuffer))
+	for i, f := range s.runs {
+		it.add(bufio.NewReaderSize(io.NewSectionReader(f, 0, s.sizes[i]), runBuffer))
 	}
 	if it.err != nil {
 		return nil, it.err

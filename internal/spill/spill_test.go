@@ -124,3 +124,36 @@ func TestCloseRemovesRuns(t *testing.T) {
 }
 
 func filepathGlob(dir string) ([]string, error) { return filepath.Glob(filepath.Join(dir, "*")) }
+
+func TestIterTwice(t *testing.T) {
+	s := New(t.TempDir(), 1, 3)
+	defer s.Close()
+	for _, k := range []byte{5, 1, 4, 2, 3, 1, 5} {
+		if err := s.Add([]byte{k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := s.Iter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Iter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for range 5 { // interleaved: neither disturbs the other
+		ka, oka := a.Next()
+		kb, okb := b.Next()
+		if !oka || !okb || ka[0] != kb[0] {
+			t.Fatalf("passes differ: %v %v %v %v", ka, oka, kb, okb)
+		}
+		got = append(got, ka[0])
+	}
+	if string(got) != "\x01\x02\x03\x04\x05" {
+		t.Fatalf("keys %v", got)
+	}
+	if err := s.Add([]byte{9}); err == nil {
+		t.Fatal("Add after Iter was accepted")
+	}
+}
