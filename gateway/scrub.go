@@ -361,8 +361,8 @@ type scrubber struct {
 	// first error adding to it.
 	known    *spill.Set
 	knownErr error
-	done    ScrubProgress
-	reach   reachability
+	done     ScrubProgress
+	reach    reachability
 }
 
 // know adds a meta record hash to known. The caller holds mu, or no
