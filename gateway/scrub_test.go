@@ -556,3 +556,49 @@ func TestScrubStopsAskingADeadBackend(t *testing.T) {
 		t.Errorf("repair asked the dead backend %d times (want 12), %d changes, %d unrepaired (want 22)", calls, fixed.Actions(), len(fixed.Unrepaired))
 	}
 }
+
+// reversedLists lists each page in reverse byte order, against the
+// backends.Backend contract.
+type reversedLists struct{ backends.Backend }
+
+func (r reversedLists) List(ctx context.Context, prefix, after string, limit int) (backends.ListPage, error) {
+	p, err := r.Backend.List(ctx, prefix, after, limit)
+	slices.Reverse(p.Items)
+	return p, err
+}
+
+// GC and scrub merge-join the catalog with sorted listings: a provider that
+// lists out of order must stop them, never make a referenced blob look
+// unreferenced or a cataloged record look uncataloged.
+func TestMaintenanceRefusesUnorderedListings(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var keep [][]byte
+	for i := range 5 {
+		data := payload(1000+i, uint64(i))
+		e.put(t, fmt.Sprintf("k%d", i), data)
+		keep = append(keep, data)
+	}
+	members := e.backendsOf()
+	members[0] = reversedLists{members[0]}
+	before := e.names(t, 0, "b/")
+	_, err := e.ns.GC(ctx, gateway.GCOptions{Members: members})
+	if err == nil || !strings.Contains(err.Error(), "out of order") {
+		t.Fatalf("gc over an unordered listing: %v, want an out-of-order error", err)
+	}
+	if after := e.names(t, 0, "b/"); !slices.Equal(before, after) {
+		t.Fatalf("gc deleted blobs from the unordered backend: %d names before, %d after", len(before), len(after))
+	}
+	rep, err := e.ns.Scrub(ctx, gateway.ScrubOptions{Members: members})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Backends[0].Uncataloged != 0 || rep.Backends[0].Unavailable != 1 {
+		t.Fatalf("scrub over an unordered listing: %+v, want no uncataloged records and the listing unavailable", rep.Backends[0])
+	}
+	for i, data := range keep {
+		if got := e.get(t, fmt.Sprintf("k%d", i), 0, -1); !bytes.Equal(got, data) {
+			t.Fatalf("object k%d damaged", i)
+		}
+	}
+}
