@@ -52,6 +52,8 @@ type Bolt struct {
 	db      *bbolt.DB
 	noSync  bool
 	writers atomic.Int64 // request-path writes in flight, see batch
+	// walkBatches counts the batches of whole-catalog walks, see walkView.
+	walkBatches atomic.Int64
 }
 
 // batchDelay is how long a write waits for others to share its commit when
@@ -480,7 +482,7 @@ func (c *Bolt) Walk(ctx context.Context, fn func(Entry) error) error {
 		first := true
 		for {
 			var batch []Entry
-			err := c.view(ctx, "walk", func(tx *bbolt.Tx) error {
+			err := c.walkView(ctx, "walk", func(tx *bbolt.Tx) error {
 				ob := tx.Bucket(bkObjects).Bucket([]byte(b.Name))
 				if ob == nil {
 					return nil // deleted meanwhile
