@@ -754,11 +754,18 @@ func (s *scrubber) uncataloged(ctx context.Context) error {
 	return nil
 }
 
-// listAll calls fn for every object under prefix on b.
+// listPage is the page size of listAll: a backend's listing of a prefix
+// with a million names is a hundred requests, not a thousand (a local
+// directory is read once per page; S3 providers answer at most 1,000 names
+// a request and the backend pages on its own), and one page of names is
+// about a megabyte.
+const listPage = 10000
+
+// listAll calls fn for every object under prefix on b, in byte order.
 func listAll(ctx context.Context, b backends.Backend, prefix string, fn func(backends.Info) error) error {
 	after := ""
 	for {
-		page, err := b.List(ctx, prefix, after, 0)
+		page, err := b.List(ctx, prefix, after, listPage)
 		if err != nil {
 			return err
 		}
