@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
@@ -114,6 +115,12 @@ type ScrubOptions struct {
 	// left unchecked (Repair still copies from them). Every name must be
 	// one of Members.
 	Only []string
+	// Spread, when > 0, paces the objects evenly over this duration
+	// (the catalog is counted first): a scrub in the background asks the
+	// providers for a steady trickle rather than all it needs at once.
+	// The checks of the buckets, the deletions and the listings for
+	// uncataloged records are not paced.
+	Spread time.Duration
 }
 
 // ScrubProgress reports how far a scrub has come.
@@ -410,7 +417,7 @@ type scrubItem struct {
 
 func (s *scrubber) objects(ctx context.Context) error {
 	total := 0
-	if s.o.Progress != nil {
+	if s.o.Progress != nil || s.o.Spread > 0 {
 		if err := s.ns.cat.Walk(ctx, func(e catalog.Entry) error {
 			if e.VersionID == "" {
 				total++
@@ -439,7 +446,11 @@ func (s *scrubber) objects(ctx context.Context) error {
 			}
 		})
 	}
+	pace := newPacer(total, s.o.Spread)
 	send := func(it scrubItem) error {
+		if err := pace.wait(ctx); err != nil {
+			return err
+		}
 		select {
 		case items <- it:
 			return nil
@@ -466,6 +477,41 @@ func (s *scrubber) objects(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("scrub: walk catalog: %w", err)
 	}
+	return nil
+}
+
+// pacer spaces n events evenly over a duration.
+type pacer struct {
+	step time.Duration // 0: no pacing
+	next time.Time
+}
+
+func newPacer(n int, over time.Duration) *pacer {
+	if n <= 0 || over <= 0 {
+		return &pacer{}
+	}
+	return &pacer{step: over / time.Duration(n)}
+}
+
+// wait returns when the next event is due, or ctx's error.
+func (p *pacer) wait(ctx context.Context) error {
+	if p.step == 0 {
+		return nil
+	}
+	now := time.Now()
+	if p.next.IsZero() || p.next.Before(now) {
+		p.next = now // no credit is saved up while a check is slow
+	}
+	if d := p.next.Sub(now); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	p.next = p.next.Add(p.step)
 	return nil
 }
 

@@ -602,3 +602,35 @@ func TestMaintenanceRefusesUnorderedListings(t *testing.T) {
 		}
 	}
 }
+
+// A scrub with Spread checks its objects evenly over the duration: the
+// last one no sooner than (n-1)/n of it after the start. A cancelled pass
+// stops with the context's error.
+func TestScrubSpread(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const n = 5
+	for i := range n {
+		e.put(t, fmt.Sprintf("k%d", i), payload(100, uint64(i)))
+	}
+	var times []time.Time
+	start := time.Now()
+	rep, err := e.ns.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf(), Workers: 1, Spread: 500 * time.Millisecond,
+		Progress: func(gateway.ScrubProgress) { times = append(times, time.Now()) }})
+	if err != nil || !rep.Clean() || rep.Objects != n {
+		t.Fatalf("scrub: %v, %+v", err, rep)
+	}
+	if len(times) != n {
+		t.Fatalf("%d progress calls, want %d", len(times), n)
+	}
+	// The n-th object is handed to a worker (n-1)/n of the way through.
+	if took := times[n-1].Sub(start); took < 400*time.Millisecond {
+		t.Fatalf("%d objects spread over 500ms were all checked within %v", n, took)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	_, err = e.ns.Scrub(cctx, gateway.ScrubOptions{Members: e.backendsOf(), Workers: 1, Spread: time.Hour,
+		Progress: func(gateway.ScrubProgress) { cancel() }})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled paced scrub: %v, want context.Canceled", err)
+	}
+}
