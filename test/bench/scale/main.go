@@ -9,6 +9,12 @@
 // set, the embedded catalog), K at a time. It is resumable: objects already
 // in the catalog are skipped, so a run that was stopped continues.
 //
+//	scale catstat -db FILE -n N
+//
+// prints, for an embedded catalog file, its size and the bytes its pages
+// take (allocated, and in use by keys and values) per object, by top-level
+// bucket.
+//
 //	scale probe -s3 HOST:PORT -dav URL -access A -secret S [-bucket B] [-p P] [-count K]
 //
 // measures, against a running `twincrypt serve`, the latency of a
@@ -36,6 +42,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"go.etcd.io/bbolt"
 
 	"github.com/twincrypt/twincrypt/backends/local"
 	"github.com/twincrypt/twincrypt/backends/replica"
@@ -56,6 +63,8 @@ func main() {
 		err = populate(ctx, os.Args[2:])
 	case "probe":
 		err = probe(ctx, os.Args[2:])
+	case "catstat":
+		err = catstat(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -292,6 +301,48 @@ func probe(ctx context.Context, args []string) error {
 			}
 		}
 		out["propfind_depth1"] = summarize(d)
+	}
+	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+func catstat(args []string) error {
+	fs := flag.NewFlagSet("catstat", flag.ExitOnError)
+	path := fs.String("db", "", "catalog file")
+	n := fs.Int("n", 1, "objects")
+	fs.Parse(args)
+	fi, err := os.Stat(*path)
+	if err != nil {
+		return err
+	}
+	db, err := bbolt.Open(*path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	out := map[string]any{"file_bytes": fi.Size(), "file_bytes_per_object": fi.Size() / int64(*n)}
+	err = db.View(func(tx *bbolt.Tx) error {
+		var alloc, inuse int
+		per := map[string]map[string]int{}
+		err := tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			st := b.Stats()
+			a := st.BranchAlloc + st.LeafAlloc
+			u := st.BranchInuse + st.LeafInuse
+			alloc += a
+			inuse += u
+			if a > 0 {
+				per[string(name)] = map[string]int{"alloc": a, "inuse": u, "keys": st.KeyN}
+			}
+			return nil
+		})
+		out["pages_alloc_per_object"] = alloc / *n
+		out["pages_inuse_per_object"] = inuse / *n
+		out["fill"] = float64(inuse) / float64(max(alloc, 1))
+		out["buckets"] = per
+		out["free_pages"] = db.Stats().FreePageN
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
