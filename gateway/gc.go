@@ -29,6 +29,17 @@ type GCOptions struct {
 	DryRun bool
 	// Now is the current time; nil means time.Now.
 	Now func() time.Time
+	// Progress, when set, is called as GC goes (never concurrently).
+	Progress func(GCProgress)
+}
+
+// GCProgress reports how far GC has come: the phase it is in and how many
+// names it went through in that phase.
+type GCProgress struct {
+	// Phase is "catalog" (entries and versions walked), "meta records"
+	// (names listed on the backends, in turn) or "blobs" (likewise).
+	Phase string
+	Items int
 }
 
 // GCBackend counts what GC saw and did on one backend.
@@ -86,6 +97,17 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	defer refs.Close()
 	defer known.Close()
 	rep := &GCReport{}
+	var prog GCProgress
+	step := func(phase string) {
+		if o.Progress == nil {
+			return
+		}
+		if prog.Phase != phase {
+			prog = GCProgress{Phase: phase}
+		}
+		prog.Items++
+		o.Progress(prog)
+	}
 
 	buckets, err := ns.cat.ListBuckets(ctx)
 	if err != nil {
@@ -109,6 +131,7 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
 	err = ns.cat.Walk(ctx, func(e catalog.Entry) error {
+		step("catalog")
 		name, id := ns.names.version(e.Bucket, e.Key, e.VersionID)
 		if err := addMeta(known, name); err != nil {
 			return err
@@ -129,6 +152,7 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	}
 	// Every version of every key, current or not, keeps its blobs.
 	err = ns.cat.WalkVersions(ctx, func(v catalog.Version) error {
+		step("catalog")
 		name, _ := ns.names.version(v.Bucket, v.Key, v.VersionID)
 		if err := addMeta(known, name); err != nil {
 			return err
@@ -159,6 +183,7 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	}
 	for _, m := range o.Members {
 		err := listJoin(ctx, m, metaPrefix, known, metaKey, func(it backends.Info, held bool) error {
+			step("meta records")
 			if _, ok := metaHashOf(it.Name); !ok || held {
 				return nil
 			}
@@ -196,6 +221,7 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	for _, m := range o.Members {
 		gb := GCBackend{Name: m.Name()}
 		err := listJoin(ctx, m, blobPrefix, refs, blobKey, func(it backends.Info, held bool) error {
+			step("blobs")
 			gb.Blobs++
 			if _, err := parseBlobID(it.Name[len(blobPrefix):]); err != nil {
 				gb.Foreign++

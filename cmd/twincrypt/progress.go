@@ -36,6 +36,8 @@ type progress struct {
 	label string
 	unit  string
 	now   func() time.Time
+	// counts reports items only: a rate of items instead of bytes.
+	counts bool
 
 	mu        sync.Mutex
 	start     time.Time
@@ -92,6 +94,12 @@ func (p *progress) line(now time.Time, done, total int, bytes int64, bar bool) s
 		fmt.Fprintf(&b, " %d/%d %s", done, total, p.unit)
 	} else {
 		fmt.Fprintf(&b, " %d %s", done, p.unit)
+	}
+	if p.counts {
+		if elapsed > 0 {
+			fmt.Fprintf(&b, ", %.0f/s", float64(done)/elapsed)
+		}
+		return b.String()
 	}
 	fmt.Fprintf(&b, ", %s", humanBytes(bytes))
 	if elapsed > 0 {
