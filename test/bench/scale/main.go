@@ -223,10 +223,12 @@ func probe(ctx context.Context, args []string) error {
 	out := map[string]stats{}
 
 	// One page of 1,000 keys of a recursive listing, starting at a
-	// random key: the cost of paging through the whole bucket.
+	// random prefix with at least 1,000 keys after it: the cost of
+	// paging through the whole bucket.
 	var d []time.Duration
+	need := 1000/max(1, *n / *p) + 1
 	for range *count {
-		after := objectName(rng.IntN(*n), *p)
+		after := fmt.Sprintf("p%05d/", rng.IntN(max(1, *p-need)))
 		t := time.Now()
 		k := 0
 		for o := range cl.ListObjects(ctx, *bucket, minio.ListObjectsOptions{Recursive: true, StartAfter: after, MaxKeys: 1000}) {
