@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -168,6 +169,12 @@ func openMaintenance(ctx context.Context, c *cli, path string) (*store, error) {
 	st, err := openStore(ctx, c, cfg, maintenanceLogger(c))
 	if errors.Is(err, catalog.ErrInUse) {
 		return nil, fmt.Errorf("%w: a gateway serves this config; set listen.admin in it so that maintenance commands run through the gateway", err)
+	}
+	if err == nil {
+		// As in serve: give back the 64 MiB Argon2id used to unlock the
+		// keyring before the pass, so that the heap's goal follows the
+		// pass's own working set.
+		debug.FreeOSMemory()
 	}
 	return st, err
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -63,6 +64,7 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	debug.FreeOSMemory() // the keyring's Argon2id, see openMaintenance
 	if cfg.Catalog.Type == "bolt" || cfg.Catalog.Type == "" {
 		if _, err := os.Stat(cfg.Catalog.Path); err == nil {
 			if !*force {
