@@ -13,7 +13,8 @@
 # directory, removed at exit); populating is resumable, so a run with a
 # larger SCALE_N over the same SCALE_DIR adds the missing objects.
 # SCALE_OPS (default "scrub deep gc repair rebuild serve") picks the
-# measurements. Populating skips fsync (eatmydata) when it is installed:
+# measurements; "redis" copies the catalog into a new redis-server
+# (migrate-catalog) and measures serve and the same requests on it. Populating skips fsync (eatmydata) when it is installed:
 # it is set-up, not a measurement.
 set -euo pipefail
 BENCH_LOG=scale
@@ -72,6 +73,21 @@ for op in $SCALE_OPS; do
 		waitport "$s3port" serve "$work/serve.log"
 		echo "probe n=$SCALE_N $("$work/scale" probe -s3 "127.0.0.1:$s3port" -dav "http://127.0.0.1:$davport/" -access "$AK" -secret "$SK" -n "$SCALE_N" -p "$SCALE_P")"
 		echo "serve n=$SCALE_N peak_rss_mib=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$spid/status")"
+		kill "$spid"; wait "$spid" || true
+		;;
+	redis)
+		rport=$(freeport)
+		mkdir -p "$work/redis"
+		redis-server --bind 127.0.0.1 --port "$rport" --dir "$work/redis" --save '' --appendonly no >"$work/redis.log" 2>&1 &
+		pids+=($!); waitport "$rport" redis
+		measure migrate-catalog "$tc" migrate-catalog -c "$dir/gw.yaml" --to "redis://127.0.0.1:$rport/0"
+		echo "redis n=$SCALE_N used_memory_bytes_per_object=$(($(redis-cli -p "$rport" info memory | awk -F: '/^used_memory:/ {print $2+0}') / SCALE_N))"
+		sed "s#^  type: bolt#  type: redis#; s#^  path: twincrypt.db#  url: redis://127.0.0.1:$rport/0#" "$dir/gw.yaml" >"$dir/redis.yaml"
+		"$tc" serve -c "$dir/redis.yaml" >"$work/serve-redis.log" 2>&1 &
+		spid=$!; pids+=("$spid")
+		waitport "$s3port" serve-redis "$work/serve-redis.log"
+		echo "probe-redis n=$SCALE_N $("$work/scale" probe -s3 "127.0.0.1:$s3port" -dav "http://127.0.0.1:$davport/" -access "$AK" -secret "$SK" -n "$SCALE_N" -p "$SCALE_P")"
+		echo "serve-redis n=$SCALE_N peak_rss_mib=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$spid/status")"
 		kill "$spid"; wait "$spid" || true
 		;;
 	esac
