@@ -171,12 +171,25 @@ func openMaintenance(ctx context.Context, c *cli, path string) (*store, error) {
 		return nil, fmt.Errorf("%w: a gateway serves this config; set listen.admin in it so that maintenance commands run through the gateway", err)
 	}
 	if err == nil {
-		// As in serve: give back the 64 MiB Argon2id used to unlock the
-		// keyring before the pass, so that the heap's goal follows the
-		// pass's own working set.
-		debug.FreeOSMemory()
+		maintenanceGC(c.getenv)
 	}
 	return st, err
+}
+
+// maintenanceMemoryLimit is the Go heap's soft limit in a maintenance
+// command (unless GOMEMLIMIT is set): past it the collector runs more
+// often rather than let garbage pile up, as a provider listing of a large
+// flat directory makes it do, to twice the live heap.
+const maintenanceMemoryLimit = 192 << 20
+
+// maintenanceGC prepares the heap for a pass: as in serve, it gives back the
+// 64 MiB Argon2id used to unlock the keyring, so that the heap's goal
+// follows the pass's own working set, and sets the soft memory limit.
+func maintenanceGC(getenv func(string) string) {
+	debug.FreeOSMemory()
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(maintenanceMemoryLimit)
+	}
 }
 
 // backendList returns the store's members as plain backends, in config

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -64,7 +63,7 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	debug.FreeOSMemory() // the keyring's Argon2id, see openMaintenance
+	maintenanceGC(c.getenv)
 	if cfg.Catalog.Type == "bolt" || cfg.Catalog.Type == "" {
 		if _, err := os.Stat(cfg.Catalog.Path); err == nil {
 			if !*force {
