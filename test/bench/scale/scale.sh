@@ -56,6 +56,33 @@ measure() {
 	echo "$name n=$SCALE_N rc=$rc peak_rss_mib=$rss wall=$wall $(tail -n 1 "$work/out.$name" | tr -s ' \n' ' ')"
 }
 
+# serverside LOG: p50 and p90 (ms) of the requests' durations as the
+# gateway's access log records them (without the client's share: minio-go
+# parsing a 1,000-key listing of 385 KB of XML takes longer than the
+# gateway serving it); listing pages (over 100 KB) apart from listings of
+# one prefix.
+serverside() {
+	python3 -c '
+import json, sys
+ops = {}
+for line in open(sys.argv[1]):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if r.get("msg") != "request":
+        continue
+    op = r.get("operation", "")
+    if op == "ListObjectsV2":
+        op = "list_page_1000" if r.get("bytes_out", 0) > 100000 else "list_prefix"
+    ops.setdefault(op, []).append(r["duration"] / 1e6)
+out = []
+for op, d in sorted(ops.items()):
+    d.sort()
+    out.append("%s p50=%.2fms p90=%.2fms n=%d" % (op, d[len(d) // 2], d[int(len(d) * 0.9)], len(d)))
+print("; ".join(out))' "$1"
+}
+
 for op in $SCALE_OPS; do
 	case $op in
 	scrub) measure scrub "$tc" scrub -c "$dir/gw.yaml" ;;
@@ -72,6 +99,7 @@ for op in $SCALE_OPS; do
 		spid=$!; pids+=("$spid")
 		waitport "$s3port" serve "$work/serve.log"
 		echo "probe n=$SCALE_N $("$work/scale" probe -s3 "127.0.0.1:$s3port" -dav "http://127.0.0.1:$davport/" -access "$AK" -secret "$SK" -n "$SCALE_N" -p "$SCALE_P")"
+		echo "server n=$SCALE_N $(serverside "$work/serve.log")"
 		echo "serve n=$SCALE_N peak_rss_mib=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$spid/status")"
 		kill "$spid"; wait "$spid" || true
 		;;
@@ -87,6 +115,7 @@ for op in $SCALE_OPS; do
 		spid=$!; pids+=("$spid")
 		waitport "$s3port" serve-redis "$work/serve-redis.log"
 		echo "probe-redis n=$SCALE_N $("$work/scale" probe -s3 "127.0.0.1:$s3port" -dav "http://127.0.0.1:$davport/" -access "$AK" -secret "$SK" -n "$SCALE_N" -p "$SCALE_P")"
+		echo "server-redis n=$SCALE_N $(serverside "$work/serve-redis.log")"
 		echo "serve-redis n=$SCALE_N peak_rss_mib=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$spid/status")"
 		kill "$spid"; wait "$spid" || true
 		;;
