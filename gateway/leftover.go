@@ -21,9 +21,11 @@ import (
 // listed names sharing blobs would let the deletion of one destroy the
 // other's content.
 
-// blobOwners maps every blob referenced by a record in cat to the highest
-// generation among the records that reference it.
-func (ns *Namespace) blobOwners(ctx context.Context, cat catalog.Catalog) (map[string]uint64, error) {
+// blobOwners maps every blob of want that a record in cat references to the
+// highest generation among the records that reference it. want holds the
+// blobs of the records to be judged with renameLeftover, so that the map
+// grows with them, not with the catalog.
+func (ns *Namespace) blobOwners(ctx context.Context, cat catalog.Catalog, want map[string]bool) (map[string]uint64, error) {
 	owners := make(map[string]uint64)
 	err := cat.Walk(ctx, func(e catalog.Entry) error {
 		r, err := ns.openRecord(e.Record, ns.names.entryID(&e))
@@ -31,7 +33,9 @@ func (ns *Namespace) blobOwners(ctx context.Context, cat catalog.Catalog) (map[s
 			return fmt.Errorf("catalog record of %s/%s: %w", e.Bucket, e.Key, err)
 		}
 		for _, p := range r.Parts {
-			owners[p.Blob] = max(owners[p.Blob], r.Generation)
+			if want[p.Blob] {
+				owners[p.Blob] = max(owners[p.Blob], r.Generation)
+			}
 		}
 		return nil
 	})

@@ -244,8 +244,19 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 	}
 	var owners map[string]uint64
 	if len(order) > 0 {
+		// The blobs of every copy of the records to judge: newestCopy
+		// picks one of these copies.
+		want := make(map[string]bool)
+		for _, name := range order {
+			_ = ns.eachCopy(ctx, byName, name, uncataloged[name], func(_ backends.Backend, r *record, _ []byte) error {
+				for _, p := range r.Parts {
+					want[p.Blob] = true
+				}
+				return nil
+			})
+		}
 		var err error
-		if owners, err = ns.blobOwners(ctx, ns.cat); err != nil {
+		if owners, err = ns.blobOwners(ctx, ns.cat, want); err != nil {
 			p := uncataloged[order[0]][0]
 			p.Err = fmt.Errorf("cannot adopt: %w", err)
 			return append(left, p)
