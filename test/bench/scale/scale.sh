@@ -14,7 +14,10 @@
 # larger SCALE_N over the same SCALE_DIR adds the missing objects.
 # SCALE_OPS (default "scrub deep gc repair rebuild serve") picks the
 # measurements; "redis" copies the catalog into a new redis-server
-# (migrate-catalog) and measures serve and the same requests on it. Populating skips fsync (eatmydata) when it is installed:
+# (migrate-catalog) and measures serve and the same requests on it. That
+# gateway serves the same providers with a catalog of its own: a later run
+# over the same SCALE_DIR finds its records (the namespace epoch) ahead of
+# the embedded catalog's, and repair takes them in. Populating skips fsync (eatmydata) when it is installed:
 # it is set-up, not a measurement.
 set -euo pipefail
 BENCH_LOG=scale
