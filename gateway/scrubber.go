@@ -44,8 +44,9 @@ type ScrubberOptions struct {
 	// the namespace's logger.
 	Logger *slog.Logger
 	// Lease grants the pass to one instance of several (ScrubLease). A
-	// pass that succeeded keeps the lease for Interval, so that the
-	// instances together scrub once per Interval; an instance that finds
+	// pass that succeeded keeps the lease for the half of Interval it did
+	// not spread its objects over, so that the instances together scrub
+	// about once per Interval; an instance that finds
 	// it held tries again after Retry. nil means lease.Local{}: every pass
 	// runs.
 	Lease lease.Leaser
@@ -59,7 +60,8 @@ type ScrubberOptions struct {
 // Interval until ctx is done, and returns ctx's error. A pass spreads its
 // objects evenly over half of Interval (ScrubOptions.Spread), so that the
 // providers see a steady trickle of requests rather than a burst, and logs
-// how far it got every ten minutes and when it ends or is stopped. It is meant to run
+// how far it got every ten minutes and when it ends or is stopped; the next
+// pass starts half an Interval after one ends. It is meant to run
 // inside the gateway next to the replicated set's repairer: the passes take
 // the same per-name locks as writes, so they are safe alongside traffic in
 // the same process. Deep checks stay with `twincrypt scrub --deep`. With
@@ -82,6 +84,11 @@ func (ns *Namespace) RunScrubber(ctx context.Context, o ScrubberOptions) error {
 		retry = scrubRetry
 	}
 	retry = min(retry, interval)
+	// A pass takes about spread; the next starts the rest of the interval
+	// after it ends, here and (by the lease kept that long) on the other
+	// instances, so that the deployment scrubs about once per interval.
+	spread := interval / scrubShare
+	rest := interval - spread
 	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
@@ -90,8 +97,8 @@ func (ns *Namespace) RunScrubber(ctx context.Context, o ScrubberOptions) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		ran, err := lease.Do(ctx, leaser, ScrubLease, lease.DoOptions{TTL: scrubLeaseTTL, Keep: interval}, func(ctx context.Context) error {
-			ns.scrubPass(ctx, o.Members, interval/scrubShare, log)
+		ran, err := lease.Do(ctx, leaser, ScrubLease, lease.DoOptions{TTL: scrubLeaseTTL, Keep: rest}, func(ctx context.Context) error {
+			ns.scrubPass(ctx, o.Members, spread, log)
 			return ctx.Err()
 		})
 		switch {
@@ -107,7 +114,7 @@ func (ns *Namespace) RunScrubber(ctx context.Context, o ScrubberOptions) error {
 			log.Debug("background scrub skipped: another instance holds the scrub lease", "retry_in", retry)
 			t.Reset(retry)
 		default:
-			t.Reset(interval)
+			t.Reset(rest)
 		}
 	}
 }
