@@ -140,7 +140,7 @@ func (s *scrubber) checkEpochs(ctx context.Context) error {
 	}
 	name, _ := s.ns.names.epoch()
 	h, _ := metaHashOf(name)
-	s.known[h] = true
+	s.know(h)
 	if cur == 0 {
 		return nil
 	}

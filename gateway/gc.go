@@ -9,6 +9,7 @@ import (
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/internal/spill"
 )
 
 // ErrUnsafeGC means garbage collection refused to run because it could not
@@ -28,6 +29,17 @@ type GCOptions struct {
 	DryRun bool
 	// Now is the current time; nil means time.Now.
 	Now func() time.Time
+	// Progress, when set, is called as GC goes (never concurrently).
+	Progress func(GCProgress)
+}
+
+// GCProgress reports how far GC has come: the phase it is in and how many
+// names it went through in that phase.
+type GCProgress struct {
+	// Phase is "catalog" (entries and versions walked), "meta records"
+	// (names listed on the backends, in turn) or "blobs" (likewise).
+	Phase string
+	Items int
 }
 
 // GCBackend counts what GC saw and did on one backend.
@@ -69,6 +81,12 @@ type GCReport struct {
 // listed and those outside the set, older than the grace period, deleted.
 // A catalog record that does not authenticate stops GC with ErrUnsafeGC:
 // without it, GC cannot know which blobs the object uses.
+//
+// The two sets are kept in memory up to a bounded buffer and beyond it in
+// sorted runs in the temporary directory ($TMPDIR), and each backend's
+// listing is merge-joined with them: GC's memory does not grow with the
+// number of objects or blobs. A backend that lists out of byte order
+// stops GC for that backend.
 func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	if len(o.Members) == 0 {
 		return nil, errors.New("gc: no backends")
@@ -77,9 +95,23 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	if o.Now != nil {
 		now = o.Now
 	}
-	refs := make(map[string]bool)
-	known := make(map[[32]byte]bool)
+	// The blobs in use and the meta records the catalog accounts for,
+	// held in bounded memory (see sets.go).
+	refs, known := newBlobSet(), newMetaSet()
+	defer refs.Close()
+	defer known.Close()
 	rep := &GCReport{}
+	var prog GCProgress
+	step := func(phase string) {
+		if o.Progress == nil {
+			return
+		}
+		if prog.Phase != phase {
+			prog = GCProgress{Phase: phase}
+		}
+		prog.Items++
+		o.Progress(prog)
+	}
 
 	buckets, err := ns.cat.ListBuckets(ctx)
 	if err != nil {
@@ -87,32 +119,37 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	}
 	for _, b := range buckets {
 		name, _ := ns.names.meta(b.Name, "")
-		h, _ := metaHashOf(name)
-		known[h] = true
+		if err := addMeta(known, name); err != nil {
+			return nil, fmt.Errorf("gc: %w", err)
+		}
 	}
 	epoch, _ := ns.names.epoch()
-	h, _ := metaHashOf(epoch)
-	known[h] = true
+	if err := addMeta(known, epoch); err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
 	err = ns.cat.WalkTombstones(ctx, func(t catalog.Tombstone) error {
 		name, _ := ns.names.meta(t.Bucket, t.Key)
-		h, _ := metaHashOf(name)
-		known[h] = true
-		return nil
+		return addMeta(known, name)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
 	err = ns.cat.Walk(ctx, func(e catalog.Entry) error {
+		step("catalog")
 		name, id := ns.names.version(e.Bucket, e.Key, e.VersionID)
-		h, _ := metaHashOf(name)
-		known[h] = true
+		if err := addMeta(known, name); err != nil {
+			return err
+		}
 		r, err := ns.openRecord(e.Record, id)
 		if err != nil {
 			return fmt.Errorf("%w: catalog record of %s/%s: %w", ErrUnsafeGC, e.Bucket, e.Key, err)
 		}
 		for _, p := range r.Parts {
-			if !p.inline() {
-				refs[p.Blob] = true // an inline part has no blob to keep
+			if p.inline() {
+				continue // an inline part has no blob to keep
+			}
+			if err := addBlob(refs, p.Blob); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -122,16 +159,21 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	}
 	// Every version of every key, current or not, keeps its blobs.
 	err = ns.cat.WalkVersions(ctx, func(v catalog.Version) error {
+		step("catalog")
 		name, _ := ns.names.version(v.Bucket, v.Key, v.VersionID)
-		h, _ := metaHashOf(name)
-		known[h] = true
+		if err := addMeta(known, name); err != nil {
+			return err
+		}
 		r, err := ns.openVersion(&v)
 		if err != nil {
 			return fmt.Errorf("%w: catalog record of %s/%s?versionId=%s: %w", ErrUnsafeGC, v.Bucket, v.Key, v.VersionID, err)
 		}
 		for _, p := range r.Parts {
-			if !p.inline() {
-				refs[p.Blob] = true // an inline part has no blob to keep
+			if p.inline() {
+				continue // an inline part has no blob to keep
+			}
+			if err := addBlob(refs, p.Blob); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -141,9 +183,7 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	}
 	err = ns.cat.WalkVersionTombstones(ctx, func(t catalog.Tombstone) error {
 		name, _ := ns.names.version(t.Bucket, t.Key, t.VersionID)
-		h, _ := metaHashOf(name)
-		known[h] = true
-		return nil
+		return addMeta(known, name)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
@@ -152,9 +192,9 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
 	for _, m := range o.Members {
-		err := listAll(ctx, m, metaPrefix, func(it backends.Info) error {
-			h, ok := metaHashOf(it.Name)
-			if !ok || known[h] {
+		err := listJoin(ctx, m, metaPrefix, known, metaKey, func(it backends.Info, held bool) error {
+			step("meta records")
+			if _, ok := metaHashOf(it.Name); !ok || held {
 				return nil
 			}
 			sealed, err := readAll(ctx, m, it.Name)
@@ -172,8 +212,11 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 			}
 			rep.Uncataloged++
 			for _, p := range r.Parts {
-				if !p.inline() {
-					refs[p.Blob] = true // an inline part has no blob to keep
+				if p.inline() {
+					continue // an inline part has no blob to keep
+				}
+				if err := addBlob(refs, p.Blob); err != nil {
+					return err
 				}
 			}
 			return nil
@@ -182,20 +225,22 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 			return nil, fmt.Errorf("gc: list meta records on %s: %w", m.Name(), err)
 		}
 	}
-	rep.Referenced = len(refs)
+	if rep.Referenced, err = countSet(refs); err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
 
 	cutoff := now().Add(-o.Grace)
 	var errs []error
 	for _, m := range o.Members {
 		gb := GCBackend{Name: m.Name()}
-		err := listAll(ctx, m, blobPrefix, func(it backends.Info) error {
+		err := listJoin(ctx, m, blobPrefix, refs, blobKey, func(it backends.Info, held bool) error {
+			step("blobs")
 			gb.Blobs++
-			id := it.Name[len(blobPrefix):]
-			if _, err := parseBlobID(id); err != nil {
+			if _, err := parseBlobID(it.Name[len(blobPrefix):]); err != nil {
 				gb.Foreign++
 				return nil
 			}
-			if refs[id] {
+			if held {
 				return nil
 			}
 			gb.Unreferenced++
@@ -230,7 +275,7 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 }
 
 // uploadRefs adds the blobs of every multipart upload in progress to refs.
-func (ns *Namespace) uploadRefs(ctx context.Context, buckets []catalog.Bucket, refs map[string]bool) error {
+func (ns *Namespace) uploadRefs(ctx context.Context, buckets []catalog.Bucket, refs *spill.Set) error {
 	for _, b := range buckets {
 		keyMarker, idMarker := "", ""
 		for {
@@ -252,8 +297,8 @@ func (ns *Namespace) uploadRefs(ctx context.Context, buckets []catalog.Bucket, r
 					if err := json.Unmarshal(p.Record, &pr); err != nil {
 						return fmt.Errorf("%w: part %d of upload %s: %w", ErrUnsafeGC, p.Number, u.ID, err)
 					}
-					if pr.Blob != "" {
-						refs[pr.Blob] = true
+					if err := addBlob(refs, pr.Blob); err != nil {
+						return err
 					}
 				}
 			}

@@ -1,10 +1,15 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/seal"
+	"github.com/twincrypt/twincrypt/internal/spill"
 )
 
 // No two live objects share a blob: every blob is written for one object,
@@ -16,9 +21,11 @@ import (
 // listed names sharing blobs would let the deletion of one destroy the
 // other's content.
 
-// blobOwners maps every blob referenced by a record in cat to the highest
-// generation among the records that reference it.
-func (ns *Namespace) blobOwners(ctx context.Context, cat catalog.Catalog) (map[string]uint64, error) {
+// blobOwners maps every blob of want that a record in cat references to the
+// highest generation among the records that reference it. want holds the
+// blobs of the records to be judged with renameLeftover, so that the map
+// grows with them, not with the catalog.
+func (ns *Namespace) blobOwners(ctx context.Context, cat catalog.Catalog, want map[string]bool) (map[string]uint64, error) {
 	owners := make(map[string]uint64)
 	err := cat.Walk(ctx, func(e catalog.Entry) error {
 		r, err := ns.openRecord(e.Record, ns.names.entryID(&e))
@@ -26,7 +33,9 @@ func (ns *Namespace) blobOwners(ctx context.Context, cat catalog.Catalog) (map[s
 			return fmt.Errorf("catalog record of %s/%s: %w", e.Bucket, e.Key, err)
 		}
 		for _, p := range r.Parts {
-			owners[p.Blob] = max(owners[p.Blob], r.Generation)
+			if want[p.Blob] {
+				owners[p.Blob] = max(owners[p.Blob], r.Generation)
+			}
 		}
 		return nil
 	})
@@ -44,10 +53,55 @@ func renameLeftover(r *record, owners map[string]uint64) bool {
 	return false
 }
 
+// contestedOwners is blobOwners restricted to the blobs that records of
+// different generations reference: for a record of cat, renameLeftover
+// answers alike with either. It holds (blob, generation) pairs in a spill
+// set, so that its memory grows with the number of interrupted renames,
+// not with the catalog.
+func (ns *Namespace) contestedOwners(ctx context.Context, cat catalog.Catalog) (map[string]uint64, error) {
+	const idLen = len(seal.ObjectID{})
+	pairs := spill.New("", idLen+8, 0)
+	defer pairs.Close()
+	err := cat.Walk(ctx, func(e catalog.Entry) error {
+		r, err := ns.openRecord(e.Record, ns.names.entryID(&e))
+		if err != nil {
+			return fmt.Errorf("catalog record of %s/%s: %w", e.Bucket, e.Key, err)
+		}
+		for _, p := range r.Parts {
+			id, err := parseBlobID(p.Blob)
+			if err != nil {
+				continue // names no blob
+			}
+			if err := pairs.Add(binary.BigEndian.AppendUint64(id[:], r.Generation)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	it, err := pairs.Iter()
+	if err != nil {
+		return nil, err
+	}
+	owners := make(map[string]uint64)
+	var prev []byte
+	for k, ok := it.Next(); ok; k, ok = it.Next() {
+		// Sorted by blob, then generation: a blob's second pair has a
+		// higher generation than its first, its last the highest.
+		if prev != nil && bytes.Equal(prev, k[:idLen]) {
+			owners[hex.EncodeToString(k[:idLen])] = binary.BigEndian.Uint64(k[idLen:])
+		}
+		prev = append(prev[:0], k[:idLen]...)
+	}
+	return owners, it.Err()
+}
+
 // dropRenameLeftovers removes from cat every object entry that is the old
 // record of an interrupted rename, and returns how many it removed.
 func (ns *Namespace) dropRenameLeftovers(ctx context.Context, cat catalog.Catalog) (int, error) {
-	owners, err := ns.blobOwners(ctx, cat)
+	owners, err := ns.contestedOwners(ctx, cat)
 	if err != nil {
 		return 0, err
 	}

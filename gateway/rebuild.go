@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/internal/spill"
 )
 
 // RebuildOptions configure RebuildCatalog.
@@ -73,8 +75,17 @@ func RebuildCatalog(ctx context.Context, o RebuildOptions) (*RebuildReport, erro
 		log = slog.New(slog.DiscardHandler)
 	}
 	rb := &rebuilder{o: o, log: log, rep: &RebuildReport{}, buckets: make(map[string]*bucketState)}
-	for _, b := range o.Backends {
+	for range o.Backends {
+		rb.pending = append(rb.pending, newMetaSet())
+	}
+	defer func() {
+		for _, p := range rb.pending {
+			p.Close()
+		}
+	}()
+	for i, b := range o.Backends {
 		rb.ns = readOnlyNamespace(o.Keys, b, log)
+		rb.cur = i
 		if err := rb.backend(ctx, b); err != nil {
 			if ctx.Err() != nil {
 				return rb.rep, ctx.Err()
@@ -90,23 +101,9 @@ func RebuildCatalog(ctx context.Context, o RebuildOptions) (*RebuildReport, erro
 		return rb.rep, fmt.Errorf("rebuild catalog: %w", err)
 	}
 	rb.settled = true
-	for _, p := range rb.pending {
-		if err := ctx.Err(); err != nil {
+	for i, b := range o.Backends {
+		if err := rb.enterPending(ctx, b, rb.pending[i]); err != nil {
 			return rb.rep, err
-		}
-		ns := readOnlyNamespace(o.Keys, p.backend, log)
-		sealed, err := readAll(ctx, p.backend, p.name)
-		if err != nil {
-			rb.fail(p.name, nil, err)
-			continue
-		}
-		r, err := ns.openStoredRecord(p.name, sealed)
-		if err != nil {
-			rb.fail(p.name, nil, err)
-			continue
-		}
-		if err := rb.enter(ctx, r, sealed); err != nil {
-			return rb.rep, fmt.Errorf("rebuild catalog: %w", err)
 		}
 	}
 	for name, bs := range rb.buckets {
@@ -145,19 +142,49 @@ type rebuilder struct {
 	rep     *RebuildReport
 	records int
 	buckets map[string]*bucketState
-	// pending are object records met before any record of their
-	// bucket: entered once every bucket is settled.
-	pending []pendingRecord
+	// pending are, by backend, the names of object records met before
+	// any record of their bucket (their hashes, in bounded memory, see
+	// sets.go): entered once every bucket is settled. With a bucket's
+	// record anywhere in the hash order, that is on average half of its
+	// objects.
+	pending []*spill.Set
+	cur     int // the index of the backend being read
 	settled bool
 	// epoch is the highest namespace epoch found, with its record.
 	epoch       uint64
 	epochSealed []byte
 }
 
-// pendingRecord names an object record to read again.
-type pendingRecord struct {
-	backend backends.Backend
-	name    string
+// enterPending reads again and enters the pending records of backend b.
+func (rb *rebuilder) enterPending(ctx context.Context, b backends.Backend, pending *spill.Set) error {
+	ns := readOnlyNamespace(rb.o.Keys, b, rb.log)
+	it, err := pending.Iter()
+	if err != nil {
+		return fmt.Errorf("rebuild catalog: %w", err)
+	}
+	for h, ok := it.Next(); ok; h, ok = it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		name := metaPrefix + hex.EncodeToString(h)
+		sealed, err := readAll(ctx, b, name)
+		if err != nil {
+			rb.fail(name, nil, err)
+			continue
+		}
+		r, err := ns.openStoredRecord(name, sealed)
+		if err != nil {
+			rb.fail(name, nil, err)
+			continue
+		}
+		if err := rb.enter(ctx, r, sealed); err != nil {
+			return fmt.Errorf("rebuild catalog: %w", err)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("rebuild catalog: %w", err)
+	}
+	return nil
 }
 
 // backend enters the records of one backend.
@@ -196,7 +223,9 @@ func (rb *rebuilder) backend(ctx context.Context, b backends.Backend) error {
 			return nil
 		}
 		if bs := rb.buckets[r.Bucket]; r.Key != "" && (r.Kind == kindObject || r.Kind == kindDeleteMarker) && (bs == nil || (bs.record == nil && !bs.created)) {
-			rb.pending = append(rb.pending, pendingRecord{b, it.Name})
+			if err := addMeta(rb.pending[rb.cur], it.Name); err != nil {
+				return err
+			}
 			if bs == nil {
 				rb.buckets[r.Bucket] = &bucketState{}
 			}

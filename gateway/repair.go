@@ -40,6 +40,9 @@ type RepairOptions struct {
 	// Only, when not empty, names the members to check and repair; the
 	// others serve as sources only (see ScrubOptions.Only).
 	Only []string
+	// Spread paces the first round's scrub (see ScrubOptions.Spread); the
+	// rounds that check the repairs run unpaced.
+	Spread time.Duration
 	// Fixed, when set, is called after every problem a round tried to
 	// repair, with the number tried so far and the number that round
 	// found (never concurrently).
@@ -104,7 +107,11 @@ const maxRepairRounds = 4
 func (ns *Namespace) Repair(ctx context.Context, o RepairOptions) (*RepairReport, error) {
 	rep := &RepairReport{}
 	for round := 0; ; round++ {
-		sr, err := ns.Scrub(ctx, ScrubOptions{Members: o.Members, Deep: o.Deep, Workers: o.Workers, Progress: o.Progress, Only: o.Only})
+		so := ScrubOptions{Members: o.Members, Deep: o.Deep, Workers: o.Workers, Progress: o.Progress, Only: o.Only}
+		if round == 0 {
+			so.Spread = o.Spread
+		}
+		sr, err := ns.Scrub(ctx, so)
 		rep.Rounds++
 		if rep.Found == nil {
 			rep.Found = sr
@@ -237,8 +244,19 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 	}
 	var owners map[string]uint64
 	if len(order) > 0 {
+		// The blobs of every copy of the records to judge: newestCopy
+		// picks one of these copies.
+		want := make(map[string]bool)
+		for _, name := range order {
+			_ = ns.eachCopy(ctx, byName, name, uncataloged[name], func(_ backends.Backend, r *record, _ []byte) error {
+				for _, p := range r.Parts {
+					want[p.Blob] = true
+				}
+				return nil
+			})
+		}
 		var err error
-		if owners, err = ns.blobOwners(ctx, ns.cat); err != nil {
+		if owners, err = ns.blobOwners(ctx, ns.cat, want); err != nil {
 			p := uncataloged[order[0]][0]
 			p.Err = fmt.Errorf("cannot adopt: %w", err)
 			return append(left, p)

@@ -20,6 +20,10 @@ type RewrapReport struct {
 	Failed           int    // objects or buckets that failed; run again
 }
 
+// rewrapErrors is how many of the objects that failed Rewrap names in its
+// error; RewrapReport.Failed counts them all.
+const rewrapErrors = 20
+
 // Rewrap puts every object's data keys under the current key-encryption
 // key, after a key rotation, without re-uploading data: the part headers
 // kept in each meta record get their key slot rewrapped (the blobs keep
@@ -47,8 +51,30 @@ func (ns *Namespace) Rewrap(ctx context.Context) (*RewrapReport, error) {
 			rep.BucketsRewrapped++
 		}
 	}
-	type name struct{ bucket, key, versionID string }
-	var todo []name
+	// Each record is rewrapped as the walk meets it (the walks allow fn
+	// to modify the catalog), so that memory does not grow with the
+	// number of objects; only the first rewrapErrors errors are kept.
+	rewrap := func(bucket, key, versionID string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var done bool
+		var err error
+		if versionID != "" {
+			done, err = ns.rewrapVersion(ctx, bucket, key, versionID, cur)
+		} else {
+			done, err = ns.rewrapObject(ctx, bucket, key, cur)
+		}
+		if err != nil {
+			rep.Failed++
+			if len(errs) < rewrapErrors {
+				errs = append(errs, fmt.Errorf("%s/%s (version %q): %w", bucket, key, versionID, err))
+			}
+		} else if done {
+			rep.ObjectsRewrapped++
+		}
+		return nil
+	}
 	err = ns.cat.Walk(ctx, func(e catalog.Entry) error {
 		if e.VersionID != "" {
 			return nil // rewrapped with the key's other versions
@@ -57,7 +83,7 @@ func (ns *Namespace) Rewrap(ctx context.Context) (*RewrapReport, error) {
 		_, id := ns.names.meta(e.Bucket, e.Key)
 		r, err := ns.openRecord(e.Record, id)
 		if err != nil || !underKEK(e.Record, r, cur) {
-			todo = append(todo, name{e.Bucket, e.Key, ""})
+			return rewrap(e.Bucket, e.Key, "")
 		}
 		return nil
 	})
@@ -66,31 +92,16 @@ func (ns *Namespace) Rewrap(ctx context.Context) (*RewrapReport, error) {
 			rep.Objects++
 			r, err := ns.openVersion(&v)
 			if err != nil || !underKEK(v.Record, r, cur) {
-				todo = append(todo, name{v.Bucket, v.Key, v.VersionID})
+				return rewrap(v.Bucket, v.Key, v.VersionID)
 			}
 			return nil
 		})
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
 		return rep, fmt.Errorf("rewrap: %w", errors.Join(append(errs, err)...))
-	}
-	for _, n := range todo {
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		var done bool
-		var err error
-		if n.versionID != "" {
-			done, err = ns.rewrapVersion(ctx, n.bucket, n.key, n.versionID, cur)
-		} else {
-			done, err = ns.rewrapObject(ctx, n.bucket, n.key, cur)
-		}
-		if err != nil {
-			rep.Failed++
-			errs = append(errs, fmt.Errorf("%s/%s (version %q): %w", n.bucket, n.key, n.versionID, err))
-		} else if done {
-			rep.ObjectsRewrapped++
-		}
 	}
 	if len(errs) > 0 {
 		return rep, fmt.Errorf("rewrap: %w", errors.Join(errs...))

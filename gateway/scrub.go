@@ -9,10 +9,12 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/seal"
+	"github.com/twincrypt/twincrypt/internal/spill"
 )
 
 // ProblemKind classifies what a scrub found wrong with one stored object
@@ -113,6 +115,12 @@ type ScrubOptions struct {
 	// left unchecked (Repair still copies from them). Every name must be
 	// one of Members.
 	Only []string
+	// Spread, when > 0, paces the objects evenly over this duration
+	// (the catalog is counted first): a scrub in the background asks the
+	// providers for a steady trickle rather than all it needs at once.
+	// The checks of the buckets, the deletions and the listings for
+	// uncataloged records are not paced.
+	Spread time.Duration
 }
 
 // ScrubProgress reports how far a scrub has come.
@@ -300,7 +308,8 @@ func (ns *Namespace) openStoredRecord(name string, sealed []byte) (*record, erro
 // problems with the data, and backends that cannot be read or listed
 // (ProblemUnavailable), go in the report.
 func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, error) {
-	s := &scrubber{ns: ns, o: o, rep: &ScrubReport{}, known: make(map[[32]byte]bool)}
+	s := &scrubber{ns: ns, o: o, rep: &ScrubReport{}, known: newMetaSet()}
+	defer s.known.Close()
 	if len(o.Members) == 0 {
 		return nil, errors.New("scrub: no backends")
 	}
@@ -354,9 +363,21 @@ type scrubber struct {
 	checked []backends.Backend // the members checked: o.Members, or those o.Only names
 	mu      sync.Mutex         // guards rep, known, done
 	rep     *ScrubReport
-	known   map[[32]byte]bool // meta record names the catalog accounts for
-	done    ScrubProgress
-	reach   reachability
+	// known holds the hashes of the meta record names the catalog
+	// accounts for, in bounded memory (see sets.go); knownErr is the
+	// first error adding to it.
+	known    *spill.Set
+	knownErr error
+	done     ScrubProgress
+	reach    reachability
+}
+
+// know adds a meta record hash to known. The caller holds mu, or no
+// worker runs.
+func (s *scrubber) know(h [32]byte) {
+	if err := s.known.Add(h[:]); err != nil && s.knownErr == nil {
+		s.knownErr = err
+	}
 }
 
 func (s *scrubber) buckets(ctx context.Context) error {
@@ -368,7 +389,7 @@ func (s *scrubber) buckets(ctx context.Context) error {
 		s.rep.Buckets++
 		name, _ := s.ns.names.meta(b.Name, "")
 		h, _ := metaHashOf(name)
-		s.known[h] = true
+		s.know(h)
 		for _, m := range s.checked {
 			p := Problem{Backend: m.Name(), Name: name, Bucket: b.Name}
 			sealed, err := readAll(ctx, m, name)
@@ -396,7 +417,7 @@ type scrubItem struct {
 
 func (s *scrubber) objects(ctx context.Context) error {
 	total := 0
-	if s.o.Progress != nil {
+	if s.o.Progress != nil || s.o.Spread > 0 {
 		if err := s.ns.cat.Walk(ctx, func(e catalog.Entry) error {
 			if e.VersionID == "" {
 				total++
@@ -425,7 +446,11 @@ func (s *scrubber) objects(ctx context.Context) error {
 			}
 		})
 	}
+	pace := newPacer(total, s.o.Spread)
 	send := func(it scrubItem) error {
+		if err := pace.wait(ctx); err != nil {
+			return err
+		}
 		select {
 		case items <- it:
 			return nil
@@ -452,6 +477,41 @@ func (s *scrubber) objects(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("scrub: walk catalog: %w", err)
 	}
+	return nil
+}
+
+// pacer spaces n events evenly over a duration.
+type pacer struct {
+	step time.Duration // 0: no pacing
+	next time.Time
+}
+
+func newPacer(n int, over time.Duration) *pacer {
+	if n <= 0 || over <= 0 {
+		return &pacer{}
+	}
+	return &pacer{step: over / time.Duration(n)}
+}
+
+// wait returns when the next event is due, or ctx's error.
+func (p *pacer) wait(ctx context.Context) error {
+	if p.step == 0 {
+		return nil
+	}
+	now := time.Now()
+	if p.next.IsZero() || p.next.Before(now) {
+		p.next = now // no credit is saved up while a check is slow
+	}
+	if d := p.next.Sub(now); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	p.next = p.next.Add(p.step)
 	return nil
 }
 
@@ -534,7 +594,7 @@ func (s *scrubber) object(ctx context.Context, e catalog.Entry, marker bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.known[h] = true
+	s.know(h)
 	s.rep.Objects++
 	s.rep.Blobs += blobs
 	s.rep.Bytes += nbytes
@@ -682,7 +742,7 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 	err := s.ns.cat.WalkTombstones(ctx, func(t catalog.Tombstone) error {
 		name, _ := s.ns.names.meta(t.Bucket, t.Key)
 		h, _ := metaHashOf(name)
-		s.known[h] = true
+		s.know(h)
 		s.rep.Tombstones++
 		for _, m := range s.checked {
 			if s.reach.down(m.Name()) {
@@ -707,7 +767,7 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 	err = s.ns.cat.WalkVersionTombstones(ctx, func(t catalog.Tombstone) error {
 		name, _ := s.ns.names.version(t.Bucket, t.Key, t.VersionID)
 		h, _ := metaHashOf(name)
-		s.known[h] = true
+		s.know(h)
 		s.rep.Tombstones++
 		for _, m := range s.checked {
 			if s.reach.down(m.Name()) {
@@ -735,10 +795,12 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 // uncataloged lists the meta records of every backend and reports those
 // the catalog does not account for.
 func (s *scrubber) uncataloged(ctx context.Context) error {
+	if s.knownErr != nil {
+		return fmt.Errorf("scrub: %w", s.knownErr)
+	}
 	for _, m := range s.checked {
-		err := listAll(ctx, m, metaPrefix, func(it backends.Info) error {
-			h, ok := metaHashOf(it.Name)
-			if !ok || s.known[h] {
+		err := listJoin(ctx, m, metaPrefix, s.known, metaKey, func(it backends.Info, held bool) error {
+			if _, ok := metaHashOf(it.Name); !ok || held {
 				return nil
 			}
 			p := Problem{Backend: m.Name(), Kind: ProblemUncataloged, Name: it.Name}
@@ -763,11 +825,18 @@ func (s *scrubber) uncataloged(ctx context.Context) error {
 	return nil
 }
 
-// listAll calls fn for every object under prefix on b.
+// listPage is the page size of listAll. A local directory is read and
+// sorted whole for every page (m/ and b/ are flat), so a provider of a
+// million names costs 20 such reads per listing rather than the 1,000 of
+// pages of 1,000; S3 providers answer at most 1,000 names a request and
+// the backend pages on its own. A page of names is about 7 MB.
+const listPage = 50000
+
+// listAll calls fn for every object under prefix on b, in byte order.
 func listAll(ctx context.Context, b backends.Backend, prefix string, fn func(backends.Info) error) error {
 	after := ""
 	for {
-		page, err := b.List(ctx, prefix, after, 0)
+		page, err := b.List(ctx, prefix, after, listPage)
 		if err != nil {
 			return err
 		}

@@ -572,3 +572,81 @@ func TestScrubStopsAskingADeadBackend(t *testing.T) {
 		t.Errorf("repair asked the dead backend %d times (want 12), %d changes, %d unrepaired (want 22)", calls, fixed.Actions(), len(fixed.Unrepaired))
 	}
 }
+
+// reversedLists lists each page in reverse byte order, against the
+// backends.Backend contract.
+type reversedLists struct{ backends.Backend }
+
+func (r reversedLists) List(ctx context.Context, prefix, after string, limit int) (backends.ListPage, error) {
+	p, err := r.Backend.List(ctx, prefix, after, limit)
+	slices.Reverse(p.Items)
+	return p, err
+}
+
+// GC and scrub merge-join the catalog with sorted listings: a provider that
+// lists out of order must stop them, never make a referenced blob look
+// unreferenced or a cataloged record look uncataloged.
+func TestMaintenanceRefusesUnorderedListings(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var keep [][]byte
+	for i := range 5 {
+		data := payload(1000+i, uint64(i))
+		e.put(t, fmt.Sprintf("k%d", i), data)
+		keep = append(keep, data)
+	}
+	members := e.backendsOf()
+	members[0] = reversedLists{members[0]}
+	before := e.names(t, 0, "b/")
+	_, err := e.ns.GC(ctx, gateway.GCOptions{Members: members})
+	if err == nil || !strings.Contains(err.Error(), "out of order") {
+		t.Fatalf("gc over an unordered listing: %v, want an out-of-order error", err)
+	}
+	if after := e.names(t, 0, "b/"); !slices.Equal(before, after) {
+		t.Fatalf("gc deleted blobs from the unordered backend: %d names before, %d after", len(before), len(after))
+	}
+	rep, err := e.ns.Scrub(ctx, gateway.ScrubOptions{Members: members})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Backends[0].Uncataloged != 0 || rep.Backends[0].Unavailable != 1 {
+		t.Fatalf("scrub over an unordered listing: %+v, want no uncataloged records and the listing unavailable", rep.Backends[0])
+	}
+	for i, data := range keep {
+		if got := e.get(t, fmt.Sprintf("k%d", i), 0, -1); !bytes.Equal(got, data) {
+			t.Fatalf("object k%d damaged", i)
+		}
+	}
+}
+
+// A scrub with Spread checks its objects evenly over the duration: the
+// last one no sooner than (n-1)/n of it after the start. A cancelled pass
+// stops with the context's error.
+func TestScrubSpread(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const n = 5
+	for i := range n {
+		e.put(t, fmt.Sprintf("k%d", i), payload(100, uint64(i)))
+	}
+	var times []time.Time
+	start := time.Now()
+	rep, err := e.ns.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf(), Workers: 1, Spread: 500 * time.Millisecond,
+		Progress: func(gateway.ScrubProgress) { times = append(times, time.Now()) }})
+	if err != nil || !rep.Clean() || rep.Objects != n {
+		t.Fatalf("scrub: %v, %+v", err, rep)
+	}
+	if len(times) != n {
+		t.Fatalf("%d progress calls, want %d", len(times), n)
+	}
+	// The n-th object is handed to a worker (n-1)/n of the way through.
+	if took := times[n-1].Sub(start); took < 400*time.Millisecond {
+		t.Fatalf("%d objects spread over 500ms were all checked within %v", n, took)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	_, err = e.ns.Scrub(cctx, gateway.ScrubOptions{Members: e.backendsOf(), Workers: 1, Spread: time.Hour,
+		Progress: func(gateway.ScrubProgress) { cancel() }})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled paced scrub: %v, want context.Canceled", err)
+	}
+}

@@ -23,6 +23,13 @@ const (
 	// scrubRetry is how soon an instance that found the lease held, or
 	// could not reach the leaser, tries again.
 	scrubRetry = 5 * time.Minute
+	// scrubShare is the part of Interval over which a pass spreads its
+	// objects (ScrubOptions.Spread): a pass over a million objects every
+	// 24 hours checks about 23 a second, leaving the other half of the
+	// interval as slack for slow providers and repairs.
+	scrubShare = 2
+	// scrubReportEvery is how often a pass in progress logs how far it got.
+	scrubReportEvery = 10 * time.Minute
 )
 
 // ScrubberOptions configure RunScrubber.
@@ -37,8 +44,9 @@ type ScrubberOptions struct {
 	// the namespace's logger.
 	Logger *slog.Logger
 	// Lease grants the pass to one instance of several (ScrubLease). A
-	// pass that succeeded keeps the lease for Interval, so that the
-	// instances together scrub once per Interval; an instance that finds
+	// pass that succeeded keeps the lease for the half of Interval it did
+	// not spread its objects over, so that the instances together scrub
+	// about once per Interval; an instance that finds
 	// it held tries again after Retry. nil means lease.Local{}: every pass
 	// runs.
 	Lease lease.Leaser
@@ -49,7 +57,11 @@ type ScrubberOptions struct {
 
 // RunScrubber runs a light repair pass (Repair without Deep: meta records
 // compared with the catalog, blobs checked for presence and size) every
-// Interval until ctx is done, and returns ctx's error. It is meant to run
+// Interval until ctx is done, and returns ctx's error. A pass spreads its
+// objects evenly over half of Interval (ScrubOptions.Spread), so that the
+// providers see a steady trickle of requests rather than a burst, and logs
+// how far it got every ten minutes and when it ends or is stopped; the next
+// pass starts half an Interval after one ends. It is meant to run
 // inside the gateway next to the replicated set's repairer: the passes take
 // the same per-name locks as writes, so they are safe alongside traffic in
 // the same process. Deep checks stay with `twincrypt scrub --deep`. With
@@ -72,6 +84,11 @@ func (ns *Namespace) RunScrubber(ctx context.Context, o ScrubberOptions) error {
 		retry = scrubRetry
 	}
 	retry = min(retry, interval)
+	// A pass takes about spread; the next starts the rest of the interval
+	// after it ends, here and (by the lease kept that long) on the other
+	// instances, so that the deployment scrubs about once per interval.
+	spread := interval / scrubShare
+	rest := interval - spread
 	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
@@ -80,8 +97,8 @@ func (ns *Namespace) RunScrubber(ctx context.Context, o ScrubberOptions) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		ran, err := lease.Do(ctx, leaser, ScrubLease, lease.DoOptions{TTL: scrubLeaseTTL, Keep: interval}, func(ctx context.Context) error {
-			ns.scrubPass(ctx, o.Members, log)
+		ran, err := lease.Do(ctx, leaser, ScrubLease, lease.DoOptions{TTL: scrubLeaseTTL, Keep: rest}, func(ctx context.Context) error {
+			ns.scrubPass(ctx, o.Members, spread, log)
 			return ctx.Err()
 		})
 		switch {
@@ -97,16 +114,26 @@ func (ns *Namespace) RunScrubber(ctx context.Context, o ScrubberOptions) error {
 			log.Debug("background scrub skipped: another instance holds the scrub lease", "retry_in", retry)
 			t.Reset(retry)
 		default:
-			t.Reset(interval)
+			t.Reset(rest)
 		}
 	}
 }
 
 // scrubPass runs one pass of RunScrubber and logs what it found.
-func (ns *Namespace) scrubPass(ctx context.Context, members []backends.Backend, log *slog.Logger) {
-	rep, err := ns.Repair(ctx, RepairOptions{Members: members})
+func (ns *Namespace) scrubPass(ctx context.Context, members []backends.Backend, spread time.Duration, log *slog.Logger) {
+	var last ScrubProgress
+	reported := time.Now()
+	progress := func(p ScrubProgress) {
+		last = p
+		if time.Since(reported) >= scrubReportEvery {
+			reported = time.Now()
+			log.Info("background scrub in progress", "objects", p.Objects, "of", p.TotalObjects)
+		}
+	}
+	rep, err := ns.Repair(ctx, RepairOptions{Members: members, Spread: spread, Progress: progress})
 	switch {
 	case ctx.Err() != nil:
+		log.Info("background scrub stopped", "objects", last.Objects, "of", last.TotalObjects)
 		return
 	case err != nil:
 		log.Warn("background scrub failed", "err", err)

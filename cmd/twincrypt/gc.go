@@ -38,7 +38,22 @@ func runGC(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer st.Close()
-	rep, err := st.ns.GC(ctx, gateway.GCOptions{Members: st.backendList(), Grace: *grace, DryRun: *dry})
+	var prog *progress
+	phase := ""
+	rep, err := st.ns.GC(ctx, gateway.GCOptions{Members: st.backendList(), Grace: *grace, DryRun: *dry,
+		Progress: func(p gateway.GCProgress) {
+			if p.Phase != phase {
+				if prog != nil {
+					prog.finish()
+				}
+				phase, prog = p.Phase, newProgress(c, "gc "+p.Phase, "names")
+				prog.counts = true
+			}
+			prog.update(p.Items, 0, 0)
+		}})
+	if prog != nil {
+		prog.finish()
+	}
 	if rep == nil {
 		return err
 	}

@@ -63,6 +63,7 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	maintenanceGC(c.getenv)
 	if cfg.Catalog.Type == "bolt" || cfg.Catalog.Type == "" {
 		if _, err := os.Stat(cfg.Catalog.Path); err == nil {
 			if !*force {

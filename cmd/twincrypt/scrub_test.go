@@ -269,6 +269,14 @@ func TestProgressLines(t *testing.T) {
 	if want := "\r\033[Kscrub [############------------]  50% 50/100 objects, 100.0 MiB, 10.0 MiB/s, ETA 10s\n"; out.String() != want {
 		t.Errorf("bar %q, want %q", out.String(), want)
 	}
+
+	// Counts only (gc's phases): items and their rate, no bytes.
+	out.Reset()
+	counts := &progress{w: &out, label: "gc blobs", unit: "names", counts: true, now: func() time.Time { return now }, start: now.Add(-10 * time.Second), last: now.Add(-progressLineEvery)}
+	counts.update(5000, 0, 0)
+	if want := "gc blobs: 5000 names, 500/s\n"; out.String() != want {
+		t.Errorf("counts %q, want %q", out.String(), want)
+	}
 }
 
 func TestKeysRewrap(t *testing.T) {

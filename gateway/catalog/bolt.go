@@ -52,6 +52,9 @@ type Bolt struct {
 	db      *bbolt.DB
 	noSync  bool
 	writers atomic.Int64 // request-path writes in flight, see batch
+	// touchedPages estimates the pages of the mapping read since they
+	// were last released, see touched.
+	touchedPages atomic.Int64
 }
 
 // batchDelay is how long a write waits for others to share its commit when
@@ -147,7 +150,9 @@ func (c *Bolt) view(ctx context.Context, op string, fn func(tx *bbolt.Tx) error)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("catalog %s: %w", op, err)
 	}
-	if err := c.db.View(fn); err != nil {
+	err := c.db.View(fn)
+	c.touched(opPages)
+	if err != nil {
 		return fmt.Errorf("catalog %s: %w", op, err)
 	}
 	return nil
@@ -167,7 +172,9 @@ func (c *Bolt) batch(ctx context.Context, op string, fn func(tx *bbolt.Tx) error
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("catalog %s: %w", op, err)
 	}
-	if err := c.db.Batch(fn); err != nil {
+	err := c.db.Batch(fn)
+	c.touched(opPages)
+	if err != nil {
 		return fmt.Errorf("catalog %s: %w", op, err)
 	}
 	return nil
@@ -177,7 +184,9 @@ func (c *Bolt) update(ctx context.Context, op string, fn func(tx *bbolt.Tx) erro
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("catalog %s: %w", op, err)
 	}
-	if err := c.db.Update(fn); err != nil {
+	err := c.db.Update(fn)
+	c.touched(opPages)
+	if err != nil {
 		return fmt.Errorf("catalog %s: %w", op, err)
 	}
 	return nil
@@ -464,6 +473,7 @@ func (c *Bolt) List(ctx context.Context, o ListOptions) (ListResult, error) {
 	if err != nil {
 		return ListResult{}, err
 	}
+	c.touched(int64(len(res.Entries)+len(res.CommonPrefixes)) / entryPages)
 	return res, nil
 }
 
@@ -480,7 +490,7 @@ func (c *Bolt) Walk(ctx context.Context, fn func(Entry) error) error {
 		first := true
 		for {
 			var batch []Entry
-			err := c.view(ctx, "walk", func(tx *bbolt.Tx) error {
+			err := c.walkView(ctx, "walk", func(tx *bbolt.Tx) error {
 				ob := tx.Bucket(bkObjects).Bucket([]byte(b.Name))
 				if ob == nil {
 					return nil // deleted meanwhile

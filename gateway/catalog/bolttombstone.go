@@ -96,7 +96,7 @@ func (c *Bolt) WalkTombstones(ctx context.Context, fn func(Tombstone) error) err
 	for {
 		var batch []Tombstone
 		var last []byte
-		err := c.view(ctx, "walk tombstones", func(tx *bbolt.Tx) error {
+		err := c.walkView(ctx, "walk tombstones", func(tx *bbolt.Tx) error {
 			cur := tx.Bucket(bkTombstones).Cursor()
 			k, v := cur.First()
 			if after != nil {

@@ -688,7 +688,7 @@ func (c *Bolt) WalkVersions(ctx context.Context, fn func(Version) error) error {
 		var after []byte
 		for {
 			var batch []Version
-			err := c.view(ctx, "walk versions", func(tx *bbolt.Tx) error {
+			err := c.walkView(ctx, "walk versions", func(tx *bbolt.Tx) error {
 				rows := tx.Bucket(bkVersions).Bucket([]byte(bk.Name))
 				if rows == nil {
 					return nil
@@ -759,7 +759,7 @@ func (c *Bolt) WalkVersionTombstones(ctx context.Context, fn func(Tombstone) err
 	var after []byte
 	for {
 		var batch []Tombstone
-		err := c.view(ctx, "walk version tombstones", func(tx *bbolt.Tx) error {
+		err := c.walkView(ctx, "walk version tombstones", func(tx *bbolt.Tx) error {
 			cur := tx.Bucket(bkVersionTombs).Cursor()
 			k, v := cur.First()
 			if after != nil {
