@@ -504,11 +504,11 @@ func (c *Bolt) ListVersions(ctx context.Context, o VersionListOptions) (VersionL
 		if err != nil {
 			return err
 		}
-		l := versionLister{o: o, limit: limit, ob: ob.Cursor(), vi: vi, res: &res}
+		l := versionLister{versionPage: versionPage{o: o, limit: limit, res: &res}, ob: ob.Cursor(), vi: vi}
 		if vi.rows != nil {
 			l.rows = vi.rows.Cursor()
 		}
-		return l.run()
+		return l.list(&l)
 	})
 	if err != nil {
 		return VersionListResult{}, err
@@ -518,13 +518,10 @@ func (c *Bolt) ListVersions(ctx context.Context, o VersionListOptions) (VersionL
 
 // versionLister computes one page of ListVersions in a read transaction.
 type versionLister struct {
-	o     VersionListOptions
-	limit int
-	ob    *bbolt.Cursor
-	rows  *bbolt.Cursor // nil if the bucket never had versions
-	vi    versionIndex
-	res   *VersionListResult
-	n     int
+	versionPage
+	ob   *bbolt.Cursor
+	rows *bbolt.Cursor // nil if the bucket never had versions
+	vi   versionIndex
 }
 
 // nextKey returns the smallest key with the listing's prefix that is at or
@@ -556,61 +553,6 @@ func (l *versionLister) nextKey(from string, strict bool) (string, bool, error) 
 		}
 	}
 	return best, found, nil
-}
-
-// full reports whether the page is full, marking it truncated: called
-// only when another item exists.
-func (l *versionLister) full() bool {
-	if l.n == l.limit {
-		l.res.Truncated = true
-		return true
-	}
-	l.n++
-	return false
-}
-
-func (l *versionLister) run() error {
-	o := l.o
-	from, strict := o.Prefix, false
-	resumeID := ""
-	if o.KeyMarker != "" && o.KeyMarker >= o.Prefix {
-		from, strict = o.KeyMarker, true
-		if o.VersionIDMarker != "" {
-			strict, resumeID = false, o.VersionIDMarker
-		}
-	}
-	for {
-		key, ok, err := l.nextKey(from, strict)
-		if err != nil || !ok {
-			return err
-		}
-		if o.Delimiter != "" {
-			if i := strings.Index(key[len(o.Prefix):], o.Delimiter); i >= 0 {
-				cp := key[:len(o.Prefix)+i+len(o.Delimiter)]
-				if cp > o.KeyMarker {
-					if l.full() {
-						return nil
-					}
-					l.res.CommonPrefixes = append(l.res.CommonPrefixes, cp)
-					l.res.NextKeyMarker, l.res.NextVersionIDMarker = cp, ""
-				}
-				next := successor([]byte(cp))
-				if next == nil {
-					return nil
-				}
-				from, strict = string(next), false
-				continue
-			}
-		}
-		resume := ""
-		if key == o.KeyMarker {
-			resume = resumeID
-		}
-		if err := l.key(key, resume); err != nil || l.res.Truncated {
-			return err
-		}
-		from, strict = key, true
-	}
 }
 
 // key adds the versions of key, those after version resume if it is set.

@@ -683,8 +683,8 @@ func (r *Redis) ListVersions(ctx context.Context, o VersionListOptions) (Version
 		return VersionListResult{}, fmt.Errorf("catalog list versions: %w: %q", ErrNoSuchBucket, o.Bucket)
 	}
 	var res VersionListResult
-	l := redisVersionLister{x: x, o: o, limit: limit, res: &res}
-	if err := l.run(); err != nil {
+	l := redisVersionLister{versionPage: versionPage{o: o, limit: limit, res: &res}, x: x}
+	if err := l.list(&l); err != nil {
 		return VersionListResult{}, r.failv(ctx, "list versions", err)
 	}
 	return res, nil
@@ -692,11 +692,8 @@ func (r *Redis) ListVersions(ctx context.Context, o VersionListOptions) (Version
 
 // redisVersionLister computes one page of ListVersions.
 type redisVersionLister struct {
-	x     *vreader
-	o     VersionListOptions
-	limit int
-	res   *VersionListResult
-	n     int
+	versionPage
+	x *vreader
 }
 
 // nextKey returns the smallest key with the listing's prefix that is at or
@@ -737,61 +734,6 @@ func (l *redisVersionLister) nextKey(from string, strict bool) (string, bool, er
 		}
 	}
 	return best, found, nil
-}
-
-// full reports whether the page is full, marking it truncated: called
-// only when another item exists.
-func (l *redisVersionLister) full() bool {
-	if l.n == l.limit {
-		l.res.Truncated = true
-		return true
-	}
-	l.n++
-	return false
-}
-
-func (l *redisVersionLister) run() error {
-	o := l.o
-	from, strict := o.Prefix, false
-	resumeID := ""
-	if o.KeyMarker != "" && o.KeyMarker >= o.Prefix {
-		from, strict = o.KeyMarker, true
-		if o.VersionIDMarker != "" {
-			strict, resumeID = false, o.VersionIDMarker
-		}
-	}
-	for {
-		key, ok, err := l.nextKey(from, strict)
-		if err != nil || !ok {
-			return err
-		}
-		if o.Delimiter != "" {
-			if i := strings.Index(key[len(o.Prefix):], o.Delimiter); i >= 0 {
-				cp := key[:len(o.Prefix)+i+len(o.Delimiter)]
-				if cp > o.KeyMarker {
-					if l.full() {
-						return nil
-					}
-					l.res.CommonPrefixes = append(l.res.CommonPrefixes, cp)
-					l.res.NextKeyMarker, l.res.NextVersionIDMarker = cp, ""
-				}
-				next := successor([]byte(cp))
-				if next == nil {
-					return nil
-				}
-				from, strict = string(next), false
-				continue
-			}
-		}
-		resume := ""
-		if key == o.KeyMarker {
-			resume = resumeID
-		}
-		if err := l.key(key, resume); err != nil || l.res.Truncated {
-			return err
-		}
-		from, strict = key, true
-	}
 }
 
 // key adds the versions of key, those after version resume if it is set.
