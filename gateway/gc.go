@@ -144,15 +144,7 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 		if err != nil {
 			return fmt.Errorf("%w: catalog record of %s/%s: %w", ErrUnsafeGC, e.Bucket, e.Key, err)
 		}
-		for _, p := range r.Parts {
-			if p.inline() {
-				continue // an inline part has no blob to keep
-			}
-			if err := addBlob(refs, p.Blob); err != nil {
-				return err
-			}
-		}
-		return nil
+		return addBlobsOf(refs, r)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
@@ -168,15 +160,7 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 		if err != nil {
 			return fmt.Errorf("%w: catalog record of %s/%s?versionId=%s: %w", ErrUnsafeGC, v.Bucket, v.Key, v.VersionID, err)
 		}
-		for _, p := range r.Parts {
-			if p.inline() {
-				continue // an inline part has no blob to keep
-			}
-			if err := addBlob(refs, p.Blob); err != nil {
-				return err
-			}
-		}
-		return nil
+		return addBlobsOf(refs, r)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
@@ -211,15 +195,7 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 				return nil
 			}
 			rep.Uncataloged++
-			for _, p := range r.Parts {
-				if p.inline() {
-					continue // an inline part has no blob to keep
-				}
-				if err := addBlob(refs, p.Blob); err != nil {
-					return err
-				}
-			}
-			return nil
+			return addBlobsOf(refs, r)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("gc: list meta records on %s: %w", m.Name(), err)

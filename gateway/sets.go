@@ -44,6 +44,20 @@ func addBlob(set *spill.Set, id string) error {
 	return set.Add(b[:])
 }
 
+// addBlobsOf adds the blobs that the parts of r keep to set; an inline part
+// has none.
+func addBlobsOf(set *spill.Set, r *record) error {
+	for _, p := range r.Parts {
+		if p.inline() {
+			continue
+		}
+		if err := addBlob(set, p.Blob); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // metaKey returns the hash of a meta record name as the gateway writes it
 // (lowercase hex); false for any other name, which no set holds.
 func metaKey(name string) ([]byte, bool) {
