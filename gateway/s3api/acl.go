@@ -188,8 +188,7 @@ func aclRequest(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, b
 			return
 		}
 	default:
-		writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowed",
-			Message: "The specified method is not allowed against this resource."})
+		writeError(w, r, methodNotAllowed())
 		return
 	}
 	acl, err := ns.BucketACL(ctx, bucket)

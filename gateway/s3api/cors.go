@@ -53,6 +53,13 @@ type corsConfiguration struct {
 	Rules   []corsRuleXML `xml:"CORSRule"`
 }
 
+// methodNotAllowed is S3's answer to a method a sub-resource does not take.
+func methodNotAllowed() *apiError {
+	return &apiError{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowed",
+		Message: "The specified method is not allowed against this resource."}
+}
+
+// malformedXML is S3's answer to a body that is not the XML it expects.
 func malformedXML() *apiError {
 	return &apiError{Status: http.StatusBadRequest, Code: "MalformedXML",
 		Message: "The XML you provided was not well-formed or did not validate against our published schema"}
@@ -169,8 +176,7 @@ func bucketCORS(ns *gateway.Namespace, cache *corsCache, w http.ResponseWriter, 
 		}
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowed",
-			Message: "The specified method is not allowed against this resource."})
+		writeError(w, r, methodNotAllowed())
 	}
 }
 

@@ -149,6 +149,6 @@ func bucketLifecycle(ns *gateway.Namespace, w http.ResponseWriter, r *http.Reque
 		}
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowed", Message: "The specified method is not allowed against this resource."})
+		writeError(w, r, methodNotAllowed())
 	}
 }

@@ -267,8 +267,7 @@ func bucketTagging(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request
 		}
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowed",
-			Message: "The specified method is not allowed against this resource."})
+		writeError(w, r, methodNotAllowed())
 	}
 }
 

@@ -65,7 +65,7 @@ func versionRoutes(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request
 	case object == "" && bucket != "" && q.Has("delete") && r.Method == http.MethodPost:
 		return deleteVersions(ns, w, r, bucket)
 	case q.Has("versions") || q.Has("versioning") || q.Has("object-lock") || q.Has("lifecycle"):
-		writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowed", Message: "The specified method is not allowed against this resource."})
+		writeError(w, r, methodNotAllowed())
 		return true
 	}
 	if st == nil {
@@ -248,7 +248,7 @@ func bucketVersioning(ns *gateway.Namespace, w http.ResponseWriter, r *http.Requ
 		}
 		w.WriteHeader(http.StatusOK)
 	default:
-		writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowed", Message: "The specified method is not allowed against this resource."})
+		writeError(w, r, methodNotAllowed())
 	}
 }
 
@@ -457,7 +457,7 @@ func objectLockConfig(ns *gateway.Namespace, w http.ResponseWriter, r *http.Requ
 		}
 		w.WriteHeader(http.StatusOK)
 	default:
-		writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowed", Message: "The specified method is not allowed against this resource."})
+		writeError(w, r, methodNotAllowed())
 	}
 }
 
@@ -515,7 +515,7 @@ func objectRetention(ns *gateway.Namespace, w http.ResponseWriter, r *http.Reque
 		}
 		w.WriteHeader(http.StatusOK)
 	default:
-		writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowed", Message: "The specified method is not allowed against this resource."})
+		writeError(w, r, methodNotAllowed())
 	}
 }
 
@@ -561,7 +561,7 @@ func objectLegalHold(ns *gateway.Namespace, w http.ResponseWriter, r *http.Reque
 		}
 		w.WriteHeader(http.StatusOK)
 	default:
-		writeError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "MethodNotAllowed", Message: "The specified method is not allowed against this resource."})
+		writeError(w, r, methodNotAllowed())
 	}
 }
 
