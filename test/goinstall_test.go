@@ -28,6 +28,7 @@ const modulePath = "github.com/twincrypt/twincrypt"
 // no replace or exclude directives for this (they would be ignored, or
 // refused, by go install pkg@version).
 func TestGoInstall(t *testing.T) {
+	t.Parallel()
 	goBin := testenv.Tool(t, "go")
 	git := testenv.Tool(t, "git")
 	out, err := exec.Command(goBin, "env", "GOMOD", "GOMODCACHE", "GOPROXY").Output()

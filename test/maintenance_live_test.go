@@ -80,6 +80,7 @@ func TestMaintenanceWhileServing(t *testing.T) {
 // maintenance commands on a served config fail with a message that says
 // what to do, and never panic.
 func TestMaintenanceWithoutAdminListener(t *testing.T) {
+	t.Parallel()
 	g := StartGateway(t, Setup{Local: 2})
 	for _, args := range [][]string{{"scrub"}, {"repair"}, {"gc"}, {"keys", "rewrap"}} {
 		out := g.mustRun(t, 1, append(args, "-c", g.Config)...)

@@ -40,13 +40,16 @@ type redisDeployment struct {
 // Redis gives 503s, never a wrong answer or a lost acknowledged write, and
 // ends without restarting the gateways.
 func TestRedisMultiInstance(t *testing.T) {
+	t.Parallel()
 	// Short Redis timeouts: an outage answers 503 quickly.
 	const opts = "dial_timeout=300ms&read_timeout=1s&write_timeout=1s&max_retries=1"
 	t.Run("single", func(t *testing.T) {
+		t.Parallel()
 		srv := testenv.StartRedisDurable(t)
 		testMultiInstance(t, redisDeployment{url: srv.URL() + "?" + opts, stop: srv.Stop, start: srv.Start})
 	})
 	t.Run("cluster", func(t *testing.T) {
+		t.Parallel()
 		c := testenv.StartRedisClusterDurable(t)
 		testMultiInstance(t, redisDeployment{url: c.URL() + "&" + opts, stop: c.Stop, start: c.Start})
 	})

@@ -78,6 +78,7 @@ func statusOf(err error) int {
 // once a fresh (empty) Redis answers, rebuild-catalog restores the
 // listing from the providers.
 func TestRedisCatalog(t *testing.T) {
+	t.Parallel()
 	srv := testenv.StartRedis(t)
 	g := StartGateway(t, Setup{Local: 2, Share: true, CatalogURL: srv.URL() + "?dial_timeout=300ms&read_timeout=1s&max_retries=1"})
 	c := faultClient(t, g)

@@ -47,6 +47,7 @@ func (a acl) grants() []string {
 // filtering and owners, the ACLs S3 reports, the canned ACLs it accepts
 // and refuses, and that every refusal leaves the data as it was.
 func TestUsersAndACLs(t *testing.T) {
+	t.Parallel()
 	const (
 		bobSecret   = "bob-secret-key-e2e"
 		carolSecret = "carol-secret-key-e2e"

@@ -25,6 +25,7 @@ func (g *Gateway) backendDirs() []string {
 // life cycle, with one local and one versitygw backend, then checks that the
 // backends hold no plaintext and no names.
 func TestAWSCLI(t *testing.T) {
+	t.Parallel()
 	vgw := testenv.StartVersityGW(t)
 	g := StartGateway(t, Setup{Local: 1, S3: []*testenv.S3Server{vgw}})
 	aws := NewAWS(t, g)

@@ -34,6 +34,7 @@ func getTags(t *testing.T, aws *AWS, bucket, key string) []string {
 // storage classes, GetObjectAttributes and ListMultipartUploads on an
 // empty bucket with aws cli v2 against the real binary.
 func TestS3TaggingAWSCLI(t *testing.T) {
+	t.Parallel()
 	g := StartGateway(t, Setup{Local: 2})
 	aws := NewAWS(t, g)
 	const bucket = "tagging-bucket"

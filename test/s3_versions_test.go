@@ -100,6 +100,7 @@ func wantFailure(t *testing.T, what string, r Result, text ...string) {
 // and their 404 and 405, reads, copies and deletions by version ID,
 // paginated listings, suspended versioning.
 func TestS3VersionsAWSCLI(t *testing.T) {
+	t.Parallel()
 	g := StartGateway(t, Setup{Local: 2})
 	aws := NewAWS(t, g)
 	const bucket = "versioned"
@@ -266,6 +267,7 @@ func TestS3VersionsMinio(t *testing.T) {
 // TestS3ObjectLockAWSCLI drives object lock with aws cli s3api, with a
 // test per refusal.
 func TestS3ObjectLockAWSCLI(t *testing.T) {
+	t.Parallel()
 	g := StartGateway(t, Setup{Local: 2})
 	aws := NewAWS(t, g)
 	const bucket = "locked"
@@ -555,6 +557,7 @@ func TestS3VersionsRclone(t *testing.T) {
 // with aws cli and checks that serve applies it, and that other rule kinds
 // are refused.
 func TestS3LifecycleNoncurrent(t *testing.T) {
+	t.Parallel()
 	g := StartGateway(t, Setup{Local: 2})
 	aws := NewAWS(t, g)
 	const bucket = "lifecycle"
@@ -597,6 +600,7 @@ func TestS3LifecycleNoncurrent(t *testing.T) {
 // TestResticObjectLock backs up to, checks and restores from a bucket with
 // versioning, object lock and a default retention, with restic.
 func TestResticObjectLock(t *testing.T) {
+	t.Parallel()
 	restic := testenv.Tool(t, "restic", "/usr/bin/restic")
 	g := StartGateway(t, Setup{Local: 2})
 	aws := NewAWS(t, g)
@@ -670,6 +674,7 @@ func treeHashes(t *testing.T, dir string) map[string]string {
 // rebuilt catalog lists the same versions, and recover restores each
 // version's bytes.
 func TestVersionsMaintenanceCLI(t *testing.T) {
+	t.Parallel()
 	g := StartGateway(t, Setup{Local: 2})
 	aws := NewAWS(t, g)
 	aws.Must("s3api", "create-bucket", "--bucket", "docs")

@@ -371,6 +371,7 @@ func TestTLSPerListener(t *testing.T) {
 // allows it; with listen.allow_plaintext it serves (reached here on
 // 127.0.0.1 only). A certificate that does not load stops it too.
 func TestServeRefusals(t *testing.T) {
+	t.Parallel()
 	g := StartGateway(t, Setup{Local: 2, Share: true})
 	g.Stop()
 	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
