@@ -92,12 +92,25 @@ func (c *Bolt) GetTombstone(ctx context.Context, bucket, key string) (Tombstone,
 // WalkTombstones implements Tombstones, walkBatch tombstones per read
 // transaction.
 func (c *Bolt) WalkTombstones(ctx context.Context, fn func(Tombstone) error) error {
+	return walkBucket(ctx, c, "walk tombstones", bkTombstones, func(k, v []byte) (Tombstone, error) {
+		bucket, key, err := unescape(k)
+		if err != nil {
+			return Tombstone{}, fmt.Errorf("%w: tombstone key: %v", ErrCorrupt, err)
+		}
+		return decodeTombstone(bucket, string(key), v)
+	}, fn)
+}
+
+// walkBucket calls fn for every pair of the bolt bucket name, in key order,
+// reading walkBatch pairs per read transaction: decode runs inside it, fn
+// outside, so fn may change the catalog.
+func walkBucket[T any](ctx context.Context, c *Bolt, op string, name []byte, decode func(k, v []byte) (T, error), fn func(T) error) error {
 	var after []byte
 	for {
-		var batch []Tombstone
+		var batch []T
 		var last []byte
-		err := c.walkView(ctx, "walk tombstones", func(tx *bbolt.Tx) error {
-			cur := tx.Bucket(bkTombstones).Cursor()
+		err := c.walkView(ctx, op, func(tx *bbolt.Tx) error {
+			cur := tx.Bucket(name).Cursor()
 			k, v := cur.First()
 			if after != nil {
 				k, v = cur.Seek(after)
@@ -106,11 +119,7 @@ func (c *Bolt) WalkTombstones(ctx context.Context, fn func(Tombstone) error) err
 				}
 			}
 			for ; k != nil && len(batch) < walkBatch; k, v = cur.Next() {
-				bucket, key, err := unescape(k)
-				if err != nil {
-					return fmt.Errorf("%w: tombstone key: %v", ErrCorrupt, err)
-				}
-				t, err := decodeTombstone(bucket, string(key), v)
+				t, err := decode(k, v)
 				if err != nil {
 					return err
 				}
@@ -124,7 +133,7 @@ func (c *Bolt) WalkTombstones(ctx context.Context, fn func(Tombstone) error) err
 		}
 		for _, t := range batch {
 			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("catalog walk tombstones: %w", err)
+				return fmt.Errorf("catalog %s: %w", op, err)
 			}
 			if err := fn(t); err != nil {
 				return err

@@ -698,50 +698,17 @@ func (c *Bolt) GetVersionTombstone(ctx context.Context, bucket, key, id string) 
 // WalkVersionTombstones implements Versions, walkBatch tombstones per read
 // transaction.
 func (c *Bolt) WalkVersionTombstones(ctx context.Context, fn func(Tombstone) error) error {
-	var after []byte
-	for {
-		var batch []Tombstone
-		err := c.walkView(ctx, "walk version tombstones", func(tx *bbolt.Tx) error {
-			cur := tx.Bucket(bkVersionTombs).Cursor()
-			k, v := cur.First()
-			if after != nil {
-				k, v = cur.Seek(after)
-				if bytes.Equal(k, after) {
-					k, v = cur.Next()
-				}
-			}
-			for ; k != nil && len(batch) < walkBatch; k, v = cur.Next() {
-				bucket, rest, err := unescape(k)
-				if err != nil {
-					return err
-				}
-				key, id, err := unescape(rest)
-				if err != nil {
-					return err
-				}
-				t, err := decodeTombstone(bucket, key, v)
-				if err != nil {
-					return err
-				}
-				t.VersionID = string(id)
-				batch = append(batch, t)
-				after = bytes.Clone(k)
-			}
-			return nil
-		})
+	return walkBucket(ctx, c, "walk version tombstones", bkVersionTombs, func(k, v []byte) (Tombstone, error) {
+		bucket, rest, err := unescape(k)
 		if err != nil {
-			return err
+			return Tombstone{}, fmt.Errorf("%w: version tombstone key: %v", ErrCorrupt, err)
 		}
-		for _, t := range batch {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("catalog walk version tombstones: %w", err)
-			}
-			if err := fn(t); err != nil {
-				return err
-			}
+		key, id, err := unescape(rest)
+		if err != nil {
+			return Tombstone{}, fmt.Errorf("%w: version tombstone key: %v", ErrCorrupt, err)
 		}
-		if len(batch) < walkBatch {
-			return nil
-		}
-	}
+		t, err := decodeTombstone(bucket, key, v)
+		t.VersionID = string(id)
+		return t, err
+	}, fn)
 }
