@@ -50,10 +50,10 @@ func commands() []command {
 		{"scrub", "check every backend holds every blob and meta record (--deep: authenticate)", runScrub},
 		{"repair", "copy missing or corrupt blobs and meta records between backends", runRepair},
 		{"gc", "delete blobs nothing references (left by crashes)", runGC},
-		{"recover", "restore every object as plain files from one backend and the keyring", runRecover},
+		{"recover", "restore every object (--all-versions: every version) as plain files from one backend and the keyring", runRecover},
 		{"share", "make, list and revoke share links: create, list, revoke", runShare},
 		{"get", "download a share link: a file, or a folder's files (no config needed)", runGet},
-		{"rebuild-catalog", "rebuild the catalog from the meta records on one backend", runRebuildCatalog},
+		{"rebuild-catalog", "rebuild the catalog from the meta records on every backend (--from: one)", runRebuildCatalog},
 		{"migrate-catalog", "copy the catalog into Redis or an embedded file, then scrub against it", runMigrateCatalog},
 		{"version", "print the version, the commit it was built from and the Go version", runVersion},
 	}
