@@ -7,7 +7,9 @@
 // serve` wires it from the config FILE (keyring unlocked with
 // $TWINCRYPT_PASSPHRASE, every configured local backend, the replicated
 // set, the embedded catalog), K at a time. It is resumable: objects already
-// in the catalog are skipped, so a run that was stopped continues.
+// in the catalog are skipped, so a run that was stopped continues. At the
+// end it writes every backend's provider marker, as serve does once a
+// provider is filled.
 //
 //	scale catstat -db FILE -n N
 //
@@ -181,6 +183,14 @@ func populate(ctx context.Context, args []string) error {
 	case err := <-errs:
 		return err
 	default:
+	}
+	// Every object is on every backend now: mark them filled, as serve
+	// does after filling a provider, so that the serve measured next
+	// does not start by refilling both.
+	for _, m := range members {
+		if err := ns.MarkProvider(ctx, m.Backend); err != nil {
+			return err
+		}
 	}
 	el := time.Since(start).Seconds()
 	json.NewEncoder(os.Stdout).Encode(map[string]any{"created": done.Load(), "skipped": skipped.Load(), "secs": el, "per_s": float64(done.Load()) / el})
