@@ -345,7 +345,7 @@ func TestFaultCorruption(t *testing.T) {
 		t.Fatalf("deep scrub:\n%s", out)
 	}
 	for _, o := range objs[:20] {
-		if !strings.Contains(out, "b/"+o.blob+" ("+bucket+"/"+o.key+")") {
+		if !strings.Contains(out, "b/"+filepath.Base(o.blob)+" ("+bucket+"/"+o.key+")") {
 			t.Errorf("deep scrub does not name %s", o.key)
 		}
 	}
