@@ -367,8 +367,9 @@ func TestMigrateFlat(t *testing.T) {
 }
 
 // TestMigrateInterrupted stops a migration half-way (a foreign file takes
-// the place of a fan-out directory): the backend answers "unavailable",
-// never "not found", and the next open finishes the migration.
+// the place of a fan-out directory): New fails, Open succeeds and the
+// backend answers "unavailable", never "not found", and once the obstacle
+// is gone the next request finishes the migration.
 func TestMigrateInterrupted(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "root")
 	objs := flatTree(t, root, 2000)
@@ -383,13 +384,28 @@ func TestMigrateInterrupted(t *testing.T) {
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b, openErr := Open("disk", root)
-	if openErr == nil {
-		b.Close()
-		t.Fatal("Open succeeded with a file in place of a fan-out directory")
+	if b, err := New("disk", root); err == nil || !errors.Is(err, backends.ErrUnavailable) {
+		if b != nil {
+			b.Close()
+		}
+		t.Fatalf("New with a file in place of a fan-out directory: %v, want ErrUnavailable", err)
 	}
-	if !errors.Is(openErr, backends.ErrUnavailable) {
-		t.Fatalf("Open: %v, want ErrUnavailable", openErr)
+	b, err := Open("disk", root)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer b.Close()
+	if err := b.Check(context.Background()); !errors.Is(err, backends.ErrUnavailable) {
+		t.Fatalf("Check: %v, want ErrUnavailable", err)
+	}
+	for name := range objs {
+		if _, err := b.Stat(context.Background(), name); !errors.Is(err, backends.ErrUnavailable) {
+			t.Fatalf("Stat %s: %v, want ErrUnavailable", name, err)
+		}
+		break
+	}
+	if _, err := b.List(context.Background(), "", "", 0); !errors.Is(err, backends.ErrUnavailable) {
+		t.Fatalf("List: %v, want ErrUnavailable", err)
 	}
 	// Some files moved, some not.
 	fanned := 0
@@ -408,7 +424,7 @@ func TestMigrateInterrupted(t *testing.T) {
 	if err := os.Remove(blocker); err != nil {
 		t.Fatal(err)
 	}
-	checkTree(t, newBackend(t, root), objs)
+	checkTree(t, b, objs)
 }
 
 // TestMigrateConcurrently opens one flat directory from several backends at

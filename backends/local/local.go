@@ -44,10 +44,15 @@
 // an open reads the root, b/ and m/ (4096 entries each) and moves nothing.
 // A move never replaces a file: if the fan-out place is taken (a migration
 // in another process, or an interrupted one, got there first) the older
-// of the two by modification time is removed, the same file under two
-// names loses its flat name. A migration that stops (a crash, an error)
+// of the two by modification time is removed (the same file under both
+// names, left by an interrupted move, loses its flat name). Only regular
+// files are moved: a symbolic link stays at its flat place, where Get and
+// Stat still follow it. A migration that stops (a crash, an error)
 // leaves every object at one of its two places and is finished by the next
-// open; until then the backend answers ErrUnavailable, never ErrNotFound.
+// open; until then the backend answers ErrUnavailable, never ErrNotFound
+// (Open succeeds and every request tries the migration again; New fails).
+// A directory that cannot be written (read-only file system, no
+// permission) is served as it is, flat files included (below).
 // Several processes may migrate the same directory at once.
 //
 // Flat files that appear later (a process of an earlier version serving
@@ -158,6 +163,10 @@ const defaultPageSize = 1000
 // backends.ErrUnavailable.
 var ErrMissing = fmt.Errorf("directory missing: %w", backends.ErrUnavailable)
 
+// errMigration is the error of an open that could not finish moving the
+// files of the flat layout into fan-out directories.
+var errMigration = errors.New("moving files of the flat layout into fan-out directories")
+
 // errClosed is returned by requests made after Close.
 var errClosed = errors.New("backend closed")
 
@@ -208,16 +217,19 @@ func New(name, root string) (*Backend, error) {
 
 // Open opens the directory root as the backend called name, without
 // creating it, and removes temporary files left behind by interrupted
-// writes. A missing directory is not an error: the backend then answers
-// every request with ErrMissing until a directory appears at root, and
-// opens it then. Any other problem with root (not a directory, no
+// writes, and moves the files of the flat layout into their fan-out
+// directories (see the package doc). A missing directory is not an error:
+// the backend then answers every request with ErrMissing until a directory
+// appears at root, and opens it then. Nor is a migration that stops with an
+// error: every request answers backends.ErrUnavailable and tries again
+// until one finishes. Any other problem with root (not a directory, no
 // permission) is.
 func Open(name, root string) (*Backend, error) {
 	if err := checkArgs(name, root); err != nil {
 		return nil, err
 	}
 	b := &Backend{name: name, path: root}
-	if _, err := b.dir(); err != nil && !errors.Is(err, ErrMissing) {
+	if _, err := b.dir(); err != nil && !errors.Is(err, ErrMissing) && !errors.Is(err, errMigration) {
 		b.Close()
 		return nil, fmt.Errorf("local backend %s: %w", name, err)
 	}
@@ -286,9 +298,13 @@ func (b *Backend) open() (*rootDir, error) {
 		r.Close()
 		return nil, fmt.Errorf("removing stale temporary files: %w", err)
 	}
-	if _, err := d.migrate(); err != nil {
+	if _, err := d.migrate(); err != nil && !readOnly(err) {
+		// Stopped half-way: every object is at one of its places,
+		// and the next open carries on. A directory that cannot be
+		// written (a read-only snapshot) is served as it is: Get,
+		// Stat and List find flat files too.
 		r.Close()
-		return nil, fmt.Errorf("%w: moving files of the flat layout into fan-out directories: %w", backends.ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w: %w", backends.ErrUnavailable, errMigration, err)
 	}
 	d.dirs = newDirSyncer(d.syncDir)
 	d.files = &fileSyncer{one: (*os.File).Sync, all: d.syncFS, check: writebackErr}
@@ -658,6 +674,11 @@ func find[T any](name string, op func(string) (T, error)) (T, error) {
 		return v, ferr
 	}
 	return op(p)
+}
+
+// readOnly reports whether err says that the directory cannot be written.
+func readOnly(err error) bool {
+	return errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)
 }
 
 // missing reports whether err says that no file is at a path.
