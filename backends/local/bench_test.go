@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -80,4 +81,26 @@ func flatTree(b *testing.B, root string, n int) []string {
 	}
 	b.Logf("%d names written in %v", n, time.Since(start))
 	return names
+}
+
+// BenchmarkPutNew stores 1 KiB meta records under new random names into a
+// fresh directory, one at a time: in a small store most of them create
+// their fan-out directory (and sync its parent) as well.
+//
+//	go test -run '^$' -bench PutNew -benchtime 2000x ./backends/local/
+func BenchmarkPutNew(b *testing.B) {
+	be, err := local.New("disk", filepath.Join(b.TempDir(), "root"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Close()
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(5, 6))
+	body := make([]byte, 1024)
+	for b.Loop() {
+		name := fmt.Sprintf("m/%016x%016x%016x%016x", r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64())
+		if err := be.Put(ctx, name, bytes.NewReader(body), int64(len(body))); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
