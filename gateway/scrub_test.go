@@ -30,7 +30,7 @@ func (e *env) backendsOf() []backends.Backend {
 
 // file returns the path of object name on member i.
 func (e *env) file(i int, name string) string {
-	return filepath.Join(e.members[i].Root(), filepath.FromSlash(name))
+	return e.members[i].File(name)
 }
 
 // put stores data under key and returns the names of the blobs it added

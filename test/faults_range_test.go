@@ -109,7 +109,7 @@ func TestFaultTruncatedRange(t *testing.T) {
 	// pipe, so it is polled for.
 	queued := func(out string) (missing []string) {
 		for _, blob := range cutBlobs {
-			if !strings.Contains(out, `msg="replica member needs repair" member=local0 name=b/`+blob) {
+			if !strings.Contains(out, `msg="replica member needs repair" member=local0 name=b/`+filepath.Base(blob)) {
 				missing = append(missing, blob)
 			}
 		}

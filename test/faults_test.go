@@ -94,18 +94,28 @@ func (g *Gateway) blobDirs() []string {
 	return out
 }
 
-// blobNames lists the blob files of one backend directory.
+// blobNames lists the files below one directory of a local backend (b/ or
+// m/), as paths relative to it: "3f2+/3f2a...", since names of 32 hex
+// digits or more are kept in fan-out directories.
 func blobNames(t testing.TB, dir string) []string {
 	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, e := range ents {
-		if e.Type().IsRegular() {
-			out = append(out, e.Name())
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == dir {
+			return nil
 		}
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			rel, err := filepath.Rel(dir, p)
+			out = append(out, rel)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
@@ -335,7 +345,7 @@ func TestFaultCorruption(t *testing.T) {
 		t.Fatalf("deep scrub:\n%s", out)
 	}
 	for _, o := range objs[:20] {
-		if !strings.Contains(out, "b/"+o.blob+" ("+bucket+"/"+o.key+")") {
+		if !strings.Contains(out, "b/"+filepath.Base(o.blob)+" ("+bucket+"/"+o.key+")") {
 			t.Errorf("deep scrub does not name %s", o.key)
 		}
 	}

@@ -201,8 +201,15 @@ func TestForeignFilesNeverStopMaintenance(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.Stop()
-	big := filepath.Join(g.LocalDirs[0], "m", strings.Repeat("ab", 32))
-	small := filepath.Join(g.LocalDirs[1], "m", strings.Repeat("cd", 32))
+	// Where the local backend keeps meta records: in fan-out directories
+	// named by the first three hex digits.
+	big := filepath.Join(g.LocalDirs[0], "m", "aba+", strings.Repeat("ab", 32))
+	small := filepath.Join(g.LocalDirs[1], "m", "cdc+", strings.Repeat("cd", 32))
+	for _, p := range []string{big, small} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := os.WriteFile(big, bytes.Repeat([]byte{7}, 65<<20), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +230,7 @@ func TestForeignFilesNeverStopMaintenance(t *testing.T) {
 			t.Errorf("maintenance touched the foreign file %s: %v", p, err)
 		}
 	}
-	if !slices.Contains(blobNames(t, filepath.Join(g.LocalDirs[0], "m")), strings.Repeat("ab", 32)) {
+	if !slices.Contains(blobNames(t, filepath.Join(g.LocalDirs[0], "m")), filepath.Join("aba+", strings.Repeat("ab", 32))) {
 		t.Error("the foreign file is gone")
 	}
 }
@@ -348,7 +355,7 @@ func TestHostileMisattributedFailover(t *testing.T) {
 	}
 	chunk2 := int64(sealHeaderSize + 2*sealChunkBytes)
 	flipFileByte(t, filepath.Join(g.LocalDirs[0], "b", blobs[0]), chunk2+30_000)
-	honest := filepath.Join(vgw.Dir, g.Buckets[0].Bucket, "b", blobs[0])
+	honest := filepath.Join(vgw.Dir, g.Buckets[0].Bucket, "b", filepath.Base(blobs[0]))
 	honestBytes, err := os.ReadFile(honest)
 	if err != nil {
 		t.Fatal(err)

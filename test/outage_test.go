@@ -49,14 +49,22 @@ func storedNames(t testing.TB, dir string) []string {
 	t.Helper()
 	var out []string
 	for _, sub := range []string{"b", "m"} {
-		ents, err := os.ReadDir(filepath.Join(dir, sub))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			t.Fatal(err)
-		}
-		for _, e := range ents {
-			if e.Type().IsRegular() {
-				out = append(out, sub+"/"+e.Name())
+		// A local backend keeps these names in fan-out directories
+		// (b/3f2+/3f2a...), a versitygw bucket directly.
+		err := filepath.WalkDir(filepath.Join(dir, sub), func(p string, d fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
 			}
+			if err != nil {
+				return err
+			}
+			if d.Type().IsRegular() {
+				out = append(out, sub+"/"+d.Name())
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 	slices.Sort(out)

@@ -2,14 +2,68 @@
 //
 // # Layout
 //
-// An object name maps directly to a path under the root: "b/3f2a" is the file
-// root/b/3f2a. There is no fan-out, so a name is never ambiguous and a
-// listing is a sorted walk of the tree. Names are validated with
-// backends.ValidName, and every file system call goes through an os.Root, so
-// neither ".." nor a symbolic link can reach outside the root. One name
-// cannot be both an object and a directory of other objects ("b/x" and
-// "b/x/y"); such a Put fails. A segment longer than the file system allows
-// (255 bytes on most) is ErrInvalidName.
+// An object name maps to a path under the root: "b/x" is the file root/b/x,
+// except that a last path segment of 32 or more lowercase hexadecimal
+// digits (twincrypt's blob ids and meta record hashes) is stored in a
+// fan-out directory named by its first three digits and a '+': "m/3f2a..."
+// is the file root/m/3f2+/3f2a.... Directories never fan out, and names of
+// other shapes (short, upper case, other characters) stay in place. '+' is
+// not allowed in object names, so a fan-out directory can never collide
+// with an object or a directory of objects, nor be listed as one, and the
+// rule depends on the name alone: a name has exactly one place.
+//
+// Three digits make 4096 fan-out directories in each directory of
+// objects. At a million blobs (or meta records) that is about 250 names a
+// directory, 2,500 at ten million: a listing page reads the 4096 short
+// names of the fan-out directories and the few fan-out directories it
+// spans, a few hundred KB whatever the number of objects. 256 ways (two
+// digits) would hold 4,000 names a directory at a million and 40,000 at
+// ten million, read whole for a page of any size; 4096 costs more
+// directories (8,192 for b/ and m/, a few MB of directory blocks) and, while
+// a store is small, a directory creation for most new names.
+//
+// Names are validated with backends.ValidName, and every file system call
+// goes through an os.Root, so neither ".." nor a symbolic link can reach
+// outside the root. One path cannot be both an object and a directory of
+// other objects ("b/x" and "b/x/y"); such a Put fails. (A name that fans
+// out is not at the path of the directory of the same name, so
+// "m/<64 digits>" and "m/<64 digits>/y" can both exist.) A segment longer
+// than the file system allows (255 bytes on most) is ErrInvalidName.
+//
+// # Migration from the flat layout
+//
+// Earlier versions stored every name at its own path (flat b/ and m/
+// directories). Opening a directory (Open, New, or the first request after
+// a directory appeared at the root path) moves every file whose name fans
+// out and that lies directly in its directory into its fan-out directory
+// before the backend serves anything: a hard link to the new place, then
+// removal of the old name (a rename where the file system has no hard
+// links), reading each directory of objects in batches of 1024 entries,
+// then one sync of the file system (syncfs; an fsync of every directory
+// changed elsewhere). Fan-out directories are not read: after a migration
+// an open reads the root, b/ and m/ (4096 entries each) and moves nothing.
+// A move never replaces a file: if the fan-out place is taken (a migration
+// in another process, or an interrupted one, got there first) the older
+// of the two by modification time is removed (the same file under both
+// names, left by an interrupted move, loses its flat name). Only regular
+// files are moved: a symbolic link stays at its flat place, where Get and
+// Stat still follow it. A migration that stops (a crash, an error)
+// leaves every object at one of its two places and is finished by the next
+// open; until then the backend answers ErrUnavailable, never ErrNotFound
+// (Open succeeds and every request tries the migration again; New fails).
+// A directory that cannot be written (read-only file system, no
+// permission) is served as it is, flat files included (below).
+// Several processes may migrate the same directory at once.
+//
+// Flat files that appear later (a process of an earlier version serving
+// the same directory) are not lost or hidden: Get and Stat look in the
+// fan-out place, then the flat place, then the fan-out place again (a
+// migration elsewhere may have moved the file between the two looks);
+// List lists them in order (a fan-out copy of the same name wins); Delete
+// removes the flat copy first, then the fan-out one. The next open moves
+// them. Instances of an earlier version do not see objects in fan-out
+// directories, so every instance sharing a directory should be upgraded
+// together.
 //
 // # Durability and atomicity
 //
@@ -54,12 +108,20 @@
 //
 // # Listing cost
 //
-// List reads, sorts and binary-searches only the directories on the way to
-// the first name after startAfter and then walks forward until the page is
-// full. With the flat b/ and m/ directories one page costs one read of each
-// directory it touches, so listing n objects in pages of p costs O(n*n/p)
-// directory entries read; file systems with hashed directories (ext4, xfs)
-// keep lookups fast at millions of entries.
+// List walks the tree in byte order, reading only the directories that can
+// hold names after startAfter with the prefix, and stops once the page is
+// full. A directory of objects sorts its entries by name (a directory by its
+// name and a slash, a fan-out directory by its prefix); the files of a
+// fan-out directory are merged with the entries that share its prefix
+// ("3f2+" with a file "3f2b" or a directory "3f2c/"). A page of b/ or m/
+// reads the names of its 4096 fan-out directories and the fan-out
+// directories the page spans (only names, with Readdirnames, and one lstat
+// for each object listed), so its memory and time do not grow with the
+// number of objects beyond the size of a fan-out directory (about 250
+// names at a million objects), and listing n objects in pages of p costs
+// O(n + 4096*n/p) entries read. Directories other than fan-out ones are
+// read whole, so a tree of many names of other shapes in one directory is
+// listed as before.
 package local
 
 import (
@@ -72,8 +134,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"slices"
-	"strings"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -101,6 +162,10 @@ const defaultPageSize = 1000
 // was deleted, or the file system that holds it is not mounted. It wraps
 // backends.ErrUnavailable.
 var ErrMissing = fmt.Errorf("directory missing: %w", backends.ErrUnavailable)
+
+// errMigration is the error of an open that could not finish moving the
+// files of the flat layout into fan-out directories.
+var errMigration = errors.New("moving files of the flat layout into fan-out directories")
 
 // errClosed is returned by requests made after Close.
 var errClosed = errors.New("backend closed")
@@ -152,16 +217,19 @@ func New(name, root string) (*Backend, error) {
 
 // Open opens the directory root as the backend called name, without
 // creating it, and removes temporary files left behind by interrupted
-// writes. A missing directory is not an error: the backend then answers
-// every request with ErrMissing until a directory appears at root, and
-// opens it then. Any other problem with root (not a directory, no
+// writes, and moves the files of the flat layout into their fan-out
+// directories (see the package doc). A missing directory is not an error:
+// the backend then answers every request with ErrMissing until a directory
+// appears at root, and opens it then. Nor is a migration that stops with an
+// error: every request answers backends.ErrUnavailable and tries again
+// until one finishes. Any other problem with root (not a directory, no
 // permission) is.
 func Open(name, root string) (*Backend, error) {
 	if err := checkArgs(name, root); err != nil {
 		return nil, err
 	}
 	b := &Backend{name: name, path: root}
-	if _, err := b.dir(); err != nil && !errors.Is(err, ErrMissing) {
+	if _, err := b.dir(); err != nil && !errors.Is(err, ErrMissing) && !errors.Is(err, errMigration) {
 		b.Close()
 		return nil, fmt.Errorf("local backend %s: %w", name, err)
 	}
@@ -230,6 +298,14 @@ func (b *Backend) open() (*rootDir, error) {
 		r.Close()
 		return nil, fmt.Errorf("removing stale temporary files: %w", err)
 	}
+	if _, err := d.migrate(); err != nil && !readOnly(err) {
+		// Stopped half-way: every object is at one of its places,
+		// and the next open carries on. A directory that cannot be
+		// written (a read-only snapshot) is served as it is: Get,
+		// Stat and List find flat files too.
+		r.Close()
+		return nil, fmt.Errorf("%w: %w: %w", backends.ErrUnavailable, errMigration, err)
+	}
 	d.dirs = newDirSyncer(d.syncDir)
 	d.files = &fileSyncer{one: (*os.File).Sync, all: d.syncFS, check: writebackErr}
 	if old := b.cur.Swap(d); old != nil {
@@ -242,7 +318,9 @@ func (b *Backend) open() (*rootDir, error) {
 
 // Check reports whether the backend's directory is there and can be
 // opened: nil, an error wrapping ErrMissing, or another error wrapping
-// backends.ErrUnavailable. It reads no directory, however large.
+// backends.ErrUnavailable. It reads no directory of objects, however
+// large (the first request after a directory appears at the root path
+// opens it, see "Migration from the flat layout" in the package doc).
 func (b *Backend) Check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return &backends.Error{Backend: b.name, Op: "check", Err: err}
@@ -258,6 +336,17 @@ func (b *Backend) Name() string { return b.name }
 
 // Root returns the directory the backend stores its objects in.
 func (b *Backend) Root() string { return b.path }
+
+// File returns the path of the file that holds (or would hold) the object
+// called name: below Root, in a fan-out directory for names that fan out
+// (see the package doc, "Layout"). It returns "" for an invalid name. It
+// is for tools and tests that look at the files themselves.
+func (b *Backend) File(name string) string {
+	if !backends.ValidName(name) {
+		return ""
+	}
+	return filepath.Join(b.path, filepath.FromSlash(physical(name)))
+}
 
 // Close releases the backend's handles on its root directory.
 func (b *Backend) Close() error {
@@ -392,11 +481,12 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 	if err := ctx.Err(); err != nil {
 		return b.err(d, "put", name, err)
 	}
-	dir := path.Dir(name)
+	dst := physical(name)
+	dir := path.Dir(dst)
 	if err := d.mkdirs(dir); err != nil {
 		return b.putErr(d, name, err)
 	}
-	if err := d.root.Rename(tmp, name); err != nil {
+	if err := d.root.Rename(tmp, dst); err != nil {
 		return b.putErr(d, name, err)
 	}
 	if err := d.dirs.Sync(dir); err != nil {
@@ -426,7 +516,7 @@ func (d *rootDir) mkdirs(dir string) error {
 		}
 		return err
 	}
-	return d.syncDir(path.Dir(dir))
+	return d.dirs.Sync(path.Dir(dir))
 }
 
 // syncFS syncs the file system that holds the root.
@@ -467,7 +557,7 @@ func (b *Backend) Get(ctx context.Context, name string, offset, length int64) (i
 	if err != nil {
 		return nil, err
 	}
-	f, err := d.root.Open(name)
+	f, err := find(name, d.root.Open)
 	if err != nil {
 		return nil, b.err(d, "get", name, err)
 	}
@@ -517,7 +607,7 @@ func (b *Backend) Stat(ctx context.Context, name string) (backends.Info, error) 
 	if err != nil {
 		return backends.Info{}, err
 	}
-	fi, err := d.root.Stat(name)
+	fi, err := find(name, d.root.Stat)
 	if err != nil {
 		return backends.Info{}, b.err(d, "stat", name, err)
 	}
@@ -536,163 +626,64 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	fi, err := d.root.Lstat(name)
+	// A flat copy first: removed after the fan-out copy, it could be
+	// moved into the fan-out place by a migration in between.
+	p := physical(name)
+	if p != name {
+		if err := b.remove(d, name); err != nil {
+			return b.err(d, "delete", name, err)
+		}
+	}
+	if err := b.remove(d, p); err != nil {
+		return b.err(d, "delete", name, err)
+	}
+	return nil
+}
+
+// remove removes the file at p, if it is a regular file, and makes the
+// removal durable.
+func (b *Backend) remove(d *rootDir, p string) error {
+	fi, err := d.root.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil
 	}
 	if err != nil {
-		return b.err(d, "delete", name, err)
+		return err
 	}
 	if !fi.Mode().IsRegular() {
 		return nil // a directory of other objects, not an object
 	}
-	if err := d.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return b.err(d, "delete", name, err)
-	}
-	if err := d.dirs.Sync(path.Dir(name)); err != nil {
-		return b.err(d, "delete", name, err)
-	}
-	return nil
-}
-
-// List returns up to limit objects whose names start with prefix and sort
-// after startAfter, in byte order.
-func (b *Backend) List(ctx context.Context, prefix, startAfter string, limit int) (backends.ListPage, error) {
-	if prefix != "" && !backends.ValidName(prefix+"x") {
-		return backends.ListPage{}, &backends.Error{Backend: b.name, Op: "list", Err: fmt.Errorf("%w: prefix %q", backends.ErrInvalidName, prefix)}
-	}
-	if err := ctx.Err(); err != nil {
-		return backends.ListPage{}, &backends.Error{Backend: b.name, Op: "list", Err: err}
-	}
-	d, err := b.current("list", "")
-	if err != nil {
-		return backends.ListPage{}, err
-	}
-	if limit <= 0 {
-		limit = defaultPageSize
-	}
-	w := walker{ctx: ctx, root: d.root, prefix: prefix, after: startAfter, limit: limit + 1}
-	if err := w.walk("."); err != nil && !errors.Is(err, errPageFull) {
-		return backends.ListPage{}, &backends.Error{Backend: b.name, Op: "list", Err: err}
-	}
-	if len(w.items) == 0 {
-		// An empty listing is an answer only from the directory that is
-		// still at the root path, not from one removed meanwhile.
-		if now, err := b.dir(); err != nil {
-			return backends.ListPage{}, &backends.Error{Backend: b.name, Op: "list", Err: err}
-		} else if now != d {
-			return backends.ListPage{}, &backends.Error{Backend: b.name, Op: "list",
-				Err: fmt.Errorf("%w: directory replaced during the listing", backends.ErrUnavailable)}
-		}
-	}
-	page := backends.ListPage{Items: w.items}
-	if len(w.items) > limit {
-		page.Items = w.items[:limit]
-		page.Next = page.Items[limit-1].Name
-	}
-	return page, nil
-}
-
-var errPageFull = errors.New("page full")
-
-// walker collects objects in byte order of their names.
-type walker struct {
-	ctx    context.Context
-	root   *os.Root
-	prefix string
-	after  string
-	limit  int
-	items  []backends.Info
-}
-
-// entry is a directory entry with the key it sorts by: the name for a file,
-// the name and a slash for a directory, so that "b-x" < "b/..." < "b0".
-type entry struct {
-	key   string
-	isDir bool
-}
-
-// walk visits the directory dir ("." for the root), whose objects' names
-// start with dir+"/".
-func (w *walker) walk(dir string) error {
-	if err := w.ctx.Err(); err != nil {
+	if err := d.root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	base := ""
-	if dir != "." {
-		base = dir + "/"
+	return d.dirs.Sync(path.Dir(p))
+}
+
+// find calls op (Open or Stat of the root) on the place of the object
+// called name. A name that fans out is looked for in its fan-out directory
+// and then at its flat place (written by an earlier version and not
+// migrated yet), and then once more in the fan-out directory: a migration
+// in another process may have moved it between the first two looks.
+func find[T any](name string, op func(string) (T, error)) (T, error) {
+	p := physical(name)
+	v, err := op(p)
+	if p == name || !missing(err) {
+		return v, err
 	}
-	d, err := w.root.Open(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // removed by a concurrent Delete of its last object
+	if v, ferr := op(name); !missing(ferr) {
+		return v, ferr
 	}
-	if err != nil {
-		return err
-	}
-	des, err := d.ReadDir(-1)
-	d.Close()
-	if err != nil {
-		return err
-	}
-	entries := make([]entry, 0, len(des))
-	for _, de := range des {
-		n := de.Name()
-		if !backends.ValidName(n) {
-			continue // the temporary directory or foreign files
-		}
-		if de.IsDir() {
-			entries = append(entries, entry{n + "/", true})
-		} else if de.Type().IsRegular() {
-			entries = append(entries, entry{n, false})
-		}
-	}
-	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
-	// Skip entries whose subtree sorts entirely before startAfter.
-	start, _ := slices.BinarySearchFunc(entries, w.after, func(e entry, after string) int {
-		full := base + e.key
-		if e.isDir && strings.HasPrefix(after, full) {
-			return 0 // startAfter lies inside this directory
-		}
-		return strings.Compare(full, after)
-	})
-	for _, e := range entries[start:] {
-		full := base + e.key
-		if !e.isDir {
-			if full <= w.after {
-				continue
-			}
-			if !strings.HasPrefix(full, w.prefix) {
-				if full > w.prefix {
-					return errPageFull // past every name with the prefix
-				}
-				continue
-			}
-			fi, err := w.root.Stat(full)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // deleted meanwhile
-			}
-			if err != nil {
-				return err
-			}
-			w.items = append(w.items, backends.Info{Name: full, Size: fi.Size(), ModTime: fi.ModTime()})
-			if len(w.items) >= w.limit {
-				return errPageFull
-			}
-			continue
-		}
-		// A directory holds names starting with full; descend only if some of
-		// them can start with the prefix.
-		if !strings.HasPrefix(full, w.prefix) && !strings.HasPrefix(w.prefix, full) {
-			if full > w.prefix {
-				return errPageFull
-			}
-			continue
-		}
-		if err := w.walk(strings.TrimSuffix(full, "/")); err != nil {
-			return err
-		}
-	}
-	return nil
+	return op(p)
+}
+
+// readOnly reports whether err says that the directory cannot be written.
+func readOnly(err error) bool {
+	return errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)
+}
+
+// missing reports whether err says that no file is at a path.
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // SweepTemp removes the temporary files of interrupted writes that were

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -48,13 +49,16 @@ func populated(t *testing.T, objects map[string][]byte) (*config.Config, string)
 // blobFiles lists the blob files of a local backend directory.
 func blobFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(dir, "b"))
+	var out []string
+	// Blob names are kept in fan-out directories (b/3f2+/3f2a...).
+	err := filepath.WalkDir(filepath.Join(dir, "b"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			out = append(out, p)
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, filepath.Join(dir, "b", e.Name()))
 	}
 	return out
 }
