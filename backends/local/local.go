@@ -120,10 +120,11 @@ type Backend struct {
 
 // rootDir is one open instance of the root directory.
 type rootDir struct {
-	root  *os.Root
-	id    os.FileInfo // its identity (device and inode), for os.SameFile
-	dirs  *dirSyncer  // fsyncs of directories after renames and removals
-	files *fileSyncer // fsyncs of small files, shared among concurrent Puts
+	root    *os.Root
+	id      os.FileInfo // its identity (device and inode), for os.SameFile
+	dirs    *dirSyncer  // fsyncs of directories after renames and removals
+	files   *fileSyncer // fsyncs of small files, shared among concurrent Puts
+	handles dirHandles  // directories kept open for Put
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -266,10 +267,10 @@ func (b *Backend) Close() error {
 	b.closed = true
 	var errs []error
 	if d := b.cur.Swap(nil); d != nil {
-		errs = append(errs, d.root.Close())
+		errs = append(errs, d.handles.close(), d.root.Close())
 	}
 	for _, d := range b.old {
-		errs = append(errs, d.root.Close())
+		errs = append(errs, d.handles.close(), d.root.Close())
 	}
 	b.old = nil
 	return errors.Join(errs...)
@@ -347,13 +348,14 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return b.err(d, "put", name, err)
 	}
-	tmp := tmpDir + "/" + hex.EncodeToString(rnd[:])
-	f, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmpName := hex.EncodeToString(rnd[:])
+	tmp := tmpDir + "/" + tmpName
+	tdir, f, err := d.createTemp(tmpName)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The temporary directory is gone: the root was emptied by
 		// hand. It is still the root (d is current), so make it again.
 		if merr := d.root.Mkdir(tmpDir, 0o700); merr == nil || errors.Is(merr, fs.ErrExist) {
-			f, err = d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			tdir, f, err = d.createTemp(tmpName)
 		}
 	}
 	if err != nil {
@@ -393,11 +395,25 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 		return b.err(d, "put", name, err)
 	}
 	dir := path.Dir(name)
-	if err := d.mkdirs(dir); err != nil {
-		return b.putErr(d, name, err)
-	}
-	if err := d.root.Rename(tmp, name); err != nil {
-		return b.putErr(d, name, err)
+	if tdir == nil {
+		if err := d.mkdirs(dir); err != nil {
+			return b.putErr(d, name, err)
+		}
+		if err := d.root.Rename(tmp, name); err != nil {
+			return b.putErr(d, name, err)
+		}
+	} else {
+		dst, release, err := d.destDir(dir)
+		if err != nil {
+			return b.putErr(d, name, err)
+		}
+		err = renameIn(tdir, tmpName, dst, path.Base(name))
+		if release {
+			dst.Close()
+		}
+		if err != nil {
+			return b.putErr(d, name, err)
+		}
 	}
 	if err := d.dirs.Sync(dir); err != nil {
 		return b.putErr(d, name, err)
@@ -442,7 +458,55 @@ func (d *rootDir) syncFS() error {
 	return err
 }
 
+// createTemp creates the temporary file name in tmpDir. Through the kept
+// handle of tmpDir where the system allows (tdir is that handle), else
+// through the root (tdir is nil).
+func (d *rootDir) createTemp(name string) (tdir, f *os.File, err error) {
+	if !haveAt {
+		f, err = d.root.OpenFile(tmpDir+"/"+name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		return nil, f, err
+	}
+	tdir, err = d.handles.tmpDir(d.root)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err = createIn(tdir, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		// tmpDir was removed (a file cannot be created in a removed
+		// directory): forget the handle so that the next try opens the
+		// one at the path.
+		d.handles.dropTmp(tdir)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return tdir, f, nil
+}
+
+// destDir returns an open handle of the directory dir that a Put renames
+// its file into, creating the directory as mkdirs does if it is missing.
+// release: the handle is not kept, the caller closes it.
+func (d *rootDir) destDir(dir string) (f *os.File, release bool, err error) {
+	fi, err := d.root.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		if err := d.mkdirs(dir); err != nil {
+			return nil, false, err
+		}
+		if fi, err = d.root.Stat(dir); err != nil {
+			return nil, false, err
+		}
+	}
+	return d.handles.dir(d.root, dir, fi)
+}
+
+// syncDir fsyncs the directory dir: through its kept handle while that is
+// still the directory at the path, else by opening it.
 func (d *rootDir) syncDir(dir string) error {
+	if fi, err := d.root.Stat(dir); err == nil {
+		if ok, err := d.handles.sync(dir, fi); ok {
+			return err
+		}
+	}
 	f, err := d.root.Open(dir)
 	if err != nil {
 		return err
