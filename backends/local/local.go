@@ -63,6 +63,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -369,12 +370,21 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 			d.root.Remove(tmp)
 		}
 	}()
-	body := backends.ExactReader(ctx, r, size)
-	// A copy buffer no larger than the body needs (*os.File's ReadFrom
-	// would allocate 32 KiB for every Put, however small), into a writer
-	// that starts writeback as it goes.
-	buf := backends.CopyBuffer(size, copyBufferSize)
-	written, err := io.CopyBuffer(&writebackWriter{f: f}, body, buf)
+	var written int64
+	if br, ok := r.(*bytes.Reader); ok && size >= 0 && int64(br.Len()) == size {
+		// A body of the declared size held in memory (the replicated
+		// set's small Puts): one write, no copy.
+		if err = ctx.Err(); err == nil {
+			written, err = br.WriteTo(&writebackWriter{f: f})
+		}
+	} else {
+		body := backends.ExactReader(ctx, r, size)
+		// A copy buffer no larger than the body needs (*os.File's
+		// ReadFrom would allocate 32 KiB for every Put, however small),
+		// into a writer that starts writeback as it goes.
+		buf := backends.CopyBuffer(size, copyBufferSize)
+		written, err = io.CopyBuffer(&writebackWriter{f: f}, body, buf)
+	}
 	if err != nil {
 		return b.err(d, "put", name, err)
 	}

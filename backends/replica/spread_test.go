@@ -38,7 +38,9 @@ func TestGetSpread(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := newFake("a"), newFake("b")
-			s, err := New([]Member{{Backend: a, Jurisdiction: "DE"}, {Backend: b, Jurisdiction: "CH", Priority: tc.prioB}}, Options{Queue: NewMemQueue(), BufferSize: testBuf})
+			clk := newTestClock() // no cooldown ends, no probe brings b back
+			s, err := New([]Member{{Backend: a, Jurisdiction: "DE"}, {Backend: b, Jurisdiction: "CH", Priority: tc.prioB}},
+				Options{Queue: NewMemQueue(), BufferSize: testBuf, Clock: clk.Now, Breaker: BreakerOptions{Threshold: 1}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,12 +49,18 @@ func TestGetSpread(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.downB {
+				// Reads that start on b (with either hint, whichever
+				// member is first) fail over to a and mark b down.
 				b.set(func(f *fake) { f.down = true })
-				for range 5 { // past the breaker's threshold
-					if _, err := b.Stat(ctx, "b/s"); err == nil {
-						t.Fatal("Stat of a down fake succeeded")
+				for n := range 2 {
+					rc, err := s.Get(WithSpread(ctx, n), "b/s", 0, -1)
+					if err != nil {
+						t.Fatal(err)
 					}
-					_, _ = s.Stat(WithSpread(ctx, 1), "b/s")
+					rc.Close()
+				}
+				if h := s.Health()[1]; h.State != StateDown {
+					t.Fatalf("b is %+v, want down", h)
 				}
 			}
 			first, other := a, b // first: where a Get without the hint starts
