@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twincrypt/twincrypt/backends/replica"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/checksum"
 	"github.com/twincrypt/twincrypt/gateway/seal"
@@ -586,7 +585,6 @@ type objectReader struct {
 	curEnd   int64
 	ahead    []*openedPart // requested ahead, in order of position
 	nextOff  int64         // where the next part to request ahead begins
-	spread   int           // parts requested ahead so far: alternate providers (replica.WithSpread)
 }
 
 // openedPart is a part's stream being opened in the background.
@@ -653,11 +651,9 @@ func (r *objectReader) requestAhead() {
 		}
 		op := &openedPart{from: r.nextOff, end: end, done: make(chan struct{})}
 		local, n := r.nextOff-start, end-r.nextOff
-		r.spread++
-		ctx := replica.WithSpread(r.ctx, r.spread)
 		go func() {
 			defer close(op.done)
-			op.rd, op.closer, op.err = r.o.ns.openBlobRange(ctx, p, local, n)
+			op.rd, op.closer, op.err = r.o.ns.openBlobRange(r.ctx, p, local, n)
 		}()
 		r.ahead = append(r.ahead, op)
 		r.nextOff = end

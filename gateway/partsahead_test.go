@@ -135,13 +135,12 @@ func TestReadAheadCloseEarly(t *testing.T) {
 	}
 }
 
-// TestPartsSpreadFailover damages every part of a four-part object on one
+// TestPartsAheadFailover damages every part of a four-part object on one
 // provider at a time, by corrupting a byte in each part's blob or by
-// removing the blobs: whichever provider each part was requested from (a
-// reader spreads the parts it requests ahead over both), a whole read
-// returns the object, the damaged copies failing over to the other
-// provider.
-func TestPartsSpreadFailover(t *testing.T) {
+// removing the blobs: whichever provider each part requested ahead was
+// opened on, a whole read returns the object, the damaged copies failing
+// over to the other provider.
+func TestPartsAheadFailover(t *testing.T) {
 	ctx := context.Background()
 	ps := int64(gateway.MinPartSize)
 	for _, damage := range []string{"corrupt", "remove"} {

@@ -126,7 +126,7 @@ func (s *Set) Get(ctx context.Context, name string, offset, length int64) (io.Re
 		name:     name,
 		offset:   offset,
 		length:   length,
-		order:    spread(ctx, s.ordered(ctx)),
+		order:    s.ordered(ctx),
 		excluded: make(map[*member]bool),
 	}
 	if err := r.open(); err != nil {
