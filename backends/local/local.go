@@ -63,7 +63,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -121,11 +120,10 @@ type Backend struct {
 
 // rootDir is one open instance of the root directory.
 type rootDir struct {
-	root    *os.Root
-	id      os.FileInfo // its identity (device and inode), for os.SameFile
-	dirs    *dirSyncer  // fsyncs of directories after renames and removals
-	files   *fileSyncer // fsyncs of small files, shared among concurrent Puts
-	handles dirHandles  // directories kept open for Put
+	root  *os.Root
+	id    os.FileInfo // its identity (device and inode), for os.SameFile
+	dirs  *dirSyncer  // fsyncs of directories after renames and removals
+	files *fileSyncer // fsyncs of small files, shared among concurrent Puts
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -268,10 +266,10 @@ func (b *Backend) Close() error {
 	b.closed = true
 	var errs []error
 	if d := b.cur.Swap(nil); d != nil {
-		errs = append(errs, d.handles.close(), d.root.Close())
+		errs = append(errs, d.root.Close())
 	}
 	for _, d := range b.old {
-		errs = append(errs, d.handles.close(), d.root.Close())
+		errs = append(errs, d.root.Close())
 	}
 	b.old = nil
 	return errors.Join(errs...)
@@ -349,14 +347,13 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return b.err(d, "put", name, err)
 	}
-	tmpName := hex.EncodeToString(rnd[:])
-	tmp := tmpDir + "/" + tmpName
-	tdir, f, err := d.createTemp(tmpName)
+	tmp := tmpDir + "/" + hex.EncodeToString(rnd[:])
+	f, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The temporary directory is gone: the root was emptied by
 		// hand. It is still the root (d is current), so make it again.
 		if merr := d.root.Mkdir(tmpDir, 0o700); merr == nil || errors.Is(merr, fs.ErrExist) {
-			tdir, f, err = d.createTemp(tmpName)
+			f, err = d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		}
 	}
 	if err != nil {
@@ -370,21 +367,12 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 			d.root.Remove(tmp)
 		}
 	}()
-	var written int64
-	if br, ok := r.(*bytes.Reader); ok && size >= 0 && int64(br.Len()) == size {
-		// A body of the declared size held in memory (the replicated
-		// set's small Puts): one write, no copy.
-		if err = ctx.Err(); err == nil {
-			written, err = br.WriteTo(&writebackWriter{f: f})
-		}
-	} else {
-		body := backends.ExactReader(ctx, r, size)
-		// A copy buffer no larger than the body needs (*os.File's
-		// ReadFrom would allocate 32 KiB for every Put, however small),
-		// into a writer that starts writeback as it goes.
-		buf := backends.CopyBuffer(size, copyBufferSize)
-		written, err = io.CopyBuffer(&writebackWriter{f: f}, body, buf)
-	}
+	body := backends.ExactReader(ctx, r, size)
+	// A copy buffer no larger than the body needs (*os.File's ReadFrom
+	// would allocate 32 KiB for every Put, however small), into a writer
+	// that starts writeback as it goes.
+	buf := backends.CopyBuffer(size, copyBufferSize)
+	written, err := io.CopyBuffer(&writebackWriter{f: f}, body, buf)
 	if err != nil {
 		return b.err(d, "put", name, err)
 	}
@@ -405,25 +393,11 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 		return b.err(d, "put", name, err)
 	}
 	dir := path.Dir(name)
-	if tdir == nil {
-		if err := d.mkdirs(dir); err != nil {
-			return b.putErr(d, name, err)
-		}
-		if err := d.root.Rename(tmp, name); err != nil {
-			return b.putErr(d, name, err)
-		}
-	} else {
-		dst, release, err := d.destDir(dir)
-		if err != nil {
-			return b.putErr(d, name, err)
-		}
-		err = renameIn(tdir, tmpName, dst, path.Base(name))
-		if release {
-			dst.Close()
-		}
-		if err != nil {
-			return b.putErr(d, name, err)
-		}
+	if err := d.mkdirs(dir); err != nil {
+		return b.putErr(d, name, err)
+	}
+	if err := d.root.Rename(tmp, name); err != nil {
+		return b.putErr(d, name, err)
 	}
 	if err := d.dirs.Sync(dir); err != nil {
 		return b.putErr(d, name, err)
@@ -468,55 +442,7 @@ func (d *rootDir) syncFS() error {
 	return err
 }
 
-// createTemp creates the temporary file name in tmpDir. Through the kept
-// handle of tmpDir where the system allows (tdir is that handle), else
-// through the root (tdir is nil).
-func (d *rootDir) createTemp(name string) (tdir, f *os.File, err error) {
-	if !haveAt {
-		f, err = d.root.OpenFile(tmpDir+"/"+name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		return nil, f, err
-	}
-	tdir, err = d.handles.tmpDir(d.root)
-	if err != nil {
-		return nil, nil, err
-	}
-	f, err = createIn(tdir, name)
-	if errors.Is(err, fs.ErrNotExist) {
-		// tmpDir was removed (a file cannot be created in a removed
-		// directory): forget the handle so that the next try opens the
-		// one at the path.
-		d.handles.dropTmp(tdir)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	return tdir, f, nil
-}
-
-// destDir returns an open handle of the directory dir that a Put renames
-// its file into, creating the directory as mkdirs does if it is missing.
-// release: the handle is not kept, the caller closes it.
-func (d *rootDir) destDir(dir string) (f *os.File, release bool, err error) {
-	fi, err := d.root.Stat(dir)
-	if err != nil || !fi.IsDir() {
-		if err := d.mkdirs(dir); err != nil {
-			return nil, false, err
-		}
-		if fi, err = d.root.Stat(dir); err != nil {
-			return nil, false, err
-		}
-	}
-	return d.handles.dir(d.root, dir, fi)
-}
-
-// syncDir fsyncs the directory dir: through its kept handle while that is
-// still the directory at the path, else by opening it.
 func (d *rootDir) syncDir(dir string) error {
-	if fi, err := d.root.Stat(dir); err == nil {
-		if ok, err := d.handles.sync(dir, fi); ok {
-			return err
-		}
-	}
 	f, err := d.root.Open(dir)
 	if err != nil {
 		return err

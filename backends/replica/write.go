@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,7 +29,7 @@ type putStream struct {
 
 	writing  atomic.Bool // inside pw.Write
 	aborted  atomic.Bool
-	writeErr error // first write failure seen by the tee (putSmall: set before done closes)
+	writeErr error // first write failure seen by the tee
 }
 
 // abort stops the member's leg: its input ends with err and its context is
@@ -38,9 +37,7 @@ type putStream struct {
 func (p *putStream) abort(err error) {
 	p.aborted.Store(true)
 	p.cancel()
-	if p.pw != nil { // nil: a putSmall leg, which its context stops
-		p.pw.CloseWithError(err)
-	}
+	p.pw.CloseWithError(err)
 }
 
 // Put stores r on every member at once, reading r once. See the package
@@ -73,21 +70,6 @@ func (s *Set) Put(ctx context.Context, name string, r io.Reader, size int64) err
 			}
 		}
 		return &QuorumError{Op: "put", Name: name, Needed: s.minWrites, Err: s.combine(errs)}
-	}
-	if size >= 0 && size <= int64(min(smallPut, s.bufSize)) {
-		// Read a small body whole: if it has its declared size, each
-		// member gets its own reader over it (putSmall); if not, the
-		// members' length checks fail it as they would any body.
-		buf := make([]byte, size+1)
-		n, err := io.ReadFull(r, buf)
-		switch {
-		case int64(n) == size && (err == io.EOF || err == io.ErrUnexpectedEOF):
-			return s.putSmall(ctx, name, buf[:n], up, results)
-		case err == nil || err == io.EOF || err == io.ErrUnexpectedEOF:
-			r = io.MultiReader(bytes.NewReader(buf[:n]), r)
-		default:
-			return &backends.Error{Backend: s.name, Op: "put", Name: name, Err: fmt.Errorf("reading input: %w", err)}
-		}
 	}
 	streams := make([]*putStream, 0, len(up))
 	for _, m := range up {
@@ -124,45 +106,6 @@ func (s *Set) Put(ctx context.Context, name string, r io.Reader, size int64) err
 		results[st.m] = s.finish(ctx, name, st, readErr == nil)
 	}
 	return s.putOutcome(ctx, name, results, readErr)
-}
-
-// smallPut is the largest body of known size that Put reads whole and
-// hands to each member as a reader of its own (putSmall), without the
-// pipes, goroutines and stall timers of a teed stream (a meta record, a
-// small blob); a body larger than the tee's buffer (Options.BufferSize) is
-// teed whatever its size.
-const smallPut = 64 << 10
-
-// putSmall is Put of a body held in memory: every member in up gets a
-// reader over body at once, and the outcome is decided as for a teed
-// Put (finish, putOutcome). A member that returns success without having
-// read the whole body failed, as in a teed Put.
-func (s *Set) putSmall(ctx context.Context, name string, body []byte, up []*member, results map[*member]error) error {
-	streams := make([]*putStream, 0, len(up))
-	for _, m := range up {
-		mctx, cancel := context.WithCancel(ctx)
-		st := &putStream{m: m, cancel: cancel, start: s.clock(), done: make(chan struct{})}
-		streams = append(streams, st)
-		br := bytes.NewReader(body)
-		s.traffic.writtenBytes.Add(int64(len(body)))
-		m.writtenBytes.Add(int64(len(body)))
-		go func() {
-			defer close(st.done)
-			st.err = m.b.Put(mctx, name, br, int64(len(body)))
-			if st.err == nil && br.Len() > 0 {
-				st.writeErr = errStoppedReading
-			}
-		}()
-	}
-	defer func() {
-		for _, st := range streams {
-			st.cancel()
-		}
-	}()
-	for _, st := range streams {
-		results[st.m] = s.finish(ctx, name, st, true)
-	}
-	return s.putOutcome(ctx, name, results, nil)
 }
 
 // tee copies r to every stream through one buffer, no larger than a body

@@ -9,10 +9,9 @@ import (
 	"testing"
 )
 
-// TestPutDirectoriesChangedByHand checks that Puts, which write through
-// directories the backend keeps open, land at the path after those
-// directories were removed, replaced or moved away by hand, and that Puts
-// into more directories than the backend keeps open work.
+// TestPutDirectoriesChangedByHand checks that Puts land at the path after
+// the destination or temporary directory was removed, replaced or moved
+// away by hand, and that Puts into many directories work.
 func TestPutDirectoriesChangedByHand(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
@@ -84,7 +83,7 @@ func TestPutDirectoriesChangedByHand(t *testing.T) {
 		root := filepath.Join(t.TempDir(), "root")
 		b := newLocal(t, root)
 		defer b.Close()
-		const n = 150 // more than the backend keeps open
+		const n = 150
 		for i := range n {
 			name := fmt.Sprintf("d%03d/x", i)
 			if err := b.Put(ctx, name, bytes.NewReader([]byte(name)), int64(len(name))); err != nil {
