@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -129,5 +132,49 @@ func TestReadAheadCloseEarly(t *testing.T) {
 	}
 	if n > 2*ps {
 		t.Errorf("read %d bytes, more than the two parts before the missing one", n)
+	}
+}
+
+// TestPartsAheadFailover damages every part of a four-part object on one
+// provider at a time, by corrupting a byte in each part's blob or by
+// removing the blobs: whichever provider each part requested ahead was
+// opened on, a whole read returns the object, the damaged copies failing
+// over to the other provider.
+func TestPartsAheadFailover(t *testing.T) {
+	ctx := context.Background()
+	ps := int64(gateway.MinPartSize)
+	for _, damage := range []string{"corrupt", "remove"} {
+		for i := range 2 {
+			t.Run(fmt.Sprintf("%s on provider %d", damage, i), func(t *testing.T) {
+				e := newEnv(t)
+				whole, blobs := e.putParts(t, "four", payload(int(ps), 11), payload(int(ps), 12), payload(int(ps), 13), payload(999, 14))
+				for _, b := range blobs {
+					p := filepath.Join(e.members[i].Root(), filepath.FromSlash(b))
+					switch damage {
+					case "corrupt":
+						f, err := os.OpenFile(p, os.O_RDWR, 0)
+						if err != nil {
+							t.Fatal(err)
+						}
+						var c [1]byte
+						if _, err := f.ReadAt(c[:], 1000); err != nil {
+							t.Fatal(err)
+						}
+						c[0] ^= 0x40
+						if _, err := f.WriteAt(c[:], 1000); err != nil {
+							t.Fatal(err)
+						}
+						f.Close()
+					case "remove":
+						if err := e.members[i].Delete(ctx, b); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				if got := e.get(t, "four", 0, -1); !bytes.Equal(got, whole) {
+					t.Fatalf("read %d bytes, not the object's %d", len(got), len(whole))
+				}
+			})
+		}
 	}
 }
