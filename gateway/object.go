@@ -986,7 +986,7 @@ func (ns *Namespace) List(ctx context.Context, bucket string, o ListOptions) (Li
 	if _, err := ns.cat.GetBucket(ctx, bucket); err != nil {
 		return ListResult{}, mapCatalogErr(err, bucket, "")
 	}
-	res, err := ns.cat.List(ctx, catalog.ListOptions{Bucket: bucket, Prefix: o.Prefix, Delimiter: o.Delimiter, StartAfter: o.StartAfter, Limit: o.Limit})
+	res, err := ns.cat.List(ctx, catalog.ListOptions{Bucket: bucket, Prefix: o.Prefix, Delimiter: o.Delimiter, StartAfter: o.StartAfter, Limit: o.Limit, WithoutRecords: true})
 	if err != nil {
 		return ListResult{}, mapCatalogErr(err, bucket, "")
 	}

@@ -824,7 +824,7 @@ func listCursor(cur kvCursor, o ListOptions, limit int) (ListResult, error) {
 			res.Truncated = true
 			return res, nil
 		}
-		e, err := decodeEntry(o.Bucket, string(k), v)
+		e, err := decodeEntryRecord(o.Bucket, string(k), v, !o.WithoutRecords)
 		if err != nil {
 			return ListResult{}, err
 		}

@@ -100,6 +100,10 @@ type ListOptions struct {
 	// Limit is the most entries plus common prefixes to return; <= 0
 	// means DefaultLimit.
 	Limit int
+	// WithoutRecords leaves Entry.Record nil in the result: a listing
+	// that needs only names, sizes, ETags and times (an S3 listing) then
+	// copies no record out of the catalog.
+	WithoutRecords bool
 }
 
 // ListResult is one page of a listing: the first Limit items, in byte

@@ -171,13 +171,23 @@ func encodeEntry(e *Entry) []byte {
 }
 
 func decodeEntry(bucket, key string, v []byte) (Entry, error) {
+	return decodeEntryRecord(bucket, key, v, true)
+}
+
+// decodeEntryRecord decodes an entry, with its record only when
+// withRecord is set (the record is checked for length either way).
+func decodeEntryRecord(bucket, key string, v []byte, withRecord bool) (Entry, error) {
 	d := newDecoder(v, "entry", key)
 	e := Entry{Bucket: bucket, Key: key}
 	e.Size = d.varint()
 	e.ETag = d.str()
 	e.ModTime = d.time()
 	e.Generation = d.uvarint()
-	e.Record = d.bytes()
+	if withRecord {
+		e.Record = d.bytes()
+	} else {
+		d.raw()
+	}
 	if d.err == nil && len(d.b) > 0 {
 		e.VersionID = d.str()
 		if d.err == nil && e.VersionID == "" {

@@ -2,6 +2,7 @@ package catalogtest
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -75,6 +76,23 @@ func checkList(t *testing.T, c catalog.Catalog, keys []string, o catalog.ListOpt
 	if !slices.Equal(gotE, wantE) || !slices.Equal(res.CommonPrefixes, wantP) || res.Truncated != wantT || res.Next != wantN {
 		t.Errorf("List(%+v)\n got entries %q prefixes %q truncated %v next %q\nwant entries %q prefixes %q truncated %v next %q",
 			o, gotE, res.CommonPrefixes, res.Truncated, res.Next, wantE, wantP, wantT, wantN)
+	}
+	// The same listing without records: the same page, every field but
+	// the record.
+	bare := o
+	bare.WithoutRecords = true
+	got, err := c.List(t.Context(), bare)
+	if err != nil {
+		t.Fatalf("List(%+v): %v", bare, err)
+	}
+	want := res
+	want.Entries = make([]catalog.Entry, len(res.Entries))
+	for i, e := range res.Entries {
+		e.Record = nil
+		want.Entries[i] = e
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("List(%+v)\n got %+v\nwant %+v", bare, got, want)
 	}
 	return res
 }
