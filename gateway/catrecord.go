@@ -122,15 +122,22 @@ func catAD(format byte, digest []byte, id seal.ObjectID) []byte {
 // else sealed itself (and sealed itself should the catalog form fail,
 // which a record that does not encode makes it do).
 func (ns *Namespace) catRecord(r *record, sealed []byte) []byte {
-	if r.Kind != kindObject && r.Kind != kindDeleteMarker {
-		return sealed
-	}
-	b, err := ns.encodeCatRecord(r, sealed)
+	b, err := ns.encodeCatRecordOf(r, sealed)
 	if err != nil {
 		ns.log.Warn("catalog form of a meta record; the catalog keeps the sealed record", "err", err)
 		return sealed
 	}
 	return b
+}
+
+// encodeCatRecordOf returns what the catalog keeps of r, whose sealed form
+// is sealed: its catalog form when r is an object or a delete marker, else
+// sealed itself.
+func (ns *Namespace) encodeCatRecordOf(r *record, sealed []byte) ([]byte, error) {
+	if r.Kind != kindObject && r.Kind != kindDeleteMarker {
+		return sealed, nil
+	}
+	return ns.encodeCatRecord(r, sealed)
 }
 
 // encodeCatRecord returns the catalog form of r, whose sealed form is
@@ -658,4 +665,29 @@ func decodeCompact(b []byte) (*record, uint32, error) {
 		return nil, 0, fmt.Errorf("%w: unknown version %d", ErrCorruptRecord, r.Version)
 	}
 	return r, uint32(kek), nil
+}
+
+// CatalogFormConverter returns, for catalog.ConvertRecords, a function
+// that turns the record of an entry or version of a catalog written before
+// the catalog form (a sealed record that authenticates, bound to its name)
+// into its catalog form (docs/FORMAT.md, "Catalog records"). A record
+// already in the catalog form, of another kind, or that does not open is
+// returned as it is: scrub reports what does not open.
+func CatalogFormConverter(keys Keys) func(bucket, key, versionID string, rec []byte) []byte {
+	ns := &Namespace{keys: keys, names: names{key: *keys.NameKey()}}
+	return func(bucket, key, versionID string, rec []byte) []byte {
+		if !isSealedForm(rec) {
+			return rec
+		}
+		_, id := ns.names.version(bucket, key, versionID)
+		r, err := ns.openSealed(rec, id)
+		if err != nil {
+			return rec
+		}
+		b, err := ns.encodeCatRecordOf(r, rec)
+		if err != nil {
+			return rec
+		}
+		return b
+	}
 }
