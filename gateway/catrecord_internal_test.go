@@ -66,7 +66,9 @@ func TestCompactRoundTrip(t *testing.T) {
 		{"nil header", func(r *record) { r.Parts[0].Header = nil }},
 		{"empty header", func(r *record) { r.Parts[0].Header = []byte{} }},
 		{"no parts", func(r *record) { r.Parts = nil }},
-		{"empty maps", func(r *record) { r.Meta, r.Props, r.Tags = map[string]string{}, map[string]string{}, map[string]string{} }},
+		{"empty maps", func(r *record) {
+			r.Meta, r.Props, r.Tags = map[string]string{}, map[string]string{}, map[string]string{}
+		}},
 		{"upload checksum without a sum", func(r *record) { r.Checksum = &checksumRecord{Type: checksum.FullObject} }},
 		{"no checksum", func(r *record) { r.Checksum = nil }},
 		{"no retention", func(r *record) { r.Retention = nil; r.LegalHold = false }},
