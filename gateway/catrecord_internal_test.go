@@ -2,6 +2,11 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -222,19 +227,22 @@ type catVector struct {
 	ObjectID   string `json:"object_id"`   // hex: the id the record is bound to
 	Record     string `json:"record"`      // the record, as JSON
 	Sealed     string `json:"sealed"`      // hex: the providers' sealed record
+	Digest     string `json:"digest"`      // hex: the first 16 bytes of SHA-256(sealed)
 	Fields     string `json:"fields"`      // hex: the compact encoding of the record
 	Catalog    string `json:"catalog"`     // hex: the catalog form
 }
 
-// TestCatalogRecordVector checks testdata/catalog-record-vector.json (and
-// so docs/FORMAT.md): the catalog form of the vector's sealed record, its
-// compact fields, and that it opens to the record.
+// TestCatalogRecordVector checks testdata/catalog-record-vector.json
+// against the package (the catalog form of the vector's sealed record, its
+// compact fields, and that it opens to the record), the catalog form again
+// against AES-GCM, HKDF and HMAC as docs/FORMAT.md, "Catalog records",
+// spells them, and that the page shows the vector.
 func TestCatalogRecordVector(t *testing.T) {
 	path := filepath.Join("testdata", "catalog-record-vector.json")
 	r := &record{Version: recordVersion, Kind: kindObject, Bucket: "bucket", Key: "k", Size: 1,
 		ETag: "93b885adfe0da089cdf634904fd59f71", ModTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Generation: 7,
 		Meta:     map[string]string{"content-type": "text/plain"},
-		Parts:    []partRecord{{Blob: "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf", Size: 1, Header: bytes.Repeat([]byte{0x54}, seal.HeaderSize), Data: []byte{1, 2, 3}}},
+		Parts:    []partRecord{{Blob: "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf", Size: 1, Header: []byte{0, 0, 0, 0}, Data: []byte{1, 2, 3}}},
 		Checksum: &checksumRecord{Alg: checksum.CRC64NVME, Type: checksum.FullObject, Sum: []byte{1, 2, 3, 4, 5, 6, 7, 8}}}
 	ns, sealed, id := catTestNamespace(t, r)
 	fields, err := encodeCompact(r, 7)
@@ -246,8 +254,9 @@ func TestCatalogRecordVector(t *testing.T) {
 		t.Fatal(err)
 	}
 	rj, _ := json.Marshal(r)
+	d := recordDigest(sealed)
 	make := catVector{CatalogKey: hex.EncodeToString(ns.keys.CatalogKey()[:]), ObjectID: hex.EncodeToString(id[:]),
-		Record: string(rj), Sealed: hex.EncodeToString(sealed), Fields: hex.EncodeToString(fields), Catalog: hex.EncodeToString(b)}
+		Record: string(rj), Sealed: hex.EncodeToString(sealed), Digest: hex.EncodeToString(d[:]), Fields: hex.EncodeToString(fields), Catalog: hex.EncodeToString(b)}
 	if *updateVectors {
 		out, _ := json.MarshalIndent(make, "", "  ")
 		if err := os.WriteFile(path, append(out, '\n'), 0o644); err != nil {
@@ -275,5 +284,42 @@ func TestCatalogRecordVector(t *testing.T) {
 	}
 	if !strings.HasPrefix(v.Catalog, "01") || len(cb) != catHeaderSize+len(fields)+16 {
 		t.Errorf("catalog form of %d bytes, fields %d", len(cb), len(fields))
+	}
+	// Again from the spec.
+	hx := func(s string) []byte {
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	ck, sb, oid, fb := hx(v.CatalogKey), hx(v.Sealed), hx(v.ObjectID), hx(v.Fields)
+	sum := sha256.Sum256(sb)
+	if !bytes.Equal(sum[:16], hx(v.Digest)) {
+		t.Error("digest is not the first 16 bytes of SHA-256(sealed)")
+	}
+	enc, _ := hkdf.Key(sha256.New, ck, nil, "twincrypt catalog record v1 enc", 32)
+	nk, _ := hkdf.Key(sha256.New, ck, nil, "twincrypt catalog record v1 nonce", 32)
+	ad := append([]byte("twincrypt catalog record v1\x00\x01"), sum[:16]...)
+	ad = append(ad, oid...)
+	m := hmac.New(sha256.New, nk)
+	m.Write(ad)
+	m.Write(fb)
+	nonce := m.Sum(nil)[:12]
+	blk, _ := aes.NewCipher(enc)
+	gcm, _ := cipher.NewGCM(blk)
+	spec := append(append([]byte{1}, sum[:16]...), nonce...)
+	spec = gcm.Seal(spec, nonce, fb, ad)
+	if !bytes.Equal(spec, cb) {
+		t.Errorf("catalog form from the spec:\n%x\nwant\n%x", spec, cb)
+	}
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "FORMAT.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{v.CatalogKey, v.ObjectID, v.Record, v.Digest, v.Fields, v.Catalog} {
+		if !strings.Contains(string(doc), s) {
+			t.Errorf("docs/FORMAT.md lacks %s", s)
+		}
 	}
 }

@@ -37,7 +37,8 @@ const (
 // record is the plaintext of a meta record: everything the gateway knows
 // about one object or bucket. It is sealed with the object format (a fresh
 // data key, wrapped under the current key-encryption key) and stored under
-// an opaque name on every backend and, byte for byte, in the catalog.
+// an opaque name on every backend; the catalog keeps the record of an object
+// or version in its catalog form (catrecord.go), other records sealed.
 type record struct {
 	Version    int               `json:"v"`
 	Kind       string            `json:"kind"`
