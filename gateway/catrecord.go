@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twincrypt/twincrypt/backends"
@@ -85,9 +86,25 @@ const (
 	catNonceInfo = "twincrypt catalog record v1 nonce"
 )
 
-// catKeys returns the AEAD and the nonce key of the catalog form, both
-// derived from the catalog key.
-func (ns *Namespace) catKeys() (cipher.AEAD, []byte, error) {
+// catKeyCache holds the keys of the catalog form of a Namespace, derived
+// on first use.
+type catKeyCache struct {
+	once  sync.Once
+	aead  cipher.AEAD
+	nonce []byte
+	err   error
+}
+
+// catalogKeys returns the AEAD and the nonce key of the catalog form.
+func (ns *Namespace) catalogKeys() (cipher.AEAD, []byte, error) {
+	c := &ns.catKeys
+	c.once.Do(func() { c.aead, c.nonce, c.err = ns.deriveCatKeys() })
+	return c.aead, c.nonce, c.err
+}
+
+// deriveCatKeys derives the AEAD and the nonce key of the catalog form
+// from the catalog key.
+func (ns *Namespace) deriveCatKeys() (cipher.AEAD, []byte, error) {
 	k := ns.keys.CatalogKey()
 	if k == nil {
 		return nil, nil, fmt.Errorf("%w: no catalog key", ErrIntegrity)
@@ -143,7 +160,7 @@ func (ns *Namespace) encodeCatRecordOf(r *record, sealed []byte) ([]byte, error)
 // encodeCatRecord returns the catalog form of r, whose sealed form is
 // sealed.
 func (ns *Namespace) encodeCatRecord(r *record, sealed []byte) ([]byte, error) {
-	aead, nk, err := ns.catKeys()
+	aead, nk, err := ns.catalogKeys()
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +193,7 @@ func (ns *Namespace) openCatRecord(b []byte, id seal.ObjectID) (*record, error) 
 	if len(b) < catHeaderSize+16 {
 		return nil, fmt.Errorf("%w: catalog record of %d bytes", ErrIntegrity, len(b))
 	}
-	aead, _, err := ns.catKeys()
+	aead, _, err := ns.catalogKeys()
 	if err != nil {
 		return nil, err
 	}

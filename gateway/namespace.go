@@ -105,6 +105,8 @@ type Namespace struct {
 	names names
 	users []User
 	locks keylock.Locker
+	// catKeys holds the keys of the catalog form, derived once.
+	catKeys catKeyCache
 }
 
 // New returns a namespace over the given store and catalog.
