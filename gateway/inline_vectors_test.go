@@ -34,6 +34,15 @@ func (k *vectorKeySource) KEK(id uint32) (*[32]byte, error) {
 }
 func (k *vectorKeySource) NameKey() *[32]byte { return new([32]byte) }
 
+// CatalogKey is the catalog key of the catalog-record vector: bytes d0..ef.
+func (k *vectorKeySource) CatalogKey() *[32]byte {
+	var c [32]byte
+	for i := range c {
+		c[i] = 0xd0 + byte(i)
+	}
+	return &c
+}
+
 // vectorNamespace returns a namespace that seals with the inputs of the
 // object-format vectors: blob id c0..cf, data key 00..1f, salt 20..3f,
 // wrap nonce 40..4b.

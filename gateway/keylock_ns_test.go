@@ -46,7 +46,8 @@ func (e *env) metaRecords(t *testing.T, ns *gateway.Namespace, key string) [][]b
 	return out
 }
 
-// agree fails unless every member holds the catalog's meta record of key.
+// agree fails unless every member holds the catalog's meta record of key:
+// its bytes, or those its catalog form stands for.
 func (e *env) agree(t *testing.T, ns *gateway.Namespace, key string) {
 	t.Helper()
 	cur, err := e.cat.Get(context.Background(), "bucket", key)
@@ -54,7 +55,7 @@ func (e *env) agree(t *testing.T, ns *gateway.Namespace, key string) {
 		t.Fatal(err)
 	}
 	for i, rec := range e.metaRecords(t, ns, key) {
-		if !bytes.Equal(rec, cur.Record) {
+		if !gateway.SameRecord(rec, cur.Record) {
 			t.Errorf("member %d holds another meta record of %s than the catalog", i, key)
 		}
 	}
@@ -79,8 +80,10 @@ func read(t *testing.T, ns *gateway.Namespace, key string) []byte {
 }
 
 // TestCommitCatalogUnavailable: a PUT whose catalog update fails leaves
-// the providers agreeing with the catalog when it did not land, and the
-// object whole when it did (its answer lost): its blobs are kept.
+// the providers holding the catalog's record when it did not land (sealed
+// anew: the catalog's form holds no sealed bytes, and the catalog that did
+// not answer is not written; repair makes them agree), and the object
+// whole when it did (its answer lost): its blobs are kept.
 func TestCommitCatalogUnavailable(t *testing.T) {
 	e := newEnv(t)
 	fc := &flakyCatalog{Catalog: e.cat}
@@ -107,7 +110,26 @@ func TestCommitCatalogUnavailable(t *testing.T) {
 			t.Errorf("%s: object reads %q, want %q", tc.mode, got, tc.want)
 		}
 		if tc.mode == "down" {
+			cur, err := e.cat.Get(ctx, "bucket", "k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, rec := range e.metaRecords(t, ns, "k") {
+				if gateway.SameRecord(rec, cur.Record) {
+					t.Errorf("member %d holds the catalog's sealed bytes, which the catalog form does not hold", i)
+				}
+			}
+			rep, err := ns.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf()})
+			if err != nil || len(rep.Problems) != 2 {
+				t.Fatalf("scrub: %v, %d problems, want 2 (the copies sealed anew)", err, len(rep.Problems))
+			}
+			if _, err := ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()}); err != nil {
+				t.Fatal(err)
+			}
 			e.agree(t, ns, "k")
+			if got := read(t, ns, "k"); string(got) != "one" {
+				t.Errorf("after repair: object reads %q, want one", got)
+			}
 		}
 	}
 }

@@ -66,11 +66,14 @@ const MaxKeyLength = 1024
 // MinPartSize is the smallest size of a multipart part other than the last.
 const MinPartSize = 5 << 20
 
-// Keys supplies the key-encryption keys and the name key. *keyring.Keyring
+// Keys supplies the key-encryption keys, the name key and the catalog key. *keyring.Keyring
 // implements it.
 type Keys interface {
 	seal.KeySource
 	NameKey() *[32]byte
+	// CatalogKey is the key of the catalog form of meta records
+	// (docs/FORMAT.md, "Catalog records").
+	CatalogKey() *[32]byte
 }
 
 // Options configure a Namespace.
@@ -102,6 +105,8 @@ type Namespace struct {
 	names names
 	users []User
 	locks keylock.Locker
+	// catKeys holds the keys of the catalog form, derived once.
+	catKeys catKeyCache
 }
 
 // New returns a namespace over the given store and catalog.
@@ -164,7 +169,7 @@ func (ns *Namespace) reconcile(ctx context.Context, names []keylock.Name) {
 		if n.Key == "" {
 			continue
 		}
-		metaName, _ := ns.names.meta(n.Bucket, n.Key)
+		metaName, id := ns.names.meta(n.Bucket, n.Key)
 		var rec []byte
 		if e, err := ns.cat.Get(ctx, n.Bucket, n.Key); err == nil {
 			rec = e.Record
@@ -174,7 +179,7 @@ func (ns *Namespace) reconcile(ctx context.Context, names []keylock.Name) {
 		if rec == nil {
 			continue
 		}
-		if err := ns.putBytes(ctx, metaName, rec); err != nil {
+		if err := ns.restoreRecord(ctx, metaName, rec, id, true); err != nil {
 			ns.log.Warn("a lock lapsed while held; restoring the catalog's meta record failed, scrub reports it", "err", err)
 		}
 	}

@@ -375,7 +375,7 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 	}
 	replaced, err := ns.cat.Put(ctx, catalog.Entry{
 		Bucket: rec.Bucket, Key: rec.Key, Size: rec.Size, ETag: rec.ETag,
-		ModTime: rec.ModTime, Generation: rec.Generation, Record: sealed,
+		ModTime: rec.ModTime, Generation: rec.Generation, Record: ns.catRecord(rec, sealed),
 	})
 	switch {
 	case errors.Is(err, catalog.ErrStale):
@@ -383,7 +383,7 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 		// Put its record back on the store, which ours just replaced.
 		cur, gerr := ns.cat.Get(ctx, rec.Bucket, rec.Key)
 		if gerr == nil {
-			if perr := ns.putBytes(ctx, metaName, cur.Record); perr != nil {
+			if perr := ns.restoreRecord(ctx, metaName, cur.Record, id, true); perr != nil {
 				ns.log.Warn("restore newer meta record", "err", perr)
 			}
 		}
@@ -397,7 +397,7 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 		// reports the meta record if it did.
 		ctx := context.WithoutCancel(ctx)
 		if exists {
-			if perr := ns.putBytes(ctx, metaName, prev.Record); perr != nil {
+			if perr := ns.restoreRecord(ctx, metaName, prev.Record, id, false); perr != nil {
 				ns.log.Warn("restore the previous meta record; scrub reports it", "err", perr)
 			}
 		} else {
@@ -823,7 +823,7 @@ func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string) error
 			// Another gateway wrote a newer version meanwhile: it wins;
 			// put its record back over the tombstone.
 			if cur, gerr := ns.cat.Get(ctx, bucket, key); gerr == nil {
-				if perr := ns.putBytes(ctx, ns.MetaName(bucket, key), cur.Record); perr != nil {
+				if perr := ns.restoreRecord(ctx, ns.MetaName(bucket, key), cur.Record, id, true); perr != nil {
 					ns.log.Warn("restore newer meta record", "err", perr)
 				}
 			}
@@ -831,7 +831,7 @@ func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string) error
 		}
 		// The object stays in the catalog (if the tombstone did not
 		// land): put its record back over the tombstone.
-		if perr := ns.putBytes(context.WithoutCancel(ctx), ns.MetaName(bucket, key), e.Record); perr != nil {
+		if perr := ns.restoreRecord(context.WithoutCancel(ctx), ns.MetaName(bucket, key), e.Record, id, false); perr != nil {
 			ns.log.Warn("restore the meta record of an object not deleted; scrub reports it", "err", perr)
 		}
 		return mapCatalogErr(err, bucket, key)

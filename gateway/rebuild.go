@@ -307,14 +307,14 @@ func (rb *rebuilder) enter(ctx context.Context, r *record, sealed []byte) error 
 		bs.created = true
 	}
 	if r.VersionID != "" || r.Kind == kindDeleteMarker {
-		_, err := cat.PutVersion(ctx, versionOf(r, sealed))
+		_, err := cat.PutVersion(ctx, rb.ns.versionOf(r, sealed))
 		return rb.count(err, &rb.rep.Versions, r)
 	}
-	_, err := cat.Put(ctx, entryOf(r, sealed))
+	_, err := cat.Put(ctx, rb.ns.entryOf(r, sealed))
 	if errors.Is(err, catalog.ErrVersioned) {
 		// An object written before versioning, now the null version of
 		// a key with versions.
-		_, err = cat.PutVersion(ctx, versionOf(r, sealed))
+		_, err = cat.PutVersion(ctx, rb.ns.versionOf(r, sealed))
 	}
 	return rb.count(err, &rb.rep.Objects, r)
 }

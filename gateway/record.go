@@ -37,7 +37,8 @@ const (
 // record is the plaintext of a meta record: everything the gateway knows
 // about one object or bucket. It is sealed with the object format (a fresh
 // data key, wrapped under the current key-encryption key) and stored under
-// an opaque name on every backend and, byte for byte, in the catalog.
+// an opaque name on every backend; the catalog keeps the record of an object
+// or version in its catalog form (catrecord.go), other records sealed.
 type record struct {
 	Version    int               `json:"v"`
 	Kind       string            `json:"kind"`
@@ -79,6 +80,12 @@ type record struct {
 	Versioning *versioningRecord `json:"versioning,omitempty"`
 	// Lifecycle holds a bucket's lifecycle rules (bucket records only).
 	Lifecycle []lifecycleRule `json:"lifecycle,omitempty"`
+
+	// catalogForm reports that the record was read from its catalog form
+	// (docs/FORMAT.md, "Catalog records"), and sealKEK is then the KEK
+	// the providers' sealed form is wrapped under. Neither is encoded.
+	catalogForm bool
+	sealKEK     uint32
 }
 
 // retentionRecord is a version's object-lock retention.
@@ -262,9 +269,19 @@ func (ns *Namespace) unseal(sealed []byte, want *seal.ObjectID, what string) ([]
 	return plain, h.ObjectID, err
 }
 
-// openRecord authenticates and decodes a sealed meta record that must be
+// openRecord authenticates and decodes a record as the catalog holds it,
+// sealed or in the catalog form (docs/FORMAT.md, "Catalog records"), that
+// must be bound to the object id id.
+func (ns *Namespace) openRecord(rec []byte, id seal.ObjectID) (*record, error) {
+	if isSealedForm(rec) {
+		return ns.openSealed(rec, id)
+	}
+	return ns.openCatRecord(rec, id)
+}
+
+// openSealed authenticates and decodes a sealed meta record that must be
 // bound to the object id id.
-func (ns *Namespace) openRecord(sealed []byte, id seal.ObjectID) (*record, error) {
+func (ns *Namespace) openSealed(sealed []byte, id seal.ObjectID) (*record, error) {
 	plain, _, err := ns.unseal(sealed, &id, "meta record")
 	if err != nil {
 		return nil, err

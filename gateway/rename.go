@@ -92,14 +92,14 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 	}
 	replaced, err := ns.cat.Move(ctx, srcBucket, srcKey, src.Generation, catalog.Entry{
 		Bucket: dstBucket, Key: dstKey, Size: rec.Size, ETag: rec.ETag,
-		ModTime: rec.ModTime, Generation: rec.Generation, Record: sealed,
+		ModTime: rec.ModTime, Generation: rec.Generation, Record: ns.catRecord(rec, sealed),
 	})
 	if err != nil {
 		// The catalog is unchanged: put back on the backends what the
 		// catalog says the destination is.
 		ctx := context.WithoutCancel(ctx)
 		if cur, gerr := ns.cat.Get(ctx, dstBucket, dstKey); gerr == nil {
-			err = errors.Join(err, ns.putBytes(ctx, dstMeta, cur.Record))
+			err = errors.Join(err, ns.restoreRecord(ctx, dstMeta, cur.Record, dstID, true))
 		} else {
 			err = errors.Join(err, ns.store.Delete(ctx, dstMeta))
 		}

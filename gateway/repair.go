@@ -228,7 +228,7 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 			}
 		case strings.HasPrefix(p.Name, metaPrefix):
 			var wrote bool
-			wrote, err = ns.fixMeta(ctx, byName[p.Backend], p)
+			wrote, err = ns.fixMeta(ctx, o.Members, byName[p.Backend], p)
 			if wrote {
 				rep.MetaRewritten++
 			}
@@ -378,7 +378,7 @@ func (ns *Namespace) adoptNewer(ctx context.Context, members []backends.Backend,
 	var err error
 	switch best.Kind {
 	case kindObject:
-		_, err = ns.cat.Put(ctx, entryOf(best, bestSealed))
+		_, err = ns.cat.Put(ctx, ns.entryOf(best, bestSealed))
 	case kindTombstone:
 		_, err = ns.cat.PutTombstone(ctx, tombstoneOf(best, bestSealed))
 	default:
@@ -395,10 +395,15 @@ func (ns *Namespace) adoptNewer(ctx context.Context, members []backends.Backend,
 }
 
 // fixMeta rewrites one backend's copy of an object's meta record with the
-// catalog's bytes. It reports whether it wrote.
-func (ns *Namespace) fixMeta(ctx context.Context, dst backends.Backend, p Problem) (bool, error) {
+// record the catalog holds: its bytes, or, when the catalog holds the
+// catalog form, the copy of another member that matches its digest. When
+// no member holds that copy, the record is sealed anew under a new
+// generation and written to every member and the catalog, as a rewrap
+// does: a copy that only this backend held would not match the catalog.
+// It reports whether it wrote.
+func (ns *Namespace) fixMeta(ctx context.Context, members []backends.Backend, dst backends.Backend, p Problem) (bool, error) {
 	if p.VersionID != "" {
-		return ns.fixVersionMeta(ctx, dst, p)
+		return ns.fixVersionMeta(ctx, members, dst, p)
 	}
 	if dst == nil {
 		return false, fmt.Errorf("unknown backend %q", p.Backend)
@@ -424,7 +429,14 @@ func (ns *Namespace) fixMeta(ctx context.Context, dst backends.Backend, p Proble
 	if err != nil {
 		return false, fmt.Errorf("the catalog's record: %w", err)
 	}
-	if err := dst.Put(ctx, p.Name, bytes.NewReader(e.Record), int64(len(e.Record))); err != nil {
+	good := ns.providerCopy(ctx, members, dst, p.Name, e.Record)
+	if good == nil {
+		if err := ns.reseal(ctx, p.Name, id, r); err != nil && !errors.Is(err, catalog.ErrStale) {
+			return false, err
+		}
+		return true, nil
+	}
+	if err := dst.Put(ctx, p.Name, bytes.NewReader(good), int64(len(good))); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -505,13 +517,13 @@ func (ns *Namespace) fixCatalogEntry(ctx context.Context, members []backends.Bac
 	if _, err := ns.cat.Delete(ctx, p.Bucket, p.Key, 0); err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		return err
 	}
-	_, err := ns.cat.Put(ctx, entryOf(best, bestSealed))
+	_, err := ns.cat.Put(ctx, ns.entryOf(best, bestSealed))
 	return err
 }
 
 // entryOf returns the catalog entry of an object record.
-func entryOf(r *record, sealed []byte) catalog.Entry {
-	return catalog.Entry{Bucket: r.Bucket, Key: r.Key, Size: r.Size, ETag: r.ETag, ModTime: r.ModTime, Generation: r.Generation, Record: sealed}
+func (ns *Namespace) entryOf(r *record, sealed []byte) catalog.Entry {
+	return catalog.Entry{Bucket: r.Bucket, Key: r.Key, Size: r.Size, ETag: r.ETag, ModTime: r.ModTime, Generation: r.Generation, Record: ns.catRecord(r, sealed)}
 }
 
 // fixBlob copies a blob to dst from the first other backend whose copy
@@ -677,7 +689,7 @@ func (ns *Namespace) adopt(ctx context.Context, members []backends.Backend, byNa
 	if now == nil {
 		return false, 0, nil // deleted meanwhile
 	}
-	if _, err := ns.cat.Put(ctx, entryOf(now, sealed)); err != nil {
+	if _, err := ns.cat.Put(ctx, ns.entryOf(now, sealed)); err != nil {
 		return false, 0, err
 	}
 	return true, 0, nil

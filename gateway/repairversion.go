@@ -29,8 +29,9 @@ func (ns *Namespace) keyVersioned(ctx context.Context, bucket, key string) bool 
 }
 
 // fixVersionMeta rewrites one backend's copy of a version's record with
-// the catalog's bytes. It reports whether it wrote.
-func (ns *Namespace) fixVersionMeta(ctx context.Context, dst backends.Backend, p Problem) (bool, error) {
+// the record the catalog holds, as fixMeta does for an object. It reports
+// whether it wrote.
+func (ns *Namespace) fixVersionMeta(ctx context.Context, members []backends.Backend, dst backends.Backend, p Problem) (bool, error) {
 	if dst == nil {
 		return false, fmt.Errorf("unknown backend %q", p.Backend)
 	}
@@ -47,10 +48,19 @@ func (ns *Namespace) fixVersionMeta(ctx context.Context, dst backends.Backend, p
 		return false, err
 	}
 	// Never spread a catalog record that does not open.
-	if _, err := ns.openVersion(&v); err != nil {
+	r, err := ns.openVersion(&v)
+	if err != nil {
 		return false, fmt.Errorf("the catalog's record: %w", err)
 	}
-	if err := dst.Put(ctx, p.Name, bytes.NewReader(v.Record), int64(len(v.Record))); err != nil {
+	good := ns.providerCopy(ctx, members, dst, p.Name, v.Record)
+	if good == nil {
+		if _, err := ns.rewriteVersion(ctx, &v, r); err != nil && !errors.Is(err, ErrPrecondition) {
+			return false, err
+		}
+		ns.log.Info("repair: no backend held the catalog's version record; sealed it anew", "bucket", v.Bucket, "key", v.Key, "version", v.VersionID)
+		return true, nil
+	}
+	if err := dst.Put(ctx, p.Name, bytes.NewReader(good), int64(len(good))); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -122,7 +132,7 @@ func (ns *Namespace) adoptVersion(ctx context.Context, members []backends.Backen
 		}
 		_, err = ns.cat.DeleteVersion(ctx, t, catalog.DeleteVersionOptions{BypassGovernance: true})
 	case kindObject, kindDeleteMarker:
-		_, err = ns.cat.PutVersion(ctx, versionOf(r, sealed))
+		_, err = ns.cat.PutVersion(ctx, ns.versionOf(r, sealed))
 	default:
 		return false, fmt.Errorf("%w: kind %q under a version's name", ErrCorruptRecord, r.Kind)
 	}

@@ -109,10 +109,16 @@ func (ns *Namespace) Rewrap(ctx context.Context) (*RewrapReport, error) {
 	return rep, nil
 }
 
-// underKEK reports whether a sealed record and every part header in it are
-// wrapped under the KEK cur.
-func underKEK(sealed []byte, r *record, cur uint32) bool {
-	if h, err := seal.ParseHeader(sealed); err != nil || h.KeyID != cur {
+// underKEK reports whether a record as the catalog holds it, rec (r
+// opened), and every part header in it are wrapped under the KEK cur. Of
+// a record in the catalog form, the KEK of the providers' sealed form is
+// in its fields.
+func underKEK(rec []byte, r *record, cur uint32) bool {
+	if r.catalogForm {
+		if r.sealKEK != cur {
+			return false
+		}
+	} else if h, err := seal.ParseHeader(rec); err != nil || h.KeyID != cur {
 		return false
 	}
 	for _, p := range r.Parts {
@@ -213,12 +219,12 @@ func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur u
 	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
 		return false, fmt.Errorf("write meta record: %w", err)
 	}
-	if _, err := ns.cat.Put(ctx, entryOf(r, sealed)); err != nil {
+	if _, err := ns.cat.Put(ctx, ns.entryOf(r, sealed)); err != nil {
 		if errors.Is(err, catalog.ErrStale) {
 			// Another gateway wrote a newer version meanwhile (under the
 			// current key); put its record back.
 			if now, gerr := ns.cat.Get(ctx, bucket, key); gerr == nil {
-				if perr := ns.putBytes(ctx, metaName, now.Record); perr != nil {
+				if perr := ns.restoreRecord(ctx, metaName, now.Record, id, true); perr != nil {
 					return false, perr
 				}
 			}

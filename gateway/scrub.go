@@ -277,7 +277,7 @@ func (ns *Namespace) openStoredRecord(name string, sealed []byte) (*record, erro
 	}
 	var id seal.ObjectID
 	copy(id[:], h[:])
-	r, err := ns.openRecord(sealed, id)
+	r, err := ns.openSealed(sealed, id)
 	if err != nil {
 		return nil, err
 	}
@@ -617,7 +617,7 @@ func (ns *Namespace) checkMeta(ctx context.Context, m backends.Backend, name str
 		p.Kind, p.Err = classify(err), err
 		return p, false
 	}
-	if bytes.Equal(sealed, e.Record) {
+	if sameRecord(sealed, e.Record) {
 		return p, true
 	}
 	r, err := ns.openStoredRecord(name, sealed)

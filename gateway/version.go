@@ -199,11 +199,11 @@ func (v *versioningRecord) catalog(gen uint64) catalog.BucketVersioning {
 
 // versionOf returns the catalog version of an authenticated object or
 // delete-marker record sealed as sealed.
-func versionOf(r *record, sealed []byte) catalog.Version {
+func (ns *Namespace) versionOf(r *record, sealed []byte) catalog.Version {
 	v := catalog.Version{
 		Bucket: r.Bucket, Key: r.Key, VersionID: r.VersionID, Seq: r.Seq, Generation: r.Generation,
 		DeleteMarker: r.Kind == kindDeleteMarker, Size: r.Size, ETag: r.ETag, ModTime: r.ModTime,
-		LegalHold: r.LegalHold, Record: sealed,
+		LegalHold: r.LegalHold, Record: ns.catRecord(r, sealed),
 	}
 	if v.VersionID == "" {
 		v.VersionID = NullVersion
@@ -281,11 +281,11 @@ func (ns *Namespace) putVersion(ctx context.Context, rec *record) (ObjectInfo, e
 	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
 		return ObjectInfo{}, fmt.Errorf("write meta record: %w", err)
 	}
-	replaced, err := ns.cat.PutVersion(ctx, versionOf(rec, sealed))
+	replaced, err := ns.cat.PutVersion(ctx, ns.versionOf(rec, sealed))
 	switch {
 	case errors.Is(err, catalog.ErrStale):
 		if cur, gerr := ns.cat.GetVersion(ctx, rec.Bucket, rec.Key, rec.VersionID); gerr == nil {
-			if perr := ns.putBytes(ctx, metaName, cur.Record); perr != nil {
+			if perr := ns.restoreRecord(ctx, metaName, cur.Record, id, false); perr != nil {
 				ns.log.Warn("restore newer meta record", "err", perr)
 			}
 		}
@@ -437,8 +437,8 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 	case errors.Is(err, catalog.ErrLocked):
 		// Locked meanwhile: put the version's record back.
 		if cur, gerr := ns.cat.GetVersion(ctx, bucket, key, o.VersionID); gerr == nil {
-			metaName, _ := ns.names.version(bucket, key, o.VersionID)
-			if perr := ns.putBytes(ctx, metaName, cur.Record); perr != nil {
+			metaName, id := ns.names.version(bucket, key, o.VersionID)
+			if perr := ns.restoreRecord(ctx, metaName, cur.Record, id, false); perr != nil {
 				ns.log.Warn("restore locked meta record", "err", perr)
 			}
 		}

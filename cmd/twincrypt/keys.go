@@ -95,6 +95,9 @@ func unlockKeyring(ctx context.Context, c *cli, cfg *config.Config) (*keyring.Ke
 		}
 		return c.running.keys, nil
 	}
+	if c.unlocked != nil && c.unlockedPath == cfg.Keyring {
+		return c.unlocked, nil
+	}
 	if _, err := os.Stat(cfg.Keyring); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no keyring at %s: run 'twincrypt init' first", cfg.Keyring)
 	}

@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/twincrypt/twincrypt/keyring"
 )
 
 // cli is what a subcommand may touch of the outside world, so that tests can
@@ -32,6 +34,11 @@ type cli struct {
 	// one (which cancels the command's context); nil in tests that do
 	// not send any. serve stops waiting for in-flight requests on one.
 	again <-chan os.Signal
+	// unlocked, when not nil, is the keyring a command unlocked already
+	// (at unlockedPath): unlockKeyring returns it instead of asking for
+	// the passphrase again.
+	unlocked     *keyring.Keyring
+	unlockedPath string
 }
 
 // command is one subcommand.

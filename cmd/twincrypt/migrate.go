@@ -94,8 +94,16 @@ func runMigrateCatalog(ctx context.Context, c *cli, args []string) error {
 		dst.Close()
 		return fmt.Errorf("the destination catalog %s is not empty; pass --force to copy into it", describeCatalog(dstCat))
 	}
+	keys, err := unlockKeyring(ctx, c, cfg)
+	if err != nil {
+		dst.Close()
+		return err
+	}
+	c.unlocked, c.unlockedPath = keys, cfg.Keyring // for the scrub below
 	prog := newProgress(c, "migrate-catalog", "objects")
-	st, err := catalog.Copy(ctx, dst, src, func(n int) { prog.update(n, 0, 0) })
+	// Records of objects and versions go into the destination in the
+	// catalog form (docs/FORMAT.md, "Catalog records").
+	st, err := catalog.Copy(ctx, dst, src, func(n int) { prog.update(n, 0, 0) }, catalog.ConvertRecords(gateway.CatalogFormConverter(keys)))
 	prog.finish()
 	if cerr := dst.Close(); err == nil && cerr != nil {
 		err = cerr

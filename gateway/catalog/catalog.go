@@ -1,5 +1,6 @@
 // Package catalog indexes the encrypted namespace: it maps bucket and key to
-// the object's sealed meta record, so that HEAD, listings (prefix,
+// the object's meta record (sealed, or in the gateway's compact
+// catalog form), so that HEAD, listings (prefix,
 // delimiter, start-after, pagination) and WebDAV PROPFIND never touch a
 // storage provider. It also keeps the state of multipart uploads and the
 // share links with their download counts.
@@ -81,7 +82,8 @@ type Entry struct {
 	// Generation orders the versions of one key; a higher generation
 	// replaces a lower one.
 	Generation uint64
-	// Record is the sealed meta record; opaque to the catalog.
+	// Record is the meta record as the gateway keeps it here (sealed,
+	// or in the gateway's catalog form); opaque to the catalog.
 	Record []byte
 }
 

@@ -51,6 +51,22 @@ func Empty(ctx context.Context, c Catalog) (bool, error) {
 	return true, nil
 }
 
+// CopyOption changes what Copy does.
+type CopyOption func(*copyConfig)
+
+// copyConfig is what the CopyOptions set.
+type copyConfig struct {
+	records func(bucket, key, versionID string, rec []byte) []byte
+}
+
+// ConvertRecords makes Copy store, for every entry and version, the record
+// f returns for it instead of the one src holds (records stay opaque here:
+// f is the caller's, e.g. a newer encoding of the same record). Tombstones,
+// shares and uploads are copied as they are.
+func ConvertRecords(f func(bucket, key, versionID string, rec []byte) []byte) CopyOption {
+	return func(c *copyConfig) { c.records = f }
+}
+
 // Copy copies everything src holds into dst: buckets with their
 // versioning, entries, versions, tombstones, the epoch, share links,
 // multipart uploads with their parts and, when both are repair queues, the
@@ -59,7 +75,11 @@ func Empty(ctx context.Context, c Catalog) (bool, error) {
 // generation rules of Put, PutTombstone, PutShare and AdvanceEpoch), and
 // an existing bucket or upload is left as it is. progress, if not nil, is
 // called after each entry with the count so far.
-func Copy(ctx context.Context, dst, src Catalog, progress func(entries int)) (CopyStats, error) {
+func Copy(ctx context.Context, dst, src Catalog, progress func(entries int), opts ...CopyOption) (CopyStats, error) {
+	var cfg copyConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	var st CopyStats
 	buckets, err := src.ListBuckets(ctx)
 	if err != nil {
@@ -81,6 +101,9 @@ func Copy(ctx context.Context, dst, src Catalog, progress func(entries int)) (Co
 		}
 	}
 	err = src.WalkVersions(ctx, func(v Version) error {
+		if cfg.records != nil {
+			v.Record = cfg.records(v.Bucket, v.Key, v.VersionID, v.Record)
+		}
 		if _, err := dst.PutVersion(ctx, v); err != nil && !errors.Is(err, ErrStale) {
 			return fmt.Errorf("version %s/%s?versionId=%s: %w", v.Bucket, v.Key, v.VersionID, err)
 		}
@@ -103,6 +126,9 @@ func Copy(ctx context.Context, dst, src Catalog, progress func(entries int)) (Co
 	err = src.Walk(ctx, func(e Entry) error {
 		if e.VersionID != "" {
 			return nil // the current version, copied with the versions
+		}
+		if cfg.records != nil {
+			e.Record = cfg.records(e.Bucket, e.Key, "", e.Record)
 		}
 		if _, err := dst.Put(ctx, e); err != nil && !errors.Is(err, ErrStale) {
 			return fmt.Errorf("entry %s/%s: %w", e.Bucket, e.Key, err)

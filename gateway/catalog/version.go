@@ -97,7 +97,8 @@ type Version struct {
 	// set by GetVersion, ListVersions and WalkVersions and ignored by
 	// PutVersion.
 	Latest bool
-	// Record is the sealed meta record; opaque to the catalog.
+	// Record is the meta record as the gateway keeps it here (sealed,
+	// or in the gateway's catalog form); opaque to the catalog.
 	Record []byte
 }
 

@@ -1,0 +1,710 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twincrypt/twincrypt/backends"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/checksum"
+	"github.com/twincrypt/twincrypt/gateway/seal"
+)
+
+// The catalog form of a meta record (docs/FORMAT.md, "Catalog records").
+// The catalog holds, for objects and versions, not the sealed record the
+// providers hold but a compact encryption of its fields under the catalog
+// key, with a digest of the providers' sealed bytes:
+//
+//	format (1) | digest (16) | nonce (12) | AES-256-GCM(enc key, nonce, fields, AD)
+//	AD    = "twincrypt catalog record v1\x00" | format | digest | object id (16)
+//	nonce = HMAC-SHA-256(nonce key, AD | fields)[:12]
+//
+// The enc and nonce keys are HKDF-SHA-256 of the catalog key. The nonce
+// is synthetic: it is a function of everything encrypted, so the same
+// record always has the same catalog form (a rebuilt catalog holds the
+// bytes the original held) and two different plaintexts never share a
+// nonce.
+//
+// A sealed record starts with seal.Magic ("TWCO"), never with catFormat:
+// the first byte tells the two forms apart, and a catalog written before
+// the catalog form existed reads as it is.
+const (
+	catFormat     byte = 0x01
+	catDigestSize      = 16
+	catNonceSize       = 12
+	catHeaderSize      = 1 + catDigestSize + catNonceSize
+	catLabel           = "twincrypt catalog record v1\x00"
+)
+
+// recordDigest is the digest of a sealed record that its catalog form
+// holds: the first 16 bytes of its SHA-256.
+func recordDigest(sealed []byte) [catDigestSize]byte {
+	h := sha256.Sum256(sealed)
+	var d [catDigestSize]byte
+	copy(d[:], h[:])
+	return d
+}
+
+// isSealedForm reports whether a catalog record is a sealed record (the
+// providers' bytes, as catalogs written before the catalog form hold).
+func isSealedForm(b []byte) bool {
+	return len(b) >= len(seal.Magic) && string(b[:len(seal.Magic)]) == seal.Magic
+}
+
+// sameRecord reports whether sealed, a provider's copy of a meta record,
+// is the record the catalog record rec stands for: the same bytes, or, in
+// the catalog form, the same digest. It decrypts nothing.
+func sameRecord(sealed, rec []byte) bool {
+	if !isSealedForm(rec) {
+		if len(rec) < catHeaderSize || rec[0] != catFormat {
+			return false
+		}
+		d := recordDigest(sealed)
+		return bytes.Equal(d[:], rec[1:1+catDigestSize])
+	}
+	return bytes.Equal(sealed, rec)
+}
+
+// HKDF info strings of the keys of the catalog form.
+const (
+	catEncInfo   = "twincrypt catalog record v1 enc"
+	catNonceInfo = "twincrypt catalog record v1 nonce"
+)
+
+// catKeyCache holds the keys of the catalog form of a Namespace, derived
+// on first use.
+type catKeyCache struct {
+	once  sync.Once
+	aead  cipher.AEAD
+	nonce []byte
+	err   error
+}
+
+// catalogKeys returns the AEAD and the nonce key of the catalog form.
+func (ns *Namespace) catalogKeys() (cipher.AEAD, []byte, error) {
+	c := &ns.catKeys
+	c.once.Do(func() { c.aead, c.nonce, c.err = ns.deriveCatKeys() })
+	return c.aead, c.nonce, c.err
+}
+
+// deriveCatKeys derives the AEAD and the nonce key of the catalog form
+// from the catalog key.
+func (ns *Namespace) deriveCatKeys() (cipher.AEAD, []byte, error) {
+	k := ns.keys.CatalogKey()
+	if k == nil {
+		return nil, nil, fmt.Errorf("%w: no catalog key", ErrIntegrity)
+	}
+	enc, err := hkdf.Key(sha256.New, k[:], nil, catEncInfo, 32)
+	if err != nil {
+		return nil, nil, err
+	}
+	nk, err := hkdf.Key(sha256.New, k[:], nil, catNonceInfo, 32)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := aes.NewCipher(enc)
+	if err != nil {
+		return nil, nil, err
+	}
+	aead, err := cipher.NewGCM(b)
+	return aead, nk, err
+}
+
+// catAD is the associated data of a catalog record.
+func catAD(format byte, digest []byte, id seal.ObjectID) []byte {
+	ad := make([]byte, 0, len(catLabel)+1+len(digest)+len(id))
+	ad = append(ad, catLabel...)
+	ad = append(ad, format)
+	ad = append(ad, digest...)
+	return append(ad, id[:]...)
+}
+
+// catRecord returns what the catalog keeps of r, whose sealed form the
+// providers hold: the catalog form when r is an object or a delete marker,
+// else sealed itself (and sealed itself should the catalog form fail,
+// which a record that does not encode makes it do).
+func (ns *Namespace) catRecord(r *record, sealed []byte) []byte {
+	b, err := ns.encodeCatRecordOf(r, sealed)
+	if err != nil {
+		ns.log.Warn("catalog form of a meta record; the catalog keeps the sealed record", "err", err)
+		return sealed
+	}
+	return b
+}
+
+// encodeCatRecordOf returns what the catalog keeps of r, whose sealed form
+// is sealed: its catalog form when r is an object or a delete marker, else
+// sealed itself.
+func (ns *Namespace) encodeCatRecordOf(r *record, sealed []byte) ([]byte, error) {
+	if r.Kind != kindObject && r.Kind != kindDeleteMarker {
+		return sealed, nil
+	}
+	return ns.encodeCatRecord(r, sealed)
+}
+
+// encodeCatRecord returns the catalog form of r, whose sealed form is
+// sealed.
+func (ns *Namespace) encodeCatRecord(r *record, sealed []byte) ([]byte, error) {
+	aead, nk, err := ns.catalogKeys()
+	if err != nil {
+		return nil, err
+	}
+	h, err := seal.ParseHeader(sealed)
+	if err != nil {
+		return nil, fmt.Errorf("catalog form: %w", err)
+	}
+	plain, err := encodeCompact(r, h.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	d := recordDigest(sealed)
+	out := make([]byte, catHeaderSize, catHeaderSize+len(plain)+aead.Overhead())
+	out[0] = catFormat
+	copy(out[1:], d[:])
+	ad := catAD(catFormat, d[:], h.ObjectID)
+	m := hmac.New(sha256.New, nk)
+	m.Write(ad)
+	m.Write(plain)
+	copy(out[1+catDigestSize:catHeaderSize], m.Sum(nil))
+	return aead.Seal(out, out[1+catDigestSize:catHeaderSize], plain, ad), nil
+}
+
+// openCatRecord authenticates and decodes a record in the catalog form
+// that must be bound to the object id id.
+func (ns *Namespace) openCatRecord(b []byte, id seal.ObjectID) (*record, error) {
+	if len(b) == 0 || b[0] != catFormat {
+		return nil, fmt.Errorf("%w: catalog record of unknown format", ErrIntegrity)
+	}
+	if len(b) < catHeaderSize+16 {
+		return nil, fmt.Errorf("%w: catalog record of %d bytes", ErrIntegrity, len(b))
+	}
+	aead, _, err := ns.catalogKeys()
+	if err != nil {
+		return nil, err
+	}
+	plain, err := aead.Open(nil, b[1+catDigestSize:catHeaderSize], b[catHeaderSize:], catAD(b[0], b[1:1+catDigestSize], id))
+	if err != nil {
+		return nil, fmt.Errorf("%w: catalog record does not authenticate (tampered, or moved from another name)", ErrIntegrity)
+	}
+	r, kek, err := decodeCompact(plain)
+	if err != nil {
+		return nil, err
+	}
+	r.catalogForm, r.sealKEK = true, kek
+	return r, nil
+}
+
+// providerCopy returns a copy of the meta record name that matches the
+// catalog record rec: rec itself in the sealed form; in the catalog form,
+// the first copy of a member other than skip whose digest matches, nil if
+// none does.
+func (ns *Namespace) providerCopy(ctx context.Context, members []backends.Backend, skip backends.Backend, name string, rec []byte) []byte {
+	if isSealedForm(rec) {
+		return rec
+	}
+	for _, m := range members {
+		if m == skip {
+			continue
+		}
+		if b, err := readAll(ctx, m, name); err == nil && sameRecord(b, rec) {
+			return b
+		}
+	}
+	return nil
+}
+
+// restoreRecord puts back on the store, under metaName, the record the
+// catalog record rec (bound to id) stands for, over a record that a write
+// which did not land in the catalog left there. In the sealed form that
+// is rec itself. The catalog form holds no sealed bytes. With anew (the
+// catalog answered: rec is its current entry), the record of an object
+// without versions is sealed anew under a new generation, which goes to
+// the catalog first and then to the store (reseal), so that both agree
+// again. Without anew (the catalog did not answer: whether the write
+// landed is unknown, and the catalog must not be touched), when the
+// catalog does not take the record anew, and for the records of
+// versions, the record is sealed anew under its own generation and put on
+// the store only: scrub then reports copies whose bytes differ from the
+// catalog's and repair reseals the record.
+func (ns *Namespace) restoreRecord(ctx context.Context, metaName string, rec []byte, id seal.ObjectID, anew bool) error {
+	if isSealedForm(rec) {
+		return ns.putBytes(ctx, metaName, rec)
+	}
+	r, err := ns.openCatRecord(rec, id)
+	if err != nil {
+		return err
+	}
+	if anew && r.Kind == kindObject && r.VersionID == "" {
+		err := ns.reseal(ctx, metaName, id, r)
+		if err == nil || errors.Is(err, catalog.ErrStale) {
+			return nil // restored, or written anew meanwhile
+		}
+		ns.log.Warn("restore a meta record: the catalog does not take it anew; scrub reports the copies", "err", err)
+	}
+	sealed, err := ns.sealRecord(r, id)
+	if err != nil {
+		return err
+	}
+	return ns.putBytes(ctx, metaName, sealed)
+}
+
+// reseal seals r, the record of a catalog entry of an object without
+// versions, bound to id, anew under a new generation and writes it to
+// the catalog and then, under name, to the store: when no provider holds
+// the sealed record a catalog entry in the catalog form stands for, the
+// entry and the providers agree again. The catalog goes first, so that a
+// newer write (catalog.ErrStale, returned with r's generation restored)
+// is never overwritten on the store; what the catalog took and the store
+// did not is a stale copy that scrub reports and repair reseals. The
+// caller holds the key's lock.
+func (ns *Namespace) reseal(ctx context.Context, name string, id seal.ObjectID, r *record) error {
+	gen := r.Generation
+	r.Generation = ns.nextGeneration(gen)
+	sealed, err := ns.sealRecord(r, id)
+	if err != nil {
+		r.Generation = gen
+		return err
+	}
+	if _, err := ns.cat.Put(ctx, ns.entryOf(r, sealed)); err != nil {
+		r.Generation = gen
+		return err
+	}
+	if err := ns.putBytes(ctx, name, sealed); err != nil {
+		return fmt.Errorf("write meta record: %w", err)
+	}
+	ns.log.Info("sealed a meta record anew: no provider held the catalog's", "bucket", r.Bucket, "key", r.Key, "generation", r.Generation)
+	return nil
+}
+
+// The compact encoding of a record's fields (docs/FORMAT.md, "Catalog
+// records"): integers are varints, strings and byte strings are
+// uvarint-length-prefixed, hex ids and MD5 ETags are raw bytes.
+const compactV1 = 1
+
+// Kind codes of the compact encoding; 0 is a kind spelled out.
+var compactKinds = []string{"", kindObject, kindDeleteMarker, kindTombstone, kindBucket}
+
+// Hex string forms of the compact encoding.
+const (
+	hexLiteral = 0 // the string as it is
+	hexRaw16   = 1 // 16 raw bytes: the string is their lower-case hex
+	hexRawPart = 2 // 16 raw bytes and a uvarint n: hex "-" n (a multipart ETag)
+)
+
+type compactEncoder struct{ b []byte }
+
+func (e *compactEncoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *compactEncoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *compactEncoder) bytes(p []byte) {
+	e.uvarint(uint64(len(p)))
+	e.b = append(e.b, p...)
+}
+func (e *compactEncoder) str(s string) {
+	e.uvarint(uint64(len(s)))
+	e.b = append(e.b, s...)
+}
+func (e *compactEncoder) boolean(v bool) {
+	if v {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+
+// time encodes t as Unix seconds, nanoseconds and the zone offset in
+// seconds (what the record's JSON keeps of a time).
+func (e *compactEncoder) time(t time.Time) {
+	_, off := t.Zone()
+	e.varint(t.Unix())
+	e.uvarint(uint64(t.Nanosecond()))
+	e.varint(int64(off))
+}
+
+func (e *compactEncoder) strMap(m map[string]string) {
+	e.uvarint(uint64(len(m)))
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		e.str(k)
+		e.str(m[k])
+	}
+}
+
+// hex16 encodes a string that is normally the hex of 16 bytes, or such
+// hex followed by "-n".
+func (e *compactEncoder) hex16(s string) {
+	h, n, multi := s, uint64(0), false
+	if i := strings.IndexByte(s, '-'); i == 32 {
+		v, err := strconv.ParseUint(s[i+1:], 10, 64)
+		if err == nil && strconv.FormatUint(v, 10) == s[i+1:] {
+			h, n, multi = s[:i], v, true
+		}
+	}
+	if raw, err := hex.DecodeString(h); err == nil && len(raw) == 16 && hex.EncodeToString(raw) == h {
+		if multi {
+			e.b = append(e.b, hexRawPart)
+			e.b = append(e.b, raw...)
+			e.uvarint(n)
+		} else {
+			e.b = append(e.b, hexRaw16)
+			e.b = append(e.b, raw...)
+		}
+		return
+	}
+	e.b = append(e.b, hexLiteral)
+	e.str(s)
+}
+
+// jsonField encodes v as JSON, or nothing when absent.
+func (e *compactEncoder) jsonField(v any, absent bool) error {
+	if absent {
+		e.uvarint(0)
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	e.bytes(b)
+	return nil
+}
+
+// Part flags of the compact encoding.
+const (
+	partHeaderNil = 1 << iota // Header is nil (JSON null)
+)
+
+// encodeCompact returns the compact encoding of r, whose sealed form's
+// key is wrapped under the KEK kek.
+func encodeCompact(r *record, kek uint32) ([]byte, error) {
+	e := &compactEncoder{b: make([]byte, 0, 256)}
+	e.b = append(e.b, compactV1)
+	e.uvarint(uint64(kek))
+	e.varint(int64(r.Version))
+	kind := 0
+	for i, k := range compactKinds {
+		if i > 0 && k == r.Kind {
+			kind = i
+		}
+	}
+	e.uvarint(uint64(kind))
+	if kind == 0 {
+		e.str(r.Kind)
+	}
+	e.str(r.Bucket)
+	e.str(r.Key)
+	e.varint(r.Size)
+	e.hex16(r.ETag)
+	e.time(r.ModTime)
+	e.uvarint(r.Generation)
+	e.strMap(r.Meta)
+	e.strMap(r.Props)
+	e.strMap(r.Tags)
+	e.uvarint(uint64(len(r.Parts)))
+	for i := range r.Parts {
+		p := &r.Parts[i]
+		var flags uint64
+		if p.Header == nil {
+			flags |= partHeaderNil
+		}
+		e.uvarint(flags)
+		e.hex16(p.Blob)
+		e.varint(p.Size)
+		e.hex16(p.ETag)
+		e.bytes(p.Header)
+		e.bytes(p.Sum)
+		e.bytes(p.Data)
+	}
+	if c := r.Checksum; c != nil {
+		e.boolean(true)
+		e.str(string(c.Alg))
+		e.str(string(c.Type))
+		e.bytes(c.Sum)
+		e.varint(int64(c.Parts))
+	} else {
+		e.boolean(false)
+	}
+	e.str(r.Owner)
+	e.str(r.VersionID)
+	e.uvarint(r.Seq)
+	if t := r.Retention; t != nil {
+		e.boolean(true)
+		e.str(t.Mode)
+		e.time(t.Until)
+	} else {
+		e.boolean(false)
+	}
+	e.boolean(r.LegalHold)
+	// Fields of bucket records, which have no catalog form: JSON, to
+	// round-trip whatever they hold.
+	if err := e.jsonField(r.CORS, len(r.CORS) == 0); err != nil {
+		return nil, fmt.Errorf("catalog form: %w", err)
+	}
+	if err := e.jsonField(r.Versioning, r.Versioning == nil); err != nil {
+		return nil, fmt.Errorf("catalog form: %w", err)
+	}
+	if err := e.jsonField(r.Lifecycle, len(r.Lifecycle) == 0); err != nil {
+		return nil, fmt.Errorf("catalog form: %w", err)
+	}
+	return e.b, nil
+}
+
+// compactDecoder reads fields; the first error sticks.
+type compactDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *compactDecoder) fail(why string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: catalog record: %s", ErrCorruptRecord, why)
+	}
+	d.b = nil
+}
+
+func (d *compactDecoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad or truncated integer")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *compactDecoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad or truncated integer")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *compactDecoder) raw(n uint64) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("truncated")
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+// bytes returns a length-prefixed byte string, nil when empty.
+func (d *compactDecoder) bytes() []byte {
+	n := d.uvarint()
+	if n == 0 {
+		return nil
+	}
+	return bytes.Clone(d.raw(n))
+}
+
+func (d *compactDecoder) str() string { return string(d.raw(d.uvarint())) }
+
+func (d *compactDecoder) byte1() byte {
+	b := d.raw(1)
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+func (d *compactDecoder) boolean() bool {
+	switch d.byte1() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	d.fail("bad boolean")
+	return false
+}
+
+func (d *compactDecoder) time() time.Time {
+	s, ns, off := d.varint(), d.uvarint(), d.varint()
+	if ns >= 1e9 || off < -24*3600 || off > 24*3600 {
+		d.fail("bad time")
+		return time.Time{}
+	}
+	t := time.Unix(s, int64(ns))
+	if off == 0 {
+		return t.UTC()
+	}
+	return t.In(time.FixedZone("", int(off)))
+}
+
+func (d *compactDecoder) strMap() map[string]string {
+	n := d.uvarint()
+	if n == 0 || d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("truncated map")
+		return nil
+	}
+	m := make(map[string]string, n)
+	for range n {
+		k := d.str()
+		m[k] = d.str()
+	}
+	if uint64(len(m)) != n && d.err == nil {
+		d.fail("repeated map key")
+	}
+	return m
+}
+
+func (d *compactDecoder) hex16() string {
+	switch d.byte1() {
+	case hexLiteral:
+		return d.str()
+	case hexRaw16:
+		return hex.EncodeToString(d.raw(16))
+	case hexRawPart:
+		h := hex.EncodeToString(d.raw(16))
+		return h + "-" + strconv.FormatUint(d.uvarint(), 10)
+	}
+	d.fail("bad hex form")
+	return ""
+}
+
+func (d *compactDecoder) jsonField(v any) {
+	b := d.bytes()
+	if len(b) == 0 || d.err != nil {
+		return
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		d.fail("bad JSON field")
+	}
+}
+
+// decodeCompact decodes the compact encoding of a record; it returns the
+// record and the KEK of its sealed form.
+func decodeCompact(b []byte) (*record, uint32, error) {
+	d := &compactDecoder{b: b}
+	if d.byte1() != compactV1 {
+		return nil, 0, fmt.Errorf("%w: catalog record: unknown encoding", ErrCorruptRecord)
+	}
+	kek := d.uvarint()
+	if kek > 1<<32-1 {
+		d.fail("bad key id")
+	}
+	r := &record{Version: int(d.varint())}
+	switch k := d.uvarint(); {
+	case k == 0:
+		r.Kind = d.str()
+	case k < uint64(len(compactKinds)):
+		r.Kind = compactKinds[k]
+	default:
+		d.fail("bad kind")
+	}
+	r.Bucket = d.str()
+	r.Key = d.str()
+	r.Size = d.varint()
+	r.ETag = d.hex16()
+	r.ModTime = d.time()
+	r.Generation = d.uvarint()
+	r.Meta = d.strMap()
+	r.Props = d.strMap()
+	r.Tags = d.strMap()
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail("truncated parts")
+		n = 0
+	}
+	if n > 0 {
+		r.Parts = make([]partRecord, n)
+	}
+	for i := range r.Parts {
+		p := &r.Parts[i]
+		flags := d.uvarint()
+		if flags&^partHeaderNil != 0 {
+			d.fail("bad part flags")
+		}
+		p.Blob = d.hex16()
+		p.Size = d.varint()
+		p.ETag = d.hex16()
+		p.Header = d.bytes()
+		if p.Header == nil && flags&partHeaderNil == 0 {
+			p.Header = []byte{}
+		}
+		p.Sum = d.bytes()
+		p.Data = d.bytes()
+	}
+	if d.boolean() {
+		c := &checksumRecord{}
+		c.Alg = checksum.Algorithm(d.str())
+		c.Type = checksum.Type(d.str())
+		c.Sum = d.bytes()
+		c.Parts = int(d.varint())
+		r.Checksum = c
+	}
+	r.Owner = d.str()
+	r.VersionID = d.str()
+	r.Seq = d.uvarint()
+	if d.boolean() {
+		mode := d.str()
+		r.Retention = &retentionRecord{Mode: mode, Until: d.time()}
+	}
+	r.LegalHold = d.boolean()
+	d.jsonField(&r.CORS)
+	d.jsonField(&r.Versioning)
+	d.jsonField(&r.Lifecycle)
+	if d.err == nil && len(d.b) > 0 {
+		d.fail("trailing bytes")
+	}
+	if d.err != nil {
+		return nil, 0, d.err
+	}
+	if r.Version != recordVersion {
+		return nil, 0, fmt.Errorf("%w: unknown version %d", ErrCorruptRecord, r.Version)
+	}
+	return r, uint32(kek), nil
+}
+
+// CatalogFormConverter returns, for catalog.ConvertRecords, a function
+// that turns the record of an entry or version of a catalog written before
+// the catalog form (a sealed record that authenticates, bound to its name)
+// into its catalog form (docs/FORMAT.md, "Catalog records"). A record
+// already in the catalog form, of another kind, or that does not open is
+// returned as it is: scrub reports what does not open.
+func CatalogFormConverter(keys Keys) func(bucket, key, versionID string, rec []byte) []byte {
+	ns := &Namespace{keys: keys, names: names{key: *keys.NameKey()}}
+	return func(bucket, key, versionID string, rec []byte) []byte {
+		if !isSealedForm(rec) {
+			return rec
+		}
+		_, id := ns.names.version(bucket, key, versionID)
+		r, err := ns.openSealed(rec, id)
+		if err != nil {
+			return rec
+		}
+		b, err := ns.encodeCatRecordOf(r, rec)
+		if err != nil {
+			return rec
+		}
+		return b
+	}
+}
