@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -149,7 +148,7 @@ func TestPartsAheadFailover(t *testing.T) {
 				e := newEnv(t)
 				whole, blobs := e.putParts(t, "four", payload(int(ps), 11), payload(int(ps), 12), payload(int(ps), 13), payload(999, 14))
 				for _, b := range blobs {
-					p := filepath.Join(e.members[i].Root(), filepath.FromSlash(b))
+					p := e.members[i].File(b)
 					switch damage {
 					case "corrupt":
 						f, err := os.OpenFile(p, os.O_RDWR, 0)
