@@ -162,6 +162,9 @@ func RebuildCatalog(ctx context.Context, o RebuildOptions) (*RebuildReport, erro
 		}
 		rb.checkpoint(i+1, "")
 	}
+	if rb.ns == nil { // resumed with every backend read
+		rb.ns = readOnlyNamespace(o.Keys, o.Backends[len(o.Backends)-1], log)
+	}
 	if len(rb.rep.Unreachable) == len(o.Backends) {
 		return rb.rep, fmt.Errorf("rebuild catalog: no backend could be read")
 	}
@@ -277,6 +280,7 @@ func (rb *rebuilder) resume(ctx context.Context, r *RebuildResume) error {
 	if name, _ := ns.names.epoch(); name != "" {
 		skip[name] = true
 	}
+	rb.bucketRecords = slices.Clone(r.BucketRecords)
 	for _, br := range r.BucketRecords {
 		rec, err := ns.openStoredRecord(br.Name, br.Sealed)
 		if err != nil {

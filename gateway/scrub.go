@@ -384,7 +384,9 @@ func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, e
 	if err := s.uncataloged(ctx); err != nil {
 		return s.rep, err
 	}
-	return s.rep, nil
+	// A pass cut short reports what it checked, with the error: its
+	// last checks may have failed for the cancellation alone.
+	return s.rep, ctx.Err()
 }
 
 // selectMembers returns the members named in only, in member order; all
