@@ -70,11 +70,11 @@ func manyObjects(t *testing.T, n int) (*config.Config, string) {
 }
 
 func TestScrubResumesAfterInterruption(t *testing.T) {
-	cfg, cfgPath := manyObjects(t, 2600)
+	cfg, cfgPath := manyObjects(t, 1300)
 	env := passEnv("passphrase-one")
 	// Faults on the second backend, early and late in the walk.
 	for i, f := range blobFiles(t, cfg.Backends[1].Path) {
-		if i%40 == 0 {
+		if i%16 == 0 {
 			os.Remove(f)
 		}
 	}
