@@ -100,6 +100,14 @@ func storeFingerprint(cfg *config.Config, command string, options ...string) str
 // store or other options. Without resume an existing checkpoint is set
 // aside: the pass starts over, and says so.
 func openCheckpoint(c *cli, cfg *config.Config, command string, resume bool, state any, options ...string) (*checkpointer, bool, error) {
+	if cfg.Path == "" {
+		// A gateway serving its built-in config: no place for a
+		// checkpoint (a nil checkpointer keeps none).
+		if resume {
+			return nil, false, fmt.Errorf("%w: --resume: the config has no file to keep a checkpoint next to", errUsage)
+		}
+		return nil, false, nil
+	}
 	cp := &checkpointer{c: c, command: command, path: checkpointPath(cfg.Path, command),
 		fingerprint: storeFingerprint(cfg, command, options...), now: time.Now}
 	cp.file = checkpointFile{Version: checkpointVersion, Command: command, Fingerprint: cp.fingerprint, Started: cp.now().UTC()}
@@ -187,6 +195,9 @@ func (cp *checkpointer) noteErr(err error) {
 // interrupted writes the last checkpoint of an interrupted pass and
 // returns the error that says how to continue.
 func (cp *checkpointer) interrupted(cause error) error {
+	if cp == nil {
+		return cause
+	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	cp.flushLocked(cp.now())
@@ -201,6 +212,9 @@ func (cp *checkpointer) interrupted(cause error) error {
 
 // finish removes the checkpoint file after a pass that completed.
 func (cp *checkpointer) finish() {
+	if cp == nil {
+		return
+	}
 	if err := os.Remove(cp.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(cp.c.stderr, "twincrypt %s: remove checkpoint: %v\n", cp.command, err)
 	}

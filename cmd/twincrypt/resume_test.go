@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -187,5 +189,57 @@ func TestRebuildCatalogResumesAfterInterruption(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(cfgPath + ".*.tmp-*"); len(m) > 0 {
 		t.Errorf("temporary checkpoint files left: %v", m)
+	}
+}
+
+func TestCheckpointBelongsToItsStore(t *testing.T) {
+	dir := t.TempDir()
+	cfg := &config.Config{Path: filepath.Join(dir, "a.yaml"), Catalog: config.Catalog{Type: "bolt", Path: filepath.Join(dir, "a.db")},
+		Backends: []config.Backend{{Name: "x", Type: "local", Path: filepath.Join(dir, "x")}, {Name: "y", Type: "local", Path: filepath.Join(dir, "y"), SecretKey: "s1"}}}
+	var errb bytes.Buffer
+	c := &cli{stdout: &bytes.Buffer{}, stderr: &errb}
+	cp, resumed, err := openCheckpoint(c, cfg, "scrub", false, nil)
+	if err != nil || resumed {
+		t.Fatalf("open without a checkpoint: %v %v", resumed, err)
+	}
+	want := gateway.ScrubResume{After: gateway.WalkPosition{Phase: gateway.PhaseVersions, Bucket: "b", Key: "k\x00é"}, Objects: 7, Bytes: 1 << 40,
+		Recheck: []gateway.WalkPosition{{Phase: gateway.PhaseObjects, Bucket: "b", Key: "a"}}}
+	cp.update(want, "half")
+	if err := cp.interrupted(context.Canceled); !strings.Contains(err.Error(), "run again with --resume") {
+		t.Fatalf("interrupted: %v", err)
+	}
+	data, err := os.ReadFile(checkpointPath(cfg.Path, "scrub"))
+	if err != nil || bytes.Contains(data, []byte("s1")) {
+		t.Fatalf("checkpoint file %s, %v: missing, or it holds a secret", data, err)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		change func(*config.Config)
+		ok     bool
+	}{
+		{"same store", func(*config.Config) {}, true},
+		{"new credentials", func(c *config.Config) { c.Backends[1].SecretKey = "s2" }, true},
+		{"another backend path", func(c *config.Config) { c.Backends[1].Path += "2" }, false},
+		{"a backend less", func(c *config.Config) { c.Backends = c.Backends[:1] }, false},
+		{"another catalog", func(c *config.Config) { c.Catalog.Path += "2" }, false},
+	} {
+		other := *cfg
+		other.Backends = slices.Clone(cfg.Backends)
+		tc.change(&other)
+		var got gateway.ScrubResume
+		_, resumed, err := openCheckpoint(c, &other, "scrub", true, &got)
+		if tc.ok != (err == nil) || resumed != tc.ok {
+			t.Errorf("%s: resumed %v, %v", tc.name, resumed, err)
+		}
+		if tc.ok && !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: resumed from %+v, want %+v", tc.name, got, want)
+		}
+	}
+	if _, _, err := openCheckpoint(c, cfg, "scrub", true, &gateway.ScrubResume{}, "deep=true"); err == nil {
+		t.Error("a checkpoint of other options was taken")
+	}
+	if _, _, err := openCheckpoint(c, cfg, "repair", true, &gateway.RepairResume{}); err == nil {
+		t.Error("a checkpoint of another command was taken")
 	}
 }
