@@ -81,6 +81,7 @@ func TestScrubResumesAfterInterruption(t *testing.T) {
 		}
 	}
 	ckPath := checkpointPath(cfgPath, "scrub")
+	deepProblems := 0
 	for _, deep := range []bool{false, true} {
 		args := []string{"scrub", "-c", cfgPath}
 		if deep {
@@ -91,6 +92,7 @@ func TestScrubResumesAfterInterruption(t *testing.T) {
 		if number(t, want.stdout, "problems:") < 3 {
 			t.Fatalf("too few problems:\n%s", want.stdout)
 		}
+		deepProblems = number(t, want.stdout, "problems:")
 
 		r := runInterrupted(t, env, "scrub", args...)
 		r.expect(t, 1, "run again with --resume to continue")
@@ -126,6 +128,20 @@ func TestScrubResumesAfterInterruption(t *testing.T) {
 	r.expect(t, 1, "starting over")
 	if strings.Contains(r.stdout, "resumed") {
 		t.Errorf("a run started over says it is resumed:\n%s", r.stdout)
+	}
+
+	// A repair interrupted in its first scrub finds and repairs
+	// everything once resumed.
+	runInterrupted(t, env, "repair", "repair", "-c", cfgPath).expect(t, 1, "run again with --resume to continue")
+	r = runCLI(t, "", env, false, "repair", "-c", cfgPath, "--resume")
+	r.expect(t, 0, "resuming the run interrupted")
+	if !strings.HasPrefix(r.stdout, "repair queue:") || !strings.Contains(r.stdout, "\nresumed: ") ||
+		number(t, r.stdout, "found:") != deepProblems || number(t, r.stdout, "unrepaired:") != 0 {
+		t.Errorf("resumed repair (want %d problems found):\n%s", deepProblems, r.stdout)
+	}
+	runCLI(t, "", env, false, "scrub", "-c", cfgPath, "--deep").expect(t, 0)
+	if _, err := os.Stat(checkpointPath(cfgPath, "repair")); !os.IsNotExist(err) {
+		t.Errorf("the repair checkpoint outlived the run that completed: %v", err)
 	}
 }
 
