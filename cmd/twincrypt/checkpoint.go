@@ -56,6 +56,9 @@ type checkpointer struct {
 	// pendingState and pendingDone are the checkpoint not written yet.
 	pendingState any
 	pendingDone  string
+	// busy is set while a write runs in the background (inflight).
+	busy     bool
+	inflight sync.WaitGroup
 }
 
 // addResumeFlags adds --resume to a command's flags.
@@ -158,37 +161,53 @@ func (cp *checkpointer) update(state any, done string) {
 	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
+	// Marshalled when written: the states' slices only grow past their
+	// length, which the gateway caps.
+	cp.pendingState, cp.pendingDone = state, done
 	now := cp.now()
-	if !cp.written.IsZero() && now.Sub(cp.written) < checkpointEvery {
-		// Marshalled when written: the state's slices only grow at the
-		// end, and it is marshalled before the next update.
-		cp.pendingState, cp.pendingDone = state, done
+	if cp.busy || (!cp.written.IsZero() && now.Sub(cp.written) < checkpointEvery) {
 		return
 	}
-	cp.pendingState, cp.pendingDone = state, done
-	cp.flushLocked(now)
+	f, ok := cp.prepareLocked(now)
+	if !ok {
+		return
+	}
+	// The file is written (and synced) in the background: the pass does
+	// not wait for the disk.
+	cp.busy = true
+	cp.inflight.Add(1)
+	go func() {
+		defer cp.inflight.Done()
+		err := writeFileAtomic(cp.path, f)
+		cp.mu.Lock()
+		defer cp.mu.Unlock()
+		cp.busy = false
+		cp.noteErr(err)
+	}()
 }
 
-// flushLocked writes the pending checkpoint. The caller holds mu.
-func (cp *checkpointer) flushLocked(now time.Time) {
+// prepareLocked makes the file of the pending checkpoint. The caller holds
+// mu.
+func (cp *checkpointer) prepareLocked(now time.Time) (checkpointFile, bool) {
 	if cp.pendingState == nil {
-		return
+		return checkpointFile{}, false
 	}
 	data, err := json.Marshal(cp.pendingState)
 	if err != nil {
 		cp.noteErr(err)
-		return
+		return checkpointFile{}, false
 	}
 	cp.file.State, cp.file.Done, cp.file.Updated = data, cp.pendingDone, now.UTC()
 	cp.pendingState = nil
 	cp.have, cp.written = true, now
-	cp.noteErr(writeFileAtomic(cp.path, cp.file))
+	return cp.file, true
 }
 
+// noteErr keeps the first error of writing the checkpoint. The caller
+// holds mu.
 func (cp *checkpointer) noteErr(err error) {
 	if err != nil && cp.err == nil {
-		cp.err = err
-		fmt.Fprintf(cp.c.stderr, "twincrypt %s: checkpoint %s: %v\n", cp.command, cp.path, err)
+		cp.err = fmt.Errorf("checkpoint %s: %w", cp.path, err)
 	}
 }
 
@@ -198,14 +217,17 @@ func (cp *checkpointer) interrupted(cause error) error {
 	if cp == nil {
 		return cause
 	}
+	cp.inflight.Wait()
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	cp.flushLocked(cp.now())
+	if f, ok := cp.prepareLocked(cp.now()); ok {
+		cp.noteErr(writeFileAtomic(cp.path, f))
+	}
 	if !cp.have {
 		return fmt.Errorf("interrupted before the first checkpoint; run again to start over: %w", cause)
 	}
 	if cp.err != nil {
-		return fmt.Errorf("interrupted (%s), but the checkpoint could not be written: %w", cp.file.Done, cause)
+		return fmt.Errorf("interrupted (%s), but the checkpoint could not be written (%v): %w", cp.file.Done, cp.err, cause)
 	}
 	return fmt.Errorf("interrupted (%s); run again with --resume to continue: %w", cp.file.Done, cause)
 }
@@ -215,6 +237,7 @@ func (cp *checkpointer) finish() {
 	if cp == nil {
 		return
 	}
+	cp.inflight.Wait()
 	if err := os.Remove(cp.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(cp.c.stderr, "twincrypt %s: remove checkpoint: %v\n", cp.command, err)
 	}
