@@ -56,6 +56,10 @@ type RebuildResume struct {
 	// BucketRecords holds the bucket records and bucket tombstones read
 	// so far, by name.
 	BucketRecords []NamedRecord `json:"bucketRecords,omitempty"`
+	// BucketsKnown says where each bucket became known (its record
+	// read, or its first object entered): the objects of a bucket read
+	// before that wait for it.
+	BucketsKnown []BucketKnown `json:"bucketsKnown,omitempty"`
 	// Epoch is the newest namespace epoch record read so far.
 	Epoch      *NamedRecord `json:"epoch,omitempty"`
 	Objects    int          `json:"objects"`
@@ -67,6 +71,20 @@ type RebuildResume struct {
 	// failures' errors as text.
 	Unreachable []string        `json:"unreachable,omitempty"`
 	Failed      []FailureRecord `json:"failed,omitempty"`
+}
+
+// BucketKnown is the place in a rebuild's reading order (backend index,
+// then meta record name) where a bucket became known.
+type BucketKnown struct {
+	Bucket  string `json:"bucket"`
+	Backend int    `json:"backend"`
+	Name    string `json:"name"`
+}
+
+// before reports whether the record name of backend is read before the
+// bucket became known.
+func (k BucketKnown) before(backend int, name string) bool {
+	return backend < k.Backend || backend == k.Backend && name < k.Name
 }
 
 // NamedRecord is a sealed meta record with its backend name.
@@ -229,7 +247,13 @@ type rebuilder struct {
 	// resumed is set when the rebuild continues an interrupted one.
 	bucketRecords []NamedRecord
 	failed        []FailureRecord // rep.Failed, for checkpoints
-	resumed       bool
+	// failedSeen holds the failures of the rebuild this one resumes.
+	failedSeen map[FailureRecord]bool
+	// knownAt says where each bucket became known; bucketsKnown lists
+	// the same, for checkpoints.
+	knownAt      map[string]BucketKnown
+	bucketsKnown []BucketKnown
+	resumed      bool
 }
 
 // checkpoint reports that the records of the backends before backend,
@@ -240,6 +264,7 @@ func (rb *rebuilder) checkpoint(backend int, after string) {
 	}
 	ck := RebuildResume{Backend: backend, After: after, Records: rb.records,
 		BucketRecords: rb.bucketRecords[:len(rb.bucketRecords):len(rb.bucketRecords)],
+		BucketsKnown:  rb.bucketsKnown[:len(rb.bucketsKnown):len(rb.bucketsKnown)],
 		Objects:       rb.rep.Objects, Versions: rb.rep.Versions, Tombstones: rb.rep.Tombstones, Skipped: rb.rep.Skipped, Shares: rb.rep.Shares,
 		Unreachable: slices.Clone(rb.rep.Unreachable)}
 	if rb.epoch > 0 {
@@ -263,11 +288,15 @@ func (rb *rebuilder) resume(ctx context.Context, r *RebuildResume) error {
 	rb.records = r.Records
 	rb.rep.Objects, rb.rep.Versions, rb.rep.Tombstones, rb.rep.Skipped, rb.rep.Shares = r.Objects, r.Versions, r.Tombstones, r.Skipped, r.Shares
 	rb.rep.Unreachable = slices.Clone(r.Unreachable)
+	// skip holds the names of the bucket-level records and the epoch.
+	// A record that could not be used on one backend may wait on
+	// another: it is read again, and its failure not reported twice.
 	skip := make(map[string]bool)
+	rb.failedSeen = make(map[FailureRecord]bool)
 	for _, f := range r.Failed {
 		rb.rep.Failed = append(rb.rep.Failed, RecoverFailure{Name: f.Name, Bucket: f.Bucket, Key: f.Key, Err: errors.New(f.Err)})
 		rb.failed = append(rb.failed, f)
-		skip[f.Name] = true
+		rb.failedSeen[f] = true
 	}
 	ns := readOnlyNamespace(rb.o.Keys, rb.o.Backends[0], rb.log)
 	if r.Epoch != nil {
@@ -281,6 +310,9 @@ func (rb *rebuilder) resume(ctx context.Context, r *RebuildResume) error {
 		skip[name] = true
 	}
 	rb.bucketRecords = slices.Clone(r.BucketRecords)
+	for _, k := range r.BucketsKnown {
+		rb.noteKnown(k)
+	}
 	for _, br := range r.BucketRecords {
 		rec, err := ns.openStoredRecord(br.Name, br.Sealed)
 		if err != nil {
@@ -304,10 +336,26 @@ func (rb *rebuilder) resume(ctx context.Context, r *RebuildResume) error {
 		st.created = true
 		st.implied = st.record == nil
 	}
+	// A name the catalog holds waits on the backends that were read
+	// before its bucket became known: another backend's copy was entered
+	// since, and this one, maybe newer, is still to be compared with it.
+	// (Read again where the backend lacks it, it is passed over.)
 	entered := newMetaSet()
 	defer entered.Close()
 	add := func(bucket, key, versionID string) error {
 		name, _ := ns.names.version(bucket, key, versionID)
+		if skip[name] {
+			return nil
+		}
+		known, ok := rb.knownAt[bucket]
+		for j := 0; j <= r.Backend && j < len(rb.o.Backends); j++ {
+			read := j < r.Backend || name <= r.After
+			if read && (!ok || known.before(j, name)) && !slices.Contains(r.Unreachable, rb.o.Backends[j].Name()) {
+				if err := addMeta(rb.pending[j], name); err != nil {
+					return err
+				}
+			}
+		}
 		return addMeta(entered, name)
 	}
 	if err := rb.o.Catalog.Walk(ctx, func(e catalog.Entry) error { return add(e.Bucket, e.Key, e.VersionID) }); err != nil {
@@ -442,7 +490,26 @@ func (rb *rebuilder) record(ctx context.Context, b backends.Backend, name string
 		}
 		return nil
 	}
-	return rb.enter(ctx, r, sealed)
+	if err := rb.enter(ctx, r, sealed); err != nil {
+		return err
+	}
+	if bs := rb.buckets[r.Bucket]; bs != nil && (bs.record != nil || bs.created) {
+		rb.noteKnown(BucketKnown{Bucket: r.Bucket, Backend: rb.cur, Name: name})
+	}
+	return nil
+}
+
+// noteKnown records where a bucket became known, unless it was known
+// before.
+func (rb *rebuilder) noteKnown(k BucketKnown) {
+	if _, ok := rb.knownAt[k.Bucket]; ok {
+		return
+	}
+	if rb.knownAt == nil {
+		rb.knownAt = make(map[string]BucketKnown)
+	}
+	rb.knownAt[k.Bucket] = k
+	rb.bucketsKnown = append(rb.bucketsKnown, k)
 }
 
 func (rb *rebuilder) fail(name string, r *record, err error) {
@@ -450,8 +517,12 @@ func (rb *rebuilder) fail(name string, r *record, err error) {
 	if r != nil {
 		f.Bucket, f.Key = r.Bucket, r.Key
 	}
+	fr := FailureRecord{Name: f.Name, Bucket: f.Bucket, Key: f.Key, Err: err.Error()}
+	if rb.failedSeen[fr] {
+		return // reported by the rebuild this one resumes, read again
+	}
 	rb.rep.Failed = append(rb.rep.Failed, f)
-	rb.failed = append(rb.failed, FailureRecord{Name: f.Name, Bucket: f.Bucket, Key: f.Key, Err: err.Error()})
+	rb.failed = append(rb.failed, fr)
 	rb.log.Warn("meta record left out", "record", name, "bucket", f.Bucket, "key", f.Key, "err", err)
 }
 
