@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
@@ -28,6 +29,76 @@ type RebuildOptions struct {
 	// Logger receives a line per record that could not be used; nil:
 	// discard.
 	Logger *slog.Logger
+	// Resume, when set, continues an interrupted rebuild into the same
+	// Catalog, which holds what it entered: the backends are read on
+	// from where it stopped. Backends must be the same, in the same
+	// order.
+	Resume *RebuildResume
+	// Checkpoint, when set, is called after every meta record entered
+	// while the backends are read; passed as Resume to a later rebuild
+	// into the same catalog, its argument continues from there. Once
+	// every backend is read no checkpoint follows: a rebuild resumed
+	// from the last one reads no more records, only settles the buckets
+	// and enters the records that wait for them.
+	Checkpoint func(RebuildResume)
+}
+
+// RebuildResume is how far an interrupted RebuildCatalog came: the records
+// of the backends before Backend, and those of Backend up to After, are
+// entered into the catalog (or wait for their bucket's record, which the
+// resumed rebuild finds again from the catalog and the listings), along
+// with what the rebuild keeps in memory: the bucket-level records, the
+// namespace epoch and the counts.
+type RebuildResume struct {
+	Backend int    `json:"backend"` // index in RebuildOptions.Backends
+	After   string `json:"after"`   // the last meta record name of Backend entered
+	Records int    `json:"records"` // meta records read so far
+	// BucketRecords holds the bucket records and bucket tombstones read
+	// so far, by name.
+	BucketRecords []NamedRecord `json:"bucketRecords,omitempty"`
+	// BucketsKnown says where each bucket became known (its record
+	// read, or its first object entered): the objects of a bucket read
+	// before that wait for it.
+	BucketsKnown []BucketKnown `json:"bucketsKnown,omitempty"`
+	// Epoch is the newest namespace epoch record read so far.
+	Epoch      *NamedRecord `json:"epoch,omitempty"`
+	Objects    int          `json:"objects"`
+	Versions   int          `json:"versions"`
+	Tombstones int          `json:"tombstones"`
+	Skipped    int          `json:"skipped"`
+	Shares     int          `json:"shares"`
+	// Unreachable and Failed are those of RebuildReport so far, the
+	// failures' errors as text.
+	Unreachable []string        `json:"unreachable,omitempty"`
+	Failed      []FailureRecord `json:"failed,omitempty"`
+}
+
+// BucketKnown is the place in a rebuild's reading order (backend index,
+// then meta record name) where a bucket became known.
+type BucketKnown struct {
+	Bucket  string `json:"bucket"`
+	Backend int    `json:"backend"`
+	Name    string `json:"name"`
+}
+
+// before reports whether the record name of backend is read before the
+// bucket became known.
+func (k BucketKnown) before(backend int, name string) bool {
+	return backend < k.Backend || backend == k.Backend && name < k.Name
+}
+
+// NamedRecord is a sealed meta record with its backend name.
+type NamedRecord struct {
+	Name   string `json:"name"`
+	Sealed []byte `json:"sealed"`
+}
+
+// FailureRecord is a RecoverFailure with its error as text.
+type FailureRecord struct {
+	Name   string `json:"name"`
+	Bucket string `json:"bucket,omitempty"`
+	Key    string `json:"key,omitempty"`
+	Err    string `json:"err"`
 }
 
 // RebuildReport counts what RebuildCatalog did.
@@ -83,16 +154,34 @@ func RebuildCatalog(ctx context.Context, o RebuildOptions) (*RebuildReport, erro
 			p.Close()
 		}
 	}()
-	for i, b := range o.Backends {
+	first, after := 0, ""
+	if r := o.Resume; r != nil {
+		if r.Backend < 0 || r.Backend > len(o.Backends) {
+			return nil, fmt.Errorf("rebuild catalog: resume at backend %d of %d", r.Backend, len(o.Backends))
+		}
+		if err := rb.resume(ctx, r); err != nil {
+			return rb.rep, fmt.Errorf("rebuild catalog: resume: %w", err)
+		}
+		first, after = r.Backend, r.After
+	}
+	for i := first; i < len(o.Backends); i++ {
+		b := o.Backends[i]
 		rb.ns = readOnlyNamespace(o.Keys, b, log)
 		rb.cur = i
-		if err := rb.backend(ctx, b); err != nil {
+		if i > first {
+			after = ""
+		}
+		if err := rb.backend(ctx, b, after); err != nil {
 			if ctx.Err() != nil {
 				return rb.rep, ctx.Err()
 			}
 			log.Warn("backend left out of the rebuild", "backend", b.Name(), "err", err)
 			rb.rep.Unreachable = append(rb.rep.Unreachable, b.Name())
 		}
+		rb.checkpoint(i+1, "")
+	}
+	if rb.ns == nil { // resumed with every backend read
+		rb.ns = readOnlyNamespace(o.Keys, o.Backends[len(o.Backends)-1], log)
 	}
 	if len(rb.rep.Unreachable) == len(o.Backends) {
 		return rb.rep, fmt.Errorf("rebuild catalog: no backend could be read")
@@ -153,6 +242,153 @@ type rebuilder struct {
 	// epoch is the highest namespace epoch found, with its record.
 	epoch       uint64
 	epochSealed []byte
+	epochName   string
+	// bucketRecords are the bucket-level records read, for checkpoints;
+	// resumed is set when the rebuild continues an interrupted one.
+	bucketRecords []NamedRecord
+	failed        []FailureRecord // rep.Failed, for checkpoints
+	// failedSeen holds the failures of the rebuild this one resumes.
+	failedSeen map[FailureRecord]bool
+	// knownAt says where each bucket became known; bucketsKnown lists
+	// the same, for checkpoints.
+	knownAt      map[string]BucketKnown
+	bucketsKnown []BucketKnown
+	resumed      bool
+}
+
+// checkpoint reports that the records of the backends before backend,
+// and those of backend up to after, are entered.
+func (rb *rebuilder) checkpoint(backend int, after string) {
+	if rb.o.Checkpoint == nil {
+		return
+	}
+	ck := RebuildResume{Backend: backend, After: after, Records: rb.records,
+		BucketRecords: rb.bucketRecords[:len(rb.bucketRecords):len(rb.bucketRecords)],
+		BucketsKnown:  rb.bucketsKnown[:len(rb.bucketsKnown):len(rb.bucketsKnown)],
+		Objects:       rb.rep.Objects, Versions: rb.rep.Versions, Tombstones: rb.rep.Tombstones, Skipped: rb.rep.Skipped, Shares: rb.rep.Shares,
+		Unreachable: slices.Clone(rb.rep.Unreachable)}
+	if rb.epoch > 0 {
+		ck.Epoch = &NamedRecord{Name: rb.epochName, Sealed: rb.epochSealed}
+	}
+	ck.Failed = rb.failed[:len(rb.failed):len(rb.failed)]
+	rb.o.Checkpoint(ck)
+}
+
+// errStopListing ends a listing early.
+var errStopListing = errors.New("stop listing")
+
+// resume restores what an interrupted rebuild kept in memory: the counts,
+// the bucket-level records and the epoch from r, and the records that wait
+// for their bucket's record (pending): the names the backends read so far
+// list that the catalog holds no record of (an entry, a version or a
+// tombstone), other than the bucket-level records, the epoch and the
+// records that failed.
+func (rb *rebuilder) resume(ctx context.Context, r *RebuildResume) error {
+	rb.resumed = true
+	rb.records = r.Records
+	rb.rep.Objects, rb.rep.Versions, rb.rep.Tombstones, rb.rep.Skipped, rb.rep.Shares = r.Objects, r.Versions, r.Tombstones, r.Skipped, r.Shares
+	rb.rep.Unreachable = slices.Clone(r.Unreachable)
+	// skip holds the names of the bucket-level records and the epoch.
+	// A record that could not be used on one backend may wait on
+	// another: it is read again, and its failure not reported twice.
+	skip := make(map[string]bool)
+	rb.failedSeen = make(map[FailureRecord]bool)
+	for _, f := range r.Failed {
+		rb.rep.Failed = append(rb.rep.Failed, RecoverFailure{Name: f.Name, Bucket: f.Bucket, Key: f.Key, Err: errors.New(f.Err)})
+		rb.failed = append(rb.failed, f)
+		rb.failedSeen[f] = true
+	}
+	ns := readOnlyNamespace(rb.o.Keys, rb.o.Backends[0], rb.log)
+	if r.Epoch != nil {
+		ep, err := ns.openEpoch(r.Epoch.Sealed)
+		if err != nil {
+			return fmt.Errorf("epoch record: %w", err)
+		}
+		rb.epoch, rb.epochSealed, rb.epochName = ep.Generation, r.Epoch.Sealed, r.Epoch.Name
+	}
+	if name, _ := ns.names.epoch(); name != "" {
+		skip[name] = true
+	}
+	rb.bucketRecords = slices.Clone(r.BucketRecords)
+	for _, k := range r.BucketsKnown {
+		rb.noteKnown(k)
+	}
+	for _, br := range r.BucketRecords {
+		rec, err := ns.openStoredRecord(br.Name, br.Sealed)
+		if err != nil {
+			return fmt.Errorf("bucket record %s: %w", br.Name, err)
+		}
+		if err := rb.enter(ctx, rec, br.Sealed); err != nil {
+			return err
+		}
+		skip[br.Name] = true
+	}
+	bs, err := rb.o.Catalog.ListBuckets(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		st := rb.buckets[b.Name]
+		if st == nil {
+			st = &bucketState{}
+			rb.buckets[b.Name] = st
+		}
+		st.created = true
+		st.implied = st.record == nil
+	}
+	// A name the catalog holds waits on the backends that were read
+	// before its bucket became known: another backend's copy was entered
+	// since, and this one, maybe newer, is still to be compared with it.
+	// (Read again where the backend lacks it, it is passed over.)
+	entered := newMetaSet()
+	defer entered.Close()
+	add := func(bucket, key, versionID string) error {
+		name, _ := ns.names.version(bucket, key, versionID)
+		if skip[name] {
+			return nil
+		}
+		known, ok := rb.knownAt[bucket]
+		for j := 0; j <= r.Backend && j < len(rb.o.Backends); j++ {
+			read := j < r.Backend || name <= r.After
+			if read && (!ok || known.before(j, name)) && !slices.Contains(r.Unreachable, rb.o.Backends[j].Name()) {
+				if err := addMeta(rb.pending[j], name); err != nil {
+					return err
+				}
+			}
+		}
+		return addMeta(entered, name)
+	}
+	if err := rb.o.Catalog.Walk(ctx, func(e catalog.Entry) error { return add(e.Bucket, e.Key, e.VersionID) }); err != nil {
+		return err
+	}
+	if err := rb.o.Catalog.WalkVersions(ctx, func(v catalog.Version) error { return add(v.Bucket, v.Key, v.VersionID) }); err != nil {
+		return err
+	}
+	if err := rb.o.Catalog.WalkTombstones(ctx, func(t catalog.Tombstone) error { return add(t.Bucket, t.Key, t.VersionID) }); err != nil {
+		return err
+	}
+	if err := rb.o.Catalog.WalkVersionTombstones(ctx, func(t catalog.Tombstone) error { return add(t.Bucket, t.Key, t.VersionID) }); err != nil {
+		return err
+	}
+	for i := 0; i <= r.Backend && i < len(rb.o.Backends); i++ {
+		b := rb.o.Backends[i]
+		if slices.Contains(r.Unreachable, b.Name()) {
+			continue
+		}
+		err := listJoin(ctx, b, metaPrefix, entered, metaKey, func(it backends.Info, held bool) error {
+			if i == r.Backend && it.Name > r.After {
+				return errStopListing
+			}
+			if _, ok := metaHashOf(it.Name); !ok || held || skip[it.Name] {
+				return nil
+			}
+			return addMeta(rb.pending[i], it.Name)
+		})
+		if err != nil && !errors.Is(err, errStopListing) {
+			return fmt.Errorf("list %s: %w", b.Name(), err)
+		}
+	}
+	return nil
 }
 
 // enterPending reads again and enters the pending records of backend b.
@@ -168,6 +404,9 @@ func (rb *rebuilder) enterPending(ctx context.Context, b backends.Backend, pendi
 		}
 		name := metaPrefix + hex.EncodeToString(h)
 		sealed, err := readAll(ctx, b, name)
+		if err != nil && rb.resumed && errors.Is(err, backends.ErrNotFound) {
+			continue // gone since it was listed, as a first listing would skip it
+		}
 		if err != nil {
 			rb.fail(name, nil, err)
 			continue
@@ -187,51 +426,17 @@ func (rb *rebuilder) enterPending(ctx context.Context, b backends.Backend, pendi
 	return nil
 }
 
-// backend enters the records of one backend.
-func (rb *rebuilder) backend(ctx context.Context, b backends.Backend) error {
-	err := listAll(ctx, b, metaPrefix, func(it backends.Info) error {
+// backend enters the records of one backend, those after the name after.
+func (rb *rebuilder) backend(ctx context.Context, b backends.Backend, after string) error {
+	err := listAllAfter(ctx, b, metaPrefix, after, func(it backends.Info) error {
 		if _, ok := metaHashOf(it.Name); !ok {
 			return nil
 		}
-		rb.records++
-		if rb.o.Progress != nil {
-			rb.o.Progress(rb.records)
-		}
-		sealed, err := readAll(ctx, b, it.Name)
-		if err != nil {
-			if errors.Is(err, backends.ErrNotFound) {
-				return nil
-			}
-			if errors.Is(err, ErrCorruptRecord) {
-				rb.fail(it.Name, nil, err)
-				return nil
-			}
+		if err := rb.record(ctx, b, it.Name); err != nil {
 			return err
 		}
-		if epoch, _ := rb.ns.names.epoch(); it.Name == epoch {
-			r, err := rb.ns.openEpoch(sealed)
-			if err != nil {
-				rb.fail(it.Name, nil, err)
-			} else if r.Generation > rb.epoch {
-				rb.epoch, rb.epochSealed = r.Generation, sealed
-			}
-			return nil
-		}
-		r, err := rb.ns.openStoredRecord(it.Name, sealed)
-		if err != nil {
-			rb.fail(it.Name, nil, err)
-			return nil
-		}
-		if bs := rb.buckets[r.Bucket]; r.Key != "" && (r.Kind == kindObject || r.Kind == kindDeleteMarker) && (bs == nil || (bs.record == nil && !bs.created)) {
-			if err := addMeta(rb.pending[rb.cur], it.Name); err != nil {
-				return err
-			}
-			if bs == nil {
-				rb.buckets[r.Bucket] = &bucketState{}
-			}
-			return nil
-		}
-		return rb.enter(ctx, r, sealed)
+		rb.checkpoint(rb.cur, it.Name)
+		return nil
 	})
 	if err != nil {
 		return err
@@ -241,12 +446,83 @@ func (rb *rebuilder) backend(ctx context.Context, b backends.Backend) error {
 	return err
 }
 
+// record reads and enters the meta record name of backend b.
+func (rb *rebuilder) record(ctx context.Context, b backends.Backend, name string) error {
+	it := backends.Info{Name: name}
+	rb.records++
+	if rb.o.Progress != nil {
+		rb.o.Progress(rb.records)
+	}
+	sealed, err := readAll(ctx, b, it.Name)
+	if err != nil {
+		if errors.Is(err, backends.ErrNotFound) {
+			return nil
+		}
+		if errors.Is(err, ErrCorruptRecord) {
+			rb.fail(it.Name, nil, err)
+			return nil
+		}
+		return err
+	}
+	if epoch, _ := rb.ns.names.epoch(); it.Name == epoch {
+		r, err := rb.ns.openEpoch(sealed)
+		if err != nil {
+			rb.fail(it.Name, nil, err)
+		} else if r.Generation > rb.epoch {
+			rb.epoch, rb.epochSealed, rb.epochName = r.Generation, sealed, it.Name
+		}
+		return nil
+	}
+	r, err := rb.ns.openStoredRecord(it.Name, sealed)
+	if err != nil {
+		rb.fail(it.Name, nil, err)
+		return nil
+	}
+	if r.Key == "" && (r.Kind == kindBucket || r.Kind == kindTombstone) {
+		rb.bucketRecords = append(rb.bucketRecords, NamedRecord{Name: it.Name, Sealed: sealed})
+	}
+	if bs := rb.buckets[r.Bucket]; r.Key != "" && (r.Kind == kindObject || r.Kind == kindDeleteMarker) && (bs == nil || (bs.record == nil && !bs.created)) {
+		if err := addMeta(rb.pending[rb.cur], it.Name); err != nil {
+			return err
+		}
+		if bs == nil {
+			rb.buckets[r.Bucket] = &bucketState{}
+		}
+		return nil
+	}
+	if err := rb.enter(ctx, r, sealed); err != nil {
+		return err
+	}
+	if bs := rb.buckets[r.Bucket]; bs != nil && (bs.record != nil || bs.created) {
+		rb.noteKnown(BucketKnown{Bucket: r.Bucket, Backend: rb.cur, Name: name})
+	}
+	return nil
+}
+
+// noteKnown records where a bucket became known, unless it was known
+// before.
+func (rb *rebuilder) noteKnown(k BucketKnown) {
+	if _, ok := rb.knownAt[k.Bucket]; ok {
+		return
+	}
+	if rb.knownAt == nil {
+		rb.knownAt = make(map[string]BucketKnown)
+	}
+	rb.knownAt[k.Bucket] = k
+	rb.bucketsKnown = append(rb.bucketsKnown, k)
+}
+
 func (rb *rebuilder) fail(name string, r *record, err error) {
 	f := RecoverFailure{Name: name, Err: err}
 	if r != nil {
 		f.Bucket, f.Key = r.Bucket, r.Key
 	}
+	fr := FailureRecord{Name: f.Name, Bucket: f.Bucket, Key: f.Key, Err: err.Error()}
+	if rb.failedSeen[fr] {
+		return // reported by the rebuild this one resumes, read again
+	}
 	rb.rep.Failed = append(rb.rep.Failed, f)
+	rb.failed = append(rb.failed, fr)
 	rb.log.Warn("meta record left out", "record", name, "bucket", f.Bucket, "key", f.Key, "err", err)
 }
 

@@ -47,11 +47,50 @@ type RepairOptions struct {
 	// repair, with the number tried so far and the number that round
 	// found (never concurrently).
 	Fixed func(done, total int)
+	// Resume, when set, continues an interrupted repair from its last
+	// checkpoint: in the round it stopped in, with that round's scrub
+	// resumed (see ScrubOptions.Resume) and the changes made so far
+	// counted in the report.
+	Resume *RepairResume
+	// Checkpoint, when set, is called (never concurrently) as the scrub
+	// of a round moves on (see ScrubOptions.Checkpoint); passed as Resume
+	// to a later repair, its argument continues from there.
+	Checkpoint func(RepairResume)
+}
+
+// RepairResume is how far an interrupted repair came (see
+// RepairOptions.Resume). A round's repairs happen after its scrub; a repair
+// stopped while repairing resumes with a scrub that checks only the keys
+// with problems again, then repairs them.
+type RepairResume struct {
+	Round int         `json:"round"` // the round stopped in, from 0
+	Scrub ScrubResume `json:"scrub"` // how far that round's scrub came
+	// The changes made by the rounds before (see RepairReport).
+	MetaRewritten int `json:"metaRewritten"`
+	BlobsCopied   int `json:"blobsCopied"`
+	CatalogFixed  int `json:"catalogFixed"`
+	Adopted       int `json:"adopted"`
+	Discarded     int `json:"discarded"`
+	// FoundObjects and FoundProblems sum up the first round's scrub
+	// (RepairReport.Found) once it is done; a repair resumed in a later
+	// round reports no Found of its own.
+	FoundObjects  int `json:"foundObjects,omitempty"`
+	FoundProblems int `json:"foundProblems,omitempty"`
+}
+
+// problems counts the problems of a scrub report that need repair.
+func (r *ScrubReport) problems() int {
+	n := r.Catalog
+	for _, c := range r.Backends {
+		n += c.Total()
+	}
+	return n
 }
 
 // RepairReport says what Repair found and did.
 type RepairReport struct {
-	// Found is the first scrub's report: the state before any repair.
+	// Found is the first scrub's report: the state before any repair
+	// (nil when resumed past the first round; see RepairResume).
 	Found *ScrubReport
 	// Rounds is the number of scrubs run: one when nothing needed
 	// repair, otherwise one more after the last round that changed
@@ -106,18 +145,46 @@ const maxRepairRounds = 4
 // hold the namespace's lock of their name.
 func (ns *Namespace) Repair(ctx context.Context, o RepairOptions) (*RepairReport, error) {
 	rep := &RepairReport{}
-	for round := 0; ; round++ {
+	first := 0
+	var found [2]int // FoundObjects, FoundProblems
+	if r := o.Resume; r != nil {
+		found = [2]int{r.FoundObjects, r.FoundProblems}
+		first = r.Round
+		rep.MetaRewritten, rep.BlobsCopied, rep.CatalogFixed, rep.Adopted, rep.Discarded = r.MetaRewritten, r.BlobsCopied, r.CatalogFixed, r.Adopted, r.Discarded
+		rep.Rounds = r.Round
+	}
+	for round := first; ; round++ {
 		so := ScrubOptions{Members: o.Members, Deep: o.Deep, Workers: o.Workers, Progress: o.Progress, Only: o.Only}
 		if round == 0 {
 			so.Spread = o.Spread
 		}
+		if round == first && o.Resume != nil {
+			so.Resume = &o.Resume.Scrub
+		}
+		ck := RepairResume{Round: round, FoundObjects: found[0], FoundProblems: found[1]}
+		// checkpoint reports ck with the changes made so far.
+		checkpoint := func() {
+			if o.Checkpoint == nil {
+				return
+			}
+			ck.MetaRewritten, ck.BlobsCopied, ck.CatalogFixed, ck.Adopted, ck.Discarded = rep.MetaRewritten, rep.BlobsCopied, rep.CatalogFixed, rep.Adopted, rep.Discarded
+			o.Checkpoint(ck)
+		}
+		so.Checkpoint = func(s ScrubResume) {
+			ck.Scrub = s
+			checkpoint()
+		}
 		sr, err := ns.Scrub(ctx, so)
 		rep.Rounds++
-		if rep.Found == nil {
+		if round == 0 {
 			rep.Found = sr
 		}
 		if err != nil {
 			return rep, err
+		}
+		if round == 0 {
+			found = [2]int{sr.Objects, sr.problems()}
+			ck.FoundObjects, ck.FoundProblems = found[0], found[1]
 		}
 		if round == maxRepairRounds {
 			// Still changing after every round: report what this
@@ -131,7 +198,17 @@ func (ns *Namespace) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 			break
 		}
 		before := rep.Actions()
-		rep.Unrepaired = ns.fix(ctx, o, sr, rep)
+		fo := o
+		fo.Fixed = func(done, total int) {
+			// The scrub's checkpoint stands: a repair resumed from it
+			// scrubs the keys with problems again and repairs what is
+			// still wrong; the changes made so far are counted.
+			checkpoint()
+			if o.Fixed != nil {
+				o.Fixed(done, total)
+			}
+		}
+		rep.Unrepaired = ns.fix(ctx, fo, sr, rep)
 		if rep.Actions() == before {
 			break
 		}

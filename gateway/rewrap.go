@@ -34,8 +34,89 @@ const rewrapErrors = 20
 // are skipped, so an interrupted Rewrap continues where it stopped when run
 // again. Multipart uploads in progress keep their keys until they complete.
 func (ns *Namespace) Rewrap(ctx context.Context) (*RewrapReport, error) {
+	return ns.RewrapWith(ctx, RewrapOptions{})
+}
+
+// RewrapOptions configure RewrapWith.
+type RewrapOptions struct {
+	// Progress, when set, is called after every object examined, with
+	// the number examined and the number to examine (never
+	// concurrently).
+	Progress func(done, total int)
+	// Resume, when set, continues an interrupted rewrap: the keys up to
+	// Resume.After are not examined again, and the report adds Resume's
+	// counts. Bucket records are always examined.
+	Resume *RewrapResume
+	// Checkpoint, when set, is called (never concurrently) after the
+	// records of each key are rewrapped; passed as Resume to a later
+	// rewrap, its argument continues from there.
+	Checkpoint func(RewrapResume)
+}
+
+// RewrapResume is how far an interrupted rewrap came (see
+// RewrapOptions.Resume).
+type RewrapResume struct {
+	After            WalkPosition `json:"after"`
+	Objects          int          `json:"objects"`
+	ObjectsRewrapped int          `json:"objectsRewrapped"`
+	Failed           int          `json:"failed"`
+}
+
+// RewrapWith is Rewrap with progress reports and checkpoints.
+func (ns *Namespace) RewrapWith(ctx context.Context, o RewrapOptions) (*RewrapReport, error) {
 	cur, _ := ns.keys.CurrentKEK()
 	rep := &RewrapReport{KEK: cur}
+	var ck RewrapResume
+	if r := o.Resume; r != nil {
+		if !r.After.Valid() {
+			return nil, fmt.Errorf("rewrap: resume position %q is not a walk phase", r.After.Phase)
+		}
+		ck = *r
+		rep.Objects, rep.ObjectsRewrapped, rep.Failed = r.Objects, r.ObjectsRewrapped, r.Failed
+	}
+	skip := func(pos WalkPosition) bool { return o.Resume != nil && o.Resume.After.done(pos) }
+	// Each key's records are counted into ck once the walk has moved
+	// past the key.
+	var at WalkPosition
+	var tally RewrapResume
+	step := func(pos WalkPosition) {
+		if !at.IsStart() && !at.sameKey(pos) {
+			ck.After = at
+			ck.Objects += tally.Objects
+			ck.ObjectsRewrapped += tally.ObjectsRewrapped
+			ck.Failed += tally.Failed
+			tally = RewrapResume{}
+			if o.Checkpoint != nil {
+				o.Checkpoint(ck)
+			}
+		}
+		at = pos
+	}
+	total, done := 0, 0
+	if o.Progress != nil {
+		if err := ns.cat.Walk(ctx, func(e catalog.Entry) error {
+			if e.VersionID == "" && !skip(WalkPosition{Phase: PhaseObjects, Bucket: e.Bucket, Key: e.Key}) {
+				total++
+			}
+			return nil
+		}); err != nil {
+			return rep, fmt.Errorf("rewrap: %w", err)
+		}
+		if err := ns.cat.WalkVersions(ctx, func(v catalog.Version) error {
+			if !skip(WalkPosition{Phase: PhaseVersions, Bucket: v.Bucket, Key: v.Key}) {
+				total++
+			}
+			return nil
+		}); err != nil {
+			return rep, fmt.Errorf("rewrap: %w", err)
+		}
+	}
+	examined := func() {
+		done++
+		if o.Progress != nil {
+			o.Progress(done, total)
+		}
+	}
 	var errs []error
 	buckets, err := ns.cat.ListBuckets(ctx)
 	if err != nil {
@@ -66,12 +147,17 @@ func (ns *Namespace) Rewrap(ctx context.Context) (*RewrapReport, error) {
 			done, err = ns.rewrapObject(ctx, bucket, key, cur)
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err() // not counted: the key is not done
+			}
 			rep.Failed++
+			tally.Failed++
 			if len(errs) < rewrapErrors {
 				errs = append(errs, fmt.Errorf("%s/%s (version %q): %w", bucket, key, versionID, err))
 			}
 		} else if done {
 			rep.ObjectsRewrapped++
+			tally.ObjectsRewrapped++
 		}
 		return nil
 	}
@@ -79,7 +165,14 @@ func (ns *Namespace) Rewrap(ctx context.Context) (*RewrapReport, error) {
 		if e.VersionID != "" {
 			return nil // rewrapped with the key's other versions
 		}
+		pos := WalkPosition{Phase: PhaseObjects, Bucket: e.Bucket, Key: e.Key}
+		if skip(pos) {
+			return nil
+		}
+		step(pos)
+		examined()
 		rep.Objects++
+		tally.Objects++
 		_, id := ns.names.meta(e.Bucket, e.Key)
 		r, err := ns.openRecord(e.Record, id)
 		if err != nil || !underKEK(e.Record, r, cur) {
@@ -89,13 +182,23 @@ func (ns *Namespace) Rewrap(ctx context.Context) (*RewrapReport, error) {
 	})
 	if err == nil {
 		err = ns.cat.WalkVersions(ctx, func(v catalog.Version) error {
+			pos := WalkPosition{Phase: PhaseVersions, Bucket: v.Bucket, Key: v.Key}
+			if skip(pos) {
+				return nil
+			}
+			step(pos)
+			examined()
 			rep.Objects++
+			tally.Objects++
 			r, err := ns.openVersion(&v)
 			if err != nil || !underKEK(v.Record, r, cur) {
 				return rewrap(v.Bucket, v.Key, v.VersionID)
 			}
 			return nil
 		})
+	}
+	if err == nil {
+		step(WalkPosition{Phase: PhaseEnd})
 	}
 	if err != nil {
 		if ctx.Err() != nil {

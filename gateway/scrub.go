@@ -121,7 +121,39 @@ type ScrubOptions struct {
 	// The checks of the buckets, the deletions and the listings for
 	// uncataloged records are not paced.
 	Spread time.Duration
+	// Resume, when set, continues an interrupted scrub: the keys before
+	// Resume.After are not checked again, except those that had problems
+	// (Resume.Recheck), and the report adds Resume's counts. The epoch
+	// and bucket records and the listings for uncataloged records are
+	// always checked in full.
+	Resume *ScrubResume
+	// Checkpoint, when set, is called (never concurrently) each time the
+	// checks of one more key are done, and all those before it: passed as
+	// Resume to a later scrub, its argument continues from there. Work in
+	// flight on other keys is not covered.
+	Checkpoint func(ScrubResume)
 }
+
+// ScrubResume is how far an interrupted scrub came (see
+// ScrubOptions.Resume): everything up to After is checked.
+type ScrubResume struct {
+	After WalkPosition `json:"after"`
+	// Objects, Tombstones, Blobs and Bytes count the checks of the keys
+	// up to After that found nothing wrong.
+	Objects    int   `json:"objects"`
+	Tombstones int   `json:"tombstones"`
+	Blobs      int   `json:"blobs"`
+	Bytes      int64 `json:"bytes"`
+	// Recheck lists the keys up to After whose checks found problems:
+	// they are checked again, so that the report of the resumed scrub
+	// lists their problems as they are then (and Repair can fix them).
+	Recheck []WalkPosition `json:"recheck,omitempty"`
+}
+
+// maxRecheck bounds ScrubResume.Recheck: past this many keys with problems
+// a scrub stops moving its checkpoint on (a resumed scrub starts from the
+// last one), rather than make every checkpoint larger.
+const maxRecheck = 100000
 
 // ScrubProgress reports how far a scrub has come.
 type ScrubProgress struct {
@@ -308,10 +340,22 @@ func (ns *Namespace) openStoredRecord(name string, sealed []byte) (*record, erro
 // problems with the data, and backends that cannot be read or listed
 // (ProblemUnavailable), go in the report.
 func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, error) {
-	s := &scrubber{ns: ns, o: o, rep: &ScrubReport{}, known: newMetaSet()}
+	s := &scrubber{ns: ns, o: o, rep: &ScrubReport{}, known: newMetaSet(), pending: make(map[int]itemResult)}
 	defer s.known.Close()
 	if len(o.Members) == 0 {
 		return nil, errors.New("scrub: no backends")
+	}
+	if r := o.Resume; r != nil {
+		if !r.After.Valid() {
+			return nil, fmt.Errorf("scrub: resume position %q is not a walk phase", r.After.Phase)
+		}
+		s.ck = ScrubResume{After: r.After, Objects: r.Objects, Tombstones: r.Tombstones, Blobs: r.Blobs, Bytes: r.Bytes,
+			Recheck: slices.Clone(r.Recheck)}
+		s.recheck = make(map[WalkPosition]bool, len(r.Recheck))
+		for _, k := range r.Recheck {
+			s.recheck[k] = true
+		}
+		s.rep.Objects, s.rep.Tombstones, s.rep.Blobs, s.rep.Bytes = r.Objects, r.Tombstones, r.Blobs, r.Bytes
 	}
 	checked, err := selectMembers(o.Members, o.Only)
 	if err != nil {
@@ -333,10 +377,16 @@ func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, e
 	if err := s.tombstones(ctx); err != nil {
 		return s.rep, err
 	}
+	s.mu.Lock()
+	s.closeKey()
+	s.advance(WalkPosition{Phase: PhaseEnd})
+	s.mu.Unlock()
 	if err := s.uncataloged(ctx); err != nil {
 		return s.rep, err
 	}
-	return s.rep, nil
+	// A pass cut short reports what it checked, with the error: its
+	// last checks may have failed for the cancellation alone.
+	return s.rep, ctx.Err()
 }
 
 // selectMembers returns the members named in only, in member order; all
@@ -370,6 +420,128 @@ type scrubber struct {
 	knownErr error
 	done     ScrubProgress
 	reach    reachability
+
+	// The checks of the walks are entered into rep in walk order, so
+	// that a checkpoint covers a prefix of the walks: next is the
+	// sequence number of the next item to enter, pending the results of
+	// items done out of order.
+	next    int
+	pending map[int]itemResult
+	// cur accumulates the key being entered; ck is the checkpoint up to
+	// the last key entered in full; recheck holds Resume.Recheck.
+	cur     keyTally
+	ck      ScrubResume
+	recheck map[WalkPosition]bool
+	stalled bool // Recheck is full: the checkpoint no longer moves
+}
+
+// itemResult is what the checks of one walk item found.
+type itemResult struct {
+	pos        WalkPosition
+	hash       [32]byte
+	objects    int // 1 for an object or version
+	tombstones int // 1 for a deletion
+	blobs      int
+	bytes      int64
+	found      []Problem
+}
+
+// keyTally sums the results of the items of one key.
+type keyTally struct {
+	set                        bool
+	pos                        WalkPosition
+	objects, tombstones, blobs int
+	bytes                      int64
+	problems                   bool
+}
+
+// skip reports whether the item at pos was checked by the scrub this one
+// resumes: it is only noted as known.
+func (s *scrubber) skip(pos WalkPosition) bool {
+	return s.o.Resume != nil && s.o.Resume.After.done(pos) && !s.recheck[WalkPosition{Phase: pos.Phase, Bucket: pos.Bucket, Key: pos.Key}]
+}
+
+// enter adds the result of walk item seq to the report once every item
+// before it is entered. The caller holds mu.
+func (s *scrubber) enter(seq int, r itemResult) {
+	s.pending[seq] = r
+	for {
+		r, ok := s.pending[s.next]
+		if !ok {
+			return
+		}
+		delete(s.pending, s.next)
+		s.next++
+		s.apply(r)
+	}
+}
+
+// apply adds one item's result to the report, in walk order. The caller
+// holds mu.
+func (s *scrubber) apply(r itemResult) {
+	if s.cur.set && !s.cur.pos.sameKey(r.pos) {
+		s.closeKey()
+	}
+	s.cur.set, s.cur.pos = true, r.pos
+	s.cur.objects += r.objects
+	s.cur.tombstones += r.tombstones
+	s.cur.blobs += r.blobs
+	s.cur.bytes += r.bytes
+	s.cur.problems = s.cur.problems || len(r.found) > 0
+	s.know(r.hash)
+	s.rep.Objects += r.objects
+	s.rep.Tombstones += r.tombstones
+	s.rep.Blobs += r.blobs
+	s.rep.Bytes += r.bytes
+	for _, p := range r.found {
+		s.rep.add(p)
+	}
+	if r.objects > 0 {
+		s.done.Objects++
+		s.done.Bytes += r.bytes
+		if s.o.Progress != nil {
+			s.o.Progress(s.done)
+		}
+	}
+}
+
+// closeKey moves the checkpoint past the key being entered, whose items
+// are all entered. The caller holds mu.
+func (s *scrubber) closeKey() {
+	t := s.cur
+	s.cur = keyTally{}
+	if !t.set || s.stalled {
+		return
+	}
+	if s.ck.After.done(t.pos) {
+		return // a key rechecked: it stays in Recheck
+	}
+	if t.problems {
+		if len(s.ck.Recheck) >= maxRecheck {
+			s.stalled = true
+			return
+		}
+		s.ck.Recheck = append(s.ck.Recheck, t.pos)
+	} else {
+		s.ck.Objects += t.objects
+		s.ck.Tombstones += t.tombstones
+		s.ck.Blobs += t.blobs
+		s.ck.Bytes += t.bytes
+	}
+	s.advance(t.pos)
+}
+
+// advance moves the checkpoint to pos and reports it. The caller holds mu.
+func (s *scrubber) advance(pos WalkPosition) {
+	if s.stalled || s.ck.After.done(pos) {
+		return
+	}
+	s.ck.After = pos
+	if s.o.Checkpoint != nil {
+		ck := s.ck
+		ck.Recheck = ck.Recheck[:len(ck.Recheck):len(ck.Recheck)]
+		s.o.Checkpoint(ck)
+	}
 }
 
 // know adds a meta record hash to known. The caller holds mu, or no
@@ -413,20 +585,26 @@ func (s *scrubber) buckets(ctx context.Context) error {
 type scrubItem struct {
 	e      catalog.Entry
 	marker bool // a delete marker
+	seq    int  // its place in the walk order
 }
 
 func (s *scrubber) objects(ctx context.Context) error {
 	total := 0
 	if s.o.Progress != nil || s.o.Spread > 0 {
 		if err := s.ns.cat.Walk(ctx, func(e catalog.Entry) error {
-			if e.VersionID == "" {
+			if e.VersionID == "" && !s.skip(WalkPosition{Phase: PhaseObjects, Bucket: e.Bucket, Key: e.Key}) {
 				total++
 			}
 			return nil
 		}); err != nil {
 			return fmt.Errorf("scrub: walk catalog: %w", err)
 		}
-		if err := s.ns.cat.WalkVersions(ctx, func(catalog.Version) error { total++; return nil }); err != nil {
+		if err := s.ns.cat.WalkVersions(ctx, func(v catalog.Version) error {
+			if !s.skip(WalkPosition{Phase: PhaseVersions, Bucket: v.Bucket, Key: v.Key}) {
+				total++
+			}
+			return nil
+		}); err != nil {
 			return fmt.Errorf("scrub: walk versions: %w", err)
 		}
 	}
@@ -442,12 +620,33 @@ func (s *scrubber) objects(ctx context.Context) error {
 	for range workers {
 		wg.Go(func() {
 			for it := range items {
-				s.object(ctx, it.e, it.marker)
+				r := s.object(ctx, it.e, it.marker)
+				if ctx.Err() != nil {
+					continue // its checks may have been cut short
+				}
+				s.mu.Lock()
+				s.enter(it.seq, r)
+				s.mu.Unlock()
 			}
 		})
 	}
 	pace := newPacer(total, s.o.Spread)
+	seq := 0
 	send := func(it scrubItem) error {
+		phase := PhaseObjects
+		if it.e.VersionID != "" {
+			phase = PhaseVersions
+		}
+		if s.skip(WalkPosition{Phase: phase, Bucket: it.e.Bucket, Key: it.e.Key}) {
+			name, _ := s.ns.names.version(it.e.Bucket, it.e.Key, it.e.VersionID)
+			h, _ := metaHashOf(name)
+			s.mu.Lock()
+			s.know(h)
+			s.mu.Unlock()
+			return nil
+		}
+		it.seq = seq
+		seq++
 		if err := pace.wait(ctx); err != nil {
 			return err
 		}
@@ -517,7 +716,7 @@ func (p *pacer) wait(ctx context.Context) error {
 
 // object checks one catalog entry, or one version (marker: a delete
 // marker), on every backend.
-func (s *scrubber) object(ctx context.Context, e catalog.Entry, marker bool) {
+func (s *scrubber) object(ctx context.Context, e catalog.Entry, marker bool) itemResult {
 	name, id := s.ns.names.version(e.Bucket, e.Key, e.VersionID)
 	h, _ := metaHashOf(name)
 	var found []Problem
@@ -592,20 +791,11 @@ func (s *scrubber) object(ctx context.Context, e catalog.Entry, marker bool) {
 	for i := range found {
 		found[i].VersionID = e.VersionID
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.know(h)
-	s.rep.Objects++
-	s.rep.Blobs += blobs
-	s.rep.Bytes += nbytes
-	for _, p := range found {
-		s.rep.add(p)
+	phase := PhaseObjects
+	if e.VersionID != "" {
+		phase = PhaseVersions
 	}
-	s.done.Objects++
-	s.done.Bytes += nbytes
-	if s.o.Progress != nil {
-		s.o.Progress(s.done)
-	}
+	return itemResult{pos: WalkPosition{Phase: phase, Bucket: e.Bucket, Key: e.Key}, hash: h, objects: 1, blobs: blobs, bytes: nbytes, found: found}
 }
 
 // checkMeta compares backend m's copy of the meta record name with the
@@ -739,52 +929,56 @@ func (c *byteCounter) Read(p []byte) (int, error) {
 // tombstones checks that every backend holds every deletion's tombstone, and
 // nothing older under a deleted name.
 func (s *scrubber) tombstones(ctx context.Context) error {
-	err := s.ns.cat.WalkTombstones(ctx, func(t catalog.Tombstone) error {
-		name, _ := s.ns.names.meta(t.Bucket, t.Key)
+	// one checks the tombstone t of the record name on every backend.
+	one := func(phase string, t catalog.Tombstone, name string) error {
+		pos := WalkPosition{Phase: phase, Bucket: t.Bucket, Key: t.Key}
 		h, _ := metaHashOf(name)
-		s.know(h)
-		s.rep.Tombstones++
+		if s.skip(pos) {
+			s.know(h)
+			return nil
+		}
+		r := itemResult{pos: pos, hash: h, tombstones: 1}
+		vid := ""
+		if phase == PhaseVersionTombstones {
+			vid = t.VersionID
+		}
 		for _, m := range s.checked {
 			if s.reach.down(m.Name()) {
-				s.rep.add(Problem{Backend: m.Name(), Kind: ProblemUnavailable, Name: name, Bucket: t.Bucket, Key: t.Key, Err: errSkipped, tomb: true})
+				r.found = append(r.found, Problem{Backend: m.Name(), Kind: ProblemUnavailable, Name: name, Bucket: t.Bucket, Key: t.Key, VersionID: vid, Err: errSkipped, tomb: true})
 				continue
 			}
 			p, ok := s.ns.checkMeta(ctx, m, name, catalog.Entry{Bucket: t.Bucket, Key: t.Key, Generation: t.Generation, Record: t.Record})
 			s.reach.note(m.Name(), p.Err)
 			if !ok {
-				p.tomb = true
+				p.tomb, p.VersionID = true, vid
 				if p.Kind == ProblemStale {
-					p.Err = fmt.Errorf("deleted at generation %d; the backend serves %v", t.Generation, p.Err)
+					if vid != "" {
+						p.Err = fmt.Errorf("version deleted at generation %d; the backend serves %v", t.Generation, p.Err)
+					} else {
+						p.Err = fmt.Errorf("deleted at generation %d; the backend serves %v", t.Generation, p.Err)
+					}
 				}
-				s.rep.add(p)
+				r.found = append(r.found, p)
 			}
 		}
+		if err := ctx.Err(); err != nil {
+			return err // its checks may have been cut short
+		}
+		s.mu.Lock()
+		s.apply(r)
+		s.mu.Unlock()
 		return nil
+	}
+	err := s.ns.cat.WalkTombstones(ctx, func(t catalog.Tombstone) error {
+		name, _ := s.ns.names.meta(t.Bucket, t.Key)
+		return one(PhaseTombstones, t, name)
 	})
 	if err != nil {
 		return fmt.Errorf("scrub: walk tombstones: %w", err)
 	}
 	err = s.ns.cat.WalkVersionTombstones(ctx, func(t catalog.Tombstone) error {
 		name, _ := s.ns.names.version(t.Bucket, t.Key, t.VersionID)
-		h, _ := metaHashOf(name)
-		s.know(h)
-		s.rep.Tombstones++
-		for _, m := range s.checked {
-			if s.reach.down(m.Name()) {
-				s.rep.add(Problem{Backend: m.Name(), Kind: ProblemUnavailable, Name: name, Bucket: t.Bucket, Key: t.Key, VersionID: t.VersionID, Err: errSkipped, tomb: true})
-				continue
-			}
-			p, ok := s.ns.checkMeta(ctx, m, name, catalog.Entry{Bucket: t.Bucket, Key: t.Key, Generation: t.Generation, Record: t.Record})
-			s.reach.note(m.Name(), p.Err)
-			if !ok {
-				p.tomb, p.VersionID = true, t.VersionID
-				if p.Kind == ProblemStale {
-					p.Err = fmt.Errorf("version deleted at generation %d; the backend serves %v", t.Generation, p.Err)
-				}
-				s.rep.add(p)
-			}
-		}
-		return nil
+		return one(PhaseVersionTombstones, t, name)
 	})
 	if err != nil {
 		return fmt.Errorf("scrub: walk version tombstones: %w", err)
@@ -834,7 +1028,12 @@ const listPage = 50000
 
 // listAll calls fn for every object under prefix on b, in byte order.
 func listAll(ctx context.Context, b backends.Backend, prefix string, fn func(backends.Info) error) error {
-	after := ""
+	return listAllAfter(ctx, b, prefix, "", fn)
+}
+
+// listAllAfter calls fn for every object under prefix on b whose name
+// sorts after after, in byte order.
+func listAllAfter(ctx context.Context, b backends.Backend, prefix, after string, fn func(backends.Info) error) error {
 	for {
 		page, err := b.List(ctx, prefix, after, listPage)
 		if err != nil {

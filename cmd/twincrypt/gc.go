@@ -18,7 +18,10 @@ func runGC(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet(c, "gc", "-c FILE [--grace DURATION] [--dry-run]\n\n"+
 		"Deletes blobs that no catalog entry, multipart upload in progress or meta\n"+
 		"record on any backend references, once they are older than the grace\n"+
-		"period: what crashes and failed deletes leave behind. While a gateway\n"+
+		"period: what crashes and failed deletes leave behind. It has no --resume:\n"+
+		"it marks every referenced blob before it deletes anything, and a mark\n"+
+		"kept from an interrupted run could miss what was written since; after an\n"+
+		"interruption run it again (what it deleted stays deleted). While a gateway\n"+
 		"serves the config, gc runs inside it (through listen.admin) with a grace\n"+
 		"of at least 1h.\n\nflags:")
 	cfgPath := fs.String("c", "", "config `FILE` (required)")

@@ -100,15 +100,15 @@ func (p *progress) line(now time.Time, done, total int, bytes int64, bar bool) s
 		if elapsed > 0 {
 			fmt.Fprintf(&b, ", %.0f/s", float64(done)/elapsed)
 		}
-		return b.String()
-	}
-	fmt.Fprintf(&b, ", %s", humanBytes(bytes))
-	if elapsed > 0 {
-		fmt.Fprintf(&b, ", %s/s", humanBytes(int64(float64(bytes)/elapsed)))
-		if total > 0 && done > 0 && done < total {
-			eta := time.Duration(elapsed / float64(done) * float64(total-done) * float64(time.Second))
-			fmt.Fprintf(&b, ", ETA %s", eta.Round(time.Second))
+	} else {
+		fmt.Fprintf(&b, ", %s", humanBytes(bytes))
+		if elapsed > 0 {
+			fmt.Fprintf(&b, ", %s/s", humanBytes(int64(float64(bytes)/elapsed)))
 		}
+	}
+	if elapsed > 0 && total > 0 && done > 0 && done < total {
+		eta := time.Duration(elapsed / float64(done) * float64(total-done) * float64(time.Second))
+		fmt.Fprintf(&b, ", ETA %s", eta.Round(time.Second))
 	}
 	return b.String()
 }

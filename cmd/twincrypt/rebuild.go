@@ -16,7 +16,7 @@ import (
 )
 
 func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
-	flags := newFlagSet(c, "rebuild-catalog", "-c FILE [--from BACKEND] [--force]\n\n"+
+	flags := newFlagSet(c, "rebuild-catalog", "-c FILE [--from BACKEND] [--force] [--resume]\n\n"+
 		"Rebuilds the catalog from the meta records on every reachable backend:\n"+
 		"buckets, every object with its sealed record, size, ETag, modification\n"+
 		"time and generation, every deletion, and the share links; for each name\n"+
@@ -24,11 +24,17 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 		"back cannot roll the catalog back. An existing catalog file is refused unless --force, which\n"+
 		"moves it aside to FILE.old-<time>. Multipart uploads in progress and the\n"+
 		"repair queue are not recovered: run 'twincrypt repair' and 'twincrypt gc'\n"+
-		"afterwards. While a gateway serves the config, the rebuild runs inside it\n"+
+		"afterwards. Every few seconds it writes how far it came to\n"+
+		"FILE.rebuild-catalog.checkpoint next to the config; interrupted (SIGINT,\n"+
+		"SIGTERM), it writes it at once, and --resume goes on filling the same\n"+
+		"catalog from there (with the same --from). A run without --resume starts\n"+
+		"over (the partial catalog then needs --force); a run that completes removes\n"+
+		"the file. While a gateway serves the config, the rebuild runs inside it\n"+
 		"(through listen.admin) and adds to its live catalog what it lacks.\n\nflags:")
 	cfgPath := flags.String("c", "", "config `FILE` (required)")
 	from := flags.String("from", "", "read only the backend of this `name` (default: every backend)")
 	force := flags.Bool("force", false, "move an existing catalog file aside")
+	resume := addResumeFlags(flags)
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
@@ -57,14 +63,22 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 				}
 			}
 		}
-		return rebuildInto(ctx, c, c.running.keys, bes, srcs, c.running.cat)
+		if *resume {
+			return fmt.Errorf("%w: --resume: a rebuild inside a running gateway adds to its catalog; run it again instead", errUsage)
+		}
+		return rebuildInto(ctx, c, c.running.keys, bes, srcs, c.running.cat, nil, nil)
+	}
+	var state gateway.RebuildResume
+	cp, resumed, err := openCheckpoint(c, cfg, "rebuild-catalog", *resume, &state, "from="+*from)
+	if err != nil {
+		return err
 	}
 	keys, err := unlockKeyring(ctx, c, cfg)
 	if err != nil {
 		return err
 	}
 	maintenanceGC(c.getenv)
-	if cfg.Catalog.Type == "bolt" || cfg.Catalog.Type == "" {
+	if (cfg.Catalog.Type == "bolt" || cfg.Catalog.Type == "") && !resumed {
 		if _, err := os.Stat(cfg.Catalog.Path); err == nil {
 			if !*force {
 				return fmt.Errorf("catalog %s exists: move it away, or pass --force to move it aside", cfg.Catalog.Path)
@@ -101,20 +115,47 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 	defer cat.Close()
 	if bs, err := cat.ListBuckets(ctx); err != nil {
 		return err
-	} else if len(bs) > 0 && !*force {
+	} else if len(bs) > 0 && !*force && !resumed {
 		return fmt.Errorf("catalog already holds %d bucket(s); pass --force to add to it", len(bs))
 	}
-	return rebuildInto(ctx, c, keys, bes, srcs, cat)
+	var rs *gateway.RebuildResume
+	if resumed {
+		rs = &state
+	}
+	return rebuildInto(ctx, c, keys, bes, srcs, cat, cp, rs)
 }
 
-// rebuildInto rebuilds cat from bes and prints the report.
-func rebuildInto(ctx context.Context, c *cli, keys gateway.Keys, bes []backends.Backend, srcs []config.Backend, cat catalog.Catalog) error {
+// rebuildInto rebuilds cat from bes and prints the report; with cp it
+// keeps a checkpoint, and resumes from rs when set.
+func rebuildInto(ctx context.Context, c *cli, keys gateway.Keys, bes []backends.Backend, srcs []config.Backend, cat catalog.Catalog, cp *checkpointer, rs *gateway.RebuildResume) error {
 	prog := newProgress(c, "rebuild-catalog", "records")
-	rep, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{
+	prog.counts = true
+	prior := 0
+	if rs != nil {
+		prior = rs.Records
+	}
+	o := gateway.RebuildOptions{
 		Keys: keys, Backends: bes, Catalog: cat, Logger: maintenanceLogger(c),
-		Progress: func(n int) { prog.update(n, 0, 0) },
-	})
+		Progress: func(n int) { prog.update(n-prior, 0, 0) },
+		Resume:   rs,
+	}
+	if cp != nil {
+		o.Checkpoint = func(r gateway.RebuildResume) {
+			where := "every backend read"
+			if r.Backend < len(bes) {
+				where = fmt.Sprintf("reading %s (backend %d of %d)", bes[r.Backend].Name(), r.Backend+1, len(bes))
+			}
+			cp.update(r, fmt.Sprintf("%d meta records read; %s", r.Records, where))
+		}
+	}
+	rep, err := gateway.RebuildCatalog(ctx, o)
 	prog.finish()
+	if err != nil && ctx.Err() != nil && cp != nil {
+		return cp.interrupted(err)
+	}
+	if rep != nil && rs != nil {
+		fmt.Fprint(c.stdout, cp.resumedNote())
+	}
 	if rep != nil {
 		var names []string
 		for _, b := range srcs {
@@ -131,6 +172,9 @@ func rebuildInto(ctx context.Context, c *cli, keys gateway.Keys, bes []backends.
 	}
 	if err != nil {
 		return err
+	}
+	if cp != nil {
+		cp.finish()
 	}
 	if len(rep.Failed) > 0 || len(rep.Unreachable) > 0 {
 		return fmt.Errorf("%w: %d meta record(s) could not be used, %d backend(s) unreachable", errProblems, len(rep.Failed), len(rep.Unreachable))

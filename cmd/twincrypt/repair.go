@@ -13,7 +13,7 @@ import (
 const maxQueuePasses = 100
 
 func runRepair(ctx context.Context, c *cli, args []string) error {
-	fs := newFlagSet(c, "repair", "-c FILE [--deep=false] [--adopt]\n\n"+
+	fs := newFlagSet(c, "repair", "-c FILE [--deep=false] [--adopt] [--resume]\n\n"+
 		"Drains the repair queue, then scrubs every backend and repairs what it\n"+
 		"finds: missing or corrupt blobs are copied, ciphertext as is, from a\n"+
 		"backend whose copy authenticates; missing, corrupt or stale meta records\n"+
@@ -23,11 +23,17 @@ func runRepair(ctx context.Context, c *cli, args []string) error {
 		"their blobs are gone everywhere, and otherwise listed with what they\n"+
 		"would bring back: --adopt brings them back into the catalog.\n"+
 		"Running it twice in a row makes no change the second time. Exits 1 when\n"+
-		"something could not be repaired. While a gateway serves the config,\n"+
+		"something could not be repaired. Every few seconds it writes how far it\n"+
+		"came to FILE.repair.checkpoint next to the config; interrupted (SIGINT,\n"+
+		"SIGTERM), it writes it at once and --resume continues from there (the\n"+
+		"keys found with problems are checked again). A run without --resume\n"+
+		"starts over; a run that completes removes the file.\n"+
+		"While a gateway serves the config,\n"+
 		"repair runs inside it (through listen.admin).\n\nflags:")
 	cfgPath := fs.String("c", "", "config `FILE` (required)")
 	deep := fs.Bool("deep", true, "read every blob to find corrupt copies (false: presence and size only)")
 	adopt := fs.Bool("adopt", false, "bring meta records the catalog lacks back into it (objects the gateway does not know of)")
+	resume := addResumeFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,6 +42,11 @@ func runRepair(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer st.Close()
+	var state gateway.RepairResume
+	cp, resumed, err := openCheckpoint(c, st.cfg, "repair", *resume, &state, fmt.Sprintf("deep=%v", *deep), fmt.Sprintf("adopt=%v", *adopt))
+	if err != nil {
+		return err
+	}
 
 	var q replica.RepairStats
 	var qerr error
@@ -59,16 +70,39 @@ func runRepair(ctx context.Context, c *cli, args []string) error {
 	}
 
 	prog := newProgress(c, "repair", "objects")
-	rep, err := st.ns.Repair(ctx, gateway.RepairOptions{
-		Members:  st.backendList(),
-		Deep:     *deep,
-		Progress: func(p gateway.ScrubProgress) { prog.update(p.Objects, p.TotalObjects, p.Bytes) },
+	var last gateway.ScrubProgress
+	o := gateway.RepairOptions{
+		Members: st.backendList(),
+		Deep:    *deep,
+		Progress: func(p gateway.ScrubProgress) {
+			last = p
+			prog.update(p.Objects, p.TotalObjects, p.Bytes)
+		},
 		Deleting: deleting,
 		Adopt:    *adopt,
-	})
+	}
+	if resumed {
+		o.Resume = &state
+	}
+	o.Checkpoint = func(r gateway.RepairResume) {
+		prior := 0
+		if resumed && r.Round == state.Round {
+			prior = state.Scrub.Objects
+		}
+		cp.update(r, fmt.Sprintf("round %d: %s", r.Round+1, scrubDone(r.Scrub, last, prior)))
+	}
+	rep, err := st.ns.Repair(ctx, o)
 	prog.finish()
+	if err != nil && ctx.Err() != nil {
+		return cp.interrupted(err)
+	}
+	if rep != nil && resumed {
+		fmt.Fprint(c.stdout, cp.resumedNote())
+	}
 	if rep != nil && rep.Found != nil {
 		fmt.Fprintf(c.stdout, "found: %d problem(s) in %d objects\n", countProblems(rep.Found), rep.Found.Objects)
+	} else if rep != nil && resumed {
+		fmt.Fprintf(c.stdout, "found: %d problem(s) in %d objects\n", state.FoundProblems, state.FoundObjects)
 	}
 	if rep != nil {
 		fmt.Fprintf(c.stdout, "repaired: %d meta record copies rewritten, %d blob copies copied, %d catalog entries restored, %d records adopted, %d records discarded\n",
@@ -82,6 +116,7 @@ func runRepair(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	cp.finish()
 	if len(rep.Unrepaired) > 0 || q.Failed > 0 {
 		return fmt.Errorf("%w: %d problem(s) could not be repaired, %d queued repair(s) failed", errProblems, len(rep.Unrepaired), q.Failed)
 	}
