@@ -108,6 +108,9 @@ func runMigrateCatalog(ctx context.Context, c *cli, args []string) error {
 	if cerr := dst.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
+	if err == nil && dstCat.Type == config.CatalogBolt {
+		err = compactCatalogFile(ctx, c, dstCat.Path)
+	}
 	if err != nil {
 		return err
 	}

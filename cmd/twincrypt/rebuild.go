@@ -122,7 +122,19 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 	if resumed {
 		rs = &state
 	}
-	return rebuildInto(ctx, c, keys, bes, srcs, cat, cp, rs)
+	err = rebuildInto(ctx, c, keys, bes, srcs, cat, cp, rs)
+	if cfg.Catalog.Type == config.CatalogRedis || (err != nil && !errors.Is(err, errProblems)) {
+		return err
+	}
+	// The records arrived in the backends' name order, which is random
+	// in keys: compact the file (about a third smaller).
+	if cerr := cat.Close(); cerr != nil {
+		return cerr
+	}
+	if cerr := compactCatalogFile(ctx, c, cfg.Catalog.Path); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 // rebuildInto rebuilds cat from bes and prints the report; with cp it

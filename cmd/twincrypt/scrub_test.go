@@ -151,6 +151,18 @@ func TestMaintenanceCommands(t *testing.T) {
 	if !strings.Contains(r.stdout, "2 buckets (0 implied by their objects), 5 objects") {
 		t.Errorf("rebuild-catalog:\n%s", r.stdout)
 	}
+	// The rebuilt file is compacted in place, and nothing is left beside it.
+	var before, after int64
+	line := r.stdout[max(0, strings.Index(r.stdout, "compacted the catalog: ")):]
+	if _, err := fmt.Sscanf(line, "compacted the catalog: %d -> %d bytes", &before, &after); err != nil || after > before {
+		t.Errorf("rebuild-catalog did not compact the catalog (%v):\n%s", err, r.stdout)
+	}
+	if fi, err := os.Stat(cfg.Catalog.Path); err != nil || fi.Size() != after {
+		t.Errorf("catalog file after compaction: %v, %v; want %d bytes", fi, err, after)
+	}
+	if _, err := os.Stat(cfg.Catalog.Path + ".compacting"); !os.IsNotExist(err) {
+		t.Errorf("compaction left its temporary file: %v", err)
+	}
 	if old, _ := filepath.Glob(cfg.Catalog.Path + ".old-*"); len(old) != 1 {
 		t.Errorf("old catalog not moved aside: %v", old)
 	}
