@@ -29,7 +29,8 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 		"SIGTERM), it writes it at once, and --resume goes on filling the same\n"+
 		"catalog from there (with the same --from). A run without --resume starts\n"+
 		"over (the partial catalog then needs --force); a run that completes removes\n"+
-		"the file. While a gateway serves the config, the rebuild runs inside it\n"+
+		"the file. An embedded catalog is compacted once complete (its pages\n"+
+		"filled; about a third smaller). While a gateway serves the config, the rebuild runs inside it\n"+
 		"(through listen.admin) and adds to its live catalog what it lacks.\n\nflags:")
 	cfgPath := flags.String("c", "", "config `FILE` (required)")
 	from := flags.String("from", "", "read only the backend of this `name` (default: every backend)")
