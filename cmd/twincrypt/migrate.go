@@ -18,7 +18,9 @@ func runMigrateCatalog(ctx context.Context, c *cli, args []string) error {
 	flags := newFlagSet(c, "migrate-catalog", "-c FILE --to redis://HOST:PORT[/DB] | rediss://... | bolt:PATH | PATH [--force]\n\n"+
 		"Copies the catalog the config names into another one: an embedded catalog\n"+
 		"into Redis (one server or a cluster, see docs/CONFIG.md for the URL), or a\n"+
-		"Redis catalog into an embedded file. It copies buckets, objects, versions, deletions,\n"+
+		"Redis catalog into an embedded file, or an embedded file into another one\n"+
+		"(a compacted copy: an embedded destination is compacted once written). It\n"+
+		"copies buckets, objects, versions, deletions,\n"+
 		"the epoch, share links with their download counts, multipart uploads in\n"+
 		"progress with their parts, and the repair queue; then it scrubs the\n"+
 		"backends against the new catalog and prints the report. The destination\n"+
