@@ -82,7 +82,7 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 	)
 	h := multipartRoutes(b, fake.Server())
 	cors := newCORSCache(ns)
-	h = normalize(ns, cors, h)
+	h = normalize(ns, cors, newLister(ns), h)
 	v := sigv4.New(sigv4.StaticCredentials(o.Users), sigv4.WithFailureHook(func(r *http.Request, e *sigv4.Error) {
 		loginFailed(log, o.Throttle, r, e)
 	}))
@@ -179,7 +179,7 @@ var unsupported = []string{
 // the checksum headers into the request state (prepareChecksums), hiding
 // them from gofakes3, which would take X-Amz-Checksum-Algorithm for a
 // checksum of an unknown algorithm and hash the body once more.
-func normalize(ns *gateway.Namespace, cors *corsCache, next http.Handler) http.Handler {
+func normalize(ns *gateway.Namespace, cors *corsCache, list *lister, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		bucket, object, _ := strings.Cut(strings.TrimLeft(r.URL.Path, "/"), "/")
@@ -262,6 +262,10 @@ func normalize(ns *gateway.Namespace, cors *corsCache, next http.Handler) http.H
 		}
 		if _, ok := q["attributes"]; ok && object != "" && r.Method == http.MethodGet {
 			objectAttributes(ns, w, r, bucket, object)
+			return
+		}
+		if isListObjects(r, q, bucket, object) {
+			list.serve(w, r, bucket)
 			return
 		}
 		for _, h := range etagConditions {
