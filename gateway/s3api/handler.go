@@ -7,7 +7,8 @@
 // V4 verification
 // (gateway/s3api/sigv4), the attachment of the signing user to the request
 // (withUser: the namespace allows that user only its own and granted
-// buckets), a filter (normalize) that answers ListBuckets, the ACL and
+// buckets), a filter (normalize) that answers ListBuckets, ListObjects
+// and ListObjectsV2 (see lister), the ACL and
 // ownership sub-resources and refuses canned ACLs it cannot honour (see
 // acl.go), answers NotImplemented for sub-resources the gateway does not
 // support, refuses storage classes

@@ -94,8 +94,9 @@ func newListNS(t *testing.T) (*gateway.Namespace, []string) {
 }
 
 type listResponse struct {
-	status int
-	body   []byte
+	status      int
+	contentType string
+	body        []byte
 }
 
 func serveList(h http.Handler, target, user string) listResponse {
@@ -105,7 +106,7 @@ func serveList(h http.Handler, target, user string) listResponse {
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
-	return listResponse{w.Code, w.Body.Bytes()}
+	return listResponse{w.Code, w.Header().Get("Content-Type"), w.Body.Bytes()}
 }
 
 // s3ErrorBody is the part of an error answer both paths must agree on.
@@ -196,6 +197,9 @@ func TestListDifferential(t *testing.T) {
 				return
 			}
 			listings++
+			if got.contentType != "application/xml" {
+				t.Errorf("Content-Type %q (gofakes3's %q)", got.contentType, want.contentType)
+			}
 			if !bytes.Equal(got.body, want.body) {
 				t.Errorf("body differs\ngot:  %q\nwant: %q", got.body, want.body)
 			}
