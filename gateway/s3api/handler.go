@@ -266,7 +266,7 @@ func normalize(ns *gateway.Namespace, cors *corsCache, list *lister, next http.H
 			return
 		}
 		if isListObjects(r, q, bucket, object) {
-			list.serve(w, r, bucket)
+			list.serve(w, r, bucket, q)
 			return
 		}
 		for _, h := range etagConditions {

@@ -141,15 +141,16 @@ func listOptions(prefix, delimiter, marker string, hasMarker bool, maxKeys int) 
 // quoteETag returns the ETag of a listed object as S3 sends it.
 func quoteETag(etag string) string { return `"` + etag + `"` }
 
-// serve answers a ListObjects or ListObjectsV2 request for bucket.
-func (l *lister) serve(w http.ResponseWriter, r *http.Request, bucket string) {
+// serve answers a ListObjects or ListObjectsV2 request for bucket; q is
+// its query.
+func (l *lister) serve(w http.ResponseWriter, r *http.Request, bucket string, q url.Values) {
 	ctx := r.Context()
 	bk, err := l.ns.Bucket(ctx, bucket)
 	if err != nil {
 		writeError(w, r, fakeAPIError(r, s3Error(ctx, err, bucket, "")))
 		return
 	}
-	req, err := parseListRequest(r.URL.Query())
+	req, err := parseListRequest(q)
 	if err != nil {
 		writeError(w, r, fakeAPIError(r, err))
 		return
