@@ -73,15 +73,17 @@ var notListing = []string{
 
 // listRequest is what a ListObjects request asks for.
 type listRequest struct {
-	v2           bool
-	prefix       string
-	delimiter    string
-	maxKeys      int
-	marker       string // where the page starts (marker, token or start-after)
+	v2                bool // list-type=2
+	prefix, delimiter string
+	maxKeys           int // 0 to maxListKeys
+	// marker is where the page starts (after marker, the decoded
+	// continuation-token or start-after, the first the request has);
+	// hasMarker whether it has one.
+	marker       string
 	hasMarker    bool
-	urlEncoding  bool
-	encodingType string
-	withOwner    bool
+	encodingType string // "" or "url"
+	urlEncoding  bool   // encodingType is "url"
+	withOwner    bool   // V1, or V2 with fetch-owner=true
 	// token is the continuation-token parameter, hasToken whether the
 	// request had one; startAfter is the start-after parameter.
 	token      string
@@ -128,8 +130,9 @@ func parseListRequest(q url.Values) (listRequest, error) {
 	return l, nil
 }
 
-// options returns the namespace listing a page of maxKeys > 0 keys asks
-// for.
+// listOptions returns the namespace listing of a ListObjects page of
+// maxKeys (> 0) keys: it starts after marker if the request had one. Both
+// the front end and gofakes3's adapter (backend.ListBucket) list this way.
 func listOptions(prefix, delimiter, marker string, hasMarker bool, maxKeys int) gateway.ListOptions {
 	o := gateway.ListOptions{Prefix: prefix, Delimiter: delimiter, Limit: maxKeys}
 	if hasMarker {
