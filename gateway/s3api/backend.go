@@ -48,15 +48,15 @@ func (b *backend) ListBuckets(ctx context.Context) ([]gofakes3.BucketInfo, error
 	return out, nil
 }
 
+// ListBucket lists a page of a bucket for gofakes3. The S3 front end
+// answers ListObjects itself (see lister); this is the same listing in
+// gofakes3's form.
 func (b *backend) ListBucket(ctx context.Context, name string, prefix *gofakes3.Prefix, page gofakes3.ListBucketPage) (*gofakes3.ObjectList, error) {
-	o := gateway.ListOptions{Limit: int(page.MaxKeys)}
+	var pre, delim string
 	if prefix != nil {
-		o.Prefix, o.Delimiter = prefix.Prefix, prefix.Delimiter
+		pre, delim = prefix.Prefix, prefix.Delimiter
 	}
-	if page.HasMarker {
-		o.StartAfter = page.Marker
-	}
-	res, err := b.ns.List(ctx, name, o)
+	res, err := b.ns.List(ctx, name, listOptions(pre, delim, page.Marker, page.HasMarker, int(page.MaxKeys)))
 	if err != nil {
 		return nil, s3Error(ctx, err, name, "")
 	}
@@ -74,9 +74,9 @@ func (b *backend) ListBucket(ctx context.Context, name string, prefix *gofakes3.
 		out.Add(&gofakes3.Content{
 			Key:          obj.Key,
 			LastModified: gofakes3.NewContentTime(obj.ModTime),
-			ETag:         `"` + obj.ETag + `"`,
+			ETag:         quoteETag(obj.ETag),
 			Size:         obj.Size,
-			StorageClass: "STANDARD",
+			StorageClass: listStorageClass,
 			Owner:        owner,
 		})
 	}

@@ -7,7 +7,8 @@
 // V4 verification
 // (gateway/s3api/sigv4), the attachment of the signing user to the request
 // (withUser: the namespace allows that user only its own and granted
-// buckets), a filter (normalize) that answers ListBuckets, the ACL and
+// buckets), a filter (normalize) that answers ListBuckets, ListObjects
+// and ListObjectsV2 (see lister), the ACL and
 // ownership sub-resources and refuses canned ACLs it cannot honour (see
 // acl.go), answers NotImplemented for sub-resources the gateway does not
 // support, refuses storage classes
@@ -82,7 +83,7 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 	)
 	h := multipartRoutes(b, fake.Server())
 	cors := newCORSCache(ns)
-	h = normalize(ns, cors, h)
+	h = normalize(ns, cors, newLister(ns), h)
 	v := sigv4.New(sigv4.StaticCredentials(o.Users), sigv4.WithFailureHook(func(r *http.Request, e *sigv4.Error) {
 		loginFailed(log, o.Throttle, r, e)
 	}))
@@ -179,7 +180,7 @@ var unsupported = []string{
 // the checksum headers into the request state (prepareChecksums), hiding
 // them from gofakes3, which would take X-Amz-Checksum-Algorithm for a
 // checksum of an unknown algorithm and hash the body once more.
-func normalize(ns *gateway.Namespace, cors *corsCache, next http.Handler) http.Handler {
+func normalize(ns *gateway.Namespace, cors *corsCache, list *lister, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		bucket, object, _ := strings.Cut(strings.TrimLeft(r.URL.Path, "/"), "/")
@@ -262,6 +263,10 @@ func normalize(ns *gateway.Namespace, cors *corsCache, next http.Handler) http.H
 		}
 		if _, ok := q["attributes"]; ok && object != "" && r.Method == http.MethodGet {
 			objectAttributes(ns, w, r, bucket, object)
+			return
+		}
+		if isListObjects(r, q, bucket, object) {
+			list.serve(w, r, bucket, q)
 			return
 		}
 		for _, h := range etagConditions {
