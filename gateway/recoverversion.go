@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"syscall"
 	"time"
 )
 
@@ -85,7 +86,8 @@ func (rc *recovery) recoverVersions(ctx context.Context, all bool) (err error) {
 					case c.marker:
 						// Deleted: what the key's own record restored goes.
 						if !dir {
-							if err := rc.root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+							// ENOTDIR: a parent is a file, so rel is not there either.
+							if err := rc.root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 								rc.fail("not removed", RecoverFailure{Name: c.name, Bucket: bucket, Key: key, Err: err})
 							}
 						}
