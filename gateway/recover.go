@@ -58,10 +58,10 @@ type RecoverOptions struct {
 	// spillBuffer is the number of version keys held in memory before
 	// they are written to disk (spill.DefaultBuffer when <= 0); listMax
 	// replaces RecoverListMax when > 0; sample, when set, is called after
-	// every record and every key with versions. For tests.
+	// every record (false) and every key with versions (true). For tests.
 	spillBuffer int
 	listMax     int
-	sample      func()
+	sample      func(versions bool)
 }
 
 // RecoverProgress reports how far a recovery has come.
@@ -177,7 +177,7 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 			o.Progress(prog)
 		}
 		if o.sample != nil {
-			o.sample()
+			o.sample(false)
 		}
 		return nil
 	})
@@ -207,7 +207,7 @@ type recovery struct {
 	// names receives every RenamedKey as it is produced (writeRenames
 	// completes it).
 	names  *tempFile
-	sample func()
+	sample func(versions bool)
 }
 
 // fail counts and logs a failure, and lists it in the report if there is

@@ -69,7 +69,7 @@ func (rc *recovery) recoverVersions(ctx context.Context, all bool) (err error) {
 	err = rc.vs.eachGroup(ctx, func(g *versionGroup) *versionCand { return rc.ownCandidate(ctx, g) },
 		func(g *versionGroup, next func() (*versionCand, bool, error)) error {
 			if rc.sample != nil {
-				rc.sample()
+				rc.sample(true)
 			}
 			bucket, key := g.bucket, g.key
 			rel, dir, _ := filePath(bucket, key, 0)
