@@ -184,9 +184,7 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("recover: list %s: %w", o.Backend.Name(), err)
 	}
-	if o.sample != nil {
-		rc.sample = o.sample
-	}
+	rc.sample = o.sample
 	if err := rc.recoverVersions(ctx, o.AllVersions); err != nil {
 		return rep, fmt.Errorf("recover: %w", err)
 	}

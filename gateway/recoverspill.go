@@ -288,8 +288,11 @@ func (t *tempFile) commit(to string) error {
 	return err
 }
 
-// abort closes and removes the file.
+// abort closes and removes the file, if it was created.
 func (t *tempFile) abort() {
+	if t.f == nil {
+		return
+	}
 	t.f.Close()
 	t.root.Remove(t.name)
 }
