@@ -125,8 +125,10 @@ func TestRecoverManyVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if maxRuns < 100 {
-		t.Errorf("at most %d spill runs on disk, want hundreds", maxRuns)
+	// Some 2,400 keys through a buffer of 7: hundreds of runs, merged
+	// sixteen at a time, so a few dozen files at most at once.
+	if maxRuns < 10 || maxRuns > 60 {
+		t.Errorf("at most %d spill runs on disk at once, want 10 to 60", maxRuns)
 	}
 	if ents, _ := os.ReadDir(spillDir); len(ents) != 0 {
 		t.Errorf("spill files left behind: %v", ents)
