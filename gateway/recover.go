@@ -124,9 +124,10 @@ type RenamedKey struct {
 // the recovery; the error reports what stopped it (listing, Dir).
 //
 // Memory does not grow with the number of objects: the records of
-// versions wait in a spill set on disk (versionSpill), the manifest and
-// RenamesFile are written as they are produced, and the report keeps at
-// most RecoverListMax renames and failures.
+// versions wait in a spill set in temporary files under os.TempDir()
+// (versionSpill), the manifest and RenamesFile are written as they are
+// produced, and the report keeps at most RecoverListMax renames and
+// failures.
 func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 	if o.Keys == nil || o.Backend == nil || o.Dir == "" {
 		return nil, errors.New("recover: Keys, Backend and Dir are required")
