@@ -1,7 +1,7 @@
 package gateway
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
@@ -30,8 +30,13 @@ var ErrUnsafePath = errors.New("key does not map to a safe file path")
 
 // RenamesFile lists, in the recovery directory, every object restored under
 // a path other than its key: one JSON object per line, {"bucket", "key",
-// "path"}.
+// "path"}, in the order they were restored.
 const RenamesFile = ".twincrypt-recover-names.jsonl"
+
+// RecoverListMax is how many renamed objects and how many failures a
+// RecoverReport lists; beyond it they are only counted (RenamesFile and
+// the log list them all).
+const RecoverListMax = 1000
 
 // RecoverOptions configure Recover.
 type RecoverOptions struct {
@@ -49,6 +54,14 @@ type RecoverOptions struct {
 	// with versioning under Dir/%versions (see VersionsDir), with a
 	// manifest; without it only current versions are restored.
 	AllVersions bool
+
+	// spillBuffer is the number of version keys held in memory before
+	// they are written to disk (spill.DefaultBuffer when <= 0); listMax
+	// replaces RecoverListMax when > 0; sample, when set, is called after
+	// every record (false) and every key with versions (true). For tests.
+	spillBuffer int
+	listMax     int
+	sample      func(versions bool)
 }
 
 // RecoverProgress reports how far a recovery has come.
@@ -76,10 +89,16 @@ type RecoverReport struct {
 	// Versions counts the versions written under VersionsDir (with
 	// AllVersions).
 	Versions int
-	// Renamed lists the objects restored under a path other than their
-	// key (see filePath); they are also written to RenamesFile.
-	Renamed []RenamedKey
-	Failed  []RecoverFailure
+	// Renamed lists the first RecoverListMax objects restored under a
+	// path other than their key (see filePath); RenamedCount counts them
+	// all, and RenamesFile lists them all.
+	Renamed      []RenamedKey
+	RenamedCount int
+	// Failed lists the first RecoverListMax objects that were not
+	// restored; FailedCount counts them all, and the Logger receives
+	// one line for each.
+	Failed      []RecoverFailure
+	FailedCount int
 }
 
 // RenamedKey is an object restored under a path other than its key.
@@ -103,6 +122,12 @@ type RenamedKey struct {
 //
 // Failures of single objects are collected in the report and do not stop
 // the recovery; the error reports what stopped it (listing, Dir).
+//
+// Memory does not grow with the number of objects: the records of
+// versions wait in a spill set in temporary files under os.TempDir()
+// (versionSpill), the manifest and RenamesFile are written as they are
+// produced, and the report keeps at most RecoverListMax renames and
+// failures.
 func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 	if o.Keys == nil || o.Backend == nil || o.Dir == "" {
 		return nil, errors.New("recover: Keys, Backend and Dir are required")
@@ -120,42 +145,168 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 		return nil, fmt.Errorf("recover: %w", err)
 	}
 	defer root.Close()
-	rep := &RecoverReport{}
+	vs, err := newVersionSpill(o.spillBuffer)
+	if err != nil {
+		return nil, fmt.Errorf("recover: %w", err)
+	}
+	defer vs.close()
+	rc := &recovery{ns: ns, root: root, rep: &RecoverReport{}, log: log, vs: vs, listMax: o.listMax}
+	if rc.listMax <= 0 {
+		rc.listMax = RecoverListMax
+	}
+	defer func() {
+		if rc.names != nil {
+			rc.names.abort()
+		}
+	}()
+	rep := rc.rep
 	var prog RecoverProgress
-	vs := make(versionSet)
 	err = listAll(ctx, o.Backend, metaPrefix, func(it backends.Info) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		f := ns.recoverOne(ctx, root, it.Name, rep, vs)
+		f, err := rc.recoverOne(ctx, it.Name)
+		if err != nil {
+			return err
+		}
 		if f != nil {
-			rep.Failed = append(rep.Failed, *f)
-			log.Warn("not recovered", "record", f.Name, "bucket", f.Bucket, "key", f.Key, "err", f.Err)
+			rc.fail("not recovered", *f)
 		}
 		prog.Records++
 		prog.Bytes = rep.Bytes
 		if o.Progress != nil {
 			o.Progress(prog)
 		}
+		if o.sample != nil {
+			o.sample(false)
+		}
 		return nil
 	})
 	if err != nil {
 		return rep, fmt.Errorf("recover: list %s: %w", o.Backend.Name(), err)
 	}
-	if err := ns.recoverVersions(ctx, root, vs, o.AllVersions, rep, log); err != nil {
+	rc.sample = o.sample
+	if err := rc.recoverVersions(ctx, o.AllVersions); err != nil {
 		return rep, fmt.Errorf("recover: %w", err)
 	}
-	if len(rep.Renamed) > 0 {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		for _, r := range rep.Renamed {
-			enc.Encode(r)
-		}
-		if err := root.WriteFile(RenamesFile, b.Bytes(), 0o600); err != nil {
-			return rep, fmt.Errorf("recover: %w", err)
-		}
+	if err := rc.writeRenames(); err != nil {
+		return rep, fmt.Errorf("recover: %w", err)
 	}
 	return rep, nil
+}
+
+// recovery is the state of one Recover run.
+type recovery struct {
+	ns      *Namespace
+	root    *os.Root
+	rep     *RecoverReport
+	log     *slog.Logger
+	vs      *versionSpill
+	listMax int
+	// names receives every RenamedKey as it is produced (writeRenames
+	// completes it).
+	names  *tempFile
+	sample func(versions bool)
+}
+
+// fail counts and logs a failure, and lists it in the report if there is
+// room.
+func (rc *recovery) fail(msg string, f RecoverFailure) {
+	rc.rep.FailedCount++
+	if len(rc.rep.Failed) < rc.listMax {
+		rc.rep.Failed = append(rc.rep.Failed, f)
+	}
+	rc.log.Warn(msg, "record", f.Name, "bucket", f.Bucket, "key", f.Key, "err", f.Err)
+}
+
+// renamed counts an object restored under another path, lists it in the
+// report if there is room and writes it to the renames stream. An error
+// writing the stream is kept by its buffer and returned by writeRenames.
+func (rc *recovery) renamed(r RenamedKey) {
+	rc.rep.RenamedCount++
+	if len(rc.rep.Renamed) < rc.listMax {
+		rc.rep.Renamed = append(rc.rep.Renamed, r)
+	}
+	if rc.names == nil {
+		t, err := createTemp(rc.root, ".")
+		if err != nil {
+			rc.names = &tempFile{w: bufio.NewWriterSize(errWriter{err}, 16)}
+			return
+		}
+		rc.names = t
+	}
+	b, _ := json.Marshal(r)
+	rc.names.w.Write(append(b, '\n'))
+}
+
+// errWriter fails every write with err.
+type errWriter struct{ err error }
+
+func (w errWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// writeRenames writes RenamesFile from the renames stream: each entry
+// whose path became a directory later (other keys continue below it) is
+// given the path its file was moved to (aside), as mkdirAside did to
+// the entries in the report.
+func (rc *recovery) writeRenames() error {
+	if rc.names == nil {
+		return nil
+	}
+	src := rc.names
+	if err := src.w.Flush(); err != nil {
+		return err
+	}
+	if src.f == nil {
+		return errors.New("renames file not created")
+	}
+	if _, err := src.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	dst, err := createTemp(rc.root, ".")
+	if err != nil {
+		return err
+	}
+	br := bufio.NewReaderSize(src.f, 64<<10)
+	enc := json.NewEncoder(dst.w)
+	for {
+		line, err := br.ReadBytes('\n')
+		if errors.Is(err, io.EOF) && len(line) == 0 {
+			break
+		}
+		if err != nil {
+			dst.abort()
+			return err
+		}
+		var r RenamedKey
+		if err := json.Unmarshal(line, &r); err != nil {
+			dst.abort()
+			return err
+		}
+		if movedAside(rc.root, r.Path) {
+			r.Path = aside(r.Path)
+		}
+		if err := enc.Encode(r); err != nil {
+			dst.abort()
+			return err
+		}
+	}
+	if err := dst.commit(RenamesFile); err != nil {
+		return err
+	}
+	rc.names = nil
+	src.abort()
+	return nil
+}
+
+// movedAside reports whether the file restored at p was moved aside: p is
+// a directory now and aside(p) a file.
+func movedAside(root *os.Root, p string) bool {
+	fi, err := root.Lstat(p)
+	if err != nil || !fi.IsDir() {
+		return false
+	}
+	fi, err = root.Lstat(aside(p))
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // readOnlyNamespace returns a namespace that can open records and blobs of
@@ -164,9 +315,11 @@ func readOnlyNamespace(keys Keys, store backends.Backend, log *slog.Logger) *Nam
 	return &Namespace{keys: keys, store: store, log: log, rand: rand.Reader, now: time.Now, names: names{key: *keys.NameKey()}}
 }
 
-// recoverOne restores the record name; it returns a failure or nil. The
-// records of versions are only noted in vs, for recoverVersions.
-func (ns *Namespace) recoverOne(ctx context.Context, root *os.Root, name string, rep *RecoverReport, vs versionSet) *RecoverFailure {
+// recoverOne restores the record name; it returns a failure or nil, and an
+// error if the versions could not be noted. The records of versions are
+// only noted in rc.vs, for recoverVersions.
+func (rc *recovery) recoverOne(ctx context.Context, name string) (*RecoverFailure, error) {
+	ns, root, rep := rc.ns, rc.root, rc.rep
 	fail := func(r *record, err error) *RecoverFailure {
 		f := &RecoverFailure{Name: name, Err: err}
 		if r != nil {
@@ -175,56 +328,58 @@ func (ns *Namespace) recoverOne(ctx context.Context, root *os.Root, name string,
 		return f
 	}
 	if _, ok := metaHashOf(name); !ok {
-		return nil // not a meta record name: nothing of ours
+		return nil, nil // not a meta record name: nothing of ours
 	}
 	if epoch, _ := ns.names.epoch(); name == epoch {
-		return nil // the namespace epoch: nothing to restore
+		return nil, nil // the namespace epoch: nothing to restore
 	}
 	sealed, err := readAll(ctx, ns.store, name)
 	if err != nil {
-		return fail(nil, err)
+		return fail(nil, err), nil
 	}
 	r, err := ns.openStoredRecord(name, sealed)
 	if err != nil {
-		return fail(nil, err)
+		return fail(nil, err), nil
 	}
 	if r.Kind == kindTombstone {
 		rep.Deleted++ // deleted: nothing to restore
-		return nil
+		return nil, nil
 	}
 	if !ValidBucketName(r.Bucket) {
-		return fail(r, fmt.Errorf("%w: bucket %q", ErrUnsafePath, r.Bucket))
+		return fail(r, fmt.Errorf("%w: bucket %q", ErrUnsafePath, r.Bucket)), nil
 	}
 	if isVersionRecord(r) {
-		vs.add(name, r, true)
-		return nil
+		if err := rc.vs.add(ns.names, name, r); err != nil {
+			return nil, fmt.Errorf("note version: %w", err)
+		}
+		return nil, nil
 	}
 	if r.Kind == kindBucket {
 		if err := root.MkdirAll(r.Bucket, 0o700); err != nil {
-			return fail(r, err)
+			return fail(r, err), nil
 		}
 		rep.Buckets++
-		return nil
+		return nil, nil
 	}
 	rel, dir, encoded := filePath(r.Bucket, r.Key, r.Size)
 	if dir {
-		if err := mkdirAside(root, rel, rep); err != nil {
-			return fail(r, err)
+		if err := rc.mkdirAside(rel); err != nil {
+			return fail(r, err), nil
 		}
 		rep.Dirs++
-		return nil
+		return nil, nil
 	}
-	n, rel, err := ns.restoreFile(ctx, root, rel, r, rep)
+	n, rel, err := rc.restoreFile(ctx, rel, r)
 	if err != nil {
 		rep.Bytes += n
-		return fail(r, err)
+		return fail(r, err), nil
 	}
 	if encoded || rel != plainPath(r.Bucket, r.Key) {
-		rep.Renamed = append(rep.Renamed, RenamedKey{Bucket: r.Bucket, Key: r.Key, Path: rel})
+		rc.renamed(RenamedKey{Bucket: r.Bucket, Key: r.Key, Path: rel})
 	}
 	rep.Bytes += n
 	rep.Objects++
-	return nil
+	return nil, nil
 }
 
 // filePath maps bucket/key to a slash-separated path relative to the
@@ -279,10 +434,11 @@ func encodeSegment(seg string) string {
 // other keys need: its name with "%" appended.
 func aside(rel string) string { return rel + "%" }
 
-// mkdirAll creates dir and its parents under root; an object file standing
-// where a directory must be is moved aside (aside), so that both keys are
-// restored.
-func mkdirAside(root *os.Root, dir string, rep *RecoverReport) error {
+// mkdirAside creates dir and its parents under root; an object file
+// standing where a directory must be is moved aside (aside), so that both
+// keys are restored.
+func (rc *recovery) mkdirAside(dir string) error {
+	root, rep := rc.root, rc.rep
 	err := root.MkdirAll(dir, 0o700)
 	if err == nil {
 		return nil
@@ -303,29 +459,31 @@ func mkdirAside(root *os.Root, dir string, rep *RecoverReport) error {
 				rep.Renamed[j].Path = aside(p)
 			}
 		}
-		if _, ok := renamedAt(rep, aside(p)); !ok {
-			rep.Renamed = append(rep.Renamed, RenamedKey{Bucket: segs[0], Key: strings.Join(segs[1:i+1], "/"), Path: aside(p)})
+		// A file restored under a path of its own was listed when it was
+		// restored (writeRenames gives it its new path); one restored
+		// under its key is listed now.
+		if !listedPath(p) {
+			rc.renamed(RenamedKey{Bucket: segs[0], Key: strings.Join(segs[1:i+1], "/"), Path: aside(p)})
 		}
-		return mkdirAside(root, dir, rep)
+		return rc.mkdirAside(dir)
 	}
 	return err
 }
 
-// renamedAt finds the rename entry for path.
-func renamedAt(rep *RecoverReport, p string) (int, bool) {
-	for i, r := range rep.Renamed {
-		if r.Path == p {
-			return i, true
-		}
-	}
-	return 0, false
+// listedPath reports whether the object file at p was listed as renamed
+// when it was restored: its path holds an encoded segment, and only
+// encoding puts a "%" into a path (files under VersionsDir are not
+// listed).
+func listedPath(p string) bool {
+	return !strings.HasPrefix(p, VersionsDir+"/") && strings.Contains(p, "%")
 }
 
 // restoreFile writes the plaintext of r to rel atomically and returns the
 // bytes written and the path it used: rel, or aside(rel) when rel is a
 // directory other keys need.
-func (ns *Namespace) restoreFile(ctx context.Context, root *os.Root, rel string, r *record, rep *RecoverReport) (n int64, _ string, err error) {
-	if err := mkdirAside(root, path.Dir(rel), rep); err != nil {
+func (rc *recovery) restoreFile(ctx context.Context, rel string, r *record) (n int64, _ string, err error) {
+	ns, root := rc.ns, rc.root
+	if err := rc.mkdirAside(path.Dir(rel)); err != nil {
 		return 0, rel, err
 	}
 	var rnd [8]byte

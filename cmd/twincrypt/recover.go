@@ -69,23 +69,26 @@ func runRecover(ctx context.Context, c *cli, args []string) error {
 		if *allVersions {
 			fmt.Fprintf(c.stdout, "%d versions restored under %s\n", rep.Versions, filepath.Join(*to, gateway.VersionsDir))
 		}
-		if len(rep.Renamed) > 0 {
+		if rep.RenamedCount > 0 {
 			fmt.Fprintf(c.stdout, "%d objects restored under other names (keys a file system cannot hold as they are); see %s\n",
-				len(rep.Renamed), filepath.Join(*to, gateway.RenamesFile))
+				rep.RenamedCount, filepath.Join(*to, gateway.RenamesFile))
 		}
 		if rep.Deleted > 0 {
 			fmt.Fprintf(c.stdout, "%d deleted objects and buckets skipped\n", rep.Deleted)
 		}
-		fmt.Fprintf(c.stdout, "failed: %d\n", len(rep.Failed))
+		fmt.Fprintf(c.stdout, "failed: %d\n", rep.FailedCount)
 		for _, f := range rep.Failed {
 			fmt.Fprintf(c.stdout, "  %s %s/%s: %v\n", f.Name, f.Bucket, f.Key, f.Err)
+		}
+		if more := rep.FailedCount - len(rep.Failed); more > 0 {
+			fmt.Fprintf(c.stdout, "  ... and %d more, each logged on stderr\n", more)
 		}
 	}
 	if err != nil {
 		return err
 	}
-	if len(rep.Failed) > 0 {
-		return fmt.Errorf("%w: %d object(s) not recovered", errProblems, len(rep.Failed))
+	if rep.FailedCount > 0 {
+		return fmt.Errorf("%w: %d object(s) not recovered", errProblems, rep.FailedCount)
 	}
 	return nil
 }

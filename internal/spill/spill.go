@@ -1,7 +1,9 @@
 // Package spill holds sets of fixed-size keys that may be too large to keep
 // in memory: keys are gathered in a bounded buffer, sorted and written to
 // temporary files as runs, and read back as one sorted stream with the
-// duplicates removed (an external merge sort). Maintenance commands use it
+// duplicates removed (an external merge sort). Runs are merged fanIn at a
+// time as they accumulate, so that the open files and read buffers stay
+// few however many keys a Set holds. Maintenance commands use it
 // to compare the catalog with provider listings in memory that does not
 // grow with the number of objects.
 package spill
@@ -24,6 +26,12 @@ const DefaultBuffer = 1 << 16
 // runBuffer is the read buffer of each run while runs are merged.
 const runBuffer = 32 << 10
 
+// fanIn is how many runs of one level are merged into one run of the next
+// level: a Set holds at most fanIn-1 runs a level, and so about
+// fanIn*log_fanIn(keys/buffer) runs, their read buffers and their open
+// files, however many keys it holds; each key is rewritten once a level.
+const fanIn = 16
+
 // ErrOrder is returned by Cursor.Contains when keys are asked for out of
 // ascending order.
 var ErrOrder = errors.New("spill: keys asked for out of order")
@@ -37,8 +45,13 @@ type Set struct {
 	buf   []byte
 	runs  []*os.File
 	sizes []int64 // of runs
-	added int64
-	iter  bool
+	// levels of runs: a run flushed from the buffer is level 0, the
+	// merge of fanIn runs of level L level L+1. Levels never increase
+	// along runs, so the runs of the lowest level are the last ones.
+	levels  []int
+	flushed int
+	added   int64
+	iter    bool
 }
 
 // New returns a Set of keys of width bytes that keeps up to buffer keys in
@@ -70,8 +83,13 @@ func (s *Set) Add(k []byte) error {
 // Added returns how many keys were added, duplicates included.
 func (s *Set) Added() int64 { return s.added }
 
-// Runs returns how many runs were written to disk so far.
-func (s *Set) Runs() int { return len(s.runs) }
+// Runs returns how many runs were written from the buffer to disk so
+// far, runs merged since included.
+func (s *Set) Runs() int { return s.flushed }
+
+// Files returns how many runs are on disk now: fewer than Runs once runs
+// have been merged.
+func (s *Set) Files() int { return len(s.runs) }
 
 // sortBuf sorts the buffered keys and drops duplicates.
 func (s *Set) sortBuf() {
@@ -98,10 +116,61 @@ func (s *Set) flush() error {
 	}
 	s.runs = append(s.runs, f)
 	s.sizes = append(s.sizes, int64(len(s.buf)))
+	s.levels = append(s.levels, 0)
+	s.flushed++
 	if _, err := f.Write(s.buf); err != nil {
 		return fmt.Errorf("spill: write run: %w", err)
 	}
 	s.buf = s.buf[:0]
+	for n := len(s.runs); n >= fanIn && s.levels[n-fanIn] == s.levels[n-1]; n = len(s.runs) {
+		if err := s.merge(n - fanIn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// merge replaces the runs from index from on by one run that holds their
+// keys, one level up.
+func (s *Set) merge(from int) error {
+	it := &Iter{width: s.width}
+	for i := from; i < len(s.runs); i++ {
+		it.add(bufio.NewReaderSize(io.NewSectionReader(s.runs[i], 0, s.sizes[i]), runBuffer))
+	}
+	if it.err != nil {
+		return it.err
+	}
+	heap.Init(&it.h)
+	f, err := os.CreateTemp(s.dir, "twincrypt-spill-*")
+	if err != nil {
+		return fmt.Errorf("spill: %w", err)
+	}
+	w := bufio.NewWriterSize(f, runBuffer)
+	var size int64
+	for k, ok := it.Next(); ok; k, ok = it.Next() {
+		w.Write(k)
+		size += int64(len(k))
+	}
+	err = it.Err()
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("spill: merge runs: %w", err)
+	}
+	var errs []error
+	for _, r := range s.runs[from:] {
+		errs = append(errs, r.Close(), os.Remove(r.Name()))
+	}
+	level := s.levels[from] + 1
+	s.runs = append(s.runs[:from], f)
+	s.sizes = append(s.sizes[:from], size)
+	s.levels = append(s.levels[:from], level)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("spill: merge runs: %w", err)
+	}
 	return nil
 }
 
@@ -133,7 +202,7 @@ func (s *Set) Close() error {
 	for _, f := range s.runs {
 		errs = append(errs, f.Close(), os.Remove(f.Name()))
 	}
-	s.runs, s.buf = nil, nil
+	s.runs, s.sizes, s.levels, s.buf = nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 

@@ -38,6 +38,10 @@ func TestSetSortsAndDedupes(t *testing.T) {
 			if s.Runs() < tc.wantRunsAtLeast {
 				t.Fatalf("%d runs, want at least %d", s.Runs(), tc.wantRunsAtLeast)
 			}
+			// Merged a level at a time: never fanIn runs of one level.
+			if lv := levelsNeeded(s.Runs()); s.Files() > lv*(fanIn-1) {
+				t.Fatalf("%d run files for %d runs, want at most %d", s.Files(), s.Runs(), lv*(fanIn-1))
+			}
 			it, err := s.Iter()
 			if err != nil {
 				t.Fatal(err)
@@ -155,5 +159,67 @@ func TestIterTwice(t *testing.T) {
 	}
 	if err := s.Add([]byte{9}); err == nil {
 		t.Fatal("Add after Iter was accepted")
+	}
+}
+
+// levelsNeeded is the number of merge levels n runs fill.
+func levelsNeeded(n int) int {
+	l := 1
+	for c := fanIn; c <= n; c *= fanIn {
+		l++
+	}
+	return l
+}
+
+// TestMergeBoundsFiles adds keys through a tiny buffer so that runs are
+// merged over several levels, and checks the files on disk stay few
+// while every key comes back once and in order.
+func TestMergeBoundsFiles(t *testing.T) {
+	dir := t.TempDir()
+	s := New(dir, 8, 4)
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(7, 7))
+	want := map[uint64]bool{}
+	peak := 0
+	for range 20000 {
+		v := rng.Uint64N(15000)
+		want[v] = true
+		var k [8]byte
+		for i := range k {
+			k[i] = byte(v >> (56 - 8*i))
+		}
+		if err := s.Add(k[:]); err != nil {
+			t.Fatal(err)
+		}
+		ents, _ := filepath.Glob(filepath.Join(dir, "*"))
+		peak = max(peak, len(ents))
+	}
+	if s.Runs() != 5000 {
+		t.Errorf("%d runs flushed, want 5000", s.Runs())
+	}
+	// 5000 runs of 4 keys: four levels of at most fanIn-1 runs, plus the
+	// merge being written.
+	if peak > 4*(fanIn-1)+1 {
+		t.Errorf("%d files on disk at once", peak)
+	}
+	it, err := s.Iter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prev uint64
+	n := 0
+	for k, ok := it.Next(); ok; k, ok = it.Next() {
+		var v uint64
+		for _, b := range k {
+			v = v<<8 | uint64(b)
+		}
+		if !want[v] || (n > 0 && v <= prev) {
+			t.Fatalf("key %d after %d", v, prev)
+		}
+		prev = v
+		n++
+	}
+	if it.Err() != nil || n != len(want) {
+		t.Fatalf("%d keys, want %d: %v", n, len(want), it.Err())
 	}
 }
