@@ -17,7 +17,7 @@ const (
 	// compactReleaseBytes is how many bytes of keys and values a
 	// compaction reads from the source between two releases of its
 	// mapped pages.
-	compactReleaseBytes = 4 << 20
+	compactReleaseBytes = 1 << 20
 )
 
 // CompactBolt copies the embedded catalog file src into a new file dst
@@ -116,13 +116,23 @@ func (c *compactor) target(path [][]byte) (*bbolt.Bucket, error) {
 	return b, nil
 }
 
+// commit commits the current transaction, if any, and releases the pages
+// of the copy that it read through its mapping: the copy is read too (the
+// path to the last leaf of every bucket), and grows by gigabytes.
 func (c *compactor) commit() error {
 	if c.tx == nil {
 		return nil
 	}
 	err := c.tx.Commit()
 	c.tx = nil
-	return err
+	if err != nil {
+		return err
+	}
+	// Inside a read transaction bbolt does not map the file anew.
+	return c.to.View(func(tx *bbolt.Tx) error {
+		dropMapped(c.to.Info().Data, uintptr(tx.Size()))
+		return nil
+	})
 }
 
 // bucket copies the bucket src named name inside the bucket at path (nil:
