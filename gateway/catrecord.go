@@ -8,7 +8,6 @@ import (
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -23,6 +22,7 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/checksum"
 	"github.com/twincrypt/twincrypt/gateway/seal"
+	"github.com/twincrypt/twincrypt/internal/binfield"
 )
 
 // The catalog form of a meta record (docs/FORMAT.md, "Catalog records").
@@ -306,45 +306,28 @@ const (
 	hexRawPart = 2 // 16 raw bytes and a uvarint n: hex "-" n (a multipart ETag)
 )
 
-type compactEncoder struct{ b []byte }
-
-func (e *compactEncoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
-func (e *compactEncoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
-func (e *compactEncoder) bytes(p []byte) {
-	e.uvarint(uint64(len(p)))
-	e.b = append(e.b, p...)
-}
-func (e *compactEncoder) str(s string) {
-	e.uvarint(uint64(len(s)))
-	e.b = append(e.b, s...)
-}
-func (e *compactEncoder) boolean(v bool) {
-	if v {
-		e.b = append(e.b, 1)
-	} else {
-		e.b = append(e.b, 0)
-	}
-}
+// compactEncoder appends the fields of the compact encoding.
+type compactEncoder struct{ binfield.Encoder }
 
 // time encodes t as Unix seconds, nanoseconds and the zone offset in
 // seconds (what the record's JSON keeps of a time).
 func (e *compactEncoder) time(t time.Time) {
 	_, off := t.Zone()
-	e.varint(t.Unix())
-	e.uvarint(uint64(t.Nanosecond()))
-	e.varint(int64(off))
+	e.Varint(t.Unix())
+	e.Uvarint(uint64(t.Nanosecond()))
+	e.Varint(int64(off))
 }
 
 func (e *compactEncoder) strMap(m map[string]string) {
-	e.uvarint(uint64(len(m)))
+	e.Uvarint(uint64(len(m)))
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		e.str(k)
-		e.str(m[k])
+		e.String(k)
+		e.String(m[k])
 	}
 }
 
@@ -360,30 +343,30 @@ func (e *compactEncoder) hex16(s string) {
 	}
 	if raw, err := hex.DecodeString(h); err == nil && len(raw) == 16 && hex.EncodeToString(raw) == h {
 		if multi {
-			e.b = append(e.b, hexRawPart)
-			e.b = append(e.b, raw...)
-			e.uvarint(n)
+			e.B = append(e.B, hexRawPart)
+			e.B = append(e.B, raw...)
+			e.Uvarint(n)
 		} else {
-			e.b = append(e.b, hexRaw16)
-			e.b = append(e.b, raw...)
+			e.B = append(e.B, hexRaw16)
+			e.B = append(e.B, raw...)
 		}
 		return
 	}
-	e.b = append(e.b, hexLiteral)
-	e.str(s)
+	e.B = append(e.B, hexLiteral)
+	e.String(s)
 }
 
 // jsonField encodes v as JSON, or nothing when absent.
 func (e *compactEncoder) jsonField(v any, absent bool) error {
 	if absent {
-		e.uvarint(0)
+		e.Uvarint(0)
 		return nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	e.bytes(b)
+	e.Bytes(b)
 	return nil
 }
 
@@ -395,64 +378,64 @@ const (
 // encodeCompact returns the compact encoding of r, whose sealed form's
 // key is wrapped under the KEK kek.
 func encodeCompact(r *record, kek uint32) ([]byte, error) {
-	e := &compactEncoder{b: make([]byte, 0, 256)}
-	e.b = append(e.b, compactV1)
-	e.uvarint(uint64(kek))
-	e.varint(int64(r.Version))
+	e := &compactEncoder{binfield.Encoder{B: make([]byte, 0, 256)}}
+	e.B = append(e.B, compactV1)
+	e.Uvarint(uint64(kek))
+	e.Varint(int64(r.Version))
 	kind := 0
 	for i, k := range compactKinds {
 		if i > 0 && k == r.Kind {
 			kind = i
 		}
 	}
-	e.uvarint(uint64(kind))
+	e.Uvarint(uint64(kind))
 	if kind == 0 {
-		e.str(r.Kind)
+		e.String(r.Kind)
 	}
-	e.str(r.Bucket)
-	e.str(r.Key)
-	e.varint(r.Size)
+	e.String(r.Bucket)
+	e.String(r.Key)
+	e.Varint(r.Size)
 	e.hex16(r.ETag)
 	e.time(r.ModTime)
-	e.uvarint(r.Generation)
+	e.Uvarint(r.Generation)
 	e.strMap(r.Meta)
 	e.strMap(r.Props)
 	e.strMap(r.Tags)
-	e.uvarint(uint64(len(r.Parts)))
+	e.Uvarint(uint64(len(r.Parts)))
 	for i := range r.Parts {
 		p := &r.Parts[i]
 		var flags uint64
 		if p.Header == nil {
 			flags |= partHeaderNil
 		}
-		e.uvarint(flags)
+		e.Uvarint(flags)
 		e.hex16(p.Blob)
-		e.varint(p.Size)
+		e.Varint(p.Size)
 		e.hex16(p.ETag)
-		e.bytes(p.Header)
-		e.bytes(p.Sum)
-		e.bytes(p.Data)
+		e.Bytes(p.Header)
+		e.Bytes(p.Sum)
+		e.Bytes(p.Data)
 	}
 	if c := r.Checksum; c != nil {
-		e.boolean(true)
-		e.str(string(c.Alg))
-		e.str(string(c.Type))
-		e.bytes(c.Sum)
-		e.varint(int64(c.Parts))
+		e.Bool(true)
+		e.String(string(c.Alg))
+		e.String(string(c.Type))
+		e.Bytes(c.Sum)
+		e.Varint(int64(c.Parts))
 	} else {
-		e.boolean(false)
+		e.Bool(false)
 	}
-	e.str(r.Owner)
-	e.str(r.VersionID)
-	e.uvarint(r.Seq)
+	e.String(r.Owner)
+	e.String(r.VersionID)
+	e.Uvarint(r.Seq)
 	if t := r.Retention; t != nil {
-		e.boolean(true)
-		e.str(t.Mode)
+		e.Bool(true)
+		e.String(t.Mode)
 		e.time(t.Until)
 	} else {
-		e.boolean(false)
+		e.Bool(false)
 	}
-	e.boolean(r.LegalHold)
+	e.Bool(r.LegalHold)
 	// Fields of bucket records, which have no catalog form: JSON, to
 	// round-trip whatever they hold.
 	if err := e.jsonField(r.CORS, len(r.CORS) == 0); err != nil {
@@ -464,89 +447,31 @@ func encodeCompact(r *record, kek uint32) ([]byte, error) {
 	if err := e.jsonField(r.Lifecycle, len(r.Lifecycle) == 0); err != nil {
 		return nil, fmt.Errorf("catalog form: %w", err)
 	}
-	return e.b, nil
+	return e.B, nil
 }
 
-// compactDecoder reads fields; the first error sticks.
-type compactDecoder struct {
-	b   []byte
-	err error
+// compactDecoder reads the fields of the compact encoding; the first
+// error sticks.
+type compactDecoder struct{ *binfield.Decoder }
+
+func newCompactDecoder(b []byte) *compactDecoder {
+	return &compactDecoder{binfield.NewDecoder(b, func(why string) error {
+		return fmt.Errorf("%w: catalog record: %s", ErrCorruptRecord, why)
+	})}
 }
 
-func (d *compactDecoder) fail(why string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: catalog record: %s", ErrCorruptRecord, why)
-	}
-	d.b = nil
-}
-
-func (d *compactDecoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad or truncated integer")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *compactDecoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("bad or truncated integer")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *compactDecoder) raw(n uint64) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n > uint64(len(d.b)) {
-		d.fail("truncated")
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
-}
-
-// bytes returns a length-prefixed byte string, nil when empty.
+// bytes returns a copy of a length-prefixed byte string, nil when empty.
 func (d *compactDecoder) bytes() []byte {
-	n := d.uvarint()
-	if n == 0 {
-		return nil
+	if p := d.Raw(); len(p) > 0 {
+		return bytes.Clone(p)
 	}
-	return bytes.Clone(d.raw(n))
-}
-
-func (d *compactDecoder) str() string { return string(d.raw(d.uvarint())) }
-
-func (d *compactDecoder) byte1() byte {
-	b := d.raw(1)
-	if len(b) == 0 {
-		return 0
-	}
-	return b[0]
-}
-
-func (d *compactDecoder) boolean() bool {
-	switch d.byte1() {
-	case 0:
-		return false
-	case 1:
-		return true
-	}
-	d.fail("bad boolean")
-	return false
+	return nil
 }
 
 func (d *compactDecoder) time() time.Time {
-	s, ns, off := d.varint(), d.uvarint(), d.varint()
+	s, ns, off := d.Varint(), d.Uvarint(), d.Varint()
 	if ns >= 1e9 || off < -24*3600 || off > 24*3600 {
-		d.fail("bad time")
+		d.Fail("bad time")
 		return time.Time{}
 	}
 	t := time.Unix(s, int64(ns))
@@ -557,81 +482,81 @@ func (d *compactDecoder) time() time.Time {
 }
 
 func (d *compactDecoder) strMap() map[string]string {
-	n := d.uvarint()
-	if n == 0 || d.err != nil {
+	n := d.Uvarint()
+	if n == 0 || d.Err() != nil {
 		return nil
 	}
-	if n > uint64(len(d.b)) {
-		d.fail("truncated map")
+	if n > uint64(d.Len()) {
+		d.Fail("truncated map")
 		return nil
 	}
 	m := make(map[string]string, n)
 	for range n {
-		k := d.str()
-		m[k] = d.str()
+		k := d.String()
+		m[k] = d.String()
 	}
-	if uint64(len(m)) != n && d.err == nil {
-		d.fail("repeated map key")
+	if uint64(len(m)) != n && d.Err() == nil {
+		d.Fail("repeated map key")
 	}
 	return m
 }
 
 func (d *compactDecoder) hex16() string {
-	switch d.byte1() {
+	switch d.Byte() {
 	case hexLiteral:
-		return d.str()
+		return d.String()
 	case hexRaw16:
-		return hex.EncodeToString(d.raw(16))
+		return hex.EncodeToString(d.Next(16))
 	case hexRawPart:
-		h := hex.EncodeToString(d.raw(16))
-		return h + "-" + strconv.FormatUint(d.uvarint(), 10)
+		h := hex.EncodeToString(d.Next(16))
+		return h + "-" + strconv.FormatUint(d.Uvarint(), 10)
 	}
-	d.fail("bad hex form")
+	d.Fail("bad hex form")
 	return ""
 }
 
 func (d *compactDecoder) jsonField(v any) {
 	b := d.bytes()
-	if len(b) == 0 || d.err != nil {
+	if len(b) == 0 || d.Err() != nil {
 		return
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		d.fail("bad JSON field")
+		d.Fail("bad JSON field")
 	}
 }
 
 // decodeCompact decodes the compact encoding of a record; it returns the
 // record and the KEK of its sealed form.
 func decodeCompact(b []byte) (*record, uint32, error) {
-	d := &compactDecoder{b: b}
-	if d.byte1() != compactV1 {
+	d := newCompactDecoder(b)
+	if d.Byte() != compactV1 {
 		return nil, 0, fmt.Errorf("%w: catalog record: unknown encoding", ErrCorruptRecord)
 	}
-	kek := d.uvarint()
+	kek := d.Uvarint()
 	if kek > 1<<32-1 {
-		d.fail("bad key id")
+		d.Fail("bad key id")
 	}
-	r := &record{Version: int(d.varint())}
-	switch k := d.uvarint(); {
+	r := &record{Version: int(d.Varint())}
+	switch k := d.Uvarint(); {
 	case k == 0:
-		r.Kind = d.str()
+		r.Kind = d.String()
 	case k < uint64(len(compactKinds)):
 		r.Kind = compactKinds[k]
 	default:
-		d.fail("bad kind")
+		d.Fail("bad kind")
 	}
-	r.Bucket = d.str()
-	r.Key = d.str()
-	r.Size = d.varint()
+	r.Bucket = d.String()
+	r.Key = d.String()
+	r.Size = d.Varint()
 	r.ETag = d.hex16()
 	r.ModTime = d.time()
-	r.Generation = d.uvarint()
+	r.Generation = d.Uvarint()
 	r.Meta = d.strMap()
 	r.Props = d.strMap()
 	r.Tags = d.strMap()
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail("truncated parts")
+	n := d.Uvarint()
+	if n > uint64(d.Len()) {
+		d.Fail("truncated parts")
 		n = 0
 	}
 	if n > 0 {
@@ -639,12 +564,12 @@ func decodeCompact(b []byte) (*record, uint32, error) {
 	}
 	for i := range r.Parts {
 		p := &r.Parts[i]
-		flags := d.uvarint()
+		flags := d.Uvarint()
 		if flags&^partHeaderNil != 0 {
-			d.fail("bad part flags")
+			d.Fail("bad part flags")
 		}
 		p.Blob = d.hex16()
-		p.Size = d.varint()
+		p.Size = d.Varint()
 		p.ETag = d.hex16()
 		p.Header = d.bytes()
 		if p.Header == nil && flags&partHeaderNil == 0 {
@@ -653,30 +578,30 @@ func decodeCompact(b []byte) (*record, uint32, error) {
 		p.Sum = d.bytes()
 		p.Data = d.bytes()
 	}
-	if d.boolean() {
+	if d.Bool() {
 		c := &checksumRecord{}
-		c.Alg = checksum.Algorithm(d.str())
-		c.Type = checksum.Type(d.str())
+		c.Alg = checksum.Algorithm(d.String())
+		c.Type = checksum.Type(d.String())
 		c.Sum = d.bytes()
-		c.Parts = int(d.varint())
+		c.Parts = int(d.Varint())
 		r.Checksum = c
 	}
-	r.Owner = d.str()
-	r.VersionID = d.str()
-	r.Seq = d.uvarint()
-	if d.boolean() {
-		mode := d.str()
+	r.Owner = d.String()
+	r.VersionID = d.String()
+	r.Seq = d.Uvarint()
+	if d.Bool() {
+		mode := d.String()
 		r.Retention = &retentionRecord{Mode: mode, Until: d.time()}
 	}
-	r.LegalHold = d.boolean()
+	r.LegalHold = d.Bool()
 	d.jsonField(&r.CORS)
 	d.jsonField(&r.Versioning)
 	d.jsonField(&r.Lifecycle)
-	if d.err == nil && len(d.b) > 0 {
-		d.fail("trailing bytes")
+	if d.Err() == nil && d.Len() > 0 {
+		d.Fail("trailing bytes")
 	}
-	if d.err != nil {
-		return nil, 0, d.err
+	if d.Err() != nil {
+		return nil, 0, d.Err()
 	}
 	if r.Version != recordVersion {
 		return nil, 0, fmt.Errorf("%w: unknown version %d", ErrCorruptRecord, r.Version)

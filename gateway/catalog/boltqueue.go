@@ -28,16 +28,16 @@ func timeKey(nanos int64, tk []byte) []byte {
 
 func encodeTask(op replica.Op, nanos int64) []byte {
 	enc := newEncoder()
-	enc.uvarint(uint64(op))
-	enc.varint(nanos)
-	return enc.b
+	enc.Uvarint(uint64(op))
+	enc.Varint(nanos)
+	return enc.B
 }
 
 func decodeTask(v []byte) (replica.Op, int64, error) {
 	d := newDecoder(v, "repair task", "")
-	op := replica.Op(d.uvarint())
-	nanos := d.varint()
-	return op, nanos, d.done()
+	op := replica.Op(d.Uvarint())
+	nanos := d.Varint()
+	return op, nanos, d.Done()
 }
 
 func checkTask(t replica.Task) error {

@@ -2,10 +2,11 @@ package catalog
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/twincrypt/twincrypt/internal/binfield"
 )
 
 // Stored values are versioned binary records:
@@ -19,155 +20,77 @@ import (
 const codecV1 = 1
 
 // encoder appends fields to a buffer.
-type encoder struct{ b []byte }
+type encoder struct{ binfield.Encoder }
 
-func newEncoder() *encoder { return &encoder{b: []byte{codecV1}} }
+func newEncoder() *encoder { return &encoder{binfield.Encoder{B: []byte{codecV1}}} }
 
-func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
-func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
-func (e *encoder) bytes(p []byte) {
-	e.uvarint(uint64(len(p)))
-	e.b = append(e.b, p...)
-}
-func (e *encoder) str(s string) {
-	e.uvarint(uint64(len(s)))
-	e.b = append(e.b, s...)
-}
 func (e *encoder) time(t time.Time) {
 	if t.IsZero() {
-		e.varint(0)
-		e.uvarint(0)
-		e.b = append(e.b, 0)
+		e.Varint(0)
+		e.Uvarint(0)
+		e.Byte(0)
 		return
 	}
-	e.varint(t.Unix())
-	e.uvarint(uint64(t.Nanosecond()))
-	e.b = append(e.b, 1)
+	e.Varint(t.Unix())
+	e.Uvarint(uint64(t.Nanosecond()))
+	e.Byte(1)
 }
 
-// decoder reads fields; the first error sticks. what and name describe
-// the value in errors; they are joined only when decoding fails.
-type decoder struct {
-	b          []byte
-	what, name string
-	err        error
-}
+// decoder reads fields; the first error sticks. The errors wrap
+// ErrCorrupt and name the value (what, name).
+type decoder struct{ *binfield.Decoder }
 
 func newDecoder(b []byte, what, name string) *decoder {
-	d := &decoder{b: b, what: what, name: name}
-	if len(b) == 0 {
-		d.fail("empty")
-		return d
+	d := &decoder{binfield.NewDecoder(b, func(why string) error {
+		return fmt.Errorf("%w: %s %q: %s", ErrCorrupt, what, name, why)
+	})}
+	switch {
+	case len(b) == 0:
+		d.Fail("empty")
+	case b[0] != codecV1:
+		d.Fail(fmt.Sprintf("unknown version %d", b[0]))
+	default:
+		d.Byte()
 	}
-	if b[0] != codecV1 {
-		d.fail(fmt.Sprintf("unknown version %d", b[0]))
-		return d
-	}
-	d.b = b[1:]
 	return d
-}
-
-func (d *decoder) fail(why string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: %s %q: %s", ErrCorrupt, d.what, d.name, why)
-	}
-	d.b = nil
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad uvarint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) raw() []byte {
-	n := d.uvarint()
-	if d.err != nil {
-		return nil
-	}
-	if n > uint64(len(d.b)) {
-		d.fail("truncated")
-		return nil
-	}
-	p := d.b[:n]
-	d.b = d.b[n:]
-	return p
 }
 
 // bytes returns a copy: the input may be memory owned by the database.
 func (d *decoder) bytes() []byte {
-	p := d.raw()
+	p := d.Raw()
 	if p == nil {
 		return nil
 	}
 	return bytes.Clone(p)
 }
 
-func (d *decoder) str() string { return string(d.raw()) }
-
 func (d *decoder) time() time.Time {
-	sec := d.varint()
-	nsec := d.uvarint()
-	if d.err != nil {
-		return time.Time{}
-	}
-	if len(d.b) == 0 {
-		d.fail("truncated")
-		return time.Time{}
-	}
-	set := d.b[0]
-	d.b = d.b[1:]
-	if set == 0 {
+	sec := d.Varint()
+	nsec := d.Uvarint()
+	set := d.Byte()
+	if d.Err() != nil || set == 0 {
 		return time.Time{}
 	}
 	if nsec >= 1e9 {
-		d.fail("bad nanoseconds")
+		d.Fail("bad nanoseconds")
 		return time.Time{}
 	}
 	return time.Unix(sec, int64(nsec)).UTC()
 }
 
-// done reports the sticky error, or trailing bytes.
-func (d *decoder) done() error {
-	if d.err == nil && len(d.b) != 0 {
-		d.fail("trailing bytes")
-	}
-	return d.err
-}
-
 func encodeEntry(e *Entry) []byte {
 	enc := newEncoder()
-	enc.varint(e.Size)
-	enc.str(e.ETag)
+	enc.Varint(e.Size)
+	enc.String(e.ETag)
 	enc.time(e.ModTime)
-	enc.uvarint(e.Generation)
-	enc.bytes(e.Record)
+	enc.Uvarint(e.Generation)
+	enc.Bytes(e.Record)
 	if e.VersionID != "" {
 		// Optional trailing field: entries written before versions
 		// existed decode as unversioned.
-		enc.str(e.VersionID)
+		enc.String(e.VersionID)
 	}
-	return enc.b
+	return enc.B
 }
 
 func decodeEntry(bucket, key string, v []byte) (Entry, error) {
@@ -179,22 +102,22 @@ func decodeEntry(bucket, key string, v []byte) (Entry, error) {
 func decodeEntryRecord(bucket, key string, v []byte, withRecord bool) (Entry, error) {
 	d := newDecoder(v, "entry", key)
 	e := Entry{Bucket: bucket, Key: key}
-	e.Size = d.varint()
-	e.ETag = d.str()
+	e.Size = d.Varint()
+	e.ETag = d.String()
 	e.ModTime = d.time()
-	e.Generation = d.uvarint()
+	e.Generation = d.Uvarint()
 	if withRecord {
 		e.Record = d.bytes()
 	} else {
-		d.raw()
+		d.Raw()
 	}
-	if d.err == nil && len(d.b) > 0 {
-		e.VersionID = d.str()
-		if d.err == nil && e.VersionID == "" {
-			d.fail("empty version ID")
+	if d.Err() == nil && d.Len() > 0 {
+		e.VersionID = d.String()
+		if d.Err() == nil && e.VersionID == "" {
+			d.Fail("empty version ID")
 		}
 	}
-	return e, d.done()
+	return e, d.Done()
 }
 
 // Version values hold everything but the names, which are in the bolt
@@ -206,7 +129,7 @@ const (
 
 func encodeVersion(v *Version) []byte {
 	enc := newEncoder()
-	enc.uvarint(v.Generation)
+	enc.Uvarint(v.Generation)
 	var flags uint64
 	if v.DeleteMarker {
 		flags |= versionDeleteMarker
@@ -214,33 +137,33 @@ func encodeVersion(v *Version) []byte {
 	if v.LegalHold {
 		flags |= versionLegalHold
 	}
-	enc.uvarint(flags)
-	enc.varint(v.Size)
-	enc.str(v.ETag)
+	enc.Uvarint(flags)
+	enc.Varint(v.Size)
+	enc.String(v.ETag)
 	enc.time(v.ModTime)
-	enc.str(v.RetainMode)
+	enc.String(v.RetainMode)
 	enc.time(v.RetainUntil)
-	enc.bytes(v.Record)
-	return enc.b
+	enc.Bytes(v.Record)
+	return enc.B
 }
 
 func decodeVersion(bucket, key, id string, seq uint64, b []byte) (Version, error) {
 	d := newDecoder(b, "version", key+"?versionId="+id)
 	v := Version{Bucket: bucket, Key: key, VersionID: id, Seq: seq}
-	v.Generation = d.uvarint()
-	flags := d.uvarint()
+	v.Generation = d.Uvarint()
+	flags := d.Uvarint()
 	v.DeleteMarker = flags&versionDeleteMarker != 0
 	v.LegalHold = flags&versionLegalHold != 0
-	v.Size = d.varint()
-	v.ETag = d.str()
+	v.Size = d.Varint()
+	v.ETag = d.String()
 	v.ModTime = d.time()
-	v.RetainMode = d.str()
+	v.RetainMode = d.String()
 	v.RetainUntil = d.time()
 	v.Record = d.bytes()
-	if d.err == nil && flags&^(versionDeleteMarker|versionLegalHold) != 0 {
-		d.fail("unknown flags")
+	if d.Err() == nil && flags&^(versionDeleteMarker|versionLegalHold) != 0 {
+		d.Fail("unknown flags")
 	}
-	return v, d.done()
+	return v, d.Done()
 }
 
 // encodeBucket writes the creation time and, when the bucket has one, its
@@ -250,56 +173,56 @@ func encodeBucket(b *Bucket) []byte {
 	enc := newEncoder()
 	enc.time(b.Created)
 	if b.Owner != "" {
-		enc.str(b.Owner)
+		enc.String(b.Owner)
 	}
-	return enc.b
+	return enc.B
 }
 
 func decodeBucket(name string, v []byte) (Bucket, error) {
 	d := newDecoder(v, "bucket", name)
 	b := Bucket{Name: name, Created: d.time()}
-	if d.err == nil && len(d.b) > 0 {
-		b.Owner = d.str()
+	if d.Err() == nil && d.Len() > 0 {
+		b.Owner = d.String()
 	}
-	return b, d.done()
+	return b, d.Done()
 }
 
 func encodeUpload(u *Upload) []byte {
 	enc := newEncoder()
-	enc.str(u.Bucket)
-	enc.str(u.Key)
+	enc.String(u.Bucket)
+	enc.String(u.Key)
 	enc.time(u.Initiated)
-	enc.bytes(u.Record)
-	return enc.b
+	enc.Bytes(u.Record)
+	return enc.B
 }
 
 func decodeUpload(id string, v []byte) (Upload, error) {
 	d := newDecoder(v, "upload", id)
 	u := Upload{ID: id}
-	u.Bucket = d.str()
-	u.Key = d.str()
+	u.Bucket = d.String()
+	u.Key = d.String()
 	u.Initiated = d.time()
 	u.Record = d.bytes()
-	return u, d.done()
+	return u, d.Done()
 }
 
 func encodePart(p *Part) []byte {
 	enc := newEncoder()
-	enc.varint(p.Size)
-	enc.str(p.ETag)
+	enc.Varint(p.Size)
+	enc.String(p.ETag)
 	enc.time(p.Uploaded)
-	enc.bytes(p.Record)
-	return enc.b
+	enc.Bytes(p.Record)
+	return enc.B
 }
 
 func decodePart(number int, v []byte) (Part, error) {
 	d := newDecoder(v, "part", strconv.Itoa(number))
 	p := Part{Number: number}
-	p.Size = d.varint()
-	p.ETag = d.str()
+	p.Size = d.Varint()
+	p.ETag = d.String()
 	p.Uploaded = d.time()
 	p.Record = d.bytes()
-	return p, d.done()
+	return p, d.Done()
 }
 
 // Order-preserving key encodings for composite bolt keys.
@@ -366,31 +289,31 @@ func successor(p []byte) []byte {
 
 func encodeBucketVersioning(v *BucketVersioning) []byte {
 	enc := newEncoder()
-	enc.str(v.Status)
+	enc.String(v.Status)
 	var flags uint64
 	if v.ObjectLock {
 		flags = 1
 	}
-	enc.uvarint(flags)
-	enc.str(v.DefaultMode)
-	enc.uvarint(uint64(v.DefaultDays))
-	enc.uvarint(uint64(v.DefaultYears))
-	enc.uvarint(v.Generation)
-	return enc.b
+	enc.Uvarint(flags)
+	enc.String(v.DefaultMode)
+	enc.Uvarint(uint64(v.DefaultDays))
+	enc.Uvarint(uint64(v.DefaultYears))
+	enc.Uvarint(v.Generation)
+	return enc.B
 }
 
 func decodeBucketVersioning(name string, b []byte) (BucketVersioning, error) {
 	d := newDecoder(b, "bucket versioning", name)
 	var v BucketVersioning
-	v.Status = d.str()
-	flags := d.uvarint()
+	v.Status = d.String()
+	flags := d.Uvarint()
 	v.ObjectLock = flags&1 != 0
-	v.DefaultMode = d.str()
-	days, years := d.uvarint(), d.uvarint()
-	v.Generation = d.uvarint()
-	if d.err == nil && (flags > 1 || days > 1<<31 || years > 1<<31) {
-		d.fail("out of range")
+	v.DefaultMode = d.String()
+	days, years := d.Uvarint(), d.Uvarint()
+	v.Generation = d.Uvarint()
+	if d.Err() == nil && (flags > 1 || days > 1<<31 || years > 1<<31) {
+		d.Fail("out of range")
 	}
 	v.DefaultDays, v.DefaultYears = int(days), int(years)
-	return v, d.done()
+	return v, d.Done()
 }

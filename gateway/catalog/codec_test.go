@@ -87,9 +87,9 @@ func TestVersionCodec(t *testing.T) {
 	}
 	// Unknown flag bits are corrupt.
 	enc := newEncoder()
-	enc.uvarint(1)
-	enc.uvarint(1 << 5)
-	if _, err := decodeVersion("b", "k", "id", 1, enc.b); !errors.Is(err, ErrCorrupt) {
+	enc.Uvarint(1)
+	enc.Uvarint(1 << 5)
+	if _, err := decodeVersion("b", "k", "id", 1, enc.B); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("version with unknown flags: %v, want ErrCorrupt", err)
 	}
 }

@@ -18,14 +18,14 @@ type Epochs interface {
 
 func encodeEpoch(epoch uint64, record []byte) []byte {
 	enc := newEncoder()
-	enc.uvarint(epoch)
-	enc.bytes(record)
-	return enc.b
+	enc.Uvarint(epoch)
+	enc.Bytes(record)
+	return enc.B
 }
 
 func decodeEpoch(v []byte) (uint64, []byte, error) {
 	d := newDecoder(v, "epoch", "")
-	e := d.uvarint()
+	e := d.Uvarint()
 	r := d.bytes()
-	return e, r, d.done()
+	return e, r, d.Done()
 }

@@ -117,35 +117,35 @@ func mergeShare(old *Share, s Share) (Share, error) {
 
 func encodeShare(s *Share) []byte {
 	enc := newEncoder()
-	enc.uvarint(s.Generation)
+	enc.Uvarint(s.Generation)
 	enc.time(s.Created)
 	enc.time(s.Expires)
-	enc.varint(s.MaxDownloads)
-	enc.varint(s.Downloads)
+	enc.Varint(s.MaxDownloads)
+	enc.Varint(s.Downloads)
 	revoked := uint64(0)
 	if s.Revoked {
 		revoked = 1
 	}
-	enc.uvarint(revoked)
-	enc.bytes(s.Record)
-	return enc.b
+	enc.Uvarint(revoked)
+	enc.Bytes(s.Record)
+	return enc.B
 }
 
 func decodeShare(id string, v []byte) (Share, error) {
 	d := newDecoder(v, "share", id)
 	s := Share{ID: id}
-	s.Generation = d.uvarint()
+	s.Generation = d.Uvarint()
 	s.Created = d.time()
 	s.Expires = d.time()
-	s.MaxDownloads = d.varint()
-	s.Downloads = d.varint()
-	switch d.uvarint() {
+	s.MaxDownloads = d.Varint()
+	s.Downloads = d.Varint()
+	switch d.Uvarint() {
 	case 0:
 	case 1:
 		s.Revoked = true
 	default:
-		d.fail("revoked flag")
+		d.Fail("revoked flag")
 	}
 	s.Record = d.bytes()
-	return s, d.done()
+	return s, d.Done()
 }

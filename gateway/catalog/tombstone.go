@@ -45,17 +45,17 @@ type Tombstones interface {
 
 func encodeTombstone(t *Tombstone) []byte {
 	enc := newEncoder()
-	enc.uvarint(t.Generation)
+	enc.Uvarint(t.Generation)
 	enc.time(t.Deleted)
-	enc.bytes(t.Record)
-	return enc.b
+	enc.Bytes(t.Record)
+	return enc.B
 }
 
 func decodeTombstone(bucket, key string, v []byte) (Tombstone, error) {
 	d := newDecoder(v, "tombstone", bucket+"/"+key)
 	t := Tombstone{Bucket: bucket, Key: key}
-	t.Generation = d.uvarint()
+	t.Generation = d.Uvarint()
 	t.Deleted = d.time()
 	t.Record = d.bytes()
-	return t, d.done()
+	return t, d.Done()
 }
