@@ -11,7 +11,6 @@ import (
 
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/lease"
-	"github.com/twincrypt/twincrypt/internal/redisconn"
 	"github.com/twincrypt/twincrypt/internal/testenv"
 	"github.com/twincrypt/twincrypt/internal/testlog"
 )
@@ -20,11 +19,7 @@ import (
 // lease, no pass runs; once it is released, one does.
 func TestRunScrubberWaitsForTheLease(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	c, err := redisconn.Open(srv.URL(), redisconn.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testenv.RedisClient(t, srv.URL())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	other, ok, err := lease.NewRedis(c, "").Acquire(ctx, gateway.ScrubLease, time.Hour)

@@ -13,7 +13,6 @@ import (
 	"github.com/twincrypt/twincrypt/config"
 	"github.com/twincrypt/twincrypt/gateway/dav"
 	"github.com/twincrypt/twincrypt/gateway/lease"
-	"github.com/twincrypt/twincrypt/internal/redisconn"
 	"github.com/twincrypt/twincrypt/internal/testenv"
 	"github.com/twincrypt/twincrypt/keyring"
 )
@@ -46,11 +45,8 @@ func TestSharedState(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	var inst [2]*sharedState
 	for i := range inst {
-		c, err := redisconn.Open(srv.URL(), redisconn.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+		c := testenv.RedisClient(t, srv.URL())
+		var err error
 		if inst[i], err = newSharedState(c, keys, lim, log); err != nil {
 			t.Fatal(err)
 		}

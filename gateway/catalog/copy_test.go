@@ -153,7 +153,7 @@ func TestCopyRoundTrip(t *testing.T) {
 	defer src.Close()
 	fill(t, src)
 	want := dump(t, src)
-	rdb := redisClient(t, testenv.StartRedisCluster(t).URL())
+	rdb := testenv.RedisClient(t, testenv.StartRedisCluster(t).URL())
 	mid := openRedis(t, rdb, "copy:")
 	if empty, err := catalog.Empty(ctx, mid); err != nil || !empty {
 		t.Fatalf("new Redis catalog: Empty = %v, %v", empty, err)

@@ -51,8 +51,8 @@ func BenchmarkCatalogList(b *testing.B) {
 	b.Cleanup(func() { bolt.Close() })
 	fillBench(b, bolt)
 	url := testenv.StartRedis(b).URL()
-	r1 := openRedis(b, redisClient(b, url), "bench:")
-	r2 := openRedis(b, redisClient(b, url), "bench:")
+	r1 := openRedis(b, testenv.RedisClient(b, url), "bench:")
+	r2 := openRedis(b, testenv.RedisClient(b, url), "bench:")
 	fillBench(b, r1)
 
 	listAll := func(b *testing.B, c catalog.Catalog) {

@@ -13,20 +13,8 @@ import (
 	"github.com/twincrypt/twincrypt/backends/replica"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/catalog/catalogtest"
-	"github.com/twincrypt/twincrypt/internal/redisconn"
 	"github.com/twincrypt/twincrypt/internal/testenv"
 )
-
-// redisClient opens a client for url, closed when the test ends.
-func redisClient(t testing.TB, url string) redis.UniversalClient {
-	t.Helper()
-	c, err := redisconn.Open(url, redisconn.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 // openRedis opens a catalog with its own key prefix, so that every call
 // starts empty on a shared server.
@@ -49,7 +37,7 @@ func TestRedisConformance(t *testing.T) {
 	}
 	for _, s := range servers {
 		t.Run(s.name, func(t *testing.T) {
-			rdb := redisClient(t, s.url(t))
+			rdb := testenv.RedisClient(t, s.url(t))
 			var n atomic.Int64
 			catalogtest.Run(t, func(t *testing.T) catalog.Catalog {
 				return openRedis(t, rdb, fmt.Sprintf("t%d:", n.Add(1)))
@@ -72,8 +60,8 @@ func TestRedisRacingInstances(t *testing.T) {
 				url = testenv.StartRedis(t).URL()
 			}
 			ctx := t.Context()
-			a := openRedis(t, redisClient(t, url), "race:")
-			b := openRedis(t, redisClient(t, url), "race:")
+			a := openRedis(t, testenv.RedisClient(t, url), "race:")
+			b := openRedis(t, testenv.RedisClient(t, url), "race:")
 			if err := a.CreateBucket(ctx, catalog.Bucket{Name: "bkt", Created: when}); err != nil {
 				t.Fatal(err)
 			}
@@ -157,8 +145,8 @@ func TestRedisRacingInstances(t *testing.T) {
 func TestRedisQueueLease(t *testing.T) {
 	url := testenv.StartRedis(t).URL()
 	ctx := t.Context()
-	a := openRedis(t, redisClient(t, url), "lease:", catalog.WithQueueLease(time.Hour))
-	b := openRedis(t, redisClient(t, url), "lease:", catalog.WithQueueLease(time.Hour))
+	a := openRedis(t, testenv.RedisClient(t, url), "lease:", catalog.WithQueueLease(time.Hour))
+	b := openRedis(t, testenv.RedisClient(t, url), "lease:", catalog.WithQueueLease(time.Hour))
 	var tasks []replica.Task
 	for i := range 10 {
 		tasks = append(tasks, replica.Task{Backend: "m", Name: fmt.Sprintf("o%d", i), Op: replica.OpPut, Added: when.Add(time.Duration(i))})
@@ -193,8 +181,8 @@ func TestRedisQueueLease(t *testing.T) {
 		t.Errorf("Pending(0): %d tasks, %v", len(all), err)
 	}
 	// An instance whose lease ran out loses its tasks to another.
-	c := openRedis(t, redisClient(t, url), "lease:", catalog.WithQueueLease(time.Millisecond))
-	d := openRedis(t, redisClient(t, url), "lease:", catalog.WithQueueLease(time.Hour))
+	c := openRedis(t, testenv.RedisClient(t, url), "lease:", catalog.WithQueueLease(time.Millisecond))
+	d := openRedis(t, testenv.RedisClient(t, url), "lease:", catalog.WithQueueLease(time.Hour))
 	if err := c.Add(ctx, replica.Task{Backend: "n", Name: "x", Op: replica.OpDelete, Added: when.Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +204,7 @@ func TestRedisQueueLease(t *testing.T) {
 // again without being reopened.
 func TestRedisOutage(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	rdb := redisClient(t, srv.URL()+"?dial_timeout=200ms&read_timeout=500ms&max_retries=1")
+	rdb := testenv.RedisClient(t, srv.URL()+"?dial_timeout=200ms&read_timeout=500ms&max_retries=1")
 	ctx := t.Context()
 	c := openRedis(t, rdb, "out:")
 	if err := c.CreateBucket(ctx, catalog.Bucket{Name: "b", Created: when}); err != nil {
@@ -277,8 +265,8 @@ func TestRedisOutage(t *testing.T) {
 func TestRedisRacingVersions(t *testing.T) {
 	url := testenv.StartRedisCluster(t).URL()
 	ctx := t.Context()
-	a := openRedis(t, redisClient(t, url), "rv:")
-	b := openRedis(t, redisClient(t, url), "rv:")
+	a := openRedis(t, testenv.RedisClient(t, url), "rv:")
+	b := openRedis(t, testenv.RedisClient(t, url), "rv:")
 	if err := a.CreateBucket(ctx, catalog.Bucket{Name: "bkt", Created: when}); err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +334,7 @@ func TestRedisRacingVersions(t *testing.T) {
 // a faulty or hostile writer to Redis could: every read fails with
 // ErrCorrupt, nothing panics, and other keys are unaffected.
 func TestRedisCorruptValues(t *testing.T) {
-	rdb := redisClient(t, testenv.StartRedis(t).URL())
+	rdb := testenv.RedisClient(t, testenv.StartRedis(t).URL())
 	ctx := t.Context()
 	c := openRedis(t, rdb, "bad:")
 	if err := c.CreateBucket(ctx, catalog.Bucket{Name: "b", Created: when}); err != nil {
@@ -405,8 +393,8 @@ func TestRedisCorruptValues(t *testing.T) {
 func TestRedisShareCountTwoInstances(t *testing.T) {
 	url := testenv.StartRedisCluster(t).URL()
 	ctx := t.Context()
-	a := openRedis(t, redisClient(t, url), "sc:")
-	b := openRedis(t, redisClient(t, url), "sc:")
+	a := openRedis(t, testenv.RedisClient(t, url), "sc:")
+	b := openRedis(t, testenv.RedisClient(t, url), "sc:")
 	if err := a.PutShare(ctx, catalog.Share{ID: "link", Generation: 1, Created: when, MaxDownloads: 10}); err != nil {
 		t.Fatal(err)
 	}

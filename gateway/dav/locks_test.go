@@ -17,7 +17,6 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/dav"
 	"github.com/twincrypt/twincrypt/gateway/dav/locktest"
 	"github.com/twincrypt/twincrypt/gateway/dav/redislocks"
-	"github.com/twincrypt/twincrypt/internal/redisconn"
 	"github.com/twincrypt/twincrypt/internal/testenv"
 )
 
@@ -28,11 +27,7 @@ func TestMemLocks(t *testing.T) {
 // redisLocks returns a lock system on its own connection to url.
 func redisLocks(t *testing.T, url string) *redislocks.Locks {
 	t.Helper()
-	c, err := redisconn.Open(url, redisconn.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := testenv.RedisClient(t, url)
 	key := [32]byte{7}
 	l, err := redislocks.New(c, redislocks.Options{Key: &key, Timeout: time.Second})
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twincrypt/twincrypt/internal/redisconn"
 	"github.com/twincrypt/twincrypt/internal/testenv"
 )
 
@@ -46,11 +45,7 @@ func throttleStores(t *testing.T) map[string]func(t *testing.T) ThrottleStore {
 	key := [32]byte{5}
 	onRedis := func(url string) func(t *testing.T) ThrottleStore {
 		return func(t *testing.T) ThrottleStore {
-			c, err := redisconn.Open(url, redisconn.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
+			c := testenv.RedisClient(t, url)
 			return NewRedisThrottleStore(c, &key, strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()))
 		}
 	}
@@ -162,11 +157,7 @@ func TestThrottleShared(t *testing.T) {
 // log; when Redis is back, it counts again.
 func TestThrottleStoreDown(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	c, err := redisconn.Open(srv.URL(), redisconn.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testenv.RedisClient(t, srv.URL())
 	var logs strings.Builder
 	th := NewThrottle(ThrottleOptions{Burst: 1, Interval: time.Hour,
 		Store: NewRedisThrottleStore(c, &[32]byte{5}, ""), Logger: slog.New(slog.NewTextHandler(&logs, nil))})

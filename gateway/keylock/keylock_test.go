@@ -14,19 +14,8 @@ import (
 
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/keylock"
-	"github.com/twincrypt/twincrypt/internal/redisconn"
 	"github.com/twincrypt/twincrypt/internal/testenv"
 )
-
-func client(t *testing.T, url string) redis.UniversalClient {
-	t.Helper()
-	c, err := redisconn.Open(url, redisconn.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 var testKey = [32]byte{1, 2, 3}
 
@@ -100,7 +89,7 @@ func TestRedis(t *testing.T) {
 
 func testRedis(t *testing.T, url string) {
 	ctx := context.Background()
-	ca, cb := client(t, url), client(t, url)
+	ca, cb := testenv.RedisClient(t, url), testenv.RedisClient(t, url)
 	la, lb := newRedis(t, ca, time.Second), newRedis(t, cb, time.Second)
 
 	// Two instances exclude each other, also while a holder keeps its
@@ -196,7 +185,7 @@ func testRedis(t *testing.T, url string) {
 
 func TestRedisDown(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	l := newRedis(t, client(t, srv.URL()+"?dial_timeout=300ms&max_retries=1"), time.Second)
+	l := newRedis(t, testenv.RedisClient(t, srv.URL()+"?dial_timeout=300ms&max_retries=1"), time.Second)
 	srv.Stop()
 	for i := range 2 {
 		names := []keylock.Name{{Bucket: "b", Key: fmt.Sprint(i)}, {Bucket: "b", Key: "x"}}

@@ -8,22 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/twincrypt/twincrypt/gateway/lease"
-	"github.com/twincrypt/twincrypt/internal/redisconn"
 	"github.com/twincrypt/twincrypt/internal/testenv"
 )
-
-func client(t *testing.T, url string) redis.UniversalClient {
-	t.Helper()
-	c, err := redisconn.Open(url, redisconn.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 func TestLocalGrantsEverything(t *testing.T) {
 	ctx := context.Background()
@@ -49,7 +36,7 @@ func TestRedis(t *testing.T) {
 
 func testRedis(t *testing.T, url string) {
 	ctx := context.Background()
-	ca, cb := client(t, url), client(t, url)
+	ca, cb := testenv.RedisClient(t, url), testenv.RedisClient(t, url)
 	a, b := lease.NewRedis(ca, "t"), lease.NewRedis(cb, "t")
 
 	// Of many instances trying at once, one gets it.
@@ -152,7 +139,7 @@ func testRedis(t *testing.T, url string) {
 
 func TestRedisDown(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	c := client(t, srv.URL())
+	c := testenv.RedisClient(t, srv.URL())
 	lr := lease.NewRedis(c, "")
 	ctx := context.Background()
 	srv.Stop()

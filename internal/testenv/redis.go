@@ -12,6 +12,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/twincrypt/twincrypt/internal/redisconn"
 )
 
 // RedisServer is a redis-server on a loopback port, started by StartRedis or
@@ -263,4 +267,17 @@ func (c *RedisCluster) waitOK(t testing.TB) {
 		time.Sleep(readyPause)
 	}
 	t.Fatalf("redis cluster did not reach cluster_state:ok")
+}
+
+// RedisClient opens a go-redis client for url (a Redis URL as
+// redisconn.Open takes it, e.g. a RedisServer's or RedisCluster's URL),
+// closed when the test ends.
+func RedisClient(t testing.TB, url string) redis.UniversalClient {
+	t.Helper()
+	c, err := redisconn.Open(url, redisconn.Options{})
+	if err != nil {
+		t.Fatalf("open a Redis client for %s: %v", url, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

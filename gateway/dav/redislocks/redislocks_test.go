@@ -16,21 +16,10 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/dav"
 	"github.com/twincrypt/twincrypt/gateway/dav/locktest"
 	"github.com/twincrypt/twincrypt/gateway/dav/redislocks"
-	"github.com/twincrypt/twincrypt/internal/redisconn"
 	"github.com/twincrypt/twincrypt/internal/testenv"
 )
 
 var testKey = [32]byte{1, 2, 3}
-
-func client(t *testing.T, url string) redis.UniversalClient {
-	t.Helper()
-	c, err := redisconn.Open(url, redisconn.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 func newLocks(t *testing.T, c redis.UniversalClient, o redislocks.Options) *redislocks.Locks {
 	t.Helper()
@@ -55,7 +44,7 @@ func servers(t *testing.T, f func(t *testing.T, url string)) {
 
 func TestConformance(t *testing.T) {
 	servers(t, func(t *testing.T, url string) {
-		c := client(t, url)
+		c := testenv.RedisClient(t, url)
 		n := 0
 		locktest.Run(t, func(t *testing.T) dav.SharedLockSystem {
 			n++
@@ -68,8 +57,8 @@ func TestConformance(t *testing.T) {
 // connection, take conflicting locks at once: exactly one wins each round.
 func TestRace(t *testing.T) {
 	servers(t, func(t *testing.T, url string) {
-		a := newLocks(t, client(t, url), redislocks.Options{Prefix: "race"})
-		b := newLocks(t, client(t, url), redislocks.Options{Prefix: "race"})
+		a := newLocks(t, testenv.RedisClient(t, url), redislocks.Options{Prefix: "race"})
+		b := newLocks(t, testenv.RedisClient(t, url), redislocks.Options{Prefix: "race"})
 		now := time.Now()
 		// Every pair of these conflicts.
 		roots := []webdav.LockDetails{
@@ -173,8 +162,8 @@ func TestHolderVanishes(t *testing.T) {
 	servers(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		const lease = 600 * time.Millisecond
-		dead := newLocks(t, client(t, url), redislocks.Options{Prefix: "vanish", Lease: lease, Hold: lease})
-		live := newLocks(t, client(t, url), redislocks.Options{Prefix: "vanish", Lease: lease, Hold: lease})
+		dead := newLocks(t, testenv.RedisClient(t, url), redislocks.Options{Prefix: "vanish", Lease: lease, Hold: lease})
+		live := newLocks(t, testenv.RedisClient(t, url), redislocks.Options{Prefix: "vanish", Lease: lease, Hold: lease})
 		runCtx, stop := context.WithCancel(ctx)
 		defer stop()
 		go live.Run(runCtx)
@@ -203,7 +192,7 @@ func TestHolderVanishes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		holderClient := client(t, url)
+		holderClient := testenv.RedisClient(t, url)
 		holder := newLocks(t, holderClient, redislocks.Options{Prefix: "vanish", Lease: lease, Hold: lease})
 		if _, err := holder.Confirm(time.Now(), "/held", "", webdav.Condition{Token: tok}); err != nil {
 			t.Fatal(err)
@@ -223,7 +212,7 @@ func TestHolderVanishes(t *testing.T) {
 // lock system works again without being reopened.
 func TestRedisDown(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	l := newLocks(t, client(t, srv.URL()), redislocks.Options{Timeout: time.Second})
+	l := newLocks(t, testenv.RedisClient(t, srv.URL()), redislocks.Options{Timeout: time.Second})
 	now := time.Now()
 	tok, err := l.Create(now, webdav.LockDetails{Root: "/a", Duration: time.Minute})
 	if err != nil {
@@ -269,7 +258,7 @@ func TestRedisDown(t *testing.T) {
 // sealed under another key does not open.
 func TestStoredForm(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	c := client(t, srv.URL())
+	c := testenv.RedisClient(t, srv.URL())
 	ctx := context.Background()
 	l := newLocks(t, c, redislocks.Options{})
 	now := time.Now()
@@ -324,8 +313,8 @@ func TestStoredForm(t *testing.T) {
 func TestUnlockRetried(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	proxy := testenv.StartProxy(t, srv.Addr)
-	cut := newLocks(t, client(t, "redis://"+proxy.Addr+"/0"), redislocks.Options{Lease: time.Hour, Timeout: 300 * time.Millisecond})
-	other := newLocks(t, client(t, srv.URL()), redislocks.Options{})
+	cut := newLocks(t, testenv.RedisClient(t, "redis://"+proxy.Addr+"/0"), redislocks.Options{Lease: time.Hour, Timeout: 300 * time.Millisecond})
+	other := newLocks(t, testenv.RedisClient(t, srv.URL()), redislocks.Options{})
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go cut.Run(ctx)
