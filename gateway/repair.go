@@ -148,6 +148,9 @@ func (ns *Namespace) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 	first := 0
 	var found [2]int // FoundObjects, FoundProblems
 	if r := o.Resume; r != nil {
+		if r.Round < 0 || r.Round > maxRepairRounds {
+			return rep, fmt.Errorf("repair: resume: round %d is not one of 0 to %d", r.Round, maxRepairRounds)
+		}
 		found = [2]int{r.FoundObjects, r.FoundProblems}
 		first = r.Round
 		rep.MetaRewritten, rep.BlobsCopied, rep.CatalogFixed, rep.Adopted, rep.Discarded = r.MetaRewritten, r.BlobsCopied, r.CatalogFixed, r.Adopted, r.Discarded
@@ -186,7 +189,7 @@ func (ns *Namespace) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 			found = [2]int{sr.Objects, sr.problems()}
 			ck.FoundObjects, ck.FoundProblems = found[0], found[1]
 		}
-		if round == maxRepairRounds {
+		if round >= maxRepairRounds {
 			// Still changing after every round: report what this
 			// last scrub sees instead of repairing further.
 			rep.Unrepaired = nil

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/twincrypt/twincrypt/gateway"
@@ -169,6 +170,17 @@ func TestScrubResumeRejectsUnknownPhase(t *testing.T) {
 		Resume: &gateway.ScrubResume{After: gateway.WalkPosition{Phase: "nonsense"}}})
 	if err == nil {
 		t.Fatal("a resume position of an unknown phase was accepted")
+	}
+}
+
+func TestRepairResumeRejectsUnknownRound(t *testing.T) {
+	e := newEnv(t)
+	for _, round := range []int{-1, 5, 1 << 30} {
+		_, err := e.ns.Repair(context.Background(), gateway.RepairOptions{Members: e.backendsOf(),
+			Resume: &gateway.RepairResume{Round: round}})
+		if err == nil || !strings.Contains(err.Error(), "round") {
+			t.Errorf("a resume in round %d: %v, want a refusal", round, err)
+		}
 	}
 }
 

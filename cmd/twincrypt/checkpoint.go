@@ -52,7 +52,11 @@ type checkpointer struct {
 	file    checkpointFile // the latest checkpoint
 	have    bool           // file holds a checkpoint of this run
 	written time.Time
-	err     error // the first error writing the file
+	// stale: the file at path is an earlier run's, removed once this
+	// run gets going (its first update), not before: a run refused
+	// before it changes anything leaves it to be resumed.
+	stale bool
+	err   error // the first error writing the file
 	// pendingState and pendingDone are the checkpoint not written yet.
 	pendingState any
 	pendingDone  string
@@ -125,18 +129,24 @@ func openCheckpoint(c *cli, cfg *config.Config, command string, resume bool, sta
 		return nil, false, fmt.Errorf("read checkpoint: %w", err)
 	}
 	var f checkpointFile
-	if err := json.Unmarshal(data, &f); err != nil || f.Version != checkpointVersion || f.Command != command {
+	err = json.Unmarshal(data, &f)
+	if err == nil && (f.Version != checkpointVersion || f.Command != command) {
+		err = fmt.Errorf("version %d of command %q", f.Version, f.Command)
+	}
+	if err != nil {
 		if resume {
 			return nil, false, fmt.Errorf("checkpoint %s is not one of %s (%v): run without --resume to start over", cp.path, command, err)
 		}
-		fmt.Fprintf(c.stderr, "twincrypt %s: removing %s, not a checkpoint of this command; starting over\n", command, cp.path)
-		cp.finish()
+		fmt.Fprintf(c.stderr, "twincrypt %s: %s is not a checkpoint of this command; starting over\n", command, cp.path)
+		cp.stale = true
 		return cp, false, nil
 	}
 	if !resume {
 		fmt.Fprintf(c.stderr, "twincrypt %s: a run interrupted at %s (%s) left a checkpoint; starting over (pass --resume to continue it instead)\n",
 			command, f.Updated.Local().Format(time.DateTime), f.Done)
-		cp.finish() // never to be resumed against what this run changes
+		// Never to be resumed against what this run changes: removed
+		// at this run's first checkpoint.
+		cp.stale = true
 		return cp, false, nil
 	}
 	if f.Fingerprint != cp.fingerprint {
@@ -161,6 +171,12 @@ func (cp *checkpointer) update(state any, done string) {
 	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
+	if cp.stale {
+		cp.stale = false
+		if err := os.Remove(cp.path); err != nil && !errors.Is(err, fs.ErrNotExist) && cp.err == nil {
+			cp.err = err
+		}
+	}
 	// Marshalled when written: the states' slices only grow past their
 	// length, which the gateway caps.
 	cp.pendingState, cp.pendingDone = state, done

@@ -259,3 +259,47 @@ func TestCheckpointBelongsToItsStore(t *testing.T) {
 		t.Error("a checkpoint of another command was taken")
 	}
 }
+
+// TestCheckpointNotOurs: a file at the checkpoint's place that is not a
+// checkpoint of the command is refused by --resume with the reason, and a
+// run without --resume leaves it until the run gets going, so that a run
+// refused before it changes anything keeps what can be resumed.
+func TestCheckpointNotOurs(t *testing.T) {
+	dir := t.TempDir()
+	cfg := &config.Config{Path: filepath.Join(dir, "a.yaml"), Catalog: config.Catalog{Type: "bolt", Path: filepath.Join(dir, "a.db")},
+		Backends: []config.Backend{{Name: "x", Type: "local", Path: filepath.Join(dir, "x")}}}
+	path := checkpointPath(cfg.Path, "scrub")
+	c := &cli{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	for _, tc := range []struct {
+		name, data, why string
+	}{
+		{"not JSON", "{\"version\": 1, ", "unexpected end of JSON input"},
+		{"another version", `{"version": 99, "command": "scrub"}`, "version 99"},
+		{"another command", `{"version": 1, "command": "repair"}`, `command "repair"`},
+		{"a state of another shape", `{"version": 1, "command": "scrub", "fingerprint": "FP", "state": [1, 2]}`, "cannot unmarshal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := strings.ReplaceAll(tc.data, "FP", storeFingerprint(cfg, "scrub"))
+			if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var st gateway.ScrubResume
+			_, resumed, err := openCheckpoint(c, cfg, "scrub", true, &st)
+			if err == nil || resumed || !strings.Contains(err.Error(), tc.why) {
+				t.Fatalf("--resume over %q: resumed %v, %v; want an error saying %q", tc.data, resumed, err, tc.why)
+			}
+			cp, resumed, err := openCheckpoint(c, cfg, "scrub", false, &st)
+			if err != nil || resumed {
+				t.Fatalf("a run without --resume: resumed %v, %v", resumed, err)
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Fatalf("the file went before the run did anything: %v", err)
+			}
+			cp.update(gateway.ScrubResume{Objects: 1}, "one")
+			cp.finish()
+			if _, err := os.Stat(path); !os.IsNotExist(err) {
+				t.Fatalf("the file outlived the run that started over: %v", err)
+			}
+		})
+	}
+}
