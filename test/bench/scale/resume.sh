@@ -35,6 +35,10 @@ m() {
 	local name=$1; shift
 	local rc=0
 	/usr/bin/time -f "%e %M" -o "$work/time.$name" "$@" >"$work/out.$name" 2>"$work/err.$name" || rc=$?
+	if ((rc != 0)); then
+		echo "$name: exit status $rc: $(tail -n 3 "$work/err.$name")" >&2
+		exit 1
+	fi
 	echo "$name n=$SCALE_N rc=$rc wall_s=$(tail -n 1 "$work/time.$name" | cut -d' ' -f1) rss_mib=$(($(tail -n 1 "$work/time.$name" | cut -d' ' -f2) / 1024)) load=$(cut -d' ' -f1 /proc/loadavg) | $(grep -m1 -e '^checked' -e '^rebuilt' "$work/out.$name" || true)"
 }
 # interrupt NAME SECONDS CMD...: runs CMD, sends SIGINT after SECONDS.
@@ -45,7 +49,11 @@ interrupt() {
 	sleep "$after"
 	kill -INT "$pid"
 	wait "$pid" || true
-	echo "$name n=$SCALE_N after_s=$after | $(grep -o 'interrupted (.*); run again' "$work/err.$name" || echo 'not interrupted')"
+	if ! grep -q 'interrupted (.*); run again' "$work/err.$name"; then
+		echo "$name: NOT INTERRUPTED after ${after}s (the run ended first: use a larger SCALE_N)" >&2
+		exit 1
+	fi
+	echo "$name n=$SCALE_N after_s=$after | $(grep -o 'interrupted (.*); run again' "$work/err.$name")"
 }
 half() { awk '{printf "%.1f", $1 / 2}' <(tail -n 1 "$work/time.$1"); }
 
@@ -55,7 +63,7 @@ for i in 1 2; do
 done
 interrupt scrub-interrupted "$(half scrub-2)" "$tc" scrub -c "$dir/gw.yaml"
 m scrub-resumed "$tc" scrub -c "$dir/gw.yaml" --resume
-if diff <(grep -v '^resumed' "$work/out.scrub-resumed") "$work/out.scrub-2" >/dev/null; then echo "scrub: resumed report equals one run's"; else echo "scrub: REPORTS DIFFER"; fi
+if diff <(grep -v '^resumed' "$work/out.scrub-resumed") "$work/out.scrub-2" >/dev/null; then echo "scrub: resumed report equals one run's"; else echo "scrub: REPORTS DIFFER" >&2; exit 1; fi
 
 m rebuild "$tc" rebuild-catalog -c "$dir/rebuild.yaml"
 rm -f "$dir/rebuilt.db"
@@ -63,5 +71,5 @@ interrupt rebuild-interrupted "$(half rebuild)" "$tc" rebuild-catalog -c "$dir/r
 m rebuild-resumed "$tc" rebuild-catalog -c "$dir/rebuild.yaml" --resume
 # The skipped count may differ (docs/OPERATIONS.md): compare the rest.
 noskip() { grep '^rebuilt' "$1" | sed 's/, [0-9]* skipped//'; }
-if diff <(noskip "$work/out.rebuild-resumed") <(noskip "$work/out.rebuild"); then echo "rebuild: resumed report equals one run's (but skipped)"; else echo "rebuild: REPORTS DIFFER"; fi
+if diff <(noskip "$work/out.rebuild-resumed") <(noskip "$work/out.rebuild"); then echo "rebuild: resumed report equals one run's (but skipped)"; else echo "rebuild: REPORTS DIFFER" >&2; exit 1; fi
 m scrub-rebuilt "$tc" scrub -c "$dir/rebuild.yaml"
