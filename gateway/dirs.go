@@ -13,17 +13,15 @@ import (
 // Depth 1) still does no backend I/O. When the catalog does not return
 // records with its listings, each record is fetched from the catalog.
 func (ns *Namespace) ListDetailed(ctx context.Context, bucket string, o ListOptions) (ListResult, error) {
-	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+	b, err := ns.readableBucket(ctx, bucket)
+	if err != nil {
 		return ListResult{}, err
-	}
-	if _, err := ns.cat.GetBucket(ctx, bucket); err != nil {
-		return ListResult{}, mapCatalogErr(err, bucket, "")
 	}
 	res, err := ns.cat.List(ctx, catalog.ListOptions{Bucket: bucket, Prefix: o.Prefix, Delimiter: o.Delimiter, StartAfter: o.StartAfter, Limit: o.Limit})
 	if err != nil {
 		return ListResult{}, mapCatalogErr(err, bucket, "")
 	}
-	out := ListResult{CommonPrefixes: res.CommonPrefixes, Truncated: res.Truncated, Next: res.Next}
+	out := ListResult{Owner: ns.owner(b.Owner), CommonPrefixes: res.CommonPrefixes, Truncated: res.Truncated, Next: res.Next}
 	out.Objects = make([]ObjectInfo, 0, len(res.Entries))
 	for _, e := range res.Entries {
 		sealed := e.Record

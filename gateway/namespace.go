@@ -341,14 +341,24 @@ func (ns *Namespace) DeleteBucket(ctx context.Context, name string) error {
 // Bucket returns a bucket's information; the user of ctx needs read
 // access.
 func (ns *Namespace) Bucket(ctx context.Context, name string) (BucketInfo, error) {
-	b, err := ns.cat.GetBucket(ctx, name)
+	b, err := ns.readableBucket(ctx, name)
 	if err != nil {
-		return BucketInfo{}, mapCatalogErr(err, name, "")
-	}
-	if u, ok := UserFrom(ctx); ok && ns.accessTo(u, name, b.Owner) < AccessRead {
-		return BucketInfo{}, fmt.Errorf("%w: %s may not read bucket %s", ErrAccessDenied, u.AccessKey, name)
+		return BucketInfo{}, err
 	}
 	return BucketInfo{Name: b.Name, Created: b.Created, Owner: ns.owner(b.Owner)}, nil
+}
+
+// readableBucket returns the catalog's bucket name if the user of ctx may
+// read it: one catalog read for the existence and the access check.
+func (ns *Namespace) readableBucket(ctx context.Context, name string) (catalog.Bucket, error) {
+	b, err := ns.cat.GetBucket(ctx, name)
+	if err != nil {
+		return catalog.Bucket{}, mapCatalogErr(err, name, "")
+	}
+	if u, ok := UserFrom(ctx); ok && ns.accessTo(u, name, b.Owner) < AccessRead {
+		return catalog.Bucket{}, fmt.Errorf("%w: %s may not read bucket %s", ErrAccessDenied, u.AccessKey, name)
+	}
+	return b, nil
 }
 
 // Buckets lists the buckets the user of ctx owns or holds a grant on (all

@@ -972,6 +972,8 @@ type ListOptions struct {
 // ListResult is one page of a listing. Next is the StartAfter of the
 // following page when Truncated.
 type ListResult struct {
+	// Owner is the owner of the bucket listed.
+	Owner          Owner
 	Objects        []ObjectInfo
 	CommonPrefixes []string
 	Truncated      bool
@@ -980,17 +982,15 @@ type ListResult struct {
 
 // List lists a bucket from the catalog alone.
 func (ns *Namespace) List(ctx context.Context, bucket string, o ListOptions) (ListResult, error) {
-	if err := ns.Authorize(ctx, bucket, AccessRead); err != nil {
+	b, err := ns.readableBucket(ctx, bucket)
+	if err != nil {
 		return ListResult{}, err
-	}
-	if _, err := ns.cat.GetBucket(ctx, bucket); err != nil {
-		return ListResult{}, mapCatalogErr(err, bucket, "")
 	}
 	res, err := ns.cat.List(ctx, catalog.ListOptions{Bucket: bucket, Prefix: o.Prefix, Delimiter: o.Delimiter, StartAfter: o.StartAfter, Limit: o.Limit, WithoutRecords: true})
 	if err != nil {
 		return ListResult{}, mapCatalogErr(err, bucket, "")
 	}
-	out := ListResult{CommonPrefixes: res.CommonPrefixes, Truncated: res.Truncated, Next: res.Next}
+	out := ListResult{Owner: ns.owner(b.Owner), CommonPrefixes: res.CommonPrefixes, Truncated: res.Truncated, Next: res.Next}
 	out.Objects = make([]ObjectInfo, len(res.Entries))
 	for i, e := range res.Entries {
 		out.Objects[i] = ObjectInfo{Bucket: e.Bucket, Key: e.Key, Size: e.Size, ETag: e.ETag, ModTime: e.ModTime, Generation: e.Generation}

@@ -148,34 +148,37 @@ func quoteETag(etag string) string { return `"` + etag + `"` }
 // its query.
 func (l *lister) serve(w http.ResponseWriter, r *http.Request, bucket string, q url.Values) {
 	ctx := r.Context()
-	bk, err := l.ns.Bucket(ctx, bucket)
+	req, perr := parseListRequest(q)
+	var res gateway.ListResult
+	var err error
+	if perr == nil && req.maxKeys > 0 {
+		// One namespace call: the bucket's existence, the access check,
+		// its owner and the page.
+		res, err = l.ns.List(ctx, bucket, listOptions(req.prefix, req.delimiter, req.marker, req.hasMarker, req.maxKeys))
+	} else {
+		// max-keys=0 gets no keys, without asking for a page (the
+		// namespace takes 0 for its default); a bad request is refused
+		// only once the bucket is known and readable, as S3 does.
+		var bk gateway.BucketInfo
+		bk, err = l.ns.Bucket(ctx, bucket)
+		res.Owner = bk.Owner
+	}
 	if err != nil {
 		writeError(w, r, fakeAPIError(r, s3Error(ctx, err, bucket, "")))
 		return
 	}
-	req, err := parseListRequest(q)
-	if err != nil {
-		writeError(w, r, fakeAPIError(r, err))
+	if perr != nil {
+		writeError(w, r, fakeAPIError(r, perr))
 		return
-	}
-	var res gateway.ListResult
-	if req.maxKeys > 0 {
-		// max-keys=0 gets no keys, without asking the namespace, which
-		// takes 0 for its default.
-		res, err = l.ns.List(ctx, bucket, listOptions(req.prefix, req.delimiter, req.marker, req.hasMarker, req.maxKeys))
-		if err != nil {
-			writeError(w, r, fakeAPIError(r, s3Error(ctx, err, bucket, "")))
-			return
-		}
 	}
 	bp, _ := l.bufs.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
 	}
-	if need := listingSize(bucket, bk.Owner, res); cap(*bp) < need {
+	if need := listingSize(bucket, res.Owner, res); cap(*bp) < need {
 		*bp = make([]byte, 0, need)
 	}
-	body := appendListing((*bp)[:0], bucket, bk.Owner, req, res)
+	body := appendListing((*bp)[:0], bucket, res.Owner, req, res)
 	w.Header().Set("Content-Type", "application/xml")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
