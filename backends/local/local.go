@@ -120,8 +120,10 @@
 // number of objects beyond the size of a fan-out directory (about 250
 // names at a million objects), and listing n objects in pages of p costs
 // O(n + 4096*n/p) entries read. Directories other than fan-out ones are
-// read whole, so a tree of many names of other shapes in one directory is
-// listed as before.
+// read whole, and each of their files is lstat'ed as it is read (names
+// only, with Readdirnames, allocate least for the 4096 fan-out names): a
+// tree of many names of other shapes in one directory, or flat files not
+// migrated yet (a read-only directory), costs an lstat each per page.
 package local
 
 import (
