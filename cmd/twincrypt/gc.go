@@ -16,9 +16,11 @@ const minLiveGCGrace = time.Hour
 
 func runGC(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet(c, "gc", "-c FILE [--grace DURATION] [--dry-run]\n\n"+
-		"Deletes blobs that no catalog entry, multipart upload in progress or meta\n"+
-		"record on any backend references, once they are older than the grace\n"+
-		"period: what crashes and failed deletes leave behind. It has no --resume:\n"+
+		"Deletes blobs that no catalog entry or version, multipart upload in\n"+
+		"progress or meta record on any backend references, once they are older\n"+
+		"than the grace period: what crashes and failed deletes leave behind; and\n"+
+		"the temporary files of interrupted writes older than the grace period\n"+
+		"(not with --dry-run). It has no --resume:\n"+
 		"it marks every referenced blob before it deletes anything, and a mark\n"+
 		"kept from an interrupted run could miss what was written since; after an\n"+
 		"interruption run it again (what it deleted stays deleted). While a gateway\n"+
