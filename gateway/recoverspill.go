@@ -7,7 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
+
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twincrypt/twincrypt/internal/binfield"
 	"github.com/twincrypt/twincrypt/internal/spill"
 )
 
@@ -40,12 +41,40 @@ type versionCand struct {
 // candInfo is what a versionSpill keeps on disk of a candidate besides
 // its key.
 type candInfo struct {
-	Name      string    `json:"n"`
-	Bucket    string    `json:"b"`
-	Key       string    `json:"k"`
-	VersionID string    `json:"v"`
-	Marker    bool      `json:"d,omitempty"`
-	ModTime   time.Time `json:"t"`
+	Name, Bucket, Key, VersionID string
+	Marker                       bool
+	ModTime                      time.Time
+}
+
+// encode returns ci in the info file's form: its fields as binfield
+// strings, a flag and the time's binary form (which keeps its zone).
+func (ci *candInfo) encode() ([]byte, error) {
+	t, err := ci.ModTime.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	var e binfield.Encoder
+	e.String(ci.Name)
+	e.String(ci.Bucket)
+	e.String(ci.Key)
+	e.String(ci.VersionID)
+	e.Bool(ci.Marker)
+	e.Bytes(t)
+	return e.B, nil
+}
+
+// decodeCandInfo decodes what encode wrote.
+func decodeCandInfo(b []byte) (*candInfo, error) {
+	d := binfield.NewDecoder(b, func(why string) error { return errors.New(why) })
+	ci := &candInfo{Name: d.String(), Bucket: d.String(), Key: d.String(), VersionID: d.String(), Marker: d.Bool()}
+	t := d.Raw()
+	if err := d.Done(); err != nil {
+		return nil, err
+	}
+	if err := ci.ModTime.UnmarshalBinary(t); err != nil {
+		return nil, err
+	}
+	return ci, nil
 }
 
 // versionSpill collects the records of versions found while listing, in
@@ -82,7 +111,8 @@ func (vs *versionSpill) add(n names, name string, r *record) error {
 	if id == "" {
 		id = NullVersion
 	}
-	b, err := json.Marshal(candInfo{Name: name, Bucket: r.Bucket, Key: r.Key, VersionID: id, Marker: r.Kind == kindDeleteMarker, ModTime: r.ModTime})
+	ci := candInfo{Name: name, Bucket: r.Bucket, Key: r.Key, VersionID: id, Marker: r.Kind == kindDeleteMarker, ModTime: r.ModTime}
+	b, err := ci.encode()
 	if err != nil {
 		return err
 	}
@@ -122,11 +152,11 @@ func (vs *versionSpill) read(off int64) (*candInfo, error) {
 	if _, err := vs.info.ReadAt(b, off+4); err != nil {
 		return nil, fmt.Errorf("version spill: %w", err)
 	}
-	var ci candInfo
-	if err := json.Unmarshal(b, &ci); err != nil {
+	ci, err := decodeCandInfo(b)
+	if err != nil {
 		return nil, fmt.Errorf("version spill: %w", err)
 	}
-	return &ci, nil
+	return ci, nil
 }
 
 // close removes the files.
