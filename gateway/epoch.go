@@ -141,7 +141,7 @@ func (s *scrubber) checkEpochs(ctx context.Context) error {
 	name, _ := s.ns.names.epoch()
 	h, _ := metaHashOf(name)
 	s.know(h)
-	if cur == 0 {
+	if cur == 0 || s.o.noHead {
 		return nil
 	}
 	for _, m := range s.checked {

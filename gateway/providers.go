@@ -196,9 +196,7 @@ func (ns *Namespace) Refill(ctx context.Context, o RefillOptions) (*RepairReport
 	var marked []string
 	for _, m := range o.Members {
 		name := m.Name()
-		if !slices.Contains(o.Targets, name) || slices.ContainsFunc(rep.Unrepaired, func(p Problem) bool {
-			return p.Backend == name && retryable(p)
-		}) {
+		if !slices.Contains(o.Targets, name) || rep.retryLeft[name] > 0 {
 			continue
 		}
 		if err := ns.MarkProvider(ctx, m); err != nil {
@@ -362,8 +360,11 @@ func (ns *Namespace) watchPass(ctx context.Context, o WatchOptions, log *slog.Lo
 	}
 	log.Info("providers refilled", "providers", strings.Join(targets, ","), "marked", strings.Join(marked, ","),
 		"objects", rep.Found.Objects, "blobs_copied", rep.BlobsCopied, "meta_rewritten", rep.MetaRewritten,
-		"unrepaired", len(rep.Unrepaired), "took", time.Since(start).Round(time.Millisecond))
+		"unrepaired", rep.UnrepairedCount(), "took", time.Since(start).Round(time.Millisecond))
 	for _, p := range rep.Unrepaired {
 		log.Warn("refill could not repair", "problem", p.String())
+	}
+	if rep.UnrepairedOmitted > 0 {
+		log.Warn("refill could not repair more problems than it lists", "not_listed", rep.UnrepairedOmitted)
 	}
 }

@@ -56,6 +56,12 @@ type RepairOptions struct {
 	// of a round moves on (see ScrubOptions.Checkpoint); passed as Resume
 	// to a later repair, its argument continues from there.
 	Checkpoint func(RepairResume)
+	// MaxProblems bounds how many problems a round holds at once, and
+	// how many RepairReport.Unrepaired lists; <= 0 means
+	// DefaultMaxProblems. A round whose scrub finds more repairs them in
+	// segments: it repairs those listed, then scrubs on from the last key
+	// listed.
+	MaxProblems int
 }
 
 // RepairResume is how far an interrupted repair came (see
@@ -76,6 +82,14 @@ type RepairResume struct {
 	// round reports no Found of its own.
 	FoundObjects  int `json:"foundObjects,omitempty"`
 	FoundProblems int `json:"foundProblems,omitempty"`
+	// Extra counts the rounds past maxRepairRounds granted so far:
+	// rounds that left problems unlisted (past MaxProblems) and found
+	// fewer problems than the round before.
+	Extra int `json:"extraRounds,omitempty"`
+	// Left counts the problems that the round's segments before the
+	// checkpoint could not repair; a resumed round that changes nothing
+	// is then followed by one more, which finds them again.
+	Left int `json:"left,omitempty"`
 }
 
 // problems counts the problems of a scrub report that need repair.
@@ -109,8 +123,97 @@ type RepairReport struct {
 	// Discarded counts meta records the catalog lacked whose blobs no
 	// backend holds any more; they were deleted.
 	Discarded int
-	// Unrepaired lists what the last round found and could not repair.
-	Unrepaired []Problem
+	// Unrepaired lists what the last round found and could not repair,
+	// up to RepairOptions.MaxProblems of them; UnrepairedOmitted counts
+	// those past it (and those the round found past the list of its
+	// scrub, which it did not try).
+	Unrepaired        []Problem
+	UnrepairedOmitted int
+
+	// retryLeft counts per backend the unrepaired problems that may go
+	// away on another attempt (see retryable), those not listed
+	// included.
+	retryLeft map[string]int
+}
+
+// UnrepairedCount returns the number of problems the last round could not
+// repair: those listed in Unrepaired and those past the list.
+func (r *RepairReport) UnrepairedCount() int {
+	return len(r.Unrepaired) + r.UnrepairedOmitted
+}
+
+// leave adds p to what a round could not repair, listed when fewer than
+// limit are.
+func (r *RepairReport) leave(p Problem, limit int) {
+	if retryable(p) {
+		if r.retryLeft == nil {
+			r.retryLeft = make(map[string]int)
+		}
+		r.retryLeft[p.Backend]++
+	}
+	if len(r.Unrepaired) >= limit {
+		r.UnrepairedOmitted++
+		return
+	}
+	r.Unrepaired = append(r.Unrepaired, p)
+}
+
+// unlisted counts as unrepaired the problems sr counted but did not list,
+// which a round does not try, and returns their number. As their details
+// are unknown, any of them may go away on another attempt.
+func (r *RepairReport) unlisted(sr *ScrubReport) int {
+	n := 0
+	for _, c := range sr.Backends {
+		k := c.Total()
+		for _, p := range sr.Problems {
+			if p.Backend == c.Name && p.Kind != ProblemForeign {
+				k--
+			}
+		}
+		if k > 0 {
+			if r.retryLeft == nil {
+				r.retryLeft = make(map[string]int)
+			}
+			r.retryLeft[c.Name] += k
+			n += k
+		}
+	}
+	k := sr.Catalog
+	for _, p := range sr.Problems {
+		if p.Backend == catalogSource {
+			k--
+		}
+	}
+	n += max(k, 0)
+	r.UnrepairedOmitted += n
+	return n
+}
+
+// merge adds the report of a later segment of the same pass to r: the
+// counts that a segment carries from the one before (see
+// ScrubOptions.Resume) are taken over, the problem counts summed, and its
+// problems listed while r's list has room.
+func (r *ScrubReport) merge(sr *ScrubReport) {
+	r.Objects, r.Tombstones, r.Blobs, r.Bytes = sr.Objects, sr.Tombstones, sr.Blobs, sr.Bytes
+	r.Catalog += sr.Catalog
+	for i := range r.Backends {
+		if i >= len(sr.Backends) || sr.Backends[i].Name != r.Backends[i].Name {
+			continue
+		}
+		c, d := &r.Backends[i], sr.Backends[i]
+		c.Missing += d.Missing
+		c.Corrupt += d.Corrupt
+		c.Stale += d.Stale
+		c.Ahead += d.Ahead
+		c.Uncataloged += d.Uncataloged
+		c.Unavailable += d.Unavailable
+		c.Foreign += d.Foreign
+	}
+	for _, p := range sr.Problems {
+		r.list(p)
+	}
+	r.ProblemsOmitted += sr.ProblemsOmitted
+	r.rest = sr.rest
 }
 
 // Actions returns the number of changes Repair made.
@@ -141,78 +244,126 @@ const maxRepairRounds = 4
 //     reported; a tombstone the catalog lacks is adopted.
 //
 // Repair runs rounds of scrub and repair until a round changes nothing, so
-// running it again right away finds nothing to do. Writes of meta records
-// hold the namespace's lock of their name.
+// running it again right away finds nothing to do. A round holds at most
+// MaxProblems problems at a time: past them its scrub stops, the problems
+// listed are repaired, and the scrub goes on after the last key listed.
+// Writes of meta records hold the namespace's lock of their name.
 func (ns *Namespace) Repair(ctx context.Context, o RepairOptions) (*RepairReport, error) {
 	rep := &RepairReport{}
-	first := 0
+	first, extra, left := 0, 0, 0
 	var found [2]int // FoundObjects, FoundProblems
 	if r := o.Resume; r != nil {
-		if r.Round < 0 || r.Round > maxRepairRounds {
-			return rep, fmt.Errorf("repair: resume: round %d is not one of 0 to %d", r.Round, maxRepairRounds)
+		if r.Round < 0 || r.Extra < 0 || r.Extra > r.Round || r.Round > maxRepairRounds+r.Extra {
+			return rep, fmt.Errorf("repair: resume: round %d is not one of 0 to %d", r.Round, maxRepairRounds+max(r.Extra, 0))
 		}
 		found = [2]int{r.FoundObjects, r.FoundProblems}
-		first = r.Round
+		first, extra, left = r.Round, r.Extra, r.Left
 		rep.MetaRewritten, rep.BlobsCopied, rep.CatalogFixed, rep.Adopted, rep.Discarded = r.MetaRewritten, r.BlobsCopied, r.CatalogFixed, r.Adopted, r.Discarded
 		rep.Rounds = r.Round
 	}
+	maxProblems := o.MaxProblems
+	if maxProblems <= 0 {
+		maxProblems = DefaultMaxProblems
+	}
+	prev := -1 // the problems the round before found; -1: not known
 	for round := first; ; round++ {
-		so := ScrubOptions{Members: o.Members, Deep: o.Deep, Workers: o.Workers, Progress: o.Progress, Only: o.Only}
+		last := round >= maxRepairRounds+extra
+		so := ScrubOptions{Members: o.Members, Deep: o.Deep, Workers: o.Workers, Progress: o.Progress, Only: o.Only, MaxProblems: maxProblems, segment: !last}
 		if round == 0 {
 			so.Spread = o.Spread
 		}
 		if round == first && o.Resume != nil {
 			so.Resume = &o.Resume.Scrub
 		}
-		ck := RepairResume{Round: round, FoundObjects: found[0], FoundProblems: found[1]}
+		ck := RepairResume{Round: round, FoundObjects: found[0], FoundProblems: found[1], Extra: extra}
 		// checkpoint reports ck with the changes made so far.
 		checkpoint := func() {
 			if o.Checkpoint == nil {
 				return
 			}
 			ck.MetaRewritten, ck.BlobsCopied, ck.CatalogFixed, ck.Adopted, ck.Discarded = rep.MetaRewritten, rep.BlobsCopied, rep.CatalogFixed, rep.Adopted, rep.Discarded
+			ck.Left = rep.UnrepairedCount()
 			o.Checkpoint(ck)
 		}
 		so.Checkpoint = func(s ScrubResume) {
 			ck.Scrub = s
 			checkpoint()
 		}
-		sr, err := ns.Scrub(ctx, so)
-		rep.Rounds++
-		if round == 0 {
-			rep.Found = sr
-		}
-		if err != nil {
-			return rep, err
-		}
-		if round == 0 {
-			found = [2]int{sr.Objects, sr.problems()}
-			ck.FoundObjects, ck.FoundProblems = found[0], found[1]
-		}
-		if round >= maxRepairRounds {
-			// Still changing after every round: report what this
-			// last scrub sees instead of repairing further.
-			rep.Unrepaired = nil
-			for _, p := range sr.Problems {
-				if p.Kind != ProblemForeign {
-					rep.Unrepaired = append(rep.Unrepaired, p)
+		before := rep.Actions()
+		rep.Unrepaired, rep.UnrepairedOmitted, rep.retryLeft = nil, 0, nil
+		var total *ScrubReport // the round's scrub: its segments summed up
+		unlisted := 0
+		for seg := 0; ; seg++ {
+			sr, err := ns.Scrub(ctx, so)
+			if seg == 0 {
+				rep.Rounds++
+				total = sr
+			} else if sr != nil {
+				total.merge(sr)
+			}
+			if round == 0 {
+				rep.Found = total
+			}
+			if err != nil {
+				return rep, err
+			}
+			if last {
+				// Still changing after every round: report what this
+				// last scrub sees instead of repairing further.
+				for _, p := range sr.Problems {
+					if p.Kind != ProblemForeign {
+						rep.leave(p, maxProblems)
+					}
+				}
+				rep.unlisted(sr)
+				break
+			}
+			fo := o
+			fo.Fixed = func(done, total int) {
+				// The scrub's checkpoint stands: a repair resumed from it
+				// scrubs the keys with problems again and repairs what is
+				// still wrong; the changes made so far are counted.
+				checkpoint()
+				if o.Fixed != nil {
+					o.Fixed(done, total)
 				}
 			}
-			break
-		}
-		before := rep.Actions()
-		fo := o
-		fo.Fixed = func(done, total int) {
-			// The scrub's checkpoint stands: a repair resumed from it
-			// scrubs the keys with problems again and repairs what is
-			// still wrong; the changes made so far are counted.
-			checkpoint()
-			if o.Fixed != nil {
-				o.Fixed(done, total)
+			for _, p := range ns.fix(ctx, fo, sr, rep) {
+				rep.leave(p, maxProblems)
+			}
+			unlisted += rep.unlisted(sr)
+			if sr.rest == nil || ctx.Err() != nil {
+				break
+			}
+			// The next segment: after the last key listed, with the
+			// counts so far; the first checked the epoch and bucket
+			// records.
+			rest := *sr.rest
+			so.Resume, so.noHead, so.Spread = &rest, true, 0
+			if o.Progress != nil {
+				done, nbytes := rest.Objects, rest.Bytes
+				so.Progress = func(p ScrubProgress) {
+					o.Progress(ScrubProgress{Objects: done + p.Objects, TotalObjects: done + p.TotalObjects, Bytes: nbytes + p.Bytes})
+				}
 			}
 		}
-		rep.Unrepaired = ns.fix(ctx, fo, sr, rep)
-		if rep.Actions() == before {
+		if last {
+			break
+		}
+		if round == 0 {
+			found = [2]int{total.Objects, total.problems()}
+		}
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		n := total.problems()
+		if unlisted > 0 && prev >= 0 && n < prev && round+1 >= maxRepairRounds+extra {
+			// Problems left unlisted, and fewer than the round
+			// before: one more round, which cannot go on forever.
+			extra++
+		}
+		prev = n
+		if rep.Actions() == before && (round != first || left == 0) {
 			break
 		}
 	}

@@ -132,7 +132,23 @@ type ScrubOptions struct {
 	// Resume to a later scrub, its argument continues from there. Work in
 	// flight on other keys is not covered.
 	Checkpoint func(ScrubResume)
+	// MaxProblems bounds how many problems the report lists (see
+	// ScrubReport.Problems); <= 0 means DefaultMaxProblems. Every problem
+	// is counted all the same.
+	MaxProblems int
+
+	// segment makes a scrub for Repair stop once its list is full: the
+	// report then covers the keys up to the last one listed in full, and
+	// says where the next segment of the pass resumes (ScrubReport.rest).
+	// A segment after the first (noHead) leaves out the checks of the
+	// epoch and bucket records, which the first made.
+	segment, noHead bool
 }
+
+// DefaultMaxProblems is how many problems a scrub report lists unless
+// ScrubOptions.MaxProblems says otherwise: a few MB, whatever the number of
+// problems a pass finds.
+const DefaultMaxProblems = 10000
 
 // ScrubResume is how far an interrupted scrub came (see
 // ScrubOptions.Resume): everything up to After is checked.
@@ -173,8 +189,16 @@ type ScrubReport struct {
 	Catalog int
 	// Backends counts problems per backend, in member order.
 	Backends []BackendCounts
-	// Problems lists every finding, meta records first for each object.
-	Problems []Problem
+	// Problems lists the findings, meta records first for each object, up
+	// to ScrubOptions.MaxProblems of them; ProblemsOmitted counts those
+	// past it, which are counted above but not listed.
+	Problems        []Problem
+	ProblemsOmitted int
+
+	max int // the most Problems lists
+	// rest, for a segment that stopped with its list full, is where the
+	// next segment resumes.
+	rest *ScrubResume
 }
 
 // Clean reports whether the scrub found nothing wrong.
@@ -191,7 +215,7 @@ func (r *ScrubReport) Clean() bool {
 }
 
 func (r *ScrubReport) add(p Problem) {
-	r.Problems = append(r.Problems, p)
+	r.list(p)
 	if p.Backend == catalogSource {
 		r.Catalog++
 	}
@@ -217,6 +241,16 @@ func (r *ScrubReport) add(p Problem) {
 			c.Foreign++
 		}
 	}
+}
+
+// list adds p to Problems, or counts it in ProblemsOmitted when Problems
+// holds the most it may.
+func (r *ScrubReport) list(p Problem) {
+	if len(r.Problems) >= r.max {
+		r.ProblemsOmitted++
+		return
+	}
+	r.Problems = append(r.Problems, p)
 }
 
 // downAfter is how many availability failures in a row make a scrub or
@@ -340,7 +374,10 @@ func (ns *Namespace) openStoredRecord(name string, sealed []byte) (*record, erro
 // problems with the data, and backends that cannot be read or listed
 // (ProblemUnavailable), go in the report.
 func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, error) {
-	s := &scrubber{ns: ns, o: o, rep: &ScrubReport{}, known: newMetaSet(), pending: make(map[int]itemResult)}
+	s := &scrubber{ns: ns, o: o, rep: &ScrubReport{max: o.MaxProblems}, known: newMetaSet(), pending: make(map[int]itemResult)}
+	if s.rep.max <= 0 {
+		s.rep.max = DefaultMaxProblems
+	}
 	defer s.known.Close()
 	if len(o.Members) == 0 {
 		return nil, errors.New("scrub: no backends")
@@ -357,6 +394,7 @@ func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, e
 		}
 		s.rep.Objects, s.rep.Tombstones, s.rep.Blobs, s.rep.Bytes = r.Objects, r.Tombstones, r.Blobs, r.Bytes
 	}
+	s.listed = keyTally{objects: s.rep.Objects, tombstones: s.rep.Tombstones, blobs: s.rep.Blobs, bytes: s.rep.Bytes}
 	checked, err := selectMembers(o.Members, o.Only)
 	if err != nil {
 		return nil, err
@@ -379,6 +417,11 @@ func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, e
 	}
 	s.mu.Lock()
 	s.closeKey()
+	if s.full {
+		s.stop()
+		s.mu.Unlock()
+		return s.rep, ctx.Err()
+	}
 	s.advance(WalkPosition{Phase: PhaseEnd})
 	s.mu.Unlock()
 	if err := s.uncataloged(ctx); err != nil {
@@ -433,7 +476,17 @@ type scrubber struct {
 	ck      ScrubResume
 	recheck map[WalkPosition]bool
 	stalled bool // Recheck is full: the checkpoint no longer moves
+	// full: a segment's list is full, and the keys entered since are
+	// left to the next segment; listed holds the position and the
+	// report's counts after the last key listed, nlisted how many keys
+	// were listed.
+	full    bool
+	listed  keyTally
+	nlisted int
 }
+
+// errFull stops the walks of a segment whose list is full.
+var errFull = errors.New("scrub: the list of problems is full")
 
 // itemResult is what the checks of one walk item found.
 type itemResult struct {
@@ -453,6 +506,7 @@ type keyTally struct {
 	objects, tombstones, blobs int
 	bytes                      int64
 	problems                   bool
+	found                      []Problem // the key's problems, listed when it closes
 }
 
 // skip reports whether the item at pos was checked by the scrub this one
@@ -488,14 +542,12 @@ func (s *scrubber) apply(r itemResult) {
 	s.cur.blobs += r.blobs
 	s.cur.bytes += r.bytes
 	s.cur.problems = s.cur.problems || len(r.found) > 0
+	s.cur.found = append(s.cur.found, r.found...)
 	s.know(r.hash)
 	s.rep.Objects += r.objects
 	s.rep.Tombstones += r.tombstones
 	s.rep.Blobs += r.blobs
 	s.rep.Bytes += r.bytes
-	for _, p := range r.found {
-		s.rep.add(p)
-	}
 	if r.objects > 0 {
 		s.done.Objects++
 		s.done.Bytes += r.bytes
@@ -510,7 +562,7 @@ func (s *scrubber) apply(r itemResult) {
 func (s *scrubber) closeKey() {
 	t := s.cur
 	s.cur = keyTally{}
-	if !t.set || s.stalled {
+	if !t.set || !s.listKey(t) || s.stalled {
 		return
 	}
 	if s.ck.After.done(t.pos) {
@@ -529,6 +581,48 @@ func (s *scrubber) closeKey() {
 		s.ck.Bytes += t.bytes
 	}
 	s.advance(t.pos)
+}
+
+// listKey adds the problems of a key whose items are all entered to the
+// report, and reports whether it did. A segment whose list cannot take
+// them all (unless it is the first key listed, which leaves the rest
+// unlisted) is full: the key and those after it are left to the next
+// segment. The caller holds mu.
+func (s *scrubber) listKey(t keyTally) bool {
+	if s.full {
+		return false
+	}
+	if s.o.segment && s.nlisted > 0 && len(t.found) > 0 && len(s.rep.Problems)+len(t.found) > s.rep.max {
+		s.full, s.stalled = true, true
+		return false
+	}
+	for _, p := range t.found {
+		s.rep.add(p)
+	}
+	s.nlisted++
+	s.listed = keyTally{pos: t.pos, objects: s.rep.Objects, tombstones: s.rep.Tombstones, blobs: s.rep.Blobs, bytes: s.rep.Bytes}
+	return true
+}
+
+// stop ends a segment whose list is full: the report's counts go back to
+// those after the last key listed, and rest says where the next segment
+// resumes: after that key or the resumed position, whichever is later,
+// with the keys to check again that it did not reach. The caller holds mu.
+func (s *scrubber) stop() {
+	l := s.listed
+	s.rep.Objects, s.rep.Tombstones, s.rep.Blobs, s.rep.Bytes = l.objects, l.tombstones, l.blobs, l.bytes
+	rest := &ScrubResume{After: l.pos, Objects: l.objects, Tombstones: l.tombstones, Blobs: l.blobs, Bytes: l.bytes}
+	if r := s.o.Resume; r != nil {
+		if l.pos.compare(r.After) < 0 {
+			rest.After = r.After
+		}
+		for _, k := range r.Recheck {
+			if !l.pos.done(k) {
+				rest.Recheck = append(rest.Recheck, k)
+			}
+		}
+	}
+	s.rep.rest = rest
 }
 
 // advance moves the checkpoint to pos and reports it. The caller holds mu.
@@ -562,6 +656,9 @@ func (s *scrubber) buckets(ctx context.Context) error {
 		name, _ := s.ns.names.meta(b.Name, "")
 		h, _ := metaHashOf(name)
 		s.know(h)
+		if s.o.noHead {
+			continue
+		}
 		for _, m := range s.checked {
 			p := Problem{Backend: m.Name(), Name: name, Bucket: b.Name}
 			sealed, err := readAll(ctx, m, name)
@@ -633,6 +730,9 @@ func (s *scrubber) objects(ctx context.Context) error {
 	pace := newPacer(total, s.o.Spread)
 	seq := 0
 	send := func(it scrubItem) error {
+		if s.isFull() {
+			return errFull
+		}
 		phase := PhaseObjects
 		if it.e.VersionID != "" {
 			phase = PhaseVersions
@@ -673,10 +773,17 @@ func (s *scrubber) objects(ctx context.Context) error {
 	}
 	close(items)
 	wg.Wait()
-	if err != nil {
+	if err != nil && !errors.Is(err, errFull) {
 		return fmt.Errorf("scrub: walk catalog: %w", err)
 	}
 	return nil
+}
+
+// isFull reports whether a segment's list is full.
+func (s *scrubber) isFull() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.full
 }
 
 // pacer spaces n events evenly over a duration.
@@ -948,6 +1055,9 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 	one := func(phase string, t catalog.Tombstone, name string) error {
 		pos := WalkPosition{Phase: phase, Bucket: t.Bucket, Key: t.Key}
 		h, _ := metaHashOf(name)
+		if s.isFull() {
+			return errFull
+		}
 		if s.skip(pos) {
 			s.know(h)
 			return nil
@@ -988,6 +1098,9 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 		name, _ := s.ns.names.meta(t.Bucket, t.Key)
 		return one(PhaseTombstones, t, name)
 	})
+	if errors.Is(err, errFull) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("scrub: walk tombstones: %w", err)
 	}
@@ -995,7 +1108,7 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 		name, _ := s.ns.names.version(t.Bucket, t.Key, t.VersionID)
 		return one(PhaseVersionTombstones, t, name)
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errFull) {
 		return fmt.Errorf("scrub: walk version tombstones: %w", err)
 	}
 	return nil

@@ -137,16 +137,19 @@ func (ns *Namespace) scrubPass(ctx context.Context, members []backends.Backend, 
 		return
 	case err != nil:
 		log.Warn("background scrub failed", "err", err)
-	case rep.Actions() > 0 || len(rep.Unrepaired) > 0:
+	case rep.Actions() > 0 || rep.UnrepairedCount() > 0:
 		log.Warn("background scrub repaired the backends", "objects", rep.Found.Objects,
 			"meta_rewritten", rep.MetaRewritten, "blobs_copied", rep.BlobsCopied,
-			"adopted", rep.Adopted, "discarded", rep.Discarded, "unrepaired", len(rep.Unrepaired))
+			"adopted", rep.Adopted, "discarded", rep.Discarded, "unrepaired", rep.UnrepairedCount())
 	default:
 		log.Info("background scrub found nothing to repair", "objects", rep.Found.Objects, "blobs", rep.Found.Blobs)
 	}
 	if rep != nil {
 		for _, p := range rep.Unrepaired {
 			log.Warn("background scrub could not repair", "problem", p.String())
+		}
+		if rep.UnrepairedOmitted > 0 {
+			log.Warn("background scrub could not repair more problems than it lists", "not_listed", rep.UnrepairedOmitted)
 		}
 	}
 }

@@ -108,17 +108,18 @@ func runRepair(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(c.stdout, "repaired: %d meta record copies rewritten, %d blob copies copied, %d catalog entries restored, %d records adopted, %d records discarded\n",
 			rep.MetaRewritten, rep.BlobsCopied, rep.CatalogFixed, rep.Adopted, rep.Discarded)
 		fmt.Fprintf(c.stdout, "actions: %d\n", q.Healed+rep.Actions())
-		fmt.Fprintf(c.stdout, "unrepaired: %d\n", len(rep.Unrepaired))
+		fmt.Fprintf(c.stdout, "unrepaired: %d\n", rep.UnrepairedCount())
 		for _, p := range rep.Unrepaired {
 			fmt.Fprintf(c.stdout, "  %s\n", p)
 		}
+		printOmitted(c.stdout, rep.UnrepairedOmitted)
 	}
 	if err != nil {
 		return err
 	}
 	cp.finish()
-	if len(rep.Unrepaired) > 0 || q.Failed > 0 {
-		return fmt.Errorf("%w: %d problem(s) could not be repaired, %d queued repair(s) failed", errProblems, len(rep.Unrepaired), q.Failed)
+	if rep.UnrepairedCount() > 0 || q.Failed > 0 {
+		return fmt.Errorf("%w: %d problem(s) could not be repaired, %d queued repair(s) failed", errProblems, rep.UnrepairedCount(), q.Failed)
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func countProblems(rep *gateway.ScrubReport) int {
 }
 
 // printScrub prints a scrub report: totals, one line per backend, then
-// every finding.
+// the findings it lists, and how many more it found.
 func printScrub(w io.Writer, rep *gateway.ScrubReport, deep bool) {
 	mode := "presence and size"
 	if deep {
@@ -133,5 +133,13 @@ func printScrub(w io.Writer, rep *gateway.ScrubReport, deep bool) {
 	fmt.Fprintf(w, "problems: %d\n", countProblems(rep))
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "  %s\n", p)
+	}
+	printOmitted(w, rep.ProblemsOmitted)
+}
+
+// printOmitted says how many findings a report counts but does not list.
+func printOmitted(w io.Writer, n int) {
+	if n > 0 {
+		fmt.Fprintf(w, "  ... %d more not listed (a report lists the first %d)\n", n, gateway.DefaultMaxProblems)
 	}
 }

@@ -313,3 +313,42 @@ func TestKeysRewrap(t *testing.T) {
 	r.expect(t, 0)
 	runCLI(t, "", env, false, "keys", "rewrap").expect(t, 2, "-c FILE is required")
 }
+
+func TestPrintScrubSaysWhatItLeavesOut(t *testing.T) {
+	listed := []gateway.Problem{
+		{Backend: "b1", Kind: gateway.ProblemMissing, Name: "m/aa", Bucket: "bucket", Key: "k1"},
+		{Backend: "b1", Kind: gateway.ProblemMissing, Name: "b/bb", Bucket: "bucket", Key: "k1"},
+	}
+	head := "checked 1 buckets, 9 objects, 0 deletions, 18 blobs, 1.0 KiB (presence and size)\n" +
+		"backend b0: missing 0, corrupt 0, stale 0, ahead 0, unavailable 0, uncataloged 0, foreign 0\n"
+	cases := []struct {
+		name    string
+		missing int
+		omitted int
+		want    string
+	}{
+		{"all listed", 2, 0, head +
+			"backend b1: missing 2, corrupt 0, stale 0, ahead 0, unavailable 0, uncataloged 0, foreign 0\n" +
+			"problems: 2\n" +
+			"  b1: missing m/aa (bucket/k1)\n" +
+			"  b1: missing b/bb (bucket/k1)\n"},
+		{"some left out", 18, 16, head +
+			"backend b1: missing 18, corrupt 0, stale 0, ahead 0, unavailable 0, uncataloged 0, foreign 0\n" +
+			"problems: 18\n" +
+			"  b1: missing m/aa (bucket/k1)\n" +
+			"  b1: missing b/bb (bucket/k1)\n" +
+			fmt.Sprintf("  ... 16 more not listed (a report lists the first %d)\n", gateway.DefaultMaxProblems)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rep := &gateway.ScrubReport{Buckets: 1, Objects: 9, Blobs: 18, Bytes: 1024,
+				Backends: []gateway.BackendCounts{{Name: "b0"}, {Name: "b1", Missing: c.missing}},
+				Problems: listed, ProblemsOmitted: c.omitted}
+			var out bytes.Buffer
+			printScrub(&out, rep, false)
+			if out.String() != c.want {
+				t.Errorf("printed\n%s\nwant\n%s", out.String(), c.want)
+			}
+		})
+	}
+}
