@@ -83,7 +83,10 @@ func runMigrateCatalog(ctx context.Context, c *cli, args []string) error {
 	if drdb != nil {
 		defer drdb.Close()
 	}
-	dst, err := openCatalog(ctx, &dstCfg, drdb)
+	// An embedded destination, new and not yet in use, is written without
+	// a sync per entry and synced when closed (then compacted): a copy cut
+	// short is started again with --force.
+	dst, err := openCatalog(ctx, &dstCfg, drdb, catalog.WithNoSync())
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}

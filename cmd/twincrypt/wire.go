@@ -140,11 +140,12 @@ func openRedis(cfg *config.Config, log *slog.Logger) (redis.UniversalClient, err
 }
 
 // openCatalog opens the catalog cfg names; a Redis catalog runs on rdb
-// (from openRedis), which it does not close.
-func openCatalog(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient) (catalog.Catalog, error) {
+// (from openRedis), which it does not close. An embedded catalog opens
+// with opts.
+func openCatalog(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, opts ...catalog.BoltOption) (catalog.Catalog, error) {
 	switch cfg.Catalog.Type {
 	case config.CatalogBolt:
-		c, err := catalog.OpenBolt(cfg.Catalog.Path)
+		c, err := catalog.OpenBolt(cfg.Catalog.Path, opts...)
 		if err != nil {
 			return nil, err // not a non-nil interface around a nil *Bolt
 		}
