@@ -14,7 +14,8 @@ type Counts struct {
 type Counter interface {
 	// Count returns how many entries Walk and versions WalkVersions
 	// would visit now, read from the catalog's indexes without decoding
-	// a value (cheaper than a walk; see docs/BENCHMARKS.md): the total of a walk's
-	// progress. Writes meanwhile change the numbers a later walk sees.
+	// a value (cheaper than a walk; see docs/BENCHMARKS.md): the total
+	// of a walk's progress. Writes meanwhile change the numbers a later
+	// walk sees.
 	Count(ctx context.Context) (Counts, error)
 }
