@@ -34,12 +34,21 @@ type GCOptions struct {
 }
 
 // GCProgress reports how far GC has come: the phase it is in and how many
-// names it went through in that phase.
+// names it went through in that phase, of about how many.
 type GCProgress struct {
 	// Phase is "catalog" (entries and versions walked), "meta records"
 	// (names listed on the backends, in turn) or "blobs" (likewise).
 	Phase string
 	Items int
+	// Total is the number of items the phase is expected to go through
+	// (0: unknown). In "catalog" it is the catalog's count of entries
+	// and versions (catalog.Counter) when the walk starts; in "meta
+	// records" the meta records the catalog accounts for, times the
+	// backends; in "blobs" the blobs in use (GCReport.Referenced), times
+	// the backends. The last two are estimates: a backend holds more
+	// (records the catalog lacks, unreferenced blobs) or fewer (what it
+	// lost), so Items may end above or below Total.
+	Total int
 }
 
 // GCBackend counts what GC saw and did on one backend.
@@ -101,16 +110,22 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	defer refs.Close()
 	defer known.Close()
 	rep := &GCReport{}
+	// begin starts a phase, its total given by total (called only when
+	// progress is reported: it costs a count); step counts an item.
 	var prog GCProgress
-	step := func(phase string) {
+	begin := func(phase string, total func() (int, error)) error {
 		if o.Progress == nil {
-			return
+			return nil
 		}
-		if prog.Phase != phase {
-			prog = GCProgress{Phase: phase}
+		n, err := total()
+		prog = GCProgress{Phase: phase, Total: n}
+		return err
+	}
+	step := func() {
+		if o.Progress != nil {
+			prog.Items++
+			o.Progress(prog)
 		}
-		prog.Items++
-		o.Progress(prog)
 	}
 
 	buckets, err := ns.cat.ListBuckets(ctx)
@@ -134,8 +149,15 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
+	err = begin("catalog", func() (int, error) {
+		n, err := ns.cat.Count(ctx)
+		return n.Entries + n.Versions, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
 	err = ns.cat.Walk(ctx, func(e catalog.Entry) error {
-		step("catalog")
+		step()
 		name, id := ns.names.version(e.Bucket, e.Key, e.VersionID)
 		if err := addMeta(known, name); err != nil {
 			return err
@@ -151,7 +173,7 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	}
 	// Every version of every key, current or not, keeps its blobs.
 	err = ns.cat.WalkVersions(ctx, func(v catalog.Version) error {
-		step("catalog")
+		step()
 		name, _ := ns.names.version(v.Bucket, v.Key, v.VersionID)
 		if err := addMeta(known, name); err != nil {
 			return err
@@ -175,9 +197,16 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	if err := ns.uploadRefs(ctx, buckets, refs); err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
+	err = begin("meta records", func() (int, error) {
+		n, err := countSet(known)
+		return n * len(o.Members), err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
 	for _, m := range o.Members {
 		err := listJoin(ctx, m, metaPrefix, known, metaKey, func(it backends.Info, held bool) error {
-			step("meta records")
+			step()
 			if _, ok := metaHashOf(it.Name); !ok || held {
 				return nil
 			}
@@ -205,12 +234,13 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
 
+	_ = begin("blobs", func() (int, error) { return rep.Referenced * len(o.Members), nil }) // cannot fail
 	cutoff := now().Add(-o.Grace)
 	var errs []error
 	for _, m := range o.Members {
 		gb := GCBackend{Name: m.Name()}
 		err := listJoin(ctx, m, blobPrefix, refs, blobKey, func(it backends.Info, held bool) error {
-			step("blobs")
+			step()
 			gb.Blobs++
 			if _, err := parseBlobID(it.Name[len(blobPrefix):]); err != nil {
 				gb.Foreign++

@@ -24,8 +24,16 @@ type RebuildOptions struct {
 	// Catalog receives the buckets and objects; normally a new, empty
 	// one.
 	Catalog catalog.Catalog
-	// Progress, when set, is called after every meta record read.
+	// Progress, when set, is called after every meta record read from
+	// the listings of the backends. CountMetaRecords gives their number
+	// beforehand.
 	Progress func(records int)
+	// Reread, when set, is called once every backend is read, after
+	// every record read again: the object records met in a listing
+	// before any record of their bucket wait until every bucket is
+	// settled and are read again then (on average half of a bucket's
+	// objects). total is their number, known when the listings end.
+	Reread func(done, total int)
 	// Logger receives a line per record that could not be used; nil:
 	// discard.
 	Logger *slog.Logger
@@ -190,6 +198,15 @@ func RebuildCatalog(ctx context.Context, o RebuildOptions) (*RebuildReport, erro
 		return rb.rep, fmt.Errorf("rebuild catalog: %w", err)
 	}
 	rb.settled = true
+	if o.Reread != nil {
+		for _, p := range rb.pending {
+			n, err := countSet(p)
+			if err != nil {
+				return rb.rep, fmt.Errorf("rebuild catalog: %w", err)
+			}
+			rb.rereadTotal += n
+		}
+	}
 	for i, b := range o.Backends {
 		if err := rb.enterPending(ctx, b, rb.pending[i]); err != nil {
 			return rb.rep, err
@@ -254,6 +271,9 @@ type rebuilder struct {
 	knownAt      map[string]BucketKnown
 	bucketsKnown []BucketKnown
 	resumed      bool
+	// reread counts the pending records read again, of rereadTotal
+	// (for RebuildOptions.Reread).
+	reread, rereadTotal int
 }
 
 // checkpoint reports that the records of the backends before backend,
@@ -401,6 +421,10 @@ func (rb *rebuilder) enterPending(ctx context.Context, b backends.Backend, pendi
 	for h, ok := it.Next(); ok; h, ok = it.Next() {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if rb.o.Reread != nil {
+			rb.reread++
+			rb.o.Reread(rb.reread, rb.rereadTotal)
 		}
 		name := metaPrefix + hex.EncodeToString(h)
 		sealed, err := readAll(ctx, b, name)

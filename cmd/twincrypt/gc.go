@@ -54,7 +54,7 @@ func runGC(ctx context.Context, c *cli, args []string) error {
 				phase, prog = p.Phase, newProgress(c, "gc "+p.Phase, "names")
 				prog.counts = true
 			}
-			prog.update(p.Items, 0, 0)
+			prog.update(p.Items, p.Total, 0)
 		}})
 	if prog != nil {
 		prog.finish()

@@ -57,8 +57,36 @@ func newProgress(c *cli, label, unit string) *progress {
 	return &progress{w: c.stderr, term: term, label: label, unit: unit, now: time.Now, start: now, last: now}
 }
 
+// counting shows on a terminal how many items a counting pass, which gives
+// the total before the work starts, found so far. Plain output shows
+// nothing of it: its lines start with the work.
+func (p *progress) counting(n int) {
+	if !p.term {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if p.drawn && now.Sub(p.last) < progressRedraw {
+		return
+	}
+	p.last = now
+	fmt.Fprintf(p.w, "\r\033[K%s: counting... %d %s", p.label, n, p.unit)
+	p.drawn = true
+}
+
+// restart starts the clock of the rate and the ETA anew, as the work
+// starts after a counting pass.
+func (p *progress) restart() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	p.start, p.last, p.lastItems = now, now, 0
+}
+
 // update reports done of total items (total 0: unknown) and bytes
-// processed so far.
+// processed so far. A total may be an estimate: past it, the report
+// counts on without a total (and ETA) rather than show more than 100%.
 func (p *progress) update(done, total int, bytes int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -82,6 +110,9 @@ func (p *progress) update(done, total int, bytes int64) {
 // line formats one progress report.
 func (p *progress) line(now time.Time, done, total int, bytes int64, bar bool) string {
 	elapsed := now.Sub(p.start).Seconds()
+	if done > total {
+		total = 0 // an estimate, passed
+	}
 	var b strings.Builder
 	b.WriteString(p.label)
 	if bar && total > 0 {
@@ -113,12 +144,14 @@ func (p *progress) line(now time.Time, done, total int, bytes int64, bar bool) s
 	return b.String()
 }
 
-// finish ends the bar's line on a terminal.
+// finish ends the bar's line on a terminal; a second call does nothing
+// more.
 func (p *progress) finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.term && p.drawn {
 		fmt.Fprintln(p.w)
+		p.drawn = false
 	}
 }
 

@@ -147,10 +147,28 @@ func rebuildInto(ctx context.Context, c *cli, keys gateway.Keys, bes []backends.
 	if rs != nil {
 		prior = rs.Records
 	}
+	total, err := countRebuild(ctx, prog, bes, rs)
+	if err != nil {
+		prog.finish()
+		if cp != nil {
+			return cp.interrupted(err)
+		}
+		return err
+	}
+	prog.restart()
+	var again *progress // the records read again once the listings end
 	o := gateway.RebuildOptions{
 		Keys: keys, Backends: bes, Catalog: cat, Logger: maintenanceLogger(c),
-		Progress: func(n int) { prog.update(n-prior, 0, 0) },
-		Resume:   rs,
+		Progress: func(n int) { prog.update(n-prior, total, 0) },
+		Reread: func(done, total int) {
+			if again == nil {
+				prog.finish()
+				again = newProgress(c, "rebuild-catalog reread", "records")
+				again.counts = true
+			}
+			again.update(done, total, 0)
+		},
+		Resume: rs,
 	}
 	if cp != nil {
 		o.Checkpoint = func(r gateway.RebuildResume) {
@@ -163,6 +181,9 @@ func rebuildInto(ctx context.Context, c *cli, keys gateway.Keys, bes []backends.
 	}
 	rep, err := gateway.RebuildCatalog(ctx, o)
 	prog.finish()
+	if again != nil {
+		again.finish()
+	}
 	if err != nil && ctx.Err() != nil && cp != nil {
 		return cp.interrupted(err)
 	}
@@ -193,4 +214,30 @@ func rebuildInto(ctx context.Context, c *cli, keys gateway.Keys, bes []backends.
 		return fmt.Errorf("%w: %d meta record(s) could not be used, %d backend(s) unreachable", errProblems, len(rep.Failed), len(rep.Unreachable))
 	}
 	return nil
+}
+
+// countRebuild returns the number of meta records the rebuild is to read
+// from the listings of bes (from where rs stopped, if set): the total of
+// its progress, counted from the listings of names beforehand. A backend
+// that cannot be listed counts nothing (the rebuild reports it); only an
+// interruption is an error.
+func countRebuild(ctx context.Context, prog *progress, bes []backends.Backend, rs *gateway.RebuildResume) (int, error) {
+	total, first := 0, 0
+	if rs != nil {
+		first = rs.Backend
+	}
+	for i := first; i < len(bes); i++ {
+		after := ""
+		if rs != nil && i == rs.Backend {
+			after = rs.After
+		}
+		n, err := gateway.CountMetaRecords(ctx, bes[i], after, func(n gateway.MetaCount) { prog.counting(total + n.Records) })
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if err == nil {
+			total += n.Records
+		}
+	}
+	return total, nil
 }

@@ -58,9 +58,22 @@ func runRecover(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	prog := newProgress(c, "recover", "records")
+	// The total of the progress: the names under m/, each of which the
+	// recovery goes through. A backend that cannot be listed has the
+	// recovery report it.
+	n, err := gateway.CountMetaRecords(ctx, be, "", func(n gateway.MetaCount) { prog.counting(n.Names) })
+	if ctx.Err() != nil {
+		prog.finish()
+		return ctx.Err()
+	}
+	total := 0
+	if err == nil {
+		total = n.Names
+	}
+	prog.restart()
 	rep, err := gateway.Recover(ctx, gateway.RecoverOptions{
 		Keys: keys, Backend: be, Dir: *to, Logger: maintenanceLogger(c), AllVersions: *allVersions,
-		Progress: func(p gateway.RecoverProgress) { prog.update(p.Records, 0, p.Bytes) },
+		Progress: func(p gateway.RecoverProgress) { prog.update(p.Records, total, p.Bytes) },
 	})
 	prog.finish()
 	if rep != nil {

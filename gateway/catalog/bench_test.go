@@ -118,3 +118,32 @@ func BenchmarkBoltPut(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBoltCount compares Count with the walk that counted before it,
+// on the 100k-key benchmark bucket.
+func BenchmarkBoltCount(b *testing.B) {
+	c := loadBench(b)
+	ctx := b.Context()
+	b.Run("walk-100k", func(b *testing.B) {
+		for b.Loop() {
+			n := 0
+			if err := c.Walk(ctx, func(catalog.Entry) error { n++; return nil }); err != nil {
+				b.Fatal(err)
+			}
+			if n != benchKeys {
+				b.Fatalf("walked %d keys, want %d", n, benchKeys)
+			}
+		}
+	})
+	b.Run("count-100k", func(b *testing.B) {
+		for b.Loop() {
+			n, err := c.Count(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n.Entries != benchKeys {
+				b.Fatalf("counted %d keys, want %d", n.Entries, benchKeys)
+			}
+		}
+	})
+}

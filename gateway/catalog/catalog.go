@@ -208,6 +208,8 @@ type Catalog interface {
 	Shares
 	// Versions keeps the versions of keys in versioned buckets.
 	Versions
+	// Counter counts entries and versions, for the progress of walks.
+	Counter
 
 	// Close releases the catalog's resources.
 	Close() error

@@ -49,6 +49,7 @@ func Run(t *testing.T, newCatalog func(t *testing.T) catalog.Catalog) {
 		{"ListRandom", testListRandom},
 		{"ListPaginate", testListPaginate},
 		{"Walk", testWalk},
+		{"Count", testCount},
 		{"Uploads", testUploads},
 		{"ListUploads", testListUploads},
 		{"Parts", testParts},
