@@ -288,6 +288,16 @@ func (r *reachability) note(name string, err error) {
 	}
 }
 
+// unavailable returns the problem's error when the backend could not be
+// read (what counts towards skipping it), nil for any other finding: a
+// stale, ahead or corrupt copy is an answer.
+func (p Problem) unavailable() error {
+	if p.Kind == ProblemUnavailable {
+		return p.Err
+	}
+	return nil
+}
+
 // catalogSource is the Backend of problems found in the catalog itself.
 const catalogSource = "catalog"
 
@@ -851,7 +861,7 @@ func (s *scrubber) object(ctx context.Context, e catalog.Entry, marker bool) ite
 				continue
 			}
 			p, sealed, ok := s.ns.checkMeta(ctx, m, name, e)
-			s.reach.note(m.Name(), p.Err)
+			s.reach.note(m.Name(), p.unavailable())
 			if !ok {
 				found = append(found, p)
 			} else if matched == nil {
@@ -1073,7 +1083,7 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 				continue
 			}
 			p, _, ok := s.ns.checkMeta(ctx, m, name, catalog.Entry{Bucket: t.Bucket, Key: t.Key, Generation: t.Generation, Record: t.Record})
-			s.reach.note(m.Name(), p.Err)
+			s.reach.note(m.Name(), p.unavailable())
 			if !ok {
 				p.tomb, p.VersionID = true, vid
 				if p.Kind == ProblemStale {

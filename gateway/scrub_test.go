@@ -262,6 +262,43 @@ func TestScrubDetectsRollback(t *testing.T) {
 	}
 }
 
+// TestScrubWholeProviderRolledBack: a provider that serves an older record
+// of every object answers; its copies are stale, however many there are
+// in a row, never "unavailable" (which would skip the provider's every
+// later check), and repair rewrites them all.
+func TestScrubWholeProviderRolledBack(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const n = 12
+	old := make(map[string][]byte, n)
+	for i := range n {
+		key := fmt.Sprintf("obj%02d", i)
+		e.put(t, key, []byte("version one of "+key))
+		b, err := os.ReadFile(e.file(1, e.ns.MetaName("bucket", key)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		old[key] = b
+	}
+	for key, b := range old {
+		e.put(t, key, []byte("version two of "+key))
+		if err := os.WriteFile(e.file(1, e.ns.MetaName("bucket", key)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := e.scrub(t, false)
+	if b := rep.Backends[1]; b.Stale != n || b.Unavailable != 0 || rep.Backends[0].Stale != 0 {
+		t.Fatalf("scrub of a provider stale throughout: %+v", rep.Backends)
+	}
+	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
+	if err != nil || fixed.MetaRewritten != n || len(fixed.Unrepaired) != 0 {
+		t.Fatalf("repair: %+v %v", fixed, err)
+	}
+	if rep := e.scrub(t, false); !rep.Clean() {
+		t.Fatalf("scrub after repair: %v", summary(rep))
+	}
+}
+
 func TestRepairAdoptsUncatalogedRecords(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
