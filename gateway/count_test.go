@@ -156,12 +156,15 @@ func TestProgressTotals(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer fresh.Close()
-		read, reread, rereadTotal, rereadCalls := 0, 0, -1, 0
+		// Which records are read again depends on where the bucket's
+		// record falls in the listing order (random names): none is a
+		// possible answer, then with no call.
+		read, reread, rereadTotal, rereadCalls := 0, 0, 0, 0
 		_, err = gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backends: bes, Catalog: fresh,
 			Progress: func(n int) { read = n },
 			Reread: func(done, total int) {
 				rereadCalls++
-				if rereadTotal >= 0 && total != rereadTotal {
+				if rereadCalls > 1 && total != rereadTotal {
 					t.Errorf("reread total changed from %d to %d", rereadTotal, total)
 				}
 				reread, rereadTotal = done, total
@@ -172,8 +175,8 @@ func TestProgressTotals(t *testing.T) {
 		if read != want {
 			t.Errorf("rebuild read %d records, counted %d", read, want)
 		}
-		if rereadCalls == 0 || reread != rereadTotal || rereadCalls != rereadTotal {
-			t.Errorf("reread: %d calls, the last %d of %d; want as many calls as the total, and some", rereadCalls, reread, rereadTotal)
+		if reread != rereadTotal || rereadCalls != rereadTotal {
+			t.Errorf("reread: %d calls, the last %d of %d; want as many calls as the total", rereadCalls, reread, rereadTotal)
 		}
 	})
 
