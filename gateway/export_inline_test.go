@@ -35,9 +35,6 @@ func (o *Object) Inline() bool {
 // only a bug could write, which deep scrub and reads must catch.
 func (ns *Namespace) FlipInlineByte(ctx context.Context, bucket, key string, i int) error {
 	o, err := ns.Object(ctx, bucket, key)
-	if err == nil {
-		err = o.load(ctx)
-	}
 	if err != nil {
 		return err
 	}

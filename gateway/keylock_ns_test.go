@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 
@@ -82,19 +80,11 @@ func read(t *testing.T, ns *gateway.Namespace, key string) []byte {
 }
 
 // TestCommitCatalogUnavailable: a PUT whose catalog update fails leaves
-// the providers holding the catalog's record when it did not land, and
-// the object whole when it did (its answer lost): its blobs are kept. An
-// object stored as a blob has its record sealed anew (the catalog's form
-// holds no sealed bytes, and the catalog that did not answer is not
-// written; repair makes them agree); an inline one gets back the very
-// sealed record the writer held before it overwrote it.
+// the providers holding the catalog's record when it did not land (sealed
+// anew: the catalog's form holds no sealed bytes, and the catalog that did
+// not answer is not written; repair makes them agree), and the object
+// whole when it did (its answer lost): its blobs are kept.
 func TestCommitCatalogUnavailable(t *testing.T) {
-	for _, size := range []int{0, gateway.InlineMax + 1} {
-		t.Run(fmt.Sprintf("padded to %d", size), func(t *testing.T) { testCommitCatalogUnavailable(t, size) })
-	}
-}
-
-func testCommitCatalogUnavailable(t *testing.T, size int) {
 	e := newEnv(t)
 	fc := &flakyCatalog{Catalog: e.cat}
 	ns, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: fc})
@@ -102,9 +92,7 @@ func testCommitCatalogUnavailable(t *testing.T, size int) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	pad := func(data string) string { return data + strings.Repeat(".", max(0, size-len(data))) }
 	put := func(data string) error {
-		data = pad(data)
 		_, err := ns.PutObject(ctx, "bucket", "k", bytes.NewReader([]byte(data)), int64(len(data)), gateway.PutOptions{})
 		return err
 	}
@@ -118,7 +106,7 @@ func testCommitCatalogUnavailable(t *testing.T, size int) {
 			t.Fatalf("%s: PUT: %v, want ErrCatalogUnavailable", tc.mode, err)
 		}
 		fc.mode = ""
-		if got := read(t, ns, "k"); string(got) != pad(tc.want) {
+		if got := read(t, ns, "k"); string(got) != tc.want {
 			t.Errorf("%s: object reads %q, want %q", tc.mode, got, tc.want)
 		}
 		if tc.mode == "down" {
@@ -126,21 +114,20 @@ func testCommitCatalogUnavailable(t *testing.T, size int) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			inline := size <= gateway.InlineMax
 			for i, rec := range e.metaRecords(t, ns, "k") {
-				if gateway.SameRecord(rec, cur.Record) != inline {
-					t.Errorf("member %d holds the catalog's sealed bytes: %v, want %v", i, !inline, inline)
+				if gateway.SameRecord(rec, cur.Record) {
+					t.Errorf("member %d holds the catalog's sealed bytes, which the catalog form does not hold", i)
 				}
 			}
 			rep, err := ns.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf()})
-			if want := map[bool]int{true: 0, false: 2}[inline]; err != nil || len(rep.Problems) != want {
-				t.Fatalf("scrub: %v, %d problems, want %d", err, len(rep.Problems), want)
+			if err != nil || len(rep.Problems) != 2 {
+				t.Fatalf("scrub: %v, %d problems, want 2 (the copies sealed anew)", err, len(rep.Problems))
 			}
 			if _, err := ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()}); err != nil {
 				t.Fatal(err)
 			}
 			e.agree(t, ns, "k")
-			if got := read(t, ns, "k"); string(got) != pad("one") {
+			if got := read(t, ns, "k"); string(got) != "one" {
 				t.Errorf("after repair: object reads %q, want one", got)
 			}
 		}
@@ -174,14 +161,10 @@ func (l *stallingLocker) Lock(ctx context.Context, names ...keylock.Name) (keylo
 // TestLapsedLockReconciles: when a writer's lock lapsed while it held it,
 // another writer may have overtaken it on the providers; the release puts
 // the catalog's record back, so that providers and catalog agree.
-//
-// The object is inline, so the record the catalog names is one the
-// providers no longer hold: the gateway puts it back from its inline
-// cache (it wrote it).
 func TestLapsedLockReconciles(t *testing.T) {
 	e := newEnv(t)
 	sl := &stallingLocker{}
-	ns, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: e.cat, Locker: sl, InlineCache: 1 << 20})
+	ns, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: e.cat, Locker: sl})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,6 @@ import (
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
-	"github.com/twincrypt/twincrypt/gateway/inlinecache"
 	"github.com/twincrypt/twincrypt/gateway/keylock"
 	"github.com/twincrypt/twincrypt/gateway/seal"
 )
@@ -92,11 +91,6 @@ type Options struct {
 	// keylock.Striped, which serialises the writers of this process only.
 	// Instances that share a catalog share a Locker (keylock.Redis).
 	Locker keylock.Locker
-	// InlineCache bounds, in bytes, the cache of the sealed records of
-	// inline objects, so that a GET of a small object recently written or
-	// read needs no provider request; 0: no cache (a GET of an inline
-	// object then reads its record from a provider).
-	InlineCache int64
 }
 
 // Namespace is the encrypted namespace of buckets and objects.
@@ -113,9 +107,6 @@ type Namespace struct {
 	locks keylock.Locker
 	// catKeys holds the keys of the catalog form, derived once.
 	catKeys catKeyCache
-	// inline holds the sealed records of recently written and read inline
-	// objects (nil: none), whose blobs the catalog does not keep.
-	inline *inlinecache.Cache
 }
 
 // New returns a namespace over the given store and catalog.
@@ -137,9 +128,6 @@ func New(o Options) (*Namespace, error) {
 		ns.now = time.Now
 	}
 	ns.names = names{key: *o.Keys.NameKey()}
-	if o.InlineCache > 0 {
-		ns.inline = inlinecache.New(o.InlineCache)
-	}
 	return ns, nil
 }
 

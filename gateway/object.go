@@ -366,10 +366,6 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 		rec.ModTime = ns.now().UTC().Truncate(time.Millisecond)
 	}
 	metaName, id := ns.names.meta(rec.Bucket, rec.Key)
-	var held []byte
-	if exists {
-		held = ns.holdInline(ctx, metaName, prev.Record, id)
-	}
 	sealed, err := ns.sealRecord(rec, id)
 	if err != nil {
 		return ObjectInfo{}, err
@@ -400,15 +396,11 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 		// whole either way; gc collects them if it did not land, and scrub
 		// reports the meta record if it did.
 		ctx := context.WithoutCancel(ctx)
-		switch {
-		case errors.Is(err, catalog.ErrUnavailable) && ns.landed(ctx, rec):
-			// The answer was lost, not the Put: the providers hold what
-			// the catalog names.
-		case exists:
-			if perr := ns.restoreHeld(ctx, metaName, prev.Record, held, id, false); perr != nil {
+		if exists {
+			if perr := ns.restoreRecord(ctx, metaName, prev.Record, id, false); perr != nil {
 				ns.log.Warn("restore the previous meta record; scrub reports it", "err", perr)
 			}
-		default:
+		} else {
 			_ = ns.store.Delete(ctx, metaName)
 		}
 		if errors.Is(err, catalog.ErrUnavailable) {
@@ -548,20 +540,6 @@ func (ns *Namespace) Object(ctx context.Context, bucket, key string) (*Object, e
 	return &Object{ObjectInfo: info, ns: ns, rec: rec}, nil
 }
 
-// landed reports whether the catalog, asked again after a Put of rec it
-// did not answer, holds rec's generation of rec's key: the Put landed and
-// only its answer was lost. A catalog that does not answer again tells
-// nothing (false).
-func (ns *Namespace) landed(ctx context.Context, rec *record) bool {
-	cur, err := ns.cat.Get(ctx, rec.Bucket, rec.Key)
-	return err == nil && cur.Generation == rec.Generation
-}
-
-// load reads the blob of an inline object that its catalog entry leaves to
-// the providers (Namespace.loadInline), before the object's bytes are read
-// or its record is written anew.
-func (o *Object) load(ctx context.Context) error { return o.ns.loadInline(ctx, o.rec) }
-
 // NewReader returns the plaintext bytes [off, off+length) of the object;
 // length -1 means to the end. The first part's ciphertext is requested
 // before NewReader returns, so an unreachable store fails here rather than in
@@ -575,11 +553,6 @@ func (o *Object) NewReader(ctx context.Context, off, length int64) (io.ReadClose
 	}
 	if off < 0 || length < 0 || off+length > o.Size || (off > 0 && off >= o.Size) {
 		return nil, fmt.Errorf("%w: %d+%d of %d bytes", ErrInvalidRange, off, length, o.Size)
-	}
-	if length > 0 {
-		if err := o.load(ctx); err != nil {
-			return nil, err
-		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &objectReader{ctx: ctx, cancel: cancel, o: o, off: off, end: off + length}
@@ -839,8 +812,7 @@ func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string) error
 		}
 		return mapCatalogErr(err, bucket, key)
 	}
-	metaName, id := ns.names.meta(bucket, key)
-	held := ns.holdInline(ctx, metaName, e.Record, id)
+	_, id := ns.names.meta(bucket, key)
 	tomb, err := ns.writeTombstone(ctx, bucket, key, e.Generation)
 	if err != nil {
 		return err
@@ -859,7 +831,7 @@ func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string) error
 		}
 		// The object stays in the catalog (if the tombstone did not
 		// land): put its record back over the tombstone.
-		if perr := ns.restoreHeld(context.WithoutCancel(ctx), metaName, e.Record, held, id, false); perr != nil {
+		if perr := ns.restoreRecord(context.WithoutCancel(ctx), ns.MetaName(bucket, key), e.Record, id, false); perr != nil {
 			ns.log.Warn("restore the meta record of an object not deleted; scrub reports it", "err", perr)
 		}
 		return mapCatalogErr(err, bucket, key)
@@ -943,9 +915,6 @@ func (ns *Namespace) CopyObjectWith(ctx context.Context, srcBucket, srcKey, dstB
 	// A copy onto itself shares its blobs, unless it makes a new version,
 	// which must not share blobs with the version it keeps.
 	if srcBucket == dstBucket && srcKey == dstKey && cfg.Status == "" && (o.Checksum == "" || src.Checksum != nil && src.Checksum.Algorithm == o.Checksum) {
-		if err := src.load(ctx); err != nil {
-			return ObjectInfo{}, err
-		}
 		rec := &record{Kind: kindObject, Bucket: dstBucket, Key: dstKey, Size: src.Size, ETag: src.ETag,
 			Meta: StoredMeta(meta), Props: src.rec.Props, Tags: cloneTags(tags), Parts: src.rec.Parts, Checksum: src.rec.Checksum}
 		return ns.commit(ctx, rec, PutOptions{Retention: o.Retention, LegalHold: o.LegalHold})
@@ -984,9 +953,6 @@ func (ns *Namespace) SetTags(ctx context.Context, bucket, key string, tags map[s
 	}
 	defer unlock()
 	o, err := ns.Object(ctx, bucket, key)
-	if err == nil {
-		err = o.load(ctx)
-	}
 	if err != nil {
 		return ObjectInfo{}, err
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
-	"slices"
 	"strings"
 	"time"
 
@@ -87,9 +86,6 @@ type record struct {
 	// the providers' sealed form is wrapped under. Neither is encoded.
 	catalogForm bool
 	sealKEK     uint32
-	// catDigest, in a record read from its catalog form, is the digest of
-	// the providers' sealed form that the entry names. Not encoded.
-	catDigest [catDigestSize]byte
 }
 
 // retentionRecord is a version's object-lock retention.
@@ -135,29 +131,10 @@ type partRecord struct {
 	// header: the blob is Header followed by Data, and no backend holds
 	// b/<Blob>. Empty for parts stored as blobs.
 	Data []byte `json:"data,omitempty"`
-
-	// onProviders, in a record read from its catalog form, marks the part
-	// of an inline object whose Header and Data the catalog does not keep:
-	// the providers' sealed record holds them (Namespace.loadInline reads
-	// them). Not encoded.
-	onProviders bool
-	// headerKEK, in such a part, is the KEK id of its Header, which the
-	// catalog form keeps (so that rewrap knows which records to rewrap).
-	headerKEK uint32
 }
 
 // inline reports whether the part's blob lives in its meta record.
-func (p *partRecord) inline() bool { return len(p.Data) > 0 || p.onProviders }
-
-// unloaded reports whether the part is inline and its blob is not here:
-// the record was read from its catalog form and not yet loaded.
-func (p *partRecord) unloaded() bool { return p.onProviders && len(p.Data) == 0 }
-
-// unloaded reports whether a part of r is inline and not loaded (see
-// Namespace.loadInline).
-func (r *record) unloaded() bool {
-	return slices.ContainsFunc(r.Parts, func(p partRecord) bool { return p.unloaded() })
-}
+func (p *partRecord) inline() bool { return len(p.Data) > 0 }
 
 // InlineMax is the largest object, in plaintext bytes, that a PUT stores
 // inside its meta record instead of as a blob (docs/FORMAT.md, "Inline
@@ -214,10 +191,6 @@ func parseBlobID(s string) (seal.ObjectID, error) {
 
 // sealRecord encodes and seals r for storage under the object id id.
 func (ns *Namespace) sealRecord(r *record, id seal.ObjectID) ([]byte, error) {
-	if r.unloaded() {
-		// Sealing it would drop the object's bytes.
-		return nil, fmt.Errorf("%w: %s/%s", errInlineNotLoaded, r.Bucket, r.Key)
-	}
 	r.Version = recordVersion
 	plain, err := json.Marshal(r)
 	if err != nil {

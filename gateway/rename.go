@@ -66,9 +66,6 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 
 	// Under the source's lock no other writer of this gateway changes it.
 	src, err := ns.Object(ctx, srcBucket, srcKey)
-	if err == nil {
-		err = src.load(ctx)
-	}
 	if err != nil {
 		return ObjectInfo{}, err
 	}
@@ -86,10 +83,6 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 		Generation: ns.nextGeneration(prevGen),
 	}
 	dstMeta, dstID := ns.names.meta(dstBucket, dstKey)
-	var held []byte
-	if prevDst.Record != nil {
-		held = ns.holdInline(ctx, dstMeta, prevDst.Record, dstID)
-	}
 	sealed, err := ns.sealRecord(rec, dstID)
 	if err != nil {
 		return ObjectInfo{}, err
@@ -106,7 +99,7 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 		// catalog says the destination is.
 		ctx := context.WithoutCancel(ctx)
 		if cur, gerr := ns.cat.Get(ctx, dstBucket, dstKey); gerr == nil {
-			err = errors.Join(err, ns.restoreHeld(ctx, dstMeta, cur.Record, held, dstID, true))
+			err = errors.Join(err, ns.restoreRecord(ctx, dstMeta, cur.Record, dstID, true))
 		} else {
 			err = errors.Join(err, ns.store.Delete(ctx, dstMeta))
 		}

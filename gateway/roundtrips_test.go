@@ -205,16 +205,14 @@ func (b *farBackend) List(ctx context.Context, prefix, after string, limit int) 
 	return p, err
 }
 
-// farNamespace returns a namespace with a bucket "bucket" and an inline
-// cache over two local providers that answer 20 ms late, another without
-// an inline cache over the same providers and catalog, and the log of the
-// providers' requests.
-func farNamespace(t *testing.T) (ns, cold *gateway.Namespace, log *tripLog) {
+// farNamespace returns a namespace with a bucket "bucket" over two local
+// providers that answer 20 ms late, and the log of their requests.
+func farNamespace(t *testing.T) (*gateway.Namespace, *tripLog) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	keys := testns.Keys(t, dir)
-	log = &tripLog{}
+	log := &tripLog{}
 	var members []replica.Member
 	for i, j := range []string{"DE", "CH"} {
 		b, err := local.New(fmt.Sprintf("b%d", i), filepath.Join(dir, fmt.Sprintf("b%d", i)))
@@ -232,17 +230,14 @@ func farNamespace(t *testing.T) (ns, cold *gateway.Namespace, log *tripLog) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err = gateway.New(gateway.Options{Keys: keys, Store: set, Catalog: cat, InlineCache: 32 << 20})
+	ns, err := gateway.New(gateway.Options{Keys: keys, Store: set, Catalog: cat})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if cold, err = gateway.New(gateway.Options{Keys: keys, Store: set, Catalog: cat}); err != nil {
 		t.Fatal(err)
 	}
 	if err := ns.CreateBucket(ctx, "bucket"); err != nil {
 		t.Fatal(err)
 	}
-	return ns, cold, log
+	return ns, log
 }
 
 // TestProviderRoundTrips counts the provider requests and the round trips
@@ -253,22 +248,18 @@ func farNamespace(t *testing.T) (ns, cold *gateway.Namespace, log *tripLog) {
 // one provider at once, are one round trip.
 func TestProviderRoundTrips(t *testing.T) {
 	ctx := context.Background()
-	ns, cold, log := farNamespace(t)
+	ns, log := farNamespace(t)
 	small := bytes.Repeat([]byte("s"), 4096)    // inline: in its meta record
 	medium := bytes.Repeat([]byte("m"), 12<<10) // more than InlineMax: a blob
 	large := bytes.Repeat([]byte("L"), 3<<20)
 	part := bytes.Repeat([]byte("p"), 5<<20)
-	var getFrom func(ns *gateway.Namespace, key string, want int)
-	var putTo func(ns *gateway.Namespace, key string, data []byte)
-	put := func(key string, data []byte) { putTo(ns, key, data) }
-	putTo = func(ns *gateway.Namespace, key string, data []byte) {
+	put := func(key string, data []byte) {
 		t.Helper()
 		if _, err := ns.PutObject(ctx, "bucket", key, bytes.NewReader(data), int64(len(data)), gateway.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	get := func(key string, want int) { getFrom(ns, key, want) }
-	getFrom = func(ns *gateway.Namespace, key string, want int) {
+	get := func(key string, want int) {
 		t.Helper()
 		o, err := ns.Object(ctx, "bucket", key)
 		if err != nil {
@@ -357,17 +348,6 @@ func TestProviderRoundTrips(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, 4, 2},
-		// A gateway whose inline cache does not hold the object (another
-		// instance wrote it, or it was evicted) reads its record from
-		// one provider; an overwrite or delete holds the record first, to
-		// put it back should the catalog refuse the write.
-		{"GET 4 KiB (not in the inline cache)", func() { getFrom(cold, "small", len(small)) }, 1, 1},
-		{"PUT 4 KiB overwrite (not in the inline cache)", func() { putTo(cold, "mp", small) }, 3, 2},
-		{"DELETE 4 KiB (not in the inline cache)", func() {
-			if err := cold.DeleteObject(ctx, "bucket", "small"); err != nil {
-				t.Fatal(err)
-			}
-		}, 3, 2},
 	}
 	var table strings.Builder
 	table.WriteString("| operation | provider requests | round trips |\n|---|---:|---:|\n")
@@ -395,7 +375,7 @@ func TestProviderRoundTrips(t *testing.T) {
 // closed early.
 func TestPartsAheadBounded(t *testing.T) {
 	ctx := context.Background()
-	ns, _, log := farNamespace(t)
+	ns, log := farNamespace(t)
 	tests := []struct {
 		name     string
 		parts    int

@@ -428,8 +428,6 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 	if v.Locked(now, o.BypassGovernance) {
 		return DeleteResult{}, lockedError(&v, now)
 	}
-	metaName, id := ns.names.version(bucket, key, o.VersionID)
-	held := ns.holdInline(ctx, metaName, v.Record, id)
 	tomb, err := ns.writeVersionTombstone(ctx, bucket, key, o.VersionID, v.Generation)
 	if err != nil {
 		return DeleteResult{}, err
@@ -439,7 +437,8 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 	case errors.Is(err, catalog.ErrLocked):
 		// Locked meanwhile: put the version's record back.
 		if cur, gerr := ns.cat.GetVersion(ctx, bucket, key, o.VersionID); gerr == nil {
-			if perr := ns.restoreHeld(ctx, metaName, cur.Record, held, id, false); perr != nil {
+			metaName, id := ns.names.version(bucket, key, o.VersionID)
+			if perr := ns.restoreRecord(ctx, metaName, cur.Record, id, false); perr != nil {
 				ns.log.Warn("restore locked meta record", "err", perr)
 			}
 		}
@@ -447,11 +446,6 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 	case errors.Is(err, catalog.ErrStale):
 		return DeleteResult{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, bucket, key)
 	case err != nil:
-		// The version stays in the catalog (if the tombstone did not
-		// land): put its record back over the tombstone.
-		if perr := ns.restoreHeld(context.WithoutCancel(ctx), metaName, v.Record, held, id, false); perr != nil {
-			ns.log.Warn("restore the record of a version not deleted; scrub reports it", "err", perr)
-		}
 		return DeleteResult{}, mapCatalogErr(err, bucket, key)
 	}
 	if removed != nil && !removed.DeleteMarker {

@@ -26,8 +26,6 @@ type Options struct {
 	Catalog []catalog.BoltOption
 	// Users are the namespace's configured users (gateway.Options.Users).
 	Users []gateway.User
-	// InlineCache is gateway.Options.InlineCache (0: no cache).
-	InlineCache int64
 }
 
 // Env is a namespace and what it is made of.
@@ -68,7 +66,7 @@ func New(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Catalog.Close() })
-	if e.NS, err = gateway.New(gateway.Options{Keys: e.Keys, Store: e.Store, Catalog: e.Catalog, Users: o.Users, InlineCache: o.InlineCache}); err != nil {
+	if e.NS, err = gateway.New(gateway.Options{Keys: e.Keys, Store: e.Store, Catalog: e.Catalog, Users: o.Users}); err != nil {
 		t.Fatal(err)
 	}
 	if o.Bucket != "" {
