@@ -57,6 +57,7 @@ func runRecover(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	maintenanceGC(c.getenv)
 	prog := newProgress(c, "recover", "records")
 	// The total of the progress: the names under m/, each of which the
 	// recovery goes through. A backend that cannot be listed has the
