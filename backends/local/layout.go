@@ -2,6 +2,7 @@ package local
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -225,7 +226,13 @@ func settle(r *os.Root, src, dst string) error {
 	if err != nil {
 		return err
 	}
-	if !os.SameFile(s, t) && t.Mode().IsRegular() && s.ModTime().After(t.ModTime()) {
+	if !os.SameFile(s, t) && !t.Mode().IsRegular() {
+		// A directory or a symlink where the file belongs: never the
+		// flat file's place to give up; the store stays unavailable
+		// until someone looks.
+		return fmt.Errorf("%s is not a regular file; %s left in place", dst, src)
+	}
+	if !os.SameFile(s, t) && s.ModTime().After(t.ModTime()) {
 		err = r.Rename(src, dst)
 	} else {
 		err = r.Remove(src)

@@ -229,7 +229,13 @@ func (w *walker) merge(dir, base string, fan entry, run []entry) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
-	r, err := w.root.OpenRoot(path.Join(dir, fan.name()))
+	var r *os.Root
+	fi, err := w.root.Lstat(path.Join(dir, fan.name()))
+	if err == nil && fi.IsDir() {
+		// A symlink in its place is a foreign file, never followed: it
+		// would show another directory's files under this one's names.
+		r, err = w.root.OpenRoot(path.Join(dir, fan.name()))
+	}
 	if missing(err) {
 		r = nil // removed meanwhile, or a foreign file
 	} else if err != nil {

@@ -41,11 +41,14 @@
 // links), reading each directory of objects in batches of 1024 entries,
 // then one sync of the file system (syncfs; an fsync of every directory
 // changed elsewhere). Fan-out directories are not read: after a migration
-// an open reads the root, b/ and m/ (4096 entries each) and moves nothing.
-// A move never replaces a file: if the fan-out place is taken (a migration
-// in another process, or an interrupted one, got there first) the older
-// of the two by modification time is removed (the same file under both
-// names, left by an interrupted move, loses its flat name). Only regular
+// an open reads the root and each directory of objects (b/, m/, s/: 4096
+// entries each) and moves nothing. A move never loses a file: if the
+// fan-out place is taken by a file (a migration in another process, or an
+// interrupted one, got there first) the older of the two by modification
+// time is removed (the same file under both names, left by an interrupted
+// move, loses its flat name); taken by anything else (a directory, a
+// symbolic link), the migration stops there and the backend stays
+// unavailable, the flat file in place. Only regular
 // files are moved: a symbolic link stays at its flat place, where Get and
 // Stat still follow it. A migration that stops (a crash, an error)
 // leaves every object at one of its two places and is finished by the next
@@ -321,8 +324,9 @@ func (b *Backend) open() (*rootDir, error) {
 // Check reports whether the backend's directory is there and can be
 // opened: nil, an error wrapping ErrMissing, or another error wrapping
 // backends.ErrUnavailable. It reads no directory of objects, however
-// large (the first request after a directory appears at the root path
-// opens it, see "Migration from the flat layout" in the package doc).
+// large, once the backend is open (when it is the first request after a
+// directory appears at the root path, it opens it: see "Migration from
+// the flat layout" in the package doc).
 func (b *Backend) Check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return &backends.Error{Backend: b.name, Op: "check", Err: err}
