@@ -171,12 +171,7 @@ func (cp *checkpointer) update(state any, done string) {
 	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	if cp.stale {
-		cp.stale = false
-		if err := os.Remove(cp.path); err != nil && !errors.Is(err, fs.ErrNotExist) && cp.err == nil {
-			cp.err = err
-		}
-	}
+	cp.discardStaleLocked()
 	// Marshalled when written: the states' slices only grow past their
 	// length, which the gateway caps.
 	cp.pendingState, cp.pendingDone = state, done
@@ -219,6 +214,29 @@ func (cp *checkpointer) prepareLocked(now time.Time) (checkpointFile, bool) {
 	return cp.file, true
 }
 
+// discardStale removes an earlier run's checkpoint that this run started
+// over from, before the run changes anything that checkpoint describes: a
+// later --resume must never continue it.
+func (cp *checkpointer) discardStale() {
+	if cp == nil {
+		return
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	cp.discardStaleLocked()
+}
+
+// discardStaleLocked is discardStale for a caller that holds mu.
+func (cp *checkpointer) discardStaleLocked() {
+	if !cp.stale {
+		return
+	}
+	cp.stale = false
+	if err := os.Remove(cp.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		cp.noteErr(err)
+	}
+}
+
 // noteErr keeps the first error of writing the checkpoint. The caller
 // holds mu.
 func (cp *checkpointer) noteErr(err error) {
@@ -236,6 +254,7 @@ func (cp *checkpointer) interrupted(cause error) error {
 	cp.inflight.Wait()
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
+	cp.discardStaleLocked()
 	if f, ok := cp.prepareLocked(cp.now()); ok {
 		cp.noteErr(writeFileAtomic(cp.path, f))
 	}

@@ -12,20 +12,29 @@ import (
 // compactCatalogFile replaces the embedded catalog file at path, which no
 // one has open, with a compacted copy (catalog.CompactBolt): rebuild-catalog
 // and migrate-catalog write keys in an order that leaves bbolt's pages part
-// full. The copy is made beside the file, made durable, and renamed over
-// it, so an interruption leaves the complete original.
-func compactCatalogFile(ctx context.Context, c *cli, path string) error {
+// full. The copy is made beside the file (PATH.compacting, replacing a
+// leftover one), made durable, and renamed over it, so an interruption
+// leaves the complete original. Compacting is optional: the catalog is
+// complete without it, so a failure (or an interruption) is a warning on
+// stderr, never the command's failure.
+func compactCatalogFile(ctx context.Context, c *cli, path string) {
+	if err := compactFile(ctx, c, path); err != nil {
+		fmt.Fprintf(c.stderr, "twincrypt: the catalog %s is complete but not compacted: %v\n", path, err)
+	}
+}
+
+// compactFile is compactCatalogFile's work.
+func compactFile(ctx context.Context, c *cli, path string) error {
 	tmp := path + ".compacting"
 	if err := os.Remove(tmp); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("compact the catalog: %w", err)
+		return err
 	}
 	before, err := os.Stat(path)
 	if err != nil {
-		return fmt.Errorf("compact the catalog: %w", err)
+		return err
 	}
 	if err := catalog.CompactBolt(ctx, path, tmp); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("compact the catalog: %w", err)
+		return err
 	}
 	after, err := os.Stat(tmp)
 	if err == nil {
@@ -36,7 +45,7 @@ func compactCatalogFile(ctx context.Context, c *cli, path string) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("compact the catalog: %w", err)
+		return err
 	}
 	fmt.Fprintf(c.stdout, "compacted the catalog: %d -> %d bytes\n", before.Size(), after.Size())
 	return nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -83,10 +85,23 @@ func runMigrateCatalog(ctx context.Context, c *cli, args []string) error {
 	if drdb != nil {
 		defer drdb.Close()
 	}
-	// An embedded destination, new and not yet in use, is written without
-	// a sync per entry and synced when closed (then compacted): a copy cut
-	// short is started again with --force.
-	dst, err := openCatalog(ctx, &dstCfg, drdb, catalog.WithNoSync())
+	// The keyring first: a wrong passphrase leaves no destination behind.
+	keys, err := unlockKeyring(ctx, c, cfg)
+	if err != nil {
+		return err
+	}
+	c.unlocked, c.unlockedPath = keys, cfg.Keyring // for the scrub below
+	// A new embedded destination is written without a sync per entry and
+	// synced when closed (then compacted): a copy cut short is started
+	// again with --force. One that exists (--force) may hold data a power
+	// loss must not take: it is written as always.
+	var dstOpts []catalog.BoltOption
+	if dstCat.Type == config.CatalogBolt {
+		if _, err := os.Stat(dstCat.Path); errors.Is(err, fs.ErrNotExist) {
+			dstOpts = append(dstOpts, catalog.WithNoSync())
+		}
+	}
+	dst, err := openCatalog(ctx, &dstCfg, drdb, dstOpts...)
 	if err != nil {
 		return fmt.Errorf("destination: %w", err)
 	}
@@ -99,12 +114,6 @@ func runMigrateCatalog(ctx context.Context, c *cli, args []string) error {
 		dst.Close()
 		return fmt.Errorf("the destination catalog %s is not empty; pass --force to copy into it", describeCatalog(dstCat))
 	}
-	keys, err := unlockKeyring(ctx, c, cfg)
-	if err != nil {
-		dst.Close()
-		return err
-	}
-	c.unlocked, c.unlockedPath = keys, cfg.Keyring // for the scrub below
 	prog := newProgress(c, "migrate-catalog", "objects")
 	// Records of objects and versions go into the destination in the
 	// catalog form (docs/FORMAT.md, "Catalog records").
@@ -114,7 +123,7 @@ func runMigrateCatalog(ctx context.Context, c *cli, args []string) error {
 		err = cerr
 	}
 	if err == nil && dstCat.Type == config.CatalogBolt {
-		err = compactCatalogFile(ctx, c, dstCat.Path)
+		compactCatalogFile(ctx, c, dstCat.Path)
 	}
 	if err != nil {
 		return err

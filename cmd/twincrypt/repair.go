@@ -17,11 +17,15 @@ func runRepair(ctx context.Context, c *cli, args []string) error {
 		"Drains the repair queue, then scrubs every backend and repairs what it\n"+
 		"finds: missing or corrupt blobs are copied, ciphertext as is, from a\n"+
 		"backend whose copy authenticates; missing, corrupt or stale meta records\n"+
-		"and tombstones (an old record of a deleted name included) are rewritten\n"+
-		"with the catalog's bytes; a record newer than the catalog's is taken\n"+
-		"over, never overwritten; meta records the catalog lacks are deleted when\n"+
-		"their blobs are gone everywhere, and otherwise listed with what they\n"+
-		"would bring back: --adopt brings them back into the catalog.\n"+
+		"and tombstones (an old record of a deleted name included) get another\n"+
+		"backend's copy that matches the catalog, or, when none does, the\n"+
+		"catalog's record sealed anew under a new generation; a record newer\n"+
+		"than the catalog's is taken over, never overwritten; meta records the\n"+
+		"catalog lacks are deleted when their blobs are gone everywhere, and\n"+
+		"otherwise listed with what they would bring back: --adopt brings them\n"+
+		"back into the catalog. It repairs at most 10000 problems at a time and\n"+
+		"goes on after them, so memory does not grow with the problems; it lists\n"+
+		"the first 10000 it could not repair and counts the rest.\n"+
 		"Running it twice in a row makes no change the second time. Exits 1 when\n"+
 		"something could not be repaired. Every few seconds it writes how far it\n"+
 		"came to FILE.repair.checkpoint next to the config; interrupted (SIGINT,\n"+

@@ -303,3 +303,32 @@ func TestCheckpointNotOurs(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckpointStartOverInterrupted: a run that started over from an
+// earlier run's checkpoint and was interrupted before its own first
+// checkpoint leaves nothing to resume: a later --resume must not continue
+// the earlier run against what the new one may have changed.
+func TestCheckpointStartOverInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	cfg := &config.Config{Path: filepath.Join(dir, "a.yaml"), Catalog: config.Catalog{Type: "bolt", Path: filepath.Join(dir, "a.db")},
+		Backends: []config.Backend{{Name: "x", Type: "local", Path: filepath.Join(dir, "x")}}}
+	c := &cli{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	first, _, err := openCheckpoint(c, cfg, "scrub", false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.update(gateway.ScrubResume{Objects: 7}, "seven")
+	if err := first.interrupted(context.Canceled); !strings.Contains(err.Error(), "run again with --resume") {
+		t.Fatalf("first run: %v", err)
+	}
+	again, resumed, err := openCheckpoint(c, cfg, "scrub", false, &gateway.ScrubResume{})
+	if err != nil || resumed {
+		t.Fatalf("run without --resume: resumed %v, %v", resumed, err)
+	}
+	if err := again.interrupted(context.Canceled); !strings.Contains(err.Error(), "run again to start over") {
+		t.Fatalf("second run: %v", err)
+	}
+	if _, resumed, err := openCheckpoint(c, cfg, "scrub", true, &gateway.ScrubResume{}); err == nil || resumed {
+		t.Fatalf("--resume after a run that started over: resumed %v, %v; want no checkpoint", resumed, err)
+	}
+}

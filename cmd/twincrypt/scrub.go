@@ -19,7 +19,8 @@ func runScrub(ctx context.Context, c *cli, args []string) error {
 		"record (the catalog's generation; older is reported as stale) and every\n"+
 		"blob (present, of the right size). --deep also reads every blob on every\n"+
 		"backend and authenticates every chunk. Lists meta records the catalog\n"+
-		"lacks. Exits 1 when anything is missing, corrupt, stale or unreachable.\n"+
+		"lacks. Counts every problem and lists the first 10000. Exits 1 when\n"+
+		"anything is missing, corrupt, stale or unreachable.\n"+
 		"Every few seconds it writes how far it came to FILE.scrub.checkpoint\n"+
 		"next to the config; interrupted (SIGINT, SIGTERM), it writes it at once\n"+
 		"and --resume continues from there (with the same --deep). A run without\n"+
