@@ -342,17 +342,18 @@ func (e *compactEncoder) hex16(s string) {
 		}
 	}
 	if raw, err := hex.DecodeString(h); err == nil && len(raw) == 16 && hex.EncodeToString(raw) == h {
+		form := byte(hexRaw16)
 		if multi {
-			e.B = append(e.B, hexRawPart)
-			e.B = append(e.B, raw...)
+			form = hexRawPart
+		}
+		e.Byte(form)
+		e.B = append(e.B, raw...)
+		if multi {
 			e.Uvarint(n)
-		} else {
-			e.B = append(e.B, hexRaw16)
-			e.B = append(e.B, raw...)
 		}
 		return
 	}
-	e.B = append(e.B, hexLiteral)
+	e.Byte(hexLiteral)
 	e.String(s)
 }
 
@@ -382,12 +383,7 @@ func encodeCompact(r *record, kek uint32) ([]byte, error) {
 	e.B = append(e.B, compactV1)
 	e.Uvarint(uint64(kek))
 	e.Varint(int64(r.Version))
-	kind := 0
-	for i, k := range compactKinds {
-		if i > 0 && k == r.Kind {
-			kind = i
-		}
-	}
+	kind := slices.Index(compactKinds[1:], r.Kind) + 1 // 0: spelled out
 	e.Uvarint(uint64(kind))
 	if kind == 0 {
 		e.String(r.Kind)
@@ -597,11 +593,8 @@ func decodeCompact(b []byte) (*record, uint32, error) {
 	d.jsonField(&r.CORS)
 	d.jsonField(&r.Versioning)
 	d.jsonField(&r.Lifecycle)
-	if d.Err() == nil && d.Len() > 0 {
-		d.Fail("trailing bytes")
-	}
-	if d.Err() != nil {
-		return nil, 0, d.Err()
+	if err := d.Done(); err != nil {
+		return nil, 0, err
 	}
 	if r.Version != recordVersion {
 		return nil, 0, fmt.Errorf("%w: unknown version %d", ErrCorruptRecord, r.Version)

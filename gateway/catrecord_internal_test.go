@@ -323,3 +323,30 @@ func TestCatalogRecordVector(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactMutated sets every byte of a full record's compact encoding
+// to every value: each result decodes to a record or fails with
+// ErrCorruptRecord (a bad kind, hex form, time, map key order, flag, KEK id,
+// JSON field or version), never a panic or another error.
+func TestCompactMutated(t *testing.T) {
+	b, err := encodeCompact(fullRecord(), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for i := range b {
+		for v := range 256 {
+			c := bytes.Clone(b)
+			c[i] = byte(v)
+			if _, _, err := decodeCompact(c); err != nil {
+				if !errors.Is(err, ErrCorruptRecord) {
+					t.Fatalf("byte %d set to %#x: %v, want ErrCorruptRecord", i, v, err)
+				}
+				failed++
+			}
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no mutation was refused")
+	}
+}

@@ -145,7 +145,7 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 		return nil, fmt.Errorf("recover: %w", err)
 	}
 	defer root.Close()
-	vs, err := newVersionSpill(o.spillBuffer)
+	vs, err := newVersionSpill(root, o.spillBuffer)
 	if err != nil {
 		return nil, fmt.Errorf("recover: %w", err)
 	}

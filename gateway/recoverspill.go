@@ -85,21 +85,25 @@ func decodeCandInfo(b []byte) (*candInfo, error) {
 type versionSpill struct {
 	set  *spill.Set
 	own  *spill.Set // groups whose own record name holds a version record
+	tmp  *tempFile  // the info file
 	info *os.File
 	w    *bufio.Writer
 	off  int64
 }
 
 // newVersionSpill returns an empty versionSpill keeping up to buffer keys
-// in memory (spill.DefaultBuffer when buffer <= 0).
-func newVersionSpill(buffer int) (*versionSpill, error) {
-	f, err := os.CreateTemp("", "twincrypt-recover-versions-*")
+// in memory (spill.DefaultBuffer when buffer <= 0). The info file holds
+// bucket and key names in clear: it lives in the recovery directory under
+// root, where the recovered files go anyway, never in the system's
+// temporary directory (the spill sets hold only hashes).
+func newVersionSpill(root *os.Root, buffer int) (*versionSpill, error) {
+	t, err := createTemp(root, ".")
 	if err != nil {
 		return nil, err
 	}
 	return &versionSpill{
 		set: spill.New("", candWidth, buffer), own: spill.New("", 32, buffer),
-		info: f, w: bufio.NewWriterSize(f, 64<<10),
+		tmp: t, info: t.f, w: t.w,
 	}, nil
 }
 
@@ -161,7 +165,9 @@ func (vs *versionSpill) read(off int64) (*candInfo, error) {
 
 // close removes the files.
 func (vs *versionSpill) close() error {
-	return errors.Join(vs.set.Close(), vs.own.Close(), vs.info.Close(), os.Remove(vs.info.Name()))
+	err := errors.Join(vs.set.Close(), vs.own.Close())
+	vs.tmp.abort()
+	return err
 }
 
 // versionGroup is the versions of one key, as each returns them.

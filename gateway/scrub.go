@@ -164,6 +164,11 @@ type ScrubResume struct {
 	// they are checked again, so that the report of the resumed scrub
 	// lists their problems as they are then (and Repair can fix them).
 	Recheck []WalkPosition `json:"recheck,omitempty"`
+	// Total is the number of objects and versions of the whole pass, when
+	// the pass counted them (for its progress): a resumed pass, and the
+	// next segment of a repair, take it instead of walking the catalog
+	// again to count.
+	Total int `json:"total,omitempty"`
 }
 
 // maxRecheck bounds ScrubResume.Recheck: past this many keys with problems
@@ -396,7 +401,7 @@ func (ns *Namespace) Scrub(ctx context.Context, o ScrubOptions) (*ScrubReport, e
 		if !r.After.Valid() {
 			return nil, fmt.Errorf("scrub: resume position %q is not a walk phase", r.After.Phase)
 		}
-		s.ck = ScrubResume{After: r.After, Objects: r.Objects, Tombstones: r.Tombstones, Blobs: r.Blobs, Bytes: r.Bytes,
+		s.ck = ScrubResume{After: r.After, Objects: r.Objects, Tombstones: r.Tombstones, Blobs: r.Blobs, Bytes: r.Bytes, Total: r.Total,
 			Recheck: slices.Clone(r.Recheck)}
 		s.recheck = make(map[WalkPosition]bool, len(r.Recheck))
 		for _, k := range r.Recheck {
@@ -621,7 +626,7 @@ func (s *scrubber) listKey(t keyTally) bool {
 func (s *scrubber) stop() {
 	l := s.listed
 	s.rep.Objects, s.rep.Tombstones, s.rep.Blobs, s.rep.Bytes = l.objects, l.tombstones, l.blobs, l.bytes
-	rest := &ScrubResume{After: l.pos, Objects: l.objects, Tombstones: l.tombstones, Blobs: l.blobs, Bytes: l.bytes}
+	rest := &ScrubResume{After: l.pos, Objects: l.objects, Tombstones: l.tombstones, Blobs: l.blobs, Bytes: l.bytes, Total: s.ck.Total}
 	if r := s.o.Resume; r != nil {
 		if l.pos.compare(r.After) < 0 {
 			rest.After = r.After
@@ -697,7 +702,12 @@ type scrubItem struct {
 
 func (s *scrubber) objects(ctx context.Context) error {
 	total := 0
-	if s.o.Progress != nil || s.o.Spread > 0 {
+	switch {
+	case s.o.Progress == nil && s.o.Spread <= 0:
+	case s.ck.Total > 0:
+		// Counted by the pass this one resumes: what it has not checked.
+		total = max(s.ck.Total-s.ck.Objects, 0)
+	default:
 		if err := s.ns.cat.Walk(ctx, func(e catalog.Entry) error {
 			if e.VersionID == "" && !s.skip(WalkPosition{Phase: PhaseObjects, Bucket: e.Bucket, Key: e.Key}) {
 				total++
@@ -714,6 +724,9 @@ func (s *scrubber) objects(ctx context.Context) error {
 		}); err != nil {
 			return fmt.Errorf("scrub: walk versions: %w", err)
 		}
+		s.mu.Lock()
+		s.ck.Total = total + s.ck.Objects
+		s.mu.Unlock()
 	}
 	s.done.TotalObjects = total
 	workers := s.o.Workers
