@@ -285,13 +285,13 @@ func (ns *Namespace) putVersion(ctx context.Context, rec *record) (ObjectInfo, e
 	switch {
 	case errors.Is(err, catalog.ErrStale):
 		if cur, gerr := ns.cat.GetVersion(ctx, rec.Bucket, rec.Key, rec.VersionID); gerr == nil {
-			if perr := ns.restoreRecord(ctx, metaName, cur.Record, id, false); perr != nil {
+			if perr := ns.restoreVersion(ctx, &cur); perr != nil {
 				ns.log.Warn("restore newer meta record", "err", perr)
 			}
 		}
 		return ObjectInfo{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, rec.Bucket, rec.Key)
 	case err != nil:
-		return ObjectInfo{}, mapCatalogErr(err, rec.Bucket, rec.Key)
+		return ObjectInfo{}, ns.undoPutVersion(ctx, rec, metaName, sealed, err)
 	}
 	if replaced != nil {
 		if old, err := ns.openVersion(replaced); err == nil {
@@ -302,6 +302,84 @@ func (ns *Namespace) putVersion(ctx context.Context, rec *record) (ObjectInfo, e
 	}
 	info := rec.info()
 	return info, nil
+}
+
+// undoPutVersion puts the store back as the catalog has it after
+// PutVersion failed with err (not catalog.ErrStale) for rec, whose record
+// sealed is on the store under metaName, and returns the error for the
+// caller. As commitLocked does for an object without versions: the
+// version's record in the catalog goes back on the store, over the one
+// the failed write left there (the null version written again, or a
+// rewrite of a version); a version the catalog does not hold loses the
+// record; and when the catalog could not be reached the error wraps
+// errOutcomeUnknown, so that the caller keeps the new blobs. The catalog
+// is read again first, so that a record it holds (the write landed, its
+// answer lost) is never overwritten or deleted; when that read fails as
+// well, nothing is known and the record stays, with its blobs, for scrub
+// to report and repair to settle. The caller holds the key's lock.
+func (ns *Namespace) undoPutVersion(ctx context.Context, rec *record, metaName string, sealed []byte, err error) error {
+	ctx = context.WithoutCancel(ctx)
+	unknown := errors.Is(err, catalog.ErrUnavailable)
+	cur, gerr := ns.cat.GetVersion(ctx, rec.Bucket, rec.Key, rec.VersionID)
+	switch {
+	case gerr == nil && sameRecord(sealed, cur.Record):
+		// The write landed although the catalog reported a failure.
+		unknown = true
+	case gerr == nil:
+		if perr := ns.restoreVersion(ctx, &cur); perr != nil {
+			ns.log.Warn("restore the catalog's meta record of a version; scrub reports it", "err", perr)
+		}
+	case errors.Is(gerr, catalog.ErrNotFound) || errors.Is(gerr, catalog.ErrNoSuchBucket):
+		if derr := ns.store.Delete(ctx, metaName); derr != nil {
+			ns.log.Warn("delete the meta record of a version not written; scrub reports it", "err", derr)
+		}
+	default:
+		ns.log.Warn("the catalog cannot tell whether a version was written; its meta record and blobs stay for scrub", "err", gerr)
+		unknown = true
+	}
+	if unknown {
+		return fmt.Errorf("%w: %w", errOutcomeUnknown, mapCatalogErr(err, rec.Bucket, rec.Key))
+	}
+	return mapCatalogErr(err, rec.Bucket, rec.Key)
+}
+
+// restoreVersion puts back on the store the record the catalog holds for
+// the version v, over a record that a write which did not land in the
+// catalog left there, as restoreRecord does with anew for an object
+// without versions: the catalog answered, so a record in the catalog form
+// is sealed anew under a new generation, which goes to the catalog first
+// and then to the store, and both agree again. Should the catalog not
+// take it, the record is sealed anew under its own generation and put on
+// the store only (restoreRecord), which scrub reports and repair reseals.
+// A record in the sealed form goes back as it is. The caller holds the
+// key's lock.
+func (ns *Namespace) restoreVersion(ctx context.Context, v *catalog.Version) error {
+	metaName, id := ns.names.version(v.Bucket, v.Key, v.VersionID)
+	if isSealedForm(v.Record) {
+		return ns.restoreRecord(ctx, metaName, v.Record, id, false)
+	}
+	r, err := ns.openVersion(v)
+	if err != nil {
+		return err
+	}
+	r.VersionID, r.Seq = v.VersionID, v.Seq
+	r.Generation = ns.nextGeneration(v.Generation)
+	sealed, err := ns.sealRecord(r, id)
+	if err == nil {
+		_, err = ns.cat.PutVersion(ctx, ns.versionOf(r, sealed))
+	}
+	switch {
+	case err == nil:
+		if err := ns.putBytes(ctx, metaName, sealed); err != nil {
+			return fmt.Errorf("write meta record: %w", err)
+		}
+		ns.log.Info("sealed a version's meta record anew: no provider held the catalog's", "bucket", v.Bucket, "key", v.Key, "version", v.VersionID, "generation", r.Generation)
+		return nil
+	case errors.Is(err, catalog.ErrStale):
+		return nil // written anew meanwhile
+	}
+	ns.log.Warn("restore a version's meta record: the catalog does not take it anew; scrub reports the copies", "err", err)
+	return ns.restoreRecord(ctx, metaName, v.Record, id, false)
 }
 
 // openVersion authenticates the record of a catalog version.
@@ -433,15 +511,11 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 		return DeleteResult{}, err
 	}
 	removed, err := ns.cat.DeleteVersion(ctx, tomb, catalog.DeleteVersionOptions{BypassGovernance: o.BypassGovernance})
+	if err != nil {
+		ns.undoDeleteVersion(ctx, &v)
+	}
 	switch {
 	case errors.Is(err, catalog.ErrLocked):
-		// Locked meanwhile: put the version's record back.
-		if cur, gerr := ns.cat.GetVersion(ctx, bucket, key, o.VersionID); gerr == nil {
-			metaName, id := ns.names.version(bucket, key, o.VersionID)
-			if perr := ns.restoreRecord(ctx, metaName, cur.Record, id, false); perr != nil {
-				ns.log.Warn("restore locked meta record", "err", perr)
-			}
-		}
 		return DeleteResult{}, lockedError(&v, now)
 	case errors.Is(err, catalog.ErrStale):
 		return DeleteResult{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, bucket, key)
@@ -456,6 +530,34 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 		}
 	}
 	return DeleteResult{VersionID: o.VersionID, DeleteMarker: v.DeleteMarker}, nil
+}
+
+// undoDeleteVersion puts the store back as the catalog has it after
+// DeleteVersion of the version v failed (locked meanwhile, a newer write
+// of it won, or the catalog failed): the record the catalog holds for the
+// version goes back over the tombstone. A catalog that no longer holds
+// the version (the deletion landed, its answer lost) keeps the
+// tombstone. When the catalog cannot be read, v's record goes back on the
+// store only, as deleteObject does: should the deletion have landed, the
+// catalog holds its tombstone, which repair puts back over the record,
+// whereas a tombstone left on the store for a deletion that did not land
+// would be taken over by repair and lose the version. The caller holds
+// the key's lock.
+func (ns *Namespace) undoDeleteVersion(ctx context.Context, v *catalog.Version) {
+	ctx = context.WithoutCancel(ctx)
+	cur, err := ns.cat.GetVersion(ctx, v.Bucket, v.Key, v.VersionID)
+	switch {
+	case err == nil:
+		if perr := ns.restoreVersion(ctx, &cur); perr != nil {
+			ns.log.Warn("restore the meta record of a version not deleted; scrub reports it", "err", perr)
+		}
+	case errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket):
+	default:
+		metaName, id := ns.names.version(v.Bucket, v.Key, v.VersionID)
+		if perr := ns.restoreRecord(ctx, metaName, v.Record, id, false); perr != nil {
+			ns.log.Warn("restore the meta record of a version not deleted; scrub reports it", "err", perr)
+		}
+	}
 }
 
 // writeVersionTombstone seals a tombstone of one version at a generation
