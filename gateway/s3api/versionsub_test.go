@@ -132,11 +132,20 @@ func TestVersionSubresources(t *testing.T) {
 		{"attributes of a missing version", "GET", "/unit/k?attributes&versionId=" + missing, attrs, "", 404, "<Code>NoSuchVersion</Code>", nil},
 		{"attributes of a version without attributes", "GET", "/unit/k?attributes&versionId=" + v1, nil, "", 400, "<Code>InvalidArgument</Code>", nil},
 
+		// ACL of one version.
+		{"ACL of the old version", "GET", "/unit/k?acl&versionId=" + v1, nil, "", 200, "<AccessControlPolicy", nil},
+		{"ACL of a delete marker", "GET", "/unit/gone?acl&versionId=" + dm, nil, "", 405, "<Code>MethodNotAllowed</Code>", deleteMarker},
+		{"ACL of a missing version", "GET", "/unit/k?acl&versionId=" + missing, nil, "", 404, "<Code>NoSuchVersion</Code>", nil},
+		{"ACL of an empty version id", "GET", "/unit/k?acl&versionId=", nil, "", 400, "<Message>Version id cannot be the empty string</Message>", nil},
+
 		// Operations that take no version ID.
 		{"ListParts", "GET", "/unit/k?uploadId=abc&versionId=" + v1, nil, "", 400, noVersionID, nil},
 		{"AbortMultipartUpload", "DELETE", "/unit/k?uploadId=abc&versionId=" + v1, nil, "", 400, noVersionID, nil},
 		{"UploadPart", "PUT", "/unit/k?partNumber=1&uploadId=abc&versionId=" + v1, nil, "x", 400, noVersionID, nil},
 		{"CreateMultipartUpload", "POST", "/unit/k?uploads&versionId=" + v1, nil, "", 400, noVersionID, nil},
+		{"CompleteMultipartUpload", "POST", "/unit/k?uploadId=abc&versionId=" + v1, nil, "<CompleteMultipartUpload/>", 400, noVersionID, nil},
+		{"UploadPartCopy", "PUT", "/unit/k?partNumber=1&uploadId=abc&versionId=" + v1, map[string]string{"X-Amz-Copy-Source": "/unit/k"}, "", 400, noVersionID, nil},
+		{"CopyObject onto a version", "PUT", "/unit/k?versionId=" + v1, map[string]string{"X-Amz-Copy-Source": "/unit/k?versionId=" + v2}, "", 400, noVersionID, nil},
 		{"PutObject", "PUT", "/unit/k?versionId=" + v1, nil, "overwritten", 400, noVersionID, nil},
 		{"which wrote nothing", "GET", "/unit/k?versionId=" + v1, nil, "", 200, "one", nil},
 		{"nor a new version", "GET", "/unit/k", nil, "", 200, "two!", map[string]string{"X-Amz-Version-Id": v2}},
