@@ -29,6 +29,15 @@ func TestVersionTags(t *testing.T) {
 	ns := e.ns
 	big := "blob " + strings.Repeat("x", gateway.InlineMax)
 	e.putv(t, "bucket", "plain", "unversioned")
+	// A null version from before versioning, below a newer version.
+	if err := ns.CreateBucket(ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	e.putv(t, "later", "k", "before versioning")
+	if err := ns.SetBucketVersioning(ctx, "later", gateway.VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	newer := e.putv(t, "later", "k", "after versioning")
 	if err := ns.CreateBucketWith(ctx, "locked", gateway.CreateBucketOptions{ObjectLock: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +76,8 @@ func TestVersionTags(t *testing.T) {
 		{"a version in an unversioned bucket", "bucket", "plain", v1.VersionID, tags, gateway.ErrNoSuchVersion},
 		{"the null version in an unversioned bucket", "bucket", "plain", gateway.NullVersion, map[string]string{"n": "1"}, nil},
 		{"the null version of a missing key", "bucket", "none", gateway.NullVersion, tags, gateway.ErrNoSuchVersion},
+		{"a null version from before versioning", "later", "k", gateway.NullVersion, map[string]string{"old": "1"}, nil},
+		{"the version above it", "later", "k", newer.VersionID, map[string]string{"new": "1"}, nil},
 		{"a missing bucket", "nobucket", "k", v1.VersionID, tags, gateway.ErrNoSuchBucket},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,6 +131,16 @@ func TestVersionTags(t *testing.T) {
 	}
 	if o, err := ns.Object(ctx, "bucket", "plain"); err != nil || !maps.Equal(o.Tags, map[string]string{"n": "1"}) {
 		t.Errorf("unversioned object's tags: %v, %v", o, err)
+	}
+
+	if got, want := listVersions(t, ns, "later"), []string{"k?" + newer.VersionID + "*", "k?null"}; !slices.Equal(got, want) {
+		t.Errorf("versions after tagging the null version: %q, want %q", got, want)
+	}
+	if got := readVersion(t, ns, "later", "k", gateway.NullVersion); got != "before versioning" {
+		t.Errorf("null version's bytes after tagging: %q", got)
+	}
+	if o, err := ns.Object(ctx, "later", "k"); err != nil || !maps.Equal(o.Tags, map[string]string{"new": "1"}) {
+		t.Errorf("current object after tagging the null version and itself: %v, %v", o, err)
 	}
 
 	// The providers' records: a catalog rebuilt from either one alone
