@@ -101,6 +101,10 @@ func TestAccessRules(t *testing.T) {
 			_, err := ns.SetTags(ctx, "shared", "doc", map[string]string{"k": "v"})
 			return err
 		}, gateway.AccessWrite},
+		{"SetVersionTags", func(ctx context.Context) error {
+			_, err := ns.SetVersionTags(ctx, "shared", "doc", gateway.NullVersion, map[string]string{"k": "v"})
+			return err
+		}, gateway.AccessWrite},
 		{"SetProps", func(ctx context.Context) error {
 			_, err := ns.SetProps(ctx, "shared", "doc", map[string]string{"p": "v"}, nil)
 			return err

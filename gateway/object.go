@@ -959,6 +959,7 @@ func (ns *Namespace) SetTags(ctx context.Context, bucket, key string, tags map[s
 	rec := &record{
 		Kind: kindObject, Bucket: bucket, Key: key, Size: o.rec.Size, ETag: o.rec.ETag,
 		ModTime: o.rec.ModTime, Meta: o.rec.Meta, Props: o.rec.Props, Tags: cloneTags(tags), Parts: o.rec.Parts,
+		Checksum: o.rec.Checksum,
 	}
 	return ns.commitLocked(ctx, rec, PutOptions{IfMatch: o.rec.ETag, inPlace: true})
 }

@@ -100,6 +100,7 @@ func (ns *Namespace) SetAttrs(ctx context.Context, bucket, key string, set map[s
 	rec := &record{
 		Kind: kindObject, Bucket: bucket, Key: key, Size: o.rec.Size, ETag: o.rec.ETag,
 		ModTime: o.rec.ModTime, Meta: newMeta, Props: props, Tags: o.rec.Tags, Parts: o.rec.Parts,
+		Checksum: o.rec.Checksum,
 	}
 	// The same blobs stay referenced: commit deletes only superseded ones.
 	// IfMatch pins the version read above against writers of other

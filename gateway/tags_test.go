@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/checksum"
 )
 
 // TestTags checks that an object's tags are kept in its meta record by
@@ -110,6 +111,25 @@ func TestTags(t *testing.T) {
 	}
 	if o, err := ns.Object(ctx, "bucket", "mp"); err != nil || !maps.Equal(o.Tags, tags) {
 		t.Errorf("multipart object tags %v (%v), want %v", o.Tags, err, tags)
+	}
+
+	// Tags and properties keep the object's checksum.
+	ck, err := ns.PutObject(ctx, "bucket", "summed", strings.NewReader("summed"), 6, gateway.PutOptions{Checksum: checksum.SHA256})
+	if err != nil || ck.Checksum == nil {
+		t.Fatalf("put with a checksum: %+v, %v", ck, err)
+	}
+	for _, change := range []func() (gateway.ObjectInfo, error){
+		func() (gateway.ObjectInfo, error) { return ns.SetTags(ctx, "bucket", "summed", other) },
+		func() (gateway.ObjectInfo, error) {
+			return ns.SetProps(ctx, "bucket", "summed", map[string]string{"{DAV:}x": "y"}, nil)
+		},
+	} {
+		if _, err := change(); err != nil {
+			t.Fatal(err)
+		}
+		if o, err := ns.Object(ctx, "bucket", "summed"); err != nil || o.Checksum == nil || o.Checksum.String() != ck.Checksum.String() {
+			t.Errorf("checksum after a change of tags or properties: %+v, %v; want %v", o, err, ck.Checksum)
+		}
 	}
 }
 

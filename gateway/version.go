@@ -611,6 +611,64 @@ func (ns *Namespace) ObjectVersion(ctx context.Context, bucket, key, versionID s
 	return &Object{ObjectInfo: info, ns: ns, rec: r}, nil
 }
 
+// SetVersionTags replaces the tags of one version of bucket/key (nil or
+// empty: removes them), as S3's PutObjectTagging and DeleteObjectTagging
+// with a versionId do. Only that version's record changes, one generation
+// up, as SetObjectRetention changes it: its data, ETag, checksum,
+// modification time, lock and place among the key's versions stay, and
+// the current object changes only if it is that version. In a bucket that
+// never had versioning the null version is the object itself (SetTags).
+// A delete marker is a *DeleteMarkerError, an unknown version
+// ErrNoSuchVersion.
+func (ns *Namespace) SetVersionTags(ctx context.Context, bucket, key, versionID string, tags map[string]string) (ObjectInfo, error) {
+	if err := ns.Authorize(ctx, bucket, AccessWrite); err != nil {
+		return ObjectInfo{}, err
+	}
+	if err := checkKey(key); err != nil {
+		return ObjectInfo{}, err
+	}
+	if err := checkVersionID(versionID); err != nil {
+		return ObjectInfo{}, err
+	}
+	cfg, err := ns.BucketVersioning(ctx, bucket)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	if cfg.Status == "" {
+		// No versions: the catalog must keep the key's unversioned
+		// entry, which PutVersion would turn into a null version.
+		if versionID != NullVersion {
+			return ObjectInfo{}, fmt.Errorf("%w: %s/%s?versionId=%s", ErrNoSuchVersion, bucket, key, versionID)
+		}
+		info, err := ns.SetTags(ctx, bucket, key, tags)
+		if errors.Is(err, ErrNoSuchKey) {
+			return ObjectInfo{}, fmt.Errorf("%w: %s/%s?versionId=%s", ErrNoSuchVersion, bucket, key, versionID)
+		}
+		return info, err
+	}
+	unlock, lerr := ns.lock(ctx, bucket, key)
+	if lerr != nil {
+		return ObjectInfo{}, lerr
+	}
+	defer unlock()
+	v, err := ns.cat.GetVersion(ctx, bucket, key, versionID)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return ObjectInfo{}, fmt.Errorf("%w: %s/%s?versionId=%s", ErrNoSuchVersion, bucket, key, versionID)
+	}
+	if err != nil {
+		return ObjectInfo{}, mapCatalogErr(err, bucket, key)
+	}
+	if v.DeleteMarker {
+		return ObjectInfo{}, &DeleteMarkerError{Bucket: bucket, Key: key, VersionID: v.VersionID}
+	}
+	r, err := ns.openVersion(&v)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	r.Tags = cloneTags(tags)
+	return ns.rewriteVersion(ctx, &v, r)
+}
+
 // VersionInfo describes one version in a listing.
 type VersionInfo struct {
 	Key, VersionID string

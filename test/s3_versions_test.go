@@ -782,3 +782,129 @@ func TestVersionsMaintenanceCLI(t *testing.T) {
 		t.Errorf("restored %d versions, want %d", restored, len(versions))
 	}
 }
+
+// TestS3VersionSubresourcesAWSCLI drives the requests on one version that
+// aws cli sends with --version-id: get/put/delete-object-tagging,
+// get-object-attributes, put/get-object-retention and
+// put/get-object-legal-hold on a version that is not the current one, and
+// their refusals on a delete marker and a missing version. The tags and
+// the lock live in the version's record on the providers: a catalog
+// rebuilt from one provider alone still has them.
+func TestS3VersionSubresourcesAWSCLI(t *testing.T) {
+	t.Parallel()
+	g := StartGateway(t, Setup{Local: 2})
+	aws := NewAWS(t, g)
+	const bucket = "vault"
+	aws.Must("s3api", "create-bucket", "--bucket", bucket, "--object-lock-enabled-for-bucket")
+	v1 := putVersion(t, aws, bucket, "db.dump", "monday")
+	v2 := putVersion(t, aws, bucket, "db.dump", "tuesday!")
+	tagsOf := func(id string) string {
+		t.Helper()
+		args := []string{"s3api", "get-object-tagging", "--bucket", bucket, "--key", "db.dump"}
+		if id != "" {
+			args = append(args, "--version-id", id)
+		}
+		var out struct {
+			VersionId string
+			TagSet    []struct{ Key, Value string }
+		}
+		stdout := aws.Must(args...).Stdout
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+			t.Fatalf("get-object-tagging: %v\n%s", err, stdout)
+		}
+		if id != "" && out.VersionId != id {
+			t.Errorf("get-object-tagging --version-id %s answered version %q", id, out.VersionId)
+		}
+		var kv []string
+		for _, tag := range out.TagSet {
+			kv = append(kv, tag.Key+"="+tag.Value)
+		}
+		return strings.Join(kv, ",")
+	}
+
+	out := aws.Must("s3api", "put-object-tagging", "--bucket", bucket, "--key", "db.dump", "--version-id", v1,
+		"--tagging", `{"TagSet":[{"Key":"day","Value":"monday"},{"Key":"keep","Value":"yes"}]}`).Stdout
+	if !strings.Contains(out, v1) {
+		t.Errorf("put-object-tagging --version-id: %s", out)
+	}
+	if got := tagsOf(v1); got != "day=monday,keep=yes" {
+		t.Errorf("tags of v1: %q", got)
+	}
+	if got := tagsOf(""); got != "" {
+		t.Errorf("tags of the current version after tagging v1: %q", got)
+	}
+	aws.Must("s3api", "put-object-tagging", "--bucket", bucket, "--key", "db.dump", "--version-id", v2,
+		"--tagging", `{"TagSet":[{"Key":"day","Value":"tuesday"}]}`)
+	aws.Must("s3api", "delete-object-tagging", "--bucket", bucket, "--key", "db.dump", "--version-id", v2)
+	if got := tagsOf(v2); got != "" {
+		t.Errorf("tags of v2 after delete-object-tagging: %q", got)
+	}
+	if got := tagsOf(v1); got != "day=monday,keep=yes" {
+		t.Errorf("tags of v1 after deleting v2's: %q", got)
+	}
+
+	out = aws.Must("s3api", "get-object-attributes", "--bucket", bucket, "--key", "db.dump", "--version-id", v1,
+		"--object-attributes", "ETag", "ObjectSize").Stdout
+	sum := md5.Sum([]byte("monday"))
+	if !strings.Contains(out, `"ObjectSize": 6`) || !strings.Contains(out, fmt.Sprintf("%x", sum)) || !strings.Contains(out, v1) {
+		t.Errorf("get-object-attributes --version-id: %s", out)
+	}
+
+	until := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
+	aws.Must("s3api", "put-object-retention", "--bucket", bucket, "--key", "db.dump", "--version-id", v1,
+		"--retention", `{"Mode":"GOVERNANCE","RetainUntilDate":"`+until.Format(time.RFC3339)+`"}`)
+	wantFailure(t, "get-object-retention of the current version", aws.Run("s3api", "get-object-retention", "--bucket", bucket, "--key", "db.dump"),
+		"NoSuchObjectLockConfiguration")
+	wantFailure(t, "shortening the GOVERNANCE retention without the bypass", aws.Run("s3api", "put-object-retention", "--bucket", bucket, "--key", "db.dump",
+		"--version-id", v1, "--retention", `{"Mode":"GOVERNANCE","RetainUntilDate":"`+until.Add(-time.Hour).Format(time.RFC3339)+`"}`), "AccessDenied")
+	aws.Must("s3api", "put-object-retention", "--bucket", bucket, "--key", "db.dump", "--version-id", v1, "--bypass-governance-retention",
+		"--retention", `{"Mode":"GOVERNANCE","RetainUntilDate":"`+until.Add(-time.Hour).Format(time.RFC3339)+`"}`)
+	aws.Must("s3api", "put-object-retention", "--bucket", bucket, "--key", "db.dump", "--version-id", v1,
+		"--retention", `{"Mode":"COMPLIANCE","RetainUntilDate":"`+until.Format(time.RFC3339)+`"}`)
+	wantFailure(t, "shortening the COMPLIANCE retention with the bypass", aws.Run("s3api", "put-object-retention", "--bucket", bucket, "--key", "db.dump",
+		"--version-id", v1, "--bypass-governance-retention", "--retention", `{"Mode":"COMPLIANCE","RetainUntilDate":"`+until.Add(-time.Hour).Format(time.RFC3339)+`"}`), "AccessDenied")
+	aws.Must("s3api", "put-object-legal-hold", "--bucket", bucket, "--key", "db.dump", "--version-id", v2, "--legal-hold", "Status=ON")
+	if out := aws.Must("s3api", "get-object-legal-hold", "--bucket", bucket, "--key", "db.dump", "--version-id", v1).Stdout; !strings.Contains(out, `"OFF"`) {
+		t.Errorf("legal hold of v1: %s", out)
+	}
+	wantFailure(t, "delete of the held version", aws.Run("s3api", "delete-object", "--bucket", bucket, "--key", "db.dump", "--version-id", v2), "AccessDenied")
+	wantFailure(t, "delete of the retained version", aws.Run("s3api", "delete-object", "--bucket", bucket, "--key", "db.dump", "--version-id", v1,
+		"--bypass-governance-retention"), "AccessDenied")
+
+	var del struct{ VersionId string }
+	if err := json.Unmarshal([]byte(aws.Must("s3api", "delete-object", "--bucket", bucket, "--key", "db.dump").Stdout), &del); err != nil || del.VersionId == "" {
+		t.Fatalf("delete-object: %v %+v", err, del)
+	}
+	for what, args := range map[string][]string{
+		"get-object-tagging":    {"get-object-tagging"},
+		"put-object-tagging":    {"put-object-tagging", "--tagging", `{"TagSet":[{"Key":"a","Value":"b"}]}`},
+		"delete-object-tagging": {"delete-object-tagging"},
+		"put-object-retention":  {"put-object-retention", "--retention", `{"Mode":"GOVERNANCE","RetainUntilDate":"` + until.Format(time.RFC3339) + `"}`},
+		"put-object-legal-hold": {"put-object-legal-hold", "--legal-hold", "Status=ON"},
+	} {
+		args = append([]string{"s3api", args[0], "--bucket", bucket, "--key", "db.dump", "--version-id", del.VersionId}, args[1:]...)
+		wantFailure(t, what+" of a delete marker", aws.Run(args...), "MethodNotAllowed")
+	}
+	wantFailure(t, "get-object-tagging of a missing version", aws.Run("s3api", "get-object-tagging", "--bucket", bucket, "--key", "db.dump",
+		"--version-id", "0123456789abcdef0123456789abcdef"), "NoSuchVersion")
+
+	// The records on a provider carry the tags and the lock.
+	g.Stop()
+	g.mustRun(t, 0, "rebuild-catalog", "-c", g.Config, "--from", "local1", "--force")
+	g.Start()
+	if got := tagsOf(v1); got != "day=monday,keep=yes" {
+		t.Errorf("tags of v1 after rebuild-catalog: %q", got)
+	}
+	out = aws.Must("s3api", "get-object-retention", "--bucket", bucket, "--key", "db.dump", "--version-id", v1).Stdout
+	if !strings.Contains(out, `"COMPLIANCE"`) || !strings.Contains(out, until.Format("2006-01-02T15:04:05")) {
+		t.Errorf("retention of v1 after rebuild-catalog: %s", out)
+	}
+	if out := aws.Must("s3api", "get-object-legal-hold", "--bucket", bucket, "--key", "db.dump", "--version-id", v2).Stdout; !strings.Contains(out, `"ON"`) {
+		t.Errorf("legal hold of v2 after rebuild-catalog: %s", out)
+	}
+	for id, want := range map[string]string{v1: "monday", v2: "tuesday!"} {
+		if got, r := getVersion(t, aws, bucket, "db.dump", id); got != want {
+			t.Errorf("bytes of %s after rebuild-catalog: %q %s; want %q", id, got, r.Stderr, want)
+		}
+	}
+}

@@ -170,7 +170,7 @@ func sameGrants(in policyIn, p accessControlPolicy) bool {
 const maxACLBody = 64 << 10
 
 // aclRequest answers GET and PUT ?acl of a bucket (object empty) or an
-// object. A PUT is accepted when it asks for what the bucket already has:
+// object (with a versionId: that version of it). A PUT is accepted when it asks for what the bucket already has:
 // a canned ACL of private or bucket-owner-full-control, or a policy that
 // grants exactly what GetBucketAcl shows; anything else is
 // AccessControlListNotSupported.
@@ -197,7 +197,17 @@ func aclRequest(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, b
 		return
 	}
 	if object != "" {
-		if _, err := ns.Object(ctx, bucket, object); err != nil {
+		id, e := versionParam(r.URL.Query())
+		if e != nil {
+			writeError(w, r, e)
+			return
+		}
+		if id != "" {
+			_, err = ns.ObjectVersion(ctx, bucket, object, id)
+		} else {
+			_, err = ns.Object(ctx, bucket, object)
+		}
+		if err != nil {
 			writeNSError(w, r, err, bucket, object)
 			return
 		}

@@ -113,8 +113,9 @@ type attributesChecksum struct {
 // objectAttributes answers GetObjectAttributes from the namespace; gofakes3
 // knows a multipart ETag only without its "-<parts>" suffix. Checksum is
 // the object's stored checksum (none for an object stored before checksums
-// were kept); the parts of a multipart object carry their own.
-func objectAttributes(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bucket, key string) {
+// were kept); the parts of a multipart object carry their own. versionID,
+// if not empty, names the version asked for.
+func objectAttributes(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bucket, key, versionID string) {
 	attrs := map[string]bool{}
 	for _, v := range r.Header.Values("X-Amz-Object-Attributes") {
 		for _, a := range strings.Split(v, ",") {
@@ -152,7 +153,13 @@ func objectAttributes(ns *gateway.Namespace, w http.ResponseWriter, r *http.Requ
 		}
 		marker = n
 	}
-	o, err := ns.Object(r.Context(), bucket, key)
+	var o *gateway.Object
+	var err error
+	if versionID != "" {
+		o, err = ns.ObjectVersion(r.Context(), bucket, key, versionID)
+	} else {
+		o, err = ns.Object(r.Context(), bucket, key)
+	}
 	if err != nil {
 		writeNSError(w, r, err, bucket, key)
 		return
@@ -198,6 +205,9 @@ func objectAttributes(ns *gateway.Namespace, w http.ResponseWriter, r *http.Requ
 	body, _ := xml.Marshal(res)
 	w.Header().Set("Content-Type", "application/xml")
 	w.Header().Set("Last-Modified", o.ModTime.UTC().Format(http.TimeFormat))
+	if o.VersionID != "" {
+		w.Header().Set(hdrVersionID, o.VersionID)
+	}
 	w.WriteHeader(http.StatusOK)
 	w.Write([]byte(xml.Header))
 	w.Write(body)

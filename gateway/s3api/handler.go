@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -176,6 +177,17 @@ var unsupported = []string{
 	"select", "session", "torrent", "website",
 }
 
+// unsupportedSub returns the first sub-resource of q that the gateway does
+// not implement, "" if none.
+func unsupportedSub(q url.Values) string {
+	for _, sub := range unsupported {
+		if q.Has(sub) {
+			return sub
+		}
+	}
+	return ""
+}
+
 // normalize answers NotImplemented for unsupported sub-resources and takes
 // the checksum headers into the request state (prepareChecksums), hiding
 // them from gofakes3, which would take X-Amz-Checksum-Algorithm for a
@@ -228,12 +240,10 @@ func normalize(ns *gateway.Namespace, cors *corsCache, list *lister, next http.H
 		if versionRoutes(ns, w, r, bucket, object) {
 			return
 		}
-		for _, sub := range unsupported {
-			if _, ok := q[sub]; ok {
-				writeError(w, r, &apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
-					Message: fmt.Sprintf("The %s sub-resource is not supported by this gateway.", sub)})
-				return
-			}
+		if sub := unsupportedSub(q); sub != "" {
+			writeError(w, r, &apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
+				Message: fmt.Sprintf("The %s sub-resource is not supported by this gateway.", sub)})
+			return
 		}
 		if e := checkStorageClass(r); e != nil {
 			writeError(w, r, e)
@@ -262,7 +272,7 @@ func normalize(ns *gateway.Namespace, cors *corsCache, list *lister, next http.H
 			return
 		}
 		if _, ok := q["attributes"]; ok && object != "" && r.Method == http.MethodGet {
-			objectAttributes(ns, w, r, bucket, object)
+			objectAttributes(ns, w, r, bucket, object, "")
 			return
 		}
 		if isListObjects(r, q, bucket, object) {

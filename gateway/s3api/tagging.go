@@ -283,3 +283,52 @@ func objectTags(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, b
 	w.WriteHeader(http.StatusOK)
 	w.Write(tagSetXML(o.Tags))
 }
+
+// objectVersionTagging answers GetObjectTagging, PutObjectTagging and
+// DeleteObjectTagging of one version (id, not empty). The tags live in
+// the version's sealed record; the answers carry the version ID, as S3's.
+func objectVersionTagging(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bucket, key, id string) {
+	ctx := r.Context()
+	switch r.Method {
+	case http.MethodGet:
+		o, err := ns.ObjectVersion(ctx, bucket, key, id)
+		if err != nil {
+			writeNSError(w, r, err, bucket, key)
+			return
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		w.Header().Set(hdrVersionID, id)
+		w.WriteHeader(http.StatusOK)
+		w.Write(tagSetXML(o.Tags))
+	case http.MethodPut, http.MethodDelete:
+		var tags map[string]string
+		if r.Method == http.MethodPut {
+			var e *apiError
+			var err error
+			tags, _, e, err = parseTaggingBody(r, maxObjectTags, "object")
+			if err != nil {
+				// A body that failed verification: the sigv4
+				// middleware replaces this answer with the body's
+				// error.
+				writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: "IncompleteBody", Message: err.Error()})
+				return
+			}
+			if e != nil {
+				writeError(w, r, e)
+				return
+			}
+		}
+		if _, err := ns.SetVersionTags(ctx, bucket, key, id, tags); err != nil {
+			writeNSError(w, r, err, bucket, key)
+			return
+		}
+		w.Header().Set(hdrVersionID, id)
+		if r.Method == http.MethodDelete {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	default:
+		writeError(w, r, methodNotAllowed())
+	}
+}

@@ -87,24 +87,33 @@ func versionRoutes(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request
 		}
 	}
 	if object != "" && q.Has("versionId") {
-		id := q.Get("versionId")
-		if id == "" {
-			writeError(w, r, argError("Version id cannot be the empty string"))
+		id, e := versionParam(q)
+		if e != nil {
+			writeError(w, r, e)
 			return true
 		}
-		switch r.Method {
-		case http.MethodGet, http.MethodHead, http.MethodDelete:
-			if q.Has("tagging") || q.Has("attributes") || q.Has("uploadId") {
-				writeError(w, r, &apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
-					Message: "This request on an object version is not supported by this gateway."})
-				return true
-			}
+		switch {
+		case q.Has("tagging"):
+			objectVersionTagging(ns, w, r, bucket, object, id)
+			return true
+		case q.Has("attributes") && r.Method == http.MethodGet:
+			objectAttributes(ns, w, r, bucket, object, id)
+			return true
+		case unsupportedSub(q) != "":
+			// A sub-resource the gateway has for no version of an
+			// object: normalize answers NotImplemented.
+			return false
+		case q.Has("uploadId") || q.Has("uploads"):
+			writeError(w, r, errNoVersionID)
+			return true
+		case r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodDelete:
 			st.versionID = id
 			q.Del("versionId")
 			r.URL.RawQuery = q.Encode()
 		default:
-			writeError(w, r, &apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
-				Message: "This request on an object version is not supported by this gateway."})
+			// PutObject, CopyObject, POST: S3 takes no version ID
+			// there either.
+			writeError(w, r, errNoVersionID)
 			return true
 		}
 	}
@@ -137,6 +146,23 @@ func versionRoutes(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request
 		}
 	}
 	return false
+}
+
+// errNoVersionID is S3's answer to a versionId on an operation that takes
+// none (PutObject, UploadPart, ListParts, CompleteMultipartUpload ...).
+var errNoVersionID = argError("This operation does not accept a version-id.")
+
+// versionParam returns the versionId of a request on an object: empty
+// when it has none, an error when it is present but empty.
+func versionParam(q url.Values) (string, *apiError) {
+	if !q.Has("versionId") {
+		return "", nil
+	}
+	id := q.Get("versionId")
+	if id == "" {
+		return "", argError("Version id cannot be the empty string")
+	}
+	return id, nil
 }
 
 // lockHeaders takes the x-amz-object-lock-* headers of a write into st.
@@ -471,7 +497,11 @@ type retentionBody struct {
 
 // objectRetention answers Get/PutObjectRetention.
 func objectRetention(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bucket, key string) {
-	id := r.URL.Query().Get("versionId")
+	id, e := versionParam(r.URL.Query())
+	if e != nil {
+		writeError(w, r, e)
+		return
+	}
 	switch r.Method {
 	case http.MethodGet:
 		ret, err := ns.ObjectRetention(r.Context(), bucket, key, id)
@@ -528,7 +558,11 @@ type legalHoldBody struct {
 
 // objectLegalHold answers Get/PutObjectLegalHold.
 func objectLegalHold(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bucket, key string) {
-	id := r.URL.Query().Get("versionId")
+	id, e := versionParam(r.URL.Query())
+	if e != nil {
+		writeError(w, r, e)
+		return
+	}
 	switch r.Method {
 	case http.MethodGet:
 		on, err := ns.ObjectLegalHold(r.Context(), bucket, key, id)

@@ -47,7 +47,7 @@ func TestVersionsRaw(t *testing.T) {
 		{"GET of a missing version", "GET", "/unit/k?versionId=0123456789abcdef0123456789abcdef", nil, "", 404, "NoSuchVersion", nil},
 		{"GET of a malformed version", "GET", "/unit/k?versionId=../../x", nil, "", 400, "InvalidArgument", nil},
 		{"empty version id", "GET", "/unit/k?versionId=", nil, "", 400, "InvalidArgument", nil},
-		{"tagging of a version", "GET", "/unit/k?tagging&versionId=" + vid, nil, "", 501, "NotImplemented", nil},
+		{"tagging of a version", "GET", "/unit/k?tagging&versionId=" + vid, nil, "", 200, "<TagSet></TagSet>", map[string]string{"X-Amz-Version-Id": vid}},
 		{"versions listing", "GET", "/unit?versions", nil, "", 200, "<DeleteMarker><Key>k</Key><VersionId>" + marker + "</VersionId><IsLatest>true</IsLatest>", nil},
 		{"bad max-keys", "GET", "/unit?versions&max-keys=x", nil, "", 400, "InvalidArgument", nil},
 		{"versioning off", "PUT", "/unit?versioning", nil, `<VersioningConfiguration><Status>Off</Status></VersioningConfiguration>`, 400, "IllegalVersioningConfigurationException", nil},
