@@ -353,3 +353,100 @@ func TestDoSLoginThrottle(t *testing.T) {
 		t.Logf("serve output:\n%s", out)
 	}
 }
+
+// TestDoSLoginThrottleAdmin makes wrong signatures from 127.0.0.3 on the
+// S3 listener and on the admin API of the real binary with the default
+// limits: they count together, so that after 5 on each (10 in all) the
+// right signature from that address is refused on both listeners (503,
+// Retry-After; the admin API's answer is its JSON error), while
+// /healthz answers it and the user on 127.0.0.1 is not affected. The
+// refusals show in twincrypt_login_refused_total.
+func TestDoSLoginThrottleAdmin(t *testing.T) {
+	g := StartGateway(t, Setup{Local: 2, Share: true})
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}}
+	attacker := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+	defer attacker.CloseIdleConnections()
+	s3URL := g.Endpoint() + "/"
+	adminURL := "http://" + g.AdminAddr + "/api/v1/shares"
+	send := func(c *http.Client, url, secret string) (int, http.Header, string) {
+		t.Helper()
+		req, err := http.NewRequest("GET", url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if secret != "" {
+			req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+			req = signer.SignV4(*req, g.AccessKey, secret, "", "us-east-1")
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	const wrong = "0123456789abcdef0123456789abcdef01234567"
+	tests := []struct {
+		name   string
+		client *http.Client
+		url    string
+		secret string // "": unsigned
+		times  int
+		status int
+		body   string // a part of the answer
+	}{
+		{"right S3 logins do not count", attacker, s3URL, g.SecretKey, 20, 200, ""},
+		{"right admin logins do not count", attacker, adminURL, g.SecretKey, 20, 200, `"shares"`},
+		{"wrong S3 signatures", attacker, s3URL, wrong, 5, 403, "SignatureDoesNotMatch"},
+		{"wrong admin signatures", attacker, adminURL, wrong, 4, 403, "SignatureDoesNotMatch"},
+		{"the right admin signature still works after 9", attacker, adminURL, g.SecretKey, 1, 200, `"shares"`},
+		{"the 10th failure", attacker, adminURL, wrong, 1, 403, "SignatureDoesNotMatch"},
+		{"then the right admin signature is refused", attacker, adminURL, g.SecretKey, 1, 503, `{
+  "error": "Please reduce your request rate."
+}`},
+		{"and the right S3 signature", attacker, s3URL, g.SecretKey, 1, 503, "<Code>SlowDown</Code>"},
+		{"healthz still answers", attacker, "http://" + g.AdminAddr + "/healthz", "", 1, 200, "ok"},
+		{"another address uses the admin API", http.DefaultClient, adminURL, g.SecretKey, 1, 200, `"shares"`},
+		{"and S3", http.DefaultClient, s3URL, g.SecretKey, 1, 200, ""},
+	}
+	refused := 0
+	for _, tt := range tests {
+		for i := range tt.times {
+			status, h, body := send(tt.client, tt.url, tt.secret)
+			if status != tt.status || !strings.Contains(body, tt.body) {
+				t.Fatalf("%s (#%d): %d %s, want %d with %q", tt.name, i+1, status, body, tt.status, tt.body)
+			}
+			if status == http.StatusServiceUnavailable {
+				refused++
+				if h.Get("Retry-After") == "" {
+					t.Errorf("%s: no Retry-After", tt.name)
+				}
+			}
+		}
+	}
+	if _, exposition := httpGet(t, "http://"+g.AdminAddr+"/metrics"); !strings.Contains(exposition, fmt.Sprintf("\ntwincrypt_login_refused_total %d\n", refused)) {
+		t.Errorf("twincrypt_login_refused_total is not %d", refused)
+	}
+	throttled := `msg="client throttled after failed logins" client=127.0.0.3 front_end=admin`
+	out := g.WaitOutput(func(out string) bool { return strings.Contains(out, throttled) })
+	for _, c := range []struct {
+		line string
+		n    int
+	}{
+		{`msg="s3 login failed" client=127.0.0.3 access_key=` + g.AccessKey + ` reason=SignatureDoesNotMatch method=GET path=/`, 5},
+		{`msg="admin login failed" client=127.0.0.3 access_key=` + g.AccessKey + ` reason=SignatureDoesNotMatch method=GET path=/api/v1/shares`, 5},
+		{`msg="client throttled after failed logins"`, 1},
+		{throttled, 1},
+	} {
+		if n := strings.Count(out, c.line); n != c.n {
+			t.Errorf("%d log lines with %s, want %d", n, c.line, c.n)
+		}
+	}
+	if strings.Contains(out, g.SecretKey) || strings.Contains(out, wrong) {
+		t.Errorf("a secret reached the log")
+	}
+	if t.Failed() {
+		t.Logf("serve output:\n%s", out)
+	}
+}

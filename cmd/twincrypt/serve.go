@@ -138,7 +138,8 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	// One throttle for both front ends: they share the users.
+	// One throttle for the S3 and WebDAV front ends and the admin API:
+	// they share the users.
 	throttle := shared.throttle
 	var downloads atomic.Int64
 	mx := newMetrics(st, throttle, &downloads)
@@ -202,7 +203,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 				return serveRemote(ctx, st, cfg.Path, req, out)
 			}
 			h := admin.New(admin.Options{
-				Shares: svc, Run: run, Users: users, Access: st.ns, Admins: admins(cfg), Logger: log,
+				Shares: svc, Run: run, Users: users, Throttle: throttle, Access: st.ns, Admins: admins(cfg), Logger: log,
 				Metrics: mx.Handler(), Ready: readiness(st), Debug: debugHandler(st.set.Traffic),
 			})
 			srv, err := listenServer("admin", cfg.Listen.Admin, h, lim, log, wrap)

@@ -4,7 +4,11 @@
 // made with a configured key pair (gateway/s3api/sigv4), exactly as S3
 // requests are; /healthz, /readyz and /metrics answer without
 // authentication, and /debug/ (runtime profiles and counters) requires the
-// same signature as /api/.
+// same signature as /api/. Failed logins (a wrong signature or an unknown
+// access key) are logged and counted per client address in the throttle
+// the S3 and WebDAV front ends share (gateway/guard); a signed request from
+// an address it throttles is answered 503 with Retry-After before its
+// signature is checked. The unauthenticated endpoints are not throttled.
 //
 // It holds the share-link API (docs/SHARING.md, "The admin API") and runs
 // maintenance commands (scrub, repair, gc, rebuild-catalog, keys) inside the
@@ -29,6 +33,7 @@ import (
 	"time"
 
 	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/guard"
 	"github.com/twincrypt/twincrypt/gateway/s3api/sigv4"
 	"github.com/twincrypt/twincrypt/gateway/share"
 )
@@ -47,6 +52,13 @@ type Options struct {
 	Run func(ctx context.Context, req RunRequest, out io.Writer) int
 	// Users maps access keys to secret keys.
 	Users map[string]string
+	// Throttle counts failed logins (a wrong signature or an unknown
+	// access key) per client address; a signed request from a client it
+	// throttles is answered 503 (see throttled) before its signature is
+	// checked. The gateway passes the throttle of its S3 and WebDAV
+	// front ends, so that failures on any listener count together. nil:
+	// no throttling.
+	Throttle *guard.Throttle
 	// Access runs the requests of users who are not administrators as
 	// those users (see Admins); nil: every user is an administrator.
 	Access Access
@@ -92,10 +104,14 @@ func New(o Options) http.Handler {
 			api.ServeHTTP(w, r)
 		})
 	}
-	verifier := sigv4.New(sigv4.StaticCredentials(o.Users))
-	mux.Handle("/api/", payloadHash(verifier.Middleware(asUser(o, h))))
+	verifier := sigv4.New(sigv4.StaticCredentials(o.Users), sigv4.WithFailureHook(sigv4.LoginFailures(o.Throttle, log, "admin")))
+	// The throttle comes first: a refused request's body is not read.
+	signed := func(h http.Handler) http.Handler {
+		return sigv4.Throttle(o.Throttle, http.HandlerFunc(throttled), payloadHash(verifier.Middleware(asUser(o, h))))
+	}
+	mux.Handle("/api/", signed(h))
 	if o.Debug != nil {
-		mux.Handle("/debug/", payloadHash(verifier.Middleware(asUser(o, adminOnly(o.Debug)))))
+		mux.Handle("/debug/", signed(adminOnly(o.Debug)))
 	}
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics)
@@ -119,6 +135,17 @@ func New(o Options) http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	return mux
+}
+
+// throttledMessage is the error of a request refused by the login
+// throttle: the message of the S3 front end's SlowDown answer.
+const throttledMessage = "Please reduce your request rate."
+
+// throttled answers a signed request from a client address the login
+// throttle refuses as the S3 front end does (503, Retry-After set by the
+// throttle), with the API's JSON error body.
+func throttled(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusServiceUnavailable, throttledMessage)
 }
 
 // payloadHash gives a request without the x-amz-content-sha256 header that

@@ -108,9 +108,6 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 // take the same time whatever the lengths.
 type credential [sha256.Size]byte
 
-// maxLoggedName bounds the length of a client-supplied user name in logs.
-const maxLoggedName = 64
-
 // authenticate requires HTTP Basic authentication as one of users, and runs
 // the request as that user of ns (gateway.WithUser). A wrong
 // user name or password is logged (the user name, never the password) and
@@ -126,11 +123,7 @@ func authenticate(ns *gateway.Namespace, users map[string]string, throttle *guar
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()
 		if ok {
-			addr := guard.ClientAddr(r)
-			if wait, allowed := throttle.Allow(r.Context(), addr); !allowed {
-				guard.SetRetryAfter(w, wait)
-				guard.CloseAfter(w, r)
-				http.Error(w, "too many failed logins; retry later", http.StatusTooManyRequests)
+			if throttle.Refuse(w, r, http.HandlerFunc(tooManyFailures)) {
 				return
 			}
 			u, p := credential(sha256.Sum256([]byte(user))), credential(sha256.Sum256([]byte(pass)))
@@ -150,18 +143,18 @@ func authenticate(ns *gateway.Namespace, users map[string]string, throttle *guar
 				next.ServeHTTP(w, r.WithContext(ctx))
 				return
 			}
-			if len(user) > maxLoggedName {
-				user = user[:maxLoggedName] + "..."
-			}
-			log.Warn("webdav login failed", "client", addr, "user", user, "method", r.Method, "path", r.URL.Path)
-			if wait, now := throttle.Failure(r.Context(), addr); now {
-				log.Warn("client throttled after failed logins", "client", addr, "front_end", "webdav", "retry_after", wait.Round(time.Second))
-			}
+			throttle.LoginFailed(log, r, "webdav", "user", guard.LoggedName(user))
 		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+Realm+`", charset="UTF-8"`)
 		guard.CloseAfter(w, r)
 		http.Error(w, "authentication required", http.StatusUnauthorized)
 	})
+}
+
+// tooManyFailures answers a login from a client address the throttle
+// refuses: 429 Too Many Requests.
+func tooManyFailures(w http.ResponseWriter, r *http.Request) {
+	http.Error(w, "too many failed logins; retry later", http.StatusTooManyRequests)
 }
 
 // state carries per-request facts between the fixer and the file system.

@@ -1,7 +1,7 @@
 // Package guard protects the gateway's HTTP front ends from clients that
-// hold resources without using them and from password guessing. Both the
-// S3 and the WebDAV front end use it; cmd/twincrypt sets its limits from
-// the config's limits section.
+// hold resources without using them and from password guessing. The S3
+// and WebDAV front ends use it, and the admin API its login throttle;
+// cmd/twincrypt sets its limits from the config's limits section.
 //
 //   - Listener bounds the connections a front end holds open at once; a
 //     connection beyond the bound waits in the kernel's accept queue until
@@ -15,7 +15,10 @@
 //     logins from an address that failed too often, before their
 //     credentials are checked. The counts live in a ThrottleStore: in this
 //     process (MemThrottleStore), or in Redis (RedisThrottleStore) so that
-//     several gateway instances count together.
+//     several gateway instances count together. Refuse answers a login
+//     from a throttled address with the front end's refusal, and
+//     LoginFailed logs a failed login in the shape every front end shares
+//     and counts it.
 //   - CloseAfter marks a response to a request whose body was not read, so
 //     that the server closes the connection instead of waiting for the body
 //     to arrive and discarding it (it waits no longer than Linger).

@@ -85,14 +85,13 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 	h := multipartRoutes(b, fake.Server())
 	cors := newCORSCache(ns)
 	h = normalize(ns, cors, newLister(ns), h)
-	v := sigv4.New(sigv4.StaticCredentials(o.Users), sigv4.WithFailureHook(func(r *http.Request, e *sigv4.Error) {
-		loginFailed(log, o.Throttle, r, e)
-	}))
+	failed := sigv4.LoginFailures(o.Throttle, log, "s3")
+	v := sigv4.New(sigv4.StaticCredentials(o.Users), sigv4.WithFailureHook(failed))
 	h = withUser(ns, h)
 	h = v.Middleware(h)
-	h = postUpload(ns, cors, v, log, o.Throttle, h)
+	h = postUpload(ns, cors, v, o.Throttle, failed, h)
 	h = preflight(cors, h)
-	h = throttle(o.Throttle, h)
+	h = sigv4.Throttle(o.Throttle, http.HandlerFunc(slowDown), h)
 	h = withState(log, h)
 	return guard.Protect(h, guard.Options{MaxRequests: o.MaxRequests, BodyTimeout: o.BodyTimeout, Busy: http.HandlerFunc(slowDown)})
 }
@@ -101,64 +100,6 @@ func New(ns *gateway.Namespace, o Options) http.Handler {
 func slowDown(w http.ResponseWriter, r *http.Request) {
 	sigv4.WriteError(w, r, &sigv4.Error{Code: "SlowDown", Status: http.StatusServiceUnavailable,
 		Message: "Please reduce your request rate."})
-}
-
-// hasCredentials reports whether r carries a signature (in the header or
-// as a presigned URL), that is, whether it is a login attempt.
-func hasCredentials(r *http.Request) bool {
-	if r.Header.Get("Authorization") != "" {
-		return true
-	}
-	q := r.URL.Query()
-	return q.Has("X-Amz-Credential") || q.Has("X-Amz-Signature")
-}
-
-// throttle refuses signed requests from clients that t throttles, before
-// their signature is checked: whether it is right or wrong, the client
-// learns nothing.
-func throttle(t *guard.Throttle, next http.Handler) http.Handler {
-	if t == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hasCredentials(r) {
-			if wait, ok := t.Allow(r.Context(), guard.ClientAddr(r)); !ok {
-				guard.SetRetryAfter(w, wait)
-				guard.CloseAfter(w, r)
-				slowDown(w, r)
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// maxLoggedName bounds the length of a client-supplied access key in logs.
-const maxLoggedName = 64
-
-// loginFailed logs a request whose signature is wrong or whose access key
-// is unknown, and counts it against the client. Other authentication
-// failures (expired URLs, skewed clocks, malformed headers) are not
-// guesses and are not counted. Nothing secret is logged: the access key
-// names the user; the signature and the string to sign stay out.
-func loginFailed(log *slog.Logger, t *guard.Throttle, r *http.Request, e *sigv4.Error) {
-	if e.Code != sigv4.CodeSignatureDoesNotMatch && e.Code != sigv4.CodeInvalidAccessKeyID {
-		return
-	}
-	var key string
-	for _, x := range e.Extra {
-		if x.Name == "AWSAccessKeyId" {
-			key = x.Value
-		}
-	}
-	if len(key) > maxLoggedName {
-		key = key[:maxLoggedName] + "..."
-	}
-	addr := guard.ClientAddr(r)
-	log.Warn("s3 login failed", "client", addr, "access_key", key, "reason", e.Code, "method", r.Method, "path", r.URL.Path)
-	if wait, now := t.Failure(r.Context(), addr); now {
-		log.Warn("client throttled after failed logins", "client", addr, "front_end", "s3", "retry_after", wait.Round(time.Second))
-	}
 }
 
 // unsupported lists the sub-resources the gateway does not implement. They

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -39,7 +38,7 @@ var postFormStored = []string{"Cache-Control", "Content-Type", "Content-Disposit
 // isBrowserUpload reports whether r is a browser POST upload: a POST of
 // multipart/form-data to a bucket, without a signature of its own.
 func isBrowserUpload(r *http.Request) bool {
-	if r.Method != http.MethodPost || hasCredentials(r) || r.URL.RawQuery != "" {
+	if r.Method != http.MethodPost || sigv4.HasCredentials(r) || r.URL.RawQuery != "" {
 		return false
 	}
 	bucket, object, _ := strings.Cut(strings.TrimLeft(r.URL.Path, "/"), "/")
@@ -246,21 +245,18 @@ type postResponse struct {
 
 // postUpload answers browser POST uploads (isBrowserUpload): the form's
 // policy is authenticated with v and its conditions enforced before the
-// file is read; the file is streamed to the namespace. Every other request
-// goes to next.
-func postUpload(ns *gateway.Namespace, cors *corsCache, v *sigv4.Verifier, log *slog.Logger, t *guard.Throttle, next http.Handler) http.Handler {
+// file is read; the file is streamed to the namespace. A client that t
+// throttles is answered SlowDown before the form is read, and a policy
+// whose signature fails is reported to failed (the front end's
+// sigv4.LoginFailures). Every other request goes to next.
+func postUpload(ns *gateway.Namespace, cors *corsCache, v *sigv4.Verifier, t *guard.Throttle, failed func(*http.Request, *sigv4.Error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isBrowserUpload(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if t != nil {
-			if wait, ok := t.Allow(r.Context(), guard.ClientAddr(r)); !ok {
-				guard.SetRetryAfter(w, wait)
-				guard.CloseAfter(w, r)
-				slowDown(w, r)
-				return
-			}
+		if t.Refuse(w, r, http.HandlerFunc(slowDown)) {
+			return
 		}
 		bucket := strings.Trim(r.URL.Path, "/")
 		cw := &corsWriter{ResponseWriter: w, h: corsHeaders(cors, r, bucket)}
@@ -269,7 +265,7 @@ func postUpload(ns *gateway.Namespace, cors *corsCache, v *sigv4.Verifier, log *
 				cw.WriteHeader(http.StatusOK)
 			}
 		}()
-		if e := browserUpload(ns, v, log, t, cw, r, bucket); e != nil {
+		if e := browserUpload(ns, v, failed, cw, r, bucket); e != nil {
 			guard.CloseAfter(cw, r)
 			writeError(cw, r, e)
 		}
@@ -278,7 +274,7 @@ func postUpload(ns *gateway.Namespace, cors *corsCache, v *sigv4.Verifier, log *
 
 // browserUpload handles one POST upload; an error it returns is the
 // answer, and nothing was stored.
-func browserUpload(ns *gateway.Namespace, v *sigv4.Verifier, log *slog.Logger, t *guard.Throttle, w http.ResponseWriter, r *http.Request, bucket string) *apiError {
+func browserUpload(ns *gateway.Namespace, v *sigv4.Verifier, failed func(*http.Request, *sigv4.Error), w http.ResponseWriter, r *http.Request, bucket string) *apiError {
 	_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if params["boundary"] == "" {
 		return malformedPOST()
@@ -323,7 +319,7 @@ func browserUpload(ns *gateway.Namespace, v *sigv4.Verifier, log *slog.Logger, t
 	id, err := v.VerifyPolicy(fields["x-amz-algorithm"], fields["x-amz-credential"], fields["x-amz-date"], fields["policy"], fields["x-amz-signature"])
 	if err != nil {
 		e, _ := sigv4.AsError(err)
-		loginFailed(log, t, r, e)
+		failed(r, e)
 		return &apiError{Status: e.Status, Code: e.Code, Message: e.Message}
 	}
 	ctx, err := ns.UserContext(r.Context(), id.AccessKey)

@@ -50,6 +50,13 @@
 //	Signature Version 4A                    501 NotImplemented
 //	both header and query authentication    400 InvalidArgument
 //
+// Of these, an unknown access key and a wrong signature are guesses
+// ([Error.Guess]). Every front end that authenticates with this package
+// (the S3 front end and the admin API) logs and counts them against the
+// client address in the shared login throttle of package guard with the
+// hook [LoginFailures], and refuses signed requests from a throttled
+// address before checking them with [Throttle].
+//
 // # Bodies
 //
 // The next handler gets a body that checks, while it is read, everything
