@@ -403,7 +403,7 @@ func TestDoSLoginThrottleAdmin(t *testing.T) {
 		{"the right admin signature still works after 9", attacker, adminURL, g.SecretKey, 1, 200, `"shares"`},
 		{"the 10th failure", attacker, adminURL, wrong, 1, 403, "SignatureDoesNotMatch"},
 		{"then the right admin signature is refused", attacker, adminURL, g.SecretKey, 1, 503, `{
-  "error": "Please reduce your request rate."
+  "error": "Too many failed logins from this address; try again later."
 }`},
 		{"and the right S3 signature", attacker, s3URL, g.SecretKey, 1, 503, "<Code>SlowDown</Code>"},
 		{"healthz still answers", attacker, "http://" + g.AdminAddr + "/healthz", "", 1, 200, "ok"},

@@ -138,8 +138,9 @@ func New(o Options) http.Handler {
 }
 
 // throttledMessage is the error of a request refused by the login
-// throttle: the message of the S3 front end's SlowDown answer.
-const throttledMessage = "Please reduce your request rate."
+// throttle. An operator reads it (the command line prints it), so it says
+// why, where the S3 front end answers SlowDown.
+const throttledMessage = "Too many failed logins from this address; try again later."
 
 // throttled answers a signed request from a client address the login
 // throttle refuses as the S3 front end does (503, Retry-After set by the
