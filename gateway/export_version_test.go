@@ -1,5 +1,7 @@
 package gateway
 
+import "context"
+
 // VersionName returns the backend name of the record of one version.
 func (ns *Namespace) VersionName(bucket, key, versionID string) string {
 	name, _ := ns.names.version(bucket, key, versionID)
@@ -17,4 +19,11 @@ func (o *Object) BlobNames() []string {
 		out = append(out, blobPrefix+p.Blob)
 	}
 	return out
+}
+
+// DeleteVersionDirect is the deletion of one version as Delete makes it in
+// a bucket with versioning, whatever the bucket's versioning (Delete sends
+// versionId=null in a bucket without versioning to deleteObject).
+func (ns *Namespace) DeleteVersionDirect(ctx context.Context, bucket, key, versionID string) (DeleteResult, error) {
+	return ns.deleteVersion(ctx, bucket, key, DeleteOptions{VersionID: versionID})
 }

@@ -80,7 +80,7 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 	rec := &record{
 		Kind: kindObject, Bucket: dstBucket, Key: dstKey, Size: src.rec.Size, ETag: src.rec.ETag,
 		ModTime: src.rec.ModTime, Meta: src.rec.Meta, Props: src.rec.Props, Tags: src.rec.Tags, Parts: src.rec.Parts,
-		Generation: ns.nextGeneration(prevGen),
+		Checksum: src.rec.Checksum, Generation: ns.nextGeneration(prevGen),
 	}
 	dstMeta, dstID := ns.names.meta(dstBucket, dstKey)
 	sealed, err := ns.sealRecord(rec, dstID)

@@ -259,6 +259,12 @@ func (ns *Namespace) commitVersionLocked(ctx context.Context, rec *record, o Put
 			if rec.VersionID, err = ns.newVersionID(); err != nil {
 				return ObjectInfo{}, err
 			}
+		} else {
+			ng, err := ns.nullVersionGen(ctx, rec.Bucket, rec.Key)
+			if err != nil {
+				return ObjectInfo{}, err
+			}
+			prev = max(prev, ng)
 		}
 		rec.Generation = ns.nextGeneration(prev)
 		rec.Seq = rec.Generation
@@ -267,6 +273,22 @@ func (ns *Namespace) commitVersionLocked(ctx context.Context, rec *record, o Put
 		}
 	}
 	return ns.putVersion(ctx, rec)
+}
+
+// nullVersionGen returns the generation of the null version of
+// bucket/key, 0 if there is none. A write that replaces the null version
+// must go above it: a non-current null version may hold a higher
+// generation than the current version (its tags rewritten by an instance
+// whose clock is ahead), and the catalog refuses a lower one as stale.
+func (ns *Namespace) nullVersionGen(ctx context.Context, bucket, key string) (uint64, error) {
+	v, err := ns.cat.GetVersion(ctx, bucket, key, NullVersion)
+	switch {
+	case err == nil:
+		return v.Generation, nil
+	case errors.Is(err, catalog.ErrNotFound):
+		return 0, nil
+	}
+	return 0, mapCatalogErr(err, bucket, key)
 }
 
 // putVersion seals rec, writes it under its version's name and records it
@@ -285,7 +307,7 @@ func (ns *Namespace) putVersion(ctx context.Context, rec *record) (ObjectInfo, e
 	switch {
 	case errors.Is(err, catalog.ErrStale):
 		if cur, gerr := ns.cat.GetVersion(ctx, rec.Bucket, rec.Key, rec.VersionID); gerr == nil {
-			if perr := ns.restoreVersion(ctx, &cur); perr != nil {
+			if perr := ns.restoreVersion(ctx, &cur, rec.Generation); perr != nil {
 				ns.log.Warn("restore newer meta record", "err", perr)
 			}
 		}
@@ -311,8 +333,10 @@ func (ns *Namespace) putVersion(ctx context.Context, rec *record) (ObjectInfo, e
 // version's record in the catalog goes back on the store, over the one
 // the failed write left there (the null version written again, or a
 // rewrite of a version); a version the catalog does not hold loses the
-// record; and when the catalog could not be reached the error wraps
-// errOutcomeUnknown, so that the caller keeps the new blobs. The catalog
+// record when the catalog refused the write; and when the catalog could
+// not be reached the error wraps errOutcomeUnknown, so that the caller
+// keeps the new blobs, and the record of a version the catalog does not
+// hold stays as well, for the write may still land. The catalog
 // is read again first, so that a record it holds (the write landed, its
 // answer lost) is never overwritten or deleted; when that read fails as
 // well, nothing is known and the record stays, with its blobs, for scrub
@@ -326,10 +350,18 @@ func (ns *Namespace) undoPutVersion(ctx context.Context, rec *record, metaName s
 		// The write landed although the catalog reported a failure.
 		unknown = true
 	case gerr == nil:
-		if perr := ns.restoreVersion(ctx, &cur); perr != nil {
+		if perr := ns.restoreVersion(ctx, &cur, rec.Generation); perr != nil {
 			ns.log.Warn("restore the catalog's meta record of a version; scrub reports it", "err", perr)
 		}
+	case unknown && (errors.Is(gerr, catalog.ErrNotFound) || errors.Is(gerr, catalog.ErrNoSuchBucket)):
+		// The catalog did not answer the write: a command that timed out
+		// may still apply (Redis), and then the catalog would hold a
+		// version no provider has. The record stays with its blobs, as
+		// when the catalog cannot be read, for scrub to report and
+		// repair to settle.
+		ns.log.Warn("the catalog may still take a version it did not answer for; its meta record and blobs stay for scrub", "err", err)
 	case errors.Is(gerr, catalog.ErrNotFound) || errors.Is(gerr, catalog.ErrNoSuchBucket):
+		// The catalog refused the write: no version to keep a record of.
 		if derr := ns.store.Delete(ctx, metaName); derr != nil {
 			ns.log.Warn("delete the meta record of a version not written; scrub reports it", "err", derr)
 		}
@@ -347,23 +379,42 @@ func (ns *Namespace) undoPutVersion(ctx context.Context, rec *record, metaName s
 // the version v, over a record that a write which did not land in the
 // catalog left there, as restoreRecord does with anew for an object
 // without versions: the catalog answered, so a record in the catalog form
-// is sealed anew under a new generation, which goes to the catalog first
-// and then to the store, and both agree again. Should the catalog not
-// take it, the record is sealed anew under its own generation and put on
-// the store only (restoreRecord), which scrub reports and repair reseals.
-// A record in the sealed form goes back as it is. The caller holds the
-// key's lock.
-func (ns *Namespace) restoreVersion(ctx context.Context, v *catalog.Version) error {
+// is sealed anew under a new generation, above both v's and after (the
+// generation of the failed write or tombstone, so that the restored record
+// is newer than anything that operation left on a provider), which goes
+// to the catalog first and then to the store, and both agree again.
+// Should the catalog not take it, the record is sealed anew under its own
+// generation and put on the store only (restoreRecord), which scrub
+// reports and repair reseals. A record in the sealed form goes back as it
+// is. In a bucket that never had versioning the null version is the key's
+// unversioned entry, which must stay one: it goes back as restoreRecord
+// puts back an object without versions (restoreUnversioned), never
+// through PutVersion, which would turn it into a null version that every
+// later write of the key in that bucket is refused on. (Delete sends
+// versionId=null there to deleteObject and SetVersionTags to SetTags;
+// this guards any other way here.) The caller holds the key's lock.
+func (ns *Namespace) restoreVersion(ctx context.Context, v *catalog.Version, after uint64) error {
 	metaName, id := ns.names.version(v.Bucket, v.Key, v.VersionID)
 	if isSealedForm(v.Record) {
 		return ns.restoreRecord(ctx, metaName, v.Record, id, false)
+	}
+	if v.VersionID == NullVersion {
+		cfg, err := ns.cat.GetBucketVersioning(ctx, v.Bucket)
+		if err != nil {
+			// Whether the entry is unversioned is unknown: the store only.
+			ns.log.Warn("restore the null version's meta record: the bucket's versioning is unknown; scrub reports the copies", "err", err)
+			return ns.restoreRecord(ctx, metaName, v.Record, id, false)
+		}
+		if cfg.Status == "" {
+			return ns.restoreUnversioned(ctx, metaName, id, v, after)
+		}
 	}
 	r, err := ns.openVersion(v)
 	if err != nil {
 		return err
 	}
 	r.VersionID, r.Seq = v.VersionID, v.Seq
-	r.Generation = ns.nextGeneration(v.Generation)
+	r.Generation = ns.nextGeneration(max(v.Generation, after))
 	sealed, err := ns.sealRecord(r, id)
 	if err == nil {
 		_, err = ns.cat.PutVersion(ctx, ns.versionOf(r, sealed))
@@ -379,6 +430,26 @@ func (ns *Namespace) restoreVersion(ctx context.Context, v *catalog.Version) err
 		return nil // written anew meanwhile
 	}
 	ns.log.Warn("restore a version's meta record: the catalog does not take it anew; scrub reports the copies", "err", err)
+	return ns.restoreRecord(ctx, metaName, v.Record, id, false)
+}
+
+// restoreUnversioned is restoreVersion of the null version v of a key in
+// a bucket without versioning: its record, in the catalog form, is sealed
+// anew above after through the catalog's unversioned entry (reseal), or,
+// should the catalog not take it, put on the store only.
+func (ns *Namespace) restoreUnversioned(ctx context.Context, metaName string, id seal.ObjectID, v *catalog.Version, after uint64) error {
+	r, err := ns.openCatRecord(v.Record, id)
+	if err != nil {
+		return err
+	}
+	if r.Kind == kindObject && r.VersionID == "" {
+		r.Generation = max(r.Generation, after)
+		err := ns.reseal(ctx, metaName, id, r)
+		if err == nil || errors.Is(err, catalog.ErrStale) {
+			return nil // restored, or written anew meanwhile
+		}
+		ns.log.Warn("restore a meta record: the catalog does not take it anew; scrub reports the copies", "err", err)
+	}
 	return ns.restoreRecord(ctx, metaName, v.Record, id, false)
 }
 
@@ -443,6 +514,16 @@ func (ns *Namespace) Delete(ctx context.Context, bucket, key string, o DeleteOpt
 	if err != nil {
 		return DeleteResult{}, err
 	}
+	if o.VersionID == NullVersion && cfg.Status == "" {
+		// No versions: the null version is the object, whose catalog
+		// entry must stay unversioned. As S3, deleting it when it is
+		// not there succeeds.
+		err := ns.deleteObject(ctx, bucket, key)
+		if err != nil && !errors.Is(err, ErrNoSuchKey) {
+			return DeleteResult{}, err
+		}
+		return DeleteResult{VersionID: NullVersion}, nil
+	}
 	if o.VersionID != "" {
 		return ns.deleteVersion(ctx, bucket, key, o)
 	}
@@ -469,12 +550,19 @@ func (ns *Namespace) Delete(ctx context.Context, bucket, key string, o DeleteOpt
 		return DeleteResult{}, err
 	}
 	rec := &record{Kind: kindDeleteMarker, Bucket: bucket, Key: key, ModTime: ns.now().UTC().Truncate(time.Millisecond), VersionID: NullVersion}
+	prev := max(cur.Generation, tg)
 	if cfg.Status == VersioningEnabled {
 		if rec.VersionID, err = ns.newVersionID(); err != nil {
 			return DeleteResult{}, err
 		}
+	} else {
+		ng, err := ns.nullVersionGen(ctx, bucket, key)
+		if err != nil {
+			return DeleteResult{}, err
+		}
+		prev = max(prev, ng)
 	}
-	rec.Generation = ns.nextGeneration(max(cur.Generation, tg))
+	rec.Generation = ns.nextGeneration(prev)
 	rec.Seq = rec.Generation
 	if _, err := ns.putVersion(ctx, rec); err != nil {
 		return DeleteResult{}, err
@@ -512,7 +600,7 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 	}
 	removed, err := ns.cat.DeleteVersion(ctx, tomb, catalog.DeleteVersionOptions{BypassGovernance: o.BypassGovernance})
 	if err != nil {
-		ns.undoDeleteVersion(ctx, &v)
+		ns.undoDeleteVersion(ctx, &v, tomb.Generation)
 	}
 	switch {
 	case errors.Is(err, catalog.ErrLocked):
@@ -537,18 +625,19 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 // of it won, or the catalog failed): the record the catalog holds for the
 // version goes back over the tombstone. A catalog that no longer holds
 // the version (the deletion landed, its answer lost) keeps the
-// tombstone. When the catalog cannot be read, v's record goes back on the
+// tombstone. after is the tombstone's generation, which a record sealed
+// anew goes above. When the catalog cannot be read, v's record goes back on the
 // store only, as deleteObject does: should the deletion have landed, the
 // catalog holds its tombstone, which repair puts back over the record,
 // whereas a tombstone left on the store for a deletion that did not land
 // would be taken over by repair and lose the version. The caller holds
 // the key's lock.
-func (ns *Namespace) undoDeleteVersion(ctx context.Context, v *catalog.Version) {
+func (ns *Namespace) undoDeleteVersion(ctx context.Context, v *catalog.Version, after uint64) {
 	ctx = context.WithoutCancel(ctx)
 	cur, err := ns.cat.GetVersion(ctx, v.Bucket, v.Key, v.VersionID)
 	switch {
 	case err == nil:
-		if perr := ns.restoreVersion(ctx, &cur); perr != nil {
+		if perr := ns.restoreVersion(ctx, &cur, after); perr != nil {
 			ns.log.Warn("restore the meta record of a version not deleted; scrub reports it", "err", perr)
 		}
 	case errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket):

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
@@ -21,18 +22,23 @@ var errRefused = errors.New("catalog: write refused")
 // mode says, once: "refuse" (errRefused, not applied), "down"
 // (catalog.ErrUnavailable, not applied) or "lost" (applied, then
 // catalog.ErrUnavailable: the answer was lost). With before set,
-// DeleteVersion runs it first, with the tombstone it was given. Mode
-// "gone" is "down" with the next GetVersion failing as well.
+// DeleteVersion runs it first, with the tombstone it was given, and with
+// beforePut set PutVersion runs that first, with the version. Mode "gone"
+// is "down" with the next GetVersion failing as well.
 type versionFaultCatalog struct {
 	catalog.Catalog
-	put, del string
-	before   func(catalog.Tombstone)
-	readDown bool // the next GetVersion fails
+	put, del  string
+	before    func(catalog.Tombstone)
+	beforePut func(catalog.Version)
+	readDown  bool // the next GetVersion fails
 }
 
 func (c *versionFaultCatalog) PutVersion(ctx context.Context, v catalog.Version) (*catalog.Version, error) {
-	mode := c.put
-	c.put = ""
+	mode, before := c.put, c.beforePut
+	c.put, c.beforePut = "", nil
+	if before != nil {
+		before(v)
+	}
 	return c.fault(mode, func() (*catalog.Version, error) { return c.Catalog.PutVersion(ctx, v) })
 }
 
@@ -147,26 +153,32 @@ func body(s string) string { return strings.Repeat(s, 16<<10/len(s)+1) }
 // TestPutVersionCatalogFails: a version write whose catalog update fails
 // leaves on every provider the record the catalog holds for the version
 // (the null version written again while versioning is suspended, a tag
-// rewrite of a version), or none when the catalog holds none (a new
-// version); the new blobs go, unless the catalog could not be reached.
-// When the update landed although the catalog reported a failure, the
-// new record stays. A scrub then finds nothing.
+// rewrite of a version), or none when the catalog refused a new version;
+// the new blobs go, unless the catalog could not be reached. When the
+// update landed although the catalog reported a failure, the new record
+// stays. A scrub then finds nothing. A new version the catalog did not
+// answer for ("down": a timed-out command, on Redis, may still apply
+// later) keeps its record and blob on every provider even though the
+// catalog, read again, does not hold it: deleting them could leave the
+// catalog holding a version no provider has; scrub reports the record
+// and repair told to adopt settles it.
 func TestPutVersionCatalogFails(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		op, mode string
 		want     string // what the key reads afterwards
 		keepBlob bool   // the new blob stays
+		orphan   bool   // the new version's record stays, uncataloged
 	}{
-		{"null", "refuse", "one", false},
-		{"null", "down", "one", true},
-		{"null", "lost", "two", true},
-		{"new", "refuse", "one", false},
-		{"new", "down", "one", true},
-		{"new", "lost", "two", true},
-		{"tags", "refuse", "one", false},
-		{"tags", "down", "one", false},
-		{"tags", "lost", "one", false},
+		{"null", "refuse", "one", false, false},
+		{"null", "down", "one", true, false},
+		{"null", "lost", "two", true, false},
+		{"new", "refuse", "one", false, false},
+		{"new", "down", "one", true, true},
+		{"new", "lost", "two", true, false},
+		{"tags", "refuse", "one", false, false},
+		{"tags", "down", "one", false, false},
+		{"tags", "lost", "one", false, false},
 	} {
 		t.Run(tc.op+"/"+tc.mode, func(t *testing.T) {
 			e, fc := faultEnv(t)
@@ -207,7 +219,14 @@ func TestPutVersionCatalogFails(t *testing.T) {
 					t.Fatal(err)
 				}
 				e.versionRecordAgrees(t, "k", cur.VersionID)
-				if tc.mode != "lost" {
+				switch {
+				case tc.orphan:
+					for i := range e.members {
+						if got := e.names(t, i, "m/"); len(got) != len(metas)+1 {
+							t.Errorf("member %d holds %d meta records, %d before the write; want the new one kept", i, len(got), len(metas))
+						}
+					}
+				case tc.mode != "lost":
 					// No record of the version that was not written.
 					for i := range e.members {
 						if got := e.names(t, i, "m/"); !slices.Equal(got, metas) {
@@ -218,6 +237,17 @@ func TestPutVersionCatalogFails(t *testing.T) {
 			}
 			if got, want := len(e.names(t, 0, "b/")), blobs; tc.keepBlob && got != want+1 || !tc.keepBlob && got != want {
 				t.Errorf("%d blobs, %d before the write; want the new one kept: %v", got, want, tc.keepBlob)
+			}
+			if tc.orphan {
+				if rep := e.scrub(t, true); len(rep.Problems) != 2 {
+					t.Errorf("scrub: %d problems, want 2 (the new record on each member): %v", len(rep.Problems), summary(rep))
+				}
+				if _, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Adopt: true}); err != nil {
+					t.Fatal(err)
+				}
+				if got, want := readVersion(t, e.ns, "bucket", "k", ""), body("two"); got != want {
+					t.Errorf("after repair: the key reads %.8q..., want %.8q...", got, want)
+				}
 			}
 			e.scrubClean(t)
 			want := body("one")
@@ -350,5 +380,72 @@ func TestVersionWriteCatalogGone(t *testing.T) {
 			}
 			e.scrubClean(t)
 		})
+	}
+}
+
+// TestRestoredVersionAboveFailedWrite: the record the catalog holds for a
+// version, put back after a write or deletion of the version the catalog
+// refused or did not answer, is sealed anew above the generation of what
+// that operation left on the providers, even when that generation came
+// from a clock that has since gone back: the providers and the catalog
+// then agree on a record newer than the failed one.
+func TestRestoredVersionAboveFailedWrite(t *testing.T) {
+	ctx := context.Background()
+	for _, op := range []string{"null", "tags", "delete"} {
+		for _, mode := range []string{"refuse", "down"} {
+			t.Run(op+"/"+mode, func(t *testing.T) {
+				e := newEnv(t)
+				fc := &versionFaultCatalog{Catalog: e.cat}
+				var ahead time.Duration
+				ns, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: fc,
+					Clock: func() time.Time { return time.Now().Add(ahead) }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.ns = ns
+				status := gateway.VersioningEnabled
+				if op == "null" {
+					status = gateway.VersioningSuspended
+				}
+				if err := ns.SetBucketVersioning(ctx, "bucket", status); err != nil {
+					t.Fatal(err)
+				}
+				v := e.putv(t, "bucket", "k", body("one"))
+				var failed uint64 // the generation the failed operation wrote
+				ahead = time.Hour
+				if op == "delete" {
+					fc.del = mode
+					fc.before = func(tomb catalog.Tombstone) { failed, ahead = tomb.Generation, 0 }
+					_, err = ns.Delete(ctx, "bucket", "k", gateway.DeleteOptions{VersionID: v.VersionID})
+				} else {
+					fc.put = mode
+					fc.beforePut = func(w catalog.Version) { failed, ahead = w.Generation, 0 }
+					if op == "tags" {
+						_, err = ns.SetVersionTags(ctx, "bucket", "k", v.VersionID, map[string]string{"t": "1"})
+					} else {
+						two := body("two")
+						_, err = ns.PutObject(ctx, "bucket", "k", strings.NewReader(two), int64(len(two)), gateway.PutOptions{})
+					}
+				}
+				if err == nil {
+					t.Fatal("the operation succeeded")
+				}
+				if failed == 0 {
+					t.Fatal("the catalog was not asked")
+				}
+				cur, err := e.cat.GetVersion(ctx, "bucket", "k", v.VersionID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cur.Generation <= failed {
+					t.Errorf("restored generation %d, not above the failed operation's %d", cur.Generation, failed)
+				}
+				e.versionRecordAgrees(t, "k", v.VersionID)
+				if got, want := readVersion(t, ns, "bucket", "k", v.VersionID), body("one"); got != want {
+					t.Errorf("the version reads %.8q..., want %.8q...", got, want)
+				}
+				e.scrubClean(t)
+			})
+		}
 	}
 }

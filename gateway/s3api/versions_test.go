@@ -78,3 +78,33 @@ func TestVersionsRaw(t *testing.T) {
 		})
 	}
 }
+
+// TestDeleteNullVersionUnversionedBucket: in a bucket that never had
+// versioning, DELETE ?versionId=null deletes the object (204), answers
+// 204 when the key is not there, as S3 does, and leaves the key an
+// ordinary object that can be written, tagged and deleted again.
+func TestDeleteNullVersionUnversionedBucket(t *testing.T) {
+	_, srv := newServer(t)
+	do(t, srv, "PUT", "/plain", nil, "")
+	do(t, srv, "PUT", "/plain/p", nil, "plain")
+	for _, tc := range []struct {
+		what string
+		want int
+	}{{"present", 204}, {"missing", 204}} {
+		if r := do(t, srv, "DELETE", "/plain/p?versionId=null", nil, ""); r.status != tc.want {
+			t.Errorf("DELETE ?versionId=null of a %s key: %d %s, want %d", tc.what, r.status, r.body, tc.want)
+		}
+	}
+	if r := do(t, srv, "GET", "/plain/p", nil, ""); r.status != 404 {
+		t.Errorf("GET after DELETE ?versionId=null: %d, want 404", r.status)
+	}
+	for _, req := range []struct{ method, path, body string }{
+		{"PUT", "/plain/p", "again"},
+		{"PUT", "/plain/p?tagging", `<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>`},
+		{"DELETE", "/plain/p", ""},
+	} {
+		if r := do(t, srv, req.method, req.path, nil, req.body); r.status/100 != 2 {
+			t.Errorf("%s %s after DELETE ?versionId=null: %d %s", req.method, req.path, r.status, r.body)
+		}
+	}
+}
