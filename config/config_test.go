@@ -104,6 +104,7 @@ func TestLoadTestdata(t *testing.T) {
 			"backends[4].sign_payload: only used with type s3",
 			`backends[5].endpoint: "https://e.example/some/path" must have no path, query or fragment`,
 			`backends[5].prefix: "/p" must not start with '/'`,
+			`backends[6].name: "catalog" is reserved: scrub and repair report the catalog's own problems under that name`,
 		}},
 		{file: "no-backends.yaml", want: []string{"backends: at least one backend is required"}},
 		{file: "single-jurisdiction.yaml", want: []string{

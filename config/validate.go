@@ -30,6 +30,11 @@ func (e *FieldError) Unwrap() error { return ErrInvalid }
 // MinSecretLen is the shortest accepted user secret key.
 const MinSecretLen = 8
 
+// ReservedBackendName is the name no backend may have: scrub and repair
+// report the problems of the catalog itself as those of a source with
+// this name, and would take a backend's problems for the catalog's.
+const ReservedBackendName = "catalog"
+
 // maxNameLen bounds backend names, which appear in file names and logs.
 const maxNameLen = 63
 
@@ -307,6 +312,8 @@ func (c *Config) validateBackends(v *validator) {
 			v.add(f+".name", "required")
 		case len(b.Name) > maxNameLen || !backendName.MatchString(b.Name):
 			v.add(f+".name", "%q must be 1 to %d of a-z, 0-9 and '-'", b.Name, maxNameLen)
+		case b.Name == ReservedBackendName:
+			v.add(f+".name", "%q is reserved: scrub and repair report the catalog's own problems under that name", b.Name)
 		default:
 			if j, ok := names[b.Name]; ok {
 				v.add(f+".name", "%q is already used by backends[%d]", b.Name, j)

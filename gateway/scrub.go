@@ -303,7 +303,8 @@ func (p Problem) unavailable() error {
 	return nil
 }
 
-// catalogSource is the Backend of problems found in the catalog itself.
+// catalogSource is the Backend of problems found in the catalog itself;
+// config.ReservedBackendName keeps it from naming a backend.
 const catalogSource = "catalog"
 
 // maxRecordSize bounds how much of a meta record is read.
