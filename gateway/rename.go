@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/checksum"
@@ -32,7 +33,8 @@ import (
 // In a bucket with versioning (enabled or suspended, at either end) the
 // source's version must stay and versions never share blobs: Rename then
 // re-encrypts the object into a new version at the destination that keeps
-// all of the above, and deletes the source (a delete marker).
+// all of the above but the modification time, which is that of the new
+// version (see copyExact), and deletes the source (a delete marker).
 //
 // Renaming an object onto itself does nothing. A missing source is
 // ErrNoSuchKey (or ErrNoSuchBucket).
@@ -164,8 +166,8 @@ func (ns *Namespace) renameVersioned(ctx context.Context, srcBucket, srcKey, dst
 
 // copyExact copies the current version of srcBucket/srcKey to a new
 // version (or the null version) of dstBucket/dstKey with everything Rename
-// keeps: ETag, metadata, dead properties, tags, checksum and modification
-// time. Each part is re-encrypted into a blob of its own, so the copy has
+// keeps: ETag, metadata, dead properties, tags and checksum, and the
+// modification time when dstBucket has no versioning. Each part is re-encrypted into a blob of its own, so the copy has
 // the source's part layout and each part keeps its ETag and checksum; an
 // inline part stays inline. A locked current version at the destination is
 // not replaced (ErrObjectLocked); the copy gets the destination bucket's
@@ -211,9 +213,22 @@ func (ns *Namespace) copyExact(ctx context.Context, srcBucket, srcKey, dstBucket
 		parts = append(parts, np)
 		off += p.Size
 	}
+	cfg, err := ns.BucketVersioning(ctx, dstBucket)
+	if err != nil {
+		return fail(err)
+	}
+	modTime := src.rec.ModTime
+	if cfg.Status != "" {
+		// A new version gets the time it is written (zero: commit's
+		// now): S3's LastModified of a version, and the time from which
+		// lifecycle rules count how long the version before it has been
+		// noncurrent. A time the client set (MtimeMeta) moves with the
+		// metadata.
+		modTime = time.Time{}
+	}
 	rec := &record{
 		Kind: kindObject, Bucket: dstBucket, Key: dstKey, Size: src.rec.Size, ETag: src.rec.ETag,
-		ModTime: src.rec.ModTime, Meta: src.rec.Meta, Props: src.rec.Props, Tags: src.rec.Tags, Parts: parts,
+		ModTime: modTime, Meta: src.rec.Meta, Props: src.rec.Props, Tags: src.rec.Tags, Parts: parts,
 		Checksum: src.rec.Checksum,
 	}
 	info, err := ns.commit(ctx, rec, PutOptions{RefuseLocked: true})
