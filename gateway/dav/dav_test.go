@@ -777,6 +777,13 @@ func TestMoveCopyKeepProperties(t *testing.T) {
 					if _, got := e.must(http.StatusOK, "GET", "/bucket/dst", ""); got != content {
 						t.Errorf("content after %s differs", method)
 					}
+					// A time the client set moves and copies with the file.
+					e.must(http.StatusCreated, "PUT", "/bucket/timed", content, "X-OC-Mtime", "1700000000")
+					e.must(http.StatusCreated, method, "/bucket/timed", "", "Destination", e.url+"/bucket/timed2")
+					_, body = e.must(webdav.StatusMulti, "PROPFIND", "/bucket/timed2", find, "Depth", "0")
+					if got, want := davProps(t, body)[lastmod], time.Unix(1700000000, 0).UTC().Format(http.TimeFormat); got != want {
+						t.Errorf("client's time after %s: %q, want %q", method, got, want)
+					}
 				})
 			}
 		}
