@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/checksum"
 	"github.com/twincrypt/twincrypt/gateway/keylock"
 )
 
@@ -27,6 +29,12 @@ import (
 // record (higher generation) references. Scrub reports it, gc removes it
 // without touching blobs, and rebuild-catalog keeps only the newer of two
 // records that share a blob.
+//
+// In a bucket with versioning (enabled or suspended, at either end) the
+// source's version must stay and versions never share blobs: Rename then
+// re-encrypts the object into a new version at the destination that keeps
+// all of the above but the modification time, which is that of the new
+// version (see copyExact), and deletes the source (a delete marker).
 //
 // Renaming an object onto itself does nothing. A missing source is
 // ErrNoSuchKey (or ErrNoSuchBucket).
@@ -137,21 +145,98 @@ func (ns *Namespace) anyVersioned(ctx context.Context, buckets ...string) (bool,
 
 // renameVersioned is Rename where a bucket has versioning: the source's
 // versions must stay, and blobs are never shared between versions, so it
-// copies the object (re-encrypting it) and then deletes the source, which
-// leaves a delete marker. Neither a locked destination nor a locked source
-// is replaced or hidden (ErrObjectLocked).
+// copies the object (re-encrypting it, see copyExact) and then deletes the
+// source, which leaves a delete marker. Neither a locked destination nor a
+// locked source is replaced or hidden (ErrObjectLocked).
 func (ns *Namespace) renameVersioned(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string) (ObjectInfo, error) {
 	if cur, err := ns.cat.GetVersion(ctx, srcBucket, srcKey, ""); err == nil {
 		if now := ns.now(); cur.Locked(now, false) {
 			return ObjectInfo{}, lockedError(&cur, now)
 		}
 	}
-	info, err := ns.CopyObjectWith(ctx, srcBucket, srcKey, dstBucket, dstKey, CopyOptions{RefuseLocked: true})
+	info, err := ns.copyExact(ctx, srcBucket, srcKey, dstBucket, dstKey)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
 	if err := ns.DeleteObject(ctx, srcBucket, srcKey); err != nil {
 		return ObjectInfo{}, fmt.Errorf("rename %s/%s: copied to %s/%s, but the source stays: %w", srcBucket, srcKey, dstBucket, dstKey, err)
+	}
+	return info, nil
+}
+
+// copyExact copies the current version of srcBucket/srcKey to a new
+// version (or the null version) of dstBucket/dstKey with everything Rename
+// keeps: ETag, metadata, dead properties, tags and checksum, and the
+// modification time when dstBucket has no versioning. Each part is re-encrypted into a blob of its own, so the copy has
+// the source's part layout and each part keeps its ETag and checksum; an
+// inline part stays inline. A locked current version at the destination is
+// not replaced (ErrObjectLocked); the copy gets the destination bucket's
+// default retention.
+func (ns *Namespace) copyExact(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string) (ObjectInfo, error) {
+	if err := ns.Authorize(ctx, srcBucket, AccessRead); err != nil {
+		return ObjectInfo{}, err
+	}
+	if err := ns.Authorize(ctx, dstBucket, AccessWrite); err != nil {
+		return ObjectInfo{}, err
+	}
+	src, err := ns.Object(ctx, srcBucket, srcKey)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	// The plaintext read here is hashed afresh: a front end's hash of a
+	// request body (WithBodyMD5, WithBodyChecksum) is not its hash.
+	ctx = context.WithValue(context.WithValue(ctx, bodyMD5Key{}, (func() []byte)(nil)), bodyChecksumKey{}, bodyChecksum{})
+	alg := checksum.Default
+	if src.rec.Checksum != nil && src.rec.Checksum.Alg.Valid() {
+		alg = src.rec.Checksum.Alg
+	}
+	parts := make([]partRecord, 0, len(src.rec.Parts))
+	fail := func(err error) (ObjectInfo, error) {
+		ns.deleteBlobs(ctx, parts)
+		return ObjectInfo{}, fmt.Errorf("copy %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, err)
+	}
+	var off int64
+	for _, p := range src.rec.Parts {
+		np := partRecord{ETag: p.ETag, Sum: p.Sum}
+		if p.Size > 0 {
+			body, err := src.NewReader(ctx, off, p.Size)
+			if err != nil {
+				return fail(err)
+			}
+			w, _, _, err := ns.writeBlob(ctx, body, p.Size, alg, p.inline())
+			body.Close()
+			if err != nil {
+				return fail(err)
+			}
+			np.Blob, np.Size, np.Header, np.Data = w.Blob, w.Size, w.Header, w.Data
+		}
+		parts = append(parts, np)
+		off += p.Size
+	}
+	cfg, err := ns.BucketVersioning(ctx, dstBucket)
+	if err != nil {
+		return fail(err)
+	}
+	modTime := src.rec.ModTime
+	if cfg.Status != "" {
+		// A new version gets the time it is written (zero: commit's
+		// now): S3's LastModified of a version, and the time from which
+		// lifecycle rules count how long the version before it has been
+		// noncurrent. A time the client set (MtimeMeta) moves with the
+		// metadata.
+		modTime = time.Time{}
+	}
+	rec := &record{
+		Kind: kindObject, Bucket: dstBucket, Key: dstKey, Size: src.rec.Size, ETag: src.rec.ETag,
+		ModTime: modTime, Meta: src.rec.Meta, Props: src.rec.Props, Tags: src.rec.Tags, Parts: parts,
+		Checksum: src.rec.Checksum,
+	}
+	info, err := ns.commit(ctx, rec, PutOptions{RefuseLocked: true})
+	if err != nil {
+		if errors.Is(err, errOutcomeUnknown) {
+			return ObjectInfo{}, err
+		}
+		return fail(err)
 	}
 	return info, nil
 }

@@ -1,9 +1,14 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/checksum"
@@ -49,4 +54,131 @@ func TestRenameKeepsChecksum(t *testing.T) {
 			e.scrubClean(t)
 		})
 	}
+}
+
+// TestRenameVersionedKeepsAll: a rename from a bucket with versioning (or
+// versioning suspended) makes a new version at the destination that keeps
+// everything a rename without versioning keeps: ETag, metadata, dead
+// properties, tags, checksum and the part layout with each part's
+// checksum, in fresh blobs; the source gets a delete marker. The
+// modification time is kept in a destination bucket without versioning;
+// one with versioning gets a new version of the time of the rename.
+func TestRenameVersionedKeepsAll(t *testing.T) {
+	ctx := context.Background()
+	p1 := payload(gateway.MinPartSize, 1)
+	p2 := []byte("the last part")
+	for _, status := range []string{gateway.VersioningEnabled, gateway.VersioningSuspended} {
+		for _, kind := range []string{"inline", "blob", "multipart"} {
+			for _, to := range []string{"bucket", "plain"} {
+				t.Run(status+"/"+kind+"/to-"+to, func(t *testing.T) {
+					e := newEnv(t)
+					if err := e.ns.SetBucketVersioning(ctx, "bucket", status); err != nil {
+						t.Fatal(err)
+					}
+					if err := e.ns.CreateBucket(ctx, "plain"); err != nil {
+						t.Fatal(err)
+					}
+					o := gateway.PutOptions{Meta: map[string]string{"Content-Type": "text/x-example", "X-Amz-Meta-Owner": "carol"},
+						Tags: map[string]string{"project": "blue"}, Checksum: checksum.SHA256}
+					var content []byte
+					switch kind {
+					case "inline", "blob":
+						content = []byte("small")
+						if kind == "blob" {
+							content = []byte(body("blob"))
+						}
+						if _, err := e.ns.PutObject(ctx, "bucket", "a", bytes.NewReader(content), int64(len(content)), o); err != nil {
+							t.Fatal(err)
+						}
+					case "multipart":
+						content = append(append([]byte(nil), p1...), p2...)
+						id, err := e.ns.CreateUploadWith(ctx, "bucket", "a", o)
+						if err != nil {
+							t.Fatal(err)
+						}
+						var done []gateway.CompletedPart
+						for i, p := range [][]byte{p1, p2} {
+							pi, err := e.ns.UploadPartWith(ctx, "bucket", "a", id, i+1, bytes.NewReader(p), int64(len(p)), checksum.SHA256)
+							if err != nil {
+								t.Fatal(err)
+							}
+							done = append(done, gateway.CompletedPart{Number: i + 1, ETag: pi.ETag, Checksum: pi.Checksum})
+						}
+						if _, err := e.ns.CompleteUpload(ctx, "bucket", "a", id, done); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if _, err := e.ns.SetAttrs(ctx, "bucket", "a", map[string]string{"{urn:example:}color": "deep blue"}, nil, nil); err != nil {
+						t.Fatal(err)
+					}
+					src, err := e.ns.Object(ctx, "bucket", "a")
+					if err != nil {
+						t.Fatal(err)
+					}
+					// An hour later: a rename that set the modification time
+					// anew would show.
+					hour := src.ModTime.Add(time.Hour)
+					later, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: e.cat,
+						Clock: func() time.Time { return hour }})
+					if err != nil {
+						t.Fatal(err)
+					}
+					info, err := later.Rename(ctx, "bucket", "a", to, "b")
+					if err != nil {
+						t.Fatal(err)
+					}
+					dst, err := e.ns.Object(ctx, to, "b")
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := src.ObjectInfo
+					want.Bucket, want.Key, want.Generation, want.VersionID = to, "b", dst.Generation, dst.VersionID
+					if to == "bucket" {
+						want.ModTime = hour
+					}
+					for what, got := range map[string]gateway.ObjectInfo{"answer": info, "object": dst.ObjectInfo} {
+						if !reflect.DeepEqual(got, want) {
+							t.Errorf("%s after rename:\n got %+v\nwant %+v", what, got, want)
+						}
+					}
+					if status == gateway.VersioningEnabled && dst.VersionID == src.VersionID {
+						t.Errorf("the destination has the source's version ID %s", dst.VersionID)
+					}
+					if got := e.getFrom(t, to, "b"); !bytes.Equal(got, content) {
+						t.Errorf("content after rename differs (%d bytes, want %d)", len(got), len(content))
+					}
+					if _, err := e.ns.Object(ctx, "bucket", "a"); !errors.Is(err, gateway.ErrNoSuchKey) {
+						t.Errorf("source after rename: %v, want ErrNoSuchKey", err)
+					}
+					if status == gateway.VersioningEnabled {
+						// Suspended: the delete marker replaces the null version.
+						old, err := e.ns.ObjectVersion(ctx, "bucket", "a", src.VersionID)
+						if err != nil || old.ETag != src.ETag {
+							t.Fatalf("source version after rename: %v", err)
+						}
+					}
+					e.scrubClean(t)
+				})
+			}
+		}
+	}
+}
+
+// getFrom reads bucket/key whole.
+func (e *env) getFrom(t *testing.T, bucket, key string) []byte {
+	t.Helper()
+	o, err := e.ns.Object(context.Background(), bucket, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := o.NewReader(context.Background(), 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -8,7 +8,8 @@
 //   - webdav.Handler over a webdav.FileSystem that speaks only to
 //     *gateway.Namespace: Stat and OpenFile read the catalog alone, Read
 //     fetches only the chunks it needs, writes stream into
-//     Namespace.PutObject, MOVE is Namespace.Rename (meta records only),
+//     Namespace.PutObject, MOVE is Namespace.Rename (meta records only,
+//     where no bucket has versioning),
 //     COPY is Namespace.CopyObject, and dead properties live encrypted in
 //     each object's meta record; ownCloud's conventions for sync clients
 //     are followed (mtime.go): the X-OC-Mtime of a PUT and PROPPATCH of

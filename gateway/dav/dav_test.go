@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -69,8 +70,14 @@ type env struct {
 
 func newEnv(t *testing.T, opts ...func(*dav.Options)) *env {
 	t.Helper()
+	return newEnvClock(t, nil, opts...)
+}
+
+// newEnvClock is newEnv with the namespace's clock (nil: the system clock).
+func newEnvClock(t *testing.T, clock func() time.Time, opts ...func(*dav.Options)) *env {
+	t.Helper()
 	var store *countingStore
-	te := testns.New(t, testns.Options{Bucket: "bucket", Wrap: func(b backends.Backend) backends.Backend {
+	te := testns.New(t, testns.Options{Bucket: "bucket", Clock: clock, Wrap: func(b backends.Backend) backends.Backend {
 		store = &countingStore{Backend: b}
 		return store
 	}})
@@ -677,5 +684,108 @@ func TestGetUnreadable(t *testing.T) {
 	e.store.blobsDown.Store(false)
 	if _, body := e.must(http.StatusPartialContent, "GET", "/bucket/f.bin", "", "Range", "bytes=150000-"); body != data[150000:] {
 		t.Error("GET after the store came back returned other bytes")
+	}
+}
+
+// davProps is the 200 propstat of the one response of a PROPFIND of
+// Depth 0: each property's name (namespace and local name) to its inner
+// XML as sent.
+func davProps(t *testing.T, body string) map[xml.Name]string {
+	t.Helper()
+	var ms struct {
+		Responses []struct {
+			Propstats []struct {
+				Props struct {
+					Any []struct {
+						XMLName xml.Name
+						Inner   string `xml:",innerxml"`
+					} `xml:",any"`
+				} `xml:"DAV: prop"`
+				Status string `xml:"DAV: status"`
+			} `xml:"DAV: propstat"`
+		} `xml:"DAV: response"`
+	}
+	if err := xml.Unmarshal([]byte(body), &ms); err != nil || len(ms.Responses) != 1 {
+		t.Fatalf("multistatus (%v):\n%s", err, body)
+	}
+	out := make(map[xml.Name]string)
+	for _, ps := range ms.Responses[0].Propstats {
+		if !strings.Contains(ps.Status, " 200 ") {
+			continue
+		}
+		for _, p := range ps.Props.Any {
+			out[p.XMLName] = p.Inner
+		}
+	}
+	return out
+}
+
+// TestMoveCopyKeepProperties checks that MOVE and COPY of a file carry its
+// dead properties, content type and ETag in a bucket with and without
+// versioning, and that MOVE keeps its modification time where it makes no
+// new version.
+func TestMoveCopyKeepProperties(t *testing.T) {
+	color := xml.Name{Space: "urn:example:", Local: "color"}
+	etag := xml.Name{Space: "DAV:", Local: "getetag"}
+	lastmod := xml.Name{Space: "DAV:", Local: "getlastmodified"}
+	ctype := xml.Name{Space: "DAV:", Local: "getcontenttype"}
+	const value = "deep blue &amp; green"
+	set := `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:example:"><D:set><D:prop>` +
+		`<Z:color>` + value + `</Z:color></D:prop></D:set></D:propertyupdate>`
+	find := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><Z:color xmlns:Z="urn:example:"/>` +
+		`<D:getetag/><D:getlastmodified/><D:getcontenttype/></D:prop></D:propfind>`
+	for _, versioning := range []string{"", gateway.VersioningEnabled, gateway.VersioningSuspended} {
+		for _, method := range []string{"MOVE", "COPY"} {
+			for _, content := range []string{"small", payload(70_000, 9)} { // inline and with a blob
+				t.Run(fmt.Sprintf("%s/%q/%d", method, versioning, len(content)), func(t *testing.T) {
+					var now atomic.Int64
+					now.Store(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
+					e := newEnvClock(t, func() time.Time { return time.Unix(0, now.Load()) })
+					if versioning != "" {
+						if err := e.ns.SetBucketVersioning(context.Background(), "bucket", versioning); err != nil {
+							t.Fatal(err)
+						}
+					}
+					e.must(http.StatusCreated, "PUT", "/bucket/src", content, "Content-Type", "application/x-example")
+					e.must(webdav.StatusMulti, "PROPPATCH", "/bucket/src", set)
+					_, body := e.must(webdav.StatusMulti, "PROPFIND", "/bucket/src", find, "Depth", "0")
+					before := davProps(t, body)
+					if before[color] != value || before[ctype] != "application/x-example" || before[etag] == "" || before[lastmod] == "" {
+						t.Fatalf("PROPFIND of the source: %q", before)
+					}
+					// A later modification time would show if MOVE changed it.
+					now.Add(int64(time.Hour))
+					e.must(http.StatusCreated, method, "/bucket/src", "", "Destination", e.url+"/bucket/dst")
+					_, body = e.must(webdav.StatusMulti, "PROPFIND", "/bucket/dst", find, "Depth", "0")
+					after := davProps(t, body)
+					want := map[xml.Name]string{color: before[color], ctype: before[ctype], etag: before[etag]}
+					if method == "MOVE" {
+						// A new version is written at the time of the
+						// MOVE; without versioning the file keeps its
+						// time.
+						want[lastmod] = before[lastmod]
+						if versioning != "" {
+							want[lastmod] = time.Unix(0, now.Load()).UTC().Format(http.TimeFormat)
+						}
+						e.must(http.StatusNotFound, "PROPFIND", "/bucket/src", "", "Depth", "0")
+					}
+					for n, v := range want {
+						if after[n] != v {
+							t.Errorf("%s after %s: %q, want %q", n.Local, method, after[n], v)
+						}
+					}
+					if _, got := e.must(http.StatusOK, "GET", "/bucket/dst", ""); got != content {
+						t.Errorf("content after %s differs", method)
+					}
+					// A time the client set moves and copies with the file.
+					e.must(http.StatusCreated, "PUT", "/bucket/timed", content, "X-OC-Mtime", "1700000000")
+					e.must(http.StatusCreated, method, "/bucket/timed", "", "Destination", e.url+"/bucket/timed2")
+					_, body = e.must(webdav.StatusMulti, "PROPFIND", "/bucket/timed2", find, "Depth", "0")
+					if got, want := davProps(t, body)[lastmod], time.Unix(1700000000, 0).UTC().Format(http.TimeFormat); got != want {
+						t.Errorf("client's time after %s: %q, want %q", method, got, want)
+					}
+				})
+			}
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/xml"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -206,6 +207,14 @@ func aclRequest(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, b
 			_, err = ns.ObjectVersion(ctx, bucket, object, id)
 		} else {
 			_, err = ns.Object(ctx, bucket, object)
+		}
+		var dm *gateway.DeleteMarkerError
+		if r.Method == http.MethodPut && errors.As(err, &dm) && dm.Current {
+			// S3 answers a PutObjectAcl of a key whose current version
+			// is a delete marker as one naming the marker: 405
+			// MethodNotAllowed. A GetObjectAcl is 404 NoSuchKey, as a
+			// GetObject; both carry x-amz-delete-marker.
+			err = &gateway.DeleteMarkerError{Bucket: dm.Bucket, Key: dm.Key, VersionID: dm.VersionID}
 		}
 		if err != nil {
 			writeNSError(w, r, err, bucket, object)

@@ -178,6 +178,13 @@ func normalize(ns *gateway.Namespace, cors *corsCache, list *lister, next http.H
 				Message: "The cors sub-resource is not supported on objects."})
 			return
 		}
+		if _, ok := q["attributes"]; ok && object != "" && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// GetObjectAttributes is the sub-resource's only operation;
+			// gofakes3 would answer 400 (and a versionId would reach
+			// DeleteObject).
+			writeError(w, r, methodNotAllowed())
+			return
+		}
 		if versionRoutes(ns, w, r, bucket, object) {
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/backends/local"
@@ -26,6 +27,9 @@ type Options struct {
 	Catalog []catalog.BoltOption
 	// Users are the namespace's configured users (gateway.Options.Users).
 	Users []gateway.User
+	// Clock is the namespace's clock (gateway.Options.Clock; nil: the
+	// system clock).
+	Clock func() time.Time
 }
 
 // Env is a namespace and what it is made of.
@@ -66,7 +70,7 @@ func New(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Catalog.Close() })
-	if e.NS, err = gateway.New(gateway.Options{Keys: e.Keys, Store: e.Store, Catalog: e.Catalog, Users: o.Users}); err != nil {
+	if e.NS, err = gateway.New(gateway.Options{Keys: e.Keys, Store: e.Store, Catalog: e.Catalog, Users: o.Users, Clock: o.Clock}); err != nil {
 		t.Fatal(err)
 	}
 	if o.Bucket != "" {
