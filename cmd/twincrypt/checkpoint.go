@@ -56,7 +56,10 @@ type checkpointer struct {
 	// run gets going (its first update), not before: a run refused
 	// before it changes anything leaves it to be resumed.
 	stale bool
-	err   error // the first error writing the file
+	err   error // the first error writing (or removing) the file
+	// warned is set once the run has said that err keeps its progress
+	// from being saved (see warnLocked).
+	warned bool
 	// pendingState and pendingDone are the checkpoint not written yet.
 	pendingState any
 	pendingDone  string
@@ -126,7 +129,15 @@ func openCheckpoint(c *cli, cfg *config.Config, command string, resume bool, sta
 		return cp, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("read checkpoint: %w", err)
+		if resume {
+			return nil, false, fmt.Errorf("read checkpoint: %w", err)
+		}
+		// Only a run to resume needs to read it: this one starts
+		// over, and writing its own checkpoint there fails (and
+		// says so) if reading did for a lasting reason.
+		fmt.Fprintf(c.stderr, "twincrypt %s: %s cannot be read (%v); starting over\n", command, cp.path, err)
+		cp.stale = true
+		return cp, false, nil
 	}
 	var f checkpointFile
 	err = json.Unmarshal(data, &f)
@@ -172,6 +183,7 @@ func (cp *checkpointer) update(state any, done string) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	cp.discardStaleLocked()
+	cp.warnLocked()
 	// Marshalled when written: the states' slices only grow past their
 	// length, which the gateway caps.
 	cp.pendingState, cp.pendingDone = state, done
@@ -245,6 +257,20 @@ func (cp *checkpointer) noteErr(err error) {
 	}
 }
 
+// warnLocked says on stderr, once per run, that the progress of the run
+// cannot be saved for --resume, when a write of the checkpoint failed. It
+// is called from the pass (update) and at its end (finish), never from
+// the background write, so that it does not write to stderr concurrently
+// with the progress lines. The run goes on: a checkpoint only saves work
+// after an interruption. The caller holds mu.
+func (cp *checkpointer) warnLocked() {
+	if cp.err == nil || cp.warned {
+		return
+	}
+	cp.warned = true
+	fmt.Fprintf(cp.c.stderr, "twincrypt %s: could not save progress for --resume: %v\n", cp.command, cp.err)
+}
+
 // interrupted writes the last checkpoint of an interrupted pass and
 // returns the error that says how to continue.
 func (cp *checkpointer) interrupted(cause error) error {
@@ -259,23 +285,43 @@ func (cp *checkpointer) interrupted(cause error) error {
 		cp.noteErr(writeFileAtomic(cp.path, f))
 	}
 	if !cp.have {
+		cp.warnLocked()
 		return fmt.Errorf("interrupted before the first checkpoint; run again to start over: %w", cause)
 	}
 	if cp.err != nil {
+		// The error says it: no warning besides.
+		cp.warned = true
 		return fmt.Errorf("interrupted (%s), but the checkpoint could not be written (%v): %w", cp.file.Done, cp.err, cause)
 	}
 	return fmt.Errorf("interrupted (%s); run again with --resume to continue: %w", cp.file.Done, cause)
 }
 
-// finish removes the checkpoint file after a pass that completed.
+// finish removes the checkpoint file after a pass that completed, having
+// said (once) if a checkpoint could not be written.
 func (cp *checkpointer) finish() {
 	if cp == nil {
 		return
 	}
 	cp.inflight.Wait()
+	cp.mu.Lock()
+	cp.warnLocked()
+	cp.mu.Unlock()
 	if err := os.Remove(cp.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(cp.c.stderr, "twincrypt %s: remove checkpoint: %v\n", cp.command, err)
 	}
+}
+
+// warn says, once per run, that a checkpoint could not be written (see
+// warnLocked), if finish or interrupted has not: a command defers it
+// after openCheckpoint, for the runs that end in another error.
+func (cp *checkpointer) warn() {
+	if cp == nil {
+		return
+	}
+	cp.inflight.Wait()
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	cp.warnLocked()
 }
 
 // resumedNote returns the line a report of a resumed pass starts with.

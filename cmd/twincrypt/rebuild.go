@@ -78,6 +78,7 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer cp.warn()
 	keys, err := unlockKeyring(ctx, c, cfg)
 	if err != nil {
 		return err

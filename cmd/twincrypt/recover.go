@@ -58,6 +58,14 @@ func runRecover(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	maintenanceGC(c.getenv)
+	return recoverFrom(ctx, c, keys, be, *to, *allVersions)
+}
+
+// recoverFrom restores what be holds into the directory to with keys and
+// prints the report. The total of its progress is counted beforehand; a
+// count that fails leaves the progress without a total and an ETA, and
+// the recovery goes on.
+func recoverFrom(ctx context.Context, c *cli, keys gateway.Keys, be backends.Backend, to string, allVersions bool) error {
 	prog := newProgress(c, "recover", "records")
 	// The total of the progress: the names under m/, each of which the
 	// recovery goes through. A backend that cannot be listed has the
@@ -73,19 +81,19 @@ func runRecover(ctx context.Context, c *cli, args []string) error {
 	}
 	prog.restart()
 	rep, err := gateway.Recover(ctx, gateway.RecoverOptions{
-		Keys: keys, Backend: be, Dir: *to, Logger: maintenanceLogger(c), AllVersions: *allVersions,
+		Keys: keys, Backend: be, Dir: to, Logger: maintenanceLogger(c), AllVersions: allVersions,
 		Progress: func(p gateway.RecoverProgress) { prog.update(p.Records, total, p.Bytes) },
 	})
 	prog.finish()
 	if rep != nil {
 		fmt.Fprintf(c.stdout, "recovered %d buckets, %d objects, %d directories, %s into %s\n",
-			rep.Buckets, rep.Objects, rep.Dirs, humanBytes(rep.Bytes), *to)
-		if *allVersions {
-			fmt.Fprintf(c.stdout, "%d versions restored under %s\n", rep.Versions, filepath.Join(*to, gateway.VersionsDir))
+			rep.Buckets, rep.Objects, rep.Dirs, humanBytes(rep.Bytes), to)
+		if allVersions {
+			fmt.Fprintf(c.stdout, "%d versions restored under %s\n", rep.Versions, filepath.Join(to, gateway.VersionsDir))
 		}
 		if rep.RenamedCount > 0 {
 			fmt.Fprintf(c.stdout, "%d objects restored under other names (keys a file system cannot hold as they are); see %s\n",
-				rep.RenamedCount, filepath.Join(*to, gateway.RenamesFile))
+				rep.RenamedCount, filepath.Join(to, gateway.RenamesFile))
 		}
 		if rep.Deleted > 0 {
 			fmt.Fprintf(c.stdout, "%d deleted objects and buckets skipped\n", rep.Deleted)

@@ -51,6 +51,7 @@ func runRepair(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer cp.warn()
 
 	var q replica.RepairStats
 	var qerr error

@@ -34,6 +34,7 @@ func runKeysRewrap(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer cp.warn()
 	prog := newProgress(c, "keys rewrap", "objects")
 	prog.counts = true
 	var done, total int

@@ -43,6 +43,7 @@ func runScrub(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer cp.warn()
 	prog := newProgress(c, "scrub", "objects")
 	o := gateway.ScrubOptions{Members: st.backendList(), Deep: *deep}
 	prior := 0

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,11 +119,9 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if setRedactKey != nil {
 		setRedactKey(st.keys.Derive(redactLabel))
 	}
-	// Unlocking the keyring ran Argon2id over 64 MiB. Collect it and give
-	// it back now: otherwise the heap may grow to twice that peak before
-	// the first collection, and the process keeps it resident.
-	debug.FreeOSMemory()
-	tuneGC(os.Getenv)
+	// Unlocking the keyring ran Argon2id over 64 MiB: give it back, and
+	// set the collector for serving.
+	tuneHeap(os.Getenv, serveGCPercent, serveMemoryLimit)
 
 	users := make(map[string]string, len(cfg.Users))
 	for _, u := range cfg.Users {
@@ -527,23 +524,6 @@ func prepareDefault(c *cli) (cfg *config.Config, created bool, err error) {
 			cfg.Keyring, strings.ReplaceAll(path, " ", `\ `))
 	}
 	return cfg, created, nil
-}
-
-// tuneGC sets the collector for a server whose live heap is small (chunk and
-// copy buffers, a few MiB per transfer) and whose allocation rate is high (a
-// request allocates its headers, records and cipher states): the heap may
-// grow to five times the live data before a collection instead of twice,
-// which cuts the collector's CPU by about a fifth on small requests
-// (docs/BENCHMARKS.md), with a soft limit of 256 MiB that makes it collect
-// sooner when many transfers hold memory at once. GOGC and GOMEMLIMIT in the
-// environment take precedence, as they do for any Go program.
-func tuneGC(getenv func(string) string) {
-	if getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
-	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(256 << 20)
-	}
 }
 
 // configModeWarning returns a warning when the config file at path (which
