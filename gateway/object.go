@@ -796,8 +796,9 @@ func (ns *Namespace) DeleteObject(ctx context.Context, bucket, key string) error
 	return err
 }
 
-// deleteObject deletes bucket/key in a bucket without versioning.
-func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string) error {
+// deleteObject deletes bucket/key in a bucket without versioning; with
+// ifGen not 0 only while its generation is ifGen (DeleteOptions.IfGeneration).
+func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string, ifGen uint64) error {
 	unlock, lerr := ns.lock(ctx, bucket, key)
 	if lerr != nil {
 		return lerr
@@ -811,6 +812,9 @@ func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string) error
 			}
 		}
 		return mapCatalogErr(err, bucket, key)
+	}
+	if ifGen != 0 && e.Generation != ifGen {
+		return fmt.Errorf("%w: %s/%s changed since it was read", ErrPrecondition, bucket, key)
 	}
 	_, id := ns.names.meta(bucket, key)
 	tomb, err := ns.writeTombstone(ctx, bucket, key, e.Generation)

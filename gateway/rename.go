@@ -34,7 +34,9 @@ import (
 // source's version must stay and versions never share blobs: Rename then
 // re-encrypts the object into a new version at the destination that keeps
 // all of the above but the modification time, which is that of the new
-// version (see copyExact), and deletes the source (a delete marker).
+// version (see copyExact), and deletes the source (a delete marker) as it
+// was copied: a write of the source that lands during the copy stays, and
+// the rename fails with ErrPrecondition, the copy at the destination.
 //
 // Renaming an object onto itself does nothing. A missing source is
 // ErrNoSuchKey (or ErrNoSuchBucket).
@@ -154,11 +156,13 @@ func (ns *Namespace) renameVersioned(ctx context.Context, srcBucket, srcKey, dst
 			return ObjectInfo{}, lockedError(&cur, now)
 		}
 	}
-	info, err := ns.copyExact(ctx, srcBucket, srcKey, dstBucket, dstKey)
+	info, copied, err := ns.copyExact(ctx, srcBucket, srcKey, dstBucket, dstKey)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	if err := ns.DeleteObject(ctx, srcBucket, srcKey); err != nil {
+	// The source is deleted only as it was copied: a write that landed
+	// meanwhile stays (ErrPrecondition; the destination holds the copy).
+	if _, err := ns.Delete(ctx, srcBucket, srcKey, DeleteOptions{MustExist: true, RefuseLocked: true, IfGeneration: copied}); err != nil {
 		return ObjectInfo{}, fmt.Errorf("rename %s/%s: copied to %s/%s, but the source stays: %w", srcBucket, srcKey, dstBucket, dstKey, err)
 	}
 	return info, nil
@@ -171,17 +175,18 @@ func (ns *Namespace) renameVersioned(ctx context.Context, srcBucket, srcKey, dst
 // the source's part layout and each part keeps its ETag and checksum; an
 // inline part stays inline. A locked current version at the destination is
 // not replaced (ErrObjectLocked); the copy gets the destination bucket's
-// default retention.
-func (ns *Namespace) copyExact(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string) (ObjectInfo, error) {
+// default retention. It returns the copy and the generation of the source
+// it copied.
+func (ns *Namespace) copyExact(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string) (ObjectInfo, uint64, error) {
 	if err := ns.Authorize(ctx, srcBucket, AccessRead); err != nil {
-		return ObjectInfo{}, err
+		return ObjectInfo{}, 0, err
 	}
 	if err := ns.Authorize(ctx, dstBucket, AccessWrite); err != nil {
-		return ObjectInfo{}, err
+		return ObjectInfo{}, 0, err
 	}
 	src, err := ns.Object(ctx, srcBucket, srcKey)
 	if err != nil {
-		return ObjectInfo{}, err
+		return ObjectInfo{}, 0, err
 	}
 	// The plaintext read here is hashed afresh: a front end's hash of a
 	// request body (WithBodyMD5, WithBodyChecksum) is not its hash.
@@ -191,9 +196,9 @@ func (ns *Namespace) copyExact(ctx context.Context, srcBucket, srcKey, dstBucket
 		alg = src.rec.Checksum.Alg
 	}
 	parts := make([]partRecord, 0, len(src.rec.Parts))
-	fail := func(err error) (ObjectInfo, error) {
+	fail := func(err error) (ObjectInfo, uint64, error) {
 		ns.deleteBlobs(ctx, parts)
-		return ObjectInfo{}, fmt.Errorf("copy %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, err)
+		return ObjectInfo{}, 0, fmt.Errorf("copy %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, err)
 	}
 	var off int64
 	for _, p := range src.rec.Parts {
@@ -234,9 +239,9 @@ func (ns *Namespace) copyExact(ctx context.Context, srcBucket, srcKey, dstBucket
 	info, err := ns.commit(ctx, rec, PutOptions{RefuseLocked: true})
 	if err != nil {
 		if errors.Is(err, errOutcomeUnknown) {
-			return ObjectInfo{}, err
+			return ObjectInfo{}, 0, err
 		}
 		return fail(err)
 	}
-	return info, nil
+	return info, src.Generation, nil
 }

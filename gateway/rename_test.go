@@ -7,9 +7,12 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/checksum"
 )
@@ -181,4 +184,71 @@ func (e *env) getFrom(t *testing.T, bucket, key string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// putHookStore runs hook once, before the first Put of a name with prefix
+// once armed.
+type putHookStore struct {
+	backends.Backend
+	prefix string
+	armed  atomic.Bool
+	once   sync.Once
+	hook   func()
+}
+
+func (h *putHookStore) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	if h.armed.Load() && strings.HasPrefix(name, h.prefix) {
+		h.once.Do(h.hook)
+	}
+	return h.Backend.Put(ctx, name, r, size)
+}
+
+// TestRenameVersionedKeepsConcurrentWrite: a rename into or out of a
+// bucket with versioning copies the source and then deletes it; a PUT of
+// the source that another client had acknowledged while the copy was
+// being made is not deleted with it. The rename fails (ErrPrecondition),
+// the destination holds what was copied, the source the newer write.
+func TestRenameVersionedKeepsConcurrentWrite(t *testing.T) {
+	for _, srcVersioned := range []bool{false, true} {
+		name := map[bool]string{false: "source without versioning", true: "source with versioning"}[srcVersioned]
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t)
+			if err := e.ns.CreateBucket(ctx, "ver"); err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range []string{"ver", map[bool]string{false: "ver", true: "bucket"}[srcVersioned]} {
+				if err := e.ns.SetBucketVersioning(ctx, b, gateway.VersioningEnabled); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h := &putHookStore{Backend: e.set, prefix: "m/"}
+			mover, err := gateway.New(gateway.Options{Keys: e.keys, Store: h, Catalog: e.cat})
+			if err != nil {
+				t.Fatal(err)
+			}
+			old, newer := []byte(body("old")), []byte(body("new"))
+			if _, err := e.ns.PutObject(ctx, "bucket", "a", bytes.NewReader(old), int64(len(old)), gateway.PutOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			h.hook = func() {
+				// Another client's PUT of the source, acknowledged while
+				// the move writes its copy's meta record.
+				if _, err := e.ns.PutObject(ctx, "bucket", "a", bytes.NewReader(newer), int64(len(newer)), gateway.PutOptions{}); err != nil {
+					t.Errorf("concurrent PUT: %v", err)
+				}
+			}
+			h.armed.Store(true)
+			_, err = mover.Rename(ctx, "bucket", "a", "ver", "b")
+			if !errors.Is(err, gateway.ErrPrecondition) {
+				t.Fatalf("rename while the source was written: %v, want ErrPrecondition", err)
+			}
+			if got := e.getFrom(t, "bucket", "a"); !bytes.Equal(got, newer) {
+				t.Errorf("source after the rename: %d bytes, want the acknowledged newer write (%d bytes)", len(got), len(newer))
+			}
+			if got := e.getFrom(t, "ver", "b"); !bytes.Equal(got, old) {
+				t.Errorf("destination after the rename: %d bytes, want the copied content (%d bytes)", len(got), len(old))
+			}
+		})
+	}
 }

@@ -488,6 +488,12 @@ type DeleteOptions struct {
 	// behind a delete marker (ErrObjectLocked), for front ends that show
 	// no versions (WebDAV).
 	RefuseLocked bool
+	// IfGeneration, when not 0, deletes the key only while its current
+	// object (or current version) has this generation, and is
+	// ErrPrecondition otherwise: a caller that read the object (a move
+	// copying it) deletes what it read, never a newer write that landed
+	// meanwhile. It does not apply with VersionID.
+	IfGeneration uint64
 }
 
 // DeleteResult says what a deletion did.
@@ -518,7 +524,7 @@ func (ns *Namespace) Delete(ctx context.Context, bucket, key string, o DeleteOpt
 		// No versions: the null version is the object, whose catalog
 		// entry must stay unversioned. As S3, deleting it when it is
 		// not there succeeds.
-		err := ns.deleteObject(ctx, bucket, key)
+		err := ns.deleteObject(ctx, bucket, key, 0)
 		if err != nil && !errors.Is(err, ErrNoSuchKey) {
 			return DeleteResult{}, err
 		}
@@ -528,7 +534,7 @@ func (ns *Namespace) Delete(ctx context.Context, bucket, key string, o DeleteOpt
 		return ns.deleteVersion(ctx, bucket, key, o)
 	}
 	if cfg.Status == "" {
-		return DeleteResult{}, ns.deleteObject(ctx, bucket, key)
+		return DeleteResult{}, ns.deleteObject(ctx, bucket, key, o.IfGeneration)
 	}
 	unlock, lerr := ns.lock(ctx, bucket, key)
 	if lerr != nil {
@@ -541,6 +547,9 @@ func (ns *Namespace) Delete(ctx context.Context, bucket, key string, o DeleteOpt
 	}
 	if o.MustExist && (err != nil || cur.DeleteMarker) {
 		return DeleteResult{}, fmt.Errorf("%w: %s/%s", ErrNoSuchKey, bucket, key)
+	}
+	if o.IfGeneration != 0 && (err != nil || cur.Generation != o.IfGeneration) {
+		return DeleteResult{}, fmt.Errorf("%w: %s/%s changed since it was read", ErrPrecondition, bucket, key)
 	}
 	if now := ns.now(); o.RefuseLocked && err == nil && cur.Locked(now, false) {
 		return DeleteResult{}, lockedError(&cur, now)
