@@ -105,6 +105,30 @@ func TestFanOutFollowsNoLink(t *testing.T) {
 	}
 }
 
+// TestMigrateNotThroughLink: a migration never moves a flat file through a
+// symbolic link in place of its fan-out directory (into the directory the
+// link leads to, where its name does not lead): it stops, the file in
+// place, and the backend is unavailable.
+func TestMigrateNotThroughLink(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "root")
+	hex := "3f2" + strings.Repeat("1", 61)
+	writeFile(t, root, "m/"+hex, "meta", time.Time{})
+	mkdir(t, filepath.Join(root, "m", "aaa+"))
+	symlink(t, "aaa+", filepath.Join(root, "m", "3f2+"))
+	if b, err := New("disk", root); !errors.Is(err, backends.ErrUnavailable) {
+		if b != nil {
+			b.Close()
+		}
+		t.Fatalf("New: %v, want ErrUnavailable", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(root, "m", hex)); err != nil || string(got) != "meta" {
+		t.Fatalf("the flat file: %q, %v", got, err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "m", "aaa+", hex)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("moved through the link: %v", err)
+	}
+}
+
 // TestFlatPlaceFollowsLink: a link at the flat place of a name, inside the
 // root, is followed by Get and Stat (the os.Root rules), as the package doc
 // says; Delete removes nothing through it.

@@ -158,7 +158,17 @@ func (d *rootDir) migrateDir(dir string) (moved int, subdirs, fans []string, err
 			case de.Type().IsRegular() && fansOut(n):
 				fan := n[:fanWidth] + fanMark
 				if !made[fan] {
-					if err := r.Mkdir(fan, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+					err := r.Mkdir(fan, 0o700)
+					if errors.Is(err, fs.ErrExist) {
+						// Never through a symbolic link (or
+						// into a file): the file would land
+						// where its name does not lead.
+						var fi fs.FileInfo
+						if fi, err = r.Lstat(fan); err == nil && !fi.IsDir() {
+							err = fmt.Errorf("%s is not a directory; %s left in place", path.Join(dir, fan), path.Join(dir, n))
+						}
+					}
+					if err != nil {
 						return moved, subdirs, fans, err
 					}
 					made[fan] = true

@@ -50,7 +50,9 @@
 // time is removed (the same file under both names, left by an interrupted
 // move, loses its flat name); taken by anything else (a directory, a
 // symbolic link), the migration stops there and the backend stays
-// unavailable, the flat file in place. Only regular
+// unavailable, the flat file in place; so it does when the place of the
+// fan-out directory holds anything but a directory (a file, a symbolic
+// link, which is never moved through). Only regular
 // files are moved: a symbolic link stays at its flat place, where Get and
 // Stat still follow it. A migration that stops (a crash, an error)
 // leaves every object at one of its two places and is finished by the next
