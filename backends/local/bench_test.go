@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/backends/local"
 )
 
@@ -182,5 +184,65 @@ func BenchmarkPutNewParallel(b *testing.B) {
 				}
 			}
 		})
+	})
+}
+
+// BenchmarkStatGet stats and reads 1 KiB meta records (64 hex digits,
+// stored in fan-out directories) of a directory of 10,000, as a GET of a
+// small object does, and stats names that are not there (a HEAD of a
+// missing object, which also looks at the flat place):
+//
+//	go test -run '^$' -bench StatGet ./backends/local/
+func BenchmarkStatGet(b *testing.B) {
+	be, err := local.New("disk", filepath.Join(b.TempDir(), "root"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Close()
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(7, 8))
+	body := make([]byte, 1024)
+	names := make([]string, 10_000)
+	for i := range names {
+		names[i] = fmt.Sprintf("m/%016x%016x%016x%016x", r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64())
+		if err := be.Put(ctx, names[i], bytes.NewReader(body), int64(len(body))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	buf := make([]byte, 2048)
+	b.Run("stat", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := be.Stat(ctx, names[i%len(names)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("get", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			rc, err := be.Get(ctx, names[i%len(names)], 0, -1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, _ := io.ReadFull(rc, buf)
+			rc.Close()
+			if n != len(body) {
+				b.Fatalf("read %d bytes", n)
+			}
+			i++
+		}
+	})
+	b.Run("stat-missing", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			name := fmt.Sprintf("m/%016x%016x%016x%016x", r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64())
+			if _, err := be.Stat(ctx, name); !errors.Is(err, backends.ErrNotFound) {
+				b.Fatal(err)
+			}
+		}
 	})
 }

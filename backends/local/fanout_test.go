@@ -366,7 +366,8 @@ func TestMigrateFlat(t *testing.T) {
 // TestMigrateInterrupted stops a migration half-way (a foreign file takes
 // the place of a fan-out directory): New fails, Open succeeds and the
 // backend answers "unavailable", never "not found", and once the obstacle
-// is gone the next request finishes the migration.
+// is gone the first request after the time to retry finishes the
+// migration.
 func TestMigrateInterrupted(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "root")
 	objs := flatTree(t, root, 2000)
@@ -421,6 +422,14 @@ func TestMigrateInterrupted(t *testing.T) {
 	if err := os.Remove(blocker); err != nil {
 		t.Fatal(err)
 	}
+	// Until the time to try again, requests answer the same error
+	// without reading the directory; then the next one migrates.
+	if _, err := b.Stat(context.Background(), some); !errors.Is(err, backends.ErrUnavailable) {
+		t.Fatalf("Stat %s before the retry: %v, want ErrUnavailable", some, err)
+	}
+	b.mu.Lock()
+	b.now = func() time.Time { return time.Now().Add(retryMax) }
+	b.mu.Unlock()
 	checkTree(t, b, objs)
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 
 	"github.com/twincrypt/twincrypt/backends"
 )
@@ -157,13 +158,23 @@ func (d *rootDir) migrateDir(dir string) (moved int, subdirs, fans []string, err
 			case de.Type().IsRegular() && fansOut(n):
 				fan := n[:fanWidth] + fanMark
 				if !made[fan] {
-					if err := r.Mkdir(fan, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+					err := r.Mkdir(fan, 0o700)
+					if errors.Is(err, fs.ErrExist) {
+						// Never through a symbolic link (or
+						// into a file): the file would land
+						// where its name does not lead.
+						var fi fs.FileInfo
+						if fi, err = r.Lstat(fan); err == nil && !fi.IsDir() {
+							err = fmt.Errorf("%s is not a directory; %s left in place", path.Join(dir, fan), path.Join(dir, n))
+						}
+					}
+					if err != nil {
 						return moved, subdirs, fans, err
 					}
 					made[fan] = true
 					fans = append(fans, path.Join(dir, fan))
 				}
-				if err := move(r, n, fan+"/"+n); err != nil {
+				if err := d.move(r, n, fan+"/"+n); err != nil {
 					return moved, subdirs, fans, err
 				}
 				moved++
@@ -183,9 +194,15 @@ func (d *rootDir) migrateDir(dir string) (moved int, subdirs, fans []string, err
 // written by the fan-out layout (or moved by a migration running beside
 // this one), so it is at least as new unless it is older by its
 // modification time (a flat file written later by an earlier version of
-// this package); the older of the two is removed.
-func move(r *os.Root, src, dst string) error {
-	err := r.Link(src, dst)
+// this package); the older of the two is removed. It renames src only
+// where the file system has no hard links (noHardLinks); any other error
+// of the link stops the migration.
+func (d *rootDir) move(r *os.Root, src, dst string) error {
+	link := r.Link
+	if d.link != nil {
+		link = func(src, dst string) error { return d.link(r, src, dst) }
+	}
+	err := link(src, dst)
 	switch {
 	case err == nil:
 		if err := r.Remove(src); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -195,11 +212,13 @@ func move(r *os.Root, src, dst string) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil // moved meanwhile by another migration
 	case errors.Is(err, fs.ErrExist):
-		return settle(r, src, dst)
+		return d.settle(r, src, dst)
+	case !noHardLinks(err):
+		return err
 	}
 	// No hard links on this file system: rename, unless dst exists.
 	if _, lerr := r.Lstat(dst); lerr == nil {
-		return settle(r, src, dst)
+		return d.settle(r, src, dst)
 	} else if !errors.Is(lerr, fs.ErrNotExist) {
 		return lerr
 	}
@@ -209,9 +228,20 @@ func move(r *os.Root, src, dst string) error {
 	return nil
 }
 
+// noHardLinks reports whether err, an error of link(2), says that the file
+// system cannot give the file another name (rather than that something went
+// wrong): EPERM (no hard links on this file system, or not allowed for this
+// file by the system's policy), ENOTSUP/EOPNOTSUPP or ENOSYS (link not
+// implemented) and EMLINK (the file has as many names as it may). A rename
+// needs none of these.
+func noHardLinks(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, errors.ErrUnsupported) ||
+		errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.EMLINK)
+}
+
 // settle resolves a flat file src whose fan-out place dst is taken: it
 // keeps the newer of the two at dst.
-func settle(r *os.Root, src, dst string) error {
+func (d *rootDir) settle(r *os.Root, src, dst string) error {
 	s, err := r.Lstat(src)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -221,7 +251,7 @@ func settle(r *os.Root, src, dst string) error {
 	}
 	t, err := r.Lstat(dst)
 	if errors.Is(err, fs.ErrNotExist) {
-		return move(r, src, dst)
+		return d.move(r, src, dst)
 	}
 	if err != nil {
 		return err

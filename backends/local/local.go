@@ -23,9 +23,10 @@
 // a store is small, a directory creation for most new names.
 //
 // Names are validated with backends.ValidName, and every file system call
-// goes through an os.Root, so neither ".." nor a symbolic link can reach
-// outside the root. One path cannot be both an object and a directory of
-// other objects ("b/x" and "b/x/y"); such a Put fails. (A name that fans
+// resolves its path under the root (through an os.Root, or openat2 with
+// RESOLVE_BENEATH), so neither ".." nor a symbolic link can reach outside
+// the root (see "Symbolic links"). One path cannot be both an object and a
+// directory of other objects ("b/x" and "b/x/y"); such a Put fails. (A name that fans
 // out is not at the path of the directory of the same name, so
 // "m/<64 digits>" and "m/<64 digits>/y" can both exist.) A segment longer
 // than the file system allows (255 bytes on most) is ErrInvalidName.
@@ -37,9 +38,10 @@
 // a directory appeared at the root path) moves every file whose name fans
 // out and that lies directly in its directory into its fan-out directory
 // before the backend serves anything: a hard link to the new place, then
-// removal of the old name (a rename where the file system has no hard
-// links), reading each directory of objects in batches of 1024 entries,
-// then one sync of the file system (syncfs; an fsync of every directory
+// removal of the old name (a rename where the file system cannot link the
+// file: link fails with EPERM, ENOTSUP, ENOSYS or EMLINK; any other error
+// stops the migration), reading each directory of objects in batches of
+// 1024 entries, then one sync of the file system (syncfs; an fsync of every directory
 // changed elsewhere). Fan-out directories are not read: after a migration
 // an open reads the root and each directory of objects (b/, m/, s/: 4096
 // entries each) and moves nothing. A move never loses a file: if the
@@ -48,12 +50,17 @@
 // time is removed (the same file under both names, left by an interrupted
 // move, loses its flat name); taken by anything else (a directory, a
 // symbolic link), the migration stops there and the backend stays
-// unavailable, the flat file in place. Only regular
+// unavailable, the flat file in place; so it does when the place of the
+// fan-out directory holds anything but a directory (a file, a symbolic
+// link, which is never moved through). Only regular
 // files are moved: a symbolic link stays at its flat place, where Get and
 // Stat still follow it. A migration that stops (a crash, an error)
 // leaves every object at one of its two places and is finished by the next
 // open; until then the backend answers ErrUnavailable, never ErrNotFound
-// (Open succeeds and every request tries the migration again; New fails).
+// (Open succeeds, New fails). A request tries the migration again one
+// second after it stopped, then after waits doubling up to a minute (at
+// once if another directory takes the root path's place); requests in
+// between answer the error without reading any directory.
 // A directory that cannot be written (read-only file system, no
 // permission) is served as it is, flat files included (below).
 // Several processes may migrate the same directory at once.
@@ -91,8 +98,32 @@
 // (gateway instances on a shared file system, or a maintenance command run
 // beside serve), so they are left alone.
 //
-// Symbolic links that stay inside the root are followed by Get and Stat (the
-// os.Root rules) but never listed; links that lead outside fail.
+// # Symbolic links
+//
+// List never follows a symbolic link: it lists regular files only, and
+// does not descend into a link to a directory. Get, Stat and Delete do the
+// same on the fan-out place of a name that fans out: a link anywhere on
+// its path (a directory of objects such as m/, the fan-out directory, the
+// file) means that the object is not there: Get and Stat answer
+// ErrNotFound (after a look at the flat place), Delete removes nothing and
+// succeeds. A provider's directory with a link planted there (say m/3f2+
+// leading to b/3f2+) thus shows neither b/'s files under m/'s names nor
+// lets Delete remove them; to the replicated set it is a provider missing
+// those objects, which reads them from the other provider, and repair
+// writes them back: Put replaces a link in place of a fan-out directory by
+// a directory (fan-out directories belong to the backend; the link's target
+// is left alone) and a link in place of the file by the file, and fails
+// with ErrUnavailable below a directory of objects that is a link. On
+// Linux 5.6 and later one openat2 call with RESOLVE_NO_SYMLINKS resolves
+// the path (fewer system calls than os.Root makes); elsewhere each
+// directory on the way is lstat'ed first.
+//
+// Names that do not fan out, and the flat places of names that do (files
+// of the flat layout not migrated yet), keep the os.Root rules: links that
+// stay inside the root are followed by Get and Stat, on the way and at the
+// file (a link at a flat place is not moved by a migration); Delete follows
+// links on the way but removes only a regular file, never a link; links
+// that lead outside the root fail.
 //
 // # A directory that vanishes
 //
@@ -183,10 +214,31 @@ type Backend struct {
 
 	cur atomic.Pointer[rootDir] // the directory open at path
 
-	mu     sync.Mutex // serialises opening; guards old and closed
+	mu     sync.Mutex // serialises opening; guards the fields below
 	old    []*rootDir // directories that path named before, closed by Close
 	closed bool
+
+	// The last migration that stopped with an error: the directory it
+	// ran in, its error (answered until retryAt), and the wait before
+	// the next attempt, doubled by each failure.
+	failed  os.FileInfo
+	failErr error
+	retryAt time.Time
+	backoff time.Duration
+
+	// Hooks for tests, nil in use: link replaces os.Root.Link in
+	// migrations, now replaces time.Now for their retries.
+	link func(r *os.Root, src, dst string) error
+	now  func() time.Time
 }
+
+// The wait after a migration stopped with an error before the next
+// request tries again: retryMin after the first failure, doubled by each
+// further one up to retryMax.
+const (
+	retryMin = time.Second
+	retryMax = time.Minute
+)
 
 // rootDir is one open instance of the root directory.
 type rootDir struct {
@@ -194,6 +246,9 @@ type rootDir struct {
 	id    os.FileInfo // its identity (device and inode), for os.SameFile
 	dirs  *dirSyncer  // fsyncs of directories after renames and removals
 	files *fileSyncer // fsyncs of small files, shared among concurrent Puts
+	at    atRoot      // the root for system calls that follow no link (see nofollow.go)
+
+	link func(r *os.Root, src, dst string) error // Backend.link
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -226,9 +281,11 @@ func New(name, root string) (*Backend, error) {
 // directories (see the package doc). A missing directory is not an error:
 // the backend then answers every request with ErrMissing until a directory
 // appears at root, and opens it then. Nor is a migration that stops with an
-// error: every request answers backends.ErrUnavailable and tries again
-// until one finishes. Any other problem with root (not a directory, no
-// permission) is.
+// error: the backend answers backends.ErrUnavailable and a request tries
+// again one second later, then after waits that double up to a minute,
+// until one finishes (at once when another directory appears at root);
+// requests in between read nothing. Any other problem with root (not a
+// directory, no permission) is.
 func Open(name, root string) (*Backend, error) {
 	if err := checkArgs(name, root); err != nil {
 		return nil, err
@@ -267,16 +324,21 @@ func (b *Backend) dir() (*rootDir, error) {
 	if d := b.cur.Load(); d != nil && os.SameFile(d.id, fi) {
 		return d, nil
 	}
-	return b.open()
+	return b.open(fi)
 }
 
-// open opens the directory at the root path, makes it the current one and
-// clears its temporary directory.
-func (b *Backend) open() (*rootDir, error) {
+// open opens the directory at the root path (fi, as dir found it), makes it
+// the current one, clears its temporary directory and migrates it. After a
+// migration of that directory stopped with an error, it answers that error
+// until the time to retry has come.
+func (b *Backend) open(fi os.FileInfo) (*rootDir, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, errClosed
+	}
+	if b.failed != nil && os.SameFile(b.failed, fi) && b.clock().Before(b.retryAt) {
+		return nil, b.failErr
 	}
 	r, err := os.OpenRoot(b.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -298,9 +360,13 @@ func (b *Backend) open() (*rootDir, error) {
 		r.Close()
 		return nil, err
 	}
-	d := &rootDir{root: r, id: id}
+	d := &rootDir{root: r, id: id, link: b.link}
+	if err := d.at.open(r); err != nil {
+		d.close()
+		return nil, fmt.Errorf("%w: %w", backends.ErrUnavailable, err)
+	}
 	if _, err := d.sweepTemp(time.Now().Add(-StaleTemp)); err != nil {
-		r.Close()
+		d.close()
 		return nil, fmt.Errorf("removing stale temporary files: %w", err)
 	}
 	if _, err := d.migrate(); err != nil && !readOnly(err) {
@@ -308,9 +374,14 @@ func (b *Backend) open() (*rootDir, error) {
 		// and the next open carries on. A directory that cannot be
 		// written (a read-only snapshot) is served as it is: Get,
 		// Stat and List find flat files too.
-		r.Close()
-		return nil, fmt.Errorf("%w: %w: %w", backends.ErrUnavailable, errMigration, err)
+		d.close()
+		b.backoff = min(max(2*b.backoff, retryMin), retryMax)
+		b.failed = id
+		b.failErr = fmt.Errorf("%w: %w: %w (next attempt in %v)", backends.ErrUnavailable, errMigration, err, b.backoff)
+		b.retryAt = b.clock().Add(b.backoff)
+		return nil, b.failErr
 	}
+	b.failed, b.failErr, b.backoff = nil, nil, 0
 	d.dirs = newDirSyncer(d.syncDir)
 	d.files = &fileSyncer{one: (*os.File).Sync, all: d.syncFS, check: writebackErr}
 	if old := b.cur.Swap(d); old != nil {
@@ -319,6 +390,19 @@ func (b *Backend) open() (*rootDir, error) {
 		b.old = append(b.old, old)
 	}
 	return d, nil
+}
+
+// clock returns the time, for the retries of migrations.
+func (b *Backend) clock() time.Time {
+	if b.now != nil {
+		return b.now()
+	}
+	return time.Now()
+}
+
+// close releases the directory's handles.
+func (d *rootDir) close() error {
+	return errors.Join(d.at.close(), d.root.Close())
 }
 
 // Check reports whether the backend's directory is there and can be
@@ -361,10 +445,10 @@ func (b *Backend) Close() error {
 	b.closed = true
 	var errs []error
 	if d := b.cur.Swap(nil); d != nil {
-		errs = append(errs, d.root.Close())
+		errs = append(errs, d.close())
 	}
 	for _, d := range b.old {
-		errs = append(errs, d.root.Close())
+		errs = append(errs, d.close())
 	}
 	b.old = nil
 	return errors.Join(errs...)
@@ -489,11 +573,17 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 	}
 	dst := physical(name)
 	dir := path.Dir(dst)
-	if err := d.mkdirs(dir); err != nil {
-		return b.putErr(d, name, err)
-	}
-	if err := d.root.Rename(tmp, dst); err != nil {
-		return b.putErr(d, name, err)
+	if dst != name {
+		if err := d.renameFan(tmp, dst); err != nil {
+			return b.putErr(d, name, err)
+		}
+	} else {
+		if err := d.mkdirs(dir); err != nil {
+			return b.putErr(d, name, err)
+		}
+		if err := d.root.Rename(tmp, dst); err != nil {
+			return b.putErr(d, name, err)
+		}
 	}
 	if err := d.dirs.Sync(dir); err != nil {
 		return b.putErr(d, name, err)
@@ -563,7 +653,7 @@ func (b *Backend) Get(ctx context.Context, name string, offset, length int64) (i
 	if err != nil {
 		return nil, err
 	}
-	f, err := find(name, d.root.Open)
+	f, err := find(name, d.openFan, d.root.Open)
 	if err != nil {
 		return nil, b.err(d, "get", name, err)
 	}
@@ -613,7 +703,7 @@ func (b *Backend) Stat(ctx context.Context, name string) (backends.Info, error) 
 	if err != nil {
 		return backends.Info{}, err
 	}
-	fi, err := find(name, d.root.Stat)
+	fi, err := find(name, d.statFan, d.root.Stat)
 	if err != nil {
 		return backends.Info{}, b.err(d, "stat", name, err)
 	}
@@ -635,20 +725,25 @@ func (b *Backend) Delete(ctx context.Context, name string) error {
 	// A flat copy first: removed after the fan-out copy, it could be
 	// moved into the fan-out place by a migration in between.
 	p := physical(name)
-	if p != name {
-		if err := b.remove(d, name); err != nil {
+	if p == name {
+		if err := d.remove(name); err != nil {
 			return b.err(d, "delete", name, err)
 		}
+		return nil
 	}
-	if err := b.remove(d, p); err != nil {
+	if err := d.remove(name); err != nil {
+		return b.err(d, "delete", name, err)
+	}
+	if err := d.removeFan(p); err != nil {
 		return b.err(d, "delete", name, err)
 	}
 	return nil
 }
 
 // remove removes the file at p, if it is a regular file, and makes the
-// removal durable.
-func (b *Backend) remove(d *rootDir, p string) error {
+// removal durable. Like every call of d.root, it follows symbolic links
+// that stay inside the root on the way to p, but not at p.
+func (d *rootDir) remove(p string) error {
 	fi, err := d.root.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil
@@ -665,21 +760,26 @@ func (b *Backend) remove(d *rootDir, p string) error {
 	return d.dirs.Sync(path.Dir(p))
 }
 
-// find calls op (Open or Stat of the root) on the place of the object
-// called name. A name that fans out is looked for in its fan-out directory
-// and then at its flat place (written by an earlier version and not
-// migrated yet), and then once more in the fan-out directory: a migration
-// in another process may have moved it between the first two looks.
-func find[T any](name string, op func(string) (T, error)) (T, error) {
+// find calls fan (which follows no symbolic link) on the fan-out place of
+// the object called name and flat (Open or Stat of the root) on its flat
+// place. A name that does not fan out has only its flat place. A name that
+// fans out is looked for in its fan-out directory and then at its flat
+// place (written by an earlier version and not migrated yet), and then
+// once more in the fan-out directory: a migration in another process may
+// have moved it between the first two looks.
+func find[T any](name string, fan, flat func(string) (T, error)) (T, error) {
 	p := physical(name)
-	v, err := op(p)
-	if p == name || !missing(err) {
+	if p == name {
+		return flat(name)
+	}
+	v, err := fan(p)
+	if !missing(err) {
 		return v, err
 	}
-	if v, ferr := op(name); !missing(ferr) {
+	if v, ferr := flat(name); !missing(ferr) {
 		return v, ferr
 	}
-	return op(p)
+	return fan(p)
 }
 
 // readOnly reports whether err says that the directory cannot be written.
