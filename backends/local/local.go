@@ -375,6 +375,9 @@ func (b *Backend) open(fi os.FileInfo) (*rootDir, error) {
 		// written (a read-only snapshot) is served as it is: Get,
 		// Stat and List find flat files too.
 		d.close()
+		if b.failed == nil || !os.SameFile(b.failed, id) {
+			b.backoff = 0 // another directory: its first wait is the shortest
+		}
 		b.backoff = min(max(2*b.backoff, retryMin), retryMax)
 		b.failed = id
 		b.failErr = fmt.Errorf("%w: %w: %w (next attempt in %v)", backends.ErrUnavailable, errMigration, err, b.backoff)

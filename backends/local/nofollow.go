@@ -94,6 +94,11 @@ func (d *rootDir) renameFanPortable(tmp, p string) error {
 	return d.root.Rename(tmp, p)
 }
 
+// renameTries bounds the renames renameFan tries: concurrent Puts into a
+// fan-out directory that is missing or a link make or replace it at once,
+// and one may see the other's work half done.
+const renameTries = 3
+
 // renameFan renames the temporary file tmp to the fan-out place p, making
 // its fan-out directory if it is not there, and replacing a symbolic link
 // in its place by a directory (fan-out directories belong to the backend;
@@ -103,7 +108,7 @@ func (d *rootDir) renameFan(tmp, p string) error {
 	dir := path.Dir(p)
 	for try := 0; ; try++ {
 		err := d.renameBeneath(tmp, p)
-		if err == nil || try > 0 {
+		if err == nil || try == renameTries-1 {
 			return err
 		}
 		switch {
@@ -127,11 +132,18 @@ func (d *rootDir) replaceLink(dir string) error {
 		return err
 	}
 	fi, err := d.root.Lstat(dir)
+	if missing(err) {
+		return d.mkdirs(dir) // removed by a concurrent Put meanwhile
+	}
 	if err != nil {
 		return err
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		if err := d.root.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Remove the link, never a directory: a concurrent Put may have
+		// replaced the link already, and renamed its object into the
+		// directory it made (os.Root's Remove would remove an empty
+		// one, and fail on one that holds a file).
+		if err := d.removeLink(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}

@@ -167,7 +167,7 @@ type statInfo struct {
 func (s *statInfo) Name() string { return s.name }
 func (s *statInfo) Size() int64  { return s.st.Size }
 func (s *statInfo) ModTime() time.Time {
-	return time.Unix(s.st.Mtim.Sec, s.st.Mtim.Nsec)
+	return time.Unix(s.st.Mtim.Unix())
 }
 func (s *statInfo) IsDir() bool { return s.Mode().IsDir() }
 func (s *statInfo) Sys() any    { return &s.st }
@@ -184,4 +184,29 @@ func (s *statInfo) Mode() fs.FileMode {
 		m |= fs.ModeIrregular
 	}
 	return m
+}
+
+// removeLink removes the symbolic link (or any file that is not a
+// directory) at dir, and nothing if a directory is there: unlinkat
+// without AT_REMOVEDIR fails on one (EISDIR), so a directory a concurrent
+// Put made in the link's place, empty or not, stays.
+func (d *rootDir) removeLink(dir string) error {
+	parent, err := d.root.Open(path.Dir(dir))
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	rc, err := parent.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var uerr error
+	if err := rc.Control(func(fd uintptr) { uerr = unix.Unlinkat(int(fd), path.Base(dir), 0) }); err != nil {
+		return err
+	}
+	switch uerr {
+	case nil, unix.EISDIR, unix.ENOENT:
+		return nil
+	}
+	return &fs.PathError{Op: "unlinkat", Path: dir, Err: uerr}
 }

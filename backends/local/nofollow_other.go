@@ -29,3 +29,15 @@ func (d *rootDir) removeFan(p string) error { return d.removeFanPortable(p) }
 
 // renameBeneath renames tmp to the fan-out place p.
 func (d *rootDir) renameBeneath(tmp, p string) error { return d.renameFanPortable(tmp, p) }
+
+// removeLink removes the symbolic link at dir. A directory a concurrent
+// Put made in its place meanwhile stays: one that holds a file cannot be
+// removed, and an empty one that this removes is made again by the Put,
+// whose rename into it fails and is tried once more (a narrow race the
+// Linux version does not have).
+func (d *rootDir) removeLink(dir string) error {
+	if fi, err := d.root.Lstat(dir); err != nil || fi.IsDir() {
+		return err
+	}
+	return d.root.Remove(dir)
+}
