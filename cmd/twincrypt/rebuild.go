@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,7 +24,8 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 		"the newest record any backend holds wins, so a backend that was rolled\n"+
 		"back cannot roll the catalog back. It lists every backend's names once\n"+
 		"first, for the total its progress shows. An existing catalog file is\n"+
-		"refused unless --force, which moves it aside to FILE.old-<time>.\n"+
+		"refused unless --force, which moves it aside to FILE.old-<time> (with\n"+
+		"-2, -3 ... appended when that name is taken; it never replaces a file).\n"+
 		"Multipart uploads in progress and the repair queue are not recovered:\n"+
 		"run 'twincrypt repair' and 'twincrypt gc' afterwards. Every few seconds it writes how far it came to\n"+
 		"FILE.rebuild-catalog.checkpoint next to the config; interrupted (SIGINT,\n"+
@@ -90,8 +92,8 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 				return fmt.Errorf("catalog %s exists: move it away, or pass --force to move it aside", cfg.Catalog.Path)
 			}
 			cp.discardStale() // the first change: an earlier run's checkpoint no longer applies
-			aside := cfg.Catalog.Path + ".old-" + time.Now().UTC().Format("20060102T150405Z")
-			if err := os.Rename(cfg.Catalog.Path, aside); err != nil {
+			aside, err := moveAside(cfg.Catalog.Path, time.Now())
+			if err != nil {
 				return fmt.Errorf("move the old catalog aside: %w", err)
 			}
 			fmt.Fprintf(c.stdout, "moved the old catalog to %s\n", aside)
@@ -140,6 +142,50 @@ func runRebuildCatalog(ctx context.Context, c *cli, args []string) error {
 	}
 	compactCatalogFile(ctx, c, cfg.Catalog.Path)
 	return err
+}
+
+// maxAsideNames bounds the names moveAside tries for one time stamp.
+const maxAsideNames = 1000
+
+// moveAside moves the file at path to a new name beside it,
+// path.old-<now, to the second>, and returns that name. It never
+// replaces an existing file: when the name is taken (an earlier move in
+// the same second), it tries the name with -2, -3 ... appended. The
+// file is linked under the new name, which fails on an existing target,
+// and then removed from path; where hard links are not supported, it
+// falls back to a check for the name followed by a rename.
+func moveAside(path string, now time.Time) (string, error) {
+	base := path + ".old-" + now.UTC().Format("20060102T150405Z")
+	for i := 1; i <= maxAsideNames; i++ {
+		name := base
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		err := os.Link(path, name)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		if err == nil {
+			err = os.Remove(path)
+		} else if _, serr := os.Lstat(name); serr == nil {
+			continue // links unsupported, and the name is taken
+		} else if errors.Is(serr, fs.ErrNotExist) {
+			err = os.Rename(path, name)
+		} else {
+			return "", serr
+		}
+		if err != nil {
+			return "", err
+		}
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return "", fmt.Errorf("moved %s to %s: %w", path, name, err)
+		}
+		return name, nil
+	}
+	return "", fmt.Errorf("%s and %s-2 ... %s-%d exist already", base, base, base, maxAsideNames)
 }
 
 // rebuildInto rebuilds cat from bes and prints the report; with cp it

@@ -163,8 +163,8 @@ func TestMaintenanceCommands(t *testing.T) {
 	if _, err := os.Stat(cfg.Catalog.Path + ".compacting"); !os.IsNotExist(err) {
 		t.Errorf("compaction left its temporary file: %v", err)
 	}
-	if old, _ := filepath.Glob(cfg.Catalog.Path + ".old-*"); len(old) != 1 {
-		t.Errorf("old catalog not moved aside: %v", old)
+	if old, _ := filepath.Glob(cfg.Catalog.Path + ".old-*"); len(old) != 1 || !strings.Contains(r.stdout, "moved the old catalog to "+old[0]+"\n") {
+		t.Errorf("old catalog not moved aside, or not to the name printed: %v\n%s", old, r.stdout)
 	}
 	r = runCLI(t, "", env, false, "scrub", "-c", cfgPath, "--deep")
 	r.expect(t, 0)
