@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/xml"
-	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -208,13 +207,10 @@ func aclRequest(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, b
 		} else {
 			_, err = ns.Object(ctx, bucket, object)
 		}
-		var dm *gateway.DeleteMarkerError
-		if r.Method == http.MethodPut && errors.As(err, &dm) && dm.Current {
-			// S3 answers a PutObjectAcl of a key whose current version
-			// is a delete marker as one naming the marker: 405
-			// MethodNotAllowed. A GetObjectAcl is 404 NoSuchKey, as a
-			// GetObject; both carry x-amz-delete-marker.
-			err = &gateway.DeleteMarkerError{Bucket: dm.Bucket, Key: dm.Key, VersionID: dm.VersionID}
+		if r.Method == http.MethodPut {
+			// A GetObjectAcl of a current delete marker stays 404
+			// NoSuchKey, as a GetObject.
+			err = writeOnDeleteMarker(err)
 		}
 		if err != nil {
 			writeNSError(w, r, err, bucket, object)

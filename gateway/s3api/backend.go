@@ -24,17 +24,9 @@ type backend struct {
 }
 
 var (
-	_ gofakes3.Backend              = (*backend)(nil)
-	_ gofakes3.MultipartBackend     = (*backend)(nil)
-	_ gofakes3.ObjectTaggingBackend = (*backend)(nil)
+	_ gofakes3.Backend          = (*backend)(nil)
+	_ gofakes3.MultipartBackend = (*backend)(nil)
 )
-
-// SetObjectTagging replaces an object's tags (PutObjectTagging,
-// DeleteObjectTagging); the front end has checked them.
-func (b *backend) SetObjectTagging(ctx context.Context, bucket, key string, tagging string) error {
-	_, err := b.ns.SetTags(ctx, bucket, key, decodeTags(tagging))
-	return s3Error(ctx, err, bucket, key)
-}
 
 func (b *backend) ListBuckets(ctx context.Context) ([]gofakes3.BucketInfo, error) {
 	bs, err := b.ns.Buckets(ctx)

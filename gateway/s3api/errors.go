@@ -35,6 +35,21 @@ type apiError struct {
 	Message string
 }
 
+// writeOnDeleteMarker returns err with a current delete marker turned
+// into the marker named by its version ID. S3 answers a write on a key
+// whose current version is a delete marker (PutObjectAcl,
+// PutObjectTagging, DeleteObjectTagging) as one on the marker itself: 405
+// MethodNotAllowed, where a read (GetObject, GetObjectAcl,
+// GetObjectTagging) is 404 NoSuchKey; both carry x-amz-delete-marker and
+// the marker's x-amz-version-id. Any other err is returned as it is.
+func writeOnDeleteMarker(err error) error {
+	var dm *gateway.DeleteMarkerError
+	if errors.As(err, &dm) && dm.Current {
+		return &gateway.DeleteMarkerError{Bucket: dm.Bucket, Key: dm.Key, VersionID: dm.VersionID}
+	}
+	return err
+}
+
 // s3Error maps a namespace error to the S3 error gofakes3 should answer
 // with. Errors whose status gofakes3 cannot express are recorded in the
 // request state and written by the fixer instead.

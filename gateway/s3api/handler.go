@@ -13,7 +13,8 @@
 // acl.go), answers NotImplemented for sub-resources the gateway does not
 // support, refuses storage classes
 // and tag sets S3 would refuse, answers what gofakes3 cannot (bucket
-// tagging and CORS, GetObjectAttributes with multipart ETags), sets the
+// tagging and CORS, object tagging, GetObjectAttributes with multipart
+// ETags), sets the
 // CORS headers of responses and drops headers
 // gofakes3 misreads, and gofakes3's protocol handler over an adapter to the
 // namespace.
@@ -215,8 +216,8 @@ func normalize(ns *gateway.Namespace, cors *corsCache, list *lister, next http.H
 		if !checkTagging(w, r, object != "") {
 			return
 		}
-		if _, ok := q["tagging"]; ok && object != "" && r.Method == http.MethodGet {
-			objectTags(ns, w, r, bucket, object)
+		if _, ok := q["tagging"]; ok && object != "" && (r.Method == http.MethodGet || r.Method == http.MethodPut || r.Method == http.MethodDelete) {
+			objectTagging(ns, w, r, bucket, object, "")
 			return
 		}
 		if _, ok := q["attributes"]; ok && object != "" && r.Method == http.MethodGet {

@@ -271,35 +271,37 @@ func bucketTagging(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request
 	}
 }
 
-// objectTags answers GetObjectTagging. gofakes3 would too, but leaves out
-// the empty TagSet element S3 sends for an object without tags.
-func objectTags(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bucket, key string) {
-	o, err := ns.Object(r.Context(), bucket, key)
-	if err != nil {
-		writeNSError(w, r, err, bucket, key)
-		return
-	}
-	w.Header().Set("Content-Type", "application/xml")
-	w.WriteHeader(http.StatusOK)
-	w.Write(tagSetXML(o.Tags))
-}
-
-// objectVersionTagging answers GetObjectTagging, PutObjectTagging and
-// DeleteObjectTagging of one version (id, not empty). The tags live in
-// the version's sealed record; the answers carry the version ID, as S3's.
-func objectVersionTagging(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bucket, key, id string) {
+// objectTagging answers GetObjectTagging, PutObjectTagging and
+// DeleteObjectTagging of an object's current version (id empty) or of one
+// version (id). gofakes3 would answer them for the current version too,
+// but leaves out the empty TagSet element S3 sends for an object without
+// tags, and answers a write on a current delete marker 404, not S3's 405.
+// The tags live in the version's sealed record; the answers for one
+// version carry its ID, as S3's.
+func objectTagging(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bucket, key, id string) {
 	ctx := r.Context()
 	switch r.Method {
 	case http.MethodGet:
-		o, err := ns.ObjectVersion(ctx, bucket, key, id)
-		if err != nil {
-			writeNSError(w, r, err, bucket, key)
-			return
+		var tags map[string]string
+		if id == "" {
+			o, err := ns.Object(ctx, bucket, key)
+			if err != nil {
+				writeNSError(w, r, err, bucket, key)
+				return
+			}
+			tags = o.Tags
+		} else {
+			o, err := ns.ObjectVersion(ctx, bucket, key, id)
+			if err != nil {
+				writeNSError(w, r, err, bucket, key)
+				return
+			}
+			tags = o.Tags
+			w.Header().Set(hdrVersionID, id)
 		}
 		w.Header().Set("Content-Type", "application/xml")
-		w.Header().Set(hdrVersionID, id)
 		w.WriteHeader(http.StatusOK)
-		w.Write(tagSetXML(o.Tags))
+		w.Write(tagSetXML(tags))
 	case http.MethodPut, http.MethodDelete:
 		var tags map[string]string
 		if r.Method == http.MethodPut {
@@ -318,11 +320,20 @@ func objectVersionTagging(ns *gateway.Namespace, w http.ResponseWriter, r *http.
 				return
 			}
 		}
-		if _, err := ns.SetVersionTags(ctx, bucket, key, id, tags); err != nil {
+		var err error
+		if id == "" {
+			_, err = ns.SetTags(ctx, bucket, key, tags)
+			err = writeOnDeleteMarker(err)
+		} else {
+			_, err = ns.SetVersionTags(ctx, bucket, key, id, tags)
+		}
+		if err != nil {
 			writeNSError(w, r, err, bucket, key)
 			return
 		}
-		w.Header().Set(hdrVersionID, id)
+		if id != "" {
+			w.Header().Set(hdrVersionID, id)
+		}
 		if r.Method == http.MethodDelete {
 			w.WriteHeader(http.StatusNoContent)
 			return

@@ -94,7 +94,7 @@ func versionRoutes(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request
 		}
 		switch {
 		case q.Has("tagging"):
-			objectVersionTagging(ns, w, r, bucket, object, id)
+			objectTagging(ns, w, r, bucket, object, id)
 			return true
 		case q.Has("attributes") && r.Method == http.MethodGet:
 			objectAttributes(ns, w, r, bucket, object, id)
