@@ -88,7 +88,16 @@
 // and its directory entry are durable. Readers therefore
 // see the old file or the complete new one, and a crash leaves at most a
 // stray temporary file. Directories that Put creates are fsynced into their
-// parents. Delete fsyncs the directory it removed the file from and leaves
+// parents, and a Put returns only once every directory on the way to its
+// file is durable in its parent: one that a concurrent Put of this process
+// made and whose parent's fsync has not succeeded yet (the backend keeps
+// the set of them, each only until then) gets its parent fsynced again,
+// sharing that Put's next fsync of it, and so does one that another
+// process made between this Put's look and its Mkdir (EEXIST). A directory
+// that is there already and not in that set, such as a fan-out directory
+// made long ago, costs no fsync. (One that another process made moments
+// before, whose fsync in that process has not ended yet, is not waited
+// for.) Delete fsyncs the directory it removed the file from and leaves
 // empty directories in place.
 //
 // Stray temporary files are removed when the directory is opened, once they
@@ -246,6 +255,7 @@ type rootDir struct {
 	id    os.FileInfo // its identity (device and inode), for os.SameFile
 	dirs  *dirSyncer  // fsyncs of directories after renames and removals
 	files *fileSyncer // fsyncs of small files, shared among concurrent Puts
+	made  newDirs     // directories made whose entries are not durable yet
 	at    atRoot      // the root for system calls that follow no link (see nofollow.go)
 
 	link func(r *os.Root, src, dst string) error // Backend.link
@@ -595,27 +605,55 @@ func (b *Backend) Put(ctx context.Context, name string, r io.Reader, size int64)
 }
 
 // mkdirs creates dir and any missing parents, and fsyncs the parent of
-// every directory it creates so that the new entries survive a crash.
+// every directory it creates so that the new entries survive a crash. It
+// returns once dir's entry, and its parents', are durable: a directory that
+// is there already costs a Stat, unless this process made it and the fsync
+// of its parent has not succeeded yet (see durableDir); one made meanwhile by
+// another process (Mkdir answers EEXIST) has its parent fsynced again.
 func (d *rootDir) mkdirs(dir string) error {
 	if dir == "." {
 		return nil
 	}
 	if fi, err := d.root.Stat(dir); err == nil && fi.IsDir() {
-		return nil
+		return d.durableDir(dir)
 	}
 	if err := d.mkdirs(path.Dir(dir)); err != nil {
 		return err
 	}
-	if err := d.root.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) { // created concurrently, or a file
-			fi, serr := d.root.Stat(dir)
-			if serr == nil && fi.IsDir() {
-				return nil
-			}
+	e := d.made.begin(dir)
+	err := d.root.Mkdir(dir, 0o700)
+	if errors.Is(err, fs.ErrExist) { // created concurrently, or a file
+		if fi, serr := d.root.Stat(dir); serr == nil && fi.IsDir() {
+			err = nil
 		}
+	}
+	if err != nil {
+		d.made.end(dir, e, false, false)
 		return err
 	}
-	return d.dirs.Sync(path.Dir(dir))
+	err = d.dirs.Sync(path.Dir(dir))
+	d.made.end(dir, e, true, err == nil)
+	return err
+}
+
+// durableDir returns once the entry of dir, a directory that is there, is
+// durable in its parent. That is at once for a directory that this process
+// did not make in the meantime: one made long ago, or by another process
+// (which syncs its parent itself). A directory made by a concurrent Put
+// whose fsync of the parent has not succeeded yet has its parent fsynced
+// through the dirSyncer, sharing that Put's next round. Every parent of a
+// directory that is not in d.made is durable too: mkdirs makes a directory
+// only once its parent is.
+func (d *rootDir) durableDir(dir string) error {
+	e := d.made.lookup(dir)
+	if e == nil {
+		return nil
+	}
+	if err := d.dirs.Sync(path.Dir(dir)); err != nil {
+		return err
+	}
+	d.made.synced(dir, e)
+	return nil
 }
 
 // syncFS syncs the file system that holds the root.

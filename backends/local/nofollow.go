@@ -108,7 +108,12 @@ func (d *rootDir) renameFan(tmp, p string) error {
 	dir := path.Dir(p)
 	for try := 0; ; try++ {
 		err := d.renameBeneath(tmp, p)
-		if err == nil || try == renameTries-1 {
+		if err == nil {
+			// The fan-out directory may have been made by a concurrent
+			// Put whose fsync of its parent is still running.
+			return d.durableDir(dir)
+		}
+		if try == renameTries-1 {
 			return err
 		}
 		switch {
