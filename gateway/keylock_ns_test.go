@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"sync"
 	"testing"
@@ -61,22 +60,10 @@ func (e *env) agree(t *testing.T, ns *gateway.Namespace, key string) {
 	}
 }
 
+// read reads bucket/key whole through ns.
 func read(t *testing.T, ns *gateway.Namespace, key string) []byte {
 	t.Helper()
-	o, err := ns.Object(context.Background(), "bucket", key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := o.NewReader(context.Background(), 0, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return readObject(t, ns, "bucket", key)
 }
 
 // TestCommitCatalogUnavailable: a PUT whose catalog update fails leaves

@@ -170,7 +170,13 @@ func TestRenameVersionedKeepsAll(t *testing.T) {
 // getFrom reads bucket/key whole.
 func (e *env) getFrom(t *testing.T, bucket, key string) []byte {
 	t.Helper()
-	o, err := e.ns.Object(context.Background(), bucket, key)
+	return readObject(t, e.ns, bucket, key)
+}
+
+// readObject reads bucket/key whole through ns.
+func readObject(t *testing.T, ns *gateway.Namespace, bucket, key string) []byte {
+	t.Helper()
+	o, err := ns.Object(context.Background(), bucket, key)
 	if err != nil {
 		t.Fatal(err)
 	}
