@@ -59,7 +59,7 @@ func runGet(ctx context.Context, c *cli, args []string) error {
 	fs.BoolVar(&o.resume, "continue", false, "resume from NAME.partial; with a folder link, also keep files already saved whole")
 	fs.BoolVar(&o.force, "force", false, "overwrite an existing NAME, and start NAME.partial over")
 	fs.BoolVar(&o.quiet, "q", false, "quiet: no progress bar or messages, only errors")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseInterleaved(fs, args, nil)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err

@@ -24,6 +24,7 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/admin"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/share"
+	"github.com/twincrypt/twincrypt/gateway/sharelink"
 	"github.com/twincrypt/twincrypt/gateway/tlscert"
 )
 
@@ -65,20 +66,41 @@ func runShare(ctx context.Context, c *cli, args []string) error {
 }
 
 // parseInterleaved parses flags that may stand before, between and after the
-// positional arguments, and returns the positional ones.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
+// positional arguments, and returns the positional ones. An argument for
+// which isArg (if not nil) is true is positional even if it starts with a
+// '-': a share id may (its base64url alphabet has one), and would otherwise
+// be taken for an unknown flag.
+func parseInterleaved(fs *flag.FlagSet, args []string, isArg func(string) bool) ([]string, error) {
+	var pos, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		if isArg != nil && strings.HasPrefix(a, "-") && isArg(a) {
+			pos = append(pos, a)
+			continue
+		}
+		rest = append(rest, a)
+	}
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := fs.Parse(rest); err != nil {
 			return nil, err
 		}
-		args = fs.Args()
-		if len(args) == 0 {
+		rest = fs.Args()
+		if len(rest) == 0 {
 			return pos, nil
 		}
-		pos = append(pos, args[0])
-		args = args[1:]
+		pos = append(pos, rest[0])
+		rest = rest[1:]
 	}
+}
+
+// isShareID reports whether s is a share link's id.
+func isShareID(s string) bool {
+	_, err := sharelink.ParseID(s)
+	return err == nil
 }
 
 func runShareCreate(ctx context.Context, c *cli, args []string) error {
@@ -87,7 +109,7 @@ func runShareCreate(ctx context.Context, c *cli, args []string) error {
 	expires := fs.String("expires", "", "the link stops opening after this `duration` (90m, 36h, 7d, 2w); default never")
 	maxDownloads := fs.Int64("max-downloads", 0, "the link opens at most `N` times; 0: no limit")
 	password := fs.Bool("password", false, "also require a password (from "+envSharePassword+" or the terminal)")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseInterleaved(fs, args, nil)
 	if err != nil {
 		return err
 	}
@@ -127,7 +149,7 @@ func runShareCreate(ctx context.Context, c *cli, args []string) error {
 func runShareList(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet(c, "share list", "-c FILE")
 	cfgPath := fs.String("c", "", "config `file`")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseInterleaved(fs, args, nil)
 	if err != nil {
 		return err
 	}
@@ -155,7 +177,7 @@ func runShareList(ctx context.Context, c *cli, args []string) error {
 func runShareRevoke(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet(c, "share revoke", "-c FILE ID")
 	cfgPath := fs.String("c", "", "config `file`")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseInterleaved(fs, args, isShareID)
 	if err != nil {
 		return err
 	}
