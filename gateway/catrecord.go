@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/twincrypt/twincrypt/backends"
-	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/checksum"
 	"github.com/twincrypt/twincrypt/gateway/seal"
 	"github.com/twincrypt/twincrypt/internal/binfield"
@@ -228,51 +226,16 @@ func (ns *Namespace) providerCopy(ctx context.Context, members []backends.Backen
 	return nil
 }
 
-// restoreRecord puts back on the store, under metaName, the record the
-// catalog record rec (bound to id) stands for, over a record that a write
-// which did not land in the catalog left there. In the sealed form that
-// is rec itself. The catalog form holds no sealed bytes. With anew (the
-// catalog answered: rec is its current entry), the record of an object
-// without versions is sealed anew under a new generation, which goes to
-// the catalog first and then to the store (reseal), so that both agree
-// again. Without anew (the catalog did not answer: whether the write
-// landed is unknown, and the catalog must not be touched), when the
-// catalog does not take the record anew, and for the records of
-// versions, the record is sealed anew under its own generation and put on
-// the store only: scrub then reports copies whose bytes differ from the
-// catalog's and repair reseals the record.
-func (ns *Namespace) restoreRecord(ctx context.Context, metaName string, rec []byte, id seal.ObjectID, anew bool) error {
-	if isSealedForm(rec) {
-		return ns.putBytes(ctx, metaName, rec)
-	}
-	r, err := ns.openCatRecord(rec, id)
-	if err != nil {
-		return err
-	}
-	if anew && r.Kind == kindObject && r.VersionID == "" {
-		err := ns.reseal(ctx, metaName, id, r)
-		if err == nil || errors.Is(err, catalog.ErrStale) {
-			return nil // restored, or written anew meanwhile
-		}
-		ns.log.Warn("restore a meta record: the catalog does not take it anew; scrub reports the copies", "err", err)
-	}
-	sealed, err := ns.sealRecord(r, id)
-	if err != nil {
-		return err
-	}
-	return ns.putBytes(ctx, metaName, sealed)
-}
-
 // reseal seals r, the record of a catalog entry of an object without
-// versions, bound to id, anew under a new generation and writes it to
-// the catalog and then, under name, to the store: when no provider holds
-// the sealed record a catalog entry in the catalog form stands for, the
-// entry and the providers agree again. The catalog goes first, so that a
-// newer write (catalog.ErrStale, returned with r's generation restored)
-// is never overwritten on the store; what the catalog took and the store
-// did not is a stale copy that scrub reports and repair reseals. The
-// caller holds the key's lock.
-func (ns *Namespace) reseal(ctx context.Context, name string, id seal.ObjectID, r *record) error {
+// versions, bound to id, anew under a new generation and writes it to the
+// store under its name (base followed by that generation) and then to the
+// catalog; once the catalog took it, the record it replaces goes from the
+// store. It is what repair does when no provider holds the sealed record a
+// catalog entry in the catalog form stands for: the entry and the
+// providers agree again. A newer write meanwhile (catalog.ErrStale) wins,
+// and the resealed record goes. The caller holds the key's lock.
+func (ns *Namespace) reseal(ctx context.Context, base string, id seal.ObjectID, r *record) error {
+	old := storedName(base, r)
 	gen := r.Generation
 	r.Generation = ns.nextGeneration(gen)
 	sealed, err := ns.sealRecord(r, id)
@@ -280,13 +243,17 @@ func (ns *Namespace) reseal(ctx context.Context, name string, id seal.ObjectID, 
 		r.Generation = gen
 		return err
 	}
+	name := storedName(base, r)
+	if err := ns.putBytes(ctx, name, sealed); err != nil {
+		r.Generation = gen
+		return fmt.Errorf("write meta record: %w", err)
+	}
 	if _, err := ns.cat.Put(ctx, ns.entryOf(r, sealed)); err != nil {
+		ns.dropUncommitted(ctx, name, err)
 		r.Generation = gen
 		return err
 	}
-	if err := ns.putBytes(ctx, name, sealed); err != nil {
-		return fmt.Errorf("write meta record: %w", err)
-	}
+	ns.dropRecord(ctx, old, name)
 	ns.log.Info("sealed a meta record anew: no provider held the catalog's", "bucket", r.Bucket, "key", r.Key, "generation", r.Generation)
 	return nil
 }
@@ -596,7 +563,7 @@ func decodeCompact(b []byte) (*record, uint32, error) {
 	if err := d.Done(); err != nil {
 		return nil, 0, err
 	}
-	if r.Version != recordVersion {
+	if r.Version != recordVersion && (r.Version != recordVersionGen || r.Key == "") {
 		return nil, 0, fmt.Errorf("%w: unknown version %d", ErrCorruptRecord, r.Version)
 	}
 	return r, uint32(kek), nil

@@ -141,8 +141,10 @@ func (ns *Namespace) lock(ctx context.Context, bucket, key string) (func(), erro
 // catalog updates of a name happen in generation order. It returns the
 // function that releases the locks. When a lock lapsed while held (this
 // process stalled past its time-to-live), another writer may have
-// interleaved with this one: the release then puts the catalog's state of
-// the names back on the store (reconcile).
+// interleaved with this one. Nothing needs putting back then: every record
+// of a key goes under a name of its own generation, the catalog takes only
+// the newest generation, and each writer deletes only its own record (when
+// the catalog refused it) or the one the catalog replaced with its own.
 func (ns *Namespace) lockNames(ctx context.Context, names ...keylock.Name) (func(), error) {
 	unlock, err := ns.locks.Lock(ctx, names...)
 	if err != nil {
@@ -150,39 +152,9 @@ func (ns *Namespace) lockNames(ctx context.Context, names ...keylock.Name) (func
 	}
 	return func() {
 		if !unlock() {
-			ns.reconcile(context.WithoutCancel(ctx), names)
+			ns.log.Warn("a lock lapsed while held; another writer may have raced this one, which the catalog settled by generation", "bucket", names[0].Bucket, "key", names[0].Key)
 		}
 	}, nil
-}
-
-// reconcile writes, under the names' locks, the catalog's record (or
-// tombstone) of each object name over the store's, after a writer lost
-// its lock while it held it. What fails is left to scrub and repair.
-func (ns *Namespace) reconcile(ctx context.Context, names []keylock.Name) {
-	unlock, err := ns.locks.Lock(ctx, names...)
-	if err != nil {
-		ns.log.Warn("a lock lapsed while held; scrub reports any meta record left behind", "err", err)
-		return
-	}
-	defer unlock()
-	for _, n := range names {
-		if n.Key == "" {
-			continue
-		}
-		metaName, id := ns.names.meta(n.Bucket, n.Key)
-		var rec []byte
-		if e, err := ns.cat.Get(ctx, n.Bucket, n.Key); err == nil {
-			rec = e.Record
-		} else if t, terr := ns.cat.GetTombstone(ctx, n.Bucket, n.Key); errors.Is(err, catalog.ErrNotFound) && terr == nil {
-			rec = t.Record
-		}
-		if rec == nil {
-			continue
-		}
-		if err := ns.restoreRecord(ctx, metaName, rec, id, true); err != nil {
-			ns.log.Warn("a lock lapsed while held; restoring the catalog's meta record failed, scrub reports it", "err", err)
-		}
-	}
 }
 
 // nextGeneration returns a generation greater than prev and, normally, the
@@ -328,7 +300,7 @@ func (ns *Namespace) DeleteBucket(ctx context.Context, name string) error {
 	if g, err := ns.tombstoneGen(ctx, name, ""); err == nil {
 		after = max(after, g)
 	}
-	tomb, err := ns.writeTombstone(ctx, name, "", after)
+	tomb, _, err := ns.writeTombstone(ctx, name, "", after)
 	if err != nil {
 		return fmt.Errorf("bucket %s deleted, but its tombstone could not be written (a catalog rebuild may bring the empty bucket back): %w", name, err)
 	}

@@ -365,55 +365,45 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 	if rec.ModTime.IsZero() {
 		rec.ModTime = ns.now().UTC().Truncate(time.Millisecond)
 	}
-	metaName, id := ns.names.meta(rec.Bucket, rec.Key)
+	base, id := ns.names.meta(rec.Bucket, rec.Key)
 	sealed, err := ns.sealRecord(rec, id)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
+	name := storedName(base, rec)
+	if err := ns.putBytes(ctx, name, sealed); err != nil {
 		return ObjectInfo{}, fmt.Errorf("write meta record: %w", err)
 	}
 	replaced, err := ns.cat.Put(ctx, catalog.Entry{
 		Bucket: rec.Bucket, Key: rec.Key, Size: rec.Size, ETag: rec.ETag,
 		ModTime: rec.ModTime, Generation: rec.Generation, Record: ns.catRecord(rec, sealed),
 	})
-	switch {
-	case errors.Is(err, catalog.ErrStale):
-		// Another gateway committed a newer generation meanwhile: it wins.
-		// Put its record back on the store, which ours just replaced.
-		cur, gerr := ns.cat.Get(ctx, rec.Bucket, rec.Key)
-		if gerr == nil {
-			if perr := ns.restoreRecord(ctx, metaName, cur.Record, id, true); perr != nil {
-				ns.log.Warn("restore newer meta record", "err", perr)
-			}
-		}
-		return ObjectInfo{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, rec.Bucket, rec.Key)
-	case err != nil:
-		// Put back on the store what the catalog holds (normally: the
-		// Put did not land). When the catalog could not be reached, the
-		// Put may have landed nonetheless (its answer was lost): the new
-		// blobs are then kept (errOutcomeUnknown), so that the object is
-		// whole either way; gc collects them if it did not land, and scrub
-		// reports the meta record if it did.
-		ctx := context.WithoutCancel(ctx)
-		if exists {
-			if perr := ns.restoreRecord(ctx, metaName, prev.Record, id, false); perr != nil {
-				ns.log.Warn("restore the previous meta record; scrub reports it", "err", perr)
-			}
-		} else {
-			_ = ns.store.Delete(ctx, metaName)
-		}
-		if errors.Is(err, catalog.ErrUnavailable) {
+	if err != nil {
+		// The record went under a name of its own: the one the catalog
+		// names is untouched. A write the catalog refused takes its
+		// record back; when the catalog could not be reached, the Put
+		// may have landed nonetheless (its answer was lost): the record
+		// and its new blobs are then kept (errOutcomeUnknown), so that
+		// the object is whole either way; gc collects the blobs if it did
+		// not land, and scrub reports the record.
+		ns.dropUncommitted(ctx, name, err)
+		switch {
+		case errors.Is(err, catalog.ErrStale):
+			return ObjectInfo{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, rec.Bucket, rec.Key)
+		case errors.Is(err, catalog.ErrUnavailable):
 			return ObjectInfo{}, fmt.Errorf("%w: %w", errOutcomeUnknown, err)
 		}
 		return ObjectInfo{}, mapCatalogErr(err, rec.Bucket, rec.Key)
 	}
 	if replaced != nil {
 		if old, err := ns.openRecord(replaced.Record, id); err == nil {
+			ns.dropRecord(ctx, storedName(base, old), name)
 			ns.deleteBlobs(ctx, supersededParts(old.Parts, rec.Parts))
 		} else {
-			ns.log.Warn("open replaced meta record; its blobs are left to gc", "err", err)
+			ns.log.Warn("open replaced meta record; its record and blobs are left to gc", "err", err)
 		}
+	} else if !exists && prevGen != 0 {
+		ns.dropTombstone(ctx, rec.Bucket, rec.Key, prevGen, name)
 	}
 	return rec.info(), nil
 }
@@ -816,32 +806,24 @@ func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string, ifGen
 	if ifGen != 0 && e.Generation != ifGen {
 		return fmt.Errorf("%w: %s/%s changed since it was read", ErrPrecondition, bucket, key)
 	}
-	_, id := ns.names.meta(bucket, key)
-	tomb, err := ns.writeTombstone(ctx, bucket, key, e.Generation)
+	base, id := ns.names.meta(bucket, key)
+	tomb, name, err := ns.writeTombstone(ctx, bucket, key, e.Generation)
 	if err != nil {
 		return err
 	}
 	removed, err := ns.cat.PutTombstone(ctx, tomb)
 	if err != nil {
+		// The tombstone went under a name of its own: the object's
+		// record is untouched.
+		ns.dropUncommitted(ctx, name, err)
 		if errors.Is(err, catalog.ErrStale) {
-			// Another gateway wrote a newer version meanwhile: it wins;
-			// put its record back over the tombstone.
-			if cur, gerr := ns.cat.Get(ctx, bucket, key); gerr == nil {
-				if perr := ns.restoreRecord(ctx, ns.MetaName(bucket, key), cur.Record, id, true); perr != nil {
-					ns.log.Warn("restore newer meta record", "err", perr)
-				}
-			}
 			return fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, bucket, key)
-		}
-		// The object stays in the catalog (if the tombstone did not
-		// land): put its record back over the tombstone.
-		if perr := ns.restoreRecord(context.WithoutCancel(ctx), ns.MetaName(bucket, key), e.Record, id, false); perr != nil {
-			ns.log.Warn("restore the meta record of an object not deleted; scrub reports it", "err", perr)
 		}
 		return mapCatalogErr(err, bucket, key)
 	}
 	if removed != nil {
 		if rec, err := ns.openRecord(removed.Record, id); err == nil {
+			ns.dropRecord(ctx, storedName(base, rec), name)
 			ns.deleteBlobs(ctx, rec.Parts)
 		}
 	}

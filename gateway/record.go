@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -13,14 +14,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/backends/replica"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/checksum"
 	"github.com/twincrypt/twincrypt/gateway/seal"
 )
 
 // recordVersion is the version of the meta record encoding inside the sealed
-// payload. Readers refuse versions they do not know.
+// payload of records stored under their own name (bucket records, bucket
+// tombstones, the epoch) and of share records. Readers refuse versions
+// they do not know.
 const recordVersion = 1
+
+// recordVersionGen is the version of the records of a key (objects,
+// versions, delete markers and their tombstones): the same encoding,
+// stored under the key's name followed by the record's generation
+// (docs/FORMAT.md, "Records on a backend"), so that a write never
+// overwrites another record. A record of a key with version 1 was
+// written before that and lives under the key's name alone.
+const recordVersionGen = 2
 
 // Record kinds.
 const (
@@ -173,6 +186,77 @@ func (n names) meta(bucket, key string) (string, seal.ObjectID) {
 	return metaPrefix + hex.EncodeToString(h[:]), id
 }
 
+// genHexLen is the number of hex digits of the generation that ends the
+// name of a record of a key.
+const genHexLen = 16
+
+// genName returns the name, for the record of generation gen, of a key
+// whose meta record name is base.
+func genName(base string, gen uint64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], gen)
+	return base + hex.EncodeToString(b[:])
+}
+
+// storedName returns the backend name of r, a record of the key or bucket
+// whose meta record name is base: base followed by r's generation for a
+// record of a key written with recordVersionGen, base alone otherwise.
+func storedName(base string, r *record) string {
+	if r.Version == recordVersionGen {
+		return genName(base, r.Generation)
+	}
+	return base
+}
+
+// metaName is the parsed backend name of a meta record.
+type metaName struct {
+	hash [32]byte
+	// gen is the generation the name ends with; 0 for a name without
+	// one (a bucket record, the epoch, or a record of a key written
+	// before records were named by generation).
+	gen uint64
+}
+
+// parseMetaName parses "m/" and 64 lowercase hex digits, optionally
+// followed by 16 more (a generation other than 0); false for any other
+// name.
+func parseMetaName(name string) (metaName, bool) {
+	var m metaName
+	rest, ok := strings.CutPrefix(name, metaPrefix)
+	if !ok || (len(rest) != 64 && len(rest) != 64+genHexLen) || !isLowerHex(rest) {
+		return m, false
+	}
+	hex.Decode(m.hash[:], []byte(rest[:64]))
+	if len(rest) > 64 {
+		var g [8]byte
+		hex.Decode(g[:], []byte(rest[64:]))
+		m.gen = binary.BigEndian.Uint64(g[:])
+		if m.gen == 0 {
+			return m, false
+		}
+	}
+	return m, true
+}
+
+// isLowerHex reports whether s is all lowercase hex digits.
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// key returns the set key of the name (sets.go): the hash and the
+// generation, big-endian, so that keys sort as names do.
+func (m metaName) key() []byte {
+	k := make([]byte, 40)
+	copy(k, m.hash[:])
+	binary.BigEndian.PutUint64(k[32:], m.gen)
+	return k
+}
+
 // blobName returns the backend name of the blob with the given id.
 func blobName(id seal.ObjectID) string {
 	return blobPrefix + hex.EncodeToString(id[:])
@@ -192,6 +276,9 @@ func parseBlobID(s string) (seal.ObjectID, error) {
 // sealRecord encodes and seals r for storage under the object id id.
 func (ns *Namespace) sealRecord(r *record, id seal.ObjectID) ([]byte, error) {
 	r.Version = recordVersion
+	if r.Key != "" {
+		r.Version = recordVersionGen
+	}
 	plain, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("encode meta record: %w", err)
@@ -290,7 +377,7 @@ func (ns *Namespace) openSealed(sealed []byte, id seal.ObjectID) (*record, error
 	if err := json.Unmarshal(plain, &r); err != nil {
 		return nil, fmt.Errorf("%w: decode: %v", ErrCorruptRecord, err)
 	}
-	if r.Version != recordVersion {
+	if r.Version != recordVersion && (r.Version != recordVersionGen || r.Key == "") {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrCorruptRecord, r.Version)
 	}
 	return &r, nil
@@ -328,4 +415,101 @@ func (c *cannotVerify) Read(p []byte) (int, error) {
 		err = fmt.Errorf("%w: %w", replica.ErrCannotVerify, err)
 	}
 	return n, err
+}
+
+// dropRecord deletes from the store, best effort, the record old that the
+// catalog no longer names since a write put cur in its place: records of a
+// key live under names of their own generation, and what a write
+// supersedes goes only once the catalog has taken its successor. A copy
+// left behind (a provider that did not answer) is older than the catalog's
+// record: scrub reports it as superseded and repair or gc deletes it.
+func (ns *Namespace) dropRecord(ctx context.Context, old, cur string) {
+	if old == cur || old == "" {
+		return
+	}
+	if err := ns.store.Delete(context.WithoutCancel(ctx), old); err != nil && !errors.Is(err, backends.ErrNotFound) {
+		ns.log.Warn("delete a superseded meta record; scrub reports it", "name", old, "err", err)
+	}
+}
+
+// dropUncommitted deletes from the store the record name that a write put
+// there and the catalog then did not take (err): a refusal means it never
+// will, so the record goes. When the catalog could not be reached
+// (catalog.ErrUnavailable) the write may have landed with its answer lost,
+// and the record stays: either the catalog names it, or scrub reports it
+// as ahead of the catalog.
+func (ns *Namespace) dropUncommitted(ctx context.Context, name string, err error) {
+	ns.settleUncommitted(ctx, name, err, nil)
+}
+
+// settleUncommitted is dropUncommitted for a write whose outcome the
+// catalog can be asked again: landed, when not nil, reads the catalog and
+// reports whether it holds the write after all, which keeps the record,
+// as does a failure to read it. It reports whether the record stays, the
+// write's outcome unknown.
+func (ns *Namespace) settleUncommitted(ctx context.Context, name string, err error, landed func(context.Context) (bool, error)) bool {
+	ctx = context.WithoutCancel(ctx)
+	if errors.Is(err, catalog.ErrUnavailable) {
+		return true
+	}
+	if landed != nil {
+		if ok, lerr := landed(ctx); ok || lerr != nil {
+			return true
+		}
+	}
+	if derr := ns.store.Delete(ctx, name); derr != nil && !errors.Is(derr, backends.ErrNotFound) {
+		ns.log.Warn("delete the meta record of a write the catalog refused; scrub reports it", "name", name, "err", derr)
+	}
+	return false
+}
+
+// dropTombstone deletes from the store the record of the catalog's
+// tombstone of bucket/key at generation gen, which the record cur of a key
+// written again replaces, under either name it can have.
+func (ns *Namespace) dropTombstone(ctx context.Context, bucket, key string, gen uint64, cur string) {
+	base, _ := ns.names.meta(bucket, key)
+	ns.dropRecord(ctx, genName(base, gen), cur)
+	ns.dropRecord(ctx, base, cur)
+}
+
+// RecordName returns the backend name of the record the catalog holds for
+// bucket/key: with versionID "" the key's entry (in a bucket with
+// versioning, its current version) or else its tombstone; otherwise that
+// version, or else its tombstone. It is the name scrub reports a problem
+// with the record under.
+func (ns *Namespace) RecordName(ctx context.Context, bucket, key, versionID string) (string, error) {
+	var rec []byte
+	lookupVID := versionID
+	if versionID == "" {
+		if e, err := ns.cat.Get(ctx, bucket, key); err == nil {
+			rec, lookupVID = e.Record, e.VersionID
+		} else if !errors.Is(err, catalog.ErrNotFound) {
+			return "", err
+		} else if t, terr := ns.cat.GetTombstone(ctx, bucket, key); terr == nil {
+			rec = t.Record
+		} else {
+			return "", terr
+		}
+	} else if v, err := ns.cat.GetVersion(ctx, bucket, key, versionID); err == nil {
+		rec = v.Record
+	} else if !errors.Is(err, catalog.ErrNotFound) {
+		return "", err
+	} else if t, terr := ns.cat.GetVersionTombstone(ctx, bucket, key, versionID); terr == nil {
+		rec = t.Record
+	} else {
+		return "", terr
+	}
+	name, _, err := ns.recordNameOf(bucket, key, lookupVID, rec)
+	return name, err
+}
+
+// recordNameOf opens rec, a record of bucket/key/versionID as the catalog
+// holds it, and returns its backend name and the record.
+func (ns *Namespace) recordNameOf(bucket, key, versionID string, rec []byte) (string, *record, error) {
+	base, id := ns.names.version(bucket, key, versionID)
+	r, err := ns.openRecord(rec, id)
+	if err != nil {
+		return "", nil, err
+	}
+	return storedName(base, r), r, nil
 }

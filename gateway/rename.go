@@ -81,10 +81,16 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 	}
 	prevGen := src.Generation
 	prevDst, err := ns.cat.Get(ctx, dstBucket, dstKey)
+	var dstTomb uint64 // the generation of the destination's tombstone
 	switch {
 	case err == nil:
 		prevGen = max(prevGen, prevDst.Generation)
-	case !errors.Is(err, catalog.ErrNotFound):
+	case errors.Is(err, catalog.ErrNotFound):
+		if dstTomb, err = ns.tombstoneGen(ctx, dstBucket, dstKey); err != nil {
+			return ObjectInfo{}, err
+		}
+		prevGen = max(prevGen, dstTomb)
+	default:
 		return ObjectInfo{}, err
 	}
 	rec := &record{
@@ -92,11 +98,12 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 		ModTime: src.rec.ModTime, Meta: src.rec.Meta, Props: src.rec.Props, Tags: src.rec.Tags, Parts: src.rec.Parts,
 		Checksum: src.rec.Checksum, Generation: ns.nextGeneration(prevGen),
 	}
-	dstMeta, dstID := ns.names.meta(dstBucket, dstKey)
+	dstBase, dstID := ns.names.meta(dstBucket, dstKey)
 	sealed, err := ns.sealRecord(rec, dstID)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
+	dstMeta := storedName(dstBase, rec)
 	if err := ns.putBytes(ctx, dstMeta, sealed); err != nil {
 		return ObjectInfo{}, fmt.Errorf("rename %s/%s: write meta record: %w", srcBucket, srcKey, err)
 	}
@@ -105,28 +112,33 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 		ModTime: rec.ModTime, Generation: rec.Generation, Record: ns.catRecord(rec, sealed),
 	})
 	if err != nil {
-		// The catalog is unchanged: put back on the backends what the
-		// catalog says the destination is.
-		ctx := context.WithoutCancel(ctx)
-		if cur, gerr := ns.cat.Get(ctx, dstBucket, dstKey); gerr == nil {
-			err = errors.Join(err, ns.restoreRecord(ctx, dstMeta, cur.Record, dstID, true))
-		} else {
-			err = errors.Join(err, ns.store.Delete(ctx, dstMeta))
-		}
+		// The catalog is unchanged, and so are the records it names:
+		// the destination's record went under a name of its own.
+		ns.dropUncommitted(ctx, dstMeta, err)
 		return ObjectInfo{}, fmt.Errorf("rename %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, mapCatalogErr(err, dstBucket, dstKey))
 	}
-	// The source name is deleted: leave a tombstone above its generation.
-	if tomb, err := ns.writeTombstone(ctx, srcBucket, srcKey, src.Generation); err != nil {
+	// The source name is deleted: leave a tombstone above its generation,
+	// then drop the source's record.
+	srcBase, _ := ns.names.meta(srcBucket, srcKey)
+	if tomb, name, err := ns.writeTombstone(ctx, srcBucket, srcKey, src.Generation); err != nil {
 		ns.log.Warn("rename: the old meta record stays on the backends until repair", "src", srcBucket+"/"+srcKey, "err", err)
-	} else if _, err := ns.cat.PutTombstone(ctx, tomb); err != nil && !errors.Is(err, catalog.ErrStale) {
-		ns.log.Warn("rename: record the tombstone of the old name", "src", srcBucket+"/"+srcKey, "err", err)
+	} else if _, err := ns.cat.PutTombstone(ctx, tomb); err != nil {
+		ns.dropUncommitted(ctx, name, err)
+		if !errors.Is(err, catalog.ErrStale) {
+			ns.log.Warn("rename: record the tombstone of the old name", "src", srcBucket+"/"+srcKey, "err", err)
+		}
+	} else {
+		ns.dropRecord(ctx, storedName(srcBase, src.rec), name)
 	}
 	if replaced != nil {
 		if old, err := ns.openRecord(replaced.Record, dstID); err == nil {
+			ns.dropRecord(ctx, storedName(dstBase, old), dstMeta)
 			ns.deleteBlobs(ctx, supersededParts(old.Parts, rec.Parts))
 		} else {
-			ns.log.Warn("open replaced meta record; its blobs are left to gc", "err", err)
+			ns.log.Warn("open replaced meta record; its record and blobs are left to gc", "err", err)
 		}
+	} else if dstTomb != 0 {
+		ns.dropTombstone(ctx, dstBucket, dstKey, dstTomb, dstMeta)
 	}
 	return rec.info(), nil
 }

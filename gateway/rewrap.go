@@ -300,7 +300,7 @@ func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur u
 	if err != nil {
 		return false, err
 	}
-	metaName, id := ns.names.meta(bucket, key)
+	base, id := ns.names.meta(bucket, key)
 	r, err := ns.openRecord(e.Record, id)
 	if err != nil {
 		return false, err
@@ -314,27 +314,24 @@ func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur u
 	if err := ns.rewrapParts(r, cur); err != nil {
 		return false, err
 	}
+	oldName := storedName(base, r)
 	r.Generation = ns.nextGeneration(e.Generation)
 	sealed, err := ns.sealRecord(r, id)
 	if err != nil {
 		return false, err
 	}
-	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
+	name := storedName(base, r)
+	if err := ns.putBytes(ctx, name, sealed); err != nil {
 		return false, fmt.Errorf("write meta record: %w", err)
 	}
 	if _, err := ns.cat.Put(ctx, ns.entryOf(r, sealed)); err != nil {
+		ns.dropUncommitted(ctx, name, err)
 		if errors.Is(err, catalog.ErrStale) {
-			// Another gateway wrote a newer version meanwhile (under the
-			// current key); put its record back.
-			if now, gerr := ns.cat.Get(ctx, bucket, key); gerr == nil {
-				if perr := ns.restoreRecord(ctx, metaName, now.Record, id, true); perr != nil {
-					return false, perr
-				}
-			}
-			return false, nil
+			return false, nil // another gateway wrote it meanwhile, under the current key
 		}
 		return false, err
 	}
+	ns.dropRecord(ctx, oldName, name)
 	return true, nil
 }
 

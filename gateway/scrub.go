@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -338,16 +337,10 @@ func classify(err error) ProblemKind {
 	return ProblemUnavailable
 }
 
-// metaHashOf parses the hash of a meta record name "m/<hex>".
+// metaHashOf parses the hash of a meta record name (parseMetaName).
 func metaHashOf(name string) ([32]byte, bool) {
-	var h [32]byte
-	if len(name) != len(metaPrefix)+64 || name[:len(metaPrefix)] != metaPrefix {
-		return h, false
-	}
-	if _, err := hex.Decode(h[:], []byte(name[len(metaPrefix):])); err != nil {
-		return h, false
-	}
-	return h, true
+	m, ok := parseMetaName(name)
+	return m.hash, ok
 }
 
 // openStoredRecord authenticates a meta record read from backend name and
@@ -374,7 +367,7 @@ func (ns *Namespace) openStoredRecord(name string, sealed []byte) (*record, erro
 	case kindTombstone:
 		kindOK = r.Key != "" || r.VersionID == ""
 	}
-	if want, _ := ns.names.version(r.Bucket, r.Key, r.VersionID); want != name || !kindOK {
+	if base, _ := ns.names.version(r.Bucket, r.Key, r.VersionID); storedName(base, r) != name || !kindOK {
 		return nil, fmt.Errorf("%w: %s holds a %s record of %q/%q", ErrCorruptRecord, name, r.Kind, r.Bucket, r.Key)
 	}
 	return r, nil

@@ -15,23 +15,25 @@ import (
 // kept in a map: the catalog's side is gathered into a spill.Set (sorted
 // runs on disk past a bounded buffer) and merge-joined with each
 // provider's listing, which backends return in byte order. Meta record
-// names are "m/" and the lowercase hex of a 32-byte hash, blob names "b/"
-// and the lowercase hex of a 16-byte id, so byte order of names is byte
-// order of the keys.
+// names are "m/" and the lowercase hex of a 32-byte hash, optionally
+// followed by that of a 64-bit generation (metaName.key: the hash and the
+// generation, 0 for a name without one), blob names "b/" and the
+// lowercase hex of a 16-byte id, so byte order of names is byte order of
+// the keys.
 
-// newMetaSet returns a set of meta record hashes.
-func newMetaSet() *spill.Set { return spill.New("", 32, 0) }
+// newMetaSet returns a set of meta record names.
+func newMetaSet() *spill.Set { return spill.New("", 40, 0) }
 
 // newBlobSet returns a set of blob ids.
 func newBlobSet() *spill.Set { return spill.New("", len(seal.ObjectID{}), 0) }
 
-// addMeta adds the hash of the meta record name to set.
+// addMeta adds the meta record name to set.
 func addMeta(set *spill.Set, name string) error {
-	h, ok := metaHashOf(name)
+	m, ok := parseMetaName(name)
 	if !ok {
 		return fmt.Errorf("meta record name %q", name)
 	}
-	return set.Add(h[:])
+	return set.Add(m.key())
 }
 
 // addBlob adds the blob id (hex, as in a part record) to set; an id that
@@ -58,14 +60,14 @@ func addBlobsOf(set *spill.Set, r *record) error {
 	return nil
 }
 
-// metaKey returns the hash of a meta record name as the gateway writes it
-// (lowercase hex); false for any other name, which no set holds.
+// metaKey returns the set key of a meta record name as the gateway writes
+// it; false for any other name, which no set holds.
 func metaKey(name string) ([]byte, bool) {
-	h, ok := metaHashOf(name)
-	if !ok || name[len(metaPrefix):] != hex.EncodeToString(h[:]) {
+	m, ok := parseMetaName(name)
+	if !ok {
 		return nil, false
 	}
-	return h[:], true
+	return m.key(), true
 }
 
 // blobKey returns the id of a blob name as the gateway writes it; false

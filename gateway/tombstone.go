@@ -28,21 +28,24 @@ func (ns *Namespace) tombstoneGen(ctx context.Context, bucket, key string) (uint
 	return 0, err
 }
 
-// tombstone seals a tombstone of bucket/key at a generation above after,
-// writes it over the name's record on the store and returns it for the
-// catalog. The caller holds the name's lock.
-func (ns *Namespace) writeTombstone(ctx context.Context, bucket, key string, after uint64) (catalog.Tombstone, error) {
+// writeTombstone seals a tombstone of bucket/key at a generation above
+// after, writes it to the store and returns it for the catalog, with the
+// name it went under (a key's tombstone has a name of its own generation;
+// a bucket's replaces the bucket's record). The caller holds the name's
+// lock.
+func (ns *Namespace) writeTombstone(ctx context.Context, bucket, key string, after uint64) (catalog.Tombstone, string, error) {
 	now := ns.now().UTC().Truncate(time.Millisecond)
 	r := &record{Kind: kindTombstone, Bucket: bucket, Key: key, ModTime: now, Generation: ns.nextGeneration(after)}
-	metaName, id := ns.names.meta(bucket, key)
+	base, id := ns.names.meta(bucket, key)
 	sealed, err := ns.sealRecord(r, id)
 	if err != nil {
-		return catalog.Tombstone{}, err
+		return catalog.Tombstone{}, "", err
 	}
-	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
-		return catalog.Tombstone{}, fmt.Errorf("write tombstone: %w", err)
+	name := storedName(base, r)
+	if err := ns.putBytes(ctx, name, sealed); err != nil {
+		return catalog.Tombstone{}, "", fmt.Errorf("write tombstone: %w", err)
 	}
-	return catalog.Tombstone{Bucket: bucket, Key: key, Generation: r.Generation, Deleted: now, Record: sealed}, nil
+	return catalog.Tombstone{Bucket: bucket, Key: key, Generation: r.Generation, Deleted: now, Record: sealed}, name, nil
 }
 
 // tombstoneOf returns the catalog tombstone of an authenticated tombstone

@@ -292,165 +292,50 @@ func (ns *Namespace) nullVersionGen(ctx context.Context, bucket, key string) (ui
 }
 
 // putVersion seals rec, writes it under its version's name and records it
-// in the catalog; the blobs of a record it replaces (the null version, or
-// an older record of the same version) that it no longer uses are deleted.
+// in the catalog; the record and the blobs of a record it replaces (the
+// null version, or an older record of the same version) that it no longer
+// uses are deleted.
 func (ns *Namespace) putVersion(ctx context.Context, rec *record) (ObjectInfo, error) {
-	metaName, id := ns.names.version(rec.Bucket, rec.Key, rec.VersionID)
+	base, id := ns.names.version(rec.Bucket, rec.Key, rec.VersionID)
 	sealed, err := ns.sealRecord(rec, id)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
+	name := storedName(base, rec)
+	if err := ns.putBytes(ctx, name, sealed); err != nil {
 		return ObjectInfo{}, fmt.Errorf("write meta record: %w", err)
 	}
 	replaced, err := ns.cat.PutVersion(ctx, ns.versionOf(rec, sealed))
-	switch {
-	case errors.Is(err, catalog.ErrStale):
-		if cur, gerr := ns.cat.GetVersion(ctx, rec.Bucket, rec.Key, rec.VersionID); gerr == nil {
-			if perr := ns.restoreVersion(ctx, &cur, rec.Generation); perr != nil {
-				ns.log.Warn("restore newer meta record", "err", perr)
+	if err != nil {
+		landed := func(ctx context.Context) (bool, error) {
+			cur, err := ns.cat.GetVersion(ctx, rec.Bucket, rec.Key, rec.VersionID)
+			if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
+				return false, nil
 			}
+			return err == nil && sameRecord(sealed, cur.Record), err
 		}
-		return ObjectInfo{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, rec.Bucket, rec.Key)
-	case err != nil:
-		return ObjectInfo{}, ns.undoPutVersion(ctx, rec, metaName, sealed, err)
+		if errors.Is(err, catalog.ErrStale) {
+			landed = nil
+		}
+		unknown := ns.settleUncommitted(ctx, name, err, landed)
+		switch {
+		case errors.Is(err, catalog.ErrStale):
+			return ObjectInfo{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, rec.Bucket, rec.Key)
+		case unknown:
+			return ObjectInfo{}, fmt.Errorf("%w: %w", errOutcomeUnknown, mapCatalogErr(err, rec.Bucket, rec.Key))
+		}
+		return ObjectInfo{}, mapCatalogErr(err, rec.Bucket, rec.Key)
 	}
 	if replaced != nil {
 		if old, err := ns.openVersion(replaced); err == nil {
+			ns.dropRecord(ctx, storedName(base, old), name)
 			ns.deleteBlobs(ctx, supersededParts(old.Parts, rec.Parts))
 		} else {
-			ns.log.Warn("open replaced meta record; its blobs are left to gc", "err", err)
+			ns.log.Warn("open replaced meta record; its record and blobs are left to gc", "err", err)
 		}
 	}
 	info := rec.info()
 	return info, nil
-}
-
-// undoPutVersion puts the store back as the catalog has it after
-// PutVersion failed with err (not catalog.ErrStale) for rec, whose record
-// sealed is on the store under metaName, and returns the error for the
-// caller. As commitLocked does for an object without versions: the
-// version's record in the catalog goes back on the store, over the one
-// the failed write left there (the null version written again, or a
-// rewrite of a version); a version the catalog does not hold loses the
-// record when the catalog refused the write; and when the catalog could
-// not be reached the error wraps errOutcomeUnknown, so that the caller
-// keeps the new blobs, and the record of a version the catalog does not
-// hold stays as well, for the write may still land. The catalog
-// is read again first, so that a record it holds (the write landed, its
-// answer lost) is never overwritten or deleted; when that read fails as
-// well, nothing is known and the record stays, with its blobs, for scrub
-// to report and repair to settle. The caller holds the key's lock.
-func (ns *Namespace) undoPutVersion(ctx context.Context, rec *record, metaName string, sealed []byte, err error) error {
-	ctx = context.WithoutCancel(ctx)
-	unknown := errors.Is(err, catalog.ErrUnavailable)
-	cur, gerr := ns.cat.GetVersion(ctx, rec.Bucket, rec.Key, rec.VersionID)
-	switch {
-	case gerr == nil && sameRecord(sealed, cur.Record):
-		// The write landed although the catalog reported a failure.
-		unknown = true
-	case gerr == nil:
-		if perr := ns.restoreVersion(ctx, &cur, rec.Generation); perr != nil {
-			ns.log.Warn("restore the catalog's meta record of a version; scrub reports it", "err", perr)
-		}
-	case unknown && (errors.Is(gerr, catalog.ErrNotFound) || errors.Is(gerr, catalog.ErrNoSuchBucket)):
-		// The catalog did not answer the write: a command that timed out
-		// may still apply (Redis), and then the catalog would hold a
-		// version no provider has. The record stays with its blobs, as
-		// when the catalog cannot be read, for scrub to report and
-		// repair to settle.
-		ns.log.Warn("the catalog may still take a version it did not answer for; its meta record and blobs stay for scrub", "err", err)
-	case errors.Is(gerr, catalog.ErrNotFound) || errors.Is(gerr, catalog.ErrNoSuchBucket):
-		// The catalog refused the write: no version to keep a record of.
-		if derr := ns.store.Delete(ctx, metaName); derr != nil {
-			ns.log.Warn("delete the meta record of a version not written; scrub reports it", "err", derr)
-		}
-	default:
-		ns.log.Warn("the catalog cannot tell whether a version was written; its meta record and blobs stay for scrub", "err", gerr)
-		unknown = true
-	}
-	if unknown {
-		return fmt.Errorf("%w: %w", errOutcomeUnknown, mapCatalogErr(err, rec.Bucket, rec.Key))
-	}
-	return mapCatalogErr(err, rec.Bucket, rec.Key)
-}
-
-// restoreVersion puts back on the store the record the catalog holds for
-// the version v, over a record that a write which did not land in the
-// catalog left there, as restoreRecord does with anew for an object
-// without versions: the catalog answered, so a record in the catalog form
-// is sealed anew under a new generation, above both v's and after (the
-// generation of the failed write or tombstone, so that the restored record
-// is newer than anything that operation left on a provider), which goes
-// to the catalog first and then to the store, and both agree again.
-// Should the catalog not take it, the record is sealed anew under its own
-// generation and put on the store only (restoreRecord), which scrub
-// reports and repair reseals. A record in the sealed form goes back as it
-// is. In a bucket that never had versioning the null version is the key's
-// unversioned entry, which must stay one: it goes back as restoreRecord
-// puts back an object without versions (restoreUnversioned), never
-// through PutVersion, which would turn it into a null version that every
-// later write of the key in that bucket is refused on. (Delete sends
-// versionId=null there to deleteObject and SetVersionTags to SetTags;
-// this guards any other way here.) The caller holds the key's lock.
-func (ns *Namespace) restoreVersion(ctx context.Context, v *catalog.Version, after uint64) error {
-	metaName, id := ns.names.version(v.Bucket, v.Key, v.VersionID)
-	if isSealedForm(v.Record) {
-		return ns.restoreRecord(ctx, metaName, v.Record, id, false)
-	}
-	if v.VersionID == NullVersion {
-		cfg, err := ns.cat.GetBucketVersioning(ctx, v.Bucket)
-		if err != nil {
-			// Whether the entry is unversioned is unknown: the store only.
-			ns.log.Warn("restore the null version's meta record: the bucket's versioning is unknown; scrub reports the copies", "err", err)
-			return ns.restoreRecord(ctx, metaName, v.Record, id, false)
-		}
-		if cfg.Status == "" {
-			return ns.restoreUnversioned(ctx, metaName, id, v, after)
-		}
-	}
-	r, err := ns.openVersion(v)
-	if err != nil {
-		return err
-	}
-	r.VersionID, r.Seq = v.VersionID, v.Seq
-	r.Generation = ns.nextGeneration(max(v.Generation, after))
-	sealed, err := ns.sealRecord(r, id)
-	if err == nil {
-		_, err = ns.cat.PutVersion(ctx, ns.versionOf(r, sealed))
-	}
-	switch {
-	case err == nil:
-		if err := ns.putBytes(ctx, metaName, sealed); err != nil {
-			return fmt.Errorf("write meta record: %w", err)
-		}
-		ns.log.Info("sealed a version's meta record anew: no provider held the catalog's", "bucket", v.Bucket, "key", v.Key, "version", v.VersionID, "generation", r.Generation)
-		return nil
-	case errors.Is(err, catalog.ErrStale):
-		return nil // written anew meanwhile
-	}
-	ns.log.Warn("restore a version's meta record: the catalog does not take it anew; scrub reports the copies", "err", err)
-	return ns.restoreRecord(ctx, metaName, v.Record, id, false)
-}
-
-// restoreUnversioned is restoreVersion of the null version v of a key in
-// a bucket without versioning: its record, in the catalog form, is sealed
-// anew above after through the catalog's unversioned entry (reseal), or,
-// should the catalog not take it, put on the store only.
-func (ns *Namespace) restoreUnversioned(ctx context.Context, metaName string, id seal.ObjectID, v *catalog.Version, after uint64) error {
-	r, err := ns.openCatRecord(v.Record, id)
-	if err != nil {
-		return err
-	}
-	if r.Kind == kindObject && r.VersionID == "" {
-		r.Generation = max(r.Generation, after)
-		err := ns.reseal(ctx, metaName, id, r)
-		if err == nil || errors.Is(err, catalog.ErrStale) {
-			return nil // restored, or written anew meanwhile
-		}
-		ns.log.Warn("restore a meta record: the catalog does not take it anew; scrub reports the copies", "err", err)
-	}
-	return ns.restoreRecord(ctx, metaName, v.Record, id, false)
 }
 
 // openVersion authenticates the record of a catalog version.
@@ -603,13 +488,24 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 	if v.Locked(now, o.BypassGovernance) {
 		return DeleteResult{}, lockedError(&v, now)
 	}
-	tomb, err := ns.writeVersionTombstone(ctx, bucket, key, o.VersionID, v.Generation)
+	tomb, name, err := ns.writeVersionTombstone(ctx, bucket, key, o.VersionID, v.Generation)
 	if err != nil {
 		return DeleteResult{}, err
 	}
 	removed, err := ns.cat.DeleteVersion(ctx, tomb, catalog.DeleteVersionOptions{BypassGovernance: o.BypassGovernance})
 	if err != nil {
-		ns.undoDeleteVersion(ctx, &v, tomb.Generation)
+		// The tombstone went under a name of its own: the version's
+		// record is untouched. It stays only where the deletion may
+		// have landed (the catalog no longer holds the version, or
+		// cannot say).
+		landed := func(ctx context.Context) (bool, error) {
+			_, err := ns.cat.GetVersion(ctx, bucket, key, o.VersionID)
+			if err == nil {
+				return false, nil
+			}
+			return errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket), err
+		}
+		ns.settleUncommitted(ctx, name, err, landed)
 	}
 	switch {
 	case errors.Is(err, catalog.ErrLocked):
@@ -619,63 +515,40 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 	case err != nil:
 		return DeleteResult{}, mapCatalogErr(err, bucket, key)
 	}
-	if removed != nil && !removed.DeleteMarker {
+	if removed != nil {
+		base, _ := ns.names.version(bucket, key, o.VersionID)
 		if r, err := ns.openVersion(removed); err == nil {
-			ns.deleteBlobs(ctx, r.Parts)
+			ns.dropRecord(ctx, storedName(base, r), name)
+			if !removed.DeleteMarker {
+				ns.deleteBlobs(ctx, r.Parts)
+			}
 		} else {
-			ns.log.Warn("open deleted version's record; its blobs are left to gc", "err", err)
+			ns.log.Warn("open deleted version's record; its record and blobs are left to gc", "err", err)
 		}
 	}
 	return DeleteResult{VersionID: o.VersionID, DeleteMarker: v.DeleteMarker}, nil
 }
 
-// undoDeleteVersion puts the store back as the catalog has it after
-// DeleteVersion of the version v failed (locked meanwhile, a newer write
-// of it won, or the catalog failed): the record the catalog holds for the
-// version goes back over the tombstone. A catalog that no longer holds
-// the version (the deletion landed, its answer lost) keeps the
-// tombstone. after is the tombstone's generation, which a record sealed
-// anew goes above. When the catalog cannot be read, v's record goes back on the
-// store only, as deleteObject does: should the deletion have landed, the
-// catalog holds its tombstone, which repair puts back over the record,
-// whereas a tombstone left on the store for a deletion that did not land
-// would be taken over by repair and lose the version. The caller holds
-// the key's lock.
-func (ns *Namespace) undoDeleteVersion(ctx context.Context, v *catalog.Version, after uint64) {
-	ctx = context.WithoutCancel(ctx)
-	cur, err := ns.cat.GetVersion(ctx, v.Bucket, v.Key, v.VersionID)
-	switch {
-	case err == nil:
-		if perr := ns.restoreVersion(ctx, &cur, after); perr != nil {
-			ns.log.Warn("restore the meta record of a version not deleted; scrub reports it", "err", perr)
-		}
-	case errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket):
-	default:
-		metaName, id := ns.names.version(v.Bucket, v.Key, v.VersionID)
-		if perr := ns.restoreRecord(ctx, metaName, v.Record, id, false); perr != nil {
-			ns.log.Warn("restore the meta record of a version not deleted; scrub reports it", "err", perr)
-		}
-	}
-}
-
 // writeVersionTombstone seals a tombstone of one version at a generation
-// above after, writes it over the version's record and returns it for the
-// catalog. The caller holds the key's lock.
-func (ns *Namespace) writeVersionTombstone(ctx context.Context, bucket, key, versionID string, after uint64) (catalog.Tombstone, error) {
+// above after, writes it to the store under a name of its own generation
+// and returns it for the catalog, with that name. The caller holds the
+// key's lock.
+func (ns *Namespace) writeVersionTombstone(ctx context.Context, bucket, key, versionID string, after uint64) (catalog.Tombstone, string, error) {
 	now := ns.now().UTC().Truncate(time.Millisecond)
 	r := &record{Kind: kindTombstone, Bucket: bucket, Key: key, VersionID: versionID, ModTime: now, Generation: ns.nextGeneration(after)}
 	if versionID == NullVersion {
 		r.VersionID = ""
 	}
-	metaName, id := ns.names.version(bucket, key, versionID)
+	base, id := ns.names.version(bucket, key, versionID)
 	sealed, err := ns.sealRecord(r, id)
 	if err != nil {
-		return catalog.Tombstone{}, err
+		return catalog.Tombstone{}, "", err
 	}
-	if err := ns.putBytes(ctx, metaName, sealed); err != nil {
-		return catalog.Tombstone{}, fmt.Errorf("write tombstone: %w", err)
+	name := storedName(base, r)
+	if err := ns.putBytes(ctx, name, sealed); err != nil {
+		return catalog.Tombstone{}, "", fmt.Errorf("write tombstone: %w", err)
 	}
-	return catalog.Tombstone{Bucket: bucket, Key: key, VersionID: versionID, Generation: r.Generation, Deleted: now, Record: sealed}, nil
+	return catalog.Tombstone{Bucket: bucket, Key: key, VersionID: versionID, Generation: r.Generation, Deleted: now, Record: sealed}, name, nil
 }
 
 // ObjectVersion opens one version of bucket/key, as Object opens the
