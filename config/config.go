@@ -207,6 +207,27 @@ type Catalog struct {
 	PasswordEnv string `yaml:"password_env,omitempty"`
 	// Password is the password read from PasswordFile or PasswordEnv.
 	Password string `yaml:"-"`
+	// InlineCacheMB bounds, in MiB, the cache serve keeps of the sealed
+	// records of small (inline) objects, whose bytes the catalog does not
+	// hold, so that a GET of one it wrote or read recently needs no
+	// provider request (docs/FORMAT.md, "Inline blobs"). 0:
+	// DefaultInlineCacheMB; -1: no cache.
+	InlineCacheMB int `yaml:"inline_cache_mb,omitempty"`
+}
+
+// DefaultInlineCacheMB is the inline cache when the config sets none.
+const DefaultInlineCacheMB = 32
+
+// InlineCacheBytes returns the bound of the inline cache in bytes; 0 for
+// none.
+func (c Catalog) InlineCacheBytes() int64 {
+	switch {
+	case c.InlineCacheMB < 0:
+		return 0
+	case c.InlineCacheMB == 0:
+		return DefaultInlineCacheMB << 20
+	}
+	return int64(c.InlineCacheMB) << 20
 }
 
 // User is one S3 credential pair; the same pair is the WebDAV basic-auth
@@ -605,7 +626,7 @@ func (c *Config) ApplyEnv(getenv func(string) string) error {
 		c.Listen.AllowPlaintext = b
 	}
 	if v := getenv(EnvCatalogURL); v != "" {
-		c.Catalog = Catalog{Type: CatalogRedis, URL: v}
+		c.Catalog = Catalog{Type: CatalogRedis, URL: v, InlineCacheMB: c.Catalog.InlineCacheMB}
 	}
 	if v := getenv(EnvMinWrites); v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))

@@ -80,6 +80,7 @@ func TestLoadTestdata(t *testing.T) {
 			"users[2].id: same owner id as users[1]",
 		}},
 		{file: "bad-catalog-type.yaml", want: []string{`catalog.type: "etcd" is not one of bolt, redis`}},
+		{file: "bad-inline-cache.yaml", want: []string{"catalog.inline_cache_mb: -2 is not -1 (no cache), 0 (the default, 32) or a size in MiB up to 1048576"}},
 		{file: "bad-redis.yaml", want: []string{
 			`catalog.url: "http://:xxxxx@127.0.0.1:6379" must start with redis:// or rediss://`,
 			"catalog.path: only used with type bolt",
@@ -909,5 +910,16 @@ func TestCatalogPassword(t *testing.T) {
 				t.Errorf("password %q, want %q", c.Catalog.Password, tt.password)
 			}
 		})
+	}
+}
+
+func TestInlineCacheBytes(t *testing.T) {
+	for _, tt := range []struct {
+		mb   int
+		want int64
+	}{{-1, 0}, {0, DefaultInlineCacheMB << 20}, {1, 1 << 20}, {256, 256 << 20}} {
+		if got := (Catalog{InlineCacheMB: tt.mb}).InlineCacheBytes(); got != tt.want {
+			t.Errorf("inline_cache_mb %d: %d bytes, want %d", tt.mb, got, tt.want)
+		}
 	}
 }

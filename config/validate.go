@@ -197,6 +197,9 @@ func (c *Config) validateCatalog(v *validator) {
 	default:
 		v.add("catalog.type", "%q is not one of bolt, redis", c.Catalog.Type)
 	}
+	if n := c.Catalog.InlineCacheMB; n < -1 || n > 1<<20 {
+		v.add("catalog.inline_cache_mb", "%d is not -1 (no cache), 0 (the default, %d) or a size in MiB up to %d", n, DefaultInlineCacheMB, 1<<20)
+	}
 }
 
 func checkRedisURL(raw string) error {

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 )
@@ -30,37 +32,86 @@ func TestCatalogFormWritten(t *testing.T) {
 		}
 		e.agree(t, e.ns, key)
 	}
-	// Inline data comes from the catalog's copy: with the meta record
-	// gone from every provider the object still reads.
-	for i := range e.members {
-		if err := os.Remove(e.file(i, e.ns.MetaName("bucket", "small"))); err != nil {
-			t.Fatal(err)
-		}
+	// The catalog does not keep an inline object's bytes: its entry is
+	// about as small as that of an object stored as a blob, and a read
+	// without a cache takes them from a provider's copy, the other's when
+	// one is gone.
+	small, big := mustGet(t, e.cat, "small"), mustGet(t, e.cat, "big")
+	if len(small.Record) > len(big.Record) {
+		t.Errorf("catalog entry of the inline object: %d bytes, of the stored one %d", len(small.Record), len(big.Record))
 	}
-	if got := read(t, e.ns, "small"); string(got) != "inline" {
+	cached, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: e.cat, InlineCache: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, cached, "small"); string(got) != "inline" {
 		t.Errorf("inline object reads %q", got)
 	}
-	// Both copies gone: scrub reports them, and repair, which finds no
-	// provider copy matching the catalog's digest, seals the record anew
-	// under a new generation, on every provider and in the catalog.
-	before, _ := e.cat.Get(ctx, "bucket", "small")
+	if err := os.Remove(e.file(0, e.recName(t, e.ns, "small"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, e.ns, "small"); string(got) != "inline" {
+		t.Errorf("inline object, one copy gone, reads %q", got)
+	}
+	if err := os.Remove(e.file(1, e.recName(t, e.ns, "small"))); err != nil {
+		t.Fatal(err)
+	}
+	// Both copies gone: a namespace that read it holds it in its cache;
+	// any other finds nothing to read: an error, never other bytes.
+	if got := read(t, cached, "small"); string(got) != "inline" {
+		t.Errorf("inline object, from the cache, reads %q", got)
+	}
+	o, err := e.ns.Object(ctx, "bucket", "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, err := o.NewReader(ctx, 0, -1); err == nil || !errors.Is(err, backends.ErrNotFound) {
+		if rc != nil {
+			rc.Close()
+		}
+		t.Fatalf("inline object, both copies gone: %v, want not found", err)
+	}
+	// Scrub reports both copies; repair, which finds no provider copy
+	// matching the catalog's digest and no bytes to seal anew, leaves
+	// them unrepaired; the namespace that holds the record in its cache
+	// puts it back.
 	rep, err := e.ns.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf()})
 	if err != nil || len(rep.Problems) != 2 {
 		t.Fatalf("scrub: %v, %+v", err, rep)
 	}
+	rr, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
+	if err != nil || len(rr.Unrepaired) != 2 {
+		t.Fatalf("repair without the bytes: %v, %+v", err, rr)
+	}
+	if _, err := cached.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()}); err != nil {
+		t.Fatal(err)
+	}
+	e.agree(t, e.ns, "small")
+	if got := read(t, e.ns, "small"); string(got) != "inline" {
+		t.Errorf("inline object after repair reads %q", got)
+	}
+	// An object stored as a blob whose meta record both providers lost:
+	// repair seals the catalog's record anew under a new generation, on
+	// every provider and in the catalog.
+	for i := range e.members {
+		if err := os.Remove(e.file(i, e.recName(t, e.ns, "big"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := mustGet(t, e.cat, "big")
 	if _, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()}); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := e.cat.Get(ctx, "bucket", "small")
+	after := mustGet(t, e.cat, "big")
 	if after.Generation <= before.Generation || !gateway.CatalogForm(after.Record) {
 		t.Errorf("after repair: generation %d (was %d), catalog form %v", after.Generation, before.Generation, gateway.CatalogForm(after.Record))
 	}
-	e.agree(t, e.ns, "small")
+	e.agree(t, e.ns, "big")
 	if rep, err := e.ns.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf(), Deep: true}); err != nil || !rep.Clean() {
 		t.Fatalf("scrub after repair: %v, %+v", err, rep)
 	}
 	// One copy gone: repair copies the other, byte for byte.
-	if err := os.Remove(e.file(1, e.ns.MetaName("bucket", "big"))); err != nil {
+	if err := os.Remove(e.file(1, e.recName(t, e.ns, "big"))); err != nil {
 		t.Fatal(err)
 	}
 	gen := mustGet(t, e.cat, "big").Generation
@@ -111,7 +162,7 @@ func TestCatalogFormOldEntries(t *testing.T) {
 		t.Fatalf("scrub: %v, %+v", err, rep)
 	}
 	// A stale copy next to an old entry is found as before.
-	if err := os.WriteFile(e.file(1, e.ns.MetaName("bucket", "old")), e.metaRecords(t, e.ns, "new")[0], 0o600); err != nil {
+	if err := os.WriteFile(e.file(1, e.recName(t, e.ns, "old")), e.metaRecords(t, e.ns, "new")[0], 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if rep, err := e.ns.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf()}); err != nil || len(rep.Problems) != 1 || rep.Problems[0].Kind != gateway.ProblemCorrupt {
@@ -209,8 +260,11 @@ func TestCatalogFormVersions(t *testing.T) {
 	if err := e.ns.SetBucketVersioning(ctx, "bucket", gateway.VersioningEnabled); err != nil {
 		t.Fatal(err)
 	}
-	v1 := e.putv(t, "bucket", "k", "one")
-	v2 := e.putv(t, "bucket", "k", "two")
+	// Larger than InlineMax: the catalog form of a stored blob's record
+	// keeps every field, so repair can seal it anew.
+	one, two := strings.Repeat("one", gateway.InlineMax), strings.Repeat("two", gateway.InlineMax)
+	v1 := e.putv(t, "bucket", "k", one)
+	v2 := e.putv(t, "bucket", "k", two)
 	for _, id := range []string{v1.VersionID, v2.VersionID} {
 		v, err := e.cat.GetVersion(ctx, "bucket", "k", id)
 		if err != nil {
@@ -249,7 +303,7 @@ func TestCatalogFormVersions(t *testing.T) {
 	if rep, err := e.ns.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf(), Deep: true}); err != nil || !rep.Clean() {
 		t.Fatalf("scrub after repair: %v, %+v", err, rep)
 	}
-	for id, want := range map[string]string{"": "two", v1.VersionID: "one"} {
+	for id, want := range map[string]string{"": two, v1.VersionID: one} {
 		if got := readVersion(t, e.ns, "bucket", "k", id); got != want {
 			t.Errorf("version %q reads %q, want %q", id, got, want)
 		}

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -158,23 +159,36 @@ func (ns *Namespace) encodeCatRecordOf(r *record, sealed []byte) ([]byte, error)
 // encodeCatRecord returns the catalog form of r, whose sealed form is
 // sealed.
 func (ns *Namespace) encodeCatRecord(r *record, sealed []byte) ([]byte, error) {
-	aead, nk, err := ns.catalogKeys()
-	if err != nil {
-		return nil, err
-	}
 	h, err := seal.ParseHeader(sealed)
 	if err != nil {
 		return nil, fmt.Errorf("catalog form: %w", err)
 	}
-	plain, err := encodeCompact(r, h.KeyID)
+	if r.inlineParts() {
+		ns.inline.Add(recordDigest(sealed), sealed)
+	}
+	return ns.encodeCatFields(r, h.KeyID, recordDigest(sealed), h.ObjectID)
+}
+
+// inlineParts reports whether r has an inline part.
+func (r *record) inlineParts() bool {
+	return slices.ContainsFunc(r.Parts, func(p partRecord) bool { return p.inline() })
+}
+
+// encodeCatFields returns the catalog form of r, whose sealed form, bound
+// to id and wrapped under the KEK kek, has the digest d.
+func (ns *Namespace) encodeCatFields(r *record, kek uint32, d [catDigestSize]byte, id seal.ObjectID) ([]byte, error) {
+	aead, nk, err := ns.catalogKeys()
 	if err != nil {
 		return nil, err
 	}
-	d := recordDigest(sealed)
+	plain, err := encodeCompact(r, kek)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]byte, catHeaderSize, catHeaderSize+len(plain)+aead.Overhead())
 	out[0] = catFormat
 	copy(out[1:], d[:])
-	ad := catAD(catFormat, d[:], h.ObjectID)
+	ad := catAD(catFormat, d[:], id)
 	m := hmac.New(sha256.New, nk)
 	m.Write(ad)
 	m.Write(plain)
@@ -204,6 +218,7 @@ func (ns *Namespace) openCatRecord(b []byte, id seal.ObjectID) (*record, error) 
 		return nil, err
 	}
 	r.catalogForm, r.sealKEK = true, kek
+	copy(r.catDigest[:], b[1:1+catDigestSize])
 	return r, nil
 }
 
@@ -233,8 +248,23 @@ func (ns *Namespace) providerCopy(ctx context.Context, members []backends.Backen
 // store. It is what repair does when no provider holds the sealed record a
 // catalog entry in the catalog form stands for: the entry and the
 // providers agree again. A newer write meanwhile (catalog.ErrStale) wins,
-// and the resealed record goes. The caller holds the key's lock.
+// and the resealed record goes. An inline object whose catalog form leaves
+// its blob to the providers can be resealed only from the inline cache:
+// when neither a provider nor the cache holds its record, its bytes are
+// gone, as a blob is that no provider holds. The caller holds the key's
+// lock.
 func (ns *Namespace) reseal(ctx context.Context, base string, id seal.ObjectID, r *record) error {
+	if r.unloaded() {
+		b, ok := ns.inline.Get(r.catDigest)
+		if !ok {
+			return fmt.Errorf("%w: no provider holds the meta record of inline object %s/%s, and the catalog does not keep its bytes", ErrIntegrity, r.Bucket, r.Key)
+		}
+		full, err := ns.openSealed(b, id)
+		if err != nil {
+			return err
+		}
+		*r = *full
+	}
 	old := storedName(base, r)
 	gen := r.Generation
 	r.Generation = ns.nextGeneration(gen)
@@ -338,9 +368,26 @@ func (e *compactEncoder) jsonField(v any, absent bool) error {
 	return nil
 }
 
+// partHeaderKEK returns the KEK id of the header of p, an inline part, as
+// the catalog form keeps it: that of a part not loaded as it was read, 0
+// for a header that does not parse.
+func partHeaderKEK(p *partRecord) uint32 {
+	if p.unloaded() {
+		return p.headerKEK
+	}
+	h, err := seal.ParseHeader(p.Header)
+	if err != nil {
+		return 0
+	}
+	return h.KeyID
+}
+
 // Part flags of the compact encoding.
 const (
 	partHeaderNil = 1 << iota // Header is nil (JSON null)
+	// partOnProviders: the part is inline, and its Header and Data are
+	// not in the catalog form; the providers' sealed record holds them.
+	partOnProviders
 )
 
 // encodeCompact returns the compact encoding of r, whose sealed form's
@@ -368,16 +415,25 @@ func encodeCompact(r *record, kek uint32) ([]byte, error) {
 	for i := range r.Parts {
 		p := &r.Parts[i]
 		var flags uint64
-		if p.Header == nil {
+		switch {
+		case p.inline():
+			flags |= partOnProviders
+		case p.Header == nil:
 			flags |= partHeaderNil
 		}
 		e.Uvarint(flags)
 		e.hex16(p.Blob)
 		e.Varint(p.Size)
 		e.hex16(p.ETag)
-		e.Bytes(p.Header)
+		if flags&partOnProviders == 0 {
+			e.Bytes(p.Header)
+		} else {
+			e.Uvarint(uint64(partHeaderKEK(p)))
+		}
 		e.Bytes(p.Sum)
-		e.Bytes(p.Data)
+		if flags&partOnProviders == 0 {
+			e.Bytes(p.Data)
+		}
 	}
 	if c := r.Checksum; c != nil {
 		e.Bool(true)
@@ -528,12 +584,22 @@ func decodeCompact(b []byte) (*record, uint32, error) {
 	for i := range r.Parts {
 		p := &r.Parts[i]
 		flags := d.Uvarint()
-		if flags&^partHeaderNil != 0 {
+		if flags&^(partHeaderNil|partOnProviders) != 0 || flags == partHeaderNil|partOnProviders {
 			d.Fail("bad part flags")
 		}
 		p.Blob = d.hex16()
 		p.Size = d.Varint()
 		p.ETag = d.hex16()
+		if flags&partOnProviders != 0 {
+			p.onProviders = true
+			kek := d.Uvarint()
+			if kek > math.MaxUint32 {
+				d.Fail("bad KEK id")
+			}
+			p.headerKEK = uint32(kek)
+			p.Sum = d.bytes()
+			continue
+		}
 		p.Header = d.bytes()
 		if p.Header == nil && flags&partHeaderNil == 0 {
 			p.Header = []byte{}
@@ -572,16 +638,26 @@ func decodeCompact(b []byte) (*record, uint32, error) {
 // CatalogFormConverter returns, for catalog.ConvertRecords, a function
 // that turns the record of an entry or version of a catalog written before
 // the catalog form (a sealed record that authenticates, bound to its name)
-// into its catalog form (docs/FORMAT.md, "Catalog records"). A record
-// already in the catalog form, of another kind, or that does not open is
-// returned as it is: scrub reports what does not open.
+// into its catalog form (docs/FORMAT.md, "Catalog records"), and a catalog
+// form that still holds an inline object's blob into one that leaves it to
+// the providers. A record in the current catalog form, of another kind, or
+// that does not open is returned as it is: scrub reports what does not
+// open.
 func CatalogFormConverter(keys Keys) func(bucket, key, versionID string, rec []byte) []byte {
 	ns := &Namespace{keys: keys, names: names{key: *keys.NameKey()}}
 	return func(bucket, key, versionID string, rec []byte) []byte {
-		if !isSealedForm(rec) {
-			return rec
-		}
 		_, id := ns.names.version(bucket, key, versionID)
+		if !isSealedForm(rec) {
+			r, err := ns.openCatRecord(rec, id)
+			if err != nil || !slices.ContainsFunc(r.Parts, func(p partRecord) bool { return len(p.Data) > 0 }) {
+				return rec
+			}
+			b, err := ns.encodeCatFields(r, r.sealKEK, r.catDigest, id)
+			if err != nil {
+				return rec
+			}
+			return b
+		}
 		r, err := ns.openSealed(rec, id)
 		if err != nil {
 			return rec

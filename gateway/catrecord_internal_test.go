@@ -12,6 +12,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ func TestCompactRoundTrip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := fullRecord()
 			tc.edit(r)
-			want, err := json.Marshal(r)
+			want, err := json.Marshal(leftToProviders(r))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,6 +107,11 @@ func TestCompactRoundTrip(t *testing.T) {
 			if !bytes.Equal(got, want) || kek != 7 {
 				t.Errorf("round trip (kek %d):\n got %s\nwant %s", kek, got, want)
 			}
+			for i := range back.Parts {
+				if back.Parts[i].onProviders != r.Parts[i].inline() {
+					t.Errorf("part %d: left to the providers %v, inline %v", i, back.Parts[i].onProviders, r.Parts[i].inline())
+				}
+			}
 			// Every proper prefix is an error, never a panic or a
 			// shorter record.
 			for n := range b {
@@ -118,6 +124,30 @@ func TestCompactRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mustJSON returns the JSON of r.
+func mustJSON(t *testing.T, r *record) []byte {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// leftToProviders returns a copy of r as its catalog form keeps it: the
+// inline parts without their header and data, which the providers' sealed
+// record holds.
+func leftToProviders(r *record) *record {
+	c := *r
+	c.Parts = slices.Clone(r.Parts)
+	for i := range c.Parts {
+		if p := &c.Parts[i]; p.inline() {
+			p.Header, p.Data = nil, nil
+		}
+	}
+	return &c
 }
 
 // catTestNamespace returns a namespace with the keys of the object-format
@@ -153,9 +183,21 @@ func TestCatRecordIntegrity(t *testing.T) {
 		t.Fatal(err)
 	}
 	gj, _ := json.Marshal(got)
-	wj, _ := json.Marshal(r)
+	wj, _ := json.Marshal(leftToProviders(r))
 	if !bytes.Equal(gj, wj) || !got.catalogForm || got.sealKEK != 7 {
 		t.Errorf("opened %s (catalog form %v, kek %d), want %s", gj, got.catalogForm, got.sealKEK, wj)
+	}
+	// Filled from the sealed record the digest names, it is the record.
+	if err := ns.fillInline(got, sealed, id); err != nil {
+		t.Fatal(err)
+	}
+	if gj, _ := json.Marshal(got); !bytes.Equal(gj, mustJSON(t, r)) || got.unloaded() {
+		t.Errorf("filled: %s", gj)
+	}
+	if l, _ := ns.openRecord(b, id); !l.unloaded() {
+		t.Fatal("the opened record has nothing to load")
+	} else if _, err := ns.sealRecord(l, id); !errors.Is(err, errInlineNotLoaded) {
+		t.Errorf("sealing a record not loaded: %v, want errInlineNotLoaded", err)
 	}
 	if !sameRecord(sealed, b) {
 		t.Error("the sealed record does not match its catalog form's digest")
@@ -203,7 +245,7 @@ func TestCatRecordIntegrity(t *testing.T) {
 	if err != nil || old.catalogForm {
 		t.Fatalf("sealed form: %v (catalog form %v)", err, old != nil && old.catalogForm)
 	}
-	if oj, _ := json.Marshal(old); !bytes.Equal(oj, wj) {
+	if oj, _ := json.Marshal(old); !bytes.Equal(oj, mustJSON(t, r)) {
 		t.Errorf("sealed form opened as %s", oj)
 	}
 	if !sameRecord(sealed, sealed) || sameRecord(other, sealed) {
@@ -231,6 +273,11 @@ type catVector struct {
 	Fields     string `json:"fields"`      // hex: the compact encoding of the record
 	Catalog    string `json:"catalog"`     // hex: the catalog form
 }
+
+// legacyCatalogVector is the vector's record in the catalog form that
+// catalogs hold which were written while the catalog form kept inline
+// blobs (part flag bit 1 clear: the part's hdr and data in the fields).
+const legacyCatalogVector = "01f19392e4b7b77765d43a68001c00bb8cdda69c9e54b8697e61572414dcd8cd567d2228b8e08066f64aa51caa3b786df98d2e615d2bcbbc2f54294bc6e9fac5f8ebdf86d31a5b4cd9cf086df611a0b5f600c996b8b3258b9d6245dcc6c548534b13024debb1c71c6f0ed93cf64f9bc04aa7385fd9927944a5519a17ea4aae743e794e4c9074f9228b08ad4aae07f397179389eda69e591619aac7fc08f63ea9863b4dabf72b2702b6a95af7bbcad644923cfc0f1a0d8e3b"
 
 // TestCatalogRecordVector checks testdata/catalog-record-vector.json
 // against the package (the catalog form of the vector's sealed record, its
@@ -279,8 +326,28 @@ func TestCatalogRecordVector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gj, _ := json.Marshal(got); string(gj) != v.Record {
+	// It leaves the inline part's header and data to the sealed record,
+	// and, filled from it, is the record.
+	if gj := mustJSON(t, got); !bytes.Equal(gj, mustJSON(t, leftToProviders(r))) || !got.unloaded() {
 		t.Errorf("vector opens to %s", gj)
+	}
+	if err := ns.fillInline(got, sealed, id); err != nil {
+		t.Fatal(err)
+	}
+	if gj := mustJSON(t, got); string(gj) != v.Record {
+		t.Errorf("vector, filled, opens to %s", gj)
+	}
+	// The catalog form of the same record as catalogs written before
+	// inline blobs were left to the providers hold it (the blob in the
+	// fields) opens to the whole record, and migrate-catalog's
+	// conversion turns it into the vector's.
+	lb, _ := hex.DecodeString(legacyCatalogVector)
+	if l, err := ns.openRecord(lb, id); err != nil || l.unloaded() || string(mustJSON(t, l)) != v.Record {
+		t.Errorf("catalog form with the inline blob: %v", err)
+	}
+	conv := CatalogFormConverter(ns.keys)(r.Bucket, r.Key, r.VersionID, lb)
+	if !bytes.Equal(conv, cb) {
+		t.Errorf("converted catalog form %x, want the vector's", conv)
 	}
 	if !strings.HasPrefix(v.Catalog, "01") || len(cb) != catHeaderSize+len(fields)+16 {
 		t.Errorf("catalog form of %d bytes, fields %d", len(cb), len(fields))

@@ -35,6 +35,9 @@ func (o *Object) Inline() bool {
 // only a bug could write, which deep scrub and reads must catch.
 func (ns *Namespace) FlipInlineByte(ctx context.Context, bucket, key string, i int) error {
 	o, err := ns.Object(ctx, bucket, key)
+	if err == nil {
+		err = o.load(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -49,3 +52,7 @@ func (ns *Namespace) FlipInlineByte(ctx context.Context, bucket, key string, i i
 	_, err = ns.commit(ctx, &rec, PutOptions{})
 	return err
 }
+
+// WaitDrops waits for the deletes of superseded meta records that run
+// after their writes answered.
+func (ns *Namespace) WaitDrops() { ns.drops.wg.Wait() }

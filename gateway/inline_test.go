@@ -66,7 +66,7 @@ func TestInlineObjects(t *testing.T) {
 				if want := before + map[bool]int{true: 0, false: 1}[tt.inline]; m == 0 && blobs != want {
 					t.Errorf("%d blobs on member %d, want %d", blobs, m, want)
 				}
-				rc, err := e.members[m].Get(ctx, e.ns.MetaName("bucket", key), 0, -1)
+				rc, err := e.members[m].Get(ctx, e.recName(t, e.ns, key), 0, -1)
 				if err != nil {
 					t.Fatal(err)
 				}

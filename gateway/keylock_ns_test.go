@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -32,11 +34,22 @@ func (c *flakyCatalog) Put(ctx context.Context, e catalog.Entry) (*catalog.Entry
 }
 
 // metaRecords returns the meta record of key on each member.
+// recName returns the backend name of the record the catalog holds for
+// bucket/key.
+func (e *env) recName(t *testing.T, ns *gateway.Namespace, key string) string {
+	t.Helper()
+	name, err := ns.RecordName(context.Background(), "bucket", key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
 func (e *env) metaRecords(t *testing.T, ns *gateway.Namespace, key string) [][]byte {
 	t.Helper()
 	var out [][]byte
 	for i := range e.members {
-		b, err := os.ReadFile(e.file(i, ns.MetaName("bucket", key)))
+		b, err := os.ReadFile(e.file(i, e.recName(t, ns, key)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,12 +79,22 @@ func read(t *testing.T, ns *gateway.Namespace, key string) []byte {
 	return readObject(t, ns, "bucket", key)
 }
 
-// TestCommitCatalogUnavailable: a PUT whose catalog update fails leaves
-// the providers holding the catalog's record when it did not land (sealed
-// anew: the catalog's form holds no sealed bytes, and the catalog that did
-// not answer is not written; repair makes them agree), and the object
-// whole when it did (its answer lost): its blobs are kept.
+// TestCommitCatalogUnavailable: a PUT whose catalog update fails without
+// an answer leaves the record the catalog names untouched on every
+// provider (the new one went under a name of its own) and keeps its own:
+// when the update did not land the object reads as before, scrub reports
+// the new record as ahead of the catalog and repair takes it over (the
+// write's outcome was unknown; it stands); when it landed (its answer
+// lost), the object reads the new data, and the record it replaced, which
+// the writer could not know it had to delete, is superseded: scrub
+// reports it and repair deletes it.
 func TestCommitCatalogUnavailable(t *testing.T) {
+	for _, size := range []int{0, gateway.InlineMax + 1} {
+		t.Run(fmt.Sprintf("padded to %d", size), func(t *testing.T) { testCommitCatalogUnavailable(t, size) })
+	}
+}
+
+func testCommitCatalogUnavailable(t *testing.T, size int) {
 	e := newEnv(t)
 	fc := &flakyCatalog{Catalog: e.cat}
 	ns, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: fc})
@@ -79,46 +102,58 @@ func TestCommitCatalogUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	pad := func(data string) string { return data + strings.Repeat(".", max(0, size-len(data))) }
 	put := func(data string) error {
+		data = pad(data)
 		_, err := ns.PutObject(ctx, "bucket", "k", bytes.NewReader([]byte(data)), int64(len(data)), gateway.PutOptions{})
 		return err
+	}
+	scrubRepair := func(what string, kind gateway.ProblemKind) {
+		t.Helper()
+		ns.WaitDrops()
+		rep, err := ns.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf()})
+		if err != nil || len(rep.Problems) != 2 {
+			t.Fatalf("%s: scrub: %v, %v, want 2 problems (%s, one per provider)", what, err, rep.Problems, kind)
+		}
+		for _, p := range rep.Problems {
+			if p.Kind != kind {
+				t.Errorf("%s: %v, want %s", what, p, kind)
+			}
+		}
+		if _, err := ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()}); err != nil {
+			t.Fatal(err)
+		}
+		e.agree(t, ns, "k")
+		if rep := e.scrub(t, false); !rep.Clean() {
+			t.Errorf("%s: scrub after repair: %v", what, rep.Problems)
+		}
 	}
 	if err := put("one"); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ mode, want string }{{"down", "one"}, {"lost", "three"}} {
-		fc.mode = tc.mode
-		err := put(map[string]string{"down": "two", "lost": "three"}[tc.mode])
-		if !errors.Is(err, gateway.ErrCatalogUnavailable) {
-			t.Fatalf("%s: PUT: %v, want ErrCatalogUnavailable", tc.mode, err)
-		}
-		fc.mode = ""
-		if got := read(t, ns, "k"); string(got) != tc.want {
-			t.Errorf("%s: object reads %q, want %q", tc.mode, got, tc.want)
-		}
-		if tc.mode == "down" {
-			cur, err := e.cat.Get(ctx, "bucket", "k")
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, rec := range e.metaRecords(t, ns, "k") {
-				if gateway.SameRecord(rec, cur.Record) {
-					t.Errorf("member %d holds the catalog's sealed bytes, which the catalog form does not hold", i)
-				}
-			}
-			rep, err := ns.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf()})
-			if err != nil || len(rep.Problems) != 2 {
-				t.Fatalf("scrub: %v, %d problems, want 2 (the copies sealed anew)", err, len(rep.Problems))
-			}
-			if _, err := ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()}); err != nil {
-				t.Fatal(err)
-			}
-			e.agree(t, ns, "k")
-			if got := read(t, ns, "k"); string(got) != "one" {
-				t.Errorf("after repair: object reads %q, want one", got)
-			}
-		}
+	fc.mode = "down"
+	if err := put("two"); !errors.Is(err, gateway.ErrCatalogUnavailable) {
+		t.Fatalf("down: PUT: %v, want ErrCatalogUnavailable", err)
 	}
+	fc.mode = ""
+	if got := read(t, ns, "k"); string(got) != pad("one") {
+		t.Errorf("down: object reads %q, want one", got)
+	}
+	e.agree(t, ns, "k")
+	scrubRepair("down", gateway.ProblemAhead)
+	if got := read(t, ns, "k"); string(got) != pad("two") {
+		t.Errorf("down, after repair: object reads %q, want two", got)
+	}
+	fc.mode = "lost"
+	if err := put("three"); !errors.Is(err, gateway.ErrCatalogUnavailable) {
+		t.Fatalf("lost: PUT: %v, want ErrCatalogUnavailable", err)
+	}
+	fc.mode = ""
+	if got := read(t, ns, "k"); string(got) != pad("three") {
+		t.Errorf("lost: object reads %q, want three", got)
+	}
+	e.agree(t, ns, "k")
+	scrubRepair("lost", gateway.ProblemSuperseded)
 }
 
 // stallingLocker reports, once, that the lock lapsed while held, after
@@ -145,10 +180,12 @@ func (l *stallingLocker) Lock(ctx context.Context, names ...keylock.Name) (keylo
 	}, nil
 }
 
-// TestLapsedLockReconciles: when a writer's lock lapsed while it held it,
-// another writer may have overtaken it on the providers; the release puts
-// the catalog's record back, so that providers and catalog agree.
-func TestLapsedLockReconciles(t *testing.T) {
+// TestLapsedLock: when a writer's lock lapsed while it held it, another
+// writer may have raced it; a late write of the record it held (here: an
+// older record, put back under its own name after the newer one's commit
+// deleted it) never replaces the record the catalog names, which every
+// provider keeps. The late copy is superseded: repair deletes it.
+func TestLapsedLock(t *testing.T) {
 	e := newEnv(t)
 	sl := &stallingLocker{}
 	ns, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: e.cat, Locker: sl})
@@ -160,8 +197,10 @@ func TestLapsedLockReconciles(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := e.metaRecords(t, ns, "k")[0]
+	oldName := e.recName(t, ns, "k")
 	sl.late = func() {
-		if err := e.set.Put(ctx, ns.MetaName("bucket", "k"), bytes.NewReader(old), int64(len(old))); err != nil {
+		ns.WaitDrops()
+		if err := e.set.Put(ctx, oldName, bytes.NewReader(old), int64(len(old))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -174,6 +213,16 @@ func TestLapsedLockReconciles(t *testing.T) {
 	e.agree(t, ns, "k")
 	if got := read(t, ns, "k"); string(got) != "new" {
 		t.Errorf("object reads %q, want new", got)
+	}
+	rep := e.scrub(t, false)
+	if len(rep.Problems) != 2 || rep.Problems[0].Kind != gateway.ProblemSuperseded || rep.Problems[0].Name != oldName {
+		t.Fatalf("scrub: %v, want the late record superseded on both providers", rep.Problems)
+	}
+	if _, err := ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()}); err != nil {
+		t.Fatal(err)
+	}
+	if rep := e.scrub(t, false); !rep.Clean() {
+		t.Errorf("scrub after repair: %v", rep.Problems)
 	}
 }
 

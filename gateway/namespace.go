@@ -29,6 +29,7 @@ import (
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
+	"github.com/twincrypt/twincrypt/gateway/inlinecache"
 	"github.com/twincrypt/twincrypt/gateway/keylock"
 	"github.com/twincrypt/twincrypt/gateway/seal"
 )
@@ -91,11 +92,19 @@ type Options struct {
 	// keylock.Striped, which serialises the writers of this process only.
 	// Instances that share a catalog share a Locker (keylock.Redis).
 	Locker keylock.Locker
+	// InlineCache bounds, in bytes, the cache of the sealed records of
+	// inline objects, so that a GET of a small object recently written or
+	// read needs no provider request; 0: no cache (a GET of an inline
+	// object then reads its record from a provider).
+	InlineCache int64
 }
 
 // Namespace is the encrypted namespace of buckets and objects.
 // It is safe for concurrent use.
 type Namespace struct {
+	// drops tracks the deletes of superseded meta records that run after
+	// their writes answered (dropRecord).
+	drops drops
 	keys  Keys
 	store backends.Backend
 	cat   catalog.Catalog
@@ -107,6 +116,9 @@ type Namespace struct {
 	locks keylock.Locker
 	// catKeys holds the keys of the catalog form, derived once.
 	catKeys catKeyCache
+	// inline holds the sealed records of recently written and read inline
+	// objects (nil: none), whose blobs the catalog does not keep.
+	inline *inlinecache.Cache
 }
 
 // New returns a namespace over the given store and catalog.
@@ -128,6 +140,9 @@ func New(o Options) (*Namespace, error) {
 		ns.now = time.Now
 	}
 	ns.names = names{key: *o.Keys.NameKey()}
+	if o.InlineCache > 0 {
+		ns.inline = inlinecache.New(o.InlineCache)
+	}
 	return ns, nil
 }
 

@@ -530,6 +530,11 @@ func (ns *Namespace) Object(ctx context.Context, bucket, key string) (*Object, e
 	return &Object{ObjectInfo: info, ns: ns, rec: rec}, nil
 }
 
+// load reads the blob of an inline object that its catalog entry leaves to
+// the providers (Namespace.loadInline), before the object's bytes are read
+// or its record is written anew.
+func (o *Object) load(ctx context.Context) error { return o.ns.loadInline(ctx, o.rec) }
+
 // NewReader returns the plaintext bytes [off, off+length) of the object;
 // length -1 means to the end. The first part's ciphertext is requested
 // before NewReader returns, so an unreachable store fails here rather than in
@@ -543,6 +548,11 @@ func (o *Object) NewReader(ctx context.Context, off, length int64) (io.ReadClose
 	}
 	if off < 0 || length < 0 || off+length > o.Size || (off > 0 && off >= o.Size) {
 		return nil, fmt.Errorf("%w: %d+%d of %d bytes", ErrInvalidRange, off, length, o.Size)
+	}
+	if length > 0 {
+		if err := o.load(ctx); err != nil {
+			return nil, err
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &objectReader{ctx: ctx, cancel: cancel, o: o, off: off, end: off + length}
@@ -901,6 +911,9 @@ func (ns *Namespace) CopyObjectWith(ctx context.Context, srcBucket, srcKey, dstB
 	// A copy onto itself shares its blobs, unless it makes a new version,
 	// which must not share blobs with the version it keeps.
 	if srcBucket == dstBucket && srcKey == dstKey && cfg.Status == "" && (o.Checksum == "" || src.Checksum != nil && src.Checksum.Algorithm == o.Checksum) {
+		if err := src.load(ctx); err != nil {
+			return ObjectInfo{}, err
+		}
 		rec := &record{Kind: kindObject, Bucket: dstBucket, Key: dstKey, Size: src.Size, ETag: src.ETag,
 			Meta: StoredMeta(meta), Props: src.rec.Props, Tags: cloneTags(tags), Parts: src.rec.Parts, Checksum: src.rec.Checksum}
 		return ns.commit(ctx, rec, PutOptions{Retention: o.Retention, LegalHold: o.LegalHold})
@@ -939,6 +952,9 @@ func (ns *Namespace) SetTags(ctx context.Context, bucket, key string, tags map[s
 	}
 	defer unlock()
 	o, err := ns.Object(ctx, bucket, key)
+	if err == nil {
+		err = o.load(ctx)
+	}
 	if err != nil {
 		return ObjectInfo{}, err
 	}

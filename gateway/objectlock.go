@@ -258,6 +258,9 @@ func (ns *Namespace) SetObjectLegalHold(ctx context.Context, bucket, key, versio
 // rewriteVersion writes r, changed from the record of v, as the new record
 // of the same version, one generation up. The caller holds the key's lock.
 func (ns *Namespace) rewriteVersion(ctx context.Context, v *catalog.Version, r *record) (ObjectInfo, error) {
+	if err := ns.loadInline(ctx, r); err != nil {
+		return ObjectInfo{}, err
+	}
 	r.VersionID, r.Seq = v.VersionID, v.Seq
 	r.Generation = ns.nextGeneration(v.Generation)
 	info, err := ns.putVersion(ctx, r)

@@ -61,6 +61,9 @@ func (ns *Namespace) SetAttrs(ctx context.Context, bucket, key string, set map[s
 	}
 	defer unlock()
 	o, err := ns.Object(ctx, bucket, key)
+	if err == nil {
+		err = o.load(ctx)
+	}
 	if err != nil {
 		return ObjectInfo{}, err
 	}

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twincrypt/twincrypt/backends"
@@ -99,6 +101,9 @@ type record struct {
 	// the providers' sealed form is wrapped under. Neither is encoded.
 	catalogForm bool
 	sealKEK     uint32
+	// catDigest, in a record read from its catalog form, is the digest of
+	// the providers' sealed form that the entry names. Not encoded.
+	catDigest [catDigestSize]byte
 }
 
 // retentionRecord is a version's object-lock retention.
@@ -144,10 +149,29 @@ type partRecord struct {
 	// header: the blob is Header followed by Data, and no backend holds
 	// b/<Blob>. Empty for parts stored as blobs.
 	Data []byte `json:"data,omitempty"`
+
+	// onProviders, in a record read from its catalog form, marks the part
+	// of an inline object whose Header and Data the catalog does not keep:
+	// the providers' sealed record holds them (Namespace.loadInline reads
+	// them). Not encoded.
+	onProviders bool
+	// headerKEK, in such a part, is the KEK id of its Header, which the
+	// catalog form keeps (so that rewrap knows which records to rewrap).
+	headerKEK uint32
 }
 
 // inline reports whether the part's blob lives in its meta record.
-func (p *partRecord) inline() bool { return len(p.Data) > 0 }
+func (p *partRecord) inline() bool { return len(p.Data) > 0 || p.onProviders }
+
+// unloaded reports whether the part is inline and its blob is not here:
+// the record was read from its catalog form and not yet loaded.
+func (p *partRecord) unloaded() bool { return p.onProviders && len(p.Data) == 0 }
+
+// unloaded reports whether a part of r is inline and not loaded (see
+// Namespace.loadInline).
+func (r *record) unloaded() bool {
+	return slices.ContainsFunc(r.Parts, func(p partRecord) bool { return p.unloaded() })
+}
 
 // InlineMax is the largest object, in plaintext bytes, that a PUT stores
 // inside its meta record instead of as a blob (docs/FORMAT.md, "Inline
@@ -275,6 +299,10 @@ func parseBlobID(s string) (seal.ObjectID, error) {
 
 // sealRecord encodes and seals r for storage under the object id id.
 func (ns *Namespace) sealRecord(r *record, id seal.ObjectID) ([]byte, error) {
+	if r.unloaded() {
+		// Sealing it would drop the object's bytes.
+		return nil, fmt.Errorf("%w: %s/%s", errInlineNotLoaded, r.Bucket, r.Key)
+	}
 	r.Version = recordVersion
 	if r.Key != "" {
 		r.Version = recordVersionGen
@@ -417,19 +445,51 @@ func (c *cannotVerify) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// dropRecord deletes from the store, best effort, the record old that the
-// catalog no longer names since a write put cur in its place: records of a
-// key live under names of their own generation, and what a write
-// supersedes goes only once the catalog has taken its successor. A copy
-// left behind (a provider that did not answer) is older than the catalog's
+// dropRecord deletes from the store the record old that the catalog no
+// longer names since a write put cur in its place: records of a key live
+// under names of their own generation, and what a write supersedes goes
+// only once the catalog has taken its successor. The delete runs after the
+// write has answered (at most maxDrops at once; past that it runs before),
+// so that an overwrite or a DELETE costs its client no second round trip;
+// Close waits for those still running. A copy left behind (a provider that
+// did not answer, a gateway stopped meanwhile) is older than the catalog's
 // record: scrub reports it as superseded and repair or gc deletes it.
 func (ns *Namespace) dropRecord(ctx context.Context, old, cur string) {
 	if old == cur || old == "" {
 		return
 	}
-	if err := ns.store.Delete(context.WithoutCancel(ctx), old); err != nil && !errors.Is(err, backends.ErrNotFound) {
-		ns.log.Warn("delete a superseded meta record; scrub reports it", "name", old, "err", err)
+	ctx = context.WithoutCancel(ctx)
+	drop := func() {
+		if err := ns.store.Delete(ctx, old); err != nil && !errors.Is(err, backends.ErrNotFound) {
+			ns.log.Warn("delete a superseded meta record; scrub reports it", "name", old, "err", err)
+		}
 	}
+	select {
+	case ns.drops.slots <- struct{}{}:
+		ns.drops.wg.Go(func() {
+			defer func() { <-ns.drops.slots }()
+			drop()
+		})
+	default:
+		drop()
+	}
+}
+
+// maxDrops bounds the superseded records being deleted after their writes
+// answered.
+const maxDrops = 64
+
+// drops tracks the deletes of superseded records still running.
+type drops struct {
+	slots chan struct{}
+	wg    sync.WaitGroup
+}
+
+// Close waits for the deletes of superseded meta records still running
+// (dropRecord). The Namespace must not be used afterwards.
+func (ns *Namespace) Close() error {
+	ns.drops.wg.Wait()
+	return nil
 }
 
 // dropUncommitted deletes from the store the record name that a write put

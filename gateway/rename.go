@@ -76,6 +76,9 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 
 	// Under the source's lock no other writer of this gateway changes it.
 	src, err := ns.Object(ctx, srcBucket, srcKey)
+	if err == nil {
+		err = src.load(ctx)
+	}
 	if err != nil {
 		return ObjectInfo{}, err
 	}
@@ -197,6 +200,9 @@ func (ns *Namespace) copyExact(ctx context.Context, srcBucket, srcKey, dstBucket
 		return ObjectInfo{}, 0, err
 	}
 	src, err := ns.Object(ctx, srcBucket, srcKey)
+	if err == nil {
+		err = src.load(ctx)
+	}
 	if err != nil {
 		return ObjectInfo{}, 0, err
 	}

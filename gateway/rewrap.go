@@ -225,6 +225,12 @@ func underKEK(rec []byte, r *record, cur uint32) bool {
 		return false
 	}
 	for _, p := range r.Parts {
+		if p.unloaded() {
+			if p.headerKEK != cur {
+				return false
+			}
+			continue
+		}
 		if h, err := seal.ParseHeader(p.Header); err != nil || h.KeyID != cur {
 			return false
 		}
@@ -274,6 +280,9 @@ func (ns *Namespace) rewrapVersion(ctx context.Context, bucket, key, versionID s
 	if underKEK(v.Record, r, cur) {
 		return false, nil
 	}
+	if err := ns.loadInline(ctx, r); err != nil {
+		return false, err
+	}
 	if err := ns.rewrapParts(r, cur); err != nil {
 		return false, err
 	}
@@ -310,6 +319,9 @@ func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur u
 	}
 	if underKEK(e.Record, r, cur) {
 		return false, nil
+	}
+	if err := ns.loadInline(ctx, r); err != nil {
+		return false, err
 	}
 	if err := ns.rewrapParts(r, cur); err != nil {
 		return false, err

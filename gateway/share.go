@@ -296,6 +296,9 @@ func (ns *Namespace) SharedFiles(ctx context.Context, bucket, key string, folder
 	}
 	if !folder {
 		o, err := ns.Object(ctx, bucket, key)
+		if err == nil {
+			err = o.load(ctx)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -324,6 +327,9 @@ func (ns *Namespace) SharedFiles(ctx context.Context, bucket, key string, folder
 				return nil, fmt.Errorf("%s/%s: %w", bucket, e.Key, err)
 			}
 			if err := checkRecord(rec, kindObject, bucket, e.Key); err != nil {
+				return nil, err
+			}
+			if err := ns.loadInline(ctx, rec); err != nil {
 				return nil, err
 			}
 			f, err := ns.sharedFile(rec)
@@ -470,6 +476,9 @@ func (ns *Namespace) sharedInline(ctx context.Context, p *SharedPart) (*partReco
 		}
 	}
 	if err := checkRecord(rec, kindObject, p.Bucket, p.Key); err != nil {
+		return nil, err
+	}
+	if err := ns.loadInline(ctx, rec); err != nil {
 		return nil, err
 	}
 	for i := range rec.Parts {

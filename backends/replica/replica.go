@@ -494,3 +494,15 @@ func (l *nameLocks) lock(name string) (unlock func()) {
 		l.mu.Unlock()
 	}
 }
+
+// Members returns the members' backends, in the order reads try them
+// now (healthy, preferred and fast members first), so that a caller that
+// must read one name from each member in turn asks the best first.
+func (s *Set) Members(ctx context.Context) []backends.Backend {
+	ms := s.ordered(ctx)
+	out := make([]backends.Backend, len(ms))
+	for i, m := range ms {
+		out[i] = m.b
+	}
+	return out
+}

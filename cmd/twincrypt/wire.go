@@ -193,7 +193,7 @@ type store struct {
 // every backend must be reachable, and a missing local directory is
 // created.
 func openStore(ctx context.Context, c *cli, cfg *config.Config, log *slog.Logger) (*store, error) {
-	return openStoreWith(ctx, c, cfg, log, func(ctx context.Context, b config.Backend) (backends.Backend, error, error) {
+	return openStoreWith(ctx, c, cfg, log, 0, func(ctx context.Context, b config.Backend) (backends.Backend, error, error) {
 		be, err := openBackend(ctx, b)
 		return be, nil, err
 	})
@@ -201,9 +201,10 @@ func openStore(ctx context.Context, c *cli, cfg *config.Config, log *slog.Logger
 
 // openServeStore opens the store for serve: providers that cannot be
 // reached do not stop it (see openServedBackend); they start marked down
-// and are taken back when they answer again.
+// and are taken back when they answer again. Its namespace keeps the
+// inline cache the config asks for.
 func openServeStore(ctx context.Context, c *cli, cfg *config.Config, log *slog.Logger) (*store, error) {
-	return openStoreWith(ctx, c, cfg, log, func(ctx context.Context, b config.Backend) (backends.Backend, error, error) {
+	return openStoreWith(ctx, c, cfg, log, cfg.Catalog.InlineCacheBytes(), func(ctx context.Context, b config.Backend) (backends.Backend, error, error) {
 		be, unreachable, err := openServedBackend(ctx, b)
 		if unreachable != nil {
 			log.Warn("backend unreachable at start; serving without it until it answers again",
@@ -218,8 +219,9 @@ func openServeStore(ctx context.Context, c *cli, cfg *config.Config, log *slog.L
 type backendOpener func(ctx context.Context, b config.Backend) (be backends.Backend, unreachable, err error)
 
 // openStoreWith opens the keyring, every backend (at once, with open), the
-// replicated set, the catalog and the namespace described by cfg.
-func openStoreWith(ctx context.Context, c *cli, cfg *config.Config, log *slog.Logger, open backendOpener) (_ *store, err error) {
+// replicated set, the catalog and the namespace described by cfg, with an
+// inline cache of inlineCache bytes (0: none).
+func openStoreWith(ctx context.Context, c *cli, cfg *config.Config, log *slog.Logger, inlineCache int64, open backendOpener) (_ *store, err error) {
 	st := &store{cfg: cfg}
 	defer func() {
 		if err != nil {
@@ -282,7 +284,8 @@ func openStoreWith(ctx context.Context, c *cli, cfg *config.Config, log *slog.Lo
 			return nil, err
 		}
 	}
-	st.ns, err = gateway.New(gateway.Options{Keys: st.keys, Store: st.set, Catalog: st.cat, Logger: log, Users: users(cfg), Locker: locker})
+	st.ns, err = gateway.New(gateway.Options{Keys: st.keys, Store: st.set, Catalog: st.cat, Logger: log, Users: users(cfg), Locker: locker,
+		InlineCache: inlineCache})
 	if err != nil {
 		return nil, err
 	}
@@ -312,6 +315,9 @@ func (st *store) Close() error {
 		return nil
 	}
 	var errs []error
+	if st.ns != nil {
+		errs = append(errs, st.ns.Close())
+	}
 	if st.cat != nil {
 		errs = append(errs, st.cat.Close())
 	}

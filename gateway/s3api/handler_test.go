@@ -214,7 +214,7 @@ func (d *downStore) Get(ctx context.Context, name string, off, n int64) (io.Read
 // nothing behind.
 func TestProvidersUnavailable(t *testing.T) {
 	var store *downStore
-	c, _ := newServerWith(t, testns.Options{Wrap: func(b backends.Backend) backends.Backend {
+	c, _ := newServerWith(t, testns.Options{InlineCache: 1 << 20, Wrap: func(b backends.Backend) backends.Backend {
 		store = &downStore{Backend: b}
 		return store
 	}})
@@ -227,8 +227,8 @@ func TestProvidersUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.down.Store(true)
-	// A small object lives in its meta record, which the catalog holds:
-	// it reads without the providers.
+	// A small object lives in its meta record, which the gateway that
+	// wrote it keeps in its inline cache: it reads without the providers.
 	if obj, err := c.GetObject(ctx, "unit", "small", minio.GetObjectOptions{}); err != nil {
 		t.Errorf("GET of an inline object during an outage: %v", err)
 	} else if b, err := io.ReadAll(obj); err != nil || string(b) != "small" {

@@ -30,6 +30,8 @@ type Options struct {
 	// Clock is the namespace's clock (gateway.Options.Clock; nil: the
 	// system clock).
 	Clock func() time.Time
+	// InlineCache is gateway.Options.InlineCache (0: no cache).
+	InlineCache int64
 }
 
 // Env is a namespace and what it is made of.
@@ -70,7 +72,7 @@ func New(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Catalog.Close() })
-	if e.NS, err = gateway.New(gateway.Options{Keys: e.Keys, Store: e.Store, Catalog: e.Catalog, Users: o.Users, Clock: o.Clock}); err != nil {
+	if e.NS, err = gateway.New(gateway.Options{Keys: e.Keys, Store: e.Store, Catalog: e.Catalog, Users: o.Users, Clock: o.Clock, InlineCache: o.InlineCache}); err != nil {
 		t.Fatal(err)
 	}
 	if o.Bucket != "" {
