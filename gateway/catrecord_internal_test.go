@@ -286,7 +286,7 @@ const legacyCatalogVector = "01f19392e4b7b77765d43a68001c00bb8cdda69c9e54b8697e6
 // spells them, and that the page shows the vector.
 func TestCatalogRecordVector(t *testing.T) {
 	path := filepath.Join("testdata", "catalog-record-vector.json")
-	r := &record{Version: recordVersion, Kind: kindObject, Bucket: "bucket", Key: "k", Size: 1,
+	r := &record{Version: recordVersionGen, Kind: kindObject, Bucket: "bucket", Key: "k", Size: 1,
 		ETag: "93b885adfe0da089cdf634904fd59f71", ModTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Generation: 7,
 		Meta:     map[string]string{"content-type": "text/plain"},
 		Parts:    []partRecord{{Blob: "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf", Size: 1, Header: []byte{0, 0, 0, 0}, Data: []byte{1, 2, 3}}},

@@ -41,8 +41,21 @@ func makeVersionVectors(t *testing.T, v versionVectors) versionVectors {
 	v.NullName, _ = n.version(v.Bucket, v.Key, NullVersion)
 	mtime := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	gen := uint64(1795953600000000000)
+	// enc seals r as the package does (which sets its version: every
+	// record here is a record of a key, docs/FORMAT.md, "Records on a
+	// backend"), checks that it opens under the name of its generation,
+	// and returns its JSON.
 	enc := func(r *record) string {
-		r.Version = recordVersion
+		ns := vectorNamespace()
+		ns.names = n
+		base, id := n.version(r.Bucket, r.Key, r.VersionID)
+		sealed, err := ns.sealRecord(r, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ns.openStoredRecord(storedName(base, r), sealed); err != nil {
+			t.Fatalf("%s record under %s: %v", r.Kind, storedName(base, r), err)
+		}
 		b, err := json.Marshal(r)
 		if err != nil {
 			t.Fatal(err)
