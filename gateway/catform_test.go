@@ -294,6 +294,7 @@ func TestCatalogFormVersions(t *testing.T) {
 	if after.Generation <= before.Generation || after.Seq != before.Seq {
 		t.Errorf("after repair: generation %d (was %d), seq %d (was %d)", after.Generation, before.Generation, after.Seq, before.Seq)
 	}
+	name = e.ns.VersionName("bucket", "k", v1.VersionID) // sealed anew: a new generation's name
 	for i := range e.members {
 		b, err := os.ReadFile(e.file(i, name))
 		if err != nil || !gateway.SameRecord(b, after.Record) {

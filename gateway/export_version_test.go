@@ -2,8 +2,17 @@ package gateway
 
 import "context"
 
-// VersionName returns the backend name of the record of one version.
+// VersionName returns the backend name of the record the catalog holds
+// for one version (its record, else its tombstone), the version's base
+// name when it holds neither.
 func (ns *Namespace) VersionName(bucket, key, versionID string) string {
+	vid := versionID
+	if vid == "" {
+		vid = NullVersion
+	}
+	if name, err := ns.RecordName(context.Background(), bucket, key, vid); err == nil {
+		return name
+	}
 	name, _ := ns.names.version(bucket, key, versionID)
 	return name
 }

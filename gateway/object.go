@@ -824,8 +824,15 @@ func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string, ifGen
 	removed, err := ns.cat.PutTombstone(ctx, tomb)
 	if err != nil {
 		// The tombstone went under a name of its own: the object's
-		// record is untouched.
-		ns.dropUncommitted(ctx, name, err)
+		// record is untouched. It stays only if the deletion landed
+		// after all.
+		ns.settleTombstone(ctx, name, func(ctx context.Context) (bool, error) {
+			if _, err := ns.cat.Get(ctx, bucket, key); !errors.Is(err, catalog.ErrNotFound) {
+				return false, err
+			}
+			t, err := ns.cat.GetTombstone(ctx, bucket, key)
+			return err == nil && t.Generation == tomb.Generation, err
+		})
 		if errors.Is(err, catalog.ErrStale) {
 			return fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, bucket, key)
 		}

@@ -496,8 +496,9 @@ func (ns *Namespace) Close() error {
 // there and the catalog then did not take (err): a refusal means it never
 // will, so the record goes. When the catalog could not be reached
 // (catalog.ErrUnavailable) the write may have landed with its answer lost,
-// and the record stays: either the catalog names it, or scrub reports it
-// as ahead of the catalog.
+// or may still land (a command that timed out on Redis), and the record
+// stays: either the catalog names it, or scrub reports it as ahead of the
+// catalog.
 func (ns *Namespace) dropUncommitted(ctx context.Context, name string, err error) {
 	ns.settleUncommitted(ctx, name, err, nil)
 }
@@ -517,10 +518,33 @@ func (ns *Namespace) settleUncommitted(ctx context.Context, name string, err err
 			return true
 		}
 	}
-	if derr := ns.store.Delete(ctx, name); derr != nil && !errors.Is(derr, backends.ErrNotFound) {
-		ns.log.Warn("delete the meta record of a write the catalog refused; scrub reports it", "name", name, "err", derr)
-	}
+	ns.deleteUncommitted(ctx, name)
 	return false
+}
+
+// settleTombstone settles the tombstone name that a deletion put on the
+// store when the catalog answered err: it stays only when landed, asking
+// the catalog again, reports that the deletion landed after all (its
+// answer lost). Otherwise, also when the catalog cannot say, it goes: the
+// record it was to replace is untouched, and should the deletion land
+// later (a command that timed out on Redis), the catalog holds its
+// tombstone, which repair puts on the providers. A tombstone left on the
+// providers for a deletion the catalog never made would be taken over by
+// repair, deleting what the catalog still holds (a locked version
+// included).
+func (ns *Namespace) settleTombstone(ctx context.Context, name string, landed func(context.Context) (bool, error)) {
+	ctx = context.WithoutCancel(ctx)
+	if ok, err := landed(ctx); ok && err == nil {
+		return
+	}
+	ns.deleteUncommitted(ctx, name)
+}
+
+// deleteUncommitted deletes the record of a write the catalog did not take.
+func (ns *Namespace) deleteUncommitted(ctx context.Context, name string) {
+	if err := ns.store.Delete(ctx, name); err != nil && !errors.Is(err, backends.ErrNotFound) {
+		ns.log.Warn("delete the meta record of a write the catalog did not take; scrub reports it", "name", name, "err", err)
+	}
 }
 
 // dropTombstone deletes from the store the record of the catalog's

@@ -495,17 +495,15 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 	removed, err := ns.cat.DeleteVersion(ctx, tomb, catalog.DeleteVersionOptions{BypassGovernance: o.BypassGovernance})
 	if err != nil {
 		// The tombstone went under a name of its own: the version's
-		// record is untouched. It stays only where the deletion may
-		// have landed (the catalog no longer holds the version, or
-		// cannot say).
-		landed := func(ctx context.Context) (bool, error) {
+		// record is untouched. It stays only if the deletion landed
+		// after all (the catalog no longer holds the version).
+		ns.settleTombstone(ctx, name, func(ctx context.Context) (bool, error) {
 			_, err := ns.cat.GetVersion(ctx, bucket, key, o.VersionID)
-			if err == nil {
-				return false, nil
+			if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
+				return true, nil
 			}
-			return errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket), err
-		}
-		ns.settleUncommitted(ctx, name, err, landed)
+			return false, err
+		})
 	}
 	switch {
 	case errors.Is(err, catalog.ErrLocked):

@@ -825,7 +825,7 @@ func TestVersionReplayRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := e.scrub(t, false)
-	if len(rep.Problems) != 1 || rep.Problems[0].Kind != gateway.ProblemStale || rep.Problems[0].VersionID != v1.VersionID {
+	if len(rep.Problems) != 1 || rep.Problems[0].Kind != gateway.ProblemSuperseded || rep.Problems[0].VersionID != v1.VersionID {
 		t.Fatalf("scrub: %v", summary(rep))
 	}
 	fresh, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "rebuilt.db"))
