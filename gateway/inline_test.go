@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -197,5 +198,52 @@ func TestInlineTampered(t *testing.T) {
 	if rep.Clean() || rep.Catalog != 1 || len(rep.Problems) != 1 || !errors.Is(rep.Problems[0].Err, seal.ErrIntegrity) ||
 		!strings.Contains(rep.Problems[0].Err.Error(), "inline blob") {
 		t.Errorf("deep scrub: %v", summary(rep))
+	}
+}
+
+// TestInlineWrongCopy: the bytes of an inline object come from the sealed
+// record the catalog names, checked against its digest. A provider that
+// serves another copy under that name (the key's older record, or bytes of
+// its own) is passed over for the other provider; when no provider holds
+// the right copy the read fails with an integrity error and never yields
+// the wrong copy's plaintext.
+func TestInlineWrongCopy(t *testing.T) {
+	for _, forged := range []bool{false, true} {
+		t.Run(fmt.Sprintf("forged=%v", forged), func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			e.put(t, "k", []byte("first"))
+			old, err := os.ReadFile(e.file(0, e.recName(t, e.ns, "k")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if forged {
+				old = bytes.Repeat([]byte{0x54}, len(old))
+			}
+			e.put(t, "k", []byte("second"))
+			e.ns.WaitDrops()
+			name := e.recName(t, e.ns, "k")
+			for i := range e.members {
+				if err := os.WriteFile(e.file(i, name), old, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				o, err := e.ns.Object(ctx, "bucket", "k")
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := o.NewReader(ctx, 0, -1)
+				var got []byte
+				if err == nil {
+					got, err = io.ReadAll(r)
+					r.Close()
+				}
+				switch {
+				case i == 0 && (err != nil || string(got) != "second"):
+					t.Errorf("one copy replaced: %q, %v; want second from the other provider", got, err)
+				case i == 1 && (!errors.Is(err, gateway.ErrIntegrity) || len(got) != 0):
+					t.Errorf("both copies replaced: %q, %v; want an integrity error and no bytes", got, err)
+				}
+			}
+		})
 	}
 }
