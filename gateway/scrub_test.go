@@ -28,6 +28,17 @@ func (e *env) backendsOf() []backends.Backend {
 	return out
 }
 
+// recordName returns the backend name of the record the catalog holds
+// for bucket/key (its entry, else its tombstone): what a test tampers with.
+func (e *env) recordName(t *testing.T, bucket, key string) string {
+	t.Helper()
+	name, err := e.ns.RecordName(context.Background(), bucket, key, "")
+	if err != nil {
+		t.Fatalf("record name of %s/%s: %v", bucket, key, err)
+	}
+	return name
+}
+
 // file returns the path of object name on member i.
 func (e *env) file(i int, name string) string {
 	return e.members[i].File(name)
@@ -181,7 +192,7 @@ func TestScrubAndRepair(t *testing.T) {
 			if len(blobs) != 1 {
 				t.Fatalf("blobs %v", blobs)
 			}
-			meta := e.ns.MetaName("bucket", "obj")
+			meta := e.recordName(t, "bucket", "obj")
 			lite, deep := f.apply(t, e, blobs[0], meta)
 			if got := summary(e.scrub(t, false)); fmt.Sprint(got) != fmt.Sprint(lite) {
 				t.Errorf("lite scrub found %q, want %q", got, lite)
@@ -234,31 +245,70 @@ func TestScrubAndRepair(t *testing.T) {
 	}
 }
 
-func TestScrubDetectsRollback(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	meta := e.ns.MetaName("bucket", "obj")
-	e.put(t, "obj", []byte("version one"))
-	old, err := os.ReadFile(e.file(1, meta))
+// rollBack makes member 1 serve its records of keys as they were: the
+// records the catalog holds now are missing there, and the old records
+// (name to bytes) are back under their own names.
+func (e *env) rollBack(t *testing.T, keys []string, old map[string][]byte) {
+	t.Helper()
+	for _, key := range keys {
+		if err := os.Remove(e.file(1, e.recordName(t, "bucket", key))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, b := range old {
+		if err := e.members[1].Put(context.Background(), name, bytes.NewReader(b), int64(len(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readRecord returns the bytes of the record of bucket/key on member i,
+// under the name of the record the catalog holds.
+func (e *env) readRecord(t *testing.T, i int, key string) (string, []byte) {
+	t.Helper()
+	name := e.recordName(t, "bucket", key)
+	b, err := os.ReadFile(e.file(i, name))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return name, b
+}
+
+func TestScrubDetectsRollback(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.put(t, "obj", []byte("version one"))
+	oldName, old := e.readRecord(t, 1, "obj")
 	e.put(t, "obj", []byte("version two, longer"))
-	// The provider serves the older record again.
-	if err := os.WriteFile(e.file(1, meta), old, 0o600); err != nil {
-		t.Fatal(err)
+	meta := e.recordName(t, "bucket", "obj")
+	if meta == oldName {
+		t.Fatalf("both writes named their record %s", meta)
 	}
+	if _, err := os.Stat(e.file(1, oldName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the replaced record stays on the provider: %v", err)
+	}
+	// The provider serves its older state again: the newer record is
+	// gone, the older one back.
+	e.rollBack(t, []string{"obj"}, map[string][]byte{oldName: old})
 	rep := e.scrub(t, false)
-	if got := summary(rep); fmt.Sprint(got) != fmt.Sprint([]string{"b1 stale " + meta}) || rep.Backends[1].Stale != 1 || rep.Clean() {
+	want := []string{"b1 missing " + meta, "b1 superseded " + oldName}
+	slices.Sort(want)
+	if got := summary(rep); fmt.Sprint(got) != fmt.Sprint(want) || rep.Backends[1].Missing != 1 || rep.Backends[1].Superseded != 1 || rep.Clean() {
 		t.Fatalf("scrub after rollback: %v %+v", got, rep.Backends)
 	}
 	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
-	if err != nil || fixed.MetaRewritten != 1 {
+	if err != nil || fixed.MetaRewritten != 1 || fixed.Superseded != 1 || fixed.Adopted != 0 || len(fixed.Unrepaired) != 0 {
 		t.Fatalf("repair: %+v %v", fixed, err)
 	}
 	now, _ := os.ReadFile(e.file(0, meta))
 	if got, _ := os.ReadFile(e.file(1, meta)); !bytes.Equal(got, now) {
-		t.Error("stale record not rewritten with the catalog's bytes")
+		t.Error("missing record not rewritten with the catalog's bytes")
+	}
+	if _, err := os.Stat(e.file(1, oldName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the superseded record stays: %v", err)
+	}
+	if got := e.get(t, "obj", 0, -1); string(got) != "version two, longer" {
+		t.Errorf("object reads %q after repair", got)
 	}
 }
 
@@ -271,27 +321,24 @@ func TestScrubWholeProviderRolledBack(t *testing.T) {
 	ctx := context.Background()
 	const n = 12
 	old := make(map[string][]byte, n)
+	var keys []string
 	for i := range n {
 		key := fmt.Sprintf("obj%02d", i)
 		e.put(t, key, []byte("version one of "+key))
-		b, err := os.ReadFile(e.file(1, e.ns.MetaName("bucket", key)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		old[key] = b
+		name, b := e.readRecord(t, 1, key)
+		old[name] = b
+		keys = append(keys, key)
 	}
-	for key, b := range old {
+	for _, key := range keys {
 		e.put(t, key, []byte("version two of "+key))
-		if err := os.WriteFile(e.file(1, e.ns.MetaName("bucket", key)), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
 	}
+	e.rollBack(t, keys, old)
 	rep := e.scrub(t, false)
-	if b := rep.Backends[1]; b.Stale != n || b.Unavailable != 0 || rep.Backends[0].Stale != 0 {
+	if b := rep.Backends[1]; b.Missing != n || b.Superseded != n || b.Unavailable != 0 || rep.Backends[0].Total() != 0 {
 		t.Fatalf("scrub of a provider stale throughout: %+v", rep.Backends)
 	}
 	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
-	if err != nil || fixed.MetaRewritten != n || len(fixed.Unrepaired) != 0 {
+	if err != nil || fixed.MetaRewritten != n || fixed.Superseded != n || len(fixed.Unrepaired) != 0 {
 		t.Fatalf("repair: %+v %v", fixed, err)
 	}
 	if rep := e.scrub(t, false); !rep.Clean() {
@@ -355,7 +402,7 @@ func TestRepairSkipsPendingDeletes(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.put(t, "gone", []byte("deleted"))
-	meta := e.ns.MetaName("bucket", "gone")
+	meta := e.recordName(t, "bucket", "gone")
 	if _, err := e.cat.Delete(ctx, "bucket", "gone", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +519,7 @@ func TestRunScrubberRepairsInTheBackground(t *testing.T) {
 	e := newEnv(t)
 	data := payload(1000, 1)
 	e.put(t, "obj", data)
-	meta := e.ns.MetaName("bucket", "obj")
+	meta := e.recordName(t, "bucket", "obj")
 	if err := os.Remove(e.file(1, meta)); err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +558,7 @@ func (b ignoresWrites) Put(ctx context.Context, name string, r io.Reader, size i
 func TestRepairReportsWhatDoesNotStick(t *testing.T) {
 	e := newEnv(t)
 	e.put(t, "obj", []byte("data"))
-	meta := e.ns.MetaName("bucket", "obj")
+	meta := e.recordName(t, "bucket", "obj")
 	os.Remove(e.file(1, meta))
 	members := []backends.Backend{e.members[0], ignoresWrites{e.members[1]}}
 	rep, err := e.ns.Repair(context.Background(), gateway.RepairOptions{Members: members})
