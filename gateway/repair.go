@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -404,7 +405,14 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 			o.Fixed(done, total)
 		}
 	}
-	for _, p := range sr.Problems {
+	// Records ahead of the catalog are taken over first: the problems of
+	// the catalog's older record (a copy missing, say) then need no
+	// repair, rather than have it sealed anew above the newer one.
+	probs := slices.Clone(sr.Problems)
+	slices.SortStableFunc(probs, func(a, b Problem) int {
+		return cmp.Compare(aheadFirst(a), aheadFirst(b))
+	})
+	for _, p := range probs {
 		if ctx.Err() != nil {
 			left = append(left, p)
 			if p.Kind != ProblemUncataloged {
@@ -535,6 +543,15 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 		}
 	}
 	return left
+}
+
+// aheadFirst orders the problems of a round: 0 for a record ahead of the
+// catalog, 1 for any other.
+func aheadFirst(p Problem) int {
+	if p.Kind == ProblemAhead {
+		return 0
+	}
+	return 1
 }
 
 // errNotAdopted is the repair failure of an uncataloged record that Repair

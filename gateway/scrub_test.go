@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -732,5 +733,248 @@ func TestScrubSpread(t *testing.T) {
 		Progress: func(gateway.ScrubProgress) { cancel() }})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled paced scrub: %v, want context.Canceled", err)
+	}
+}
+
+// TestScrubRepairSupersededRecords leaves on one provider a record that
+// the catalog's record or tombstone replaced (a write whose delete of the
+// record it replaced did not reach the provider): scrub reports it as
+// superseded, repair deletes it and adopts or copies nothing, the catalog
+// stays as it was, and scrub then finds nothing.
+func TestScrubRepairSupersededRecords(t *testing.T) {
+	ctx := context.Background()
+	put := func(t *testing.T, e *env, bucket, key, data string) gateway.ObjectInfo {
+		t.Helper()
+		info, err := e.ns.PutObject(ctx, bucket, key, strings.NewReader(data), int64(len(data)), gateway.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	versioned := func(t *testing.T, e *env) {
+		t.Helper()
+		if err := e.ns.CreateBucket(ctx, "ver"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.ns.SetBucketVersioning(ctx, "ver", gateway.VersioningEnabled); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each case changes the store and returns the name and bytes of the
+	// record it replaced, as member 1 held them.
+	cases := []struct {
+		name  string
+		leave func(t *testing.T, e *env) (string, []byte)
+	}{
+		{"object overwritten", func(t *testing.T, e *env) (string, []byte) {
+			put(t, e, "bucket", "obj", "version one")
+			name, old := e.readRecord(t, 1, "obj")
+			put(t, e, "bucket", "obj", "version two, longer")
+			return name, old
+		}},
+		{"object deleted", func(t *testing.T, e *env) (string, []byte) {
+			put(t, e, "bucket", "obj", "deleted")
+			name, old := e.readRecord(t, 1, "obj")
+			if err := e.ns.DeleteObject(ctx, "bucket", "obj"); err != nil {
+				t.Fatal(err)
+			}
+			return name, old
+		}},
+		{"legacy record of the same generation", func(t *testing.T, e *env) (string, []byte) {
+			put(t, e, "bucket", "obj", "named by generation")
+			name, old, err := e.ns.LegacyRecord(ctx, "bucket", "obj")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return name, old
+		}},
+		{"version record rewritten", func(t *testing.T, e *env) (string, []byte) {
+			versioned(t, e)
+			info := put(t, e, "ver", "obj", "tagged later")
+			name := e.versionName(t, "ver", "obj", info.VersionID)
+			old, err := os.ReadFile(e.file(1, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.ns.SetVersionTags(ctx, "ver", "obj", info.VersionID, map[string]string{"a": "b"}); err != nil {
+				t.Fatal(err)
+			}
+			return name, old
+		}},
+		{"version deleted", func(t *testing.T, e *env) (string, []byte) {
+			versioned(t, e)
+			info := put(t, e, "ver", "obj", "deleted version")
+			put(t, e, "ver", "obj", "current version")
+			name := e.versionName(t, "ver", "obj", info.VersionID)
+			old, err := os.ReadFile(e.file(1, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.ns.Delete(ctx, "ver", "obj", gateway.DeleteOptions{VersionID: info.VersionID}); err != nil {
+				t.Fatal(err)
+			}
+			return name, old
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			name, old := c.leave(t, e)
+			for i := range e.members {
+				if _, err := os.Stat(e.file(i, name)); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("member %d holds the replaced record %s: %v", i, name, err)
+				}
+			}
+			if err := e.members[1].Put(ctx, name, bytes.NewReader(old), int64(len(old))); err != nil {
+				t.Fatal(err)
+			}
+			before := catalogLines(t, e.cat)
+			rep := e.scrub(t, false)
+			if got := summary(rep); fmt.Sprint(got) != fmt.Sprint([]string{"b1 superseded " + name}) || rep.Backends[1].Superseded != 1 || rep.Clean() {
+				t.Fatalf("scrub: %q %+v; want the record superseded on b1", got, rep.Backends)
+			}
+			fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Adopt: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fixed.Superseded != 1 || fixed.Actions() != 1 || len(fixed.Unrepaired) != 0 {
+				t.Fatalf("repair: %+v; want the superseded record deleted, nothing else", fixed)
+			}
+			if _, err := os.Stat(e.file(1, name)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the superseded record stays on b1: %v", err)
+			}
+			if after := catalogLines(t, e.cat); !slices.Equal(after, before) {
+				t.Errorf("repair changed the catalog:\n%s\nwas:\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+			}
+			if after := e.scrub(t, true); !after.Clean() || len(after.Problems) != 0 {
+				t.Errorf("after repair: %v", summary(after))
+			}
+		})
+	}
+}
+
+// TestScrubRefusesRecordsMovedToAnotherGeneration: a provider that serves
+// an older record under the name of another generation (a newer one, or
+// the catalog's own) cannot pass it off as that generation: the record
+// binds its generation to its name. Scrub reports it as foreign or
+// corrupt, and repair never adopts it.
+func TestScrubRefusesRecordsMovedToAnotherGeneration(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		// at returns the name to serve the old record under, given the
+		// catalog's record name.
+		at   func(cur string) string
+		kind gateway.ProblemKind
+	}{
+		{"a newer generation's name", func(cur string) string {
+			gen, err := strconv.ParseUint(cur[len(cur)-16:], 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("%s%016x", cur[:len(cur)-16], gen+1000)
+		}, gateway.ProblemForeign},
+		{"the catalog's name", func(cur string) string { return cur }, gateway.ProblemCorrupt},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.put(t, "obj", []byte("version one"))
+			_, old := e.readRecord(t, 1, "obj")
+			e.put(t, "obj", []byte("version two, longer"))
+			cur := e.recordName(t, "bucket", "obj")
+			if len(cur) != len("m/")+64+16 {
+				t.Fatalf("record name %s has no generation", cur)
+			}
+			name := c.at(cur)
+			if err := e.members[1].Put(ctx, name, bytes.NewReader(old), int64(len(old))); err != nil {
+				t.Fatal(err)
+			}
+			before := catalogLines(t, e.cat)
+			rep := e.scrub(t, false)
+			if got := summary(rep); fmt.Sprint(got) != fmt.Sprint([]string{fmt.Sprintf("b1 %s %s", c.kind, name)}) {
+				t.Fatalf("scrub: %q; want %s on b1", got, c.kind)
+			}
+			fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Adopt: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fixed.Adopted != 0 || fixed.CatalogFixed != 0 || len(fixed.Unrepaired) != 0 {
+				t.Fatalf("repair: %+v", fixed)
+			}
+			if after := catalogLines(t, e.cat); !slices.Equal(after, before) {
+				t.Errorf("repair changed the catalog:\n%s\nwas:\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+			}
+			if got := e.get(t, "obj", 0, -1); string(got) != "version two, longer" {
+				t.Errorf("object reads %q after repair", got)
+			}
+			after := e.scrub(t, false)
+			if !after.Clean() {
+				t.Errorf("after repair: %v", summary(after))
+			}
+			if c.kind == gateway.ProblemForeign {
+				// Not a record of this gateway: reported, never touched.
+				if after.Backends[1].Foreign != 1 {
+					t.Errorf("after repair: %+v; want the foreign file still reported", after.Backends[1])
+				}
+			} else if got, _ := os.ReadFile(e.file(1, name)); !bytes.Equal(got, mustRead(t, e.file(0, name))) {
+				t.Error("the corrupt copy was not rewritten with the catalog's record")
+			}
+		})
+	}
+}
+
+// mustRead returns the content of the file at path.
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestRepairAdoptsRecordAheadOfTheCatalog: the catalog holds an older
+// record than the providers (a catalog update that was lost), so the
+// providers lack the catalog's record and hold a newer one. Repair takes
+// the newer record over rather than seal the catalog's anew above it.
+func TestRepairAdoptsRecordAheadOfTheCatalog(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.put(t, "obj", []byte("version one"))
+	oldName := e.recordName(t, "bucket", "obj")
+	oldEntry, err := e.cat.Get(ctx, "bucket", "obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, "obj", []byte("version two, longer"))
+	newName := e.recordName(t, "bucket", "obj")
+	if _, err := e.cat.Delete(ctx, "bucket", "obj", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cat.Put(ctx, oldEntry); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.scrub(t, false)
+	want := []string{"b0 ahead " + newName, "b0 missing " + oldName, "b1 ahead " + newName, "b1 missing " + oldName}
+	slices.Sort(want)
+	if got := summary(rep); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("scrub: %q, want %q", got, want)
+	}
+	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fixed.Adopted != 1 || fixed.MetaRewritten != 0 || len(fixed.Unrepaired) != 0 {
+		t.Fatalf("repair: %+v; want the newer record adopted", fixed)
+	}
+	if got := e.recordName(t, "bucket", "obj"); got != newName {
+		t.Errorf("the catalog names %s, want %s", got, newName)
+	}
+	if got := e.get(t, "obj", 0, -1); string(got) != "version two, longer" {
+		t.Errorf("object reads %q after repair", got)
+	}
+	if after := e.scrub(t, true); !after.Clean() || len(after.Problems) != 0 {
+		t.Errorf("after repair: %v", summary(after))
 	}
 }
