@@ -388,10 +388,13 @@ func (ns *Namespace) openStoredRecord(name string, sealed []byte) (*record, erro
 }
 
 // Scrub checks that every backend holds every bucket record, every object's
-// meta record (byte for byte the catalog's, else it reports the difference
-// in generation) and every blob (present with its expected size; with Deep,
-// every chunk authenticates against the object's header). It then lists
-// the meta records on each backend to find ones the catalog lacks.
+// meta record under the name the catalog's record is stored under (byte for
+// byte the catalog's, else it reports the difference in generation) and
+// every blob (present with its expected size; with Deep, every chunk
+// authenticates against the object's header). It then lists the meta
+// records on each backend to find ones the catalog does not name: records
+// it replaced (superseded), records newer than its own (ahead), and
+// records of names it holds nothing of (uncataloged).
 //
 // Scrub reads only. The error reports a failure to read the catalog;
 // problems with the data, and backends that cannot be read or listed

@@ -978,3 +978,104 @@ func TestRepairAdoptsRecordAheadOfTheCatalog(t *testing.T) {
 		t.Errorf("after repair: %v", summary(after))
 	}
 }
+
+// TestRepairAdoptsWritesTheCatalogMissed: a write whose catalog update
+// could not be made (the catalog unavailable) leaves its record on the
+// providers under the name of its newer generation. Scrub reports it as
+// ahead, repair takes it over (for an object and for a version alike), and
+// the record it replaces, now superseded, goes from every provider.
+func TestRepairAdoptsWritesTheCatalogMissed(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		// write makes a write through ns whose catalog update fails and
+		// returns the bucket, key and version id of the record.
+		write func(t *testing.T, e *env) (bucket, key, vid string)
+	}{
+		{"object", func(t *testing.T, e *env) (string, string, string) {
+			fc := &flakyCatalog{Catalog: e.cat}
+			ns, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: fc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, data := range []string{"written", "catalog missed it"} {
+				if i == 1 {
+					fc.mode = "down"
+				}
+				_, err := ns.PutObject(ctx, "bucket", "obj", strings.NewReader(data), int64(len(data)), gateway.PutOptions{})
+				if (err != nil) != (i == 1) {
+					t.Fatalf("write %d: %v", i, err)
+				}
+			}
+			return "bucket", "obj", ""
+		}},
+		{"version", func(t *testing.T, e *env) (string, string, string) {
+			if err := e.ns.CreateBucket(ctx, "ver"); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.ns.SetBucketVersioning(ctx, "ver", gateway.VersioningEnabled); err != nil {
+				t.Fatal(err)
+			}
+			fc := &versionFaultCatalog{Catalog: e.cat}
+			ns, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: fc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := ns.PutObject(ctx, "ver", "obj", strings.NewReader("tagged"), 6, gateway.PutOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fc.put = "down"
+			if _, err := ns.SetVersionTags(ctx, "ver", "obj", info.VersionID, map[string]string{"a": "b"}); err == nil {
+				t.Fatal("the tags were set with the catalog down")
+			}
+			return "ver", "obj", info.VersionID
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			bucket, key, vid := c.write(t, e)
+			oldName, err := e.ns.RecordName(ctx, bucket, key, vid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := e.ns.MetaName(bucket, key)
+			if vid != "" {
+				base = e.ns.VersionName(bucket, key, vid)
+			}
+			var newName string
+			for _, n := range e.names(t, 0, base) {
+				if n != oldName {
+					newName = n
+				}
+			}
+			if newName == "" || newName <= oldName {
+				t.Fatalf("no record after %s on the provider: %q", oldName, e.names(t, 0, base))
+			}
+			rep := e.scrub(t, false)
+			want := []string{"b0 ahead " + newName, "b1 ahead " + newName}
+			if got := summary(rep); fmt.Sprint(got) != fmt.Sprint(want) || rep.Backends[0].Ahead != 1 {
+				t.Fatalf("scrub: %q %+v, want %q", got, rep.Backends, want)
+			}
+			fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fixed.Adopted != 1 || fixed.Superseded != 2 || fixed.MetaRewritten != 0 || len(fixed.Unrepaired) != 0 {
+				t.Fatalf("repair: %+v; want the newer record adopted and the older deleted on both", fixed)
+			}
+			if got, err := e.ns.RecordName(ctx, bucket, key, vid); err != nil || got != newName {
+				t.Errorf("the catalog names %s (%v), want %s", got, err, newName)
+			}
+			for i := range e.members {
+				if got := e.names(t, i, base); fmt.Sprint(got) != fmt.Sprint([]string{newName}) {
+					t.Errorf("member %d holds %q, want only %s", i, got, newName)
+				}
+			}
+			if after := e.scrub(t, true); !after.Clean() || len(after.Problems) != 0 {
+				t.Errorf("after repair: %v", summary(after))
+			}
+		})
+	}
+}
