@@ -710,6 +710,9 @@ func (ns *Namespace) fixMeta(ctx context.Context, members []backends.Backend, ds
 	}
 	good := ns.providerCopy(ctx, members, dst, name, e.Record)
 	if good == nil {
+		if newer := ns.newerRecord(ctx, members, base, r); newer != "" {
+			return false, fmt.Errorf("no backend holds the catalog's record, and %s is newer: left for repair to take over", newer)
+		}
 		if err := ns.reseal(ctx, base, id, r); err != nil && !errors.Is(err, catalog.ErrStale) {
 			return false, err
 		}

@@ -59,6 +59,9 @@ func (ns *Namespace) fixVersionMeta(ctx context.Context, members []backends.Back
 	}
 	good := ns.providerCopy(ctx, members, dst, name, v.Record)
 	if good == nil {
+		if newer := ns.newerRecord(ctx, members, base, r); newer != "" {
+			return false, fmt.Errorf("no backend holds the catalog's record, and %s is newer: left for repair to take over", newer)
+		}
 		if _, err := ns.rewriteVersion(ctx, &v, r); err != nil && !errors.Is(err, ErrPrecondition) {
 			return false, err
 		}

@@ -152,3 +152,44 @@ func (ns *Namespace) dropSuperseded(ctx context.Context, dst backends.Backend, p
 	ns.log.Info("repair: deleted a superseded record", "backend", dst.Name(), "name", p.Name, "bucket", r.Bucket, "key", r.Key, "version", r.VersionID, "generation", r.Generation)
 	return true, nil
 }
+
+// newerRecord returns the name of a record of the key or version whose
+// records are named after base, above generation gen, that a member
+// holds and that authenticates; "" if none does. Repair asks before it
+// seals the catalog's record anew: a newer record is a write the catalog
+// missed, which is taken over (adoptNewer) rather than buried under a
+// generation above it.
+func (ns *Namespace) newerRecord(ctx context.Context, members []backends.Backend, base string, r *record) string {
+	vid := func(v string) string {
+		if v == NullVersion {
+			return ""
+		}
+		return v
+	}
+	for _, m := range members {
+		found := ""
+		_ = listAll(ctx, m, base, func(it backends.Info) error {
+			mn, ok := parseMetaName(it.Name)
+			if !ok || mn.gen <= r.Generation || metaPrefix+hexHash(mn.hash) != base {
+				return nil
+			}
+			sealed, err := readAll(ctx, m, it.Name)
+			if err != nil {
+				return nil
+			}
+			o, err := ns.openStoredRecord(it.Name, sealed)
+			if err != nil || o.Bucket != r.Bucket || o.Key != r.Key || vid(o.VersionID) != vid(r.VersionID) {
+				return nil
+			}
+			found = it.Name
+			return errFound
+		})
+		if found != "" {
+			return found
+		}
+	}
+	return ""
+}
+
+// errFound ends a listing that found what it looked for.
+var errFound = errors.New("found")
