@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,6 +79,7 @@ type RepairResume struct {
 	CatalogFixed  int `json:"catalogFixed"`
 	Adopted       int `json:"adopted"`
 	Discarded     int `json:"discarded"`
+	Superseded    int `json:"superseded,omitempty"`
 	// FoundObjects and FoundProblems sum up the first round's scrub
 	// (RepairReport.Found) once it is done; a repair resumed in a later
 	// round reports no Found of its own.
@@ -123,6 +126,10 @@ type RepairReport struct {
 	// Discarded counts meta records the catalog lacked whose blobs no
 	// backend holds any more; they were deleted.
 	Discarded int
+	// Superseded counts copies of records that the catalog's record or
+	// tombstone replaced (ProblemSuperseded), deleted from the backends
+	// that held them.
+	Superseded int
 	// Unrepaired lists what the last round found and could not repair,
 	// up to RepairOptions.MaxProblems of them; UnrepairedOmitted counts
 	// those past it (and those the round found past the list of its
@@ -208,6 +215,7 @@ func (r *ScrubReport) merge(sr *ScrubReport) {
 		c.Uncataloged += d.Uncataloged
 		c.Unavailable += d.Unavailable
 		c.Foreign += d.Foreign
+		c.Superseded += d.Superseded
 	}
 	for _, p := range sr.Problems {
 		r.list(p)
@@ -218,7 +226,7 @@ func (r *ScrubReport) merge(sr *ScrubReport) {
 
 // Actions returns the number of changes Repair made.
 func (r *RepairReport) Actions() int {
-	return r.MetaRewritten + r.BlobsCopied + r.CatalogFixed + r.Adopted + r.Discarded
+	return r.MetaRewritten + r.BlobsCopied + r.CatalogFixed + r.Adopted + r.Discarded + r.Superseded
 }
 
 // maxRepairRounds bounds how often Repair scrubs and fixes; one more scrub
@@ -238,6 +246,9 @@ const maxRepairRounds = 4
 //     authenticate is copied, ciphertext as is, from another backend whose
 //     copy authenticates while it is copied; the new copy is then read
 //     back and authenticated;
+//   - a record of a key or version that the catalog's record or tombstone
+//     replaced (superseded: a write's delete of it failed) is deleted from
+//     the backend that holds it; it is never adopted nor copied;
 //   - a meta record the catalog lacks (a write that stopped after its meta
 //     record, or a catalog that lost entries) is deleted when no backend
 //     holds its blobs, adopted into the catalog with Adopt, and otherwise
@@ -259,6 +270,7 @@ func (ns *Namespace) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 		found = [2]int{r.FoundObjects, r.FoundProblems}
 		first, extra, left = r.Round, r.Extra, r.Left
 		rep.MetaRewritten, rep.BlobsCopied, rep.CatalogFixed, rep.Adopted, rep.Discarded = r.MetaRewritten, r.BlobsCopied, r.CatalogFixed, r.Adopted, r.Discarded
+		rep.Superseded = r.Superseded
 		rep.Rounds = r.Round
 	}
 	maxProblems := o.MaxProblems
@@ -282,6 +294,7 @@ func (ns *Namespace) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 				return
 			}
 			ck.MetaRewritten, ck.BlobsCopied, ck.CatalogFixed, ck.Adopted, ck.Discarded = rep.MetaRewritten, rep.BlobsCopied, rep.CatalogFixed, rep.Adopted, rep.Discarded
+			ck.Superseded = rep.Superseded
 			ck.Left = rep.UnrepairedCount()
 			o.Checkpoint(ck)
 		}
@@ -392,7 +405,14 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 			o.Fixed(done, total)
 		}
 	}
-	for _, p := range sr.Problems {
+	// Records ahead of the catalog are taken over first: the problems of
+	// the catalog's older record (a copy missing, say) then need no
+	// repair, rather than have it sealed anew above the newer one.
+	probs := slices.Clone(sr.Problems)
+	slices.SortStableFunc(probs, func(a, b Problem) int {
+		return cmp.Compare(aheadFirst(a), aheadFirst(b))
+	})
+	for _, p := range probs {
 		if ctx.Err() != nil {
 			left = append(left, p)
 			if p.Kind != ProblemUncataloged {
@@ -418,6 +438,12 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 			continue
 		case p.Name == metaPrefix || p.Name == blobPrefix:
 			err = errors.New("the backend could not be listed")
+		case p.Kind == ProblemSuperseded:
+			var dropped bool
+			dropped, err = ns.dropSuperseded(ctx, byName[p.Backend], p)
+			if dropped {
+				rep.Superseded++
+			}
 		case p.epoch:
 			var wrote, adopted bool
 			wrote, adopted, err = ns.fixEpoch(ctx, o.Members, byName[p.Backend], p)
@@ -493,6 +519,10 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 			return append(left, p)
 		}
 	}
+	// Newest first: of the records of one key (names that differ in
+	// their generation alone), the newest is judged first, and the older
+	// ones, once it is adopted, are superseded in the next round.
+	slices.Reverse(order)
 	for _, name := range order {
 		ps := uncataloged[name]
 		if o.Deleting != nil && o.Deleting(name) {
@@ -513,6 +543,15 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 		}
 	}
 	return left
+}
+
+// aheadFirst orders the problems of a round: 0 for a record ahead of the
+// catalog, 1 for any other.
+func aheadFirst(p Problem) int {
+	if p.Kind == ProblemAhead {
+		return 0
+	}
+	return 1
 }
 
 // errNotAdopted is the repair failure of an uncataloged record that Repair
@@ -540,7 +579,7 @@ func (ns *Namespace) fixTombstone(ctx context.Context, dst backends.Backend, p P
 	if err != nil {
 		return false, err
 	}
-	_, id := ns.names.meta(p.Bucket, p.Key)
+	base, id := ns.names.meta(p.Bucket, p.Key)
 	r, err := ns.openRecord(t.Record, id)
 	if err == nil && (r.Kind != kindTombstone || r.Bucket != p.Bucket || r.Key != p.Key) {
 		err = fmt.Errorf("%w: the catalog's tombstone holds a %s record of %q/%q", ErrCorruptRecord, r.Kind, r.Bucket, r.Key)
@@ -548,7 +587,11 @@ func (ns *Namespace) fixTombstone(ctx context.Context, dst backends.Backend, p P
 	if err != nil {
 		return false, fmt.Errorf("the catalog's tombstone: %w", err)
 	}
-	if err := dst.Put(ctx, p.Name, bytes.NewReader(t.Record), int64(len(t.Record))); err != nil {
+	name := storedName(base, r)
+	if name != p.Name {
+		return false, nil // deleted again meanwhile: the next round checks the new tombstone
+	}
+	if err := dst.Put(ctx, name, bytes.NewReader(t.Record), int64(len(t.Record))); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -567,7 +610,7 @@ func (ns *Namespace) adoptNewer(ctx context.Context, members []backends.Backend,
 			continue
 		}
 		r, err := ns.openStoredRecord(p.Name, sealed)
-		if err != nil || r.Bucket != p.Bucket || r.Key != p.Key {
+		if err != nil || r.Bucket != p.Bucket || r.Key != p.Key || r.VersionID != p.VersionID {
 			continue
 		}
 		if best == nil || r.Generation > best.Generation {
@@ -625,8 +668,9 @@ func (ns *Namespace) adoptNewer(ctx context.Context, members []backends.Backend,
 	return true, nil
 }
 
-// fixMeta rewrites one backend's copy of an object's meta record with the
-// record the catalog holds: its bytes, or, when the catalog holds the
+// fixMeta rewrites one backend's copy of an object's meta record, under the
+// exact name of the catalog's record, with the record the catalog holds:
+// its bytes, or, when the catalog holds the
 // catalog form, the copy of another member that matches its digest. When
 // no member holds that copy, the record is sealed anew under a new
 // generation and written to every member and the catalog, as a rewrap
@@ -652,7 +696,7 @@ func (ns *Namespace) fixMeta(ctx context.Context, members []backends.Backend, ds
 		return false, err
 	}
 	// Never spread a catalog record that does not open.
-	_, id := ns.names.meta(p.Bucket, p.Key)
+	base, id := ns.names.meta(p.Bucket, p.Key)
 	r, err := ns.openRecord(e.Record, id)
 	if err == nil {
 		err = checkRecord(r, kindObject, p.Bucket, p.Key)
@@ -660,14 +704,21 @@ func (ns *Namespace) fixMeta(ctx context.Context, members []backends.Backend, ds
 	if err != nil {
 		return false, fmt.Errorf("the catalog's record: %w", err)
 	}
-	good := ns.providerCopy(ctx, members, dst, p.Name, e.Record)
+	name := storedName(base, r)
+	if name != p.Name {
+		return false, nil // written again meanwhile: the next round checks the new record
+	}
+	good := ns.providerCopy(ctx, members, dst, name, e.Record)
 	if good == nil {
-		if err := ns.reseal(ctx, p.Name, id, r); err != nil && !errors.Is(err, catalog.ErrStale) {
+		if newer := ns.newerRecord(ctx, members, base, r); newer != "" {
+			return false, fmt.Errorf("no backend holds the catalog's record, and %s is newer: left for repair to take over", newer)
+		}
+		if err := ns.reseal(ctx, base, id, r); err != nil && !errors.Is(err, catalog.ErrStale) {
 			return false, err
 		}
 		return true, nil
 	}
-	if err := dst.Put(ctx, p.Name, bytes.NewReader(good), int64(len(good))); err != nil {
+	if err := dst.Put(ctx, name, bytes.NewReader(good), int64(len(good))); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -727,19 +778,31 @@ func (ns *Namespace) fixCatalogEntry(ctx context.Context, members []backends.Bac
 		return lerr
 	}
 	defer unlock()
+	// The catalog's record names no generation: every record of the
+	// key, under any generation's name, is a candidate.
+	base, _ := ns.names.meta(p.Bucket, p.Key)
 	var best *record
 	var bestSealed []byte
 	for _, m := range members {
-		sealed, err := readAll(ctx, m, p.Name)
+		err := listAll(ctx, m, base, func(it backends.Info) error {
+			if mn, ok := parseMetaName(it.Name); !ok || metaPrefix+hexHash(mn.hash) != base {
+				return nil
+			}
+			sealed, err := readAll(ctx, m, it.Name)
+			if err != nil {
+				return nil
+			}
+			r, err := ns.openStoredRecord(it.Name, sealed)
+			if err != nil || checkRecord(r, kindObject, p.Bucket, p.Key) != nil {
+				return nil
+			}
+			if best == nil || r.Generation > best.Generation {
+				best, bestSealed = r, sealed
+			}
+			return nil
+		})
 		if err != nil {
-			continue
-		}
-		r, err := ns.openStoredRecord(p.Name, sealed)
-		if err != nil || checkRecord(r, kindObject, p.Bucket, p.Key) != nil {
-			continue
-		}
-		if best == nil || r.Generation > best.Generation {
-			best, bestSealed = r, sealed
+			ns.log.Warn("repair: list the records of a catalog entry", "backend", m.Name(), "err", err)
 		}
 	}
 	if best == nil {

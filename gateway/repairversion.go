@@ -52,15 +52,23 @@ func (ns *Namespace) fixVersionMeta(ctx context.Context, members []backends.Back
 	if err != nil {
 		return false, fmt.Errorf("the catalog's record: %w", err)
 	}
-	good := ns.providerCopy(ctx, members, dst, p.Name, v.Record)
+	base, _ := ns.names.version(p.Bucket, p.Key, p.VersionID)
+	name := storedName(base, r)
+	if name != p.Name {
+		return false, nil // written again meanwhile: the next round checks the new record
+	}
+	good := ns.providerCopy(ctx, members, dst, name, v.Record)
 	if good == nil {
+		if newer := ns.newerRecord(ctx, members, base, r); newer != "" {
+			return false, fmt.Errorf("no backend holds the catalog's record, and %s is newer: left for repair to take over", newer)
+		}
 		if _, err := ns.rewriteVersion(ctx, &v, r); err != nil && !errors.Is(err, ErrPrecondition) {
 			return false, err
 		}
 		ns.log.Info("repair: no backend held the catalog's version record; sealed it anew", "bucket", v.Bucket, "key", v.Key, "version", v.VersionID)
 		return true, nil
 	}
-	if err := dst.Put(ctx, p.Name, bytes.NewReader(good), int64(len(good))); err != nil {
+	if err := dst.Put(ctx, name, bytes.NewReader(good), int64(len(good))); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -84,7 +92,7 @@ func (ns *Namespace) fixVersionTombstone(ctx context.Context, dst backends.Backe
 	if err != nil {
 		return false, err
 	}
-	_, id := ns.names.version(p.Bucket, p.Key, p.VersionID)
+	base, id := ns.names.version(p.Bucket, p.Key, p.VersionID)
 	r, err := ns.openRecord(t.Record, id)
 	if err == nil && (r.Kind != kindTombstone || r.Bucket != p.Bucket || r.Key != p.Key || r.VersionID != p.VersionID) {
 		err = fmt.Errorf("%w: the catalog's tombstone holds a %s record of %q/%q?versionId=%s", ErrCorruptRecord, r.Kind, r.Bucket, r.Key, r.VersionID)
@@ -92,7 +100,11 @@ func (ns *Namespace) fixVersionTombstone(ctx context.Context, dst backends.Backe
 	if err != nil {
 		return false, fmt.Errorf("the catalog's tombstone: %w", err)
 	}
-	if err := dst.Put(ctx, p.Name, bytes.NewReader(t.Record), int64(len(t.Record))); err != nil {
+	name := storedName(base, r)
+	if name != p.Name {
+		return false, nil // deleted again meanwhile: the next round checks the new tombstone
+	}
+	if err := dst.Put(ctx, name, bytes.NewReader(t.Record), int64(len(t.Record))); err != nil {
 		return false, err
 	}
 	return true, nil

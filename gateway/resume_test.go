@@ -78,10 +78,10 @@ func resumeEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	flipByte(t, e.file(1, blobs[21][0]), seal.HeaderSize+3)
-	if err := os.Remove(e.file(1, e.ns.MetaName("second", "s07"))); err != nil {
+	if err := os.Remove(e.file(1, e.recordName(t, "second", "s07"))); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(e.file(1, e.ns.MetaName("bucket", "k/09"))); err != nil { // a deletion's tombstone
+	if err := os.Remove(e.file(1, e.recordName(t, "bucket", "k/09"))); err != nil { // a deletion's tombstone
 		t.Fatal(err)
 	}
 	return e

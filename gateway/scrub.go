@@ -37,6 +37,12 @@ const (
 	// its meta record and its catalog update, or a catalog rebuilt from a
 	// provider that was behind. Repair adopts the newer record.
 	ProblemAhead ProblemKind = "ahead"
+	// ProblemSuperseded: the backend holds a record of a key or version
+	// that the catalog's record or tombstone replaced: an older
+	// generation (or a legacy record without a generation in its name)
+	// left behind by a write whose delete of it failed. It is garbage,
+	// never served nor adopted: Repair deletes it.
+	ProblemSuperseded ProblemKind = "superseded"
 	// ProblemUncataloged: the backend holds a meta record the catalog
 	// neither lists nor remembers deleting. Repair adopts it only when
 	// told to (RepairOptions.Adopt), since it brings back an object the
@@ -55,9 +61,12 @@ const (
 type Problem struct {
 	Backend string      // backend name
 	Kind    ProblemKind //
-	Name    string      // backend object name: "b/<id>" or "m/<hash>"
-	Bucket  string      // the bucket concerned, when known
-	Key     string      // the object key concerned, when known (empty for bucket records)
+	// Name is the backend object name: "b/<id>", or the meta record's
+	// name as stored ("m/<hash>", followed by the generation for a record
+	// of a key; see RecordName).
+	Name   string
+	Bucket string // the bucket concerned, when known
+	Key    string // the object key concerned, when known (empty for bucket records)
 	// VersionID is the version concerned, for the records of versions
 	// in buckets with versioning (and their tombstones).
 	VersionID string
@@ -87,6 +96,9 @@ func (p Problem) String() string {
 type BackendCounts struct {
 	Name                                                     string
 	Missing, Corrupt, Stale, Ahead, Uncataloged, Unavailable int
+	// Superseded counts records the catalog replaced that the backend
+	// still holds.
+	Superseded int
 	// Foreign counts files that are not records of this gateway; they
 	// are not problems (Total leaves them out).
 	Foreign int
@@ -94,7 +106,7 @@ type BackendCounts struct {
 
 // Total returns the number of problems.
 func (c BackendCounts) Total() int {
-	return c.Missing + c.Corrupt + c.Stale + c.Ahead + c.Uncataloged + c.Unavailable
+	return c.Missing + c.Corrupt + c.Stale + c.Ahead + c.Uncataloged + c.Unavailable + c.Superseded
 }
 
 // ScrubOptions configure Scrub.
@@ -239,6 +251,8 @@ func (r *ScrubReport) add(p Problem) {
 			c.Ahead++
 		case ProblemUncataloged:
 			c.Uncataloged++
+		case ProblemSuperseded:
+			c.Superseded++
 		case ProblemUnavailable:
 			c.Unavailable++
 		case ProblemForeign:
@@ -374,10 +388,13 @@ func (ns *Namespace) openStoredRecord(name string, sealed []byte) (*record, erro
 }
 
 // Scrub checks that every backend holds every bucket record, every object's
-// meta record (byte for byte the catalog's, else it reports the difference
-// in generation) and every blob (present with its expected size; with Deep,
-// every chunk authenticates against the object's header). It then lists
-// the meta records on each backend to find ones the catalog lacks.
+// meta record under the name the catalog's record is stored under (byte for
+// byte the catalog's, else it reports the difference in generation) and
+// every blob (present with its expected size; with Deep, every chunk
+// authenticates against the object's header). It then lists the meta
+// records on each backend to find ones the catalog does not name: records
+// it replaced (superseded), records newer than its own (ahead), and
+// records of names it holds nothing of (uncataloged).
 //
 // Scrub reads only. The error reports a failure to read the catalog;
 // problems with the data, and backends that cannot be read or listed
@@ -465,9 +482,9 @@ type scrubber struct {
 	checked []backends.Backend // the members checked: o.Members, or those o.Only names
 	mu      sync.Mutex         // guards rep, known, done
 	rep     *ScrubReport
-	// known holds the hashes of the meta record names the catalog
-	// accounts for, in bounded memory (see sets.go); knownErr is the
-	// first error adding to it.
+	// known holds the meta record names the catalog accounts for (the
+	// exact names of the records it holds), in bounded memory (see
+	// sets.go); knownErr is the first error adding to it.
 	known    *spill.Set
 	knownErr error
 	done     ScrubProgress
@@ -500,9 +517,9 @@ var errFull = errors.New("scrub: the list of problems is full")
 // itemResult is what the checks of one walk item found.
 type itemResult struct {
 	pos        WalkPosition
-	hash       [32]byte
-	objects    int // 1 for an object or version
-	tombstones int // 1 for a deletion
+	names      []string // the meta record names the item accounts for
+	objects    int      // 1 for an object or version
+	tombstones int      // 1 for a deletion
 	blobs      int
 	bytes      int64
 	found      []Problem
@@ -552,7 +569,9 @@ func (s *scrubber) apply(r itemResult) {
 	s.cur.bytes += r.bytes
 	s.cur.problems = s.cur.problems || len(r.found) > 0
 	s.cur.found = append(s.cur.found, r.found...)
-	s.know(r.hash)
+	for _, n := range r.names {
+		s.knowName(n)
+	}
 	s.rep.Objects += r.objects
 	s.rep.Tombstones += r.tombstones
 	s.rep.Blobs += r.blobs
@@ -647,10 +666,18 @@ func (s *scrubber) advance(pos WalkPosition) {
 	}
 }
 
-// know adds a meta record hash to known. The caller holds mu, or no
-// worker runs.
+// know adds the meta record name of hash h without a generation (a bucket
+// record, the epoch) to known. The caller holds mu, or no worker runs.
 func (s *scrubber) know(h [32]byte) {
-	if err := s.known.Add(h[:]); err != nil && s.knownErr == nil {
+	if err := s.known.Add(metaName{hash: h}.key()); err != nil && s.knownErr == nil {
+		s.knownErr = err
+	}
+}
+
+// knowName adds a meta record name to known. The caller holds mu, or no
+// worker runs.
+func (s *scrubber) knowName(name string) {
+	if err := addMeta(s.known, name); err != nil && s.knownErr == nil {
 		s.knownErr = err
 	}
 }
@@ -755,10 +782,11 @@ func (s *scrubber) objects(ctx context.Context) error {
 			phase = PhaseVersions
 		}
 		if s.skip(WalkPosition{Phase: phase, Bucket: it.e.Bucket, Key: it.e.Key}) {
-			name, _ := s.ns.names.version(it.e.Bucket, it.e.Key, it.e.VersionID)
-			h, _ := metaHashOf(name)
+			_, _, known, _ := s.ns.expectedNames(it.e.Bucket, it.e.Key, it.e.VersionID, it.e.Generation, it.e.Record)
 			s.mu.Lock()
-			s.know(h)
+			for _, n := range known {
+				s.knowName(n)
+			}
 			s.mu.Unlock()
 			return nil
 		}
@@ -841,8 +869,9 @@ func (p *pacer) wait(ctx context.Context) error {
 // object checks one catalog entry, or one version (marker: a delete
 // marker), on every backend.
 func (s *scrubber) object(ctx context.Context, e catalog.Entry, marker bool) itemResult {
-	name, id := s.ns.names.version(e.Bucket, e.Key, e.VersionID)
-	h, _ := metaHashOf(name)
+	// The record is checked under its exact name: that of its
+	// generation, or the key's name alone for a legacy record.
+	name, rec, known, err := s.ns.expectedNames(e.Bucket, e.Key, e.VersionID, e.Generation, e.Record)
 	var found []Problem
 	var blobs int
 	var nbytes int64
@@ -850,7 +879,6 @@ func (s *scrubber) object(ctx context.Context, e catalog.Entry, marker bool) ite
 	if marker {
 		kind = kindDeleteMarker
 	}
-	rec, err := s.ns.openRecord(e.Record, id)
 	if err == nil {
 		err = checkRecord(rec, kind, e.Bucket, e.Key)
 	}
@@ -919,7 +947,7 @@ func (s *scrubber) object(ctx context.Context, e catalog.Entry, marker bool) ite
 	if e.VersionID != "" {
 		phase = PhaseVersions
 	}
-	return itemResult{pos: WalkPosition{Phase: phase, Bucket: e.Bucket, Key: e.Key}, hash: h, objects: 1, blobs: blobs, bytes: nbytes, found: found}
+	return itemResult{pos: WalkPosition{Phase: phase, Bucket: e.Bucket, Key: e.Key}, names: known, objects: 1, blobs: blobs, bytes: nbytes, found: found}
 }
 
 // checkMeta compares backend m's copy of the meta record name with the
@@ -1053,22 +1081,27 @@ func (c *byteCounter) Read(p []byte) (int, error) {
 // tombstones checks that every backend holds every deletion's tombstone, and
 // nothing older under a deleted name.
 func (s *scrubber) tombstones(ctx context.Context) error {
-	// one checks the tombstone t of the record name on every backend.
-	one := func(phase string, t catalog.Tombstone, name string) error {
+	// one checks the tombstone t on every backend, under the name of its
+	// record.
+	one := func(phase string, t catalog.Tombstone) error {
 		pos := WalkPosition{Phase: phase, Bucket: t.Bucket, Key: t.Key}
-		h, _ := metaHashOf(name)
-		if s.isFull() {
-			return errFull
-		}
-		if s.skip(pos) {
-			s.know(h)
-			return nil
-		}
-		r := itemResult{pos: pos, hash: h, tombstones: 1}
 		vid := ""
 		if phase == PhaseVersionTombstones {
 			vid = t.VersionID
 		}
+		// A record that does not open has no name of its own: its
+		// copies are compared with it under the key's name (and fail).
+		name, _, known, _ := s.ns.expectedNames(t.Bucket, t.Key, vid, t.Generation, t.Record)
+		if s.isFull() {
+			return errFull
+		}
+		if s.skip(pos) {
+			for _, n := range known {
+				s.knowName(n)
+			}
+			return nil
+		}
+		r := itemResult{pos: pos, names: known, tombstones: 1}
 		for _, m := range s.checked {
 			if s.reach.down(m.Name()) {
 				r.found = append(r.found, Problem{Backend: m.Name(), Kind: ProblemUnavailable, Name: name, Bucket: t.Bucket, Key: t.Key, VersionID: vid, Err: errSkipped, tomb: true})
@@ -1097,8 +1130,7 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 		return nil
 	}
 	err := s.ns.cat.WalkTombstones(ctx, func(t catalog.Tombstone) error {
-		name, _ := s.ns.names.meta(t.Bucket, t.Key)
-		return one(PhaseTombstones, t, name)
+		return one(PhaseTombstones, t)
 	})
 	if errors.Is(err, errFull) {
 		return nil
@@ -1107,8 +1139,7 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 		return fmt.Errorf("scrub: walk tombstones: %w", err)
 	}
 	err = s.ns.cat.WalkVersionTombstones(ctx, func(t catalog.Tombstone) error {
-		name, _ := s.ns.names.version(t.Bucket, t.Key, t.VersionID)
-		return one(PhaseVersionTombstones, t, name)
+		return one(PhaseVersionTombstones, t)
 	})
 	if err != nil && !errors.Is(err, errFull) {
 		return fmt.Errorf("scrub: walk version tombstones: %w", err)
@@ -1117,11 +1148,14 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 }
 
 // uncataloged lists the meta records of every backend and reports those
-// the catalog does not account for.
+// the catalog does not name: records of keys and versions it holds
+// something of are superseded or ahead (classifyListed), others
+// uncataloged or foreign.
 func (s *scrubber) uncataloged(ctx context.Context) error {
 	if s.knownErr != nil {
 		return fmt.Errorf("scrub: %w", s.knownErr)
 	}
+	var catErr error // a failure to read the catalog, which ends the pass
 	for _, m := range s.checked {
 		err := listJoin(ctx, m, metaPrefix, s.known, metaKey, func(it backends.Info, held bool) error {
 			if _, ok := metaHashOf(it.Name); !ok || held {
@@ -1138,10 +1172,27 @@ func (s *scrubber) uncataloged(ctx context.Context) error {
 			} else {
 				p.Bucket, p.Key, p.VersionID = r.Bucket, r.Key, r.VersionID
 				p.Err = fmt.Errorf("%s record of generation %d", r.Kind, r.Generation)
+				if r.Key != "" {
+					// A record of a key the catalog knows of: older than
+					// what it holds (superseded) or newer (ahead).
+					kind, detail, wrong, err := s.ns.classifyListed(ctx, it.Name, r)
+					switch {
+					case err != nil:
+						catErr = fmt.Errorf("look up %s/%s in the catalog: %w", r.Bucket, r.Key, err)
+						return catErr
+					case !wrong:
+						return nil
+					default:
+						p.Kind, p.Err = kind, detail
+					}
+				}
 			}
 			s.rep.add(p)
 			return nil
 		})
+		if catErr != nil {
+			return fmt.Errorf("scrub: %w", catErr)
+		}
 		if err != nil {
 			s.rep.add(Problem{Backend: m.Name(), Kind: ProblemUnavailable, Name: metaPrefix, Err: err})
 		}

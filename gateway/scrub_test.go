@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,17 @@ func (e *env) backendsOf() []backends.Backend {
 		out[i] = m
 	}
 	return out
+}
+
+// recordName returns the backend name of the record the catalog holds
+// for bucket/key (its entry, else its tombstone): what a test tampers with.
+func (e *env) recordName(t *testing.T, bucket, key string) string {
+	t.Helper()
+	name, err := e.ns.RecordName(context.Background(), bucket, key, "")
+	if err != nil {
+		t.Fatalf("record name of %s/%s: %v", bucket, key, err)
+	}
+	return name
 }
 
 // file returns the path of object name on member i.
@@ -181,7 +193,7 @@ func TestScrubAndRepair(t *testing.T) {
 			if len(blobs) != 1 {
 				t.Fatalf("blobs %v", blobs)
 			}
-			meta := e.ns.MetaName("bucket", "obj")
+			meta := e.recordName(t, "bucket", "obj")
 			lite, deep := f.apply(t, e, blobs[0], meta)
 			if got := summary(e.scrub(t, false)); fmt.Sprint(got) != fmt.Sprint(lite) {
 				t.Errorf("lite scrub found %q, want %q", got, lite)
@@ -234,31 +246,70 @@ func TestScrubAndRepair(t *testing.T) {
 	}
 }
 
-func TestScrubDetectsRollback(t *testing.T) {
-	e := newEnv(t)
-	ctx := context.Background()
-	meta := e.ns.MetaName("bucket", "obj")
-	e.put(t, "obj", []byte("version one"))
-	old, err := os.ReadFile(e.file(1, meta))
+// rollBack makes member 1 serve its records of keys as they were: the
+// records the catalog holds now are missing there, and the old records
+// (name to bytes) are back under their own names.
+func (e *env) rollBack(t *testing.T, keys []string, old map[string][]byte) {
+	t.Helper()
+	for _, key := range keys {
+		if err := os.Remove(e.file(1, e.recordName(t, "bucket", key))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, b := range old {
+		if err := e.members[1].Put(context.Background(), name, bytes.NewReader(b), int64(len(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readRecord returns the bytes of the record of bucket/key on member i,
+// under the name of the record the catalog holds.
+func (e *env) readRecord(t *testing.T, i int, key string) (string, []byte) {
+	t.Helper()
+	name := e.recordName(t, "bucket", key)
+	b, err := os.ReadFile(e.file(i, name))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return name, b
+}
+
+func TestScrubDetectsRollback(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.put(t, "obj", []byte("version one"))
+	oldName, old := e.readRecord(t, 1, "obj")
 	e.put(t, "obj", []byte("version two, longer"))
-	// The provider serves the older record again.
-	if err := os.WriteFile(e.file(1, meta), old, 0o600); err != nil {
-		t.Fatal(err)
+	meta := e.recordName(t, "bucket", "obj")
+	if meta == oldName {
+		t.Fatalf("both writes named their record %s", meta)
 	}
+	if _, err := os.Stat(e.file(1, oldName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the replaced record stays on the provider: %v", err)
+	}
+	// The provider serves its older state again: the newer record is
+	// gone, the older one back.
+	e.rollBack(t, []string{"obj"}, map[string][]byte{oldName: old})
 	rep := e.scrub(t, false)
-	if got := summary(rep); fmt.Sprint(got) != fmt.Sprint([]string{"b1 stale " + meta}) || rep.Backends[1].Stale != 1 || rep.Clean() {
+	want := []string{"b1 missing " + meta, "b1 superseded " + oldName}
+	slices.Sort(want)
+	if got := summary(rep); fmt.Sprint(got) != fmt.Sprint(want) || rep.Backends[1].Missing != 1 || rep.Backends[1].Superseded != 1 || rep.Clean() {
 		t.Fatalf("scrub after rollback: %v %+v", got, rep.Backends)
 	}
 	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
-	if err != nil || fixed.MetaRewritten != 1 {
+	if err != nil || fixed.MetaRewritten != 1 || fixed.Superseded != 1 || fixed.Adopted != 0 || len(fixed.Unrepaired) != 0 {
 		t.Fatalf("repair: %+v %v", fixed, err)
 	}
 	now, _ := os.ReadFile(e.file(0, meta))
 	if got, _ := os.ReadFile(e.file(1, meta)); !bytes.Equal(got, now) {
-		t.Error("stale record not rewritten with the catalog's bytes")
+		t.Error("missing record not rewritten with the catalog's bytes")
+	}
+	if _, err := os.Stat(e.file(1, oldName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the superseded record stays: %v", err)
+	}
+	if got := e.get(t, "obj", 0, -1); string(got) != "version two, longer" {
+		t.Errorf("object reads %q after repair", got)
 	}
 }
 
@@ -271,27 +322,24 @@ func TestScrubWholeProviderRolledBack(t *testing.T) {
 	ctx := context.Background()
 	const n = 12
 	old := make(map[string][]byte, n)
+	var keys []string
 	for i := range n {
 		key := fmt.Sprintf("obj%02d", i)
 		e.put(t, key, []byte("version one of "+key))
-		b, err := os.ReadFile(e.file(1, e.ns.MetaName("bucket", key)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		old[key] = b
+		name, b := e.readRecord(t, 1, key)
+		old[name] = b
+		keys = append(keys, key)
 	}
-	for key, b := range old {
+	for _, key := range keys {
 		e.put(t, key, []byte("version two of "+key))
-		if err := os.WriteFile(e.file(1, e.ns.MetaName("bucket", key)), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
 	}
+	e.rollBack(t, keys, old)
 	rep := e.scrub(t, false)
-	if b := rep.Backends[1]; b.Stale != n || b.Unavailable != 0 || rep.Backends[0].Stale != 0 {
+	if b := rep.Backends[1]; b.Missing != n || b.Superseded != n || b.Unavailable != 0 || rep.Backends[0].Total() != 0 {
 		t.Fatalf("scrub of a provider stale throughout: %+v", rep.Backends)
 	}
 	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
-	if err != nil || fixed.MetaRewritten != n || len(fixed.Unrepaired) != 0 {
+	if err != nil || fixed.MetaRewritten != n || fixed.Superseded != n || len(fixed.Unrepaired) != 0 {
 		t.Fatalf("repair: %+v %v", fixed, err)
 	}
 	if rep := e.scrub(t, false); !rep.Clean() {
@@ -355,7 +403,7 @@ func TestRepairSkipsPendingDeletes(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.put(t, "gone", []byte("deleted"))
-	meta := e.ns.MetaName("bucket", "gone")
+	meta := e.recordName(t, "bucket", "gone")
 	if _, err := e.cat.Delete(ctx, "bucket", "gone", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +520,7 @@ func TestRunScrubberRepairsInTheBackground(t *testing.T) {
 	e := newEnv(t)
 	data := payload(1000, 1)
 	e.put(t, "obj", data)
-	meta := e.ns.MetaName("bucket", "obj")
+	meta := e.recordName(t, "bucket", "obj")
 	if err := os.Remove(e.file(1, meta)); err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +559,7 @@ func (b ignoresWrites) Put(ctx context.Context, name string, r io.Reader, size i
 func TestRepairReportsWhatDoesNotStick(t *testing.T) {
 	e := newEnv(t)
 	e.put(t, "obj", []byte("data"))
-	meta := e.ns.MetaName("bucket", "obj")
+	meta := e.recordName(t, "bucket", "obj")
 	os.Remove(e.file(1, meta))
 	members := []backends.Backend{e.members[0], ignoresWrites{e.members[1]}}
 	rep, err := e.ns.Repair(context.Background(), gateway.RepairOptions{Members: members})
@@ -685,5 +733,349 @@ func TestScrubSpread(t *testing.T) {
 		Progress: func(gateway.ScrubProgress) { cancel() }})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled paced scrub: %v, want context.Canceled", err)
+	}
+}
+
+// TestScrubRepairSupersededRecords leaves on one provider a record that
+// the catalog's record or tombstone replaced (a write whose delete of the
+// record it replaced did not reach the provider): scrub reports it as
+// superseded, repair deletes it and adopts or copies nothing, the catalog
+// stays as it was, and scrub then finds nothing.
+func TestScrubRepairSupersededRecords(t *testing.T) {
+	ctx := context.Background()
+	put := func(t *testing.T, e *env, bucket, key, data string) gateway.ObjectInfo {
+		t.Helper()
+		info, err := e.ns.PutObject(ctx, bucket, key, strings.NewReader(data), int64(len(data)), gateway.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	versioned := func(t *testing.T, e *env) {
+		t.Helper()
+		if err := e.ns.CreateBucket(ctx, "ver"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.ns.SetBucketVersioning(ctx, "ver", gateway.VersioningEnabled); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each case changes the store and returns the name and bytes of the
+	// record it replaced, as member 1 held them.
+	cases := []struct {
+		name  string
+		leave func(t *testing.T, e *env) (string, []byte)
+	}{
+		{"object overwritten", func(t *testing.T, e *env) (string, []byte) {
+			put(t, e, "bucket", "obj", "version one")
+			name, old := e.readRecord(t, 1, "obj")
+			put(t, e, "bucket", "obj", "version two, longer")
+			return name, old
+		}},
+		{"object deleted", func(t *testing.T, e *env) (string, []byte) {
+			put(t, e, "bucket", "obj", "deleted")
+			name, old := e.readRecord(t, 1, "obj")
+			if err := e.ns.DeleteObject(ctx, "bucket", "obj"); err != nil {
+				t.Fatal(err)
+			}
+			return name, old
+		}},
+		{"legacy record of the same generation", func(t *testing.T, e *env) (string, []byte) {
+			put(t, e, "bucket", "obj", "named by generation")
+			name, old, err := e.ns.LegacyRecord(ctx, "bucket", "obj")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return name, old
+		}},
+		{"version record rewritten", func(t *testing.T, e *env) (string, []byte) {
+			versioned(t, e)
+			info := put(t, e, "ver", "obj", "tagged later")
+			name := e.versionName(t, "ver", "obj", info.VersionID)
+			old, err := os.ReadFile(e.file(1, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.ns.SetVersionTags(ctx, "ver", "obj", info.VersionID, map[string]string{"a": "b"}); err != nil {
+				t.Fatal(err)
+			}
+			return name, old
+		}},
+		{"version deleted", func(t *testing.T, e *env) (string, []byte) {
+			versioned(t, e)
+			info := put(t, e, "ver", "obj", "deleted version")
+			put(t, e, "ver", "obj", "current version")
+			name := e.versionName(t, "ver", "obj", info.VersionID)
+			old, err := os.ReadFile(e.file(1, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.ns.Delete(ctx, "ver", "obj", gateway.DeleteOptions{VersionID: info.VersionID}); err != nil {
+				t.Fatal(err)
+			}
+			return name, old
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			name, old := c.leave(t, e)
+			for i := range e.members {
+				if _, err := os.Stat(e.file(i, name)); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("member %d holds the replaced record %s: %v", i, name, err)
+				}
+			}
+			if err := e.members[1].Put(ctx, name, bytes.NewReader(old), int64(len(old))); err != nil {
+				t.Fatal(err)
+			}
+			before := catalogLines(t, e.cat)
+			rep := e.scrub(t, false)
+			if got := summary(rep); fmt.Sprint(got) != fmt.Sprint([]string{"b1 superseded " + name}) || rep.Backends[1].Superseded != 1 || rep.Clean() {
+				t.Fatalf("scrub: %q %+v; want the record superseded on b1", got, rep.Backends)
+			}
+			fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Adopt: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fixed.Superseded != 1 || fixed.Actions() != 1 || len(fixed.Unrepaired) != 0 {
+				t.Fatalf("repair: %+v; want the superseded record deleted, nothing else", fixed)
+			}
+			if _, err := os.Stat(e.file(1, name)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the superseded record stays on b1: %v", err)
+			}
+			if after := catalogLines(t, e.cat); !slices.Equal(after, before) {
+				t.Errorf("repair changed the catalog:\n%s\nwas:\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+			}
+			if after := e.scrub(t, true); !after.Clean() || len(after.Problems) != 0 {
+				t.Errorf("after repair: %v", summary(after))
+			}
+		})
+	}
+}
+
+// TestScrubRefusesRecordsMovedToAnotherGeneration: a provider that serves
+// an older record under the name of another generation (a newer one, or
+// the catalog's own) cannot pass it off as that generation: the record
+// binds its generation to its name. Scrub reports it as foreign or
+// corrupt, and repair never adopts it.
+func TestScrubRefusesRecordsMovedToAnotherGeneration(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		// at returns the name to serve the old record under, given the
+		// catalog's record name.
+		at   func(cur string) string
+		kind gateway.ProblemKind
+	}{
+		{"a newer generation's name", func(cur string) string {
+			gen, err := strconv.ParseUint(cur[len(cur)-16:], 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("%s%016x", cur[:len(cur)-16], gen+1000)
+		}, gateway.ProblemForeign},
+		{"the catalog's name", func(cur string) string { return cur }, gateway.ProblemCorrupt},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.put(t, "obj", []byte("version one"))
+			_, old := e.readRecord(t, 1, "obj")
+			e.put(t, "obj", []byte("version two, longer"))
+			cur := e.recordName(t, "bucket", "obj")
+			if len(cur) != len("m/")+64+16 {
+				t.Fatalf("record name %s has no generation", cur)
+			}
+			name := c.at(cur)
+			if err := e.members[1].Put(ctx, name, bytes.NewReader(old), int64(len(old))); err != nil {
+				t.Fatal(err)
+			}
+			before := catalogLines(t, e.cat)
+			rep := e.scrub(t, false)
+			if got := summary(rep); fmt.Sprint(got) != fmt.Sprint([]string{fmt.Sprintf("b1 %s %s", c.kind, name)}) {
+				t.Fatalf("scrub: %q; want %s on b1", got, c.kind)
+			}
+			fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Adopt: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fixed.Adopted != 0 || fixed.CatalogFixed != 0 || len(fixed.Unrepaired) != 0 {
+				t.Fatalf("repair: %+v", fixed)
+			}
+			if after := catalogLines(t, e.cat); !slices.Equal(after, before) {
+				t.Errorf("repair changed the catalog:\n%s\nwas:\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+			}
+			if got := e.get(t, "obj", 0, -1); string(got) != "version two, longer" {
+				t.Errorf("object reads %q after repair", got)
+			}
+			after := e.scrub(t, false)
+			if !after.Clean() {
+				t.Errorf("after repair: %v", summary(after))
+			}
+			if c.kind == gateway.ProblemForeign {
+				// Not a record of this gateway: reported, never touched.
+				if after.Backends[1].Foreign != 1 {
+					t.Errorf("after repair: %+v; want the foreign file still reported", after.Backends[1])
+				}
+			} else if got, _ := os.ReadFile(e.file(1, name)); !bytes.Equal(got, mustRead(t, e.file(0, name))) {
+				t.Error("the corrupt copy was not rewritten with the catalog's record")
+			}
+		})
+	}
+}
+
+// mustRead returns the content of the file at path.
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestRepairAdoptsRecordAheadOfTheCatalog: the catalog holds an older
+// record than the providers (a catalog update that was lost), so the
+// providers lack the catalog's record and hold a newer one. Repair takes
+// the newer record over rather than seal the catalog's anew above it.
+func TestRepairAdoptsRecordAheadOfTheCatalog(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.put(t, "obj", []byte("version one"))
+	oldName := e.recordName(t, "bucket", "obj")
+	oldEntry, err := e.cat.Get(ctx, "bucket", "obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, "obj", []byte("version two, longer"))
+	newName := e.recordName(t, "bucket", "obj")
+	if _, err := e.cat.Delete(ctx, "bucket", "obj", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cat.Put(ctx, oldEntry); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.scrub(t, false)
+	want := []string{"b0 ahead " + newName, "b0 missing " + oldName, "b1 ahead " + newName, "b1 missing " + oldName}
+	slices.Sort(want)
+	if got := summary(rep); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("scrub: %q, want %q", got, want)
+	}
+	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fixed.Adopted != 1 || fixed.MetaRewritten != 0 || len(fixed.Unrepaired) != 0 {
+		t.Fatalf("repair: %+v; want the newer record adopted", fixed)
+	}
+	if got := e.recordName(t, "bucket", "obj"); got != newName {
+		t.Errorf("the catalog names %s, want %s", got, newName)
+	}
+	if got := e.get(t, "obj", 0, -1); string(got) != "version two, longer" {
+		t.Errorf("object reads %q after repair", got)
+	}
+	if after := e.scrub(t, true); !after.Clean() || len(after.Problems) != 0 {
+		t.Errorf("after repair: %v", summary(after))
+	}
+}
+
+// TestRepairAdoptsWritesTheCatalogMissed: a write whose catalog update
+// could not be made (the catalog unavailable) leaves its record on the
+// providers under the name of its newer generation. Scrub reports it as
+// ahead, repair takes it over (for an object and for a version alike), and
+// the record it replaces, now superseded, goes from every provider.
+func TestRepairAdoptsWritesTheCatalogMissed(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		// write makes a write through ns whose catalog update fails and
+		// returns the bucket, key and version id of the record.
+		write func(t *testing.T, e *env) (bucket, key, vid string)
+	}{
+		{"object", func(t *testing.T, e *env) (string, string, string) {
+			fc := &flakyCatalog{Catalog: e.cat}
+			ns, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: fc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, data := range []string{"written", "catalog missed it"} {
+				if i == 1 {
+					fc.mode = "down"
+				}
+				_, err := ns.PutObject(ctx, "bucket", "obj", strings.NewReader(data), int64(len(data)), gateway.PutOptions{})
+				if (err != nil) != (i == 1) {
+					t.Fatalf("write %d: %v", i, err)
+				}
+			}
+			return "bucket", "obj", ""
+		}},
+		{"version", func(t *testing.T, e *env) (string, string, string) {
+			if err := e.ns.CreateBucket(ctx, "ver"); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.ns.SetBucketVersioning(ctx, "ver", gateway.VersioningEnabled); err != nil {
+				t.Fatal(err)
+			}
+			fc := &versionFaultCatalog{Catalog: e.cat}
+			ns, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: fc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := ns.PutObject(ctx, "ver", "obj", strings.NewReader("tagged"), 6, gateway.PutOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fc.put = "down"
+			if _, err := ns.SetVersionTags(ctx, "ver", "obj", info.VersionID, map[string]string{"a": "b"}); err == nil {
+				t.Fatal("the tags were set with the catalog down")
+			}
+			return "ver", "obj", info.VersionID
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			bucket, key, vid := c.write(t, e)
+			oldName, err := e.ns.RecordName(ctx, bucket, key, vid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := e.ns.MetaName(bucket, key)
+			if vid != "" {
+				base = e.ns.VersionName(bucket, key, vid)
+			}
+			var newName string
+			for _, n := range e.names(t, 0, base) {
+				if n != oldName {
+					newName = n
+				}
+			}
+			if newName == "" || newName <= oldName {
+				t.Fatalf("no record after %s on the provider: %q", oldName, e.names(t, 0, base))
+			}
+			rep := e.scrub(t, false)
+			want := []string{"b0 ahead " + newName, "b1 ahead " + newName}
+			if got := summary(rep); fmt.Sprint(got) != fmt.Sprint(want) || rep.Backends[0].Ahead != 1 {
+				t.Fatalf("scrub: %q %+v, want %q", got, rep.Backends, want)
+			}
+			fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fixed.Adopted != 1 || fixed.Superseded != 2 || fixed.MetaRewritten != 0 || len(fixed.Unrepaired) != 0 {
+				t.Fatalf("repair: %+v; want the newer record adopted and the older deleted on both", fixed)
+			}
+			if got, err := e.ns.RecordName(ctx, bucket, key, vid); err != nil || got != newName {
+				t.Errorf("the catalog names %s (%v), want %s", got, err, newName)
+			}
+			for i := range e.members {
+				if got := e.names(t, i, base); fmt.Sprint(got) != fmt.Sprint([]string{newName}) {
+					t.Errorf("member %d holds %q, want only %s", i, got, newName)
+				}
+			}
+			if after := e.scrub(t, true); !after.Clean() || len(after.Problems) != 0 {
+				t.Errorf("after repair: %v", summary(after))
+			}
+		})
 	}
 }

@@ -140,7 +140,7 @@ func (ns *Namespace) scrubPass(ctx context.Context, members []backends.Backend, 
 	case rep.Actions() > 0 || rep.UnrepairedCount() > 0:
 		log.Warn("background scrub repaired the backends", "objects", rep.Found.Objects,
 			"meta_rewritten", rep.MetaRewritten, "blobs_copied", rep.BlobsCopied,
-			"adopted", rep.Adopted, "discarded", rep.Discarded, "unrepaired", rep.UnrepairedCount())
+			"adopted", rep.Adopted, "discarded", rep.Discarded, "superseded_deleted", rep.Superseded, "unrepaired", rep.UnrepairedCount())
 	default:
 		log.Info("background scrub found nothing to repair", "objects", rep.Found.Objects, "blobs", rep.Found.Blobs)
 	}

@@ -556,10 +556,15 @@ func TestScrubRepairVersions(t *testing.T) {
 	}
 }
 
-// versionName returns the backend name of a version's record.
+// versionName returns the backend name of the record the catalog holds
+// of a version (or of its tombstone).
 func (e *env) versionName(t *testing.T, bucket, key, id string) string {
 	t.Helper()
-	return e.ns.VersionName(bucket, key, id)
+	name, err := e.ns.RecordName(context.Background(), bucket, key, id)
+	if err != nil {
+		t.Fatalf("record name of %s/%s?versionId=%s: %v", bucket, key, id, err)
+	}
+	return name
 }
 
 // blobOf returns the backend name of the first blob of a version.
