@@ -36,3 +36,10 @@ func (o *Object) BlobNames() []string {
 func (ns *Namespace) DeleteVersionDirect(ctx context.Context, bucket, key, versionID string) (DeleteResult, error) {
 	return ns.deleteVersion(ctx, bucket, key, DeleteOptions{VersionID: versionID})
 }
+
+// VersionBase returns the base name of one version's records: what the
+// names of its records by generation start with.
+func (ns *Namespace) VersionBase(bucket, key, versionID string) string {
+	name, _ := ns.names.version(bucket, key, versionID)
+	return name
+}

@@ -1042,7 +1042,7 @@ func TestRepairAdoptsWritesTheCatalogMissed(t *testing.T) {
 			}
 			base := e.ns.MetaName(bucket, key)
 			if vid != "" {
-				base = e.ns.VersionName(bucket, key, vid)
+				base = e.ns.VersionBase(bucket, key, vid)
 			}
 			var newName string
 			for _, n := range e.names(t, 0, base) {
