@@ -110,8 +110,8 @@ func runRepair(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(c.stdout, "found: %d problem(s) in %d objects\n", state.FoundProblems, state.FoundObjects)
 	}
 	if rep != nil {
-		fmt.Fprintf(c.stdout, "repaired: %d meta record copies rewritten, %d blob copies copied, %d catalog entries restored, %d records adopted, %d records discarded\n",
-			rep.MetaRewritten, rep.BlobsCopied, rep.CatalogFixed, rep.Adopted, rep.Discarded)
+		fmt.Fprintf(c.stdout, "repaired: %d meta record copies rewritten, %d blob copies copied, %d catalog entries restored, %d records adopted, %d records discarded, %d superseded records deleted\n",
+			rep.MetaRewritten, rep.BlobsCopied, rep.CatalogFixed, rep.Adopted, rep.Discarded, rep.Superseded)
 		fmt.Fprintf(c.stdout, "actions: %d\n", q.Healed+rep.Actions())
 		fmt.Fprintf(c.stdout, "unrepaired: %d\n", rep.UnrepairedCount())
 		for _, p := range rep.Unrepaired {

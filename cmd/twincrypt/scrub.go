@@ -126,8 +126,8 @@ func printScrub(w io.Writer, rep *gateway.ScrubReport, deep bool) {
 	}
 	fmt.Fprintf(w, "checked %d buckets, %d objects, %d deletions, %d blobs, %s (%s)\n", rep.Buckets, rep.Objects, rep.Tombstones, rep.Blobs, humanBytes(rep.Bytes), mode)
 	for _, b := range rep.Backends {
-		fmt.Fprintf(w, "backend %s: missing %d, corrupt %d, stale %d, ahead %d, unavailable %d, uncataloged %d, foreign %d\n",
-			b.Name, b.Missing, b.Corrupt, b.Stale, b.Ahead, b.Unavailable, b.Uncataloged, b.Foreign)
+		fmt.Fprintf(w, "backend %s: missing %d, corrupt %d, stale %d, ahead %d, unavailable %d, uncataloged %d, foreign %d, superseded %d\n",
+			b.Name, b.Missing, b.Corrupt, b.Stale, b.Ahead, b.Unavailable, b.Uncataloged, b.Foreign, b.Superseded)
 	}
 	if rep.Catalog > 0 {
 		fmt.Fprintf(w, "catalog: %d entries whose record does not open\n", rep.Catalog)

@@ -320,7 +320,7 @@ func TestPrintScrubSaysWhatItLeavesOut(t *testing.T) {
 		{Backend: "b1", Kind: gateway.ProblemMissing, Name: "b/bb", Bucket: "bucket", Key: "k1"},
 	}
 	head := "checked 1 buckets, 9 objects, 0 deletions, 18 blobs, 1.0 KiB (presence and size)\n" +
-		"backend b0: missing 0, corrupt 0, stale 0, ahead 0, unavailable 0, uncataloged 0, foreign 0\n"
+		"backend b0: missing 0, corrupt 0, stale 0, ahead 0, unavailable 0, uncataloged 0, foreign 0, superseded 0\n"
 	cases := []struct {
 		name    string
 		missing int
@@ -328,12 +328,12 @@ func TestPrintScrubSaysWhatItLeavesOut(t *testing.T) {
 		want    string
 	}{
 		{"all listed", 2, 0, head +
-			"backend b1: missing 2, corrupt 0, stale 0, ahead 0, unavailable 0, uncataloged 0, foreign 0\n" +
+			"backend b1: missing 2, corrupt 0, stale 0, ahead 0, unavailable 0, uncataloged 0, foreign 0, superseded 0\n" +
 			"problems: 2\n" +
 			"  b1: missing m/aa (bucket/k1)\n" +
 			"  b1: missing b/bb (bucket/k1)\n"},
 		{"some left out", 18, 16, head +
-			"backend b1: missing 18, corrupt 0, stale 0, ahead 0, unavailable 0, uncataloged 0, foreign 0\n" +
+			"backend b1: missing 18, corrupt 0, stale 0, ahead 0, unavailable 0, uncataloged 0, foreign 0, superseded 0\n" +
 			"problems: 18\n" +
 			"  b1: missing m/aa (bucket/k1)\n" +
 			"  b1: missing b/bb (bucket/k1)\n" +
