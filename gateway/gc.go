@@ -160,9 +160,15 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	if err := addMeta(known, epoch); err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
-	err = ns.cat.WalkTombstones(ctx, func(t catalog.Tombstone) error {
-		return addMeta(known, ns.catalogRecordName(t.Bucket, t.Key, "", t.Record))
-	})
+	knowTombstone := func(t catalog.Tombstone) error {
+		for _, name := range ns.tombstoneNames(t) {
+			if err := addMeta(known, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err = ns.cat.WalkTombstones(ctx, knowTombstone)
 	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
@@ -203,9 +209,7 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
-	err = ns.cat.WalkVersionTombstones(ctx, func(t catalog.Tombstone) error {
-		return addMeta(known, ns.catalogRecordName(t.Bucket, t.Key, t.VersionID, t.Record))
-	})
+	err = ns.cat.WalkVersionTombstones(ctx, knowTombstone)
 	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}

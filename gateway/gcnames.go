@@ -107,3 +107,19 @@ func (ns *Namespace) newestStored(ctx context.Context, base string) (string, *re
 	}
 	return name, newest
 }
+
+// tombstoneNames returns the backend names the record of the catalog's
+// tombstone t can have: its exact name when it opens; otherwise (sealed
+// under a key-encryption key retired since) the name of its generation,
+// for a key's, and the name alone, which a bucket's tombstone and one
+// written before records were named by generation have.
+func (ns *Namespace) tombstoneNames(t catalog.Tombstone) []string {
+	base, _ := ns.names.version(t.Bucket, t.Key, t.VersionID)
+	if name, _, err := ns.recordNameOf(t.Bucket, t.Key, t.VersionID, t.Record); err == nil {
+		return []string{name}
+	}
+	if t.Key == "" {
+		return []string{base}
+	}
+	return []string{base, genName(base, t.Generation)}
+}
