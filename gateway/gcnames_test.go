@@ -342,3 +342,42 @@ func TestGCKnowsTombstonesUnderRetiredKeys(t *testing.T) {
 		t.Errorf("gc without the old key: %d foreign, %d uncataloged, %d superseded; want none", rep.Foreign, rep.Uncataloged, rep.Superseded)
 	}
 }
+
+// TestGCSupersededRecordSharesBlobs checks that a superseded record whose
+// blobs the catalog's record still references (a write that changed only
+// the record: tags) goes, and the blobs stay.
+func TestGCSupersededRecordSharesBlobs(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	data := payload(200_000, 8)
+	blobs := e.put(t, "k", data)
+	oldName := e.storedRecordName(t, "bucket", "k", "")
+	old, err := os.ReadFile(e.file(0, oldName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ns.SetTags(ctx, "bucket", "k", map[string]string{"a": "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if cur := e.storedRecordName(t, "bucket", "k", ""); cur == oldName || len(blobs) == 0 {
+		t.Fatalf("record %s after the tags, %s before, blobs %v: want a new record over blobs", cur, oldName, blobs)
+	}
+	for i := range e.members {
+		e.writeFile(t, i, oldName, old)
+	}
+	rep, err := e.ns.GC(ctx, gateway.GCOptions{Members: e.backendsOf()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Superseded != 2 {
+		t.Errorf("%d superseded records deleted, want 2", rep.Superseded)
+	}
+	for i, b := range rep.Backends {
+		if b.Deleted != 0 || e.exists(t, i, oldName) {
+			t.Errorf("%s: %d blobs deleted, superseded record there: %v; want 0 and false", b.Name, b.Deleted, e.exists(t, i, oldName))
+		}
+	}
+	if got := e.get(t, "k", 0, -1); !bytes.Equal(got, data) {
+		t.Error("k does not read back after gc")
+	}
+}
