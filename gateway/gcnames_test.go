@@ -3,12 +3,14 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -379,5 +381,65 @@ func TestGCSupersededRecordSharesBlobs(t *testing.T) {
 	}
 	if got := e.get(t, "k", 0, -1); !bytes.Equal(got, data) {
 		t.Error("k does not read back after gc")
+	}
+}
+
+// TestRecoverSupersededVersions checks that Recover with AllVersions lists
+// each version once, from its newest record, and leaves out a deleted
+// version whose superseded record is still on the provider.
+func TestRecoverSupersededVersions(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if err := e.ns.SetBucketVersioning(ctx, "bucket", gateway.VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	v1 := e.putv(t, "bucket", "v", "one")
+	v2 := e.putv(t, "bucket", "v", "two")
+	v3 := e.putv(t, "bucket", "v", "three")
+	// v1's record rewritten (tags) and v2 deleted: their former records
+	// are left on member 0.
+	n1 := e.storedRecordName(t, "bucket", "v", v1.VersionID)
+	r1, err := os.ReadFile(e.file(0, n1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ns.SetVersionTags(ctx, "bucket", "v", v1.VersionID, map[string]string{"a": "b"}); err != nil {
+		t.Fatal(err)
+	}
+	n2 := e.storedRecordName(t, "bucket", "v", v2.VersionID)
+	r2, err := os.ReadFile(e.file(0, n2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ns.Delete(ctx, "bucket", "v", gateway.DeleteOptions{VersionID: v2.VersionID}); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.storedRecordName(t, "bucket", "v", v1.VersionID); n == n1 {
+		t.Fatalf("v1's record kept its name %s", n)
+	}
+	e.writeFile(t, 0, n1, r1)
+	e.writeFile(t, 0, n2, r2)
+	dir := t.TempDir()
+	rep, err := gateway.Recover(ctx, gateway.RecoverOptions{Keys: e.keys, Backend: e.members[0], Dir: dir, AllVersions: true})
+	if err != nil || rep.FailedCount != 0 {
+		t.Fatalf("Recover: %+v, %v", rep, err)
+	}
+	got := readTree(t, dir)
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(got[gateway.VersionsDir+"/"+gateway.VersionsManifest]), "\n") {
+		var v gateway.VersionEntry
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("manifest line %q: %v", line, err)
+		}
+		ids = append(ids, v.VersionID)
+		if got[v.Path] != map[string]string{v1.VersionID: "one", v3.VersionID: "three"}[v.VersionID] {
+			t.Errorf("version %s restored as %q", v.VersionID, got[v.Path])
+		}
+	}
+	if want := []string{v3.VersionID, v1.VersionID}; !slices.Equal(ids, want) || rep.Versions != 2 {
+		t.Errorf("manifest lists %v, %d versions restored; want %v", ids, rep.Versions, want)
+	}
+	if got["bucket/v"] != "three" {
+		t.Errorf("bucket/v restored as %q", got["bucket/v"])
 	}
 }
