@@ -47,13 +47,13 @@ func TestCatalogFormWritten(t *testing.T) {
 	if got := read(t, cached, "small"); string(got) != "inline" {
 		t.Errorf("inline object reads %q", got)
 	}
-	if err := os.Remove(e.file(0, e.recName(t, e.ns, "small"))); err != nil {
+	if err := os.Remove(e.file(0, e.recordName(t, "bucket", "small", ""))); err != nil {
 		t.Fatal(err)
 	}
 	if got := read(t, e.ns, "small"); string(got) != "inline" {
 		t.Errorf("inline object, one copy gone, reads %q", got)
 	}
-	if err := os.Remove(e.file(1, e.recName(t, e.ns, "small"))); err != nil {
+	if err := os.Remove(e.file(1, e.recordName(t, "bucket", "small", ""))); err != nil {
 		t.Fatal(err)
 	}
 	// Both copies gone: a namespace that read it holds it in its cache;
@@ -94,7 +94,7 @@ func TestCatalogFormWritten(t *testing.T) {
 	// repair seals the catalog's record anew under a new generation, on
 	// every provider and in the catalog.
 	for i := range e.members {
-		if err := os.Remove(e.file(i, e.recName(t, e.ns, "big"))); err != nil {
+		if err := os.Remove(e.file(i, e.recordName(t, "bucket", "big", ""))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,7 +111,7 @@ func TestCatalogFormWritten(t *testing.T) {
 		t.Fatalf("scrub after repair: %v, %+v", err, rep)
 	}
 	// One copy gone: repair copies the other, byte for byte.
-	if err := os.Remove(e.file(1, e.recName(t, e.ns, "big"))); err != nil {
+	if err := os.Remove(e.file(1, e.recordName(t, "bucket", "big", ""))); err != nil {
 		t.Fatal(err)
 	}
 	gen := mustGet(t, e.cat, "big").Generation
@@ -162,7 +162,7 @@ func TestCatalogFormOldEntries(t *testing.T) {
 		t.Fatalf("scrub: %v, %+v", err, rep)
 	}
 	// A stale copy next to an old entry is found as before.
-	if err := os.WriteFile(e.file(1, e.recName(t, e.ns, "old")), e.metaRecords(t, e.ns, "new")[0], 0o600); err != nil {
+	if err := os.WriteFile(e.file(1, e.recordName(t, "bucket", "old", "")), e.metaRecords(t, e.ns, "new")[0], 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if rep, err := e.ns.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf()}); err != nil || len(rep.Problems) != 1 || rep.Problems[0].Kind != gateway.ProblemCorrupt {

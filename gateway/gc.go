@@ -74,8 +74,20 @@ type GCReport struct {
 	// backends that the catalog does not list.
 	Referenced int
 	// Uncataloged counts meta records on the backends that the catalog
-	// does not list; their blobs are kept (see Repair).
+	// does not list and that are not superseded (of a key or version it
+	// lacks, or newer than its record: ahead); their blobs are kept (see
+	// Repair).
 	Uncataloged int
+	// Superseded counts meta records on the backends that are older than
+	// the record or tombstone the catalog holds of the same key or
+	// version (a deletion of a replaced record that failed), deleted
+	// (with DryRun: to delete) since they were older than the grace
+	// period. Their blobs are not kept for them: only the catalog's
+	// records keep theirs. SupersededYoung counts those kept, with their
+	// blobs, for the grace period; SupersededFailed those whose deletion
+	// failed (kept with their blobs, left for the next run), summed over
+	// the backends.
+	Superseded, SupersededYoung, SupersededFailed int
 	// Foreign counts files under the meta-record prefix that are not
 	// records of this gateway; they reference no blob.
 	Foreign  int
@@ -88,6 +100,12 @@ type GCReport struct {
 // progress, and every meta record on any backend that the catalog does not
 // list (so that Repair can still adopt it); then each backend's blobs are
 // listed and those outside the set, older than the grace period, deleted.
+// The catalog's records are known by their exact names (a record of a key
+// goes under a name of its own generation): a record on a backend that the
+// catalog does not name but that is older than the catalog's record or
+// tombstone of the same key or version is superseded (its deletion after a
+// write failed); it is deleted once older than the grace period, and its
+// blobs are kept only if the catalog's records reference them.
 // A catalog record that does not authenticate stops GC with ErrUnsafeGC:
 // without it, GC cannot know which blobs the object uses.
 //
@@ -142,10 +160,15 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	if err := addMeta(known, epoch); err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
-	err = ns.cat.WalkTombstones(ctx, func(t catalog.Tombstone) error {
-		name, _ := ns.names.meta(t.Bucket, t.Key)
-		return addMeta(known, name)
-	})
+	knowTombstone := func(t catalog.Tombstone) error {
+		for _, name := range ns.tombstoneNames(t) {
+			if err := addMeta(known, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err = ns.cat.WalkTombstones(ctx, knowTombstone)
 	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
@@ -158,13 +181,12 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	}
 	err = ns.cat.Walk(ctx, func(e catalog.Entry) error {
 		step()
-		name, id := ns.names.version(e.Bucket, e.Key, e.VersionID)
-		if err := addMeta(known, name); err != nil {
-			return err
-		}
-		r, err := ns.openRecord(e.Record, id)
+		name, r, err := ns.recordNameOf(e.Bucket, e.Key, e.VersionID, e.Record)
 		if err != nil {
 			return fmt.Errorf("%w: catalog record of %s/%s: %w", ErrUnsafeGC, e.Bucket, e.Key, err)
+		}
+		if err := addMeta(known, name); err != nil {
+			return err
 		}
 		return addBlobsOf(refs, r)
 	})
@@ -174,23 +196,20 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	// Every version of every key, current or not, keeps its blobs.
 	err = ns.cat.WalkVersions(ctx, func(v catalog.Version) error {
 		step()
-		name, _ := ns.names.version(v.Bucket, v.Key, v.VersionID)
-		if err := addMeta(known, name); err != nil {
-			return err
-		}
 		r, err := ns.openVersion(&v)
 		if err != nil {
 			return fmt.Errorf("%w: catalog record of %s/%s?versionId=%s: %w", ErrUnsafeGC, v.Bucket, v.Key, v.VersionID, err)
+		}
+		base, _ := ns.names.version(v.Bucket, v.Key, v.VersionID)
+		if err := addMeta(known, storedName(base, r)); err != nil {
+			return err
 		}
 		return addBlobsOf(refs, r)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
-	err = ns.cat.WalkVersionTombstones(ctx, func(t catalog.Tombstone) error {
-		name, _ := ns.names.version(t.Bucket, t.Key, t.VersionID)
-		return addMeta(known, name)
-	})
+	err = ns.cat.WalkVersionTombstones(ctx, knowTombstone)
 	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
@@ -204,6 +223,8 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
+	cutoff := now().Add(-o.Grace)
+	var errs []error
 	for _, m := range o.Members {
 		err := listJoin(ctx, m, metaPrefix, known, metaKey, func(it backends.Info, held bool) error {
 			step()
@@ -215,6 +236,9 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 				rep.Foreign++ // too large to be a record
 				return nil
 			}
+			if errors.Is(err, backends.ErrNotFound) {
+				return nil // deleted since it was listed
+			}
 			if err != nil {
 				return fmt.Errorf("%w: read uncataloged meta record %s: %w", ErrUnsafeGC, it.Name, err)
 			}
@@ -223,7 +247,28 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 				rep.Foreign++ // not a record of this gateway: it references nothing
 				return nil
 			}
-			rep.Uncataloged++
+			old, err := ns.superseded(ctx, r)
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrUnsafeGC, err)
+			}
+			switch {
+			case !old:
+				rep.Uncataloged++
+			case o.Grace > 0 && !it.ModTime.Before(cutoff):
+				// Kept for now, with what it references.
+				rep.SupersededYoung++
+			case o.DryRun:
+				rep.Superseded++
+				return nil
+			default:
+				if err := m.Delete(ctx, it.Name); err != nil && !errors.Is(err, backends.ErrNotFound) {
+					rep.SupersededFailed++
+					errs = append(errs, fmt.Errorf("gc: delete superseded meta record %s on %s: %w", it.Name, m.Name(), err))
+					break // still there: its blobs stay
+				}
+				rep.Superseded++
+				return nil
+			}
 			return addBlobsOf(refs, r)
 		})
 		if err != nil {
@@ -235,8 +280,6 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	}
 
 	_ = begin("blobs", func() (int, error) { return rep.Referenced * len(o.Members), nil }) // cannot fail
-	cutoff := now().Add(-o.Grace)
-	var errs []error
 	for _, m := range o.Members {
 		gb := GCBackend{Name: m.Name()}
 		err := listJoin(ctx, m, blobPrefix, refs, blobKey, func(it backends.Info, held bool) error {

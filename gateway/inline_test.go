@@ -67,7 +67,7 @@ func TestInlineObjects(t *testing.T) {
 				if want := before + map[bool]int{true: 0, false: 1}[tt.inline]; m == 0 && blobs != want {
 					t.Errorf("%d blobs on member %d, want %d", blobs, m, want)
 				}
-				rc, err := e.members[m].Get(ctx, e.recName(t, e.ns, key), 0, -1)
+				rc, err := e.members[m].Get(ctx, e.recordName(t, "bucket", key, ""), 0, -1)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -213,7 +213,7 @@ func TestInlineWrongCopy(t *testing.T) {
 			e := newEnv(t)
 			ctx := context.Background()
 			e.put(t, "k", []byte("first"))
-			old, err := os.ReadFile(e.file(0, e.recName(t, e.ns, "k")))
+			old, err := os.ReadFile(e.file(0, e.recordName(t, "bucket", "k", "")))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -222,7 +222,7 @@ func TestInlineWrongCopy(t *testing.T) {
 			}
 			e.put(t, "k", []byte("second"))
 			e.ns.WaitDrops()
-			name := e.recName(t, e.ns, "k")
+			name := e.recordName(t, "bucket", "k", "")
 			for i := range e.members {
 				if err := os.WriteFile(e.file(i, name), old, 0o600); err != nil {
 					t.Fatal(err)

@@ -34,22 +34,11 @@ func (c *flakyCatalog) Put(ctx context.Context, e catalog.Entry) (*catalog.Entry
 }
 
 // metaRecords returns the meta record of key on each member.
-// recName returns the backend name of the record the catalog holds for
-// bucket/key.
-func (e *env) recName(t *testing.T, ns *gateway.Namespace, key string) string {
-	t.Helper()
-	name, err := ns.RecordName(context.Background(), "bucket", key, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
-
 func (e *env) metaRecords(t *testing.T, ns *gateway.Namespace, key string) [][]byte {
 	t.Helper()
 	var out [][]byte
 	for i := range e.members {
-		b, err := os.ReadFile(e.file(i, e.recName(t, ns, key)))
+		b, err := os.ReadFile(e.file(i, e.recordName(t, "bucket", key, "")))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +186,7 @@ func TestLapsedLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := e.metaRecords(t, ns, "k")[0]
-	oldName := e.recName(t, ns, "k")
+	oldName := e.recordName(t, "bucket", "k", "")
 	sl.late = func() {
 		ns.WaitDrops()
 		if err := e.set.Put(ctx, oldName, bytes.NewReader(old), int64(len(old))); err != nil {

@@ -233,7 +233,7 @@ func TestRefillSkipsQueuedDeletes(t *testing.T) {
 			e := newEnv(t)
 			ctx := context.Background()
 			blobs := e.put(t, "gone", []byte("deleted while the provider was away"))
-			meta := e.ns.MetaName("bucket", "gone")
+			meta := e.recordName(t, "bucket", "gone", "")
 			saved := map[string][]byte{}
 			for _, n := range append(blobs, meta) {
 				b, err := os.ReadFile(e.file(1, n))

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -140,8 +139,12 @@ type RebuildReport struct {
 // every bucket, every object with its sealed record byte for byte, its
 // size, ETag, modification time and generation, every deletion (tombstone)
 // and every share link, taking for each name the newest authenticated record
-// any backend holds. Records that do not authenticate or are bound to
-// another name are reported and left out. A backend that cannot be listed
+// any backend holds: a key's records go under names of their own
+// generation, and of those of one key or version (and a record of the
+// form written before, under its name alone) the newest wins, the others
+// counting as skipped. Records that do not authenticate or are bound to
+// another name (among them a record moved to the name of another
+// generation) are reported in Failed and left out. A backend that cannot be listed
 // is reported in Unreachable; the rebuild goes on with the others. Multipart
 // uploads in progress and the repair queue live only in the catalog and are
 // not recovered; the blobs of such uploads are left for gc.
@@ -249,7 +252,7 @@ type rebuilder struct {
 	records int
 	buckets map[string]*bucketState
 	// pending are, by backend, the names of object records met before
-	// any record of their bucket (their hashes, in bounded memory, see
+	// any record of their bucket (their set keys, in bounded memory, see
 	// sets.go): entered once every bucket is settled. With a bucket's
 	// record anywhere in the hash order, that is on average half of its
 	// objects.
@@ -362,8 +365,8 @@ func (rb *rebuilder) resume(ctx context.Context, r *RebuildResume) error {
 	// (Read again where the backend lacks it, it is passed over.)
 	entered := newMetaSet()
 	defer entered.Close()
-	add := func(bucket, key, versionID string) error {
-		name, _ := ns.names.version(bucket, key, versionID)
+	add := func(bucket, key, versionID string, rec []byte) error {
+		name := ns.catalogRecordName(bucket, key, versionID, rec)
 		if skip[name] {
 			return nil
 		}
@@ -378,16 +381,16 @@ func (rb *rebuilder) resume(ctx context.Context, r *RebuildResume) error {
 		}
 		return addMeta(entered, name)
 	}
-	if err := rb.o.Catalog.Walk(ctx, func(e catalog.Entry) error { return add(e.Bucket, e.Key, e.VersionID) }); err != nil {
+	if err := rb.o.Catalog.Walk(ctx, func(e catalog.Entry) error { return add(e.Bucket, e.Key, e.VersionID, e.Record) }); err != nil {
 		return err
 	}
-	if err := rb.o.Catalog.WalkVersions(ctx, func(v catalog.Version) error { return add(v.Bucket, v.Key, v.VersionID) }); err != nil {
+	if err := rb.o.Catalog.WalkVersions(ctx, func(v catalog.Version) error { return add(v.Bucket, v.Key, v.VersionID, v.Record) }); err != nil {
 		return err
 	}
-	if err := rb.o.Catalog.WalkTombstones(ctx, func(t catalog.Tombstone) error { return add(t.Bucket, t.Key, t.VersionID) }); err != nil {
+	if err := rb.o.Catalog.WalkTombstones(ctx, func(t catalog.Tombstone) error { return add(t.Bucket, t.Key, t.VersionID, t.Record) }); err != nil {
 		return err
 	}
-	if err := rb.o.Catalog.WalkVersionTombstones(ctx, func(t catalog.Tombstone) error { return add(t.Bucket, t.Key, t.VersionID) }); err != nil {
+	if err := rb.o.Catalog.WalkVersionTombstones(ctx, func(t catalog.Tombstone) error { return add(t.Bucket, t.Key, t.VersionID, t.Record) }); err != nil {
 		return err
 	}
 	for i := 0; i <= r.Backend && i < len(rb.o.Backends); i++ {
@@ -426,7 +429,7 @@ func (rb *rebuilder) enterPending(ctx context.Context, b backends.Backend, pendi
 			rb.reread++
 			rb.o.Reread(rb.reread, rb.rereadTotal)
 		}
-		name := metaPrefix + hex.EncodeToString(h)
+		name := metaNameOfKey(h)
 		sealed, err := readAll(ctx, b, name)
 		if err != nil && rb.resumed && errors.Is(err, backends.ErrNotFound) {
 			continue // gone since it was listed, as a first listing would skip it
@@ -574,19 +577,23 @@ func (rb *rebuilder) enter(ctx context.Context, r *record, sealed []byte) error 
 		// The tombstone of one version. The gateway that wrote it had
 		// checked the version's lock (or its GOVERNANCE bypass).
 		t := tombstoneOf(r, sealed)
-		_, err := cat.DeleteVersion(ctx, t, catalog.DeleteVersionOptions{BypassGovernance: true})
+		removed, err := cat.DeleteVersion(ctx, t, catalog.DeleteVersionOptions{BypassGovernance: true})
 		if errors.Is(err, catalog.ErrLocked) {
 			rb.fail(fmt.Sprintf("%s/%s?versionId=%s", r.Bucket, r.Key, r.VersionID), r, fmt.Errorf("a tombstone of a version that another backend holds locked: %w", err))
 			return nil
 		}
+		rb.uncount(err == nil && removed != nil, &rb.rep.Versions)
 		return rb.count(err, &rb.rep.Tombstones, r)
 	case r.Kind == kindTombstone:
-		_, err := cat.PutTombstone(ctx, tombstoneOf(r, sealed))
+		removed, err := cat.PutTombstone(ctx, tombstoneOf(r, sealed))
+		rb.uncount(err == nil && removed != nil, &rb.rep.Objects)
 		if errors.Is(err, catalog.ErrVersioned) {
 			// The key's tombstone is its null version's too.
 			t := tombstoneOf(r, sealed)
 			t.VersionID = NullVersion
-			_, err = cat.DeleteVersion(ctx, t, catalog.DeleteVersionOptions{BypassGovernance: true})
+			var v *catalog.Version
+			v, err = cat.DeleteVersion(ctx, t, catalog.DeleteVersionOptions{BypassGovernance: true})
+			rb.uncount(err == nil && v != nil, &rb.rep.Versions)
 		}
 		return rb.count(err, &rb.rep.Tombstones, r)
 	}
@@ -607,16 +614,31 @@ func (rb *rebuilder) enter(ctx context.Context, r *record, sealed []byte) error 
 		bs.created = true
 	}
 	if r.VersionID != "" || r.Kind == kindDeleteMarker {
-		_, err := cat.PutVersion(ctx, rb.ns.versionOf(r, sealed))
+		prev, err := cat.PutVersion(ctx, rb.ns.versionOf(r, sealed))
+		rb.uncount(err == nil && prev != nil, &rb.rep.Versions)
 		return rb.count(err, &rb.rep.Versions, r)
 	}
-	_, err := cat.Put(ctx, rb.ns.entryOf(r, sealed))
+	prev, err := cat.Put(ctx, rb.ns.entryOf(r, sealed))
+	rb.uncount(err == nil && prev != nil, &rb.rep.Objects)
 	if errors.Is(err, catalog.ErrVersioned) {
 		// An object written before versioning, now the null version of
 		// a key with versions.
-		_, err = cat.PutVersion(ctx, rb.ns.versionOf(r, sealed))
+		var v *catalog.Version
+		v, err = cat.PutVersion(ctx, rb.ns.versionOf(r, sealed))
+		rb.uncount(err == nil && v != nil, &rb.rep.Versions)
 	}
 	return rb.count(err, &rb.rep.Objects, r)
+}
+
+// uncount takes back, when replaced, an object or version counted in n
+// that a newer record of the same name (another backend's copy, a record
+// of a later generation beside it, or its deletion) replaced: it counts
+// as skipped, so that n counts what the catalog holds.
+func (rb *rebuilder) uncount(replaced bool, n *int) {
+	if replaced {
+		*n--
+		rb.rep.Skipped++
+	}
 }
 
 // count tallies the outcome of one catalog write.

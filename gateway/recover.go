@@ -111,7 +111,9 @@ type RenamedKey struct {
 // Recover restores every bucket and object as plaintext files under Dir,
 // from one backend and the keyring alone: no catalog and no config. It lists
 // the meta records on the backend, authenticates each (and its binding to
-// its name), and for objects streams their blobs through the object format
+// its name), takes of the records of one key or version the newest (a
+// superseded record a failed deletion left beside it is passed over), and
+// for objects streams their blobs through the object format
 // into Dir/<bucket>/<key>, written to a temporary file, synced, given the
 // object's modification time and renamed into place. Empty buckets become
 // empty directories and keys ending in "/" with no content directories.
@@ -161,16 +163,41 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 	}()
 	rep := rc.rep
 	var prog RecoverProgress
-	err = listAll(ctx, o.Backend, metaPrefix, func(it backends.Info) error {
-		if err := ctx.Err(); err != nil {
-			return err
+	// The records of one key or version (the names of one hash: the
+	// base name, then those of each generation, in byte order) come one
+	// after another: the newest that authenticates is restored once the
+	// last is read, the others being superseded.
+	var grp recordGroup
+	settle := func() error {
+		if grp.r == nil {
+			return nil
 		}
-		f, err := rc.recoverOne(ctx, it.Name)
+		f, err := rc.recoverRecord(ctx, grp.name, grp.r)
+		grp = recordGroup{}
 		if err != nil {
 			return err
 		}
 		if f != nil {
 			rc.fail("not recovered", *f)
+		}
+		return nil
+	}
+	err = listAll(ctx, o.Backend, metaPrefix, func(it backends.Info) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if m, ok := parseMetaName(it.Name); ok && m.hash != grp.hash {
+			if err := settle(); err != nil {
+				return err
+			}
+			grp.hash = m.hash
+		}
+		name, r, f := rc.openOne(ctx, it.Name)
+		if f != nil {
+			rc.fail("not recovered", *f)
+		}
+		if r != nil && (grp.r == nil || r.Generation > grp.r.Generation) {
+			grp.name, grp.r = name, r
 		}
 		prog.Records++
 		prog.Bytes = rep.Bytes
@@ -182,6 +209,9 @@ func Recover(ctx context.Context, o RecoverOptions) (*RecoverReport, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		err = settle()
+	}
 	if err != nil {
 		return rep, fmt.Errorf("recover: list %s: %w", o.Backend.Name(), err)
 	}
@@ -315,31 +345,48 @@ func readOnlyNamespace(keys Keys, store backends.Backend, log *slog.Logger) *Nam
 	return &Namespace{keys: keys, store: store, log: log, rand: rand.Reader, now: time.Now, names: names{key: *keys.NameKey()}}
 }
 
-// recoverOne restores the record name; it returns a failure or nil, and an
-// error if the versions could not be noted. The records of versions are
-// only noted in rc.vs, for recoverVersions.
-func (rc *recovery) recoverOne(ctx context.Context, name string) (*RecoverFailure, error) {
-	ns, root, rep := rc.ns, rc.root, rc.rep
+// recordGroup is the newest authenticated record, so far, of the names of
+// one meta hash in a listing.
+type recordGroup struct {
+	hash [32]byte
+	name string
+	r    *record
+}
+
+// openOne reads and authenticates the record name; it returns the record,
+// nil for a name that holds nothing to restore (not a meta record name,
+// the namespace epoch), or a failure.
+func (rc *recovery) openOne(ctx context.Context, name string) (string, *record, *RecoverFailure) {
+	ns := rc.ns
+	if _, ok := metaHashOf(name); !ok {
+		return name, nil, nil // not a meta record name: nothing of ours
+	}
+	if epoch, _ := ns.names.epoch(); name == epoch {
+		return name, nil, nil // the namespace epoch: nothing to restore
+	}
+	sealed, err := readAll(ctx, ns.store, name)
+	if err != nil {
+		return name, nil, &RecoverFailure{Name: name, Err: err}
+	}
+	r, err := ns.openStoredRecord(name, sealed)
+	if err != nil {
+		return name, nil, &RecoverFailure{Name: name, Err: err}
+	}
+	return name, r, nil
+}
+
+// recoverRecord restores r, the authenticated record name, the newest of
+// its key or version; it returns a failure or nil, and an error if the
+// versions could not be noted. The records of versions are only noted in
+// rc.vs, for recoverVersions.
+func (rc *recovery) recoverRecord(ctx context.Context, name string, r *record) (*RecoverFailure, error) {
+	root, rep := rc.root, rc.rep
 	fail := func(r *record, err error) *RecoverFailure {
 		f := &RecoverFailure{Name: name, Err: err}
 		if r != nil {
 			f.Bucket, f.Key = r.Bucket, r.Key
 		}
 		return f
-	}
-	if _, ok := metaHashOf(name); !ok {
-		return nil, nil // not a meta record name: nothing of ours
-	}
-	if epoch, _ := ns.names.epoch(); name == epoch {
-		return nil, nil // the namespace epoch: nothing to restore
-	}
-	sealed, err := readAll(ctx, ns.store, name)
-	if err != nil {
-		return fail(nil, err), nil
-	}
-	r, err := ns.openStoredRecord(name, sealed)
-	if err != nil {
-		return fail(nil, err), nil
 	}
 	if r.Kind == kindTombstone {
 		rep.Deleted++ // deleted: nothing to restore
@@ -349,7 +396,7 @@ func (rc *recovery) recoverOne(ctx context.Context, name string) (*RecoverFailur
 		return fail(r, fmt.Errorf("%w: bucket %q", ErrUnsafePath, r.Bucket)), nil
 	}
 	if isVersionRecord(r) {
-		if err := rc.vs.add(ns.names, name, r); err != nil {
+		if err := rc.vs.add(rc.ns.names, name, r); err != nil {
 			return nil, fmt.Errorf("note version: %w", err)
 		}
 		return nil, nil

@@ -96,7 +96,7 @@ func TestRecoverManyVersions(t *testing.T) {
 	for _, v := range all {
 		if !v.Latest && !v.DeleteMarker && len(corrupt) < 5 && strings.HasPrefix(v.Key, "k") {
 			corrupt[v.VersionID] = true
-			flipByte(t, e.file(0, e.versionName(t, "bucket", v.Key, v.VersionID)), 40)
+			flipByte(t, e.file(0, e.recordName(t, "bucket", v.Key, v.VersionID)), 40)
 		}
 	}
 

@@ -40,13 +40,9 @@ type VersionEntry struct {
 // written before versioning, the key's null version) as a candidate, or
 // nil.
 func (rc *recovery) ownCandidate(ctx context.Context, g *versionGroup) *versionCand {
-	own, _ := rc.ns.names.meta(g.bucket, g.key)
-	sealed, err := readAll(ctx, rc.ns.store, own)
-	if err != nil {
-		return nil
-	}
-	r, err := rc.ns.openStoredRecord(own, sealed)
-	if err != nil || r.Kind != kindObject || isVersionRecord(r) {
+	base, _ := rc.ns.names.meta(g.bucket, g.key)
+	own, r := rc.ns.newestStored(ctx, base)
+	if r == nil || r.Kind != kindObject || isVersionRecord(r) {
 		return nil
 	}
 	return &versionCand{name: own, versionID: NullVersion, seq: recordSeq(r), modTime: r.ModTime}

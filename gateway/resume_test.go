@@ -78,10 +78,10 @@ func resumeEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	flipByte(t, e.file(1, blobs[21][0]), seal.HeaderSize+3)
-	if err := os.Remove(e.file(1, e.recordName(t, "second", "s07"))); err != nil {
+	if err := os.Remove(e.file(1, e.recordName(t, "second", "s07", ""))); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(e.file(1, e.recordName(t, "bucket", "k/09"))); err != nil { // a deletion's tombstone
+	if err := os.Remove(e.file(1, e.recordName(t, "bucket", "k/09", ""))); err != nil { // a deletion's tombstone
 		t.Fatal(err)
 	}
 	return e
@@ -308,6 +308,7 @@ func TestRebuildCatalogResumesWhereItStopped(t *testing.T) {
 	for i := range 8 {
 		key := fmt.Sprintf("r%d", i)
 		var old []byte
+		var oldName string
 		for j := range 2 {
 			data := payload(100+j, uint64(600+i))
 			if _, err := e.ns.PutObject(ctx, late, key, bytes.NewReader(data), int64(len(data)), gateway.PutOptions{}); err != nil {
@@ -315,17 +316,24 @@ func TestRebuildCatalogResumesWhereItStopped(t *testing.T) {
 			}
 			if j == 0 {
 				var err error
-				if old, err = os.ReadFile(e.file(1, e.ns.MetaName(late, key))); err != nil {
+				oldName = e.recordName(t, late, key, "")
+				if old, err = os.ReadFile(e.file(1, oldName)); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
-		if err := os.WriteFile(e.file(1, e.ns.MetaName(late, key)), old, 0o600); err != nil {
+		if err := os.Remove(e.file(1, e.recordName(t, late, key, ""))); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(e.file(1, oldName)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(e.file(1, oldName), old, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A record on member 1 that does not open: reported once.
-	flipByte(t, e.file(1, e.ns.MetaName("second", "s03")), 40)
+	flipByte(t, e.file(1, e.recordName(t, "second", "s03", "")), 40)
 	rebuild := func(ctx context.Context, path string, r *gateway.RebuildResume, ck func(gateway.RebuildResume)) (*gateway.RebuildReport, []string, error) {
 		cat, err := catalog.OpenBolt(path)
 		if err != nil {

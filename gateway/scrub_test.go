@@ -30,12 +30,13 @@ func (e *env) backendsOf() []backends.Backend {
 }
 
 // recordName returns the backend name of the record the catalog holds
-// for bucket/key (its entry, else its tombstone): what a test tampers with.
-func (e *env) recordName(t *testing.T, bucket, key string) string {
+// for bucket/key/versionID (entry, version, else tombstone): the name of
+// its generation, what a test tampers with.
+func (e *env) recordName(t *testing.T, bucket, key, versionID string) string {
 	t.Helper()
-	name, err := e.ns.RecordName(context.Background(), bucket, key, "")
+	name, err := e.ns.RecordName(context.Background(), bucket, key, versionID)
 	if err != nil {
-		t.Fatalf("record name of %s/%s: %v", bucket, key, err)
+		t.Fatalf("record name of %s/%s?versionId=%s: %v", bucket, key, versionID, err)
 	}
 	return name
 }
@@ -193,7 +194,7 @@ func TestScrubAndRepair(t *testing.T) {
 			if len(blobs) != 1 {
 				t.Fatalf("blobs %v", blobs)
 			}
-			meta := e.recordName(t, "bucket", "obj")
+			meta := e.recordName(t, "bucket", "obj", "")
 			lite, deep := f.apply(t, e, blobs[0], meta)
 			if got := summary(e.scrub(t, false)); fmt.Sprint(got) != fmt.Sprint(lite) {
 				t.Errorf("lite scrub found %q, want %q", got, lite)
@@ -252,7 +253,7 @@ func TestScrubAndRepair(t *testing.T) {
 func (e *env) rollBack(t *testing.T, keys []string, old map[string][]byte) {
 	t.Helper()
 	for _, key := range keys {
-		if err := os.Remove(e.file(1, e.recordName(t, "bucket", key))); err != nil {
+		if err := os.Remove(e.file(1, e.recordName(t, "bucket", key, ""))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -267,7 +268,7 @@ func (e *env) rollBack(t *testing.T, keys []string, old map[string][]byte) {
 // under the name of the record the catalog holds.
 func (e *env) readRecord(t *testing.T, i int, key string) (string, []byte) {
 	t.Helper()
-	name := e.recordName(t, "bucket", key)
+	name := e.recordName(t, "bucket", key, "")
 	b, err := os.ReadFile(e.file(i, name))
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +282,7 @@ func TestScrubDetectsRollback(t *testing.T) {
 	e.put(t, "obj", []byte("version one"))
 	oldName, old := e.readRecord(t, 1, "obj")
 	e.put(t, "obj", []byte("version two, longer"))
-	meta := e.recordName(t, "bucket", "obj")
+	meta := e.recordName(t, "bucket", "obj", "")
 	if meta == oldName {
 		t.Fatalf("both writes named their record %s", meta)
 	}
@@ -403,7 +404,7 @@ func TestRepairSkipsPendingDeletes(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.put(t, "gone", []byte("deleted"))
-	meta := e.recordName(t, "bucket", "gone")
+	meta := e.recordName(t, "bucket", "gone", "")
 	if _, err := e.cat.Delete(ctx, "bucket", "gone", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +521,7 @@ func TestRunScrubberRepairsInTheBackground(t *testing.T) {
 	e := newEnv(t)
 	data := payload(1000, 1)
 	e.put(t, "obj", data)
-	meta := e.recordName(t, "bucket", "obj")
+	meta := e.recordName(t, "bucket", "obj", "")
 	if err := os.Remove(e.file(1, meta)); err != nil {
 		t.Fatal(err)
 	}
@@ -559,7 +560,7 @@ func (b ignoresWrites) Put(ctx context.Context, name string, r io.Reader, size i
 func TestRepairReportsWhatDoesNotStick(t *testing.T) {
 	e := newEnv(t)
 	e.put(t, "obj", []byte("data"))
-	meta := e.recordName(t, "bucket", "obj")
+	meta := e.recordName(t, "bucket", "obj", "")
 	os.Remove(e.file(1, meta))
 	members := []backends.Backend{e.members[0], ignoresWrites{e.members[1]}}
 	rep, err := e.ns.Repair(context.Background(), gateway.RepairOptions{Members: members})
@@ -882,7 +883,7 @@ func TestScrubRefusesRecordsMovedToAnotherGeneration(t *testing.T) {
 			e.put(t, "obj", []byte("version one"))
 			_, old := e.readRecord(t, 1, "obj")
 			e.put(t, "obj", []byte("version two, longer"))
-			cur := e.recordName(t, "bucket", "obj")
+			cur := e.recordName(t, "bucket", "obj", "")
 			if len(cur) != len("m/")+64+16 {
 				t.Fatalf("record name %s has no generation", cur)
 			}
@@ -942,13 +943,13 @@ func TestRepairAdoptsRecordAheadOfTheCatalog(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.put(t, "obj", []byte("version one"))
-	oldName := e.recordName(t, "bucket", "obj")
+	oldName := e.recordName(t, "bucket", "obj", "")
 	oldEntry, err := e.cat.Get(ctx, "bucket", "obj")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.put(t, "obj", []byte("version two, longer"))
-	newName := e.recordName(t, "bucket", "obj")
+	newName := e.recordName(t, "bucket", "obj", "")
 	if _, err := e.cat.Delete(ctx, "bucket", "obj", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -968,7 +969,7 @@ func TestRepairAdoptsRecordAheadOfTheCatalog(t *testing.T) {
 	if fixed.Adopted != 1 || fixed.MetaRewritten != 0 || len(fixed.Unrepaired) != 0 {
 		t.Fatalf("repair: %+v; want the newer record adopted", fixed)
 	}
-	if got := e.recordName(t, "bucket", "obj"); got != newName {
+	if got := e.recordName(t, "bucket", "obj", ""); got != newName {
 		t.Errorf("the catalog names %s, want %s", got, newName)
 	}
 	if got := e.get(t, "obj", 0, -1); string(got) != "version two, longer" {

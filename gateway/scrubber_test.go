@@ -29,7 +29,7 @@ func TestRunScrubberWaitsForTheLease(t *testing.T) {
 
 	e := newEnv(t)
 	e.put(t, "obj", payload(1000, 1))
-	meta := e.recordName(t, "bucket", "obj")
+	meta := e.recordName(t, "bucket", "obj", "")
 	if err := os.Remove(e.file(1, meta)); err != nil {
 		t.Fatal(err)
 	}

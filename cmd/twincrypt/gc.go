@@ -67,6 +67,7 @@ func runGC(ctx context.Context, c *cli, args []string) error {
 		verb = "would delete"
 	}
 	fmt.Fprintf(c.stdout, "referenced blobs: %d (meta records the catalog lacks: %d; foreign files skipped: %d)\n", rep.Referenced, rep.Uncataloged, rep.Foreign)
+	fmt.Fprintf(c.stdout, "superseded meta records (older than the catalog's): %d %s, %d within the grace period, %d failed\n", rep.Superseded, verb, rep.SupersededYoung, rep.SupersededFailed)
 	total := 0
 	for _, b := range rep.Backends {
 		total += b.Deleted
