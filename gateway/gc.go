@@ -247,7 +247,7 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 				rep.Foreign++ // not a record of this gateway: it references nothing
 				return nil
 			}
-			old, err := ns.superseded(ctx, r)
+			old, err := ns.superseded(ctx, it.Name, r)
 			if err != nil {
 				return fmt.Errorf("%w: %w", ErrUnsafeGC, err)
 			}

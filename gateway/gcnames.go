@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 
 	"github.com/twincrypt/twincrypt/backends"
@@ -23,48 +22,20 @@ func metaNameOfKey(k []byte) string {
 	return name
 }
 
-// catalogGen returns the newest generation the catalog holds of the name
-// of bucket/key/versionID: its entry or version, or its tombstone (an
-// empty versionID and NullVersion are the key's own name: its unversioned
-// entry, its null version and its tombstone). found is false when the
-// catalog holds none of them.
-func (ns *Namespace) catalogGen(ctx context.Context, bucket, key, versionID string) (gen uint64, found bool, err error) {
-	if versionID == "" {
-		versionID = NullVersion
-	}
-	missing := func(err error) bool {
-		return errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket)
-	}
-	v, err := ns.cat.GetVersion(ctx, bucket, key, versionID)
-	switch {
-	case err == nil:
-		gen, found = v.Generation, true
-	case !missing(err):
-		return 0, false, err
-	}
-	t, err := ns.cat.GetVersionTombstone(ctx, bucket, key, versionID)
-	switch {
-	case err == nil:
-		gen, found = max(gen, t.Generation), true
-	case !missing(err):
-		return 0, false, err
-	}
-	return gen, found, nil
-}
-
 // superseded reports whether r, the record of a key read from a backend
-// under a name the catalog does not hold, is older than the record or
-// tombstone the catalog holds of the same key or version: a drop that
-// failed (dropRecord), garbage that no read is ever served from.
-func (ns *Namespace) superseded(ctx context.Context, r *record) (bool, error) {
+// under name, which the catalog does not hold, is older than the record or
+// tombstone the catalog holds of the same key or version (as scrub judges
+// it, classifyListed): a drop that failed (dropRecord), garbage that no
+// read is ever served from.
+func (ns *Namespace) superseded(ctx context.Context, name string, r *record) (bool, error) {
 	if r.Key == "" {
 		return false, nil // a bucket-level record: one name, rewritten in place
 	}
-	gen, found, err := ns.catalogGen(ctx, r.Bucket, r.Key, r.VersionID)
+	kind, _, wrong, err := ns.classifyListed(ctx, name, r)
 	if err != nil {
 		return false, fmt.Errorf("catalog record of %s/%s: %w", r.Bucket, r.Key, err)
 	}
-	return found && gen > r.Generation, nil
+	return wrong && kind == ProblemSuperseded, nil
 }
 
 // catalogRecordName returns the backend name of rec, the record the

@@ -1104,9 +1104,15 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 		if phase == PhaseVersionTombstones {
 			vid = t.VersionID
 		}
-		// A record that does not open has no name of its own: its
-		// copies are compared with it under the key's name (and fail).
-		name, _, known, _ := s.ns.expectedNames(t.Bucket, t.Key, vid, t.Generation, t.Record)
+		// A tombstone that does not open (sealed under a retired key:
+		// rewrap does not reseal tombstones) has no name the catalog can
+		// tell: its copies are compared with it, byte for byte, under
+		// each name it can have, that of its generation first.
+		name, _, known, oerr := s.ns.expectedNames(t.Bucket, t.Key, vid, t.Generation, t.Record)
+		names := []string{name}
+		if oerr != nil && len(known) == 2 {
+			names = []string{known[1], known[0]}
+		}
 		if s.isFull() {
 			return errFull
 		}
@@ -1122,7 +1128,17 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 				r.found = append(r.found, Problem{Backend: m.Name(), Kind: ProblemUnavailable, Name: name, Bucket: t.Bucket, Key: t.Key, VersionID: vid, Err: errSkipped, tomb: true})
 				continue
 			}
-			p, _, ok := s.ns.checkMeta(ctx, m, name, catalog.Entry{Bucket: t.Bucket, Key: t.Key, Generation: t.Generation, Record: t.Record})
+			var p Problem
+			var ok bool
+			for i, n := range names {
+				q, _, qok := s.ns.checkMeta(ctx, m, n, catalog.Entry{Bucket: t.Bucket, Key: t.Key, Generation: t.Generation, Record: t.Record})
+				if i == 0 || qok || p.Kind == ProblemMissing && q.Kind != ProblemMissing {
+					p, ok = q, qok
+				}
+				if ok {
+					break
+				}
+			}
 			s.reach.note(m.Name(), p.unavailable())
 			if !ok {
 				p.tomb, p.VersionID = true, vid

@@ -573,6 +573,15 @@ func TestRepairReportsWhatDoesNotStick(t *testing.T) {
 }
 
 func TestRepairRestoresCorruptCatalogEntry(t *testing.T) {
+	// The damaged entry's generation is not authenticated either: one
+	// raised far above the providers' record must not make their copies
+	// look superseded (repair and gc would delete the only good ones).
+	for _, raise := range []bool{false, true} {
+		t.Run(fmt.Sprintf("generation raised=%v", raise), func(t *testing.T) { testRepairRestoresCorruptCatalogEntry(t, raise) })
+	}
+}
+
+func testRepairRestoresCorruptCatalogEntry(t *testing.T, raise bool) {
 	e := newEnv(t)
 	ctx := context.Background()
 	data := []byte("catalog copy damaged")
@@ -581,11 +590,15 @@ func TestRepairRestoresCorruptCatalogEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	name := e.recordName(t, "bucket", "obj", "")
 	if _, err := e.cat.Delete(ctx, "bucket", "obj", 0); err != nil {
 		t.Fatal(err)
 	}
 	ent.Record = bytes.Clone(ent.Record)
 	ent.Record[len(ent.Record)-1] ^= 1
+	if raise {
+		ent.Generation = 1 << 62
+	}
 	if _, err := e.cat.Put(ctx, ent); err != nil {
 		t.Fatal(err)
 	}
@@ -598,8 +611,16 @@ func TestRepairRestoresCorruptCatalogEntry(t *testing.T) {
 	if _, err := e.ns.Object(ctx, "bucket", "obj"); !errors.Is(err, gateway.ErrIntegrity) {
 		t.Fatalf("open with a corrupt catalog record: %v", err)
 	}
+	if _, err := e.ns.GC(ctx, gateway.GCOptions{Members: e.backendsOf()}); !errors.Is(err, gateway.ErrUnsafeGC) {
+		t.Fatalf("gc with a catalog record that does not open: %v, want ErrUnsafeGC", err)
+	}
+	for i := range e.members {
+		if _, err := os.Stat(e.file(i, name)); err != nil {
+			t.Fatalf("member %d lost the record: %v", i, err)
+		}
+	}
 	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
-	if err != nil || fixed.CatalogFixed != 1 || len(fixed.Unrepaired) != 0 {
+	if err != nil || fixed.CatalogFixed != 1 || fixed.Superseded != 0 || len(fixed.Unrepaired) != 0 {
 		t.Fatalf("repair: %+v %v", fixed, err)
 	}
 	if got := e.get(t, "obj", 0, -1); !bytes.Equal(got, data) {

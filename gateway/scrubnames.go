@@ -36,8 +36,13 @@ func (ns *Namespace) expectedNames(bucket, key, versionID string, gen uint64, re
 // stored names of those the catalog holds.
 type catalogHeld struct {
 	found bool
-	gen   uint64
-	names []string
+	// gen is the newest generation among the catalog's records of the
+	// key that authenticate; unverified is set when one does not (a
+	// damaged entry, or a tombstone sealed under a retired key), whose
+	// generation is not taken on trust.
+	gen        uint64
+	unverified bool
+	names      []string
 }
 
 // named reports whether the catalog names name.
@@ -59,24 +64,27 @@ func (ns *Namespace) heldFor(ctx context.Context, r *record) (catalogHeld, error
 	if vid == "" {
 		vid = NullVersion
 	}
-	add := func(gen uint64, lookupVID string, rec []byte) {
+	add := func(lookupVID string, rec []byte) {
 		h.found = true
-		h.gen = max(h.gen, gen)
-		if name, _, err := ns.recordNameOf(r.Bucket, r.Key, lookupVID, rec); err == nil {
-			h.names = append(h.names, name)
+		name, cr, err := ns.recordNameOf(r.Bucket, r.Key, lookupVID, rec)
+		if err != nil {
+			h.unverified = true
+			return
 		}
+		h.gen = max(h.gen, cr.Generation)
+		h.names = append(h.names, name)
 	}
 	v, err := ns.cat.GetVersion(ctx, r.Bucket, r.Key, vid)
 	switch {
 	case err == nil:
-		add(v.Generation, vid, v.Record)
+		add(vid, v.Record)
 	case !errors.Is(err, catalog.ErrNotFound) && !errors.Is(err, catalog.ErrNoSuchBucket):
 		return h, err
 	}
 	t, err := ns.cat.GetVersionTombstone(ctx, r.Bucket, r.Key, vid)
 	switch {
 	case err == nil:
-		add(t.Generation, vid, t.Record)
+		add(vid, t.Record)
 	case !errors.Is(err, catalog.ErrNotFound) && !errors.Is(err, catalog.ErrNoSuchBucket):
 		return h, err
 	}
@@ -101,12 +109,14 @@ func (ns *Namespace) classifyListed(ctx context.Context, name string, r *record)
 		return ProblemUncataloged, fmt.Errorf("%s record of generation %d", r.Kind, r.Generation), true, nil
 	case h.named(name):
 		return "", nil, false, nil
+	case r.Generation > h.gen && h.unverified:
+		// A catalog record of the key does not open: scrub reports
+		// that, and repair takes a copy for it. Against a generation
+		// the catalog cannot vouch for, r is neither judged older (and
+		// deleted) nor newer (and adopted).
+		return "", nil, false, nil
 	case r.Generation > h.gen:
 		return ProblemAhead, fmt.Errorf("%s record of generation %d, catalog has %d", r.Kind, r.Generation, h.gen), true, nil
-	case r.Generation == h.gen && len(h.names) == 0:
-		// The catalog's record does not open: scrub reports that, and
-		// repair takes a copy of this generation for it.
-		return "", nil, false, nil
 	}
 	return ProblemSuperseded, fmt.Errorf("%s record of generation %d, catalog has %d", r.Kind, r.Generation, h.gen), true, nil
 }
