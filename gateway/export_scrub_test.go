@@ -9,8 +9,9 @@ import (
 
 // LegacyRecord returns the record the catalog holds for bucket/key sealed
 // as a record written before records of keys were named by generation
-// (version 1), with the name such a record has: the key's name alone.
-func (ns *Namespace) LegacyRecord(ctx context.Context, bucket, key string) (string, []byte, error) {
+// (version 1), with the name such a record has: the key's name alone. gen,
+// when not 0, replaces its generation.
+func (ns *Namespace) LegacyRecord(ctx context.Context, bucket, key string, gen uint64) (string, []byte, error) {
 	e, err := ns.cat.Get(ctx, bucket, key)
 	if err != nil {
 		return "", nil, err
@@ -21,6 +22,9 @@ func (ns *Namespace) LegacyRecord(ctx context.Context, bucket, key string) (stri
 		return "", nil, err
 	}
 	r.Version = recordVersion
+	if gen != 0 {
+		r.Generation = gen
+	}
 	plain, err := json.Marshal(r)
 	if err != nil {
 		return "", nil, err

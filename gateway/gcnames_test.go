@@ -213,7 +213,7 @@ func TestRebuildCatalogNewestGeneration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, legacy, err := e.ns.SealLegacyRecord(ctx, "bucket", "k", first.Generation-1)
+	base, legacy, err := e.ns.LegacyRecord(ctx, "bucket", "k", first.Generation-1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -804,7 +804,7 @@ func TestScrubRepairSupersededRecords(t *testing.T) {
 		}},
 		{"legacy record of the same generation", func(t *testing.T, e *env) (string, []byte) {
 			put(t, e, "bucket", "obj", "named by generation")
-			name, old, err := e.ns.LegacyRecord(ctx, "bucket", "obj")
+			name, old, err := e.ns.LegacyRecord(ctx, "bucket", "obj", 0)
 			if err != nil {
 				t.Fatal(err)
 			}
