@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"slices"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -568,5 +569,46 @@ func TestAbortStaleUploads(t *testing.T) {
 	}
 	if blobs := e.names(t, 0, "b/"); len(blobs) != 0 {
 		t.Errorf("blobs of the aborted upload remain: %v", blobs)
+	}
+}
+
+// TestRecordsLeftPerKey: a key's records on a provider, after each write
+// has answered and its superseded records are deleted: one per key
+// (the catalog's record or tombstone), whatever came before it, so that
+// nothing a write replaced is left behind, and nothing else is deleted.
+func TestRecordsLeftPerKey(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"put", func() error { e.put(t, "k", []byte("one")); return nil }},
+		{"overwrite", func() error { e.put(t, "k", []byte("two")); return nil }},
+		{"delete", func() error { return e.ns.DeleteObject(ctx, "bucket", "k") }},
+		{"put again", func() error { e.put(t, "k", []byte("three")); return nil }},
+		{"rename", func() error { _, err := e.ns.Rename(ctx, "bucket", "k", "bucket", "moved"); return err }},
+		{"rename back onto a deleted name", func() error { _, err := e.ns.Rename(ctx, "bucket", "moved", "bucket", "k"); return err }},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		e.ns.WaitDrops()
+		want := []string{e.ns.MetaName("bucket", "")} // the bucket's record
+		for _, key := range []string{"k", "moved"} {
+			if name, err := e.ns.RecordName(ctx, "bucket", key, ""); err == nil {
+				want = append(want, name)
+			}
+		}
+		slices.Sort(want)
+		for i := range e.members {
+			if got := e.names(t, i, "m/"); !slices.Equal(got, want) {
+				t.Errorf("after %s: member %d holds %q, want %q", st.name, i, got, want)
+			}
+		}
+	}
+	if got := read(t, e.ns, "k"); string(got) != "three" {
+		t.Errorf("k reads %q, want three", got)
 	}
 }

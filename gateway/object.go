@@ -345,12 +345,13 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 	}
 	prev, err := ns.cat.Get(ctx, rec.Bucket, rec.Key)
 	var prevGen uint64
+	var tombName string // the record of the tombstone the write replaces
 	switch {
 	case err == nil:
 		prevGen = prev.Generation
 	case errors.Is(err, catalog.ErrNotFound):
 		// Generations go up across delete and re-create.
-		if prevGen, err = ns.tombstoneGen(ctx, rec.Bucket, rec.Key); err != nil {
+		if prevGen, tombName, err = ns.keyTombstone(ctx, rec.Bucket, rec.Key); err != nil {
 			return ObjectInfo{}, err
 		}
 		err = catalog.ErrNotFound
@@ -402,8 +403,8 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 		} else {
 			ns.log.Warn("open replaced meta record; its record and blobs are left to gc", "err", err)
 		}
-	} else if !exists && prevGen != 0 {
-		ns.dropTombstone(ctx, rec.Bucket, rec.Key, prevGen, name)
+	} else {
+		ns.dropRecord(ctx, tombName, name)
 	}
 	return rec.info(), nil
 }

@@ -547,14 +547,6 @@ func (ns *Namespace) deleteUncommitted(ctx context.Context, name string) {
 	}
 }
 
-// dropTombstone deletes from the store the record of the catalog's
-// tombstone of bucket/key at generation gen, which the record cur of a key
-// written again replaces, under either name it can have.
-func (ns *Namespace) dropTombstone(ctx context.Context, bucket, key string, gen uint64, cur string) {
-	base, _ := ns.names.meta(bucket, key)
-	ns.dropRecord(ctx, genName(base, gen), cur)
-	ns.dropRecord(ctx, base, cur)
-}
 
 // RecordName returns the backend name of the record the catalog holds for
 // bucket/key: with versionID "" the key's entry (in a bucket with

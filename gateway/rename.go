@@ -84,12 +84,13 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 	}
 	prevGen := src.Generation
 	prevDst, err := ns.cat.Get(ctx, dstBucket, dstKey)
-	var dstTomb uint64 // the generation of the destination's tombstone
+	var dstTomb uint64     // the generation of the destination's tombstone
+	var dstTombName string // and its record
 	switch {
 	case err == nil:
 		prevGen = max(prevGen, prevDst.Generation)
 	case errors.Is(err, catalog.ErrNotFound):
-		if dstTomb, err = ns.tombstoneGen(ctx, dstBucket, dstKey); err != nil {
+		if dstTomb, dstTombName, err = ns.keyTombstone(ctx, dstBucket, dstKey); err != nil {
 			return ObjectInfo{}, err
 		}
 		prevGen = max(prevGen, dstTomb)
@@ -140,8 +141,8 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 		} else {
 			ns.log.Warn("open replaced meta record; its record and blobs are left to gc", "err", err)
 		}
-	} else if dstTomb != 0 {
-		ns.dropTombstone(ctx, dstBucket, dstKey, dstTomb, dstMeta)
+	} else {
+		ns.dropRecord(ctx, dstTombName, dstMeta)
 	}
 	return rec.info(), nil
 }

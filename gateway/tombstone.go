@@ -18,14 +18,27 @@ const kindTombstone = "tombstone"
 // tombstoneGen returns the generation of the catalog's tombstone of
 // bucket/key, 0 if there is none.
 func (ns *Namespace) tombstoneGen(ctx context.Context, bucket, key string) (uint64, error) {
+	gen, _, err := ns.keyTombstone(ctx, bucket, key)
+	return gen, err
+}
+
+// keyTombstone returns the generation of the catalog's tombstone of
+// bucket/key (0 if there is none) and the backend name of its record: ""
+// when there is none, or when it does not open (sealed under a retired
+// key), so that a writer that replaces it knows which record to delete.
+func (ns *Namespace) keyTombstone(ctx context.Context, bucket, key string) (uint64, string, error) {
 	t, err := ns.cat.GetTombstone(ctx, bucket, key)
 	switch {
 	case err == nil:
-		return t.Generation, nil
+		name, _, oerr := ns.recordNameOf(bucket, key, "", t.Record)
+		if oerr != nil {
+			name = ""
+		}
+		return t.Generation, name, nil
 	case errors.Is(err, catalog.ErrNotFound):
-		return 0, nil
+		return 0, "", nil
 	}
-	return 0, err
+	return 0, "", err
 }
 
 // writeTombstone seals a tombstone of bucket/key at a generation above
