@@ -278,7 +278,7 @@ func (ns *Namespace) reseal(ctx context.Context, base string, id seal.ObjectID, 
 		r.Generation = gen
 		return fmt.Errorf("write meta record: %w", err)
 	}
-	if _, err := ns.cat.Put(ctx, ns.entryOf(r, sealed)); err != nil {
+	if _, err := ns.cat.Put(context.WithoutCancel(ctx), ns.entryOf(r, sealed)); err != nil {
 		ns.dropUncommitted(ctx, name, err)
 		r.Generation = gen
 		return err

@@ -53,6 +53,6 @@ func (ns *Namespace) FlipInlineByte(ctx context.Context, bucket, key string, i i
 	return err
 }
 
-// WaitDrops waits for the deletes of superseded meta records that run
-// after their writes answered.
-func (ns *Namespace) WaitDrops() { ns.drops.wg.Wait() }
+// WaitDrops runs the deletes of superseded meta records that wait after
+// their writes answered, and waits for them.
+func (ns *Namespace) WaitDrops() { ns.drops.flush() }

@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -105,15 +107,17 @@ type Namespace struct {
 	// drops tracks the deletes of superseded meta records that run after
 	// their writes answered (dropRecord).
 	drops drops
-	keys  Keys
-	store backends.Backend
-	cat   catalog.Catalog
-	log   *slog.Logger
-	rand  io.Reader
-	now   func() time.Time
-	names names
-	users []User
-	locks keylock.Locker
+	// lastGen is the last generation nextGeneration issued.
+	lastGen atomic.Uint64
+	keys    Keys
+	store   backends.Backend
+	cat     catalog.Catalog
+	log     *slog.Logger
+	rand    io.Reader
+	now     func() time.Time
+	names   names
+	users   []User
+	locks   keylock.Locker
 	// catKeys holds the keys of the catalog form, derived once.
 	catKeys catKeyCache
 	// inline holds the sealed records of recently written and read inline
@@ -172,16 +176,30 @@ func (ns *Namespace) lockNames(ctx context.Context, names ...keylock.Name) (func
 	}, nil
 }
 
-// nextGeneration returns a generation greater than prev and, normally, the
-// current time in nanoseconds, so that generations from several gateway
-// instances order writes by time.
+// nextGeneration returns a generation greater than prev and than every
+// generation this Namespace issued before: normally the current time in
+// nanoseconds, so that generations from several gateway instances order
+// writes by time, plus up to genJitter nanoseconds drawn at random. A
+// generation names a record on the providers (docs/FORMAT.md, "Records of
+// a key, by generation"), so two writes must not get the same one: within
+// a process the issued generations only go up; two instances that start
+// from the same prev with clocks behind it (both would take prev+1) part
+// by the random draw.
 func (ns *Namespace) nextGeneration(prev uint64) uint64 {
-	g := uint64(ns.now().UnixNano())
-	if g <= prev {
-		g = prev + 1
+	var b [4]byte
+	_, _ = io.ReadFull(ns.rand, b[:]) // no draw: no jitter
+	jitter := uint64(binary.BigEndian.Uint32(b[:])) % genJitter
+	for {
+		last := ns.lastGen.Load()
+		g := max(uint64(ns.now().UnixNano()), prev+1, last+1) + jitter
+		if ns.lastGen.CompareAndSwap(last, g) {
+			return g
+		}
 	}
-	return g
 }
+
+// genJitter bounds the random part of a generation: 1 ms.
+const genJitter = 1 << 20
 
 var bucketNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 var ipLikeRE = regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`)

@@ -375,7 +375,7 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 	if err := ns.putBytes(ctx, name, sealed); err != nil {
 		return ObjectInfo{}, fmt.Errorf("write meta record: %w", err)
 	}
-	replaced, err := ns.cat.Put(ctx, catalog.Entry{
+	replaced, err := ns.cat.Put(context.WithoutCancel(ctx), catalog.Entry{
 		Bucket: rec.Bucket, Key: rec.Key, Size: rec.Size, ETag: rec.ETag,
 		ModTime: rec.ModTime, Generation: rec.Generation, Record: ns.catRecord(rec, sealed),
 	})
@@ -391,7 +391,7 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 		switch {
 		case errors.Is(err, catalog.ErrStale):
 			return ObjectInfo{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, rec.Bucket, rec.Key)
-		case errors.Is(err, catalog.ErrUnavailable):
+		case outcomeUnknown(err):
 			return ObjectInfo{}, fmt.Errorf("%w: %w", errOutcomeUnknown, err)
 		}
 		return ObjectInfo{}, mapCatalogErr(err, rec.Bucket, rec.Key)
@@ -822,7 +822,7 @@ func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string, ifGen
 	if err != nil {
 		return err
 	}
-	removed, err := ns.cat.PutTombstone(ctx, tomb)
+	removed, err := ns.cat.PutTombstone(context.WithoutCancel(ctx), tomb)
 	if err != nil {
 		// The tombstone went under a name of its own: the object's
 		// record is untouched. It stays only if the deletion landed

@@ -449,11 +449,14 @@ func (c *cannotVerify) Read(p []byte) (int, error) {
 // longer names since a write put cur in its place: records of a key live
 // under names of their own generation, and what a write supersedes goes
 // only once the catalog has taken its successor. The delete runs after the
-// write has answered (at most maxDrops at once; past that it runs before),
-// so that an overwrite or a DELETE costs its client no second round trip;
-// Close waits for those still running. A copy left behind (a provider that
-// did not answer, a gateway stopped meanwhile) is older than the catalog's
-// record: scrub reports it as superseded and repair or gc deletes it.
+// write has answered, so that an overwrite or a DELETE costs its client no
+// second round trip, and dropDelay later, so that a reader that found the
+// old record in the catalog just before can still load it (an inline
+// object's bytes are in its record). At most maxDrops wait at once; past
+// that the delete runs before the answer. Close runs the waiting ones at
+// once and waits for them. A copy left behind (a provider that did not
+// answer, a gateway killed meanwhile) is older than the catalog's record:
+// scrub reports it as superseded and repair or gc deletes it.
 func (ns *Namespace) dropRecord(ctx context.Context, old, cur string) {
 	if old == cur || old == "" {
 		return
@@ -466,8 +469,15 @@ func (ns *Namespace) dropRecord(ctx context.Context, old, cur string) {
 	}
 	select {
 	case ns.drops.slots <- struct{}{}:
+		now := ns.drops.flushed()
 		ns.drops.wg.Go(func() {
 			defer func() { <-ns.drops.slots }()
+			t := time.NewTimer(dropDelay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-now:
+			}
 			drop()
 		})
 	default:
@@ -475,20 +485,48 @@ func (ns *Namespace) dropRecord(ctx context.Context, old, cur string) {
 	}
 }
 
-// maxDrops bounds the superseded records being deleted after their writes
-// answered.
-const maxDrops = 64
+// dropDelay is how long a superseded record stays after the write that
+// replaced it answered; maxDrops bounds the deletes waiting.
+const (
+	dropDelay = 2 * time.Second
+	maxDrops  = 1024
+)
 
-// drops tracks the deletes of superseded records still running.
+// drops tracks the deletes of superseded records that wait (dropRecord).
 type drops struct {
 	slots chan struct{}
 	wg    sync.WaitGroup
+	mu    sync.Mutex
+	now   chan struct{} // closed by flush: the waiting deletes run
 }
 
-// Close waits for the deletes of superseded meta records still running
-// (dropRecord). The Namespace must not be used afterwards.
+// flushed returns the channel whose closing tells the deletes waiting now
+// to run.
+func (d *drops) flushed() chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.now == nil {
+		d.now = make(chan struct{})
+	}
+	return d.now
+}
+
+// flush runs the waiting deletes at once and waits for them.
+func (d *drops) flush() {
+	d.mu.Lock()
+	if d.now != nil {
+		close(d.now)
+		d.now = nil
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+}
+
+// Close runs the deletes of superseded meta records that wait
+// (dropRecord) and waits for them. The Namespace must not be used
+// afterwards.
 func (ns *Namespace) Close() error {
-	ns.drops.wg.Wait()
+	ns.drops.flush()
 	return nil
 }
 
@@ -510,7 +548,7 @@ func (ns *Namespace) dropUncommitted(ctx context.Context, name string, err error
 // write's outcome unknown.
 func (ns *Namespace) settleUncommitted(ctx context.Context, name string, err error, landed func(context.Context) (bool, error)) bool {
 	ctx = context.WithoutCancel(ctx)
-	if errors.Is(err, catalog.ErrUnavailable) {
+	if outcomeUnknown(err) {
 		return true
 	}
 	if landed != nil {
@@ -520,6 +558,14 @@ func (ns *Namespace) settleUncommitted(ctx context.Context, name string, err err
 	}
 	ns.deleteUncommitted(ctx, name)
 	return false
+}
+
+// outcomeUnknown reports whether a catalog write that failed with err may
+// have landed, or may still land: the catalog did not answer, or the
+// caller stopped waiting for it (the writers run their commits without
+// their request's cancellation, so that this is rare).
+func outcomeUnknown(err error) bool {
+	return errors.Is(err, catalog.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // settleTombstone settles the tombstone name that a deletion put on the
@@ -546,7 +592,6 @@ func (ns *Namespace) deleteUncommitted(ctx context.Context, name string) {
 		ns.log.Warn("delete the meta record of a write the catalog did not take; scrub reports it", "name", name, "err", err)
 	}
 }
-
 
 // RecordName returns the backend name of the record the catalog holds for
 // bucket/key: with versionID "" the key's entry (in a bucket with

@@ -111,7 +111,7 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 	if err := ns.putBytes(ctx, dstMeta, sealed); err != nil {
 		return ObjectInfo{}, fmt.Errorf("rename %s/%s: write meta record: %w", srcBucket, srcKey, err)
 	}
-	replaced, err := ns.cat.Move(ctx, srcBucket, srcKey, src.Generation, catalog.Entry{
+	replaced, err := ns.cat.Move(context.WithoutCancel(ctx), srcBucket, srcKey, src.Generation, catalog.Entry{
 		Bucket: dstBucket, Key: dstKey, Size: rec.Size, ETag: rec.ETag,
 		ModTime: rec.ModTime, Generation: rec.Generation, Record: ns.catRecord(rec, sealed),
 	})
@@ -126,7 +126,7 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 	srcBase, _ := ns.names.meta(srcBucket, srcKey)
 	if tomb, name, err := ns.writeTombstone(ctx, srcBucket, srcKey, src.Generation); err != nil {
 		ns.log.Warn("rename: the old meta record stays on the backends until repair", "src", srcBucket+"/"+srcKey, "err", err)
-	} else if _, err := ns.cat.PutTombstone(ctx, tomb); err != nil {
+	} else if _, err := ns.cat.PutTombstone(context.WithoutCancel(ctx), tomb); err != nil {
 		ns.dropUncommitted(ctx, name, err)
 		if !errors.Is(err, catalog.ErrStale) {
 			ns.log.Warn("rename: record the tombstone of the old name", "src", srcBucket+"/"+srcKey, "err", err)

@@ -336,7 +336,7 @@ func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur u
 	if err := ns.putBytes(ctx, name, sealed); err != nil {
 		return false, fmt.Errorf("write meta record: %w", err)
 	}
-	if _, err := ns.cat.Put(ctx, ns.entryOf(r, sealed)); err != nil {
+	if _, err := ns.cat.Put(context.WithoutCancel(ctx), ns.entryOf(r, sealed)); err != nil {
 		ns.dropUncommitted(ctx, name, err)
 		if errors.Is(err, catalog.ErrStale) {
 			return false, nil // another gateway wrote it meanwhile, under the current key

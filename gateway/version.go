@@ -305,7 +305,7 @@ func (ns *Namespace) putVersion(ctx context.Context, rec *record) (ObjectInfo, e
 	if err := ns.putBytes(ctx, name, sealed); err != nil {
 		return ObjectInfo{}, fmt.Errorf("write meta record: %w", err)
 	}
-	replaced, err := ns.cat.PutVersion(ctx, ns.versionOf(rec, sealed))
+	replaced, err := ns.cat.PutVersion(context.WithoutCancel(ctx), ns.versionOf(rec, sealed))
 	if err != nil {
 		landed := func(ctx context.Context) (bool, error) {
 			cur, err := ns.cat.GetVersion(ctx, rec.Bucket, rec.Key, rec.VersionID)
@@ -492,7 +492,7 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 	if err != nil {
 		return DeleteResult{}, err
 	}
-	removed, err := ns.cat.DeleteVersion(ctx, tomb, catalog.DeleteVersionOptions{BypassGovernance: o.BypassGovernance})
+	removed, err := ns.cat.DeleteVersion(context.WithoutCancel(ctx), tomb, catalog.DeleteVersionOptions{BypassGovernance: o.BypassGovernance})
 	if err != nil {
 		// The tombstone went under a name of its own: the version's
 		// record is untouched. It stays only if the deletion landed
