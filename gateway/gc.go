@@ -161,7 +161,8 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
 	knowTombstone := func(t catalog.Tombstone) error {
-		for _, name := range ns.tombstoneNames(t) {
+		_, _, names, _ := ns.catalogNames(t.Bucket, t.Key, t.VersionID, t.Generation, t.Record)
+		for _, name := range names {
 			if err := addMeta(known, name); err != nil {
 				return err
 			}
@@ -228,7 +229,11 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	for _, m := range o.Members {
 		err := listJoin(ctx, m, metaPrefix, known, metaKey, func(it backends.Info, held bool) error {
 			step()
-			if _, ok := metaHashOf(it.Name); !ok || held {
+			if held {
+				return nil
+			}
+			if _, ok := metaHashOf(it.Name); !ok {
+				rep.Foreign++ // not a name the gateway writes: never deleted
 				return nil
 			}
 			sealed, err := readAll(ctx, m, it.Name)
@@ -261,10 +266,16 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 				rep.Superseded++
 				return nil
 			default:
-				if err := m.Delete(ctx, it.Name); err != nil && !errors.Is(err, backends.ErrNotFound) {
+				deleted, err := ns.deleteSuperseded(ctx, m, it.Name, r.Bucket, r.Key)
+				if err != nil {
 					rep.SupersededFailed++
-					errs = append(errs, fmt.Errorf("gc: delete superseded meta record %s on %s: %w", it.Name, m.Name(), err))
+					if rep.SupersededFailed <= maxDeleteErrors {
+						errs = append(errs, fmt.Errorf("gc: delete superseded meta record %s on %s: %w", it.Name, m.Name(), err))
+					}
 					break // still there: its blobs stay
+				}
+				if !deleted {
+					break // judged again, kept (or gone): its blobs stay this round
 				}
 				rep.Superseded++
 				return nil
@@ -274,6 +285,9 @@ func (ns *Namespace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gc: list meta records on %s: %w", m.Name(), err)
 		}
+	}
+	if n := rep.SupersededFailed - maxDeleteErrors; n > 0 {
+		errs = append(errs, fmt.Errorf("gc: %d more superseded meta records could not be deleted", n))
 	}
 	if rep.Referenced, err = countSet(refs); err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
@@ -358,3 +372,8 @@ func (ns *Namespace) uploadRefs(ctx context.Context, buckets []catalog.Bucket, r
 	}
 	return nil
 }
+
+// maxDeleteErrors is how many failed deletions of superseded records GC
+// reports one by one; the others are counted (a provider that refuses
+// every delete would otherwise give one error per object).
+const maxDeleteErrors = 10

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 )
@@ -429,5 +430,167 @@ func TestRecoverSupersededVersions(t *testing.T) {
 	}
 	if got["bucket/v"] != "three" {
 		t.Errorf("bucket/v restored as %q", got["bucket/v"])
+	}
+}
+
+// TestForeignMetaNames checks that names under the meta-record prefix that
+// the gateway never writes (upper-case hex, a generation 0, another
+// length) are reported as foreign by scrub and counted as foreign by gc,
+// and that neither repair nor gc deletes them.
+func TestForeignMetaNames(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.put(t, "k", payload(100, 9))
+	base := e.ns.MetaName("bucket", "k")
+	hash := strings.TrimPrefix(base, "m/")
+	foreign := []string{
+		"m/" + strings.ToUpper(hash),
+		base + "0000000000000000",
+		base[:20],
+	}
+	for _, n := range foreign {
+		e.writeFile(t, 0, n, []byte("not a record"))
+	}
+	var want []string
+	for _, n := range foreign {
+		want = append(want, "b0 foreign "+n)
+	}
+	slices.Sort(want)
+	if got := summary(e.scrub(t, false)); !slices.Equal(got, want) {
+		t.Errorf("scrub: %v, want %v", got, want)
+	}
+	if _, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Adopt: true}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.ns.GC(ctx, gateway.GCOptions{Members: e.backendsOf()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Foreign != len(foreign) || rep.Uncataloged != 0 || rep.Superseded != 0 {
+		t.Errorf("gc: %d foreign, %d uncataloged, %d superseded; want %d, 0, 0", rep.Foreign, rep.Uncataloged, rep.Superseded, len(foreign))
+	}
+	for _, n := range foreign {
+		if !e.exists(t, 0, n) {
+			t.Errorf("%s was deleted", n)
+		}
+	}
+}
+
+// TestBucketTombstoneHasNoGenerationName checks that the record of a
+// bucket's tombstone that does not open (sealed under a key-encryption
+// key retired since) is looked for under its one name: a file under the
+// name of its generation, which no bucket record has, is foreign to scrub
+// and gc, not taken for the tombstone's record.
+func TestBucketTombstoneHasNoGenerationName(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	if err := e.ns.CreateBucket(ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ns.DeleteBucket(ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	var gen uint64
+	err := e.cat.WalkTombstones(ctx, func(tb catalog.Tombstone) error {
+		if tb.Bucket == "other" && tb.Key == "" {
+			gen = tb.Generation
+		}
+		return nil
+	})
+	if err != nil || gen == 0 {
+		t.Fatalf("bucket tombstone of generation %d: %v", gen, err)
+	}
+	base := e.ns.MetaName("other", "")
+	sealed, err := os.ReadFile(e.file(0, base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := fmt.Sprintf("%s%016x", base, gen)
+	e.writeFile(t, 0, stray, sealed)
+	cur, err := e.keys.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ns.Rewrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	retired, err := gateway.New(gateway.Options{Keys: minKEK{e.keys, cur}, Store: e.set, Catalog: e.cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, err := retired.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := summary(sr), []string{"b0 foreign " + stray}; !slices.Equal(got, want) {
+		t.Errorf("scrub: %v, want %v", got, want)
+	}
+	rep, err := retired.GC(ctx, gateway.GCOptions{Members: e.backendsOf()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Foreign != 1 || rep.Uncataloged != 0 || rep.Superseded != 0 {
+		t.Errorf("gc: %d foreign, %d uncataloged, %d superseded; want 1, 0, 0", rep.Foreign, rep.Uncataloged, rep.Superseded)
+	}
+	if !e.exists(t, 0, stray) || !e.exists(t, 0, base) || !e.exists(t, 1, base) {
+		t.Error("gc deleted the tombstone's record or the foreign file")
+	}
+}
+
+// refuseMetaDeletes is a member that refuses to delete meta records.
+type refuseMetaDeletes struct{ backends.Backend }
+
+func (r refuseMetaDeletes) Delete(ctx context.Context, name string) error {
+	if strings.HasPrefix(name, "m/") {
+		return errors.New("delete refused")
+	}
+	return r.Backend.Delete(ctx, name)
+}
+
+// TestGCCapsDeleteErrors checks that gc reports the first failed deletions
+// of superseded records one by one and counts the others, rather than
+// return one error per record.
+func TestGCCapsDeleteErrors(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	const keys = 6 // 12 superseded records on the two members
+	saved := map[string][]byte{}
+	for i := range keys {
+		k := fmt.Sprintf("k%d", i)
+		e.put(t, k, payload(100, uint64(i)))
+		name := e.recordName(t, "bucket", k, "")
+		b, err := os.ReadFile(e.file(0, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved[name] = b
+		e.put(t, k, payload(100, uint64(i)+100))
+	}
+	for name, b := range saved {
+		for i := range e.members {
+			e.writeFile(t, i, name, b)
+		}
+	}
+	var members []backends.Backend
+	for _, m := range e.members {
+		members = append(members, refuseMetaDeletes{m})
+	}
+	rep, err := e.ns.GC(ctx, gateway.GCOptions{Members: members})
+	if rep == nil || rep.SupersededFailed != 2*keys || rep.Superseded != 0 {
+		t.Fatalf("gc: %+v; want %d failed deletions, none done", rep, 2*keys)
+	}
+	if err == nil {
+		t.Fatal("gc: no error for the failed deletions")
+	}
+	msg := err.Error()
+	if n := strings.Count(msg, "delete superseded meta record"); n != 10 || !strings.Contains(msg, fmt.Sprintf("%d more superseded meta records", 2*keys-10)) {
+		t.Errorf("gc error lists %d deletions (want 10) and then: %q", n, msg)
+	}
+	for name := range saved {
+		for i := range e.members {
+			if !e.exists(t, i, name) {
+				t.Errorf("member %d: %s deleted", i, name)
+			}
+		}
 	}
 }

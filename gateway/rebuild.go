@@ -366,7 +366,7 @@ func (rb *rebuilder) resume(ctx context.Context, r *RebuildResume) error {
 	entered := newMetaSet()
 	defer entered.Close()
 	add := func(bucket, key, versionID string, rec []byte) error {
-		name := ns.catalogRecordName(bucket, key, versionID, rec)
+		name, _, _, _ := ns.catalogNames(bucket, key, versionID, 0, rec)
 		if skip[name] {
 			return nil
 		}

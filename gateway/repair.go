@@ -37,7 +37,11 @@ type RepairOptions struct {
 	// remembers deleting back into the catalog (their blobs must exist).
 	// Without it such records are reported, with the objects they would
 	// bring back, and left alone: a provider must not be able to add
-	// objects to the namespace on its own.
+	// objects to the namespace on its own. With it, too, a catalog entry
+	// whose record does not open is restored from the newest record the
+	// providers hold even when that is older than the entry's generation
+	// (without it such an entry is left as is: the older record may be
+	// one the entry replaced).
 	Adopt bool
 	// Only, when not empty, names the members to check and repair; the
 	// others serve as sources only (see ScrubOptions.Only).
@@ -468,8 +472,9 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 				rep.MetaRewritten++
 			}
 		case p.Backend == catalogSource:
-			err = ns.fixCatalogEntry(ctx, o.Members, p)
-			if err == nil {
+			var fixed bool
+			fixed, err = ns.fixCatalogEntry(ctx, o.Members, p, o.Adopt)
+			if fixed {
 				rep.CatalogFixed++
 			}
 		case p.part != nil:
@@ -520,9 +525,10 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 		}
 	}
 	// Newest first: of the records of one key (names that differ in
-	// their generation alone), the newest is judged first, and the older
-	// ones, once it is adopted, are superseded in the next round.
-	slices.Reverse(order)
+	// their generation alone), on whichever backends, the newest is
+	// judged first, and the older ones, once it is adopted, are
+	// superseded in the next round.
+	slices.SortStableFunc(order, newestFirst)
 	for _, name := range order {
 		ps := uncataloged[name]
 		if o.Deleting != nil && o.Deleting(name) {
@@ -543,6 +549,18 @@ func (ns *Namespace) fix(ctx context.Context, o RepairOptions, sr *ScrubReport, 
 		}
 	}
 	return left
+}
+
+// newestFirst orders meta record names by their hash, and the names of
+// one hash by generation, newest first (a legacy name, of no generation,
+// last).
+func newestFirst(a, b string) int {
+	ma, _ := parseMetaName(a)
+	mb, _ := parseMetaName(b)
+	if c := bytes.Compare(ma.hash[:], mb.hash[:]); c != 0 {
+		return c
+	}
+	return cmp.Compare(mb.gen, ma.gen)
 }
 
 // aheadFirst orders the problems of a round: 0 for a record ahead of the
@@ -771,48 +789,46 @@ func (ns *Namespace) fixBucketRecord(ctx context.Context, members []backends.Bac
 }
 
 // fixCatalogEntry replaces a catalog entry whose record does not open with
-// a backend's copy that does.
-func (ns *Namespace) fixCatalogEntry(ctx context.Context, members []backends.Backend, p Problem) error {
+// the newest copy a backend holds that authenticates, of a generation at
+// least the entry's: an older record is one the entry replaced (a drop
+// that failed), which would roll the object back. With adopt, the newest
+// copy is taken whatever its generation (the entry's generation is not
+// authenticated either). It reports whether it replaced the entry.
+func (ns *Namespace) fixCatalogEntry(ctx context.Context, members []backends.Backend, p Problem, adopt bool) (bool, error) {
 	unlock, lerr := ns.lock(ctx, p.Bucket, p.Key)
 	if lerr != nil {
-		return lerr
+		return false, lerr
 	}
 	defer unlock()
+	e, err := ns.cat.Get(ctx, p.Bucket, p.Key)
+	if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
+		return false, nil // deleted meanwhile
+	}
+	if err != nil {
+		return false, err
+	}
 	// The catalog's record names no generation: every record of the
 	// key, under any generation's name, is a candidate.
 	base, _ := ns.names.meta(p.Bucket, p.Key)
-	var best *record
-	var bestSealed []byte
-	for _, m := range members {
-		err := listAll(ctx, m, base, func(it backends.Info) error {
-			if mn, ok := parseMetaName(it.Name); !ok || metaPrefix+hexHash(mn.hash) != base {
-				return nil
-			}
-			sealed, err := readAll(ctx, m, it.Name)
-			if err != nil {
-				return nil
-			}
-			r, err := ns.openStoredRecord(it.Name, sealed)
-			if err != nil || checkRecord(r, kindObject, p.Bucket, p.Key) != nil {
-				return nil
-			}
-			if best == nil || r.Generation > best.Generation {
-				best, bestSealed = r, sealed
-			}
-			return nil
-		})
-		if err != nil {
-			ns.log.Warn("repair: list the records of a catalog entry", "backend", m.Name(), "err", err)
-		}
+	best, found, lerr := ns.newestUnder(ctx, members, base, func(r *record) bool {
+		return checkRecord(r, kindObject, p.Bucket, p.Key) == nil
+	})
+	if lerr != nil {
+		ns.log.Warn("repair: list the records of a catalog entry", "err", lerr)
 	}
-	if best == nil {
-		return errors.New("no backend holds a meta record that authenticates")
+	if !found {
+		return false, errors.New("no backend holds a meta record that authenticates")
+	}
+	if best.r.Generation < e.Generation && !adopt {
+		return false, fmt.Errorf("no provider holds a record at or above generation %d, the catalog's; the newest is %d; 'twincrypt repair --adopt' takes it", e.Generation, best.r.Generation)
 	}
 	if _, err := ns.cat.Delete(ctx, p.Bucket, p.Key, 0); err != nil && !errors.Is(err, catalog.ErrNotFound) {
-		return err
+		return false, err
 	}
-	_, err := ns.cat.Put(ctx, ns.entryOf(best, bestSealed))
-	return err
+	if _, err := ns.cat.Put(ctx, ns.entryOf(best.r, best.sealed)); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // entryOf returns the catalog entry of an object record.

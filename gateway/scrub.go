@@ -782,7 +782,7 @@ func (s *scrubber) objects(ctx context.Context) error {
 			phase = PhaseVersions
 		}
 		if s.skip(WalkPosition{Phase: phase, Bucket: it.e.Bucket, Key: it.e.Key}) {
-			_, _, known, _ := s.ns.expectedNames(it.e.Bucket, it.e.Key, it.e.VersionID, it.e.Generation, it.e.Record)
+			_, _, known, _ := s.ns.catalogNames(it.e.Bucket, it.e.Key, it.e.VersionID, it.e.Generation, it.e.Record)
 			s.mu.Lock()
 			for _, n := range known {
 				s.knowName(n)
@@ -871,7 +871,7 @@ func (p *pacer) wait(ctx context.Context) error {
 func (s *scrubber) object(ctx context.Context, e catalog.Entry, marker bool) itemResult {
 	// The record is checked under its exact name: that of its
 	// generation, or the key's name alone for a legacy record.
-	name, rec, known, err := s.ns.expectedNames(e.Bucket, e.Key, e.VersionID, e.Generation, e.Record)
+	name, rec, known, err := s.ns.catalogNames(e.Bucket, e.Key, e.VersionID, e.Generation, e.Record)
 	var found []Problem
 	var blobs int
 	var nbytes int64
@@ -1108,7 +1108,7 @@ func (s *scrubber) tombstones(ctx context.Context) error {
 		// rewrap does not reseal tombstones) has no name the catalog can
 		// tell: its copies are compared with it, byte for byte, under
 		// each name it can have, that of its generation first.
-		name, _, known, oerr := s.ns.expectedNames(t.Bucket, t.Key, vid, t.Generation, t.Record)
+		name, _, known, oerr := s.ns.catalogNames(t.Bucket, t.Key, vid, t.Generation, t.Record)
 		names := []string{name}
 		if oerr != nil && len(known) == 2 {
 			names = []string{known[1], known[0]}
@@ -1189,11 +1189,15 @@ func (s *scrubber) uncataloged(ctx context.Context) error {
 	var catErr error // a failure to read the catalog, which ends the pass
 	for _, m := range s.checked {
 		err := listJoin(ctx, m, metaPrefix, s.known, metaKey, func(it backends.Info, held bool) error {
-			if _, ok := metaHashOf(it.Name); !ok || held {
+			if held {
 				return nil
 			}
 			p := Problem{Backend: m.Name(), Kind: ProblemUncataloged, Name: it.Name}
-			if sealed, err := readAll(ctx, m, it.Name); err != nil {
+			if _, ok := metaHashOf(it.Name); !ok {
+				// Not a name the gateway writes (upper-case hex, a
+				// generation 0, another length): reported, never touched.
+				p.Kind, p.Err = ProblemForeign, errors.New("not a meta record name")
+			} else if sealed, err := readAll(ctx, m, it.Name); err != nil {
 				p.Err = err
 				if errors.Is(err, ErrCorruptRecord) {
 					p.Kind = ProblemForeign

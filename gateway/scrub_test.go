@@ -619,7 +619,23 @@ func testRepairRestoresCorruptCatalogEntry(t *testing.T, raise bool) {
 			t.Fatalf("member %d lost the record: %v", i, err)
 		}
 	}
-	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
+	if raise {
+		// The providers' record is below the entry's generation: repair
+		// does not take it on its own (it could be one the entry
+		// replaced), and leaves every copy where it is.
+		held, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf()})
+		if err != nil || held.CatalogFixed != 0 || held.Superseded != 0 || len(held.Unrepaired) != 1 ||
+			!strings.Contains(held.Unrepaired[0].Err.Error(), "--adopt") {
+			t.Fatalf("repair without adopt: %+v %v; want one unrepaired problem that names --adopt", held, err)
+		}
+		for i := range e.members {
+			if _, err := os.Stat(e.file(i, name)); err != nil {
+				t.Fatalf("member %d lost the record: %v", i, err)
+			}
+		}
+	}
+	// With a raised generation the entry is repaired with Adopt alone.
+	fixed, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Adopt: raise})
 	if err != nil || fixed.CatalogFixed != 1 || fixed.Superseded != 0 || len(fixed.Unrepaired) != 0 {
 		t.Fatalf("repair: %+v %v", fixed, err)
 	}
@@ -628,6 +644,77 @@ func testRepairRestoresCorruptCatalogEntry(t *testing.T, raise bool) {
 	}
 	if after := e.scrub(t, true); len(after.Problems) != 0 {
 		t.Errorf("after repair: %v", summary(after))
+	}
+}
+
+// TestRepairCatalogEntryKeepsGeneration checks that repair does not
+// restore a catalog entry whose record does not open from a record older
+// than the entry (one the entry replaced, whose deletion failed), which
+// would roll the object back, unless told to adopt it; the older record
+// stays on the providers either way.
+func TestRepairCatalogEntryKeepsGeneration(t *testing.T) {
+	for _, adopt := range []bool{false, true} {
+		t.Run(fmt.Sprintf("adopt=%v", adopt), func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			old, cur := []byte("first version"), []byte("second version, acknowledged")
+			e.put(t, "obj", old)
+			oldName := e.recordName(t, "bucket", "obj", "")
+			saved := make([][]byte, len(e.members))
+			for i := range e.members {
+				b, err := os.ReadFile(e.file(i, oldName))
+				if err != nil {
+					t.Fatal(err)
+				}
+				saved[i] = b
+			}
+			e.put(t, "obj", cur)
+			newName := e.recordName(t, "bucket", "obj", "")
+			e.ns.Close() // the drops of the first record are done
+			for i := range e.members {
+				e.writeFile(t, i, oldName, saved[i]) // a drop that failed
+				if err := os.Remove(e.file(i, newName)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ent, err := e.cat.Get(ctx, "bucket", "obj")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.cat.Delete(ctx, "bucket", "obj", 0); err != nil {
+				t.Fatal(err)
+			}
+			ent.Record = bytes.Clone(ent.Record)
+			ent.Record[len(ent.Record)-1] ^= 1
+			if _, err := e.cat.Put(ctx, ent); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Adopt: adopt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range e.members {
+				if !e.exists(t, i, oldName) {
+					t.Errorf("member %d lost the older record", i)
+				}
+			}
+			if !adopt {
+				want := fmt.Sprintf("at or above generation %d", ent.Generation)
+				if rep.CatalogFixed != 0 || len(rep.Unrepaired) != 1 || !strings.Contains(rep.Unrepaired[0].Err.Error(), want) {
+					t.Fatalf("repair: %d catalog entries fixed, unrepaired %v; want none fixed and one problem naming %q", rep.CatalogFixed, rep.Unrepaired, want)
+				}
+				if _, err := e.ns.Object(ctx, "bucket", "obj"); !errors.Is(err, gateway.ErrIntegrity) {
+					t.Fatalf("object after repair: %v; want the damaged entry left as it was (ErrIntegrity)", err)
+				}
+				return
+			}
+			if rep.CatalogFixed != 1 || len(rep.Unrepaired) != 0 {
+				t.Fatalf("repair with adopt: %d catalog entries fixed, unrepaired %v; want 1 and none", rep.CatalogFixed, rep.Unrepaired)
+			}
+			if got := e.get(t, "obj", 0, -1); !bytes.Equal(got, old) {
+				t.Errorf("after adopting: %q, want the older record's %q", got, old)
+			}
+		})
 	}
 }
 

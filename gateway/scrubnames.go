@@ -10,22 +10,26 @@ import (
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 )
 
-// expectedNames returns the backend name scrub expects the catalog's
-// record rec of bucket/key/versionID, of generation gen, under: its stored
-// name (storedName), with the record. When rec does not open, the name is
-// the key's base name, the record nil and err says why; known then lists
-// both names a record of generation gen can have (the legacy base name and
-// the name of its generation), which scrub counts as accounted for so that
-// the copies a repair of the catalog entry needs are not judged on their
-// own. Otherwise known holds the stored name alone.
-func (ns *Namespace) expectedNames(bucket, key, versionID string, gen uint64, rec []byte) (name string, r *record, known []string, err error) {
+// catalogNames returns the backend names the record rec, which the
+// catalog holds of bucket/key/versionID (entry, version or tombstone) with
+// generation gen, can have. When rec opens, name is its stored name
+// (storedName), r the record and known that name alone. When it does not
+// (damaged, or a tombstone sealed under a key-encryption key retired
+// since), name is the base name of the key or version, r nil, err says
+// why, and known lists every name a record of generation gen can have: the
+// base name (a bucket's record, or one written before records were named
+// by generation) and, for a key's record, the name of generation gen. Scrub
+// counts the names in known as accounted for (the copies a repair of the
+// catalog record needs are not judged on their own), gc keeps them and
+// rebuild reads name.
+func (ns *Namespace) catalogNames(bucket, key, versionID string, gen uint64, rec []byte) (name string, r *record, known []string, err error) {
 	name, r, err = ns.recordNameOf(bucket, key, versionID, rec)
 	if err == nil {
 		return name, r, []string{name}, nil
 	}
 	base, _ := ns.names.version(bucket, key, versionID)
 	known = []string{base}
-	if gen > 0 {
+	if key != "" && gen > 0 {
 		known = append(known, genName(base, gen))
 	}
 	return base, nil, known, err
@@ -125,50 +129,108 @@ func (ns *Namespace) classifyListed(ctx context.Context, name string, r *record)
 func hexHash(h [32]byte) string { return hex.EncodeToString(h[:]) }
 
 // dropSuperseded deletes from dst the copy p names of a record that the
-// catalog's record or tombstone replaced, after judging it again under its
-// key's lock: a copy that is gone, no longer opens, or is no longer
-// superseded (the catalog changed meanwhile) stays for the next round to
-// judge. It reports whether it deleted.
+// catalog's record or tombstone replaced (deleteSuperseded). It reports
+// whether it deleted.
 func (ns *Namespace) dropSuperseded(ctx context.Context, dst backends.Backend, p Problem) (bool, error) {
 	if dst == nil {
 		return false, fmt.Errorf("unknown backend %q", p.Backend)
 	}
-	unlock, lerr := ns.lock(ctx, p.Bucket, p.Key)
+	return ns.deleteSuperseded(ctx, dst, p.Name, p.Bucket, p.Key)
+}
+
+// deleteSuperseded deletes name, a record of bucket/key that scrub or gc
+// judged superseded, from b after judging it again under the key's lock:
+// a copy that is gone, no longer opens, or is no longer superseded (the
+// catalog changed meanwhile) stays for the next round to judge. Repair
+// and gc delete through it. It reports whether it deleted.
+func (ns *Namespace) deleteSuperseded(ctx context.Context, b backends.Backend, name, bucket, key string) (bool, error) {
+	unlock, lerr := ns.lock(ctx, bucket, key)
 	if lerr != nil {
 		return false, lerr
 	}
 	defer unlock()
-	sealed, err := readAll(ctx, dst, p.Name)
+	sealed, err := readAll(ctx, b, name)
 	if errors.Is(err, backends.ErrNotFound) {
 		return false, nil // deleted meanwhile
 	}
 	if err != nil {
 		return false, err
 	}
-	r, err := ns.openStoredRecord(p.Name, sealed)
+	r, err := ns.openStoredRecord(name, sealed)
 	if err != nil {
 		return false, fmt.Errorf("the copy no longer opens; left as is: %w", err)
 	}
-	kind, _, wrong, err := ns.classifyListed(ctx, p.Name, r)
-	if err != nil {
+	if r.Bucket != bucket || r.Key != key {
+		return false, fmt.Errorf("the copy is a record of %s/%s, not of %s/%s; left as is", r.Bucket, r.Key, bucket, key)
+	}
+	if old, err := ns.superseded(ctx, name, r); err != nil || !old {
 		return false, err
 	}
-	if !wrong || kind != ProblemSuperseded {
-		return false, nil
-	}
-	if err := dst.Delete(ctx, p.Name); err != nil && !errors.Is(err, backends.ErrNotFound) {
+	if err := b.Delete(ctx, name); err != nil && !errors.Is(err, backends.ErrNotFound) {
 		return false, err
 	}
-	ns.log.Info("repair: deleted a superseded record", "backend", dst.Name(), "name", p.Name, "bucket", r.Bucket, "key", r.Key, "version", r.VersionID, "generation", r.Generation)
+	ns.log.Info("deleted a superseded record", "backend", b.Name(), "name", name, "bucket", r.Bucket, "key", r.Key, "version", r.VersionID, "generation", r.Generation)
 	return true, nil
 }
 
-// newerRecord returns the name of a record of the key or version whose
-// records are named after base, above generation gen, that a member
-// holds and that authenticates; "" if none does. Repair asks before it
-// seals the catalog's record anew: a newer record is a write the catalog
-// missed, which is taken over (adoptNewer) rather than buried under a
-// generation above it.
+// storedRecord is a record read from a backend, with its name and sealed
+// bytes.
+type storedRecord struct {
+	name   string
+	sealed []byte
+	r      *record
+}
+
+// recordsUnder calls fn for every record that b holds of the key or
+// version whose records are named after base (its base name: a record
+// written before records were named by generation) and after the names of
+// its generations, and that authenticates; names of other keys that merely
+// begin with base, copies that cannot be read and records that do not open
+// are passed over. It returns the listing's error or fn's.
+func (ns *Namespace) recordsUnder(ctx context.Context, b backends.Backend, base string, fn func(storedRecord) error) error {
+	return listAll(ctx, b, base, func(it backends.Info) error {
+		if mn, ok := parseMetaName(it.Name); !ok || metaPrefix+hexHash(mn.hash) != base {
+			return nil
+		}
+		sealed, err := readAll(ctx, b, it.Name)
+		if err != nil {
+			return nil
+		}
+		r, err := ns.openStoredRecord(it.Name, sealed)
+		if err != nil {
+			return nil
+		}
+		return fn(storedRecord{name: it.Name, sealed: sealed, r: r})
+	})
+}
+
+// newestUnder returns the newest record, among those that members hold of
+// the key or version whose records are named after base (recordsUnder),
+// that keep accepts (every one when keep is nil); found is false if there
+// is none. err joins the failures to list a member: the newest is then of
+// those the others hold.
+func (ns *Namespace) newestUnder(ctx context.Context, members []backends.Backend, base string, keep func(*record) bool) (best storedRecord, found bool, err error) {
+	var errs []error
+	for _, m := range members {
+		err := ns.recordsUnder(ctx, m, base, func(s storedRecord) error {
+			if (keep == nil || keep(s.r)) && (!found || s.r.Generation > best.r.Generation) {
+				best, found = s, true
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list the records of %s on %s: %w", base, m.Name(), err))
+		}
+	}
+	return best, found, errors.Join(errs...)
+}
+
+// newerRecord returns the name of the newest record of the key or version
+// whose records are named after base, above the generation of r, that a
+// member holds and that authenticates; "" if none does. Repair asks before
+// it seals the catalog's record anew: a newer record is a write the
+// catalog missed, which is taken over (adoptNewer) rather than buried
+// under a generation above it.
 func (ns *Namespace) newerRecord(ctx context.Context, members []backends.Backend, base string, r *record) string {
 	vid := func(v string) string {
 		if v == NullVersion {
@@ -176,30 +238,11 @@ func (ns *Namespace) newerRecord(ctx context.Context, members []backends.Backend
 		}
 		return v
 	}
-	for _, m := range members {
-		found := ""
-		_ = listAll(ctx, m, base, func(it backends.Info) error {
-			mn, ok := parseMetaName(it.Name)
-			if !ok || mn.gen <= r.Generation || metaPrefix+hexHash(mn.hash) != base {
-				return nil
-			}
-			sealed, err := readAll(ctx, m, it.Name)
-			if err != nil {
-				return nil
-			}
-			o, err := ns.openStoredRecord(it.Name, sealed)
-			if err != nil || o.Bucket != r.Bucket || o.Key != r.Key || vid(o.VersionID) != vid(r.VersionID) {
-				return nil
-			}
-			found = it.Name
-			return errFound
-		})
-		if found != "" {
-			return found
-		}
+	newer, found, _ := ns.newestUnder(ctx, members, base, func(o *record) bool {
+		return o.Generation > r.Generation && o.Bucket == r.Bucket && o.Key == r.Key && vid(o.VersionID) == vid(r.VersionID)
+	})
+	if !found {
+		return ""
 	}
-	return ""
+	return newer.name
 }
-
-// errFound ends a listing that found what it looked for.
-var errFound = errors.New("found")
