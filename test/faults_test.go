@@ -638,8 +638,10 @@ func TestFaultDisaster(t *testing.T) {
 }
 
 // TestFaultRollback has one provider serve an older meta record of an
-// object (a rollback): reads still return the newest version, scrub reports
-// the record as stale, and repair rewrites it.
+// object (a rollback: it drops the newest record and keeps the one before):
+// reads still return the newest version, scrub reports the newest record
+// missing and the older one superseded, and repair copies the one and
+// deletes the other.
 func TestFaultRollback(t *testing.T) {
 	g := StartGateway(t, Setup{Local: 2})
 	ctx := context.Background()
@@ -667,20 +669,32 @@ func TestFaultRollback(t *testing.T) {
 	if _, err := c.PutObject(ctx, bucket, key, bytes.NewReader(v2), int64(len(v2)), minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	g.Stop() // the record version 2 replaced goes from the providers at the latest here
+	// The provider drops version 2's record and serves version 1's again.
+	for _, n := range blobNames(t, metaDir) {
+		if p := filepath.Join(metaDir, n); !slices.Contains(before, n) && p != record {
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	if err := os.WriteFile(record, old, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	g.Start()
 	if got, err := getObject(ctx, c, bucket, key); err != nil || !bytes.Equal(got, v2) {
 		t.Fatalf("read after the rollback: %q, %v; want version 2", got, err)
 	}
 	g.Stop()
+	// Records of a key are named by generation: version 2's is missing
+	// there, version 1's is superseded by it.
 	out := g.mustRun(t, 1, "scrub", "-c", g.Config)
-	if faultNumber(t, out, "problems:") != 1 || faultNumber(t, out, "local1: missing 0, corrupt 0, stale") != 1 {
+	if faultNumber(t, out, "problems:") != 2 || faultNumber(t, out, "local1: missing") != 1 || faultCount(t, out, `local1: .*superseded (\d+)`) != 1 {
 		t.Fatalf("scrub after the rollback:\n%s", out)
 	}
-	t.Logf("scrub: %s", strings.TrimSpace(regexp.MustCompile(`local1: stale .*`).FindString(out)))
+	t.Logf("scrub: %s", strings.TrimSpace(regexp.MustCompile(`local1: superseded .*`).FindString(out)))
 	out = g.mustRun(t, 0, "repair", "-c", g.Config)
-	if faultNumber(t, out, "actions:") != 1 {
+	if faultNumber(t, out, "actions:") != 2 {
 		t.Errorf("repair:\n%s", out)
 	}
 	if out := g.mustRun(t, 0, "scrub", "-c", g.Config); faultNumber(t, out, "problems:") != 0 {
