@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
 )
@@ -65,11 +64,11 @@ func TestCatalogFormWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc, err := o.NewReader(ctx, 0, -1); err == nil || !errors.Is(err, backends.ErrNotFound) {
+	if rc, err := o.NewReader(ctx, 0, -1); err == nil || !errors.Is(err, gateway.ErrIntegrity) {
 		if rc != nil {
 			rc.Close()
 		}
-		t.Fatalf("inline object, both copies gone: %v, want not found", err)
+		t.Fatalf("inline object, both copies gone: %v, want an integrity error", err)
 	}
 	// Scrub reports both copies; repair, which finds no provider copy
 	// matching the catalog's digest and no bytes to seal anew, leaves
@@ -198,6 +197,14 @@ func TestCatalogFormOldEntries(t *testing.T) {
 	}{{"rebuilt", fresh}, {"copied", copied}} {
 		for _, key := range []string{"old", "new"} {
 			got := mustGet(t, c.cat, key)
+			if c.name == "copied" && key == "old" {
+				// migrate-catalog keeps an inline object's sealed
+				// record: its bytes may be the only copy that matches.
+				if gateway.CatalogForm(got.Record) || !bytes.Equal(got.Record, sealed) {
+					t.Errorf("%s %s: not the sealed record it held", c.name, key)
+				}
+				continue
+			}
 			if !gateway.CatalogForm(got.Record) || !gateway.SameRecord(e.metaRecords(t, e.ns, key)[0], got.Record) {
 				t.Errorf("%s %s: not the catalog form of the providers' record", c.name, key)
 			}

@@ -279,7 +279,7 @@ func (ns *Namespace) reseal(ctx context.Context, base string, id seal.ObjectID, 
 		return fmt.Errorf("write meta record: %w", err)
 	}
 	if _, err := ns.cat.Put(context.WithoutCancel(ctx), ns.entryOf(r, sealed)); err != nil {
-		ns.dropUncommitted(ctx, name, err)
+		ns.dropUncommitted(ctx, recordKey{r.Bucket, r.Key, ""}, name, err)
 		r.Generation = gen
 		return err
 	}
@@ -638,28 +638,24 @@ func decodeCompact(b []byte) (*record, uint32, error) {
 // CatalogFormConverter returns, for catalog.ConvertRecords, a function
 // that turns the record of an entry or version of a catalog written before
 // the catalog form (a sealed record that authenticates, bound to its name)
-// into its catalog form (docs/FORMAT.md, "Catalog records"), and a catalog
-// form that still holds an inline object's blob into one that leaves it to
-// the providers. A record in the current catalog form, of another kind, or
-// that does not open is returned as it is: scrub reports what does not
-// open.
+// into its catalog form (docs/FORMAT.md, "Catalog records"). The record of
+// an inline object stays as it is, sealed (and so does a catalog form that
+// holds an inline object's blob): the catalog's copy of those bytes may be
+// the only one that matches it (the providers' copies were written in
+// place then), and a catalog form leaves them to the providers. Such
+// entries shrink when the object is written again, or when
+// rebuild-catalog, which reads the providers' records, writes the catalog
+// anew. A record of another kind, or that does not open, is returned as it
+// is: scrub reports what does not open.
 func CatalogFormConverter(keys Keys) func(bucket, key, versionID string, rec []byte) []byte {
 	ns := &Namespace{keys: keys, names: names{key: *keys.NameKey()}}
 	return func(bucket, key, versionID string, rec []byte) []byte {
-		_, id := ns.names.version(bucket, key, versionID)
 		if !isSealedForm(rec) {
-			r, err := ns.openCatRecord(rec, id)
-			if err != nil || !slices.ContainsFunc(r.Parts, func(p partRecord) bool { return len(p.Data) > 0 }) {
-				return rec
-			}
-			b, err := ns.encodeCatFields(r, r.sealKEK, r.catDigest, id)
-			if err != nil {
-				return rec
-			}
-			return b
+			return rec
 		}
+		_, id := ns.names.version(bucket, key, versionID)
 		r, err := ns.openSealed(rec, id)
-		if err != nil {
+		if err != nil || r.inlineParts() {
 			return rec
 		}
 		b, err := ns.encodeCatRecordOf(r, rec)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway/seal"
@@ -40,12 +41,32 @@ func (ns *Namespace) loadInline(ctx context.Context, r *record) error {
 		return nil
 	}
 	base, id := ns.names.version(r.Bucket, r.Key, r.VersionID)
-	sealed, err := ns.inlineSealed(ctx, storedName(base, r), r.catDigest)
+	name := storedName(base, r)
+	sealed, err := ns.inlineSealed(ctx, name, r.catDigest)
+	if errors.Is(err, backends.ErrNotFound) {
+		// No provider holds it: either a write replaced it since the
+		// catalog was read (its record goes dropDelay after that write
+		// answered), and the reader may try again, or it is lost.
+		vid := r.VersionID
+		if vid == "" {
+			vid = NullVersion
+		}
+		if cur, cerr := ns.RecordName(ctx, r.Bucket, r.Key, vid); cerr != nil || cur != name {
+			return fmt.Errorf("%s/%s: %w", r.Bucket, r.Key, ErrObjectChanged)
+		}
+		return fmt.Errorf("%w: %s/%s: no provider holds the meta record its catalog entry names (scrub reports it)", ErrIntegrity, r.Bucket, r.Key)
+	}
 	if err != nil {
 		return fmt.Errorf("%s/%s: %w", r.Bucket, r.Key, err)
 	}
 	return ns.fillInline(r, sealed, id)
 }
+
+// ErrObjectChanged means an object was replaced or deleted while it was
+// read: its bytes are no longer there, and reading it again gets what
+// replaced it. It wraps backends.ErrUnavailable, so that front ends answer
+// it as a failure to try again.
+var ErrObjectChanged = fmt.Errorf("the object changed while it was read; try again: %w", backends.ErrUnavailable)
 
 // fillInline gives the inline parts of r that its catalog form left to the
 // providers their header and data from sealed, the sealed record (bound to
@@ -99,6 +120,9 @@ func (ns *Namespace) inlineSealed(ctx context.Context, name string, d [catDigest
 		}
 	}
 	if b == nil {
+		if len(errs) > 0 && !slices.ContainsFunc(errs, func(err error) bool { return !errors.Is(err, backends.ErrNotFound) }) {
+			return nil, fmt.Errorf("read the meta record of an inline object: %w", backends.ErrNotFound)
+		}
 		if len(errs) > 0 {
 			return nil, fmt.Errorf("read the meta record of an inline object: %w", errors.Join(errs...))
 		}

@@ -387,7 +387,7 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 		// and its new blobs are then kept (errOutcomeUnknown), so that
 		// the object is whole either way; gc collects the blobs if it did
 		// not land, and scrub reports the record.
-		ns.dropUncommitted(ctx, name, err)
+		ns.dropUncommitted(ctx, recordKey{rec.Bucket, rec.Key, ""}, name, err)
 		switch {
 		case errors.Is(err, catalog.ErrStale):
 			return ObjectInfo{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, rec.Bucket, rec.Key)
@@ -827,7 +827,7 @@ func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string, ifGen
 		// The tombstone went under a name of its own: the object's
 		// record is untouched. It stays only if the deletion landed
 		// after all.
-		ns.settleTombstone(ctx, name, func(ctx context.Context) (bool, error) {
+		ns.dropUnlessLanded(ctx, recordKey{bucket, key, ""}, name, func(ctx context.Context) (bool, error) {
 			if _, err := ns.cat.Get(ctx, bucket, key); !errors.Is(err, catalog.ErrNotFound) {
 				return false, err
 			}

@@ -537,16 +537,19 @@ func (ns *Namespace) Close() error {
 // or may still land (a command that timed out on Redis), and the record
 // stays: either the catalog names it, or scrub reports it as ahead of the
 // catalog.
-func (ns *Namespace) dropUncommitted(ctx context.Context, name string, err error) {
-	ns.settleUncommitted(ctx, name, err, nil)
+func (ns *Namespace) dropUncommitted(ctx context.Context, k recordKey, name string, err error) {
+	ns.settleUncommitted(ctx, k, name, err, nil)
 }
+
+// recordKey names the key, or the version of a key, a record belongs to.
+type recordKey struct{ bucket, key, versionID string }
 
 // settleUncommitted is dropUncommitted for a write whose outcome the
 // catalog can be asked again: landed, when not nil, reads the catalog and
 // reports whether it holds the write after all, which keeps the record,
 // as does a failure to read it. It reports whether the record stays, the
 // write's outcome unknown.
-func (ns *Namespace) settleUncommitted(ctx context.Context, name string, err error, landed func(context.Context) (bool, error)) bool {
+func (ns *Namespace) settleUncommitted(ctx context.Context, k recordKey, name string, err error, landed func(context.Context) (bool, error)) bool {
 	ctx = context.WithoutCancel(ctx)
 	if outcomeUnknown(err) {
 		return true
@@ -556,7 +559,7 @@ func (ns *Namespace) settleUncommitted(ctx context.Context, name string, err err
 			return true
 		}
 	}
-	ns.deleteUncommitted(ctx, name)
+	ns.deleteUncommitted(ctx, k, name)
 	return false
 }
 
@@ -568,26 +571,33 @@ func outcomeUnknown(err error) bool {
 	return errors.Is(err, catalog.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// settleTombstone settles the tombstone name that a deletion put on the
-// store when the catalog answered err: it stays only when landed, asking
-// the catalog again, reports that the deletion landed after all (its
-// answer lost). Otherwise, also when the catalog cannot say, it goes: the
+// dropUnlessLanded settles the record name that a write put on the store
+// when the catalog did not take the write: it stays only when landed,
+// asking the catalog again, reports that the write landed after all (its
+// answer lost), and goes otherwise, also when landed fails (unless it
+// reports true with its error). A deletion uses it for its tombstone: the
 // record it was to replace is untouched, and should the deletion land
 // later (a command that timed out on Redis), the catalog holds its
-// tombstone, which repair puts on the providers. A tombstone left on the
-// providers for a deletion the catalog never made would be taken over by
-// repair, deleting what the catalog still holds (a locked version
-// included).
-func (ns *Namespace) settleTombstone(ctx context.Context, name string, landed func(context.Context) (bool, error)) {
+// tombstone, which repair puts on the providers; a tombstone left for a
+// deletion the catalog never made would be taken in by repair and delete
+// what the catalog still holds (a locked version included).
+func (ns *Namespace) dropUnlessLanded(ctx context.Context, k recordKey, name string, landed func(context.Context) (bool, error)) {
 	ctx = context.WithoutCancel(ctx)
-	if ok, err := landed(ctx); ok && err == nil {
+	if ok, _ := landed(ctx); ok {
 		return
 	}
-	ns.deleteUncommitted(ctx, name)
+	ns.deleteUncommitted(ctx, k, name)
 }
 
-// deleteUncommitted deletes the record of a write the catalog did not take.
-func (ns *Namespace) deleteUncommitted(ctx context.Context, name string) {
+// deleteUncommitted deletes the record of a write the catalog did not
+// take, unless the catalog names that very name: another write of the key
+// that drew the same generation (nextGeneration makes that all but
+// impossible) and won.
+func (ns *Namespace) deleteUncommitted(ctx context.Context, k recordKey, name string) {
+	if cur, err := ns.RecordName(ctx, k.bucket, k.key, k.versionID); err == nil && cur == name {
+		ns.log.Warn("a write the catalog refused drew the generation of the one it names; its record stays", "name", name)
+		return
+	}
 	if err := ns.store.Delete(ctx, name); err != nil && !errors.Is(err, backends.ErrNotFound) {
 		ns.log.Warn("delete the meta record of a write the catalog did not take; scrub reports it", "name", name, "err", err)
 	}

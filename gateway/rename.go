@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twincrypt/twincrypt/gateway/catalog"
@@ -116,9 +117,23 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 		ModTime: rec.ModTime, Generation: rec.Generation, Record: ns.catRecord(rec, sealed),
 	})
 	if err != nil {
-		// The catalog is unchanged, and so are the records it names:
-		// the destination's record went under a name of its own.
-		ns.dropUncommitted(ctx, dstMeta, err)
+		// The records the catalog names are untouched: the destination's
+		// record went under a name of its own. It stays only if the move
+		// landed after all (its answer lost). Left on the providers for a
+		// move that did not land, repair would take it in as a write the
+		// catalog missed, and two names would share the source's blobs.
+		// When the catalog cannot say, an object stored in blobs loses
+		// the record (should the move have landed, repair seals the
+		// catalog's record anew from its catalog form), an inline one
+		// keeps it (it shares no blob, and its bytes are in it).
+		inline := !slices.ContainsFunc(rec.Parts, func(p partRecord) bool { return !p.inline() })
+		ns.dropUnlessLanded(ctx, recordKey{dstBucket, dstKey, ""}, dstMeta, func(ctx context.Context) (bool, error) {
+			cur, err := ns.cat.Get(ctx, dstBucket, dstKey)
+			if err == nil || errors.Is(err, catalog.ErrNotFound) {
+				return err == nil && cur.Generation == rec.Generation, nil
+			}
+			return inline, err
+		})
 		return ObjectInfo{}, fmt.Errorf("rename %s/%s to %s/%s: %w", srcBucket, srcKey, dstBucket, dstKey, mapCatalogErr(err, dstBucket, dstKey))
 	}
 	// The source name is deleted: leave a tombstone above its generation,
@@ -127,7 +142,7 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 	if tomb, name, err := ns.writeTombstone(ctx, srcBucket, srcKey, src.Generation); err != nil {
 		ns.log.Warn("rename: the old meta record stays on the backends until repair", "src", srcBucket+"/"+srcKey, "err", err)
 	} else if _, err := ns.cat.PutTombstone(context.WithoutCancel(ctx), tomb); err != nil {
-		ns.dropUncommitted(ctx, name, err)
+		ns.dropUncommitted(ctx, recordKey{srcBucket, srcKey, ""}, name, err)
 		if !errors.Is(err, catalog.ErrStale) {
 			ns.log.Warn("rename: record the tombstone of the old name", "src", srcBucket+"/"+srcKey, "err", err)
 		}

@@ -337,7 +337,7 @@ func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur u
 		return false, fmt.Errorf("write meta record: %w", err)
 	}
 	if _, err := ns.cat.Put(context.WithoutCancel(ctx), ns.entryOf(r, sealed)); err != nil {
-		ns.dropUncommitted(ctx, name, err)
+		ns.dropUncommitted(ctx, recordKey{bucket, key, ""}, name, err)
 		if errors.Is(err, catalog.ErrStale) {
 			return false, nil // another gateway wrote it meanwhile, under the current key
 		}

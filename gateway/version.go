@@ -317,7 +317,7 @@ func (ns *Namespace) putVersion(ctx context.Context, rec *record) (ObjectInfo, e
 		if errors.Is(err, catalog.ErrStale) {
 			landed = nil
 		}
-		unknown := ns.settleUncommitted(ctx, name, err, landed)
+		unknown := ns.settleUncommitted(ctx, recordKey{rec.Bucket, rec.Key, rec.VersionID}, name, err, landed)
 		switch {
 		case errors.Is(err, catalog.ErrStale):
 			return ObjectInfo{}, fmt.Errorf("%w: a newer write of %s/%s won", ErrPrecondition, rec.Bucket, rec.Key)
@@ -497,7 +497,7 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 		// The tombstone went under a name of its own: the version's
 		// record is untouched. It stays only if the deletion landed
 		// after all (the catalog no longer holds the version).
-		ns.settleTombstone(ctx, name, func(ctx context.Context) (bool, error) {
+		ns.dropUnlessLanded(ctx, recordKey{bucket, key, o.VersionID}, name, func(ctx context.Context) (bool, error) {
 			_, err := ns.cat.GetVersion(ctx, bucket, key, o.VersionID)
 			if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket) {
 				return true, nil

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twincrypt/twincrypt/gateway"
 	"github.com/twincrypt/twincrypt/gateway/catalog"
@@ -275,7 +276,10 @@ func TestDeleteVersionCatalogFails(t *testing.T) {
 			if mode == "stale" {
 				// Another gateway rewrites the version meanwhile.
 				fc.del = ""
-				other, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: e.cat})
+				// Its clock is ahead: its generation is above the
+				// tombstone's, whatever the random parts of the two.
+				other, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: e.cat,
+					Clock: func() time.Time { return time.Now().Add(time.Second) }})
 				if err != nil {
 					t.Fatal(err)
 				}

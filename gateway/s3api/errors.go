@@ -121,6 +121,8 @@ func s3Error(ctx context.Context, err error, bucket, key string) error {
 		return gofakes3.ErrIncompleteBody
 	case errors.Is(err, gateway.ErrPrecondition):
 		return gofakes3.ErrPreconditionFailed
+	case errors.Is(err, gateway.ErrObjectChanged):
+		return override(ctx, http.StatusServiceUnavailable, "ServiceUnavailable", "The object changed while it was read; try again.")
 	case errors.Is(err, gateway.ErrCatalogUnavailable):
 		logFrom(ctx).Error("catalog unavailable: answering 503", "bucket", bucket, "key", key, "err", err)
 		return override(ctx, http.StatusServiceUnavailable, "ServiceUnavailable", CatalogMessage)
