@@ -812,8 +812,9 @@ func TestS3VersionSubresourcesAWSCLI(t *testing.T) {
 		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 			t.Fatalf("get-object-tagging: %v\n%s", err, stdout)
 		}
-		if id != "" && out.VersionId != id {
-			t.Errorf("get-object-tagging --version-id %s answered version %q", id, out.VersionId)
+		// Without a version id, S3 names the current version (v2).
+		if want := map[bool]string{true: id, false: v2}[id != ""]; out.VersionId != want {
+			t.Errorf("get-object-tagging --version-id %q answered version %q, want %q", id, out.VersionId, want)
 		}
 		var kv []string
 		for _, tag := range out.TagSet {
@@ -832,6 +833,11 @@ func TestS3VersionSubresourcesAWSCLI(t *testing.T) {
 	}
 	if got := tagsOf(""); got != "" {
 		t.Errorf("tags of the current version after tagging v1: %q", got)
+	}
+	// Tagging the current version names it, as S3 does.
+	if out := aws.Must("s3api", "put-object-tagging", "--bucket", bucket, "--key", "db.dump",
+		"--tagging", `{"TagSet":[]}`).Stdout; !strings.Contains(out, v2) {
+		t.Errorf("put-object-tagging of the current version: %q, want version %s", out, v2)
 	}
 	aws.Must("s3api", "put-object-tagging", "--bucket", bucket, "--key", "db.dump", "--version-id", v2,
 		"--tagging", `{"TagSet":[{"Key":"day","Value":"tuesday"}]}`)

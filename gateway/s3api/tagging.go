@@ -246,13 +246,8 @@ func bucketTagging(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request
 		w.WriteHeader(http.StatusOK)
 		w.Write(tagSetXML(tags))
 	case http.MethodPut:
-		tags, _, e, err := parseTaggingBody(r, maxBucketTags, "bucket")
-		if err != nil {
-			writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: "IncompleteBody", Message: err.Error()})
-			return
-		}
-		if e != nil {
-			writeError(w, r, e)
+		tags, ok := readTagging(w, r, maxBucketTags, "bucket")
+		if !ok {
 			return
 		}
 		if err := ns.SetBucketTags(ctx, bucket, tags); err != nil {
@@ -271,13 +266,32 @@ func bucketTagging(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request
 	}
 }
 
+// readTagging reads the Tagging body of a PUT of bucket or object tags
+// (what: "bucket" or "object", at most max tags) and answers the request
+// itself when it is not one; ok reports that it is.
+func readTagging(w http.ResponseWriter, r *http.Request, max int, what string) (tags map[string]string, ok bool) {
+	tags, _, e, err := parseTaggingBody(r, max, what)
+	if err != nil {
+		// A body that failed verification: the sigv4 middleware
+		// replaces this answer with the body's error.
+		writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: "IncompleteBody", Message: err.Error()})
+		return nil, false
+	}
+	if e != nil {
+		writeError(w, r, e)
+		return nil, false
+	}
+	return tags, true
+}
+
 // objectTagging answers GetObjectTagging, PutObjectTagging and
 // DeleteObjectTagging of an object's current version (id empty) or of one
 // version (id). gofakes3 would answer them for the current version too,
 // but leaves out the empty TagSet element S3 sends for an object without
 // tags, and answers a write on a current delete marker 404, not S3's 405.
-// The tags live in the version's sealed record; the answers for one
-// version carry its ID, as S3's.
+// The tags live in the version's sealed record; in a bucket with
+// versioning the answers carry the ID of the version they concern, as
+// S3's.
 func objectTagging(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request, bucket, key, id string) {
 	ctx := r.Context()
 	switch r.Method {
@@ -290,6 +304,9 @@ func objectTagging(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request
 				return
 			}
 			tags = o.Tags
+			if o.VersionID != "" {
+				w.Header().Set(hdrVersionID, o.VersionID)
+			}
 		} else {
 			o, err := ns.ObjectVersion(ctx, bucket, key, id)
 			if err != nil {
@@ -305,31 +322,25 @@ func objectTagging(ns *gateway.Namespace, w http.ResponseWriter, r *http.Request
 	case http.MethodPut, http.MethodDelete:
 		var tags map[string]string
 		if r.Method == http.MethodPut {
-			var e *apiError
-			var err error
-			tags, _, e, err = parseTaggingBody(r, maxObjectTags, "object")
-			if err != nil {
-				// A body that failed verification: the sigv4
-				// middleware replaces this answer with the body's
-				// error.
-				writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: "IncompleteBody", Message: err.Error()})
-				return
-			}
-			if e != nil {
-				writeError(w, r, e)
+			var ok bool
+			if tags, ok = readTagging(w, r, maxObjectTags, "object"); !ok {
 				return
 			}
 		}
+		var info gateway.ObjectInfo
 		var err error
 		if id == "" {
-			_, err = ns.SetTags(ctx, bucket, key, tags)
+			info, err = ns.SetTags(ctx, bucket, key, tags)
 			err = writeOnDeleteMarker(err)
 		} else {
-			_, err = ns.SetVersionTags(ctx, bucket, key, id, tags)
+			info, err = ns.SetVersionTags(ctx, bucket, key, id, tags)
 		}
 		if err != nil {
 			writeNSError(w, r, err, bucket, key)
 			return
+		}
+		if id == "" {
+			id = info.VersionID // the current version's, in a bucket with versioning
 		}
 		if id != "" {
 			w.Header().Set(hdrVersionID, id)
