@@ -52,7 +52,3 @@ func (ns *Namespace) FlipInlineByte(ctx context.Context, bucket, key string, i i
 	_, err = ns.commit(ctx, &rec, PutOptions{})
 	return err
 }
-
-// WaitDrops runs the deletes of superseded meta records that wait after
-// their writes answered, and waits for them.
-func (ns *Namespace) WaitDrops() { ns.drops.flush() }

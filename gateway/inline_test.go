@@ -221,7 +221,6 @@ func TestInlineWrongCopy(t *testing.T) {
 				old = bytes.Repeat([]byte{0x54}, len(old))
 			}
 			e.put(t, "k", []byte("second"))
-			e.ns.WaitDrops()
 			name := e.recordName(t, "bucket", "k", "")
 			for i := range e.members {
 				if err := os.WriteFile(e.file(i, name), old, 0o600); err != nil {

@@ -99,7 +99,6 @@ func testCommitCatalogUnavailable(t *testing.T, size int) {
 	}
 	scrubRepair := func(what string, kind gateway.ProblemKind) {
 		t.Helper()
-		ns.WaitDrops()
 		rep, err := ns.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf()})
 		if err != nil || len(rep.Problems) != 2 {
 			t.Fatalf("%s: scrub: %v, %v, want 2 problems (%s, one per provider)", what, err, rep.Problems, kind)
@@ -188,7 +187,6 @@ func TestLapsedLock(t *testing.T) {
 	old := e.metaRecords(t, ns, "k")[0]
 	oldName := e.recordName(t, "bucket", "k", "")
 	sl.late = func() {
-		ns.WaitDrops()
 		if err := e.set.Put(ctx, oldName, bytes.NewReader(old), int64(len(old))); err != nil {
 			t.Fatal(err)
 		}

@@ -104,9 +104,6 @@ type Options struct {
 // Namespace is the encrypted namespace of buckets and objects.
 // It is safe for concurrent use.
 type Namespace struct {
-	// drops tracks the deletes of superseded meta records that run after
-	// their writes answered (dropRecord).
-	drops drops
 	// lastGen is the last generation nextGeneration issued.
 	lastGen atomic.Uint64
 	keys    Keys
@@ -191,7 +188,7 @@ func (ns *Namespace) nextGeneration(prev uint64) uint64 {
 	jitter := uint64(binary.BigEndian.Uint32(b[:])) % genJitter
 	for {
 		last := ns.lastGen.Load()
-		g := max(uint64(ns.now().UnixNano()), prev+1, last+1) + jitter
+		g := max(max(uint64(ns.now().UnixNano()), prev+1)+jitter, last+1)
 		if ns.lastGen.CompareAndSwap(last, g) {
 			return g
 		}

@@ -594,7 +594,6 @@ func TestRecordsLeftPerKey(t *testing.T) {
 		if err := st.do(); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		e.ns.WaitDrops()
 		want := []string{e.ns.MetaName("bucket", "")} // the bucket's record
 		for _, key := range []string{"k", "moved"} {
 			if name, err := e.ns.RecordName(ctx, "bucket", key, ""); err == nil {

@@ -398,8 +398,7 @@ func (ns *Namespace) commitLocked(ctx context.Context, rec *record, o PutOptions
 	}
 	if replaced != nil {
 		if old, err := ns.openRecord(replaced.Record, id); err == nil {
-			ns.dropRecord(ctx, storedName(base, old), name)
-			ns.deleteBlobs(ctx, supersededParts(old.Parts, rec.Parts))
+			ns.deleteReplaced(ctx, storedName(base, old), name, supersededParts(old.Parts, rec.Parts))
 		} else {
 			ns.log.Warn("open replaced meta record; its record and blobs are left to gc", "err", err)
 		}
@@ -461,6 +460,16 @@ func (ns *Namespace) deleteBlobs(ctx context.Context, parts []partRecord) {
 			}
 		})
 	}
+	wg.Wait()
+}
+
+// deleteReplaced deletes what a write replaced once the catalog took it:
+// the record old (dropRecord; cur is the write's own) and the blobs of
+// parts, all at once, so that they cost one round trip.
+func (ns *Namespace) deleteReplaced(ctx context.Context, old, cur string, parts []partRecord) {
+	var wg sync.WaitGroup
+	wg.Go(func() { ns.dropRecord(ctx, old, cur) })
+	ns.deleteBlobs(ctx, parts)
 	wg.Wait()
 }
 
@@ -841,8 +850,7 @@ func (ns *Namespace) deleteObject(ctx context.Context, bucket, key string, ifGen
 	}
 	if removed != nil {
 		if rec, err := ns.openRecord(removed.Record, id); err == nil {
-			ns.dropRecord(ctx, storedName(base, rec), name)
-			ns.deleteBlobs(ctx, rec.Parts)
+			ns.deleteReplaced(ctx, storedName(base, rec), name, rec.Parts)
 		}
 	}
 	return nil

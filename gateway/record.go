@@ -13,7 +13,6 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/twincrypt/twincrypt/backends"
@@ -445,89 +444,22 @@ func (c *cannotVerify) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// dropRecord deletes from the store the record old that the catalog no
-// longer names since a write put cur in its place: records of a key live
-// under names of their own generation, and what a write supersedes goes
-// only once the catalog has taken its successor. The delete runs after the
-// write has answered, so that an overwrite or a DELETE costs its client no
-// second round trip, and dropDelay later, so that a reader that found the
-// old record in the catalog just before can still load it (an inline
-// object's bytes are in its record). At most maxDrops wait at once; past
-// that the delete runs before the answer. Close runs the waiting ones at
-// once and waits for them. A copy left behind (a provider that did not
-// answer, a gateway killed meanwhile) is older than the catalog's record:
-// scrub reports it as superseded and repair or gc deletes it.
+// dropRecord deletes from the store, best effort, the record old that the
+// catalog no longer names since a write put cur in its place: records of a
+// key live under names of their own generation, and what a write
+// supersedes goes only once the catalog has taken its successor. A copy
+// left behind (a provider that did not answer, a gateway stopped
+// meanwhile) is older than the catalog's record: scrub reports it as
+// superseded and repair or gc deletes it. A reader that found the old
+// record in the catalog just before and loads it only now finds it gone
+// and fails with ErrObjectChanged, to try again.
 func (ns *Namespace) dropRecord(ctx context.Context, old, cur string) {
 	if old == cur || old == "" {
 		return
 	}
-	ctx = context.WithoutCancel(ctx)
-	drop := func() {
-		if err := ns.store.Delete(ctx, old); err != nil && !errors.Is(err, backends.ErrNotFound) {
-			ns.log.Warn("delete a superseded meta record; scrub reports it", "name", old, "err", err)
-		}
+	if err := ns.store.Delete(context.WithoutCancel(ctx), old); err != nil && !errors.Is(err, backends.ErrNotFound) {
+		ns.log.Warn("delete a superseded meta record; scrub reports it", "name", old, "err", err)
 	}
-	select {
-	case ns.drops.slots <- struct{}{}:
-		now := ns.drops.flushed()
-		ns.drops.wg.Go(func() {
-			defer func() { <-ns.drops.slots }()
-			t := time.NewTimer(dropDelay)
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-now:
-			}
-			drop()
-		})
-	default:
-		drop()
-	}
-}
-
-// dropDelay is how long a superseded record stays after the write that
-// replaced it answered; maxDrops bounds the deletes waiting.
-const (
-	dropDelay = 2 * time.Second
-	maxDrops  = 1024
-)
-
-// drops tracks the deletes of superseded records that wait (dropRecord).
-type drops struct {
-	slots chan struct{}
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	now   chan struct{} // closed by flush: the waiting deletes run
-}
-
-// flushed returns the channel whose closing tells the deletes waiting now
-// to run.
-func (d *drops) flushed() chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.now == nil {
-		d.now = make(chan struct{})
-	}
-	return d.now
-}
-
-// flush runs the waiting deletes at once and waits for them.
-func (d *drops) flush() {
-	d.mu.Lock()
-	if d.now != nil {
-		close(d.now)
-		d.now = nil
-	}
-	d.mu.Unlock()
-	d.wg.Wait()
-}
-
-// Close runs the deletes of superseded meta records that wait
-// (dropRecord) and waits for them. The Namespace must not be used
-// afterwards.
-func (ns *Namespace) Close() error {
-	ns.drops.flush()
-	return nil
 }
 
 // dropUncommitted deletes from the store the record name that a write put
@@ -595,7 +527,7 @@ func (ns *Namespace) dropUnlessLanded(ctx context.Context, k recordKey, name str
 // impossible) and won.
 func (ns *Namespace) deleteUncommitted(ctx context.Context, k recordKey, name string) {
 	if cur, err := ns.RecordName(ctx, k.bucket, k.key, k.versionID); err == nil && cur == name {
-		ns.log.Warn("a write the catalog refused drew the generation of the one it names; its record stays", "name", name)
+		ns.log.Error("a write the catalog refused drew the generation of the one it names; its record stays, and scrub checks that it is the catalog's", "name", name)
 		return
 	}
 	if err := ns.store.Delete(ctx, name); err != nil && !errors.Is(err, backends.ErrNotFound) {

@@ -124,9 +124,12 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 		// catalog missed, and two names would share the source's blobs.
 		// When the catalog cannot say, an object stored in blobs loses
 		// the record (should the move have landed, repair seals the
-		// catalog's record anew from its catalog form), an inline one
-		// keeps it (it shares no blob, and its bytes are in it).
-		inline := !slices.ContainsFunc(rec.Parts, func(p partRecord) bool { return !p.inline() })
+		// catalog's record anew from its catalog form), and so does an
+		// inline one over an existing destination (repair would take it
+		// over as newer than the destination's: a copy, not a move); an
+		// inline one to a new name keeps it (it shares no blob, and its
+		// bytes are in it).
+		inline := !slices.ContainsFunc(rec.Parts, func(p partRecord) bool { return !p.inline() }) && prevDst.Generation == 0
 		ns.dropUnlessLanded(ctx, recordKey{dstBucket, dstKey, ""}, dstMeta, func(ctx context.Context) (bool, error) {
 			cur, err := ns.cat.Get(ctx, dstBucket, dstKey)
 			if err == nil || errors.Is(err, catalog.ErrNotFound) {
@@ -151,8 +154,7 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 	}
 	if replaced != nil {
 		if old, err := ns.openRecord(replaced.Record, dstID); err == nil {
-			ns.dropRecord(ctx, storedName(dstBase, old), dstMeta)
-			ns.deleteBlobs(ctx, supersededParts(old.Parts, rec.Parts))
+			ns.deleteReplaced(ctx, storedName(dstBase, old), dstMeta, supersededParts(old.Parts, rec.Parts))
 		} else {
 			ns.log.Warn("open replaced meta record; its record and blobs are left to gc", "err", err)
 		}

@@ -341,7 +341,6 @@ func TestRenameFailures(t *testing.T) {
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("%s: %d bytes, %v", tt.wantName, len(got), err)
 			}
-			ns.WaitDrops()
 			page, err := b.List(ctx, "m/", "", 0)
 			if err != nil {
 				t.Fatal(err)

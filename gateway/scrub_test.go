@@ -670,7 +670,6 @@ func TestRepairCatalogEntryKeepsGeneration(t *testing.T) {
 			}
 			e.put(t, "obj", cur)
 			newName := e.recordName(t, "bucket", "obj", "")
-			e.ns.Close() // the drops of the first record are done
 			for i := range e.members {
 				e.writeFile(t, i, oldName, saved[i]) // a drop that failed
 				if err := os.Remove(e.file(i, newName)); err != nil {

@@ -328,8 +328,7 @@ func (ns *Namespace) putVersion(ctx context.Context, rec *record) (ObjectInfo, e
 	}
 	if replaced != nil {
 		if old, err := ns.openVersion(replaced); err == nil {
-			ns.dropRecord(ctx, storedName(base, old), name)
-			ns.deleteBlobs(ctx, supersededParts(old.Parts, rec.Parts))
+			ns.deleteReplaced(ctx, storedName(base, old), name, supersededParts(old.Parts, rec.Parts))
 		} else {
 			ns.log.Warn("open replaced meta record; its record and blobs are left to gc", "err", err)
 		}
@@ -516,10 +515,7 @@ func (ns *Namespace) deleteVersion(ctx context.Context, bucket, key string, o De
 	if removed != nil {
 		base, _ := ns.names.version(bucket, key, o.VersionID)
 		if r, err := ns.openVersion(removed); err == nil {
-			ns.dropRecord(ctx, storedName(base, r), name)
-			if !removed.DeleteMarker {
-				ns.deleteBlobs(ctx, r.Parts)
-			}
+			ns.deleteReplaced(ctx, storedName(base, r), name, r.Parts) // a delete marker has none
 		} else {
 			ns.log.Warn("open deleted version's record; its record and blobs are left to gc", "err", err)
 		}

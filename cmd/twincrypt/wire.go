@@ -315,9 +315,6 @@ func (st *store) Close() error {
 		return nil
 	}
 	var errs []error
-	if st.ns != nil {
-		errs = append(errs, st.ns.Close())
-	}
 	if st.cat != nil {
 		errs = append(errs, st.cat.Close())
 	}
