@@ -174,14 +174,7 @@ func TestCatalogFormOldEntries(t *testing.T) {
 		t.Error("repair did not put the old entry's sealed record back")
 	}
 
-	fresh, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "rebuilt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	if _, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backends: e.backendsOf()[:1], Catalog: fresh}); err != nil {
-		t.Fatal(err)
-	}
+	fresh, _ := e.rebuildFrom(t, e.backendsOf()[:1])
 	copied, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "copied.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -243,15 +243,7 @@ func TestRebuildCatalogNewestGeneration(t *testing.T) {
 	}
 	e.writeFile(t, 0, hostile[1], hr)
 
-	fresh, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "rebuilt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	rep, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backends: e.backendsOf()[:1], Catalog: fresh})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fresh, rep := e.rebuildFrom(t, e.backendsOf()[:1])
 	got, err := fresh.Get(ctx, "bucket", "k")
 	if err != nil || got.Generation != last.Generation || got.ETag != last.ETag || got.Size != last.Size {
 		t.Errorf("rebuilt k: %+v, %v; want generation %d, ETag %s", got, err, last.Generation, last.ETag)

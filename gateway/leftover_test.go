@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/twincrypt/twincrypt/gateway"
-	"github.com/twincrypt/twincrypt/gateway/catalog"
 )
 
 // TestInterruptedRename recreates what a crash inside Rename can leave (or a
@@ -58,15 +57,7 @@ func TestInterruptedRename(t *testing.T) {
 	}
 
 	// A rebuilt catalog lists the new name only.
-	fresh, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "rebuilt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	rb, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backends: e.backendsOf()[:1], Catalog: fresh})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fresh, rb := e.rebuildFrom(t, e.backendsOf()[:1])
 	if rb.Objects != 1 || rb.RenameLeftovers != 1 {
 		t.Errorf("rebuild: %d objects, %d rename leftovers; want 1 and 1", rb.Objects, rb.RenameLeftovers)
 	}

@@ -231,20 +231,12 @@ func TestRebuildCatalog(t *testing.T) {
 		os.Remove(e.file(0, e.ns.MetaName(b, "")))
 	}
 
-	fresh, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "rebuilt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	rep, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backends: e.backendsOf()[:1], Catalog: fresh})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fresh, rep := e.rebuildFrom(t, e.backendsOf()[:1])
 	if rep.Buckets != 1 || rep.ImpliedBuckets != 1 || rep.Objects != 26 || len(rep.Failed) != 0 {
 		t.Errorf("rebuilt %+v; want 1 bucket, 1 implied, 26 objects", rep)
 	}
 	n := 0
-	err = e.cat.Walk(ctx, func(want catalog.Entry) error {
+	err := e.cat.Walk(ctx, func(want catalog.Entry) error {
 		n++
 		got, err := fresh.Get(ctx, want.Bucket, want.Key)
 		if err != nil {

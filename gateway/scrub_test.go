@@ -17,6 +17,7 @@ import (
 
 	"github.com/twincrypt/twincrypt/backends"
 	"github.com/twincrypt/twincrypt/gateway"
+	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/seal"
 )
 
@@ -27,6 +28,23 @@ func (e *env) backendsOf() []backends.Backend {
 		out[i] = m
 	}
 	return out
+}
+
+// rebuildFrom runs RebuildCatalog from members into a new bolt catalog,
+// which it closes at the end of the test, and returns that catalog and the
+// report; a failed rebuild fails the test.
+func (e *env) rebuildFrom(t *testing.T, members []backends.Backend) (*catalog.Bolt, *gateway.RebuildReport) {
+	t.Helper()
+	fresh, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "rebuilt.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fresh.Close() })
+	rep, err := gateway.RebuildCatalog(context.Background(), gateway.RebuildOptions{Keys: e.keys, Backends: members, Catalog: fresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fresh, rep
 }
 
 // recordName returns the backend name of the record the catalog holds

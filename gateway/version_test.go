@@ -426,22 +426,13 @@ func versionedFixture(t *testing.T, e *env) {
 // TestRebuildCatalogVersions rebuilds the catalog of versioned buckets
 // from one backend and compares it with the original.
 func TestRebuildCatalogVersions(t *testing.T) {
-	ctx := context.Background()
 	e := newEnv(t)
 	versionedFixture(t, e)
 	want := allVersions(t, e.cat)
 	if len(want) < 12 {
 		t.Fatalf("fixture too small: %q", want)
 	}
-	fresh, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "rebuilt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	rep, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backends: e.backendsOf()[:1], Catalog: fresh})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fresh, rep := e.rebuildFrom(t, e.backendsOf()[:1])
 	if len(rep.Failed) != 0 || rep.Versions == 0 {
 		t.Fatalf("rebuild: %+v", rep)
 	}
@@ -833,14 +824,7 @@ func TestVersionReplayRefused(t *testing.T) {
 	if len(rep.Problems) != 1 || rep.Problems[0].Kind != gateway.ProblemSuperseded || rep.Problems[0].VersionID != v1.VersionID {
 		t.Fatalf("scrub: %v", summary(rep))
 	}
-	fresh, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "rebuilt.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
-	if _, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backends: e.backendsOf(), Catalog: fresh}); err != nil {
-		t.Fatal(err)
-	}
+	fresh, _ := e.rebuildFrom(t, e.backendsOf())
 	if _, err := fresh.GetVersion(ctx, "bucket", "k", v1.VersionID); !errors.Is(err, catalog.ErrNotFound) {
 		t.Errorf("rebuild from every provider brought the deleted version back: %v", err)
 	}

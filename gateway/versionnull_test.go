@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/twincrypt/twincrypt/gateway"
-	"github.com/twincrypt/twincrypt/gateway/catalog"
 )
 
 // TestDeleteNullVersionUnversioned: in a bucket that never had
@@ -73,7 +72,7 @@ func TestDeleteNullVersionUnversionedCatalogFails(t *testing.T) {
 				if path == "delete" {
 					// The deletion of an object without versions writes
 					// a tombstone through PutTombstone, not DeleteVersion.
-					fc.Catalog = &tombstoneFaultCatalog{Catalog: e.cat, mode: mode}
+					fc.tomb = mode
 					_, err = ns.Delete(ctx, "bucket", "k", gateway.DeleteOptions{VersionID: gateway.NullVersion})
 				} else {
 					fc.del = mode
@@ -82,7 +81,7 @@ func TestDeleteNullVersionUnversionedCatalogFails(t *testing.T) {
 				if err == nil {
 					t.Fatal("the deletion succeeded")
 				}
-				fc.Catalog = e.cat
+				fc.tomb = ""
 				if en, err := e.cat.Get(ctx, "bucket", "k"); err != nil || en.VersionID != "" {
 					t.Fatalf("catalog entry version %q, %v; want unversioned", en.VersionID, err)
 				}
@@ -107,25 +106,6 @@ func TestDeleteNullVersionUnversionedCatalogFails(t *testing.T) {
 			})
 		}
 	}
-}
-
-// tombstoneFaultCatalog fails the next PutTombstone as mode says
-// ("refuse" or "down", neither applied).
-type tombstoneFaultCatalog struct {
-	catalog.Catalog
-	mode string
-}
-
-func (c *tombstoneFaultCatalog) PutTombstone(ctx context.Context, t catalog.Tombstone) (*catalog.Entry, error) {
-	mode := c.mode
-	c.mode = ""
-	switch mode {
-	case "refuse":
-		return nil, errRefused
-	case "down":
-		return nil, catalog.ErrUnavailable
-	}
-	return c.Catalog.PutTombstone(ctx, t)
 }
 
 // TestSuspendedWriteAboveNullVersion: while versioning is suspended, a

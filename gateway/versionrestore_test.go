@@ -18,19 +18,19 @@ import (
 // (neither stale nor unreachable).
 var errRefused = errors.New("catalog: write refused")
 
-// versionFaultCatalog fails the next PutVersion or DeleteVersion as its
-// mode says, once: "refuse" (errRefused, not applied), "down"
-// (catalog.ErrUnavailable, not applied) or "lost" (applied, then
-// catalog.ErrUnavailable: the answer was lost). With before set,
-// DeleteVersion runs it first, with the tombstone it was given, and with
-// beforePut set PutVersion runs that first, with the version. Mode "gone"
-// is "down" with the next GetVersion failing as well.
+// versionFaultCatalog fails the next PutVersion, DeleteVersion or
+// PutTombstone as its mode for that call says, once: "refuse"
+// (errRefused, not applied), "down" (catalog.ErrUnavailable, not applied)
+// or "lost" (applied, then catalog.ErrUnavailable: the answer was lost).
+// With before set, DeleteVersion runs it first, with the tombstone it was
+// given, and with beforePut set PutVersion runs that first, with the
+// version. Mode "gone" is "down" with the next GetVersion failing as well.
 type versionFaultCatalog struct {
 	catalog.Catalog
-	put, del  string
-	before    func(catalog.Tombstone)
-	beforePut func(catalog.Version)
-	readDown  bool // the next GetVersion fails
+	put, del, tomb string
+	before         func(catalog.Tombstone)
+	beforePut      func(catalog.Version)
+	readDown       bool // the next GetVersion fails
 }
 
 func (c *versionFaultCatalog) PutVersion(ctx context.Context, v catalog.Version) (*catalog.Version, error) {
@@ -39,7 +39,7 @@ func (c *versionFaultCatalog) PutVersion(ctx context.Context, v catalog.Version)
 	if before != nil {
 		before(v)
 	}
-	return c.fault(mode, func() (*catalog.Version, error) { return c.Catalog.PutVersion(ctx, v) })
+	return fault(c, mode, func() (*catalog.Version, error) { return c.Catalog.PutVersion(ctx, v) })
 }
 
 func (c *versionFaultCatalog) DeleteVersion(ctx context.Context, t catalog.Tombstone, o catalog.DeleteVersionOptions) (*catalog.Version, error) {
@@ -48,7 +48,13 @@ func (c *versionFaultCatalog) DeleteVersion(ctx context.Context, t catalog.Tombs
 	if before != nil {
 		before(t)
 	}
-	return c.fault(mode, func() (*catalog.Version, error) { return c.Catalog.DeleteVersion(ctx, t, o) })
+	return fault(c, mode, func() (*catalog.Version, error) { return c.Catalog.DeleteVersion(ctx, t, o) })
+}
+
+func (c *versionFaultCatalog) PutTombstone(ctx context.Context, t catalog.Tombstone) (*catalog.Entry, error) {
+	mode := c.tomb
+	c.tomb = ""
+	return fault(c, mode, func() (*catalog.Entry, error) { return c.Catalog.PutTombstone(ctx, t) })
 }
 
 func (c *versionFaultCatalog) GetVersion(ctx context.Context, bucket, key, versionID string) (catalog.Version, error) {
@@ -59,7 +65,9 @@ func (c *versionFaultCatalog) GetVersion(ctx context.Context, bucket, key, versi
 	return c.Catalog.GetVersion(ctx, bucket, key, versionID)
 }
 
-func (c *versionFaultCatalog) fault(mode string, apply func() (*catalog.Version, error)) (*catalog.Version, error) {
+// fault answers a write of c as mode says, running apply where the write
+// is applied.
+func fault[T any](c *versionFaultCatalog, mode string, apply func() (*T, error)) (*T, error) {
 	switch mode {
 	case "gone":
 		c.readDown = true

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twincrypt/twincrypt/gateway"
-	"github.com/twincrypt/twincrypt/gateway/catalog"
 	"github.com/twincrypt/twincrypt/gateway/checksum"
 )
 
@@ -148,14 +146,9 @@ func TestVersionTags(t *testing.T) {
 	want := allVersions(t, e.cat)
 	for i := range e.members {
 		t.Run(fmt.Sprintf("rebuild from provider %d", i), func(t *testing.T) {
-			fresh, err := catalog.OpenBolt(filepath.Join(t.TempDir(), "rebuilt.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer fresh.Close()
-			rep, err := gateway.RebuildCatalog(ctx, gateway.RebuildOptions{Keys: e.keys, Backends: e.backendsOf()[i : i+1], Catalog: fresh})
-			if err != nil || len(rep.Failed) != 0 {
-				t.Fatalf("rebuild: %+v, %v", rep, err)
+			fresh, rep := e.rebuildFrom(t, e.backendsOf()[i:i+1])
+			if len(rep.Failed) != 0 {
+				t.Fatalf("rebuild: %+v", rep)
 			}
 			if got := allVersions(t, fresh); !slices.Equal(got, want) {
 				t.Errorf("rebuilt catalog differs:\n got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

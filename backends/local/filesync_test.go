@@ -72,6 +72,22 @@ func (p *syncProbe) syncer(t *testing.T) *fileSyncer {
 	}
 }
 
+// waitNextRound returns once n files wait in s for its next round.
+func waitNextRound(s *fileSyncer, n int) {
+	for {
+		s.mu.Lock()
+		waiting := 0
+		if s.next != nil {
+			waiting = len(s.next.files)
+		}
+		s.mu.Unlock()
+		if waiting == n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestFileSyncerCovers checks the group-commit promise for file fsyncs:
 // when Sync returns, a sync that began after the file was written has
 // finished (its own fsync, or a sync of the whole file system followed by a
@@ -179,19 +195,7 @@ func TestFileSyncerErrors(t *testing.T) {
 			for i := 1; i < len(files); i++ {
 				wg.Go(func() { errs[i] = s.Sync(files[i]) })
 			}
-			// Wait until the three have joined the next round.
-			for {
-				s.mu.Lock()
-				n := 0
-				if s.next != nil {
-					n = len(s.next.files)
-				}
-				s.mu.Unlock()
-				if n == len(files)-1 {
-					break
-				}
-				time.Sleep(time.Millisecond)
-			}
+			waitNextRound(s, len(files)-1) // the three
 			close(release)
 			wg.Wait()
 			for i, err := range errs {
@@ -209,15 +213,7 @@ func TestFileSyncerErrors(t *testing.T) {
 // alone succeed. It also checks that Put goes through the file syncer.
 func TestPutSharedSyncFails(t *testing.T) {
 	ctx := context.Background()
-	b, err := New("t", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	d, err := b.current("put", "x")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, d := newPutRoot(t, "x")
 	errEIO := errors.New("syncfs: input/output error")
 	hold := make(chan struct{})
 	var first atomic.Bool
@@ -242,18 +238,7 @@ func TestPutSharedSyncFails(t *testing.T) {
 		})
 	}
 	// Let the first Put's fsync finish once the others wait for the next round.
-	for {
-		d.files.mu.Lock()
-		waiting := 0
-		if d.files.next != nil {
-			waiting = len(d.files.next.files)
-		}
-		d.files.mu.Unlock()
-		if waiting == n-1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitNextRound(d.files, n-1)
 	close(hold)
 	wg.Wait()
 	var failed, ok int

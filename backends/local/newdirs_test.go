@@ -56,6 +56,23 @@ func (c *syncCounter) reset() {
 	clear(c.counts)
 }
 
+// newPutRoot returns a backend in a new directory, closed at the end of
+// the test, and the root directory a Put of name writes into, whose
+// syncers a test replaces.
+func newPutRoot(t *testing.T, name string) (*Backend, *rootDir) {
+	t.Helper()
+	b, err := New("t", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	d, err := b.current("put", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, d
+}
+
 // madeLen returns the number of directories d tracks as not durable yet.
 func madeLen(d *rootDir) int {
 	d.made.mu.Lock()
@@ -89,15 +106,7 @@ func TestPutWaitsForNewDirectory(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			b, err := New("t", t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
-			d, err := b.current("put", tt.first)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b, d := newPutRoot(t, tt.first)
 			c := &syncCounter{hold: tt.parent, entered: make(chan struct{}), release: make(chan struct{})}
 			c.install(d)
 
@@ -165,15 +174,7 @@ func TestPutWaitsForNewDirectory(t *testing.T) {
 // once that succeeds, Puts into it cost no fsync of the parent.
 func TestPutNewDirectorySyncFails(t *testing.T) {
 	ctx := context.Background()
-	b, err := New("t", t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	d, err := b.current("put", "x")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, d := newPutRoot(t, "x")
 	boom := errors.New("fsync: input/output error")
 	c := &syncCounter{fail: "m", failErr: boom}
 	c.install(d)
