@@ -278,12 +278,13 @@ func (ns *Namespace) reseal(ctx context.Context, base string, id seal.ObjectID, 
 		r.Generation = gen
 		return fmt.Errorf("write meta record: %w", err)
 	}
-	if _, err := ns.cat.Put(context.WithoutCancel(ctx), ns.entryOf(r, sealed)); err != nil {
+	replaced, err := ns.cat.Put(context.WithoutCancel(ctx), ns.entryOf(r, sealed))
+	if err != nil {
 		ns.dropUncommitted(ctx, recordKey{r.Bucket, r.Key, ""}, name, err)
 		r.Generation = gen
 		return err
 	}
-	ns.dropRecord(ctx, old, name)
+	ns.dropRecord(ctx, ns.replacedName(replaced, base, old), name)
 	ns.log.Info("sealed a meta record anew: no provider held the catalog's", "bucket", r.Bucket, "key", r.Key, "generation", r.Generation)
 	return nil
 }

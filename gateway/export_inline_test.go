@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/twincrypt/twincrypt/gateway/checksum"
 )
@@ -52,3 +53,11 @@ func (ns *Namespace) FlipInlineByte(ctx context.Context, bucket, key string, i i
 	_, err = ns.commit(ctx, &rec, PutOptions{})
 	return err
 }
+
+// SettleSoon makes the Namespace ask the catalog about a write it did not
+// answer for after d instead of seconds; WaitSettled waits until those
+// questions are settled.
+func (ns *Namespace) SettleSoon(d time.Duration) { ns.settleAfter = d }
+
+// WaitSettled waits for settleLater's goroutines.
+func (ns *Namespace) WaitSettled() { ns.settles.Wait() }

@@ -45,8 +45,9 @@ func (ns *Namespace) loadInline(ctx context.Context, r *record) error {
 	sealed, err := ns.inlineSealed(ctx, name, r.catDigest)
 	if errors.Is(err, backends.ErrNotFound) {
 		// No provider holds it: either a write replaced it since the
-		// catalog was read (its record goes dropDelay after that write
-		// answered), and the reader may try again, or it is lost.
+		// catalog was read (the write deletes the record it replaced
+		// before it answers), and the reader may try again, or it is
+		// lost.
 		vid := r.VersionID
 		if vid == "" {
 			vid = NullVersion

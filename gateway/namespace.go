@@ -25,6 +25,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -106,15 +107,19 @@ type Options struct {
 type Namespace struct {
 	// lastGen is the last generation nextGeneration issued.
 	lastGen atomic.Uint64
-	keys    Keys
-	store   backends.Backend
-	cat     catalog.Catalog
-	log     *slog.Logger
-	rand    io.Reader
-	now     func() time.Time
-	names   names
-	users   []User
-	locks   keylock.Locker
+	// settles tracks settleLater's goroutines; settleAfter is how long
+	// they wait before they first ask the catalog.
+	settles     sync.WaitGroup
+	settleAfter time.Duration
+	keys        Keys
+	store       backends.Backend
+	cat         catalog.Catalog
+	log         *slog.Logger
+	rand        io.Reader
+	now         func() time.Time
+	names       names
+	users       []User
+	locks       keylock.Locker
 	// catKeys holds the keys of the catalog form, derived once.
 	catKeys catKeyCache
 	// inline holds the sealed records of recently written and read inline
@@ -141,6 +146,7 @@ func New(o Options) (*Namespace, error) {
 		ns.now = time.Now
 	}
 	ns.names = names{key: *o.Keys.NameKey()}
+	ns.settleAfter = defaultSettleAfter
 	if o.InlineCache > 0 {
 		ns.inline = inlinecache.New(o.InlineCache)
 	}

@@ -15,8 +15,7 @@ import (
 // came before an overwrite, and whose record the overwrite deleted before
 // the GET loaded it, fails as ErrObjectChanged (a failure to try again,
 // backends.ErrUnavailable), never with bytes; read again it returns the
-// new object. The record an overwrite replaces stays dropDelay after the
-// write answered, so that only a reader slower than that meets this.
+// new object.
 func TestReadRacesOverwrite(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

@@ -122,3 +122,39 @@ func TestCommitOutlivesItsRequest(t *testing.T) {
 		t.Errorf("the key reads %q, want one", got)
 	}
 }
+
+// TestFailedWriteNeverBeatsALaterOne: an instance whose clock runs a
+// minute ahead writes a key while the catalog does not answer (its client
+// gets an error, its record stays until the catalog can say); another
+// instance then writes the key, acknowledged, at a lower generation. Once
+// the catalog answers, the failed write's record goes, so that neither
+// repair nor a rebuild takes it in over the acknowledged one.
+func TestFailedWriteNeverBeatsALaterOne(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.put(t, "k", []byte("first"))
+	fc := &flakyCatalog{Catalog: e.cat, mode: "down"}
+	a, err := gateway.New(gateway.Options{Keys: e.keys, Store: e.set, Catalog: fc, Clock: func() time.Time { return time.Now().Add(time.Minute) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SettleSoon(time.Millisecond)
+	if _, err := a.PutObject(ctx, "bucket", "k", bytes.NewReader([]byte("failed")), 6, gateway.PutOptions{}); !errors.Is(err, gateway.ErrCatalogUnavailable) {
+		t.Fatalf("PUT with the catalog down: %v", err)
+	}
+	e.put(t, "k", []byte("acknowledged"))
+	a.WaitSettled()
+	if rep := e.scrub(t, false); !rep.Clean() {
+		t.Errorf("scrub: %v", summary(rep))
+	}
+	if _, err := e.ns.Repair(ctx, gateway.RepairOptions{Members: e.backendsOf(), Adopt: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, e.ns, "k"); string(got) != "acknowledged" {
+		t.Errorf("after repair the key reads %q, want acknowledged", got)
+	}
+	rebuilt, _ := e.rebuildFrom(t, e.backendsOf())
+	if ent, err := rebuilt.Get(ctx, "bucket", "k"); err != nil || ent.Size != int64(len("acknowledged")) {
+		t.Errorf("rebuilt: %+v, %v; want the acknowledged object", ent, err)
+	}
+}

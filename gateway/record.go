@@ -176,7 +176,7 @@ func (r *record) unloaded() bool {
 // inside its meta record instead of as a blob (docs/FORMAT.md, "Inline
 // objects"). Its sealed payload, base64 in the record's JSON, keeps such a
 // record, with a key of up to 1 KiB and the usual metadata, within the
-// 8 KiB size class: what the catalog holds per small object stays bounded.
+// 8 KiB size class, and the inline cache's entries bounded.
 const InlineMax = 4 << 10
 
 // names derives the opaque backend names of meta records and the object ids
@@ -462,6 +462,22 @@ func (ns *Namespace) dropRecord(ctx context.Context, old, cur string) {
 	}
 }
 
+// replacedName returns the backend name of the record of replaced, the
+// entry of an object without versions (base its key's name) that a
+// catalog Put replaced; read, the name of the record the writer read
+// before, when the catalog replaced none or its record does not open.
+func (ns *Namespace) replacedName(replaced *catalog.Entry, base, read string) string {
+	if replaced == nil {
+		return read
+	}
+	_, id := ns.names.version(replaced.Bucket, replaced.Key, replaced.VersionID)
+	r, err := ns.openRecord(replaced.Record, id)
+	if err != nil {
+		return read
+	}
+	return storedName(base, r)
+}
+
 // dropUncommitted deletes from the store the record name that a write put
 // there and the catalog then did not take (err): a refusal means it never
 // will, so the record goes. When the catalog could not be reached
@@ -484,6 +500,7 @@ type recordKey struct{ bucket, key, versionID string }
 func (ns *Namespace) settleUncommitted(ctx context.Context, k recordKey, name string, err error, landed func(context.Context) (bool, error)) bool {
 	ctx = context.WithoutCancel(ctx)
 	if outcomeUnknown(err) {
+		ns.settleLater(ctx, k, name)
 		return true
 	}
 	if landed != nil {
@@ -494,6 +511,47 @@ func (ns *Namespace) settleUncommitted(ctx context.Context, k recordKey, name st
 	ns.deleteUncommitted(ctx, k, name)
 	return false
 }
+
+// settleLater settles, once the catalog answers again, the record name of
+// a write whose catalog update did not answer: it stays if the catalog
+// names it (the write landed), and goes if the catalog names another
+// record of the key or none. Left on the providers, a record the catalog
+// never took would be ahead of the catalog's, and repair would take it in
+// over the writes acknowledged since (whose generations, from other
+// instances' clocks, may be lower). The catalog is asked settleAfter
+// after the failure (a command that timed out has landed or not by then),
+// then at growing intervals for settleFor; a gateway stopped before leaves
+// the record to scrub, which reports it as ahead.
+func (ns *Namespace) settleLater(ctx context.Context, k recordKey, name string) {
+	ns.settles.Go(func() {
+		delay, deadline := ns.settleAfter, ns.now().Add(settleFor)
+		for {
+			t := time.NewTimer(delay)
+			<-t.C
+			cur, err := ns.RecordName(ctx, k.bucket, k.key, k.versionID)
+			switch {
+			case err == nil && cur == name:
+				return // the write landed
+			case err == nil || errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoSuchBucket):
+				ns.deleteUncommitted(ctx, k, name)
+				ns.log.Info("deleted the record of a write the catalog did not take", "bucket", k.bucket, "key", k.key, "name", name)
+				return
+			}
+			if ns.now().After(deadline) {
+				ns.log.Warn("the catalog did not answer about a write it did not take; its record stays for scrub", "bucket", k.bucket, "key", k.key, "name", name, "err", err)
+				return
+			}
+			delay = min(2*delay, time.Minute)
+		}
+	})
+}
+
+// settleFor bounds how long settleLater asks the catalog; defaultSettleAfter
+// is how long it waits first.
+const (
+	settleFor          = 10 * time.Minute
+	defaultSettleAfter = 5 * time.Second
+)
 
 // outcomeUnknown reports whether a catalog write that failed with err may
 // have landed, or may still land: the catalog did not answer, or the

@@ -145,7 +145,12 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 	if tomb, name, err := ns.writeTombstone(ctx, srcBucket, srcKey, src.Generation); err != nil {
 		ns.log.Warn("rename: the old meta record stays on the backends until repair", "src", srcBucket+"/"+srcKey, "err", err)
 	} else if _, err := ns.cat.PutTombstone(context.WithoutCancel(ctx), tomb); err != nil {
-		ns.dropUncommitted(ctx, recordKey{srcBucket, srcKey, ""}, name, err)
+		// The source left the catalog with the move: a tombstone the
+		// catalog did not answer for stays (repair takes it in), so
+		// that no rebuild brings the source back; a refused one goes.
+		if !outcomeUnknown(err) {
+			ns.dropUncommitted(ctx, recordKey{srcBucket, srcKey, ""}, name, err)
+		}
 		if !errors.Is(err, catalog.ErrStale) {
 			ns.log.Warn("rename: record the tombstone of the old name", "src", srcBucket+"/"+srcKey, "err", err)
 		}

@@ -336,14 +336,15 @@ func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur u
 	if err := ns.putBytes(ctx, name, sealed); err != nil {
 		return false, fmt.Errorf("write meta record: %w", err)
 	}
-	if _, err := ns.cat.Put(context.WithoutCancel(ctx), ns.entryOf(r, sealed)); err != nil {
+	replaced, err := ns.cat.Put(context.WithoutCancel(ctx), ns.entryOf(r, sealed))
+	if err != nil {
 		ns.dropUncommitted(ctx, recordKey{bucket, key, ""}, name, err)
 		if errors.Is(err, catalog.ErrStale) {
 			return false, nil // another gateway wrote it meanwhile, under the current key
 		}
 		return false, err
 	}
-	ns.dropRecord(ctx, oldName, name)
+	ns.dropRecord(ctx, ns.replacedName(replaced, base, oldName), name)
 	return true, nil
 }
 

@@ -302,6 +302,16 @@ func (ns *Namespace) putVersion(ctx context.Context, rec *record) (ObjectInfo, e
 		return ObjectInfo{}, err
 	}
 	name := storedName(base, rec)
+	// The null version written again after its deletion replaces the
+	// key's tombstone, which the catalog drops: its record goes too.
+	var tombName string
+	if rec.VersionID == NullVersion {
+		if t, err := ns.cat.GetVersionTombstone(ctx, rec.Bucket, rec.Key, NullVersion); err == nil {
+			if n, _, err := ns.recordNameOf(rec.Bucket, rec.Key, NullVersion, t.Record); err == nil {
+				tombName = n
+			}
+		}
+	}
 	if err := ns.putBytes(ctx, name, sealed); err != nil {
 		return ObjectInfo{}, fmt.Errorf("write meta record: %w", err)
 	}
@@ -326,12 +336,12 @@ func (ns *Namespace) putVersion(ctx context.Context, rec *record) (ObjectInfo, e
 		}
 		return ObjectInfo{}, mapCatalogErr(err, rec.Bucket, rec.Key)
 	}
-	if replaced != nil {
-		if old, err := ns.openVersion(replaced); err == nil {
-			ns.deleteReplaced(ctx, storedName(base, old), name, supersededParts(old.Parts, rec.Parts))
-		} else {
-			ns.log.Warn("open replaced meta record; its record and blobs are left to gc", "err", err)
-		}
+	if replaced == nil {
+		ns.dropRecord(ctx, tombName, name)
+	} else if old, err := ns.openVersion(replaced); err == nil {
+		ns.deleteReplaced(ctx, storedName(base, old), name, supersededParts(old.Parts, rec.Parts))
+	} else {
+		ns.log.Warn("open replaced meta record; its record and blobs are left to gc", "err", err)
 	}
 	info := rec.info()
 	return info, nil

@@ -54,8 +54,8 @@ func TestDeleteNullVersionUnversioned(t *testing.T) {
 // catalog entry unversioned, its data readable, and a later PUT, tagging
 // and DELETE of the key work, and scrub finds nothing. "direct" is the
 // deletion of a version as a versioned bucket makes it, which Delete does
-// not use there: the record it puts back goes through the key's
-// unversioned entry too, never a null version.
+// not use there: it goes through the key's unversioned entry too, never a
+// null version.
 func TestDeleteNullVersionUnversionedCatalogFails(t *testing.T) {
 	ctx := context.Background()
 	for _, path := range []string{"delete", "direct"} {

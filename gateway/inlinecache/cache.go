@@ -5,8 +5,8 @@
 // A record is found by the digest its catalog entry names (the first 16
 // bytes of the SHA-256 of the sealed bytes, docs/FORMAT.md, "Catalog
 // records"): the cache is addressed by content, so an entry can never
-// stand for another record, and a record overwritten by another gateway
-// instance is simply not found. The cache is bounded in bytes and evicts
+// stand for another record, and a record another gateway instance
+// replaced is simply not found. The cache is bounded in bytes and evicts
 // the least recently used records first.
 package inlinecache
 
