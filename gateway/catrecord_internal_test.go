@@ -304,20 +304,8 @@ func TestCatalogRecordVector(t *testing.T) {
 	d := recordDigest(sealed)
 	make := catVector{CatalogKey: hex.EncodeToString(ns.keys.CatalogKey()[:]), ObjectID: hex.EncodeToString(id[:]),
 		Record: string(rj), Sealed: hex.EncodeToString(sealed), Digest: hex.EncodeToString(d[:]), Fields: hex.EncodeToString(fields), Catalog: hex.EncodeToString(b)}
-	if *updateVectors {
-		out, _ := json.MarshalIndent(make, "", "  ")
-		if err := os.WriteFile(path, append(out, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var v catVector
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatal(err)
-	}
+	vectorFile(t, path, make, &v)
 	if v != make {
 		t.Fatalf("vector differs from the package:\nfile %+v\n pkg %+v", v, make)
 	}

@@ -306,17 +306,7 @@ func TestGCKnowsTombstonesUnderRetiredKeys(t *testing.T) {
 	if err := e.ns.DeleteObject(ctx, "bucket", "gone"); err != nil {
 		t.Fatal(err)
 	}
-	cur, err := e.keys.Rotate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.ns.Rewrap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	retired, err := gateway.New(gateway.Options{Keys: minKEK{e.keys, cur}, Store: e.set, Catalog: e.cat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	retired := e.retireOldKeys(t)
 	rep, err := retired.GC(ctx, gateway.GCOptions{Members: e.backendsOf()})
 	if err != nil {
 		t.Fatal(err)
@@ -499,17 +489,7 @@ func TestBucketTombstoneHasNoGenerationName(t *testing.T) {
 	}
 	stray := fmt.Sprintf("%s%016x", base, gen)
 	e.writeFile(t, 0, stray, sealed)
-	cur, err := e.keys.Rotate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.ns.Rewrap(ctx); err != nil {
-		t.Fatal(err)
-	}
-	retired, err := gateway.New(gateway.Options{Keys: minKEK{e.keys, cur}, Store: e.set, Catalog: e.cat})
-	if err != nil {
-		t.Fatal(err)
-	}
+	retired := e.retireOldKeys(t)
 	sr, err := retired.Scrub(ctx, gateway.ScrubOptions{Members: e.backendsOf()})
 	if err != nil {
 		t.Fatal(err)
@@ -585,4 +565,23 @@ func TestGCCapsDeleteErrors(t *testing.T) {
 			}
 		}
 	}
+}
+
+// retireOldKeys rotates the keyring, rewraps the store, and returns a
+// namespace over it whose keyring no longer holds the key-encryption keys
+// from before the rotation.
+func (e *env) retireOldKeys(t *testing.T) *gateway.Namespace {
+	t.Helper()
+	cur, err := e.keys.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ns.Rewrap(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	retired, err := gateway.New(gateway.Options{Keys: minKEK{e.keys, cur}, Store: e.set, Catalog: e.cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return retired
 }

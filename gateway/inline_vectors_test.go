@@ -79,20 +79,8 @@ func TestInlineVector(t *testing.T) {
 		}
 		return inlineVector{Plaintext: plain, Part: string(b)}
 	}
-	if *updateVectors {
-		b, _ := json.MarshalIndent(make("\x00"), "", "  ")
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var want inlineVector
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatal(err)
-	}
+	vectorFile(t, path, make("\x00"), &want)
 	if got := make(want.Plaintext); got != want {
 		t.Errorf("vector differs from the package:\n got %+v\nwant %+v", got, want)
 	}

@@ -14,7 +14,27 @@ import (
 	"time"
 )
 
-var updateVectors = flag.Bool("update-vectors", false, "rewrite testdata/version-vectors.json")
+var updateVectors = flag.Bool("update-vectors", false, "rewrite the test vectors in testdata/")
+
+// vectorFile writes made, as indented JSON, to path when -update-vectors
+// is set, and then reads path into out, a pointer: what a vector test
+// compares with what the package makes.
+func vectorFile(t *testing.T, path string, made, out any) {
+	t.Helper()
+	if *updateVectors {
+		b, _ := json.MarshalIndent(made, "", "  ")
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // versionVectors are the test vectors of docs/FORMAT.md, "Versions".
 type versionVectors struct {
@@ -81,20 +101,8 @@ func TestVersionVectors(t *testing.T) {
 	path := filepath.Join("testdata", "version-vectors.json")
 	in := versionVectors{NameKey: "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
 		Bucket: "photos", Key: "2026/cat.jpg", VersionID: "0123456789abcdef0123456789abcdef"}
-	if *updateVectors {
-		b, _ := json.MarshalIndent(makeVersionVectors(t, in), "", "  ")
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var want versionVectors
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatal(err)
-	}
+	vectorFile(t, path, makeVersionVectors(t, in), &want)
 	if got := makeVersionVectors(t, want); got != want {
 		t.Errorf("vectors differ from the package:\n got %+v\nwant %+v", got, want)
 	}
