@@ -483,8 +483,7 @@ func (ns *Namespace) replacedName(replaced *catalog.Entry, base, read string) st
 // will, so the record goes. When the catalog could not be reached
 // (catalog.ErrUnavailable) the write may have landed with its answer lost,
 // or may still land (a command that timed out on Redis), and the record
-// stays: either the catalog names it, or scrub reports it as ahead of the
-// catalog.
+// stays until the catalog can say which (settleLater).
 func (ns *Namespace) dropUncommitted(ctx context.Context, k recordKey, name string, err error) {
 	ns.settleUncommitted(ctx, k, name, err, nil)
 }
