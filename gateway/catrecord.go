@@ -163,15 +163,21 @@ func (ns *Namespace) encodeCatRecord(r *record, sealed []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("catalog form: %w", err)
 	}
+	d := recordDigest(sealed)
 	if r.inlineParts() {
-		ns.inline.Add(recordDigest(sealed), sealed)
+		ns.inline.Add(d, sealed)
 	}
-	return ns.encodeCatFields(r, h.KeyID, recordDigest(sealed), h.ObjectID)
+	return ns.encodeCatFields(r, h.KeyID, d, h.ObjectID)
 }
 
 // inlineParts reports whether r has an inline part.
 func (r *record) inlineParts() bool {
 	return slices.ContainsFunc(r.Parts, func(p partRecord) bool { return p.inline() })
+}
+
+// allInline reports whether every part of r is inline: r shares no blob.
+func (r *record) allInline() bool {
+	return !slices.ContainsFunc(r.Parts, func(p partRecord) bool { return !p.inline() })
 }
 
 // encodeCatFields returns the catalog form of r, whose sealed form, bound
@@ -284,7 +290,7 @@ func (ns *Namespace) reseal(ctx context.Context, base string, id seal.ObjectID, 
 		r.Generation = gen
 		return err
 	}
-	ns.dropRecord(ctx, ns.replacedName(replaced, base, old), name)
+	ns.dropRecord(ctx, ns.replacedName(replaced, old), name)
 	ns.log.Info("sealed a meta record anew: no provider held the catalog's", "bucket", r.Bucket, "key", r.Key, "generation", r.Generation)
 	return nil
 }

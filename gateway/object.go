@@ -540,6 +540,21 @@ func (ns *Namespace) Object(ctx context.Context, bucket, key string) (*Object, e
 	return &Object{ObjectInfo: info, ns: ns, rec: rec}, nil
 }
 
+// loadedObject is Object for a caller that writes the object's record anew
+// or reads its bytes whole: an inline object's blob, which its catalog
+// entry leaves to the providers, is loaded with it (sealRecord refuses a
+// record whose blob was not).
+func (ns *Namespace) loadedObject(ctx context.Context, bucket, key string) (*Object, error) {
+	o, err := ns.Object(ctx, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.load(ctx); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
 // load reads the blob of an inline object that its catalog entry leaves to
 // the providers (Namespace.loadInline), before the object's bytes are read
 // or its record is written anew.
@@ -967,10 +982,7 @@ func (ns *Namespace) SetTags(ctx context.Context, bucket, key string, tags map[s
 		return ObjectInfo{}, lerr
 	}
 	defer unlock()
-	o, err := ns.Object(ctx, bucket, key)
-	if err == nil {
-		err = o.load(ctx)
-	}
+	o, err := ns.loadedObject(ctx, bucket, key)
 	if err != nil {
 		return ObjectInfo{}, err
 	}

@@ -60,10 +60,7 @@ func (ns *Namespace) SetAttrs(ctx context.Context, bucket, key string, set map[s
 		return ObjectInfo{}, lerr
 	}
 	defer unlock()
-	o, err := ns.Object(ctx, bucket, key)
-	if err == nil {
-		err = o.load(ctx)
-	}
+	o, err := ns.loadedObject(ctx, bucket, key)
 	if err != nil {
 		return ObjectInfo{}, err
 	}

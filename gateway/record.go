@@ -463,19 +463,18 @@ func (ns *Namespace) dropRecord(ctx context.Context, old, cur string) {
 }
 
 // replacedName returns the backend name of the record of replaced, the
-// entry of an object without versions (base its key's name) that a
-// catalog Put replaced; read, the name of the record the writer read
-// before, when the catalog replaced none or its record does not open.
-func (ns *Namespace) replacedName(replaced *catalog.Entry, base, read string) string {
+// entry that a catalog Put replaced; read, the name of the record the
+// writer read before, when the catalog replaced none or its record does
+// not open.
+func (ns *Namespace) replacedName(replaced *catalog.Entry, read string) string {
 	if replaced == nil {
 		return read
 	}
-	_, id := ns.names.version(replaced.Bucket, replaced.Key, replaced.VersionID)
-	r, err := ns.openRecord(replaced.Record, id)
+	name, _, err := ns.recordNameOf(replaced.Bucket, replaced.Key, replaced.VersionID, replaced.Record)
 	if err != nil {
 		return read
 	}
-	return storedName(base, r)
+	return name
 }
 
 // dropUncommitted deletes from the store the record name that a write put

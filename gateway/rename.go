@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/twincrypt/twincrypt/gateway/catalog"
@@ -76,19 +75,17 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 	defer unlock()
 
 	// Under the source's lock no other writer of this gateway changes it.
-	src, err := ns.Object(ctx, srcBucket, srcKey)
-	if err == nil {
-		err = src.load(ctx)
-	}
+	src, err := ns.loadedObject(ctx, srcBucket, srcKey)
 	if err != nil {
 		return ObjectInfo{}, err
 	}
 	prevGen := src.Generation
 	prevDst, err := ns.cat.Get(ctx, dstBucket, dstKey)
+	dstExists := err == nil
 	var dstTomb uint64     // the generation of the destination's tombstone
 	var dstTombName string // and its record
 	switch {
-	case err == nil:
+	case dstExists:
 		prevGen = max(prevGen, prevDst.Generation)
 	case errors.Is(err, catalog.ErrNotFound):
 		if dstTomb, dstTombName, err = ns.keyTombstone(ctx, dstBucket, dstKey); err != nil {
@@ -129,7 +126,7 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 		// over as newer than the destination's: a copy, not a move); an
 		// inline one to a new name keeps it (it shares no blob, and its
 		// bytes are in it).
-		inline := !slices.ContainsFunc(rec.Parts, func(p partRecord) bool { return !p.inline() }) && prevDst.Generation == 0
+		inline := rec.allInline() && !dstExists
 		ns.dropUnlessLanded(ctx, recordKey{dstBucket, dstKey, ""}, dstMeta, func(ctx context.Context) (bool, error) {
 			cur, err := ns.cat.Get(ctx, dstBucket, dstKey)
 			if err == nil || errors.Is(err, catalog.ErrNotFound) {
@@ -149,7 +146,7 @@ func (ns *Namespace) Rename(ctx context.Context, srcBucket, srcKey, dstBucket, d
 		// catalog did not answer for stays (repair takes it in), so
 		// that no rebuild brings the source back; a refused one goes.
 		if !outcomeUnknown(err) {
-			ns.dropUncommitted(ctx, recordKey{srcBucket, srcKey, ""}, name, err)
+			ns.deleteUncommitted(ctx, recordKey{srcBucket, srcKey, ""}, name)
 		}
 		if !errors.Is(err, catalog.ErrStale) {
 			ns.log.Warn("rename: record the tombstone of the old name", "src", srcBucket+"/"+srcKey, "err", err)
@@ -222,10 +219,7 @@ func (ns *Namespace) copyExact(ctx context.Context, srcBucket, srcKey, dstBucket
 	if err := ns.Authorize(ctx, dstBucket, AccessWrite); err != nil {
 		return ObjectInfo{}, 0, err
 	}
-	src, err := ns.Object(ctx, srcBucket, srcKey)
-	if err == nil {
-		err = src.load(ctx)
-	}
+	src, err := ns.loadedObject(ctx, srcBucket, srcKey)
 	if err != nil {
 		return ObjectInfo{}, 0, err
 	}

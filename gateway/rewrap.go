@@ -344,7 +344,7 @@ func (ns *Namespace) rewrapObject(ctx context.Context, bucket, key string, cur u
 		}
 		return false, err
 	}
-	ns.dropRecord(ctx, ns.replacedName(replaced, base, oldName), name)
+	ns.dropRecord(ctx, ns.replacedName(replaced, oldName), name)
 	return true, nil
 }
 

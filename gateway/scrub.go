@@ -1267,8 +1267,10 @@ func listAllAfter(ctx context.Context, b backends.Backend, prefix, after string,
 	}
 }
 
-// MetaName returns the backend name of the meta record of bucket/key (the
-// bucket's own record for an empty key), as scrub reports name it.
+// MetaName returns the base name of the meta records of bucket/key (the
+// bucket's own record for an empty key): the name of a bucket record, and
+// what the names of a key's records by generation start with (RecordName
+// gives the one the catalog holds).
 func (ns *Namespace) MetaName(bucket, key string) string {
 	name, _ := ns.names.meta(bucket, key)
 	return name

@@ -295,10 +295,7 @@ func (ns *Namespace) SharedFiles(ctx context.Context, bucket, key string, folder
 		return nil, err
 	}
 	if !folder {
-		o, err := ns.Object(ctx, bucket, key)
-		if err == nil {
-			err = o.load(ctx)
-		}
+		o, err := ns.loadedObject(ctx, bucket, key)
 		if err != nil {
 			return nil, err
 		}
