@@ -108,7 +108,8 @@ type Namespace struct {
 	// lastGen is the last generation nextGeneration issued.
 	lastGen atomic.Uint64
 	// settles tracks settleLater's goroutines; settleAfter is how long
-	// they wait before they first ask the catalog.
+	// they wait before they first ask the catalog (negative: they do not
+	// run, as in a gateway stopped before it could ask).
 	settles     sync.WaitGroup
 	settleAfter time.Duration
 	keys        Keys

@@ -521,6 +521,9 @@ func (ns *Namespace) settleUncommitted(ctx context.Context, k recordKey, name st
 // then at growing intervals for settleFor; a gateway stopped before leaves
 // the record to scrub, which reports it as ahead.
 func (ns *Namespace) settleLater(ctx context.Context, k recordKey, name string) {
+	if ns.settleAfter < 0 {
+		return // tests of a gateway stopped before it could ask
+	}
 	ns.settles.Go(func() {
 		delay, deadline := ns.settleAfter, ns.now().Add(settleFor)
 		for {

@@ -1124,6 +1124,7 @@ func TestRepairAdoptsWritesTheCatalogMissed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ns.SettleNever() // a gateway stopped before it could ask the catalog again
 			for i, data := range []string{"written", "catalog missed it"} {
 				if i == 1 {
 					fc.mode = "down"
@@ -1147,6 +1148,7 @@ func TestRepairAdoptsWritesTheCatalogMissed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ns.SettleNever() // a gateway stopped before it could ask the catalog again
 			info, err := ns.PutObject(ctx, "ver", "obj", strings.NewReader("tagged"), 6, gateway.PutOptions{})
 			if err != nil {
 				t.Fatal(err)

@@ -67,6 +67,7 @@ func TestDeleteNullVersionUnversionedCatalogFails(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				ns.SettleNever() // a gateway stopped before it could ask the catalog again
 				e.ns = ns
 				e.putv(t, "bucket", "k", body("one"))
 				if path == "delete" {

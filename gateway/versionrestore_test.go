@@ -95,6 +95,7 @@ func faultEnv(t *testing.T) (*env, *versionFaultCatalog) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ns.SettleNever() // a gateway stopped before it could ask the catalog again
 	e.ns = ns
 	if err := ns.SetBucketVersioning(context.Background(), "bucket", gateway.VersioningEnabled); err != nil {
 		t.Fatal(err)
@@ -164,7 +165,8 @@ func body(s string) string { return strings.Repeat(s, 16<<10/len(s)+1) }
 // version, or the current version a new one was to follow): the new record
 // went under a name of its own. A write the catalog refused takes its
 // record and blob back. One it did not answer ("down": a timed-out
-// command, on Redis, may still apply later) keeps them: deleting them
+// command, on Redis, may still apply later) keeps them, here for good (the
+// gateway is as one stopped before it could ask the catalog again): deleting them
 // could leave the catalog holding a version no provider has; scrub
 // reports the record (ahead of the catalog's record of the same version,
 // or a version the catalog lacks) and repair takes it over (told to
