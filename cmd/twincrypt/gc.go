@@ -17,8 +17,10 @@ const minLiveGCGrace = time.Hour
 func runGC(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet(c, "gc", "-c FILE [--grace DURATION] [--dry-run]\n\n"+
 		"Deletes blobs that no catalog entry or version, multipart upload in\n"+
-		"progress or meta record on any backend references, once they are older\n"+
-		"than the grace period: what crashes and failed deletes leave behind; and\n"+
+		"progress or meta record on any backend references (other than a\n"+
+		"superseded one), once they are older than the grace period: what\n"+
+		"crashes and failed deletes leave behind; superseded meta records (older\n"+
+		"than the catalog's record of their key) older than the grace period; and\n"+
 		"the temporary files of interrupted writes older than the grace period\n"+
 		"(not with --dry-run). It has no --resume:\n"+
 		"it marks every referenced blob before it deletes anything, and a mark\n"+
@@ -27,7 +29,7 @@ func runGC(ctx context.Context, c *cli, args []string) error {
 		"serves the config, gc runs inside it (through listen.admin) with a grace\n"+
 		"of at least 1h.\n\nflags:")
 	cfgPath := fs.String("c", "", "config `FILE` (required)")
-	grace := fs.Duration("grace", defaultGCGrace, "keep unreferenced blobs younger than this `duration`")
+	grace := fs.Duration("grace", defaultGCGrace, "keep unreferenced blobs and superseded meta records younger than this `duration`")
 	dry := fs.Bool("dry-run", false, "report what would be deleted, delete nothing")
 	if err := parseFlags(fs, args); err != nil {
 		return err

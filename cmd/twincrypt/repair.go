@@ -20,7 +20,8 @@ func runRepair(ctx context.Context, c *cli, args []string) error {
 		"and tombstones (an old record of a deleted name included) get another\n"+
 		"backend's copy that matches the catalog, or, when none does, the\n"+
 		"catalog's record sealed anew under a new generation; a record newer\n"+
-		"than the catalog's is taken over, never overwritten; meta records the\n"+
+		"than the catalog's is taken over, never overwritten; a superseded one\n"+
+		"(older than the catalog's record of its key) is deleted; meta records the\n"+
 		"catalog lacks are deleted when their blobs are gone everywhere, and\n"+
 		"otherwise listed with what they would bring back: --adopt brings them\n"+
 		"back into the catalog. It repairs at most 10000 problems at a time and\n"+

@@ -16,11 +16,12 @@ var errProblems = errors.New("problems remain")
 func runScrub(ctx context.Context, c *cli, args []string) error {
 	fs := newFlagSet(c, "scrub", "-c FILE [--deep] [--resume]\n\n"+
 		"Checks that every backend holds every bucket record, every object's meta\n"+
-		"record (the catalog's generation; older is reported as stale) and every\n"+
-		"blob (present, of the right size). --deep also reads every blob on every\n"+
-		"backend and authenticates every chunk. Lists meta records the catalog\n"+
-		"lacks. Counts every problem and lists the first 10000. Exits 1 when\n"+
-		"anything is missing, corrupt, stale or unreachable.\n"+
+		"record (under the name of the catalog's generation) and every blob\n"+
+		"(present, of the right size). --deep also reads every blob on every\n"+
+		"backend and authenticates every chunk. Then judges every meta record\n"+
+		"the catalog does not name: superseded (older than the catalog's), ahead\n"+
+		"(newer), uncataloged (of a key the catalog lacks) or foreign. Counts\n"+
+		"every problem and lists the first 10000. Exits 1 when any is found.\n"+
 		"Every few seconds it writes how far it came to FILE.scrub.checkpoint\n"+
 		"next to the config; interrupted (SIGINT, SIGTERM), it writes it at once\n"+
 		"and --resume continues from there (with the same --deep). A run without\n"+
